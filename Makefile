@@ -1,0 +1,36 @@
+# Two commands do all set-up: `make run` and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint migrate seed-demo worker bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/daiban serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check app mini_program_api storage jobs tests
+	$(BIN)/ruff format --check app mini_program_api storage jobs tests
+	$(BIN)/mypy app
+
+migrate: $(STAMP)
+	$(BIN)/daiban migrate
+
+seed-demo: $(STAMP)
+	$(BIN)/daiban seed-demo
+
+worker: $(STAMP)
+	$(BIN)/daiban worker
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,416 @@
+"""Accounts: WeChat login, token rotation, staff creation and binding, the person's profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import errors
+from app.accounts import views
+from app.context import Context
+from app.models import Account, RefreshToken, Region
+from app.regions.service import LEVEL_NAMES, contains, get_region
+from app.security import identity
+from app.security.tokens import (
+    Principal,
+    new_binding_code,
+    new_secret,
+    secret_hash,
+)
+from app.wechat import WeChatSession
+
+STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
+
+
+@dataclass
+class RefreshResult:
+    """Either new tokens, or the error to answer with after the revocation is committed."""
+
+    tokens: views.TokenPair | None
+    error: errors.DomainError | None = None
+
+
+def principal_of(account: Account) -> Principal:
+    return Principal(account.id, account.role, account.region_id)
+
+
+async def _region(session: AsyncSession, region_id: int | None) -> Region | None:
+    return await session.get(Region, region_id) if region_id else None
+
+
+async def me(session: AsyncSession, ctx: Context, principal: Principal) -> views.MeView:
+    account = await _active_account(session, principal.account_id)
+    return views.me_view(account, await _region(session, account.region_id), ctx.cipher)
+
+
+async def _active_account(session: AsyncSession, account_id: int) -> Account:
+    account = await session.get(Account, account_id)
+    if account is None or account.disabled_at is not None:
+        raise errors.TokenInvalid("账号已停用或不存在,请重新登录")
+    return account
+
+
+# --- login and tokens -------------------------------------------------------------------
+
+
+async def login(session: AsyncSession, ctx: Context, wx: WeChatSession) -> views.TokenPair:
+    """Find the account behind a WeChat openid, creating a resident on first login."""
+    account = (
+        await session.execute(select(Account).where(Account.openid == wx.openid))
+    ).scalar_one_or_none()
+    if account is None:
+        account = Account(role="resident", openid=wx.openid, unionid=wx.unionid, on_duty=False)
+        session.add(account)
+        await session.flush()
+    elif account.disabled_at is not None:
+        raise errors.Forbidden("该账号已停用,请联系便民服务中心")
+    elif wx.unionid and account.unionid != wx.unionid:
+        account.unionid = wx.unionid
+    return await issue_tokens(session, ctx, account, family_id=None)
+
+
+async def issue_tokens(
+    session: AsyncSession, ctx: Context, account: Account, *, family_id: str | None
+) -> views.TokenPair:
+    now = ctx.now()
+    access, access_exp = ctx.tokens.issue(principal_of(account), now)
+    refresh = new_secret()
+    refresh_expires_at = now + timedelta(days=ctx.settings.security.refresh_token_ttl_days)
+    session.add(
+        RefreshToken(
+            account_id=account.id,
+            family_id=family_id or new_secret()[:32],
+            token_hash=secret_hash(refresh),
+            created_at=now,
+            expires_at=refresh_expires_at,
+        )
+    )
+    region = await _region(session, account.region_id)
+    return views.TokenPair(
+        access_token=access,
+        access_token_expires_at=now.fromtimestamp(access_exp, tz=now.tzinfo),
+        refresh_token=refresh,
+        refresh_token_expires_at=refresh_expires_at,
+        account=views.me_view(account, region, ctx.cipher),
+    )
+
+
+async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshResult:
+    """Rotate a refresh token. Presenting an already rotated one revokes its whole family."""
+    now = ctx.now()
+    row = (
+        await session.execute(
+            select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token))
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return RefreshResult(None, errors.TokenInvalid())
+    if row.revoked_at is not None or row.used_at is not None:
+        await revoke_family(session, row.family_id, now)
+        return RefreshResult(None, errors.RefreshReused())
+    if row.expires_at <= now:
+        return RefreshResult(None, errors.TokenExpired())
+    # Compare-and-set: of two requests racing with one token, exactly one rotates it.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == row.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_family(session, row.family_id, now)
+        return RefreshResult(None, errors.RefreshReused())
+    account = await session.get(Account, row.account_id)
+    if account is None or account.disabled_at is not None:
+        await revoke_family(session, row.family_id, now)
+        return RefreshResult(None, errors.TokenInvalid("账号已停用,请联系便民服务中心"))
+    return RefreshResult(await issue_tokens(session, ctx, account, family_id=row.family_id))
+
+
+async def revoke_family(session: AsyncSession, family_id: str, now: object) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def logout(session: AsyncSession, ctx: Context, token: str) -> None:
+    row = (
+        await session.execute(
+            select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token))
+        )
+    ).scalar_one_or_none()
+    if row is not None:
+        await revoke_family(session, row.family_id, ctx.now())
+
+
+async def revoke_all(session: AsyncSession, account_id: int, ctx: Context) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=ctx.now())
+    )
+
+
+# --- the resident's own profile ---------------------------------------------------------
+
+
+@dataclass
+class ProfileChange:
+    name: str | None = None
+    village_id: int | None = None
+    phone: str | None = None
+    id_number: str | None = None
+
+
+async def update_profile(
+    session: AsyncSession, ctx: Context, principal: Principal, change: ProfileChange
+) -> views.MeView:
+    account = await _active_account(session, principal.account_id)
+    if account.role != "resident":
+        raise errors.Forbidden("工作人员的资料由管理员维护")
+    problems: dict[str, str] = {}
+    if change.name is not None:
+        name = change.name.strip()
+        if not 2 <= len(name) <= 20:
+            problems["name"] = "姓名应为2到20个字"
+        else:
+            account.name = name
+    if change.phone is not None:
+        if not identity.is_mobile(change.phone):
+            problems["phone"] = "请填写11位手机号码"
+        else:
+            set_phone(account, ctx, change.phone)
+    if change.id_number is not None:
+        number = identity.normalize_id_number(change.id_number)
+        problem = identity.id_number_problem(
+            number, today=ctx.now().astimezone(ctx.settings.zone).date()
+        )
+        if problem:
+            problems["idNumber"] = problem
+        else:
+            account.id_number_enc = ctx.cipher.encrypt(number, context="id_number")
+            account.id_number_hash = ctx.cipher.lookup_hash(number, context="id_number")
+    if change.village_id is not None:
+        village = await session.get(Region, change.village_id)
+        if village is None or village.level != "village":
+            problems["villageId"] = "没有找到该村(社区)"
+        else:
+            account.region_id = village.id
+    if problems:
+        raise errors.InvalidInput(
+            "填写的内容有误", errors=[{"field": f, "message": m} for f, m in problems.items()]
+        )
+    await session.flush()
+    return views.me_view(account, await _region(session, account.region_id), ctx.cipher)
+
+
+def set_phone(account: Account, ctx: Context, phone: str) -> None:
+    account.phone_enc = ctx.cipher.encrypt(phone, context="phone")
+    account.phone_hash = ctx.cipher.lookup_hash(phone, context="phone")
+
+
+async def phone_from_wechat(
+    session: AsyncSession, ctx: Context, principal: Principal, phone: str
+) -> views.MeView:
+    if not identity.is_mobile(phone):
+        raise errors.InvalidInput("暂只支持中国大陆手机号")
+    return await update_profile(session, ctx, principal, ProfileChange(phone=phone))
+
+
+# --- staff ------------------------------------------------------------------------------
+
+
+@dataclass
+class StaffInput:
+    role: str
+    name: str
+    region_id: int
+    work_phone: str | None = None
+    service_hours: str | None = None
+    post: str | None = None
+
+
+async def _check_staff_input(
+    session: AsyncSession, admin_region: Region, data: StaffInput
+) -> Region:
+    problems = []
+    if data.role not in STAFF_LEVEL:
+        problems.append({"field": "role", "message": "角色只能是 agent、dispatcher 或 admin"})
+    if not 2 <= len(data.name.strip()) <= 20:
+        problems.append({"field": "name", "message": "姓名应为2到20个字"})
+    if data.work_phone is not None and not identity.is_phone(data.work_phone):
+        problems.append({"field": "workPhone", "message": "请填写手机号码或带区号的座机号码"})
+    if data.post is not None and (data.role != "agent" or data.post not in ("A", "B")):
+        problems.append({"field": "post", "message": "只有代办员可设A岗或B岗"})
+    if problems:
+        raise errors.InvalidInput("填写的内容有误", errors=problems)
+    region = await session.get(Region, data.region_id)
+    if region is None or not contains(admin_region, region):
+        raise errors.NotFound("没有找到该地区")
+    wanted = STAFF_LEVEL[data.role]
+    if region.level != wanted:
+        raise errors.InvalidInput(
+            f"{views.ROLE_NAMES[data.role]}应归属于{LEVEL_NAMES[wanted]}",
+            errors=[{"field": "regionId", "message": f"应选择{LEVEL_NAMES[wanted]}"}],
+        )
+    return region
+
+
+async def create_staff(
+    session: AsyncSession, ctx: Context, admin: Principal, data: StaffInput
+) -> views.StaffCreated:
+    admin_region = await get_region(session, admin.region_id or 0)
+    region = await _check_staff_input(session, admin_region, data)
+    account = Account(
+        role=data.role,
+        name=data.name.strip(),
+        region_id=region.id,
+        work_phone=data.work_phone,
+        service_hours=data.service_hours,
+        post=data.post,
+        on_duty=data.role == "agent",
+    )
+    code = _new_binding(account, ctx)
+    session.add(account)
+    await session.flush()
+    return views.StaffCreated(staff=views.staff_view(account, region), binding_code=code)
+
+
+def _new_binding(account: Account, ctx: Context) -> str:
+    code = new_binding_code()
+    account.binding_code_hash = secret_hash(code)
+    account.binding_expires_at = ctx.now() + timedelta(
+        hours=ctx.settings.security.binding_code_ttl_hours
+    )
+    return code
+
+
+async def staff_in_scope(session: AsyncSession, admin: Principal, staff_id: int) -> Account:
+    account = await session.get(Account, staff_id)
+    if account is None or account.role == "resident":
+        raise errors.NotFound("没有找到该工作人员")
+    admin_region = await get_region(session, admin.region_id or 0)
+    region = await _region(session, account.region_id)
+    if region is None or not contains(admin_region, region):
+        raise errors.NotFound("没有找到该工作人员")
+    return account
+
+
+async def list_staff(
+    session: AsyncSession, admin: Principal, role: str | None
+) -> list[views.StaffView]:
+    query = (
+        select(Account, Region)
+        .join(Region, Region.id == Account.region_id)
+        .where(Account.role != "resident")
+        .where((Region.district_id == admin.region_id) | (Region.id == admin.region_id))
+        .order_by(Region.code, Account.role, Account.id)
+    )
+    if role:
+        query = query.where(Account.role == role)
+    rows = (await session.execute(query)).all()
+    return [views.staff_view(account, region) for account, region in rows]
+
+
+async def reissue_binding_code(
+    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int
+) -> views.StaffCreated:
+    """A new code for an unbound staff account, or to move a staff account to a new phone."""
+    account = await staff_in_scope(session, admin, staff_id)
+    if account.openid is not None:
+        await revoke_all(session, account.id, ctx)
+        account.openid = None
+    code = _new_binding(account, ctx)
+    await session.flush()
+    return views.StaffCreated(
+        staff=views.staff_view(account, await _region(session, account.region_id)),
+        binding_code=code,
+    )
+
+
+async def set_staff_disabled(
+    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int, disabled: bool
+) -> views.StaffView:
+    account = await staff_in_scope(session, admin, staff_id)
+    if account.id == admin.account_id:
+        raise errors.Conflict("不能停用自己的账号")
+    account.disabled_at = ctx.now() if disabled else None
+    if disabled:
+        await revoke_all(session, account.id, ctx)
+    await session.flush()
+    return views.staff_view(account, await _region(session, account.region_id))
+
+
+async def bind_staff(
+    session: AsyncSession, ctx: Context, principal: Principal, code: str
+) -> views.TokenPair:
+    """The logged-in WeChat user becomes the staff account the code was issued for."""
+    caller = await _active_account(session, principal.account_id)
+    if caller.role != "resident":
+        raise errors.AlreadyStaff()
+    now = ctx.now()
+    staff = (
+        await session.execute(
+            select(Account).where(Account.binding_code_hash == secret_hash(code.strip().upper()))
+        )
+    ).scalar_one_or_none()
+    if (
+        staff is None
+        or staff.disabled_at is not None
+        or staff.binding_expires_at is None
+        or staff.binding_expires_at <= now
+    ):
+        raise errors.BindingCodeInvalid()
+    # Compare-and-set on the code: two phones redeeming one code, exactly one wins.
+    openid, unionid = caller.openid, caller.unionid
+    caller.openid = None
+    await session.flush()
+    won = await session.execute(
+        update(Account)
+        .where(Account.id == staff.id, Account.binding_code_hash == staff.binding_code_hash)
+        .values(openid=openid, unionid=unionid, binding_code_hash=None, binding_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:  # type: ignore[attr-defined]
+        raise errors.BindingCodeInvalid()
+    await revoke_all(session, caller.id, ctx)
+    caller.disabled_at = now  # the bare resident login is replaced by the staff account
+    await session.refresh(staff)
+    return await issue_tokens(session, ctx, staff, family_id=None)
+
+
+async def village_agents(session: AsyncSession, village_id: int) -> list[views.AgentCard]:
+    await get_region(session, village_id, level="village")
+    rows = (
+        await session.execute(
+            select(Account)
+            .where(
+                Account.region_id == village_id,
+                Account.role == "agent",
+                Account.disabled_at.is_(None),
+            )
+            .order_by(Account.post.is_(None), Account.post, Account.id)
+        )
+    ).scalars()
+    return [views.agent_card(a) for a in rows]
+
+
+async def town_agents(session: AsyncSession, dispatcher: Principal) -> list[views.StaffView]:
+    """Every agent of the dispatcher's town, village by village."""
+    rows = (
+        await session.execute(
+            select(Account, Region)
+            .join(Region, Region.id == Account.region_id)
+            .where(Region.town_id == dispatcher.region_id, Account.role == "agent")
+            .order_by(Region.code, Account.post, Account.id)
+        )
+    ).all()
+    return [views.staff_view(account, region) for account, region in rows]

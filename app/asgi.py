@@ -1,0 +1,93 @@
+"""The ASGI application: create_app(settings) wires routers, handlers, docs and the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from app.context import Context
+from app.logs import configure_logging
+from app.settings import Settings, load_settings
+from jobs.scheduler import start_in_process
+from mini_program_api.admin import admin_router
+from mini_program_api.auth import AuthController
+from mini_program_api.deps import provide_ctx, provide_principal, provide_session
+from mini_program_api.health import healthz, readyz
+from mini_program_api.me import MeController
+from mini_program_api.observability import request_id_middleware
+from mini_program_api.problems import EXCEPTION_HANDLERS
+from mini_program_api.public import PublicController
+from mini_program_api.staff import agent_router, dispatch_router
+
+
+def create_app(
+    settings: Settings, *, ctx: Context | None = None, own_logging: bool = False
+) -> Litestar:
+    """Build the app. Tests pass their own settings (and may pass a prepared context)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if own_logging:  # after the server has set up its own logging, so ours wins
+            configure_logging(settings.core.log_level, settings.core.log_format)
+        context = ctx or Context.build(settings)
+        app.state.ctx = context
+        scheduler = start_in_process(context) if settings.scheduler.mode == "in-process" else None
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            if ctx is None:
+                await context.aclose()
+
+    api = Router(
+        path="/mp/v1",
+        route_handlers=[
+            AuthController,
+            PublicController,
+            MeController,
+            agent_router,
+            dispatch_router,
+            admin_router,
+        ],
+    )
+    return Litestar(
+        route_handlers=[api, healthz, readyz],
+        lifespan=[lifespan],
+        # A given context is there from the start, so an app served without lifespan works.
+        state=State({"ctx": ctx} if ctx else {}),
+        dependencies={
+            "ctx": Provide(provide_ctx, sync_to_thread=False),
+            "db_session": Provide(provide_session),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware],
+        request_max_body_size=settings.server.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="daiban 帮办代办 API",
+            version="1",
+            description=(
+                "村级帮办代办微信小程序后端。错误均为 RFC 9457 problem details, 带稳定的 code。"
+            ),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for granian workers: settings from the environment, read at start, not import."""
+    return create_app(load_settings(), own_logging=True)

@@ -1,0 +1,119 @@
+"""The `daiban` command: serve, migrate, seed-demo, worker, config, makemigration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from app.settings import Settings, SettingsError, all_env_names, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="daiban", description="帮办代办 backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="migrate, seed demo data (dev), serve with granian")
+    commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("seed-demo", help="insert the demo data unless data exists")
+    commands.add_parser("worker", help="run the scheduled jobs alone")
+    commands.add_parser("config", help="list every DAIBAN_* variable and its default")
+    make = commands.add_parser("makemigration", help="(developers) autogenerate a migration")
+    make.add_argument("message")
+    args = parser.parse_args(argv)
+
+    if args.command == "config":
+        for name, default in all_env_names():
+            print(f"{name}={default}")
+        return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"daiban: bad setting: {exc}", file=sys.stderr)
+        return 2
+    from app.logs import configure_logging
+
+    configure_logging(settings.core.log_level, settings.core.log_format)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "seed-demo":
+        asyncio.run(_seed(settings, announce=True))
+    elif args.command == "makemigration":
+        asyncio.run(_makemigration(settings, args.message))
+    elif args.command == "worker":
+        from jobs.__main__ import run_worker
+
+        asyncio.run(run_worker(settings))
+    elif args.command == "serve":
+        return _serve(settings)
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from app import migrate
+    from app.db import Database
+
+    db = Database(settings)
+    try:
+        await migrate.upgrade(db.write_engine)
+    finally:
+        await db.dispose()
+
+
+async def _makemigration(settings: Settings, message: str) -> None:
+    from app import migrate
+    from app.db import Database
+
+    db = Database(settings)
+    try:
+        await migrate.upgrade(db.write_engine)
+        await migrate.autogenerate(db.write_engine, message)
+    finally:
+        await db.dispose()
+
+
+async def _seed(settings: Settings, *, announce: bool) -> None:
+    from app.context import Context
+    from app.demo import demo_people, seed_demo
+
+    ctx = Context.build(settings)
+    try:
+        async with ctx.db.unit_of_work() as session:
+            created = await seed_demo(session, ctx)
+        if announce or created is not None:
+            print("demo data created" if created is not None else "demo data already present")
+        async with ctx.db.reading() as session:
+            people = await demo_people(session)
+    finally:
+        await ctx.aclose()
+    if people:
+        print('demo logins (POST /mp/v1/auth/login {"code": "dev:<handle>"}):')
+        for p in people:
+            print(f"  dev:{p.handle:<13} {p.role:<10} {p.name} · {p.where}")
+
+
+def _serve(settings: Settings) -> int:
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    Path(settings.core.var_dir).mkdir(parents=True, exist_ok=True)
+    asyncio.run(_migrate(settings))
+    if settings.core.demo_data:
+        asyncio.run(_seed(settings, announce=False))
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    print(f"daiban serving on {base}  (API under {base}/mp/v1)")
+    print(f"OpenAPI docs: {base}/schema   JSON: {base}/schema/openapi.json")
+    Server(
+        "app.asgi:app_from_env",
+        address=settings.server.host,
+        port=settings.server.port,
+        interface=Interfaces.ASGI,
+        workers=settings.server.workers,
+        factory=True,
+        log_access=False,
+    ).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

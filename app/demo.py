@@ -1,0 +1,151 @@
+"""Demo data for `make run`: one district, two towns, six villages, their staff, two residents.
+
+Every demo person logs in with the dev WeChat code `dev:<handle>` (openid `dev_<handle>`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.service import set_phone
+from app.context import Context
+from app.models import Account, Region
+from app.regions.service import new_region
+from app.security.identity import id_number_check_char
+
+DISTRICT = ("370406000000", "山亭区")
+TOWNS = [
+    (
+        "370406101000",
+        "店子镇",
+        [("370406101201", "店子村"), ("370406101202", "东庄村"), ("370406101203", "岩马村")],
+    ),
+    (
+        "370406102000",
+        "西集镇",
+        [("370406102201", "西集村"), ("370406102202", "孟庄村"), ("370406102203", "东江村")],
+    ),
+]
+AGENT_NAMES = [
+    "刘桂兰",
+    "王建军",
+    "孙丽娟",
+    "赵德明",
+    "陈玉梅",
+    "周国强",
+    "吴秀芳",
+    "郑海涛",
+    "冯淑珍",
+    "褚志刚",
+    "蒋红霞",
+    "沈卫东",
+]
+DISPATCHER_NAMES = ["李晓燕", "韩立波", "杨春华", "朱永明"]
+SERVICE_HOURS = "周一至周日 8:30-12:00, 13:30-17:30 (全年无休)"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    handle: str
+    role: str
+    name: str
+    where: str
+
+
+def demo_id_number(region6: str, birth: str, seq: str) -> str:
+    first17 = region6 + birth + seq
+    return first17 + id_number_check_char(first17)
+
+
+async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | None:
+    """Insert the demo data unless any region exists; returns who can log in, or None."""
+    if await session.scalar(select(func.count()).select_from(Region)):
+        return None
+    people: list[DemoPerson] = []
+    district = new_region(*DISTRICT, parent=None)
+    session.add(district)
+    await session.flush()
+    session.add(_staff("admin", "admin", "王立新", district, "0632-8816001"))
+    people.append(DemoPerson("admin", "admin", "王立新", district.name))
+    villages: list[Region] = []
+    for t, (code, name, village_rows) in enumerate(TOWNS, start=1):
+        town = new_region(code, name, parent=district)
+        session.add(town)
+        await session.flush()
+        for letter, dname in zip("ab", DISPATCHER_NAMES[2 * (t - 1) : 2 * t], strict=True):
+            handle = f"dispatcher{t}{letter}"
+            session.add(
+                _staff(handle, "dispatcher", dname, town, f"0632-88{t}600{letter == 'b':d}")
+            )
+            people.append(DemoPerson(handle, "dispatcher", dname, town.name))
+        for vcode, vname in village_rows:
+            village = new_region(vcode, vname, parent=town)
+            session.add(village)
+            villages.append(village)
+    await session.flush()
+    for v, village in enumerate(villages, start=1):
+        for post in "AB":
+            handle = f"agent{v}{post.lower()}"
+            name = AGENT_NAMES[2 * (v - 1) + (post == "B")]
+            agent = _staff(handle, "agent", name, village, f"1380632{v:02d}{ord(post) - 64:02d}")
+            agent.post = post
+            session.add(agent)
+            people.append(DemoPerson(handle, "agent", f"{name} ({post}岗)", village.name))
+    residents = [
+        (
+            "resident1",
+            "张秀英",
+            villages[0],
+            demo_id_number("370406", "19480312", "022"),
+            "13906321234",
+        ),
+        (
+            "resident2",
+            "李建国",
+            villages[3],
+            demo_id_number("370406", "19650817", "031"),
+            "13706325678",
+        ),
+    ]
+    for handle, name, village, id_number, phone in residents:
+        account = Account(
+            role="resident", openid=f"dev_{handle}", name=name, region_id=village.id, on_duty=False
+        )
+        account.id_number_enc = ctx.cipher.encrypt(id_number, context="id_number")
+        account.id_number_hash = ctx.cipher.lookup_hash(id_number, context="id_number")
+        set_phone(account, ctx, phone)
+        session.add(account)
+        people.append(DemoPerson(handle, "resident", name, village.name))
+    await session.flush()
+    return people
+
+
+def _staff(handle: str, role: str, name: str, region: Region, phone: str) -> Account:
+    return Account(
+        role=role,
+        openid=f"dev_{handle}",
+        name=name,
+        region_id=region.id,
+        work_phone=phone,
+        service_hours=SERVICE_HOURS,
+        on_duty=role == "agent",
+    )
+
+
+async def demo_people(session: AsyncSession) -> list[DemoPerson]:
+    """The demo logins present in the database (for the start-up banner)."""
+    rows = (
+        await session.execute(
+            select(Account, Region)
+            .join(Region, Region.id == Account.region_id)
+            .where(Account.openid.like("dev\\_%", escape="\\"))
+            .order_by(Account.id)
+        )
+    ).all()
+    return [
+        DemoPerson((a.openid or "").removeprefix("dev_"), a.role, a.name or "", r.name)
+        for a, r in rows
+    ]

@@ -1,0 +1,66 @@
+"""Accounts (residents and staff) and their refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import utcnow
+from app.models.base import Base, BigId, UTCDateTime
+
+ROLES = ("resident", "agent", "dispatcher", "admin")
+STAFF_ROLES = ("agent", "dispatcher", "admin")
+
+
+class Account(Base):
+    """One person: a resident (from WeChat) or a staff member (created by an admin).
+
+    Phone and ID numbers of residents are personal data: stored only encrypted (`*_enc`)
+    with a keyed hash (`*_hash`) for look-ups. A staff `work_phone` is the published
+    duty number of the station (挂牌上岗), not personal data.
+    """
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("role IN ('resident', 'agent', 'dispatcher', 'admin')", name="role"),
+        CheckConstraint("post IS NULL OR post IN ('A', 'B')", name="post"),
+        Index("ix_accounts_region_role", "region_id", "role"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    role: Mapped[str] = mapped_column(String(12))
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(40))
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    work_phone: Mapped[str | None] = mapped_column(String(20))
+    photo_key: Mapped[str | None] = mapped_column(String(200))
+    service_hours: Mapped[str | None] = mapped_column(String(100))
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    post: Mapped[str | None] = mapped_column(String(1))
+    binding_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    binding_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RefreshToken(Base):
+    """A rotating refresh token, stored hashed; a family is one login's chain of rotations."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,27 @@
+"""Regions: the district → town → village tree with 12-digit statistical codes."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, BigId
+
+REGION_LEVELS = ("district", "town", "village")
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    __table_args__ = (
+        CheckConstraint("level IN ('district', 'town', 'village')", name="level"),
+        CheckConstraint("length(code) = 12", name="code_length"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    level: Mapped[str] = mapped_column(String(10))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    # Denormalised ancestors, so a scope filter is one equality, not a tree walk.
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)

@@ -1,0 +1,1 @@
+"""Tokens, roles and scope, PII encryption and masking."""

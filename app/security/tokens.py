@@ -1,0 +1,91 @@
+"""Access tokens (stateless, HMAC-signed, short-lived) and opaque refresh/binding secrets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import msgspec
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: the account, its role and the region its scope hangs from."""
+
+    account_id: int
+    role: str
+    region_id: int | None
+
+
+class _Claims(msgspec.Struct, frozen=True):
+    sub: int
+    role: str
+    rgn: int | None
+    exp: int
+
+
+class TokenError(Exception):
+    def __init__(self, reason: str) -> None:  # "expired" or "invalid"
+        super().__init__(reason)
+        self.reason = reason
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(_Claims)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class AccessTokens:
+    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+        self._key = hashlib.sha256(b"access-token:" + secret_key.encode()).digest()
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, principal: Principal, now: datetime) -> tuple[str, int]:
+        exp = int(now.timestamp()) + self.ttl_seconds
+        body = _b64(
+            _encoder.encode(_Claims(principal.account_id, principal.role, principal.region_id, exp))
+        )
+        return f"v1.{body}.{self._sign(body)}", exp
+
+    def verify(self, token: str, now: datetime) -> Principal:
+        version, _, rest = token.partition(".")
+        body, _, signature = rest.partition(".")
+        if version != "v1" or not body or not signature:
+            raise TokenError("invalid")
+        if not hmac.compare_digest(signature, self._sign(body)):
+            raise TokenError("invalid")
+        try:
+            claims = _decoder.decode(_unb64(body))
+        except (msgspec.DecodeError, ValueError):
+            raise TokenError("invalid") from None
+        if claims.exp <= now.timestamp():
+            raise TokenError("expired")
+        return Principal(claims.sub, claims.role, claims.rgn)
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def secret_hash(value: str) -> str:
+    """Refresh tokens and binding codes are random and long: a plain SHA-256 is enough."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+BINDING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud by phone
+
+
+def new_binding_code() -> str:
+    return "".join(secrets.choice(BINDING_ALPHABET) for _ in range(10))

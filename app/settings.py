@@ -1,0 +1,252 @@
+"""Settings: one msgspec Struct per area, read from DAIBAN_* variables and validated at start."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+DEV_SECRETS_FILE = "dev-secrets.json"
+
+
+class SettingsError(Exception):
+    """A bad or missing setting; the message is one line naming the variable."""
+
+
+class CoreSettings(msgspec.Struct, frozen=True, kw_only=True):
+    env: Literal["dev", "prod"] = "dev"
+    timezone: str = "Asia/Shanghai"
+    var_dir: str = "var"
+    demo_data: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = msgspec.field(default=8000)
+    workers: int = 1
+    max_body_bytes: int = 1_048_576
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Empty means the embedded default: a SQLite file under the var directory.
+    url: str = ""
+    pool_size: int = 10
+    echo: bool = False
+
+
+class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Empty values are generated in dev mode (and kept under var/); prod refuses them.
+    secret_key: str = ""
+    # "kid:base64key,kid2:base64key": the first key encrypts, all keys decrypt.
+    pii_keys: str = ""
+    pii_hash_key: str = ""
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 30
+    binding_code_ttl_hours: int = 72
+
+
+class WeChatSettings(msgspec.Struct, frozen=True, kw_only=True):
+    mode: Literal["dev", "live"] = "dev"
+    app_id: str = ""
+    app_secret: str = ""
+    base_url: str = "https://api.weixin.qq.com"
+    timeout_seconds: float = 5.0
+
+
+class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # "in-process" runs jobs inside the API process; "off" leaves them to `daiban worker`.
+    mode: Literal["in-process", "off"] = "in-process"
+
+
+AREAS: dict[str, type[msgspec.Struct]] = {
+    "": CoreSettings,
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "security": SecuritySettings,
+    "wechat": WeChatSettings,
+    "scheduler": SchedulerSettings,
+}
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    core: CoreSettings = msgspec.field(default_factory=CoreSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+    wechat: WeChatSettings = msgspec.field(default_factory=WeChatSettings)
+    scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.core.env == "dev"
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{Path(self.core.var_dir) / 'daiban.sqlite3'}"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.core.timezone)
+
+    def pii_key_ring(self) -> dict[str, bytes]:
+        return parse_pii_keys(self.security.pii_keys)
+
+
+def env_name(area: str, field: str) -> str:
+    return "DAIBAN_" + (f"{area}_{field}" if area else field).upper()
+
+
+def all_env_names() -> list[tuple[str, Any]]:
+    """Every variable with its default, for the README and `daiban config`."""
+    names = []
+    for area, cls in AREAS.items():
+        defaults = cls()
+        for field in msgspec.structs.fields(cls):
+            names.append((env_name(area, field.name), getattr(defaults, field.name)))
+    return names
+
+
+def _area_from_env(area: str, cls: type[msgspec.Struct], environ: Mapping[str, str]) -> Any:
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        name = env_name(area, field.name)
+        if name in environ:
+            raw = environ[name]
+            values[field.name] = _coerce_bool(raw) if field.type is bool else raw
+    try:
+        return msgspec.convert(values, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        # msgspec says "... - at `$.port`"; turn the path back into the variable name.
+        message = str(exc)
+        field_name = message.rsplit("$.", 1)[-1].rstrip("`") if "$." in message else ""
+        variable = env_name(area, field_name) if field_name else f"DAIBAN_{area.upper()}_*"
+        reason = message.split(" - at ")[0]
+        raise SettingsError(f"{variable}: {reason} (got {values.get(field_name)!r})") from None
+
+
+def _coerce_bool(raw: str) -> bool | str:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    return raw  # msgspec reports it as not a bool, naming the variable
+
+
+def parse_pii_keys(spec: str) -> dict[str, bytes]:
+    ring: dict[str, bytes] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        kid, sep, b64 = part.partition(":")
+        if not sep or not kid:
+            raise SettingsError("DAIBAN_SECURITY_PII_KEYS: each key must be written kid:base64key")
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except ValueError:
+            raise SettingsError(f"DAIBAN_SECURITY_PII_KEYS: key {kid!r} is not base64") from None
+        if len(key) != 32:
+            raise SettingsError(f"DAIBAN_SECURITY_PII_KEYS: key {kid!r} must be 32 bytes (AES-256)")
+        ring[kid] = key
+    return ring
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every area; fill dev secrets; refuse dev defaults in production."""
+    environ = os.environ if environ is None else environ
+    unknown = sorted(
+        k
+        for k in environ
+        if k.startswith("DAIBAN_") and k not in {name for name, _ in all_env_names()}
+    )
+    if unknown:
+        raise SettingsError(f"{unknown[0]}: unknown setting")
+    areas = {area or "core": _area_from_env(area, cls, environ) for area, cls in AREAS.items()}
+    settings = Settings(**areas)
+    return validate(settings)
+
+
+def validate(settings: Settings) -> Settings:
+    try:
+        zoneinfo.ZoneInfo(settings.core.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"DAIBAN_TIMEZONE: unknown time zone {settings.core.timezone!r}"
+        ) from None
+    if not 1 <= settings.server.port <= 65535:
+        raise SettingsError(f"DAIBAN_SERVER_PORT: must be 1-65535 (got {settings.server.port})")
+    for name, value in (
+        ("DAIBAN_SERVER_WORKERS", settings.server.workers),
+        ("DAIBAN_SERVER_MAX_BODY_BYTES", settings.server.max_body_bytes),
+        ("DAIBAN_SECURITY_ACCESS_TOKEN_TTL_SECONDS", settings.security.access_token_ttl_seconds),
+        ("DAIBAN_SECURITY_REFRESH_TOKEN_TTL_DAYS", settings.security.refresh_token_ttl_days),
+        ("DAIBAN_SECURITY_BINDING_CODE_TTL_HOURS", settings.security.binding_code_ttl_hours),
+        ("DAIBAN_DATABASE_POOL_SIZE", settings.database.pool_size),
+    ):
+        if value < 1:
+            raise SettingsError(f"{name}: must be a positive number (got {value})")
+    url = settings.database_url
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise SettingsError(
+            "DAIBAN_DATABASE_URL: use sqlite+aiosqlite:///path or postgresql+asyncpg://..."
+        )
+    if settings.wechat.mode == "live" and not (
+        settings.wechat.app_id and settings.wechat.app_secret
+    ):
+        raise SettingsError("DAIBAN_WECHAT_APP_ID: live WeChat mode needs app id and app secret")
+    if settings.security.pii_keys:
+        parse_pii_keys(settings.security.pii_keys)
+    if settings.is_dev:
+        return _with_dev_secrets(settings)
+    if settings.wechat.mode == "dev":
+        raise SettingsError("DAIBAN_WECHAT_MODE: production refuses dev WeChat mode")
+    if settings.core.demo_data:
+        raise SettingsError("DAIBAN_DEMO_DATA: production refuses demo data")
+    for secret_name, secret in (
+        ("DAIBAN_SECURITY_SECRET_KEY", settings.security.secret_key),
+        ("DAIBAN_SECURITY_PII_KEYS", settings.security.pii_keys),
+        ("DAIBAN_SECURITY_PII_HASH_KEY", settings.security.pii_hash_key),
+    ):
+        if not secret:
+            raise SettingsError(f"{secret_name}: production needs it set (dev secrets are refused)")
+    if len(settings.security.secret_key) < 32:
+        raise SettingsError("DAIBAN_SECURITY_SECRET_KEY: must be at least 32 characters")
+    return settings
+
+
+def _with_dev_secrets(settings: Settings) -> Settings:
+    """Dev mode: generate missing secrets once and keep them under var/ across restarts."""
+    sec = settings.security
+    if sec.secret_key and sec.pii_keys and sec.pii_hash_key:
+        return settings
+    path = Path(settings.core.var_dir) / DEV_SECRETS_FILE
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {
+            "secret_key": secrets.token_urlsafe(48),
+            "pii_keys": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            "pii_hash_key": secrets.token_urlsafe(48),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    security = msgspec.structs.replace(
+        sec,
+        secret_key=sec.secret_key or stored["secret_key"],
+        pii_keys=sec.pii_keys or stored["pii_keys"],
+        pii_hash_key=sec.pii_hash_key or stored["pii_hash_key"],
+    )
+    return msgspec.structs.replace(settings, security=security)

@@ -1,0 +1,172 @@
+"""WeChat server APIs: a real httpx client for live mode and a dev stand-in for `make run`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+import msgspec
+
+from app import errors
+from app.clock import utcnow
+from app.settings import WeChatSettings
+
+log = logging.getLogger("daiban.wechat")
+
+TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+TOKEN_EXPIRED_CODES = {40001, 42001}
+
+
+class WeChatSession(msgspec.Struct, frozen=True):
+    openid: str
+    unionid: str | None = None
+    # session_key is deliberately not kept: nothing here needs it and it must never leak.
+
+
+class WeChatError(Exception):
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(f"{errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class WeChat(Protocol):
+    async def code_to_session(self, code: str) -> WeChatSession: ...
+
+    async def phone_number(self, code: str) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+def login_error(exc: WeChatError) -> errors.DomainError:
+    """The Chinese answer a resident sees when WeChat refuses a login or phone code."""
+    if exc.errcode == 40029 or exc.errcode == 40163:
+        return errors.WeChatCodeInvalid()
+    if exc.errcode == 45011:
+        return errors.WeChatRateLimited()
+    if exc.errcode == 40226:
+        return errors.WeChatUserRisky()
+    if exc.errcode == -1:
+        return errors.WeChatBusy()
+    return errors.WeChatFailed(errcode=exc.errcode)
+
+
+class LiveWeChat:
+    """Talks to the WeChat API host (a setting, so tests point it at a local server)."""
+
+    def __init__(self, settings: WeChatSettings, http: httpx.AsyncClient | None = None) -> None:
+        self._settings = settings
+        self._http = http or httpx.AsyncClient(
+            base_url=settings.base_url, timeout=settings.timeout_seconds
+        )
+        self._token: str | None = None
+        self._token_expires_at: datetime = datetime.min.replace(tzinfo=utcnow().tzinfo)
+        self._token_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            log.warning("wechat timeout", extra={"path": path})
+            raise errors.WeChatUnavailable() from None
+        except httpx.HTTPError as exc:
+            log.warning("wechat transport error", extra={"path": path, "error": type(exc).__name__})
+            raise errors.WeChatUnavailable() from None
+        if response.status_code >= 500:
+            raise errors.WeChatUnavailable()
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError:
+            raise errors.WeChatFailed() from None
+        errcode = int(data.get("errcode") or 0)
+        if errcode:
+            raise WeChatError(errcode, str(data.get("errmsg", "")))
+        return data
+
+    async def code_to_session(self, code: str) -> WeChatSession:
+        params = {
+            "appid": self._settings.app_id,
+            "secret": self._settings.app_secret,
+            "js_code": code,
+            "grant_type": "authorization_code",
+        }
+        try:
+            data = await self._call("GET", "/sns/jscode2session", params=params)
+        except WeChatError as exc:
+            log.info("code2session refused", extra={"errcode": exc.errcode})
+            raise login_error(exc) from None
+        if not data.get("openid"):
+            raise errors.WeChatFailed()
+        return WeChatSession(openid=str(data["openid"]), unionid=data.get("unionid"))
+
+    async def access_token(self, *, force_refresh: bool = False) -> str:
+        """The stable access token, cached per process and refreshed 5 minutes early."""
+        async with self._token_lock:
+            if not force_refresh and self._token and utcnow() < self._token_expires_at:
+                return self._token
+            body = {
+                "grant_type": "client_credential",
+                "appid": self._settings.app_id,
+                "secret": self._settings.app_secret,
+                "force_refresh": force_refresh,
+            }
+            try:
+                data = await self._call("POST", "/cgi-bin/stable_token", json=body)
+            except WeChatError as exc:
+                raise errors.WeChatFailed(errcode=exc.errcode) from None
+            self._token = str(data["access_token"])
+            lifetime = timedelta(seconds=int(data.get("expires_in", 7200)))
+            self._token_expires_at = utcnow() + lifetime - TOKEN_REFRESH_MARGIN
+            return self._token
+
+    async def call_with_token(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with the access token; on 40001/42001 refresh it once and retry."""
+        token = await self.access_token()
+        try:
+            return await self._call("POST", path, params={"access_token": token}, json=body)
+        except WeChatError as exc:
+            if exc.errcode not in TOKEN_EXPIRED_CODES:
+                raise
+        token = await self.access_token(force_refresh=True)
+        return await self._call("POST", path, params={"access_token": token}, json=body)
+
+    async def phone_number(self, code: str) -> str:
+        try:
+            data = await self.call_with_token("/wxa/business/getuserphonenumber", {"code": code})
+        except WeChatError as exc:
+            raise login_error(exc) from None
+        info = data.get("phone_info") or {}
+        if info.get("countryCode", "86") != "86" or not info.get("purePhoneNumber"):
+            raise errors.InvalidInput("暂只支持中国大陆手机号")
+        return str(info["purePhoneNumber"])
+
+
+class DevWeChat:
+    """Dev mode: `dev:<name>` logs in as openid `dev_<name>`; `dev:<phone>` is a phone code."""
+
+    PREFIX = "dev:"
+
+    async def code_to_session(self, code: str) -> WeChatSession:
+        name = code.removeprefix(self.PREFIX)
+        if not code.startswith(self.PREFIX) or not name or len(name) > 40:
+            raise errors.WeChatCodeInvalid("开发模式请使用 dev:<名字> 登录")
+        return WeChatSession(openid=f"dev_{name}")
+
+    async def phone_number(self, code: str) -> str:
+        phone = code.removeprefix(self.PREFIX)
+        if not code.startswith(self.PREFIX) or not phone:
+            raise errors.WeChatCodeInvalid("开发模式请使用 dev:<手机号>")
+        return phone
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_wechat(settings: WeChatSettings) -> WeChat:
+    return DevWeChat() if settings.mode == "dev" else LiveWeChat(settings)

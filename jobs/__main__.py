@@ -1,0 +1,46 @@
+"""`python -m jobs`: run the scheduled jobs without the API (several workers may run at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from app.context import Context
+from app.logs import configure_logging
+from app.settings import Settings, SettingsError, load_settings
+from jobs.scheduler import build_scheduler
+
+log = logging.getLogger("daiban.jobs")
+
+
+async def run_worker(settings: Settings) -> None:
+    ctx = Context.build(settings)
+    scheduler = build_scheduler(ctx)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    scheduler.start()
+    log.info("worker started", extra={"jobs": [job.id for job in scheduler.get_jobs()]})
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=True)
+        await ctx.aclose()
+        log.info("worker stopped")
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"daiban worker: bad setting: {exc}")
+        return 2
+    configure_logging(settings.core.log_level, settings.core.log_format)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HTTP for the mini-program: one router per role, msgspec request and response Structs."""

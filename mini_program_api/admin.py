@@ -1,0 +1,65 @@
+"""Admin (district): staff accounts and their one-time binding codes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from litestar import Controller, Router, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from app.accounts import service
+from app.accounts.views import StaffCreated, StaffView
+from mini_program_api.deps import Caller, Ctx, DbSession, require_role
+from mini_program_api.schemas import StaffInput, StaffStatusInput
+
+
+class StaffController(Controller):
+    path = "/staff"
+
+    @get(summary="本区工作人员")
+    async def list_staff(
+        self,
+        db_session: DbSession,
+        principal: Caller,
+        role: FromQuery[Literal["agent", "dispatcher", "admin"] | None] = None,
+    ) -> list[StaffView]:
+        return await service.list_staff(db_session, principal, role)
+
+    @post(summary="新建工作人员, 返回一次性绑定码")
+    async def create(
+        self, data: JSONBody[StaffInput], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> StaffCreated:
+        staff = service.StaffInput(
+            role=data.role,
+            name=data.name,
+            region_id=data.region_id,
+            work_phone=data.work_phone,
+            service_hours=data.service_hours,
+            post=data.post,
+        )
+        return await service.create_staff(db_session, ctx, principal, staff)
+
+    @post("/{staff_id:int}/binding-code", status_code=200, summary="重新生成绑定码 (换手机)")
+    async def binding_code(
+        self, staff_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> StaffCreated:
+        return await service.reissue_binding_code(db_session, ctx, principal, staff_id)
+
+    @patch("/{staff_id:int}", summary="停用或启用工作人员账号")
+    async def set_status(
+        self,
+        staff_id: FromPath[int],
+        data: JSONBody[StaffStatusInput],
+        db_session: DbSession,
+        ctx: Ctx,
+        principal: Caller,
+    ) -> StaffView:
+        return await service.set_staff_disabled(db_session, ctx, principal, staff_id, data.disabled)
+
+
+admin_router = Router(
+    path="/admin",
+    route_handlers=[StaffController],
+    guards=[require_role("admin")],
+    tags=["admin 管理员"],
+)

@@ -1,0 +1,51 @@
+"""Login with WeChat, refresh-token rotation, logout, and redeeming a staff binding code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, post
+from litestar.params import JSONBody
+
+from app.accounts import service
+from app.accounts.views import TokenPair
+from mini_program_api.deps import Caller, Ctx, DbSession, require_login
+from mini_program_api.problems import domain_error_response
+from mini_program_api.schemas import BindStaffInput, LoginInput, RefreshInput
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth 登录"]
+
+    @post("/login", status_code=200, summary="微信登录 (code2Session; 开发模式 dev:<名字>)")
+    async def login(self, data: JSONBody[LoginInput], db_session: DbSession, ctx: Ctx) -> TokenPair:
+        # WeChat is called before the first statement, so no transaction waits on the network.
+        wx = await ctx.wechat.code_to_session(data.code)
+        return await service.login(db_session, ctx, wx)
+
+    @post("/refresh", status_code=200, summary="刷新登录 (refresh token 轮换)")
+    async def refresh(
+        self, data: JSONBody[RefreshInput], db_session: DbSession, ctx: Ctx
+    ) -> Response[Any] | TokenPair:
+        result = await service.refresh(db_session, ctx, data.refresh_token)
+        if result.error is not None:
+            # Returned, not raised: a revoked family must be committed with the refusal.
+            return domain_error_response(result.error)
+        assert result.tokens is not None
+        return result.tokens
+
+    @post("/logout", status_code=204, summary="退出登录")
+    async def logout(self, data: JSONBody[RefreshInput], db_session: DbSession, ctx: Ctx) -> None:
+        await service.logout(db_session, ctx, data.refresh_token)
+
+    @post(
+        "/bind-staff",
+        status_code=200,
+        guards=[require_login],
+        summary="用绑定码把当前微信绑定为工作人员账号",
+    )
+    async def bind_staff(
+        self, data: JSONBody[BindStaffInput], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> TokenPair:
+        return await service.bind_staff(db_session, ctx, principal, data.code)

@@ -1,0 +1,80 @@
+"""Request-scoped pieces: the unit of work, the caller, and role guards."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeAlias
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import errors
+from app.context import Context
+from app.security.tokens import Principal, TokenError
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Handler parameters say explicitly that they are injected (Litestar 3 drops inference).
+DbSession: TypeAlias = NamedDependency[AsyncSession]
+Ctx: TypeAlias = NamedDependency[Context]
+Caller: TypeAlias = NamedDependency[Principal]
+
+
+def provide_ctx(state: State) -> Context:
+    ctx: Context = state.ctx
+    return ctx
+
+
+async def provide_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncIterator[AsyncSession]:
+    """One request, one transaction: committed after the handler, rolled back if it raised."""
+    ctx: Context = state.ctx
+    scope = ctx.db.reading() if request.method in READ_METHODS else ctx.db.unit_of_work()
+    async with scope as session:
+        yield session
+
+
+def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    cached = connection.scope.get("state", {}).get("principal")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise errors.Unauthenticated()
+    ctx: Context = connection.app.state.ctx
+    try:
+        principal = ctx.tokens.verify(token.strip(), ctx.now())
+    except TokenError as exc:
+        raise (
+            errors.TokenExpired() if exc.reason == "expired" else errors.TokenInvalid()
+        ) from None
+    connection.scope.setdefault("state", {})["principal"] = principal
+    return principal
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    return authenticate(request)
+
+
+def require_role(
+    *roles: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    """Guard: the caller is logged in and holds one of `roles`, else 401 or 403."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = authenticate(connection)
+        if principal.role not in roles:
+            raise errors.Forbidden()
+
+    guard.__name__ = f"require_{'_or_'.join(roles)}"
+    return guard
+
+
+def require_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    authenticate(connection)

@@ -1,0 +1,52 @@
+"""Request bodies: strict (unknown fields refused), camelCase on the wire."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+
+
+class Input(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class LoginInput(Input):
+    code: Code
+
+
+class RefreshInput(Input):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class BindStaffInput(Input):
+    code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
+
+
+class PhoneCodeInput(Input):
+    code: Code
+
+
+class ProfileInput(Input):
+    """Only the fields present change."""
+
+    name: Name | None = None
+    village_id: int | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+    id_number: Annotated[str, msgspec.Meta(max_length=18)] | None = None
+
+
+class StaffInput(Input):
+    role: Literal["agent", "dispatcher", "admin"]
+    name: Name
+    region_id: int
+    work_phone: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+    service_hours: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    post: Literal["A", "B"] | None = None
+
+
+class StaffStatusInput(Input):
+    disabled: bool

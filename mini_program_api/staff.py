@@ -1,0 +1,34 @@
+"""The agent's and the dispatcher's routers (their work endpoints arrive with later issues)."""
+
+from __future__ import annotations
+
+from litestar import Router, get
+
+from app.accounts import service
+from app.accounts.views import AgentCard, StaffView
+from mini_program_api.deps import Caller, DbSession, require_role
+
+
+@get("/station", summary="我所在村便民服务站的代办员")
+async def my_station(db_session: DbSession, principal: Caller) -> list[AgentCard]:
+    return await service.village_agents(db_session, principal.region_id or 0)
+
+
+@get("/agents", summary="本镇代办员及在岗状态")
+async def town_agents(db_session: DbSession, principal: Caller) -> list[StaffView]:
+    return await service.town_agents(db_session, principal)
+
+
+agent_router = Router(
+    path="/agent",
+    route_handlers=[my_station],
+    guards=[require_role("agent")],
+    tags=["agent 代办员"],
+)
+
+dispatch_router = Router(
+    path="/dispatch",
+    route_handlers=[town_agents],
+    guards=[require_role("dispatcher")],
+    tags=["dispatcher 调度员"],
+)

@@ -1,0 +1,165 @@
+"""Test fixtures: a real SQLite file per test (or the PostgreSQL in DAIBAN_DATABASE_URL), the
+real app over ASGI, and helpers to log in as demo people."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import text
+
+from app import migrate
+from app.asgi import create_app
+from app.context import Context
+from app.db import Database
+from app.demo import seed_demo
+from app.models import Base
+from app.settings import Settings, load_settings
+
+PG_URL = os.environ.get("DAIBAN_DATABASE_URL", "")
+ON_POSTGRES = PG_URL.startswith("postgresql")
+
+
+def make_settings(var_dir: Path, database_url: str, **extra: str) -> Settings:
+    env = {
+        "DAIBAN_VAR_DIR": str(var_dir),
+        "DAIBAN_DATABASE_URL": database_url,
+        "DAIBAN_SECURITY_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "DAIBAN_SECURITY_PII_KEYS": "t1:" + base64.b64encode(b"k" * 32).decode(),
+        "DAIBAN_SECURITY_PII_HASH_KEY": "test-hash-key",
+        "DAIBAN_SCHEDULER_MODE": "off",
+        "DAIBAN_LOG_FORMAT": "text",
+        **extra,
+    }
+    return load_settings(env)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """SQLite: one migrated file, copied for each test. PostgreSQL: a fresh schema, once."""
+    import asyncio
+
+    if ON_POSTGRES:
+
+        async def reset() -> None:
+            settings = make_settings(tmp_path_factory.mktemp("pg"), PG_URL)
+            db = Database(settings)
+            async with db.write_engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await migrate.upgrade(db.write_engine)
+            await db.dispose()
+
+        asyncio.run(reset())
+        return None
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.sqlite3"
+
+    async def build() -> None:
+        db = Database(make_settings(folder, f"sqlite+aiosqlite:///{path}"))
+        await migrate.upgrade(db.write_engine)
+        await db.dispose()
+
+    asyncio.run(build())
+    with sqlite3.connect(path) as conn:  # fold the WAL into the file so one copy is whole
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def database_url(migrated_template: Path | None, tmp_path: Path) -> str:
+    if migrated_template is None:
+        return PG_URL
+    target = tmp_path / "daiban.sqlite3"
+    shutil.copyfile(migrated_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "var", database_url)
+
+
+class Clock:
+    """Injected time: starts at a fixed instant and moves only when a test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai
+
+
+@pytest.fixture
+async def ctx(settings: Settings, clock: Clock) -> AsyncIterator[Context]:
+    context = Context.build(settings)
+    context.now = clock
+    if ON_POSTGRES:
+        tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+        async with context.db.unit_of_work() as session:
+            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield context
+    await context.aclose()
+
+
+@pytest.fixture
+async def demo(ctx: Context) -> None:
+    async with ctx.db.unit_of_work() as session:
+        await seed_demo(session, ctx)
+
+
+@asynccontextmanager
+async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over real ASGI in the test's own event loop, so requests truly run at once.
+
+    The context is handed to create_app, so no lifespan is needed (the scheduler is off).
+    """
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def client(ctx: Context, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(create_app(settings, ctx=ctx)) as test_client:
+        yield test_client
+
+
+Login = Callable[[str], Any]
+
+
+@pytest.fixture
+def login(client: httpx.AsyncClient) -> Callable[[str], Any]:
+    """`headers = await login("agent1a")`: the Authorization header of a demo person."""
+
+    async def _login(handle: str) -> dict[str, str]:
+        response = await client.post("/mp/v1/auth/login", json={"code": f"dev:{handle}"})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+    return _login
+
+
+@pytest.fixture
+def sqlite_only() -> Iterator[None]:
+    if ON_POSTGRES:
+        pytest.skip("checks the SQLite file itself; the PostgreSQL run checks the rows instead")
+    yield

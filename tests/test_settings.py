@@ -1,0 +1,90 @@
+"""Settings: a bad value stops the start with one line naming the variable; prod refuses dev
+defaults."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.settings import SettingsError, all_env_names, load_settings
+
+PROD = {
+    "DAIBAN_ENV": "prod",
+    "DAIBAN_DEMO_DATA": "false",
+    "DAIBAN_WECHAT_MODE": "live",
+    "DAIBAN_WECHAT_APP_ID": "wx1",
+    "DAIBAN_WECHAT_APP_SECRET": "s",
+    "DAIBAN_SECURITY_SECRET_KEY": "x" * 40,
+    "DAIBAN_SECURITY_PII_KEYS": "k1:" + base64.b64encode(b"z" * 32).decode(),
+    "DAIBAN_SECURITY_PII_HASH_KEY": "h" * 40,
+    "DAIBAN_DATABASE_URL": "postgresql+asyncpg://daiban@db/daiban",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DAIBAN_SERVER_PORT": "eighty"}, "DAIBAN_SERVER_PORT"),
+        ({"DAIBAN_SERVER_PORT": "70000"}, "DAIBAN_SERVER_PORT"),
+        ({"DAIBAN_TIMEZONE": "Mars/Olympus"}, "DAIBAN_TIMEZONE"),
+        ({"DAIBAN_DEMO_DATA": "perhaps"}, "DAIBAN_DEMO_DATA"),
+        ({"DAIBAN_WECHAT_MODE": "test"}, "DAIBAN_WECHAT_MODE"),
+        ({"DAIBAN_DATABASE_URL": "mysql://x"}, "DAIBAN_DATABASE_URL"),
+        ({"DAIBAN_SECURITY_PII_KEYS": "k1:c2hvcnQ="}, "DAIBAN_SECURITY_PII_KEYS"),
+        ({"DAIBAN_NO_SUCH_THING": "1"}, "DAIBAN_NO_SUCH_THING"),
+    ],
+)
+def test_a_bad_value_names_its_variable(tmp_path: Path, env, variable):
+    with pytest.raises(SettingsError) as info:
+        load_settings({"DAIBAN_VAR_DIR": str(tmp_path), **env})
+    assert str(info.value).startswith(variable)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"DAIBAN_WECHAT_MODE": "dev"}, "DAIBAN_WECHAT_MODE"),
+        ({"DAIBAN_SECURITY_SECRET_KEY": ""}, "DAIBAN_SECURITY_SECRET_KEY"),
+        ({"DAIBAN_SECURITY_PII_KEYS": ""}, "DAIBAN_SECURITY_PII_KEYS"),
+        ({"DAIBAN_DEMO_DATA": "true"}, "DAIBAN_DEMO_DATA"),
+    ],
+)
+def test_production_refuses_dev_defaults(tmp_path: Path, override, variable):
+    assert load_settings({"DAIBAN_VAR_DIR": str(tmp_path), **PROD}).core.env == "prod"
+    with pytest.raises(SettingsError) as info:
+        load_settings({"DAIBAN_VAR_DIR": str(tmp_path), **PROD, **override})
+    assert str(info.value).startswith(variable)
+
+
+def test_dev_secrets_are_generated_once_and_kept(tmp_path: Path):
+    first = load_settings({"DAIBAN_VAR_DIR": str(tmp_path)})
+    second = load_settings({"DAIBAN_VAR_DIR": str(tmp_path)})
+    assert first.security.secret_key and first.security.secret_key == second.security.secret_key
+    assert first.pii_key_ring() == second.pii_key_ring()
+    assert (tmp_path / "dev-secrets.json").stat().st_mode & 0o077 == 0
+
+
+def test_the_command_stops_with_one_clear_line(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        env={"DAIBAN_VAR_DIR": str(tmp_path), "DAIBAN_SERVER_PORT": "eighty", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines() == [result.stderr.strip()]
+        and "DAIBAN_SERVER_PORT" in result.stderr
+    )
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [name for name, _ in all_env_names() if f"`{name}`" not in readme]
+    assert missing == []

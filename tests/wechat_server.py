@@ -1,0 +1,111 @@
+"""A small local HTTP server that answers like the WeChat API host, error codes included.
+
+Behaviour is chosen by the code the test sends, so each test reads as its scenario:
+  jscode2session  ok:<openid>[:<unionid>] success | bad 40029 | limit 45011 | risky 40226
+                  | busy -1 | slow (sleeps past the client timeout) | http500
+  getuserphonenumber  phone:<number> success | bad 40029; an access token listed in
+                  `expired_tokens` answers 40001 once refreshed tokens are issued
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+ERRORS = {"bad": 40029, "limit": 45011, "risky": 40226, "busy": -1}
+
+
+class FakeWeChat:
+    def __init__(self, *, slow_seconds: float = 2.0) -> None:
+        self.slow_seconds = slow_seconds
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.tokens_issued = 0
+        self.expired_tokens: set[str] = set()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeWeChat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.requests]
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        self.requests.append((path, {**query, **body}))
+        if path == "/sns/jscode2session":
+            code = query.get("js_code", "")
+            if code == "slow":
+                time.sleep(self.slow_seconds)
+            if code == "http500":
+                return 500, {}
+            if code in ERRORS:
+                return 200, {"errcode": ERRORS[code], "errmsg": f"fake {code}"}
+            if code.startswith("ok:"):
+                _, openid, *union = code.split(":")
+                answer = {"openid": openid, "session_key": "SECRET-SESSION-KEY"}
+                if union:
+                    answer["unionid"] = union[0]
+                return 200, answer
+            return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        if path == "/cgi-bin/stable_token":
+            self.tokens_issued += 1
+            return 200, {"access_token": f"token-{self.tokens_issued}", "expires_in": 7200}
+        if path == "/wxa/business/getuserphonenumber":
+            if query.get("access_token") in self.expired_tokens:
+                return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+            code = body.get("code", "")
+            if code.startswith("phone:"):
+                number = code.split(":", 1)[1]
+                return 200, {
+                    "errcode": 0,
+                    "phone_info": {"purePhoneNumber": number, "countryCode": "86"},
+                }
+            return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        return 404, {"errcode": 404, "errmsg": "no such api"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method: str) -> None:
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                status, answer = fake._answer(method, url.path, query, body)
+                data = json.dumps(answer).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        return Handler
