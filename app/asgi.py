@@ -18,6 +18,7 @@ from app.settings import Settings, load_settings
 from jobs.scheduler import start_in_process
 from mini_program_api.admin import admin_router
 from mini_program_api.auth import AuthController
+from mini_program_api.catalogue import CatalogueController
 from mini_program_api.deps import provide_ctx, provide_principal, provide_session
 from mini_program_api.health import healthz, readyz
 from mini_program_api.me import MeController
@@ -25,6 +26,7 @@ from mini_program_api.observability import request_id_middleware
 from mini_program_api.problems import EXCEPTION_HANDLERS
 from mini_program_api.public import PublicController
 from mini_program_api.staff import agent_router, dispatch_router
+from mini_program_api.uploads import UploadController, local_download, local_upload
 
 
 def create_app(
@@ -38,6 +40,8 @@ def create_app(
             configure_logging(settings.core.log_level, settings.core.log_format)
         context = ctx or Context.build(settings)
         app.state.ctx = context
+        if ctx is None:
+            await context.store.ensure_ready()
         scheduler = start_in_process(context) if settings.scheduler.mode == "in-process" else None
         try:
             yield
@@ -56,10 +60,12 @@ def create_app(
             agent_router,
             dispatch_router,
             admin_router,
+            UploadController,
+            CatalogueController,
         ],
     )
     return Litestar(
-        route_handlers=[api, healthz, readyz],
+        route_handlers=[api, healthz, readyz, local_upload, local_download],
         lifespan=[lifespan],
         # A given context is there from the start, so an app served without lifespan works.
         state=State({"ctx": ctx} if ctx else {}),

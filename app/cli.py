@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("seed-demo", help="insert the demo data unless data exists")
     commands.add_parser("worker", help="run the scheduled jobs alone")
     commands.add_parser("config", help="list every DAIBAN_* variable and its default")
+    catalogue = commands.add_parser("catalogue", help="import or export the service catalogue")
+    catalogue.add_argument("action", choices=["import", "export"])
+    catalogue.add_argument("file", help="import: .yaml or .xlsx; export: .xlsx or .yaml")
     make = commands.add_parser("makemigration", help="(developers) autogenerate a migration")
     make.add_argument("message")
     args = parser.parse_args(argv)
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_seed(settings, announce=True))
     elif args.command == "makemigration":
         asyncio.run(_makemigration(settings, args.message))
+    elif args.command == "catalogue":
+        return asyncio.run(_catalogue(settings, args.action, Path(args.file)))
     elif args.command == "worker":
         from jobs.__main__ import run_worker
 
@@ -90,6 +95,40 @@ async def _seed(settings: Settings, *, announce: bool) -> None:
         print('demo logins (POST /mp/v1/auth/login {"code": "dev:<handle>"}):')
         for p in people:
             print(f"  dev:{p.handle:<13} {p.role:<10} {p.name} · {p.where}")
+
+
+async def _catalogue(settings: Settings, action: str, path: Path) -> int:
+    from app.catalogue import document as doc
+    from app.catalogue.service import export_document, import_document
+    from app.db import Database
+
+    db = Database(settings)
+    try:
+        if action == "export":
+            async with db.reading() as session:
+                exported = await export_document(session)
+            data = (
+                doc.dump_yaml(exported)
+                if path.suffix in (".yaml", ".yml")
+                else doc.write_xlsx(exported)
+            )
+            path.write_bytes(data)  # noqa: ASYNC240 - a one-shot command, nothing else runs
+            print(f"exported {len(exported.items)} items to {path}")
+            return 0
+        try:
+            raw = path.read_bytes()  # noqa: ASYNC240 - a one-shot command, nothing else runs
+            document = doc.read_document(raw, path.name)
+            async with db.unit_of_work() as session:
+                counts = await import_document(session, document, actor_id=None, enable_within=None)
+        except doc.DocumentInvalid as exc:
+            print(f"nothing imported: {len(exc.problems)} problems", file=sys.stderr)
+            for p in exc.problems:
+                print(f"  {p.row}  {p.field}: {p.message}", file=sys.stderr)
+            return 1
+        print("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return 0
+    finally:
+        await db.dispose()
 
 
 def _serve(settings: Settings) -> int:

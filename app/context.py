@@ -6,12 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import anyio
+
 from app.clock import utcnow
 from app.db import Database
 from app.security.pii import PiiCipher
 from app.security.tokens import AccessTokens
 from app.settings import Settings
+from app.storage_factory import build_store
 from app.wechat import WeChat, build_wechat
+from storage.base import ObjectStore
 
 
 @dataclass
@@ -21,10 +25,20 @@ class Context:
     cipher: PiiCipher
     tokens: AccessTokens
     wechat: WeChat
+    store: ObjectStore
     now: Callable[[], datetime] = field(default=utcnow)
+    _verification_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+
+    def verification_limiter(self) -> anyio.CapacityLimiter:
+        """Decoding a big photo takes ~300 MB: at most two at a time per process."""
+        if self._verification_limiter is None:
+            self._verification_limiter = anyio.CapacityLimiter(2)
+        return self._verification_limiter
 
     @classmethod
-    def build(cls, settings: Settings, *, wechat: WeChat | None = None) -> Context:
+    def build(
+        cls, settings: Settings, *, wechat: WeChat | None = None, store: ObjectStore | None = None
+    ) -> Context:
         return cls(
             settings=settings,
             db=Database(settings),
@@ -33,6 +47,7 @@ class Context:
                 settings.security.secret_key, settings.security.access_token_ttl_seconds
             ),
             wechat=wechat or build_wechat(settings.wechat),
+            store=store or build_store(settings),
         )
 
     async def aclose(self) -> None:

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: one district, two towns, six villages, their staff, two residents.
+"""Demo data for `make run`: one district, two towns, six villages, their staff, two residents,
+and the shipped service catalogue enabled where its items say.
 
 Every demo person logs in with the dev WeChat code `dev:<handle>` (openid `dev_<handle>`).
 """
@@ -6,16 +7,21 @@ Every demo person logs in with the dev WeChat code `dev:<handle>` (openid `dev_<
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import set_phone
+from app.catalogue.document import CatalogueDocument, read_document
+from app.catalogue.service import import_document
 from app.context import Context
 from app.models import Account, Region
 from app.regions.service import new_region
 from app.security.identity import id_number_check_char
 
+CATALOGUE_FILE = Path(__file__).parent / "catalogue" / "data" / "catalogue.yaml"
 DISTRICT = ("370406000000", "山亭区")
 TOWNS = [
     (
@@ -120,7 +126,19 @@ async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | N
         session.add(account)
         people.append(DemoPerson(handle, "resident", name, village.name))
     await session.flush()
+    await import_document(
+        session,
+        shipped_catalogue(),
+        actor_id=None,
+        enable_within=district.id,
+    )
     return people
+
+
+@cache
+def shipped_catalogue() -> CatalogueDocument:
+    """The catalogue file in the repository, parsed once per process."""
+    return read_document(CATALOGUE_FILE.read_bytes(), CATALOGUE_FILE.name)
 
 
 def _staff(handle: str, role: str, name: str, region: Region, phone: str) -> Account:

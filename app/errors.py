@@ -37,3 +37,18 @@ WeChatUserRisky = error("wechat_user_risky", 403, "微信账号存在风险,暂�
 WeChatBusy = error("wechat_busy", 503, "微信服务繁忙,请稍后再试")
 WeChatUnavailable = error("wechat_unavailable", 503, "暂时连不上微信服务,请稍后再试")
 WeChatFailed = error("wechat_error", 502, "微信服务返回错误,请稍后再试")
+UploadLimitReached = error("upload_limit_reached", 429, "上传的文件太多,请稍后再试")
+UploadNotReceived = error("upload_not_received", 409, "还没有收到文件,请重新上传")
+UploadExpired = error("upload_expired", 410, "上传已过期,请重新上传")
+StorageUnavailable = error("storage_unavailable", 503, "文件服务暂不可用,请稍后再试")
+
+
+class FileRejected(DomainError):
+    """A received file failed verification; `code` is the verifier's stable reason."""
+
+    status = 422
+    title = "文件未通过检查"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

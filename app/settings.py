@@ -62,6 +62,28 @@ class WeChatSettings(msgspec.Struct, frozen=True, kw_only=True):
     timeout_seconds: float = 5.0
 
 
+class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
+    backend: Literal["local", "minio"] = "local"
+    # Local backend: files live here (empty: <var dir>/objects); phones reach the service at
+    # public_url to post files and fetch signed downloads.
+    local_dir: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    minio_endpoint: str = "127.0.0.1:9000"
+    minio_public_endpoint: str = ""  # empty: same as minio_endpoint
+    minio_secure: bool = False
+    minio_public_secure: bool = False
+    minio_access_key: str = ""
+    minio_secret_key: str = ""
+    minio_bucket: str = "daiban"
+    minio_region: str = "us-east-1"
+    max_upload_bytes: int = 10_485_760
+    upload_url_ttl_seconds: int = 600
+    download_url_ttl_seconds: int = 300
+    pending_uploads_per_person: int = 30
+    upload_bytes_per_person_per_day: int = 209_715_200
+    unattached_upload_ttl_hours: int = 24
+
+
 class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # "in-process" runs jobs inside the API process; "off" leaves them to `daiban worker`.
     mode: Literal["in-process", "off"] = "in-process"
@@ -73,6 +95,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "database": DatabaseSettings,
     "security": SecuritySettings,
     "wechat": WeChatSettings,
+    "storage": StorageSettings,
     "scheduler": SchedulerSettings,
 }
 
@@ -83,6 +106,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     wechat: WeChatSettings = msgspec.field(default_factory=WeChatSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
 
     @property
@@ -94,6 +118,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.database.url:
             return self.database.url
         return f"sqlite+aiosqlite:///{Path(self.core.var_dir) / 'daiban.sqlite3'}"
+
+    @property
+    def local_storage_dir(self) -> Path:
+        return Path(self.storage.local_dir or Path(self.core.var_dir) / "objects")
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -191,6 +219,18 @@ def validate(settings: Settings) -> Settings:
         ("DAIBAN_SECURITY_REFRESH_TOKEN_TTL_DAYS", settings.security.refresh_token_ttl_days),
         ("DAIBAN_SECURITY_BINDING_CODE_TTL_HOURS", settings.security.binding_code_ttl_hours),
         ("DAIBAN_DATABASE_POOL_SIZE", settings.database.pool_size),
+        ("DAIBAN_STORAGE_MAX_UPLOAD_BYTES", settings.storage.max_upload_bytes),
+        ("DAIBAN_STORAGE_UPLOAD_URL_TTL_SECONDS", settings.storage.upload_url_ttl_seconds),
+        ("DAIBAN_STORAGE_DOWNLOAD_URL_TTL_SECONDS", settings.storage.download_url_ttl_seconds),
+        ("DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON", settings.storage.pending_uploads_per_person),
+        (
+            "DAIBAN_STORAGE_UPLOAD_BYTES_PER_PERSON_PER_DAY",
+            settings.storage.upload_bytes_per_person_per_day,
+        ),
+        (
+            "DAIBAN_STORAGE_UNATTACHED_UPLOAD_TTL_HOURS",
+            settings.storage.unattached_upload_ttl_hours,
+        ),
     ):
         if value < 1:
             raise SettingsError(f"{name}: must be a positive number (got {value})")
@@ -203,6 +243,10 @@ def validate(settings: Settings) -> Settings:
         settings.wechat.app_id and settings.wechat.app_secret
     ):
         raise SettingsError("DAIBAN_WECHAT_APP_ID: live WeChat mode needs app id and app secret")
+    if settings.storage.backend == "minio" and not (
+        settings.storage.minio_access_key and settings.storage.minio_secret_key
+    ):
+        raise SettingsError("DAIBAN_STORAGE_MINIO_ACCESS_KEY: the minio backend needs its keys")
     if settings.security.pii_keys:
         parse_pii_keys(settings.security.pii_keys)
     if settings.is_dev:

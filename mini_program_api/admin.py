@@ -9,6 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.accounts import service
 from app.accounts.views import StaffCreated, StaffView
+from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.schemas import StaffInput, StaffStatusInput
 
@@ -59,7 +60,7 @@ class StaffController(Controller):
 
 admin_router = Router(
     path="/admin",
-    route_handlers=[StaffController],
+    route_handlers=[StaffController, CatalogueAdminController],
     guards=[require_role("admin")],
     tags=["admin 管理员"],
 )

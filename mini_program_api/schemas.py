@@ -50,3 +50,9 @@ class StaffInput(Input):
 
 class StaffStatusInput(Input):
     disabled: bool
+
+
+class UploadInput(Input):
+    purpose: Literal["material", "entrustment", "result", "receipt", "proof", "complaint"]
+    content_type: Annotated[str, msgspec.Meta(max_length=40)]
+    size: Annotated[int, msgspec.Meta(ge=1)]

@@ -6,6 +6,7 @@ from litestar import Router, get
 
 from app.accounts import service
 from app.accounts.views import AgentCard, StaffView
+from mini_program_api.catalogue import dispatch_enablements
 from mini_program_api.deps import Caller, DbSession, require_role
 
 
@@ -28,7 +29,7 @@ agent_router = Router(
 
 dispatch_router = Router(
     path="/dispatch",
-    route_handlers=[town_agents],
+    route_handlers=[town_agents, dispatch_enablements],
     guards=[require_role("dispatcher")],
     tags=["dispatcher 调度员"],
 )

@@ -112,12 +112,18 @@ def clock() -> Clock:
 async def ctx(settings: Settings, clock: Clock) -> AsyncIterator[Context]:
     context = Context.build(settings)
     context.now = clock
+    await context.store.ensure_ready()
     if ON_POSTGRES:
-        tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
-        async with context.db.unit_of_work() as session:
-            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await truncate_all(context)
     yield context
     await context.aclose()
+
+
+async def truncate_all(context: Context) -> None:
+    """PostgreSQL: one schema for the session, emptied before each test."""
+    tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    async with context.db.unit_of_work() as session:
+        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from sqlalchemy import text
+
+from app.logs import JsonFormatter
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13698765432"
@@ -86,14 +89,11 @@ async def test_phone_from_wechat_in_dev_mode(client, demo, login):
 
 
 async def test_logs_carry_the_request_id_and_never_the_id_or_phone(client, demo, login, caplog):
-    import logging
-
-    from app.logs import JsonFormatter
-
     caplog.set_level(logging.DEBUG)
     headers = {**await login("newcomer"), "x-request-id": "trace-me-1"}
     await client.patch("/mp/v1/me", json={"phone": PHONE, "idNumber": ID_NUMBER}, headers=headers)
-    await client.patch("/mp/v1/me", json={"phone": "1", "idNumber": ID_NUMBER[:-1] + "1"}, headers=headers)
+    wrong = {"phone": "1", "idNumber": ID_NUMBER[:-1] + "1"}
+    await client.patch("/mp/v1/me", json=wrong, headers=headers)
     formatter = JsonFormatter()
     lines = [formatter.format(record) for record in caplog.records]
     access = [line for line in lines if '"logger": "daiban.access"' in line]

@@ -2,6 +2,18 @@
 
 from app.models.accounts import Account, RefreshToken
 from app.models.base import Base
+from app.models.catalogue import CatalogueItem, Department, ItemEnablement, ItemVersion
 from app.models.regions import Region
+from app.models.uploads import Upload
 
-__all__ = ["Account", "Base", "RefreshToken", "Region"]
+__all__ = [
+    "Account",
+    "Base",
+    "CatalogueItem",
+    "Department",
+    "ItemEnablement",
+    "ItemVersion",
+    "RefreshToken",
+    "Region",
+    "Upload",
+]

@@ -1,0 +1,516 @@
+"""The catalogue: import and export, search, guides, versions, and where items are enabled."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import msgspec
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from app import errors
+from app.catalogue import views
+from app.catalogue.document import (
+    CatalogueDocument,
+    DepartmentSpec,
+    DocumentInvalid,
+    FeeSpec,
+    ItemSpec,
+    MaterialSpec,
+    Problem,
+    check_item,
+)
+from app.context import Context
+from app.models import Account, CatalogueItem, Department, ItemEnablement, ItemVersion, Region
+from app.regions.service import contains, get_region
+from app.security.tokens import Principal
+
+MAX_PAGE = 50
+
+
+# --- import and export ----------------------------------------------------------------
+
+
+async def import_document(
+    session: AsyncSession,
+    document: CatalogueDocument,
+    *,
+    actor_id: int | None,
+    enable_within: int | None,
+) -> dict[str, int]:
+    """Apply a checked document: new items, a new version where a guide changed, nothing else.
+
+    New items are enabled at the levels their `enabled` names, in every town and village
+    under `enable_within` (a district id; None: everywhere). All or nothing: the caller's
+    unit of work commits it whole.
+    """
+    departments = await _upsert_departments(session, document.departments)
+    known = {d.code for d in document.departments} | set(departments)
+    problems = [
+        Problem(row=f"items {item.code}", field="department", message=f"未知部门 {item.department}")
+        for item in document.items
+        if item.department not in known
+    ]
+    if problems:
+        raise DocumentInvalid(problems)
+    departments = await _department_ids(session)
+    existing = {
+        item.code: (item, version)
+        for item, version in (
+            await session.execute(
+                select(CatalogueItem, ItemVersion).join(
+                    ItemVersion, ItemVersion.id == CatalogueItem.current_version_id
+                )
+            )
+        ).all()
+    }
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    new_specs = [spec for spec in document.items if spec.code not in existing]
+    created = await _create_items(session, new_specs, departments, actor_id)
+    counts["created"] = len(created)
+    for spec in document.items:
+        found = existing.get(spec.code)
+        if found is None:
+            continue
+        if spec_of(found[1], _dept_code(departments, found[1].department_id), found[0]) == spec:
+            counts["unchanged"] += 1
+        else:
+            await _new_version(session, found[0], found[1].version + 1, spec, departments, actor_id)
+            counts["updated"] += 1
+    await _enable_new_items(session, created, enable_within)
+    return counts
+
+
+async def _upsert_departments(session: AsyncSession, specs: list[DepartmentSpec]) -> dict[str, int]:
+    current = await _department_ids(session)
+    by_code = {d.code: d for d in (await session.execute(select(Department))).scalars()}
+    for spec in specs:
+        if spec.code in by_code:
+            by_code[spec.code].name = spec.name
+        else:
+            session.add(Department(code=spec.code, name=spec.name))
+    await session.flush()
+    return current
+
+
+async def _department_ids(session: AsyncSession) -> dict[str, int]:
+    return {
+        code: id_
+        for id_, code in (await session.execute(select(Department.id, Department.code))).all()
+    }
+
+
+def _dept_code(departments: dict[str, int], department_id: int) -> str:
+    return next(code for code, id_ in departments.items() if id_ == department_id)
+
+
+def _version_values(spec: ItemSpec, departments: dict[str, int]) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "aliases": spec.aliases,
+        "department_id": departments[spec.department],
+        "level": spec.level,
+        "kind": spec.kind,
+        "mode": spec.mode,
+        "conditions": spec.conditions,
+        "materials": [msgspec.to_builtins(m) for m in spec.materials],
+        "steps": spec.steps,
+        "promised_days": spec.promised_days,
+        "legal_days": spec.legal_days,
+        "fee_fen": spec.fee.amount_fen,
+        "fee_basis": spec.fee.basis,
+        "legal_basis": spec.legal_basis,
+        "in_person": spec.in_person,
+        "phone": spec.phone,
+        "allow_accept_with_gaps": spec.allow_accept_with_gaps,
+    }
+
+
+def _search_columns(spec: ItemSpec, departments: dict[str, int]) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "aliases": "|" + "".join(f"{a}|" for a in spec.aliases),
+        "department_id": departments[spec.department],
+        "kind": spec.kind,
+        "default_enabled": ",".join(spec.enabled),
+    }
+
+
+async def _create_items(
+    session: AsyncSession, specs: list[ItemSpec], departments: dict[str, int], actor_id: int | None
+) -> list[tuple[int, ItemSpec]]:
+    """New items and their first versions in three statements, however many there are."""
+    if not specs:
+        return []
+    item_ids = (
+        (
+            await session.execute(
+                insert(CatalogueItem).returning(CatalogueItem.id, sort_by_parameter_order=True),
+                [{"code": s.code, **_search_columns(s, departments)} for s in specs],
+            )
+        )
+        .scalars()
+        .all()
+    )
+    version_ids = (
+        (
+            await session.execute(
+                insert(ItemVersion).returning(ItemVersion.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "item_id": item_id,
+                        "version": 1,
+                        "created_by": actor_id,
+                        **_version_values(spec, departments),
+                    }
+                    for item_id, spec in zip(item_ids, specs, strict=True)
+                ],
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await session.execute(
+        update(CatalogueItem),
+        [{"id": i, "current_version_id": v} for i, v in zip(item_ids, version_ids, strict=True)],
+    )
+    return list(zip(item_ids, specs, strict=True))
+
+
+async def _new_version(
+    session: AsyncSession,
+    item: CatalogueItem,
+    number: int,
+    spec: ItemSpec,
+    departments: dict[str, int],
+    actor_id: int | None,
+) -> ItemVersion:
+    version = ItemVersion(
+        item_id=item.id, version=number, created_by=actor_id, **_version_values(spec, departments)
+    )
+    session.add(version)
+    await session.flush()
+    item.current_version_id = version.id
+    for column, value in _search_columns(spec, departments).items():
+        setattr(item, column, value)
+    item.retired_at = None
+    return version
+
+
+async def _enable_new_items(
+    session: AsyncSession, created: list[tuple[int, ItemSpec]], within: int | None
+) -> None:
+    if not created:
+        return
+    query = select(Region.id, Region.level).where(Region.level.in_(("town", "village")))
+    if within is not None:
+        query = query.where(Region.district_id == within)
+    regions = (await session.execute(query)).all()
+    rows = [
+        {"region_id": region_id, "item_id": item_id}
+        for item_id, spec in created
+        for region_id, level in regions
+        if level in spec.enabled
+    ]
+    if rows:
+        await session.execute(insert(ItemEnablement), rows)
+
+
+def spec_of(version: ItemVersion, department_code: str, item: CatalogueItem) -> ItemSpec:
+    return ItemSpec(
+        code=item.code,
+        name=version.name,
+        aliases=list(version.aliases),
+        department=department_code,
+        level=version.level,
+        kind=version.kind,
+        mode=version.mode,
+        conditions=version.conditions,
+        materials=[msgspec.convert(m, MaterialSpec) for m in version.materials],
+        steps=list(version.steps),
+        promised_days=version.promised_days,
+        legal_days=version.legal_days,
+        fee=FeeSpec(amount_fen=version.fee_fen, basis=version.fee_basis),
+        legal_basis=version.legal_basis,
+        in_person=version.in_person,
+        phone=version.phone,
+        enabled=[level for level in item.default_enabled.split(",") if level],
+        allow_accept_with_gaps=version.allow_accept_with_gaps,
+    )
+
+
+async def export_document(session: AsyncSession) -> CatalogueDocument:
+    departments = (
+        (await session.execute(select(Department).order_by(Department.id))).scalars().all()
+    )
+    codes = {d.id: d.code for d in departments}
+    rows = (
+        await session.execute(
+            select(CatalogueItem, ItemVersion)
+            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+            .where(CatalogueItem.retired_at.is_(None))
+            .order_by(CatalogueItem.code)
+        )
+    ).all()
+    return CatalogueDocument(
+        departments=[DepartmentSpec(code=d.code, name=d.name) for d in departments],
+        items=[spec_of(version, codes[version.department_id], item) for item, version in rows],
+    )
+
+
+# --- search and guides ------------------------------------------------------------------
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    village_id: int | None,
+    department: str | None,
+    kind: str | None,
+    cursor: str | None,
+    limit: int,
+) -> views.ItemPage:
+    """Ranked: exact name, then exact alias, then part of the name, then part of an alias or
+    the department; ties by code. Keyset pagination on (rank, code)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = (
+        select(CatalogueItem, Department.name, Department.code)
+        .join(Department, Department.id == CatalogueItem.department_id)
+        .where(CatalogueItem.retired_at.is_(None))
+    )
+    text = (q or "").strip()
+    if text:
+        like = f"%{_escape_like(text)}%"
+        rank: ColumnElement[int] = case(
+            (CatalogueItem.name == text, 0),
+            (CatalogueItem.aliases.like(f"%|{_escape_like(text)}|%", escape="\\"), 1),
+            (CatalogueItem.name.like(like, escape="\\"), 2),
+            else_=3,
+        )
+        query = query.where(
+            or_(
+                CatalogueItem.name.like(like, escape="\\"),
+                CatalogueItem.aliases.like(like, escape="\\"),
+                Department.name.like(like, escape="\\"),
+            )
+        )
+    else:
+        rank = literal(0)
+    if village_id is not None:
+        await get_region(session, village_id, level="village")
+        query = query.where(
+            exists().where(
+                ItemEnablement.item_id == CatalogueItem.id, ItemEnablement.region_id == village_id
+            )
+        )
+    if department:
+        query = query.where(Department.code == department)
+    if kind:
+        query = query.where(CatalogueItem.kind == kind)
+    if cursor:
+        after_rank, after_code = _decode_cursor(cursor)
+        query = query.where(
+            or_(rank > after_rank, and_(rank == after_rank, CatalogueItem.code > after_code))
+        )
+    rows = (
+        await session.execute(
+            query.add_columns(rank.label("rank"))
+            .order_by(rank, CatalogueItem.code)
+            .limit(limit + 1)
+        )
+    ).all()
+    page = [
+        views.item_summary(item, dept_name, dept_code)
+        for item, dept_name, dept_code, _ in rows[:limit]
+    ]
+    next_cursor = (
+        _encode_cursor(rows[limit - 1].rank, rows[limit - 1][0].code) if len(rows) > limit else None
+    )
+    return views.ItemPage(items=page, next_cursor=next_cursor)
+
+
+def _encode_cursor(rank: int, code: str) -> str:
+    return base64.urlsafe_b64encode(f"{rank}:{code}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        rank, _, code = (
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        )
+        return int(rank), code
+    except ValueError:
+        raise errors.InvalidInput(
+            "翻页参数无效", errors=[{"field": "cursor", "message": "无效"}]
+        ) from None
+
+
+async def guide(session: AsyncSession, code: str, *, village_id: int | None = None) -> views.Guide:
+    row = (
+        await session.execute(
+            select(CatalogueItem, ItemVersion, Department)
+            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+            .join(Department, Department.id == ItemVersion.department_id)
+            .where(CatalogueItem.code == code, CatalogueItem.retired_at.is_(None))
+        )
+    ).one_or_none()
+    if row is None:
+        raise errors.NotFound("没有找到该事项")
+    item, version, department = row
+    agents: list[Account] = []
+    if village_id is not None:
+        await get_region(session, village_id, level="village")
+        agents = list(
+            (
+                await session.execute(
+                    select(Account)
+                    .where(
+                        Account.region_id == village_id,
+                        Account.role == "agent",
+                        Account.disabled_at.is_(None),
+                    )
+                    .order_by(Account.on_duty.desc(), Account.post, Account.id)
+                )
+            ).scalars()
+        )
+    return views.guide_view(item, version, department, agents)
+
+
+async def departments(session: AsyncSession) -> list[views.DepartmentView]:
+    rows = (
+        await session.execute(
+            select(Department, func.count(CatalogueItem.id))
+            .outerjoin(
+                CatalogueItem,
+                and_(
+                    CatalogueItem.department_id == Department.id, CatalogueItem.retired_at.is_(None)
+                ),
+            )
+            .group_by(Department.id)
+            .order_by(Department.id)
+        )
+    ).all()
+    return [views.DepartmentView(code=d.code, name=d.name, item_count=n) for d, n in rows]
+
+
+# --- administration ---------------------------------------------------------------------
+
+
+async def save_item(
+    session: AsyncSession, ctx: Context, admin: Principal, spec: ItemSpec, *, creating: bool
+) -> views.Guide:
+    departments = await _department_ids(session)
+    problems = check_item(spec, set(departments))
+    if problems:
+        raise errors.InvalidInput(errors=[{"field": f, "message": m} for f, m in problems])
+    existing = (
+        await session.execute(select(CatalogueItem).where(CatalogueItem.code == spec.code))
+    ).scalar_one_or_none()
+    if creating and existing is not None:
+        raise errors.Conflict("事项编码已存在")
+    if not creating and existing is None:
+        raise errors.NotFound("没有找到该事项")
+    if existing is None:
+        created = await _create_items(session, [spec], departments, admin.account_id)
+        await _enable_new_items(session, created, admin.region_id)
+    else:
+        latest = await session.scalar(
+            select(func.max(ItemVersion.version)).where(ItemVersion.item_id == existing.id)
+        )
+        await _new_version(
+            session, existing, (latest or 0) + 1, spec, departments, admin.account_id
+        )
+    return await guide(session, spec.code)
+
+
+async def retire_item(session: AsyncSession, ctx: Context, code: str) -> None:
+    item = (
+        await session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
+    ).scalar_one_or_none()
+    if item is None or item.retired_at is not None:
+        raise errors.NotFound("没有找到该事项")
+    item.retired_at = ctx.now()
+
+
+async def versions(session: AsyncSession, code: str) -> list[views.VersionView]:
+    rows = (
+        (
+            await session.execute(
+                select(ItemVersion)
+                .join(CatalogueItem, CatalogueItem.id == ItemVersion.item_id)
+                .where(CatalogueItem.code == code)
+                .order_by(ItemVersion.version)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        raise errors.NotFound("没有找到该事项")
+    return [
+        views.VersionView(
+            id=v.id,
+            version=v.version,
+            name=v.name,
+            promised_days=v.promised_days,
+            created_at=v.created_at,
+        )
+        for v in rows
+    ]
+
+
+async def set_enabled(
+    session: AsyncSession, principal: Principal, region_id: int, codes: list[str], enabled: bool
+) -> views.EnablementResult:
+    """Admins: any town or village of their district; dispatchers: their town and its villages."""
+    scope = await get_region(session, principal.region_id or 0)
+    region = await session.get(Region, region_id)
+    if region is None or region.level not in ("town", "village") or not contains(scope, region):
+        raise errors.NotFound("没有找到该乡镇或村")
+    rows = (
+        await session.execute(
+            select(CatalogueItem.code, CatalogueItem.id).where(
+                CatalogueItem.code.in_(codes), CatalogueItem.retired_at.is_(None)
+            )
+        )
+    ).all()
+    items: dict[str, int] = {code: item_id for code, item_id in rows}
+    unknown = sorted(set(codes) - set(items))
+    if unknown:
+        raise errors.InvalidInput(
+            "有未知的事项编码",
+            errors=[{"field": "itemCodes", "message": f"未知事项 {c}"} for c in unknown],
+        )
+    ids = list(items.values())
+    if enabled:
+        present = set(
+            (
+                await session.execute(
+                    select(ItemEnablement.item_id).where(
+                        ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(ids)
+                    )
+                )
+            ).scalars()
+        )
+        missing = [{"region_id": region_id, "item_id": i} for i in ids if i not in present]
+        if missing:
+            await session.execute(insert(ItemEnablement), missing)
+    else:
+        await session.execute(
+            delete(ItemEnablement).where(
+                ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(ids)
+            )
+        )
+    total = await session.scalar(
+        select(func.count())
+        .select_from(ItemEnablement)
+        .where(ItemEnablement.region_id == region_id)
+    )
+    return views.EnablementResult(region_id=region_id, enabled_count=int(total or 0))

@@ -1,0 +1,176 @@
+"""What the catalogue shows: item summaries for lists, the full guide, admin results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from app.models import Account, CatalogueItem, Department, ItemVersion
+
+KIND_NAMES = {"immediate": "即办件", "promised": "承诺件", "joint": "联办件", "escalated": "上报件"}
+MODE_NAMES = {"full": "全程办理", "proxy": "全程代理", "consult": "咨询服务"}
+LEVEL_NAMES = {"village": "村(社区)", "town": "乡镇(街道)", "district": "区县"}
+
+
+class ItemSummary(msgspec.Struct, rename="camel", kw_only=True):
+    code: str
+    name: str
+    department: str
+    department_code: str
+    kind: str
+    kind_name: str
+
+
+class ItemPage(msgspec.Struct, rename="camel", kw_only=True):
+    items: list[ItemSummary]
+    next_cursor: str | None
+
+
+class MaterialView(msgspec.Struct, rename="camel", kw_only=True):
+    code: str
+    name: str
+    description: str
+    form: str
+    form_name: str
+    count: int
+    required: bool
+    photo_ok: bool
+    sample_key: str | None
+
+
+class ContactAgent(msgspec.Struct, rename="camel", kw_only=True):
+    name: str | None
+    work_phone: str | None
+    on_duty: bool
+    post: str | None
+
+
+class Guide(msgspec.Struct, rename="camel", kw_only=True):
+    code: str
+    version: int
+    version_id: int
+    name: str
+    aliases: list[str]
+    department: str
+    department_code: str
+    level: str
+    level_name: str
+    kind: str
+    kind_name: str
+    mode: str
+    mode_name: str
+    conditions: str
+    materials: list[MaterialView]
+    steps: list[str]
+    promised_days: int
+    legal_days: int
+    fee_fen: int
+    fee_basis: str | None
+    free: bool
+    legal_basis: str
+    in_person: bool
+    phone: str
+    allow_accept_with_gaps: bool
+    can_submit_online: bool
+    # For consultation-only items: what to do, and whom to call with one tap.
+    guidance: str | None
+    village_agents: list[ContactAgent]
+
+
+class DepartmentView(msgspec.Struct, rename="camel", kw_only=True):
+    code: str
+    name: str
+    item_count: int
+
+
+class VersionView(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    version: int
+    name: str
+    promised_days: int
+    created_at: datetime
+
+
+class EnablementResult(msgspec.Struct, rename="camel", kw_only=True):
+    region_id: int
+    enabled_count: int
+
+
+class ImportResult(msgspec.Struct, rename="camel", kw_only=True):
+    created: int
+    updated: int
+    unchanged: int
+
+
+def item_summary(item: CatalogueItem, department_name: str, department_code: str) -> ItemSummary:
+    return ItemSummary(
+        code=item.code,
+        name=item.name,
+        department=department_name,
+        department_code=department_code,
+        kind=item.kind,
+        kind_name=KIND_NAMES[item.kind],
+    )
+
+
+def material_views(materials: list[dict[str, object]]) -> list[MaterialView]:
+    return [
+        MaterialView(
+            code=str(m["code"]),
+            name=str(m["name"]),
+            description=str(m.get("description") or ""),
+            form=str(m.get("form", "original")),
+            form_name="原件" if m.get("form", "original") == "original" else "复印件",
+            count=int(m.get("count", 1)),  # type: ignore[call-overload]
+            required=bool(m.get("required", True)),
+            photo_ok=bool(m.get("photo_ok", True)),
+            sample_key=m.get("sample"),  # type: ignore[arg-type]
+        )
+        for m in materials
+    ]
+
+
+def guide_view(
+    item: CatalogueItem, version: ItemVersion, department: Department, agents: list[Account]
+) -> Guide:
+    online = version.mode != "consult" and not version.in_person
+    guidance = None
+    if not online:
+        guidance = (
+            f"本事项须本人到{LEVEL_NAMES[version.level]}办理窗口办理。请按上方材料清单备齐材料,"
+            f"可先电话咨询 {version.phone},或一键拨打本村代办员电话预约、陪同办理。"
+        )
+    return Guide(
+        code=item.code,
+        version=version.version,
+        version_id=version.id,
+        name=version.name,
+        aliases=list(version.aliases),
+        department=department.name,
+        department_code=department.code,
+        level=version.level,
+        level_name=LEVEL_NAMES[version.level],
+        kind=version.kind,
+        kind_name=KIND_NAMES[version.kind],
+        mode=version.mode,
+        mode_name=MODE_NAMES[version.mode],
+        conditions=version.conditions,
+        materials=material_views(version.materials),
+        steps=list(version.steps),
+        promised_days=version.promised_days,
+        legal_days=version.legal_days,
+        fee_fen=version.fee_fen,
+        fee_basis=version.fee_basis,
+        free=version.fee_fen == 0,
+        legal_basis=version.legal_basis,
+        in_person=version.in_person,
+        phone=version.phone,
+        allow_accept_with_gaps=version.allow_accept_with_gaps,
+        can_submit_online=online,
+        guidance=guidance,
+        village_agents=[
+            ContactAgent(name=a.name, work_phone=a.work_phone, on_duty=a.on_duty, post=a.post)
+            for a in agents
+        ],
+    )

@@ -1,0 +1,49 @@
+"""Uploaded files (photos of documents, PDFs): who sent them, where they are, what they are."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import utcnow
+from app.models.base import Base, BigId, UTCDateTime
+
+UPLOAD_PURPOSES = ("material", "entrustment", "result", "receipt", "proof", "complaint")
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'ready', 'rejected')", name="status"),
+        Index("ix_uploads_owner_status", "owner_id", "status"),
+        # The clean-up finds unattached uploads by age through this index.
+        Index(
+            "ix_uploads_unattached",
+            "created_at",
+            postgresql_where=text("order_id IS NULL"),
+            sqlite_where=text("order_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    purpose: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    declared_type: Mapped[str] = mapped_column(String(40))
+    declared_size: Mapped[int] = mapped_column(BigInteger)
+    incoming_key: Mapped[str] = mapped_column(String(200))
+    upload_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key: Mapped[str | None] = mapped_column(String(200))
+    thumbnail_key: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(40))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    rejected_code: Mapped[str | None] = mapped_column(String(40))
+    # Set by the orders issue when the file is attached to an order (FK added with orders).
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,281 @@
+"""Uploads: issue a presigned form, verify what arrived, hand out short download links,
+and remove what was never attached to an order."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import anyio
+import msgspec
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import errors
+from app.context import Context
+from app.models import Upload
+from app.security.tokens import Principal
+from storage.base import (
+    OBJECTS,
+    THUMBNAILS,
+    ObjectTooLarge,
+    StorageError,
+    incoming_key,
+    stored_key,
+)
+from storage.verify import ALLOWED_TYPES, VerificationError, verify
+
+log = logging.getLogger("daiban.uploads")
+
+# 48-megapixel phone cameras (8064×6048) must pass; a decompression bomb must not.
+MAX_PIXELS = 50_000_000
+
+# Files that fail are recorded with their reason (no bytes kept) so support can see why.
+REJECTION_SIZE_MESSAGE = "文件太大,请压缩后重新上传"
+
+
+class UploadTicket(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    url: str
+    fields: dict[str, str]
+    file_field: str
+    expires_at: datetime
+    max_bytes: int
+
+
+class UploadView(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    purpose: str
+    status: str
+    content_type: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    sha256: str | None
+    created_at: datetime
+
+
+class DownloadLinks(msgspec.Struct, rename="camel", kw_only=True):
+    url: str
+    thumbnail_url: str | None
+    expires_at: datetime
+
+
+def upload_view(upload: Upload) -> UploadView:
+    return UploadView(
+        id=upload.id,
+        purpose=upload.purpose,
+        status=upload.status,
+        content_type=upload.content_type,
+        size=upload.size,
+        width=upload.width,
+        height=upload.height,
+        sha256=upload.sha256,
+        created_at=upload.created_at,
+    )
+
+
+async def create_upload(
+    session: AsyncSession,
+    ctx: Context,
+    principal: Principal,
+    *,
+    purpose: str,
+    content_type: str,
+    size: int,
+) -> UploadTicket:
+    limits = ctx.settings.storage
+    problems = []
+    if content_type not in ALLOWED_TYPES:
+        problems.append(
+            {"field": "contentType", "message": "只能上传照片(JPG、PNG、WebP、HEIC)或PDF"}
+        )
+    if not 0 < size <= limits.max_upload_bytes:
+        mb = limits.max_upload_bytes // 1_048_576
+        problems.append({"field": "size", "message": f"文件大小应在{mb}MB以内"})
+    if problems:
+        raise errors.InvalidInput(errors=problems)
+    now = ctx.now()
+    pending, bytes_today = (
+        await session.execute(
+            select(
+                func.count().filter(Upload.status == "pending", Upload.upload_expires_at > now),
+                func.coalesce(func.sum(Upload.declared_size), 0),
+            ).where(
+                Upload.owner_id == principal.account_id, Upload.created_at > now - timedelta(days=1)
+            )
+        )
+    ).one()
+    if pending >= limits.pending_uploads_per_person:
+        raise errors.UploadLimitReached("未完成的上传太多,请先完成或稍后再试")
+    if bytes_today + size > limits.upload_bytes_per_person_per_day:
+        raise errors.UploadLimitReached("今天上传的文件已达上限,请明天再试")
+    key = incoming_key(content_type, now)
+    form = await ctx.store.presign_upload(
+        key, content_type, size, timedelta(seconds=limits.upload_url_ttl_seconds), now
+    )
+    upload = Upload(
+        owner_id=principal.account_id,
+        purpose=purpose,
+        status="pending",
+        declared_type=content_type,
+        declared_size=size,
+        incoming_key=key,
+        upload_expires_at=form.expires_at,
+        created_at=now,
+    )
+    session.add(upload)
+    await session.flush()
+    return UploadTicket(
+        id=upload.id,
+        url=form.url,
+        fields=form.fields,
+        file_field=form.file_field,
+        expires_at=form.expires_at,
+        max_bytes=size,
+    )
+
+
+async def _visible_upload(session: AsyncSession, principal: Principal, upload_id: int) -> Upload:
+    """The uploader sees their file; order scope for staff arrives with the orders issue."""
+    upload = await session.get(Upload, upload_id)
+    if upload is None or upload.owner_id != principal.account_id:
+        raise errors.NotFound("没有找到该文件")
+    return upload
+
+
+async def get_upload(session: AsyncSession, principal: Principal, upload_id: int) -> UploadView:
+    return upload_view(await _visible_upload(session, principal, upload_id))
+
+
+async def complete_upload(ctx: Context, principal: Principal, upload_id: int) -> UploadView:
+    """Verify what actually arrived and keep a clean copy.
+
+    This use case talks to object storage between database steps, so it opens its own short
+    transactions rather than holding one (and SQLite's write lock) across the network.
+    """
+    async with ctx.db.reading() as session:
+        upload = await _visible_upload(session, principal, upload_id)
+    if upload.status == "ready":
+        return upload_view(upload)  # a retry on a weak signal: same answer
+    if upload.status == "rejected":
+        raise errors.FileRejected(
+            upload.rejected_code or "file_rejected", "文件未通过检查,请重新上传"
+        )
+    store = ctx.store
+    try:
+        info = await store.stat(upload.incoming_key)
+        if info is None:
+            raise errors.UploadNotReceived()
+        if info.modified_at and info.modified_at > upload.upload_expires_at + timedelta(seconds=5):
+            await _reject(ctx, upload, "upload_expired")
+            raise errors.UploadExpired()
+        try:
+            data = await store.read(upload.incoming_key, upload.declared_size)
+        except ObjectTooLarge:
+            await _reject(ctx, upload, "file_too_large")
+            raise errors.FileRejected("file_too_large", REJECTION_SIZE_MESSAGE) from None
+        try:
+            verified = await anyio.to_thread.run_sync(
+                lambda: verify(
+                    data,
+                    upload.declared_type,
+                    max_bytes=upload.declared_size,
+                    max_pixels=MAX_PIXELS,
+                ),
+                limiter=ctx.verification_limiter(),
+            )
+        except VerificationError as exc:
+            await _reject(ctx, upload, exc.code)
+            raise errors.FileRejected(exc.code, exc.message) from None
+        now = ctx.now()
+        key = stored_key(OBJECTS, verified.content_type, now)
+        await store.write(key, verified.data, verified.content_type)
+        thumb_key = None
+        if verified.thumbnail is not None and verified.thumbnail_type:
+            thumb_key = stored_key(THUMBNAILS, verified.thumbnail_type, now)
+            await store.write(thumb_key, verified.thumbnail, verified.thumbnail_type)
+        # The raw upload may carry EXIF and GPS: it never outlives verification.
+        await store.delete(upload.incoming_key)
+    except StorageError:
+        log.exception("object storage failed", extra={"upload": upload_id})
+        raise errors.StorageUnavailable() from None
+    async with ctx.db.unit_of_work() as session:
+        result = await session.execute(
+            update(Upload)
+            .where(Upload.id == upload.id, Upload.status == "pending")
+            .values(
+                status="ready",
+                key=key,
+                thumbnail_key=thumb_key,
+                content_type=verified.content_type,
+                size=verified.size,
+                width=verified.width,
+                height=verified.height,
+                sha256=verified.sha256,
+                completed_at=now,
+            )
+        )
+        won = result.rowcount == 1  # type: ignore[attr-defined]
+        fresh = await session.get(Upload, upload.id, populate_existing=True)
+    if not won:  # a concurrent complete got there first: keep its copy, drop ours
+        await store.delete(*(k for k in (key, thumb_key) if k))
+    assert fresh is not None
+    return upload_view(fresh)
+
+
+async def _reject(ctx: Context, upload: Upload, code: str) -> None:
+    await ctx.store.delete(upload.incoming_key)
+    async with ctx.db.unit_of_work() as session:
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == upload.id, Upload.status == "pending")
+            .values(status="rejected", rejected_code=code, completed_at=ctx.now())
+        )
+
+
+async def download_links(
+    session: AsyncSession, ctx: Context, principal: Principal, upload_id: int
+) -> DownloadLinks:
+    upload = await _visible_upload(session, principal, upload_id)
+    if upload.status != "ready" or upload.key is None:
+        raise errors.NotFound("文件还没有上传完成")
+    now = ctx.now()
+    ttl = timedelta(seconds=ctx.settings.storage.download_url_ttl_seconds)
+    url = await ctx.store.presign_download(upload.key, ttl, now)
+    thumb = (
+        await ctx.store.presign_download(upload.thumbnail_key, ttl, now)
+        if upload.thumbnail_key
+        else None
+    )
+    return DownloadLinks(url=url, thumbnail_url=thumb, expires_at=now + ttl)
+
+
+async def cleanup_unattached(ctx: Context, *, batch: int = 500) -> int:
+    """Remove uploads never attached to an order within the allowed time; returns how many."""
+    cutoff = ctx.now() - timedelta(hours=ctx.settings.storage.unattached_upload_ttl_hours)
+    removed = 0
+    while True:
+        async with ctx.db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(Upload.id, Upload.incoming_key, Upload.key, Upload.thumbnail_key)
+                    .where(Upload.order_id.is_(None), Upload.created_at < cutoff)
+                    .order_by(Upload.created_at)
+                    .limit(batch)
+                )
+            ).all()
+        if not rows:
+            return removed
+        for row in rows:
+            await ctx.store.delete(
+                *(k for k in (row.incoming_key, row.key, row.thumbnail_key) if k)
+            )
+        async with ctx.db.unit_of_work() as session:
+            # Only rows still unattached: an order may have claimed one meanwhile.
+            result = await session.execute(
+                delete(Upload).where(Upload.id.in_([r.id for r in rows]), Upload.order_id.is_(None))
+            )
+            removed += int(result.rowcount)  # type: ignore[attr-defined]
+        if len(rows) < batch:
+            return removed

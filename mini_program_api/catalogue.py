@@ -1,0 +1,151 @@
+"""The service catalogue: public search and guides; admin edits, versions, enablement, files."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from app import errors
+from app.catalogue import service, views
+from app.catalogue.document import DocumentInvalid, ItemSpec, read_document, write_xlsx
+from mini_program_api.deps import Caller, Ctx, DbSession
+from mini_program_api.schemas import Input
+
+# Query parameters are camelCase on the wire, like the bodies.
+VillageQuery = Annotated[int | None, QueryParameter(name="villageId")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class CatalogueController(Controller):
+    path = "/catalogue"
+    tags = ["catalogue 事项清单"]
+
+    @get("/items", summary="搜索事项 (名称、俗称、部门; 按本村可办过滤)")
+    async def items(
+        self,
+        db_session: DbSession,
+        q: FromQuery[Annotated[str, msgspec.Meta(max_length=50)] | None] = None,
+        village_id: VillageQuery = None,
+        department: FromQuery[str | None] = None,
+        kind: FromQuery[Literal["immediate", "promised", "joint", "escalated"] | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 20,
+    ) -> views.ItemPage:
+        return await service.search(
+            db_session,
+            q=q,
+            village_id=village_id,
+            department=department,
+            kind=kind,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    @get("/items/{code:str}", summary="办事指南 (材料清单、时限、收费、能否线上委托)")
+    async def guide(
+        self, code: FromPath[str], db_session: DbSession, village_id: VillageQuery = None
+    ) -> views.Guide:
+        return await service.guide(db_session, code, village_id=village_id)
+
+    @get("/departments", summary="部门列表")
+    async def departments(self, db_session: DbSession) -> list[views.DepartmentView]:
+        return await service.departments(db_session)
+
+
+class EnablementInput(Input):
+    region_id: int
+    item_codes: Annotated[list[str], msgspec.Meta(min_length=1, max_length=500)]
+    enabled: bool
+
+
+@put("/catalogue/enablements", summary="开通或关闭本镇/本村可办事项", tags=["dispatcher 调度员"])
+async def dispatch_enablements(
+    data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
+) -> views.EnablementResult:
+    return await service.set_enabled(
+        db_session, principal, data.region_id, data.item_codes, data.enabled
+    )
+
+
+def _invalid(exc: DocumentInvalid) -> errors.DomainError:
+    return errors.InvalidInput(
+        f"文件有 {len(exc.problems)} 处问题,未导入任何内容",
+        errors=[msgspec.to_builtins(p) for p in exc.problems],
+    )
+
+
+class CatalogueAdminController(Controller):
+    path = "/catalogue"
+
+    @post("/items", summary="新建事项 (格式同导入文件)")
+    async def create(
+        self, data: JSONBody[ItemSpec], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> views.Guide:
+        return await service.save_item(db_session, ctx, principal, data, creating=True)
+
+    @put("/items/{code:str}", summary="修改事项: 生成新版本, 已提交的办件不受影响")
+    async def edit(
+        self,
+        code: FromPath[str],
+        data: JSONBody[ItemSpec],
+        db_session: DbSession,
+        ctx: Ctx,
+        principal: Caller,
+    ) -> views.Guide:
+        if data.code != code:
+            raise errors.InvalidInput(errors=[{"field": "code", "message": "不能修改事项编码"}])
+        return await service.save_item(db_session, ctx, principal, data, creating=False)
+
+    @post("/items/{code:str}/retire", status_code=204, summary="停用事项")
+    async def retire(self, code: FromPath[str], db_session: DbSession, ctx: Ctx) -> None:
+        await service.retire_item(db_session, ctx, code)
+
+    @get("/items/{code:str}/versions", summary="事项的历史版本")
+    async def versions(self, code: FromPath[str], db_session: DbSession) -> list[views.VersionView]:
+        return await service.versions(db_session, code)
+
+    @put("/enablements", summary="开通或关闭某镇/村的可办事项")
+    async def enablements(
+        self, data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
+    ) -> views.EnablementResult:
+        return await service.set_enabled(
+            db_session, principal, data.region_id, data.item_codes, data.enabled
+        )
+
+    @post(
+        "/import",
+        status_code=200,
+        request_max_body_size=20 * 1024 * 1024,
+        summary="导入事项清单 (请求体为 YAML 或 xlsx 文件; 全部成功或全部不导入)",
+    )
+    async def import_file(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        principal: Caller,
+        format: FromQuery[Literal["yaml", "xlsx"]] = "yaml",
+    ) -> views.ImportResult:
+        body = await request.body()
+        try:
+            document = read_document(body, f"upload.{format}")
+            counts = await service.import_document(
+                db_session,
+                document,
+                actor_id=principal.account_id,
+                enable_within=principal.region_id,
+            )
+        except DocumentInvalid as exc:
+            raise _invalid(exc) from None
+        return views.ImportResult(**counts)
+
+    @get("/export", summary="导出事项清单 (xlsx)")
+    async def export_file(self, db_session: DbSession) -> Response[bytes]:
+        document = await service.export_document(db_session)
+        return Response(
+            write_xlsx(document),
+            media_type=XLSX,
+            headers={"Content-Disposition": 'attachment; filename="catalogue.xlsx"'},
+        )

@@ -1,0 +1,103 @@
+"""Uploads: a presigned form for wx.uploadFile, verification on complete, short download links;
+and, for the local-disk backend, the signed upload and download endpoints themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import File
+
+from app.uploads import service
+from app.uploads.service import DownloadLinks, UploadTicket, UploadView
+from mini_program_api.deps import Caller, Ctx, DbSession, require_login
+from mini_program_api.problems import problem
+from mini_program_api.schemas import UploadInput
+from storage.base import TYPES_BY_EXTENSION
+from storage.local import LocalStore, LocalUploadRefused
+
+
+class UploadController(Controller):
+    path = "/uploads"
+    tags = ["uploads 材料上传"]
+    guards = [require_login]
+
+    @post(summary="申请上传: 返回 wx.uploadFile 所需的地址和表单字段")
+    async def create(
+        self, data: JSONBody[UploadInput], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> UploadTicket:
+        return await service.create_upload(
+            db_session,
+            ctx,
+            principal,
+            purpose=data.purpose,
+            content_type=data.content_type,
+            size=data.size,
+        )
+
+    @post(
+        "/{upload_id:int}/complete",
+        status_code=200,
+        summary="上传完成: 服务器检查文件并去除位置信息",
+    )
+    async def complete(self, upload_id: FromPath[int], ctx: Ctx, principal: Caller) -> UploadView:
+        return await service.complete_upload(ctx, principal, upload_id)
+
+    @get("/{upload_id:int}", summary="文件信息")
+    async def detail(
+        self, upload_id: FromPath[int], db_session: DbSession, principal: Caller
+    ) -> UploadView:
+        return await service.get_upload(db_session, principal, upload_id)
+
+    @get("/{upload_id:int}/url", summary="短时有效的下载地址 (原图和缩略图)")
+    async def url(
+        self, upload_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> DownloadLinks:
+        return await service.download_links(db_session, ctx, principal, upload_id)
+
+
+def _local_store(ctx: Any) -> LocalStore | None:
+    return ctx.store if isinstance(ctx.store, LocalStore) else None
+
+
+@post(
+    "/storage/upload",
+    request_max_body_size=None,  # the signed form carries its own limit, checked while streaming
+    include_in_schema=False,
+)
+async def local_upload(request: Request[Any, Any, Any], ctx: Ctx) -> Response[Any]:
+    store = _local_store(ctx)
+    if store is None:
+        return problem(404, "not_found", "没有找到")
+    try:
+        await store.accept_upload(
+            request.headers.get("content-type", ""), request.stream(), ctx.now()
+        )
+    except LocalUploadRefused as exc:
+        return problem(exc.status, exc.code, exc.message)
+    return Response(None, status_code=204)  # what S3 answers to a browser-style POST
+
+
+@get("/storage/objects/{key:path}", include_in_schema=False)
+async def local_download(
+    key: FromPath[str], expires: FromQuery[str], signature: FromQuery[str], ctx: Ctx
+) -> Response[Any] | File:
+    store = _local_store(ctx)
+    if store is None:
+        return problem(404, "not_found", "没有找到")
+    key = key.lstrip("/")
+    try:
+        path = store.download_path(key, expires, signature, ctx.now())
+    except LocalUploadRefused as exc:
+        return problem(exc.status, exc.code, exc.message)
+    media_type = TYPES_BY_EXTENSION.get(path.suffix.lstrip("."), "application/octet-stream")
+    return File(
+        path=path,
+        media_type=media_type,
+        content_disposition_type="inline",
+        # Photos of ID cards: never in a shared cache, and not past the link's own expiry.
+        headers={
+            "Cache-Control": f"private, max-age={max(0, int(expires) - int(ctx.now().timestamp()))}"
+        },
+    )

@@ -1,0 +1,210 @@
+"""Local-disk object store for `make run`: the service takes the multipart POST itself at a
+signed, expiring URL, streams it to disk with bounded memory, and serves signed downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import anyio
+import multipart
+
+from storage.base import ObjectInfo, ObjectTooLarge, UploadForm
+
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9/_.-]{0,300}$")
+FIELDS_MAX_BYTES = 8192
+
+
+class LocalUploadRefused(Exception):
+    """A POST to the upload URL that must not be stored; `code` and `status` for the answer."""
+
+    def __init__(self, code: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+
+
+class LocalStore:
+    def __init__(self, root: Path, public_url: str, secret: str) -> None:
+        self.root = root
+        self.public_url = public_url.rstrip("/")
+        self._key = hashlib.sha256(b"local-store:" + secret.encode()).digest()
+
+    # --- the interface --------------------------------------------------------------
+
+    async def ensure_ready(self) -> None:
+        await anyio.to_thread.run_sync(lambda: self.root.mkdir(parents=True, exist_ok=True))
+
+    async def presign_upload(
+        self, key: str, content_type: str, max_bytes: int, expires_in: timedelta, now: datetime
+    ) -> UploadForm:
+        expires_at = now + expires_in
+        fields = {
+            "key": key,
+            "Content-Type": content_type,
+            "max": str(max_bytes),
+            "expires": str(int(expires_at.timestamp())),
+        }
+        fields["signature"] = self._sign(
+            "upload", fields["key"], content_type, fields["max"], fields["expires"]
+        )
+        return UploadForm(
+            url=f"{self.public_url}/storage/upload", fields=fields, expires_at=expires_at
+        )
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+
+        def stat() -> ObjectInfo | None:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                return None
+            return ObjectInfo(size=st.st_size, modified_at=datetime.fromtimestamp(st.st_mtime, UTC))
+
+        return await anyio.to_thread.run_sync(stat)
+
+    async def read(self, key: str, max_bytes: int) -> bytes:
+        path = self._path(key)
+
+        def read() -> bytes:
+            try:
+                with path.open("rb") as f:
+                    data = f.read(max_bytes + 1)
+            except FileNotFoundError:
+                raise KeyError(key) from None
+            if len(data) > max_bytes:
+                raise ObjectTooLarge(path.stat().st_size)
+            return data
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def write(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+
+        await anyio.to_thread.run_sync(write)
+
+    async def delete(self, *keys: str) -> None:
+        paths = [self._path(k) for k in keys]
+
+        def delete() -> None:
+            for p in paths:
+                p.unlink(missing_ok=True)
+
+        await anyio.to_thread.run_sync(delete)
+
+    async def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str:
+        self._path(key)
+        expires = str(int((now + expires_in).timestamp()))
+        query = {"expires": expires, "signature": self._sign("download", key, expires)}
+        return f"{self.public_url}/storage/objects/{quote(key)}?{urlencode(query)}"
+
+    # --- the service's own side of the signed URLs ------------------------------------
+
+    def download_path(self, key: str, expires: str, signature: str, now: datetime) -> Path:
+        """The file behind a signed download URL; LocalUploadRefused if the URL is not good."""
+        if not SAFE_KEY.match(key) or ".." in key:
+            raise LocalUploadRefused("not_found", 404, "文件不存在")
+        if not hmac.compare_digest(signature, self._sign("download", key, expires)):
+            raise LocalUploadRefused("not_found", 404, "文件不存在")
+        if not expires.isdigit() or int(expires) < now.timestamp():
+            raise LocalUploadRefused("link_expired", 403, "下载链接已过期,请重新打开")
+        path = self._path(key)
+        if not path.is_file():
+            raise LocalUploadRefused("not_found", 404, "文件不存在")
+        return path
+
+    async def accept_upload(
+        self, content_type: str, chunks: AsyncIterator[bytes], now: datetime
+    ) -> str:
+        """Take a browser-style POST: form fields first, then the file, as S3 expects.
+
+        The signature, expiry and size limit are checked before a byte of the file is kept,
+        and the file is written chunk by chunk, so memory stays flat whatever its size.
+        """
+        boundary = multipart.parse_options_header(content_type)[1].get("boundary")
+        if not content_type.startswith("multipart/form-data") or not boundary:
+            raise LocalUploadRefused("bad_upload", 400, "上传格式不正确")
+        fields: dict[str, str] = {}
+        field_name: str | None = None
+        field_value = bytearray()
+        target: Path | None = None
+        tmp: Path | None = None
+        out = None
+        written = 0
+        limit = 0
+        parser = multipart.PushMultipartParser(boundary, max_segment_count=16)
+        try:
+            async for chunk in chunks:
+                for event in parser.parse(chunk):
+                    if isinstance(event, multipart.MultipartSegment):
+                        if event.name == "file":
+                            target, limit = self._check_fields(fields, now)
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+                            out = tmp.open("wb")
+                        else:
+                            field_name, field_value = event.name or "", bytearray()
+                    elif isinstance(event, bytes | bytearray):
+                        if out is not None:
+                            written += len(event)
+                            if written > limit:
+                                raise LocalUploadRefused("file_too_large", 413, "文件太大")
+                            out.write(event)
+                        else:
+                            field_value += event
+                            if len(field_value) > FIELDS_MAX_BYTES:
+                                raise LocalUploadRefused("bad_upload", 400, "上传格式不正确")
+                    elif event is None and field_name is not None and out is None:
+                        fields[field_name] = field_value.decode("utf-8", "replace")
+                        field_name = None
+            parser.close()
+        except multipart.MultipartError:
+            raise LocalUploadRefused("bad_upload", 400, "上传格式不正确") from None
+        finally:
+            if out is not None:
+                out.close()
+            if tmp is not None and (target is None or not parser.closed):
+                tmp.unlink(missing_ok=True)
+        if target is None or tmp is None:
+            raise LocalUploadRefused("bad_upload", 400, "没有收到文件")
+        if written == 0:
+            tmp.unlink(missing_ok=True)
+            raise LocalUploadRefused("file_empty", 400, "文件是空的")
+        os.replace(tmp, target)
+        return fields["key"]
+
+    def _check_fields(self, fields: dict[str, str], now: datetime) -> tuple[Path, int]:
+        try:
+            key, content_type = fields["key"], fields["Content-Type"]
+            max_bytes, expires, signature = fields["max"], fields["expires"], fields["signature"]
+        except KeyError:
+            raise LocalUploadRefused("bad_upload", 400, "上传表单不完整") from None
+        expected = self._sign("upload", key, content_type, max_bytes, expires)
+        if not hmac.compare_digest(signature, expected):
+            raise LocalUploadRefused("upload_forbidden", 403, "上传凭证无效")
+        if int(expires) < now.timestamp():
+            raise LocalUploadRefused("upload_expired", 403, "上传凭证已过期,请重新上传")
+        return self._path(key), int(max_bytes)
+
+    def _path(self, key: str) -> Path:
+        if not SAFE_KEY.match(key) or ".." in key:
+            raise ValueError(f"unsafe object key {key!r}")
+        return self.root / key
+
+    def _sign(self, *parts: str) -> str:
+        return hmac.new(self._key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,40 @@
+"""Test files made in code: photos with GPS, a decompression bomb, a PDF."""
+
+from __future__ import annotations
+
+import io
+import os
+from functools import cache
+
+from PIL import Image
+
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+def jpeg(width: int = 1200, height: int = 900, *, gps: bool = False, noise: bool = False) -> bytes:
+    image = Image.new("RGB", (width, height), (200, 120, 40))
+    if noise:  # incompressible content, for files of a realistic size
+        image = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    exif = Image.Exif()
+    exif[0x010F] = "FakePhone"  # Make
+    if gps:
+        exif[GPS_IFD] = {1: "N", 2: (39.0, 54.0, 27.0), 3: "E", 4: (116.0, 23.0, 50.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, exif=exif)
+    return out.getvalue()
+
+
+@cache
+def bomb_png(side: int = 9_000) -> bytes:
+    """A few kilobytes on disk that would take `side`² pixels of memory to decode."""
+    out = io.BytesIO()
+    Image.new("1", (side, side)).save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def pdf() -> bytes:
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )

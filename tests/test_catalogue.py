@@ -1,0 +1,320 @@
+"""The service catalogue: shipped content, search ranking, village filter, versions, import
+and export, and who may switch items on or off."""
+
+from __future__ import annotations
+
+import io
+
+import yaml
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from app.catalogue.document import read_document
+from app.demo import CATALOGUE_FILE
+from app.models import CatalogueItem, ItemEnablement, ItemVersion, Region
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _item(code: str, name: str, **extra):
+    item = {
+        "code": code,
+        "name": name,
+        "department": "hrss",
+        "level": "town",
+        "kind": "promised",
+        "mode": "proxy",
+        "conditions": "符合条件的城乡居民",
+        "materials": [{"code": "id_card", "name": "居民身份证"}],
+        "steps": ["申请", "受理", "办结"],
+        "promised_days": 5,
+        "legal_days": 20,
+        "legal_basis": "《中华人民共和国社会保险法》",
+        "phone": "0632-8812345",
+        "enabled": ["town", "village"],
+    }
+    item.update(extra)
+    return item
+
+
+def _doc(*items, departments=None) -> bytes:
+    departments = departments or [
+        {"code": "hrss", "name": "区人力资源和社会保障局"},
+        {"code": "pension", "name": "区养老保险服务中心"},
+    ]
+    return yaml.safe_dump(
+        {"version": 1, "departments": departments, "items": list(items)}, allow_unicode=True
+    ).encode()
+
+
+async def _import(client, headers, body: bytes, fmt: str = "yaml"):
+    return await client.post(
+        f"/mp/v1/admin/catalogue/import?format={fmt}", content=body, headers=headers
+    )
+
+
+async def test_the_shipped_catalogue_meets_seed_001_minimums(client, demo, ctx):
+    document = read_document(CATALOGUE_FILE.read_bytes(), CATALOGUE_FILE.name)
+    assert sum("town" in i.enabled for i in document.items) >= 80
+    assert sum("village" in i.enabled for i in document.items) >= 50
+    async with ctx.db.reading() as session:
+        per_region = dict(
+            (
+                await session.execute(
+                    select(Region.level, func.min(func.coalesce(_count_subquery(), 0)))
+                    .where(Region.level.in_(("town", "village")))
+                    .group_by(Region.level)
+                )
+            ).all()
+        )
+    assert per_region["town"] >= 80 and per_region["village"] >= 50
+
+
+def _count_subquery():
+    return (
+        select(func.count())
+        .select_from(ItemEnablement)
+        .where(ItemEnablement.region_id == Region.id)
+        .scalar_subquery()
+    )
+
+
+async def test_search_ranks_exact_name_then_alias_then_part_of_name(client, demo, login):
+    admin = await login("admin")
+    body = _doc(
+        _item("TS-0001", "城乡居民养老保险待遇领取"),  # part of the name
+        _item("TS-0002", "养老保险", mode="full"),  # the exact name
+        _item("TS-0003", "参保登记", aliases=["养老保险"]),  # an exact alias
+        _item("TS-0004", "居民补贴", department="pension"),  # only the department matches
+    )
+    assert (await _import(client, admin, body)).status_code == 200
+    page = (
+        await client.get("/mp/v1/catalogue/items", params={"q": "养老保险", "limit": 50})
+    ).json()
+    codes = [i["code"] for i in page["items"] if i["code"].startswith("TS-")]
+    assert codes[:3] == ["TS-0002", "TS-0003", "TS-0001"]
+    assert codes[-1] == "TS-0004"
+    everything = [i["code"] for i in page["items"]]
+    assert everything[0] == "TS-0002"
+    # The shipped pension enrolment also has the alias 养老保险: exact aliases come before any
+    # partial match, whichever file they came from.
+    assert everything.index("RS-0001") < everything.index("TS-0001")
+
+
+async def test_search_by_alias_finds_the_shipped_pension_enrolment(client, demo):
+    page = (await client.get("/mp/v1/catalogue/items", params={"q": "交养老保险"})).json()
+    assert page["items"][0]["name"] == "城乡居民基本养老保险参保登记"
+
+
+async def test_keyset_pages_cover_everything_once(client, demo):
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 17, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/mp/v1/catalogue/items", params=params)).json()
+        seen += [i["code"] for i in page["items"]]
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen))
+    document = read_document(CATALOGUE_FILE.read_bytes(), CATALOGUE_FILE.name)
+    assert sorted(seen) == sorted(i.code for i in document.items)
+
+
+async def test_village_filter_follows_what_the_station_handles(client, demo, login):
+    tree = (await client.get("/mp/v1/regions")).json()
+    village, other_village = tree[0]["children"][0]["children"][:2]
+    dispatcher = await login("dispatcher1a")
+    code = "RS-0001"
+    off = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": village["id"], "itemCodes": [code], "enabled": False},
+        headers=dispatcher,
+    )
+    assert off.status_code == 200, off.text
+
+    async def codes(village_id):
+        page = await client.get(
+            "/mp/v1/catalogue/items", params={"q": "养老", "villageId": village_id, "limit": 50}
+        )
+        return {i["code"] for i in page.json()["items"]}
+
+    assert code not in await codes(village["id"])
+    assert code in await codes(other_village["id"])
+
+
+async def test_a_dispatcher_edits_enablement_only_in_their_own_town(client, demo, login):
+    tree = (await client.get("/mp/v1/regions")).json()
+    other_town_village = tree[0]["children"][1]["children"][0]
+    response = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": other_town_village["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=await login("dispatcher1a"),
+    )
+    assert response.status_code == 404
+    own = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": other_town_village["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=await login("dispatcher2a"),
+    )
+    assert own.status_code == 200
+    agent = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": other_town_village["id"], "itemCodes": ["RS-0001"], "enabled": True},
+        headers=await login("agent4a"),
+    )
+    assert agent.status_code == 403
+
+
+async def test_editing_a_guide_makes_a_new_version_and_keeps_the_old(client, demo, login, ctx):
+    admin = await login("admin")
+    guide = (await client.get("/mp/v1/catalogue/items/RS-0001")).json()
+    assert guide["version"] == 1
+    body = yaml.safe_load(CATALOGUE_FILE.read_text())["items"][0]
+    assert body["code"] == "RS-0001"
+    body["promised_days"] = 3
+    body["materials"] = body["materials"][:2]
+    edited = await client.put("/mp/v1/admin/catalogue/items/RS-0001", json=body, headers=admin)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["version"] == 2 and edited.json()["promisedDays"] == 3
+    async with ctx.db.reading() as session:
+        first = (
+            await session.execute(select(ItemVersion).where(ItemVersion.id == guide["versionId"]))
+        ).scalar_one()
+    assert first.promised_days == guide["promisedDays"]
+    assert len(first.materials) == len(guide["materials"]) > 2
+    versions = (
+        await client.get("/mp/v1/admin/catalogue/items/RS-0001/versions", headers=admin)
+    ).json()
+    assert [v["version"] for v in versions] == [1, 2]
+
+
+async def test_a_bad_edit_lists_every_problem(client, demo, login):
+    body = _item(
+        "RS-0001",
+        "",
+        kind="immediate",
+        promised_days=3,
+        legal_days=1,
+        materials=[{"code": "x", "name": "", "required": False}],
+    )
+    response = await client.put(
+        "/mp/v1/admin/catalogue/items/RS-0001", json=body, headers=await login("admin")
+    )
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"name", "legal_days", "promised_days", "materials", "materials[0].name"} <= fields
+
+
+async def test_an_import_reports_every_problem_at_once_and_writes_nothing(client, demo, login, ctx):
+    admin = await login("admin")
+    async with ctx.db.reading() as session:
+        before = await session.scalar(select(func.count()).select_from(ItemVersion))
+    body = _doc(
+        _item("BAD-0001", "正常的事项"),
+        _item("BAD-0001", "编码重复的事项"),
+        _item("BAD-0002", "负数时限", promised_days=-1),
+        _item("BAD-0003", "层级不对", level="province"),
+        _item("BAD-0004", "材料没名字", materials=[{"code": "id_card", "name": " "}]),
+        {**_item("BAD-0005", "多了一列"), "colour": "red"},
+        _item("BAD-0006", "部门不存在", department="nowhere"),
+    )
+    response = await _import(client, admin, body)
+    assert response.status_code == 422
+    problems = response.json()["errors"]
+    by_row = {(p["row"].split()[-1], p["field"]) for p in problems}
+    assert ("BAD-0001", "code") in by_row
+    assert ("BAD-0002", "promised_days") in by_row
+    assert ("BAD-0003", "level") in by_row
+    assert ("BAD-0004", "materials[0].name") in by_row
+    assert ("BAD-0005", "colour") in by_row
+    assert ("BAD-0006", "department") in by_row
+    async with ctx.db.reading() as session:
+        after = await session.scalar(select(func.count()).select_from(ItemVersion))
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(CatalogueItem)
+                .where(CatalogueItem.code.like("BAD-%"))
+            )
+            == 0
+        )
+    assert after == before
+
+
+async def test_an_xlsx_with_an_unknown_column_is_refused(client, demo, login):
+    admin = await login("admin")
+    exported = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
+    book = load_workbook(io.BytesIO(exported.content))
+    book["items"].cell(row=1, column=30, value="surprise")
+    book["items"].cell(row=2, column=30, value="x")
+    out = io.BytesIO()
+    book.save(out)
+    response = await _import(client, admin, out.getvalue(), fmt="xlsx")
+    assert response.status_code == 422
+    assert {"row": "items!1", "field": "surprise", "message": "不认识的列"} in response.json()[
+        "errors"
+    ]
+
+
+async def test_export_then_import_changes_nothing(client, demo, login, ctx):
+    admin = await login("admin")
+    exported = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith(XLSX)
+    async with ctx.db.reading() as session:
+        versions_before = await session.scalar(select(func.count()).select_from(ItemVersion))
+    response = await _import(client, admin, exported.content, fmt="xlsx")
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["created"] == 0 and result["updated"] == 0 and result["unchanged"] >= 80
+    async with ctx.db.reading() as session:
+        assert (
+            await session.scalar(select(func.count()).select_from(ItemVersion)) == versions_before
+        )
+    again = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
+    first, second = (
+        load_workbook(io.BytesIO(exported.content)),
+        load_workbook(io.BytesIO(again.content)),
+    )
+    for name in ("items", "materials", "departments"):
+        assert list(first[name].values) == list(second[name].values)
+
+
+async def test_a_consultation_item_gives_guidance_and_the_agents_phone(client, demo):
+    tree = (await client.get("/mp/v1/regions")).json()
+    village = tree[0]["children"][0]["children"][0]
+    page = (await client.get("/mp/v1/catalogue/items", params={"q": "出生登记"})).json()
+    consult = None
+    for summary in page["items"]:
+        guide = (
+            await client.get(
+                f"/mp/v1/catalogue/items/{summary['code']}", params={"villageId": village["id"]}
+            )
+        ).json()
+        if guide["mode"] == "consult":
+            consult = guide
+            break
+    assert consult is not None
+    assert consult["canSubmitOnline"] is False and consult["inPerson"] is True
+    assert "本人" in consult["guidance"]
+    assert [a["post"] for a in consult["villageAgents"]] == ["A", "B"]
+    assert all(a["workPhone"] for a in consult["villageAgents"])
+    proxy = (await client.get("/mp/v1/catalogue/items/RS-0001")).json()
+    assert proxy["canSubmitOnline"] is True and proxy["guidance"] is None
+    assert proxy["free"] is True and proxy["materials"][0]["name"]
+
+
+async def test_departments_and_unknown_items(client, demo):
+    departments = (await client.get("/mp/v1/catalogue/departments")).json()
+    assert len(departments) >= 10 and all(d["itemCount"] >= 1 for d in departments)
+    assert (await client.get("/mp/v1/catalogue/items/NO-9999")).status_code == 404
+
+
+async def test_retired_items_disappear_from_search(client, demo, login):
+    admin = await login("admin")
+    assert (
+        await client.post("/mp/v1/admin/catalogue/items/RS-0001/retire", headers=admin)
+    ).status_code == 204
+    page = (await client.get("/mp/v1/catalogue/items", params={"q": "交养老保险"})).json()
+    assert "RS-0001" not in {i["code"] for i in page["items"]}
+    assert (await client.get("/mp/v1/catalogue/items/RS-0001")).status_code == 404

@@ -1,0 +1,269 @@
+"""Uploads through both backends: local disk (the service takes the POST) and MinIO's protocol
+(moto's S3 server on loopback, driven by the real minio client and a real multipart POST).
+
+moto does not enforce POST policies, so these tests prove the server-side checks."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+from PIL import Image
+
+from app.asgi import create_app
+from app.context import Context
+from app.demo import seed_demo
+from app.uploads.service import cleanup_unattached
+from tests.conftest import Clock, make_settings, serve, truncate_all
+from tests.images import bomb_png, jpeg, pdf
+
+_buckets = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Real time: moto stamps objects with the real clock, and expiry is judged against it.
+    return Clock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture(params=["local", "minio"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def up(
+    backend: str, database_url: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+) -> AsyncIterator[Uploader]:
+    env = {"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "3"}
+    if backend == "minio":
+        env |= {
+            "DAIBAN_STORAGE_BACKEND": "minio",
+            "DAIBAN_STORAGE_MINIO_ENDPOINT": request.getfixturevalue("s3_endpoint"),
+            "DAIBAN_STORAGE_MINIO_ACCESS_KEY": "test-access",
+            "DAIBAN_STORAGE_MINIO_SECRET_KEY": "test-secret",
+            "DAIBAN_STORAGE_MINIO_BUCKET": f"daiban-{next(_buckets)}",
+        }
+    else:
+        env |= {"DAIBAN_STORAGE_PUBLIC_URL": "http://testserver"}
+    settings = make_settings(tmp_path / "var", database_url, **env)
+    ctx = Context.build(settings)
+    ctx.now = clock
+    await ctx.store.ensure_ready()
+    if database_url.startswith("postgresql"):
+        await truncate_all(ctx)
+    async with ctx.db.unit_of_work() as session:
+        await seed_demo(session, ctx)
+    async with serve(create_app(settings, ctx=ctx)) as client, httpx.AsyncClient() as outside:
+        yield Uploader(client, outside, ctx)
+    await ctx.aclose()
+
+
+class Uploader:
+    """Plays the phone: ask for a form, post the file where it says, complete, download."""
+
+    def __init__(self, client: httpx.AsyncClient, outside: httpx.AsyncClient, ctx: Context):
+        self.client, self.outside, self.ctx = client, outside, ctx
+
+    async def headers(self, handle: str) -> dict[str, str]:
+        r = await self.client.post("/mp/v1/auth/login", json={"code": f"dev:{handle}"})
+        return {"Authorization": f"Bearer {r.json()['accessToken']}"}
+
+    async def ticket(self, headers: dict[str, str], size: int, ctype: str = "image/jpeg") -> Any:
+        body = {"purpose": "material", "contentType": ctype, "size": size}
+        return await self.client.post("/mp/v1/uploads", json=body, headers=headers)
+
+    def _http(self, url: str) -> httpx.AsyncClient:
+        return self.client if url.startswith("http://testserver") else self.outside
+
+    async def post_file(self, ticket: dict[str, Any], data: bytes) -> httpx.Response:
+        files = {ticket["fileField"]: ("photo.jpg", data, "application/octet-stream")}
+        return await self._http(ticket["url"]).post(
+            ticket["url"], data=ticket["fields"], files=files
+        )
+
+    async def get(self, url: str) -> httpx.Response:
+        return await self._http(url).get(url)
+
+    async def upload(self, handle: str, data: bytes, ctype: str = "image/jpeg") -> tuple[Any, Any]:
+        headers = await self.headers(handle)
+        ticket = (await self.ticket(headers, len(data), ctype)).json()
+        posted = await self.post_file(ticket, data)
+        assert posted.status_code in (200, 201, 204), posted.text
+        done = await self.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+        return ticket, done
+
+
+async def test_a_gps_tagged_photo_comes_out_without_exif(up: Uploader):
+    original = jpeg(1600, 1200, gps=True)
+    assert b"Exif" in original
+    ticket, done = await up.upload("resident1", original)
+    assert done.status_code == 200, done.text
+    view = done.json()
+    assert view["status"] == "ready"
+    assert (view["width"], view["height"]) == (1600, 1200)
+    assert view["contentType"] == "image/jpeg" and len(view["sha256"]) == 64
+    headers = await up.headers("resident1")
+    links = (await up.client.get(f"/mp/v1/uploads/{ticket['id']}/url", headers=headers)).json()
+    stored = await up.get(links["url"])
+    assert stored.status_code == 200
+    assert b"Exif" not in stored.content and b"FakePhone" not in stored.content
+    assert not Image.open(io.BytesIO(stored.content)).getexif()
+    thumb = await up.get(links["thumbnailUrl"])
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 320
+    # The raw upload, GPS and all, is gone from storage.
+    assert await up.ctx.store.stat(ticket["fields"]["key"]) is None
+
+
+async def test_an_oversize_file_is_refused_and_not_kept(up: Uploader, backend: str):
+    headers = await up.headers("resident1")
+    small, big = jpeg(400, 300), jpeg(1600, 1200, noise=True)
+    ticket = (await up.ticket(headers, len(small))).json()
+    posted = await up.post_file(ticket, big)
+    done = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    if backend == "local":
+        assert posted.status_code == 413  # the service enforces the signed limit while streaming
+        assert done.status_code == 409 and done.json()["code"] == "upload_not_received"
+    else:
+        assert posted.status_code in (200, 204)  # moto took it: the check is ours
+        assert done.status_code == 422 and done.json()["code"] == "file_too_large"
+    assert await up.ctx.store.stat(ticket["fields"]["key"]) is None
+
+
+async def test_wrong_magic_bytes_behind_an_image_type_are_refused(up: Uploader):
+    ticket, done = await up.upload("resident1", pdf(), ctype="image/jpeg")
+    assert done.status_code == 422
+    assert done.json()["code"] == "file_type_mismatch"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in done.json()["detail"])
+    assert await up.ctx.store.stat(ticket["fields"]["key"]) is None
+    again = await up.client.post(
+        f"/mp/v1/uploads/{ticket['id']}/complete", headers=await up.headers("resident1")
+    )
+    assert again.status_code == 422
+
+
+async def test_a_pdf_is_kept_as_is(up: Uploader):
+    _, done = await up.upload("resident1", pdf(), ctype="application/pdf")
+    assert done.status_code == 200
+    assert done.json()["contentType"] == "application/pdf"
+    assert done.json()["size"] == len(pdf())
+
+
+async def test_a_decompression_bomb_is_refused(up: Uploader):
+    _, done = await up.upload("resident1", bomb_png(), ctype="image/png")
+    assert done.status_code == 422
+    assert done.json()["code"] == "decompression_bomb"
+
+
+async def test_an_upload_after_the_policy_expired_is_refused(up: Uploader, backend: str, clock):
+    headers = await up.headers("resident1")
+    data = jpeg()
+    clock.advance(hours=-2)  # the form is issued "two hours ago": long expired now
+    ticket = (await up.ticket(headers, len(data))).json()
+    clock.advance(hours=2)
+    posted = await up.post_file(ticket, data)
+    done = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    if backend == "local":
+        assert posted.status_code == 403 and posted.json()["code"] == "upload_expired"
+        assert done.status_code == 409
+    else:
+        assert posted.status_code in (200, 204)  # moto does not check the policy's expiry
+        assert done.status_code == 410 and done.json()["code"] == "upload_expired"
+    assert await up.ctx.store.stat(ticket["fields"]["key"]) is None
+
+
+async def test_someone_elses_upload_is_404_everywhere(up: Uploader):
+    ticket, _ = await up.upload("resident1", jpeg())
+    stranger = await up.headers("resident2")
+    agent = await up.headers("agent4a")
+    for headers in (stranger, agent):
+        base = f"/mp/v1/uploads/{ticket['id']}"
+        assert (await up.client.post(f"{base}/complete", headers=headers)).status_code == 404
+        assert (await up.client.get(f"{base}/url", headers=headers)).status_code == 404
+        assert (await up.client.get(base, headers=headers)).status_code == 404
+
+
+async def test_completing_twice_gives_the_same_answer(up: Uploader):
+    ticket, done = await up.upload("resident1", jpeg())
+    again = await up.client.post(
+        f"/mp/v1/uploads/{ticket['id']}/complete", headers=await up.headers("resident1")
+    )
+    assert again.status_code == 200 and again.json() == done.json()
+
+
+async def test_unsupported_types_and_sizes_are_refused_up_front(up: Uploader):
+    headers = await up.headers("resident1")
+    bad_type = await up.ticket(headers, 1000, ctype="application/x-msdownload")
+    assert bad_type.status_code == 422
+    too_big = await up.ticket(headers, 50 * 1024 * 1024)
+    assert too_big.status_code == 422
+    assert {e["field"] for e in too_big.json()["errors"]} == {"size"}
+
+
+async def test_pending_uploads_per_person_are_limited(up: Uploader):
+    headers = await up.headers("resident1")
+    for _ in range(3):
+        assert (await up.ticket(headers, 1000)).status_code == 201
+    refused = await up.ticket(headers, 1000)
+    assert refused.status_code == 429 and refused.json()["code"] == "upload_limit_reached"
+    other = await up.ticket(await up.headers("resident2"), 1000)
+    assert other.status_code == 201
+
+
+async def test_unattached_uploads_are_cleaned_up_after_a_day(up: Uploader, clock):
+    ticket, _ = await up.upload("resident1", jpeg())
+    links = (
+        await up.client.get(
+            f"/mp/v1/uploads/{ticket['id']}/url", headers=await up.headers("resident1")
+        )
+    ).json()
+    clock.advance(hours=23)
+    assert await cleanup_unattached(up.ctx) == 0
+    clock.advance(hours=2)
+    assert await cleanup_unattached(up.ctx) == 1
+    headers = await up.headers("resident1")
+    assert (
+        await up.client.get(f"/mp/v1/uploads/{ticket['id']}", headers=headers)
+    ).status_code == 404
+    assert (await up.get(links["url"])).status_code in (403, 404)
+
+
+async def test_local_upload_url_refuses_a_tampered_signature(up: Uploader, backend: str):
+    if backend != "local":
+        pytest.skip("the local backend's own signature; MinIO signs its own policies")
+    headers = await up.headers("resident1")
+    data = jpeg()
+    ticket = (await up.ticket(headers, len(data))).json()
+    ticket["fields"]["key"] = "objects/2026/11/chosen-by-client.jpg"
+    posted = await up.post_file(ticket, data)
+    assert posted.status_code == 403 and posted.json()["code"] == "upload_forbidden"
+
+
+async def test_local_download_links_expire(up: Uploader, backend: str, clock):
+    if backend != "local":
+        pytest.skip("MinIO judges its own link expiry by the real clock")
+    ticket, _ = await up.upload("resident1", jpeg())
+    headers = await up.headers("resident1")
+    links = (await up.client.get(f"/mp/v1/uploads/{ticket['id']}/url", headers=headers)).json()
+    assert (await up.get(links["url"])).status_code == 200
+    clock.advance(minutes=6)
+    expired = await up.get(links["url"])
+    assert expired.status_code == 403 and expired.json()["code"] == "link_expired"
+    forged = links["url"].replace("signature=", "signature=0")
+    assert (await up.get(forged)).status_code == 404
