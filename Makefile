@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check app mini_program_api storage jobs tests
-	$(BIN)/ruff format --check app mini_program_api storage jobs tests
+	$(BIN)/ruff check app mini_program_api storage jobs tests bench
+	$(BIN)/ruff format --check app mini_program_api storage jobs tests bench
 	$(BIN)/mypy app
 
 migrate: $(STAMP)
@@ -34,3 +34,6 @@ worker: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP)
+	$(BIN)/python bench/uploads.py
