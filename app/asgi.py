@@ -23,6 +23,7 @@ from mini_program_api.deps import provide_ctx, provide_principal, provide_sessio
 from mini_program_api.health import healthz, readyz
 from mini_program_api.me import MeController
 from mini_program_api.observability import request_id_middleware
+from mini_program_api.orders import ResidentOrderController
 from mini_program_api.problems import EXCEPTION_HANDLERS
 from mini_program_api.public import PublicController
 from mini_program_api.staff import agent_router, dispatch_router
@@ -62,6 +63,7 @@ def create_app(
             admin_router,
             UploadController,
             CatalogueController,
+            ResidentOrderController,
         ],
     )
     return Litestar(

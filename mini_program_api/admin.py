@@ -11,6 +11,7 @@ from app.accounts import service
 from app.accounts.views import StaffCreated, StaffView
 from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
+from mini_program_api.orders import CalendarController
 from mini_program_api.schemas import StaffInput, StaffStatusInput
 
 
@@ -60,7 +61,7 @@ class StaffController(Controller):
 
 admin_router = Router(
     path="/admin",
-    route_handlers=[StaffController, CatalogueAdminController],
+    route_handlers=[StaffController, CatalogueAdminController, CalendarController],
     guards=[require_role("admin")],
     tags=["admin 管理员"],
 )

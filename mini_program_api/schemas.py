@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 import msgspec
@@ -56,3 +57,43 @@ class UploadInput(Input):
     purpose: Literal["material", "entrustment", "result", "receipt", "proof", "complaint"]
     content_type: Annotated[str, msgspec.Meta(max_length=40)]
     size: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class SubmitOrderInput(Input):
+    item_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    materials: dict[str, Annotated[list[int], msgspec.Meta(max_length=20)]] = {}
+    note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    green_channel: bool = False
+
+
+class MissingMaterial(Input):
+    code: Annotated[str, msgspec.Meta(max_length=40)]
+    reason: Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class OrderActionInput(Input):
+    """One body for every action; each action reads the fields it needs."""
+
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    agent_id: int | None = None
+    missing: Annotated[list[MissingMaterial], msgspec.Meta(max_length=40)] = []
+    materials: dict[str, Annotated[list[int], msgspec.Meta(max_length=20)]] = {}
+    outcome: Literal["approved", "denied"] | None = None
+    fees_collected_fen: Annotated[int, msgspec.Meta(ge=0)] = 0
+    result_upload_ids: Annotated[list[int], msgspec.Meta(max_length=20)] = []
+    delivery_method: Literal["pickup", "delivery", "post"] | None = None
+
+
+class ExplanationInput(Input):
+    explanation: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class CalendarDayInput(Input):
+    day: date
+    is_workday: bool
+    note: Annotated[str, msgspec.Meta(max_length=60)] | None = None
+
+
+class CalendarYearInput(Input):
+    days: Annotated[list[CalendarDayInput], msgspec.Meta(max_length=366)]
+    complete: bool

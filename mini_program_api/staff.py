@@ -8,6 +8,7 @@ from app.accounts import service
 from app.accounts.views import AgentCard, StaffView
 from mini_program_api.catalogue import dispatch_enablements
 from mini_program_api.deps import Caller, DbSession, require_role
+from mini_program_api.orders import AgentOrderController, DispatchOrderController
 
 
 @get("/station", summary="我所在村便民服务站的代办员")
@@ -22,14 +23,14 @@ async def town_agents(db_session: DbSession, principal: Caller) -> list[StaffVie
 
 agent_router = Router(
     path="/agent",
-    route_handlers=[my_station],
+    route_handlers=[my_station, AgentOrderController],
     guards=[require_role("agent")],
     tags=["agent 代办员"],
 )
 
 dispatch_router = Router(
     path="/dispatch",
-    route_handlers=[town_agents, dispatch_enablements],
+    route_handlers=[town_agents, dispatch_enablements, DispatchOrderController],
     guards=[require_role("dispatcher")],
     tags=["dispatcher 调度员"],
 )

@@ -39,6 +39,7 @@ def make_settings(var_dir: Path, database_url: str, **extra: str) -> Settings:
         "DAIBAN_SECURITY_PII_HASH_KEY": "test-hash-key",
         "DAIBAN_SCHEDULER_MODE": "off",
         "DAIBAN_LOG_FORMAT": "text",
+        "DAIBAN_STORAGE_PUBLIC_URL": "http://testserver",
         **extra,
     }
     return load_settings(env)

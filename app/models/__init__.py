@@ -3,16 +3,28 @@
 from app.models.accounts import Account, RefreshToken
 from app.models.base import Base
 from app.models.catalogue import CatalogueItem, Department, ItemEnablement, ItemVersion
+from app.models.orders import (
+    CalendarOverride,
+    CalendarYear,
+    Order,
+    OrderEvent,
+    OrderNumberCounter,
+)
 from app.models.regions import Region
 from app.models.uploads import Upload
 
 __all__ = [
     "Account",
     "Base",
+    "CalendarOverride",
+    "CalendarYear",
     "CatalogueItem",
     "Department",
     "ItemEnablement",
     "ItemVersion",
+    "Order",
+    "OrderEvent",
+    "OrderNumberCounter",
     "RefreshToken",
     "Region",
     "Upload",

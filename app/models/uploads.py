@@ -43,7 +43,7 @@ class Upload(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
     rejected_code: Mapped[str | None] = mapped_column(String(40))
-    # Set by the orders issue when the file is attached to an order (FK added with orders).
-    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Set when the file is attached to an order.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,134 @@
+"""Orders (办件): one proxy request through 委托 → 受理 → 承办 → 回交, and its timeline."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import utcnow
+from app.models.base import Base, BigId, UTCDateTime
+
+ORDER_STATUSES = (
+    "submitted",
+    "assigned",
+    "reviewing",
+    "supplement_required",
+    "accepted",
+    "on_hold",
+    "completed",
+    "delivered",
+    "closed",
+    "rejected",
+    "cancelled",
+)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "idempotency_key"),
+        # The resident's list, newest first, keyset on id.
+        Index("ix_orders_resident_id_desc", "resident_id", "id"),
+        Index("ix_orders_agent_status", "agent_id", "status"),
+        Index("ix_orders_town_status", "town_id", "status"),
+        Index("ix_orders_village_status", "village_id", "status"),
+        Index("ix_orders_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    village_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    town_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalogue_items.id"))
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(12), default="mini_program")
+    green_channel: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    # {material_code: {"uploads": [ids], "state": "submitted|accepted|missing|rejected", "reason"}}
+    materials: Mapped[dict[str, Any]] = mapped_column(JSON)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    first_contact_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(80))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promised_days: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The clock's last start (acceptance or resumption) and the working days it runs for:
+    # enough to recompute a provisional due date once the official schedule is entered.
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clock_days: Mapped[int | None] = mapped_column(Integer)
+    # While on hold the clock stops: the working days left are kept here.
+    remaining_days: Mapped[int | None] = mapped_column(Integer)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    fees_collected_fen: Mapped[int] = mapped_column(Integer, default=0)
+    delay_explanation: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_method: Mapped[str | None] = mapped_column(String(10))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderEvent(Base):
+    """One line of the timeline (过程全公开): who did what, when, from which status to which."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    actor_role: Mapped[str] = mapped_column(String(12))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OrderNumberCounter(Base):
+    """The daily sequence behind order numbers DB + yyyymmdd + 6 digits, shared by processes."""
+
+    __tablename__ = "order_number_counters"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger)
+
+
+class CalendarOverride(Base):
+    """An admin's correction or entry of the official holiday schedule for one day."""
+
+    __tablename__ = "calendar_overrides"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(String(60))
+
+
+class CalendarYear(Base):
+    """A year whose official schedule the admin has entered completely."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,68 @@
+"""The one transition table of an order: which action, by whom, moves which status where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STATUS_NAMES = {
+    "submitted": "待派单",
+    "assigned": "待接单",
+    "reviewing": "审核中",
+    "supplement_required": "待补正",
+    "accepted": "办理中",
+    "on_hold": "中止",
+    "completed": "已办结",
+    "delivered": "已回交",
+    "closed": "已归档",
+    "rejected": "不予受理",
+    "cancelled": "已取消",
+}
+FINAL = frozenset({"closed", "rejected", "cancelled"})
+OPEN = frozenset(STATUS_NAMES) - FINAL - {"completed", "delivered"}
+
+
+@dataclass(frozen=True)
+class Move:
+    to: str
+    roles: frozenset[str]
+    name: str  # the Chinese name of the action, for the timeline
+
+
+def _move(to: str, roles: str, name: str) -> Move:
+    return Move(to, frozenset(roles.split()), name)
+
+
+# (from status, action) -> where it goes and who may do it.
+ALLOWED_TRANSITIONS: dict[tuple[str, str], Move] = {
+    ("submitted", "assign"): _move("assigned", "dispatcher system", "派单"),
+    ("assigned", "take"): _move("reviewing", "agent", "接单"),
+    ("assigned", "decline"): _move("submitted", "agent", "退回"),
+    ("reviewing", "accept"): _move("accepted", "agent", "受理"),
+    ("reviewing", "request_supplement"): _move("supplement_required", "agent", "一次性告知补正"),
+    ("supplement_required", "supplement"): _move("reviewing", "resident agent", "补正材料"),
+    ("reviewing", "reject"): _move("rejected", "agent", "不予受理"),
+    ("accepted", "hold"): _move("on_hold", "agent", "中止办理"),
+    ("on_hold", "resume"): _move("accepted", "resident agent", "恢复办理"),
+    ("accepted", "complete"): _move("completed", "agent", "办结"),
+    ("completed", "deliver"): _move("delivered", "agent", "回交"),
+    ("completed", "confirm_receipt"): _move("delivered", "resident", "确认收到"),
+    ("delivered", "close"): _move("closed", "system", "归档"),
+    ("submitted", "cancel"): _move("cancelled", "resident", "撤回委托"),
+    ("assigned", "cancel"): _move("cancelled", "resident", "撤回委托"),
+    ("reviewing", "cancel"): _move("cancelled", "resident", "撤回委托"),
+    ("supplement_required", "cancel"): _move("cancelled", "resident", "撤回委托"),
+    ("accepted", "terminate"): _move("cancelled", "agent dispatcher", "终止办理"),
+    ("on_hold", "terminate"): _move("cancelled", "agent dispatcher", "终止办理"),
+}
+
+ACTIONS = frozenset(action for _, action in ALLOWED_TRANSITIONS)
+ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.items()} | {
+    "submit": "提交委托",
+    "reassign": "改派",
+    "explain_delay": "延期说明",
+}
+
+
+def actions_from(status: str, role: str) -> list[str]:
+    """What `role` may do next on an order in `status` (for the "what can I do" list)."""
+    return [a for (s, a), move in ALLOWED_TRANSITIONS.items() if s == status and role in move.roles]

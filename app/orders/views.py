@@ -1,0 +1,115 @@
+"""What an order shows: list rows, the full detail with checklist, acceptance slip, timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from app.orders.states import STATUS_NAMES
+
+RIGHTS_AND_DUTIES = (
+    "本事项由代办员免费代办,不收取任何服务费用;依法应缴的税费由您本人承担,代收时出具票据。"
+    "您有权随时查询办理进度,有权对服务进行评价和投诉;"
+    "您应保证所提供材料真实有效,并按告知及时补正材料。"
+)
+
+
+class OrderSummary(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    number: str
+    item_code: str
+    item_name: str
+    status: str
+    status_name: str
+    green_channel: bool
+    submitted_at: datetime
+    due_at: datetime | None
+    overdue: bool
+
+
+class OrderPage(msgspec.Struct, rename="camel", kw_only=True):
+    items: list[OrderSummary]
+    next_cursor: int | None
+
+
+class ChecklistSlot(msgspec.Struct, rename="camel", kw_only=True):
+    code: str
+    name: str
+    required: bool
+    count: int
+    form: str
+    upload_ids: list[int]
+    state: str  # empty, submitted, accepted, missing, rejected
+    reason: str | None
+
+
+class AcceptanceSlip(msgspec.Struct, rename="camel", kw_only=True):
+    """受理单: what the resident gets when the agent accepts."""
+
+    number: str
+    item_name: str
+    accepted_at: datetime
+    due_at: datetime | None
+    due_provisional: bool
+    promised_days: int
+    fees_fen: int
+    fee_basis: str | None
+    handler_name: str | None
+    handler_phone: str | None
+    rights_and_duties: str = RIGHTS_AND_DUTIES
+
+
+class TimelineEntry(msgspec.Struct, rename="camel", kw_only=True):
+    at: datetime
+    action: str
+    action_name: str
+    actor_role: str
+    actor_name: str | None
+    from_status: str | None
+    to_status: str
+    note: str | None
+    data: dict[str, Any] | None
+
+
+class AgentContact(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    name: str | None
+    work_phone: str | None
+
+
+class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    number: str
+    item_code: str
+    item_name: str
+    item_version: int
+    status: str
+    status_name: str
+    channel: str
+    green_channel: bool
+    note: str | None
+    submitted_at: datetime
+    accepted_at: datetime | None
+    promised_days: int
+    due_at: datetime | None
+    due_provisional: bool
+    remaining_working_days: int | None
+    overdue: bool
+    delay_explanation: str | None
+    outcome: str | None
+    outcome_note: str | None
+    fees_collected_fen: int
+    completed_at: datetime | None
+    delivered_at: datetime | None
+    delivery_method: str | None
+    agent: AgentContact | None
+    checklist: list[ChecklistSlot]
+    acceptance_slip: AcceptanceSlip | None
+    timeline: list[TimelineEntry]
+    next_actions: list[str]
+
+
+def status_name(status: str) -> str:
+    return STATUS_NAMES[status]

@@ -1,0 +1,54 @@
+"""Plain functions that build what tests need through the real API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.images import jpeg
+
+
+async def upload_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    """A phone photo through the whole upload flow (local backend, served by the app)."""
+    data = jpeg(800, 600)
+    ticket = (
+        await client.post(
+            "/mp/v1/uploads",
+            json={"purpose": "material", "contentType": "image/jpeg", "size": len(data)},
+            headers=headers,
+        )
+    ).json()
+    files = {ticket["fileField"]: ("photo.jpg", data, "image/jpeg")}
+    posted = await client.post(ticket["url"], data=ticket["fields"], files=files)
+    assert posted.status_code == 204, posted.text
+    done = await client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    assert done.status_code == 200, done.text
+    return int(ticket["id"])
+
+
+async def guide(client: httpx.AsyncClient, code: str) -> dict[str, Any]:
+    return (await client.get(f"/mp/v1/catalogue/items/{code}")).json()
+
+
+async def submit(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    code: str = "RS-0001",
+    *,
+    key: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    """Submit with every required material photographed."""
+    materials = {}
+    for m in (await guide(client, code))["materials"]:
+        if m["required"]:
+            materials[m["code"]] = [await upload_photo(client, headers)]
+    body = {"itemCode": code, "materials": materials, **extra}
+    request_headers = {**headers, **({"Idempotency-Key": key} if key else {})}
+    return await client.post("/mp/v1/orders", json=body, headers=request_headers)
+
+
+async def agent_id(client: httpx.AsyncClient, dispatcher: dict[str, str], name: str) -> int:
+    agents = (await client.get("/mp/v1/dispatch/agents", headers=dispatcher)).json()
+    return int(next(a["id"] for a in agents if a["name"] == name))

@@ -1,0 +1,344 @@
+"""Orders through 委托 → 受理 → 承办 → 回交: the table, the timeline, the clock, the edges."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Order, OrderEvent
+from tests.conftest import Clock
+from tests.factories import agent_id, submit, upload_photo
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai
+
+
+async def _assigned(client, login) -> tuple[int, dict, dict]:
+    """A submitted order for resident1, assigned to agent1a and taken: ready for review."""
+    resident = await login("resident1")
+    submitted = await submit(client, resident)
+    assert submitted.status_code == 201, submitted.text
+    order_id = submitted.json()["id"]
+    dispatcher = await login("dispatcher1a")
+    agent = await login("agent1a")
+    assign = await client.post(
+        f"/mp/v1/dispatch/orders/{order_id}/assign",
+        json={"agentId": await agent_id(client, dispatcher, "刘桂兰")},
+        headers=dispatcher,
+    )
+    assert assign.status_code == 200, assign.text
+    take = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
+    assert take.status_code == 200, take.text
+    return order_id, resident, agent
+
+
+async def test_submission_freezes_the_guide_and_numbers_the_order(client, demo, login):
+    response = await submit(client, await login("resident1"), greenChannel=True)
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert re.fullmatch(r"DB20261123\d{6}", order["number"])
+    assert order["status"] == "submitted" and order["statusName"] == "待派单"
+    assert order["itemVersion"] == 1 and order["promisedDays"] == 5
+    assert all(slot["state"] in ("submitted", "empty") for slot in order["checklist"])
+    assert [e["action"] for e in order["timeline"]] == ["submit"]
+    assert order["nextActions"] == ["cancel"]
+    second = await submit(client, await login("resident2"), "RS-0001")
+    assert int(second.json()["number"][-6:]) == int(order["number"][-6:]) + 1
+
+
+async def test_the_whole_life_of_an_order(client, demo, login, clock):
+    order_id, resident, agent = await _assigned(client, login)
+    accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    assert accepted.status_code == 200, accepted.text
+    detail = accepted.json()
+    assert detail["status"] == "accepted"
+    # Accepted Monday 23 Nov with 5 working days: due at the end of Monday 30 Nov (Shanghai).
+    assert detail["dueAt"] == "2026-11-30T16:00:00Z"
+    assert detail["remainingWorkingDays"] == 5
+    slip = detail["acceptanceSlip"]
+    assert slip["handlerName"] == "刘桂兰" and "免费代办" in slip["rightsAndDuties"]
+    clock.advance(days=2)
+    agent, resident = await login("agent1a"), await login("resident1")  # tokens last 15 min
+    done = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/complete",
+        json={"outcome": "approved", "reason": "已在区社保中心办结"},
+        headers=agent,
+    )
+    assert done.status_code == 200, done.text
+    delivered = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/deliver",
+        json={"deliveryMethod": "delivery"},
+        headers=agent,
+    )
+    assert delivered.status_code == 200
+    mine = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()
+    assert mine["status"] == "delivered"
+    assert [e["action"] for e in mine["timeline"]] == [
+        "submit",
+        "assign",
+        "take",
+        "accept",
+        "complete",
+        "deliver",
+    ]
+    assert all(e["actorName"] for e in mine["timeline"])
+
+
+async def test_one_notice_lists_every_missing_material_and_supplement_returns_to_review(
+    client, demo, login
+):
+    order_id, resident, agent = await _assigned(client, login)
+    request = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/request-supplement",
+        json={
+            "missing": [
+                {"code": "id_card", "reason": "照片模糊,看不清号码"},
+                {"code": "hukou_book", "reason": "缺少本人页"},
+            ]
+        },
+        headers=agent,
+    )
+    assert request.status_code == 200, request.text
+    detail = request.json()
+    assert detail["status"] == "supplement_required"
+    states = {s["code"]: (s["state"], s["reason"]) for s in detail["checklist"]}
+    assert states["id_card"] == ("rejected", "照片模糊,看不清号码")
+    assert states["hukou_book"] == ("rejected", "缺少本人页")
+    assert len(detail["timeline"][-1]["data"]["missing"]) == 2
+    partial = await client.post(
+        f"/mp/v1/orders/{order_id}/supplement",
+        json={"materials": {"id_card": [await upload_photo(client, resident)]}},
+        headers=resident,
+    )
+    assert partial.status_code == 422  # every listed slot must be supplemented
+    full = await client.post(
+        f"/mp/v1/orders/{order_id}/supplement",
+        json={
+            "materials": {
+                "id_card": [await upload_photo(client, resident)],
+                "hukou_book": [await upload_photo(client, resident)],
+            }
+        },
+        headers=resident,
+    )
+    assert full.status_code == 200, full.text
+    assert full.json()["status"] == "reviewing"
+
+
+async def test_an_illegal_move_is_409_and_changes_nothing(client, demo, login, ctx):
+    resident = await login("resident1")
+    order_id = (await submit(client, resident)).json()["id"]
+    agent = await login("agent1a")
+    response = await client.post(
+        f"/mp/v1/orders/{order_id}/confirm-receipt", json={}, headers=resident
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "illegal_transition"
+    assert response.json()["currentStatus"] == "submitted"
+    assert response.json()["currentStatusName"] == "待派单"
+    not_assigned = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
+    assert not_assigned.status_code == 409  # nobody can take an order not yet dispatched
+    async with ctx.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(OrderEvent)) == 1
+        assert (await session.get(Order, order_id)).status == "submitted"
+
+
+async def test_two_simultaneous_moves_exactly_one_wins(client, demo, login, ctx):
+    order_id, resident, agent = await _assigned(client, login)
+    results = await asyncio.gather(
+        client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent),
+        client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent),
+        client.post(f"/mp/v1/orders/{order_id}/cancel", json={}, headers=resident),
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 409, 409], [r.text for r in results]
+    async with ctx.db.reading() as session:
+        events = (
+            (
+                await session.execute(
+                    select(OrderEvent.action).where(OrderEvent.order_id == order_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(events) == 4  # submit, assign, take, and exactly one winner
+
+
+async def test_a_retried_submission_returns_the_same_order(client, demo, login, ctx):
+    resident = await login("resident1")
+    photo = await upload_photo(client, resident)
+    body = {
+        "itemCode": "RS-0001",
+        "materials": {
+            "id_card": [photo],
+            "hukou_book": [await upload_photo(client, resident)],
+            "application_form": [await upload_photo(client, resident)],
+            "entrustment": [await upload_photo(client, resident)],
+        },
+    }
+    headers = {**resident, "Idempotency-Key": "tap-7f3a"}
+    first, *retries = await asyncio.gather(
+        *(client.post("/mp/v1/orders", json=body, headers=headers) for _ in range(5))
+    )
+    assert first.status_code == 201, first.text
+    assert {r.json()["id"] for r in retries} == {first.json()["id"]}
+    other = await client.post(
+        "/mp/v1/orders", json={**body, "note": "another body"}, headers=headers
+    )
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_conflict"
+    async with ctx.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+async def test_hold_and_resume_give_back_exactly_the_days_left(client, demo, login, clock):
+    order_id, resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    clock.advance(days=2)  # Wednesday: Tuesday and today used, 3 working days left
+    agent = await login("agent1a")
+    held = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/hold", json={"reason": "等待申请人补签字"}, headers=agent
+    )
+    assert held.status_code == 200, held.text
+    left = held.json()["remainingWorkingDays"]
+    clock.advance(days=12)  # Monday 7 Dec
+    resident = await login("resident1")
+    resumed = await client.post(f"/mp/v1/orders/{order_id}/resume", json={}, headers=resident)
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["remainingWorkingDays"] == left
+    # From Monday 7 Dec, `left` working days on: due at the end of that day.
+    expected_last_day = {3: "2026-12-10", 2: "2026-12-09"}[left]
+    assert resumed.json()["dueAt"].startswith(expected_last_day)
+
+
+async def test_overdue_work_needs_a_delay_explanation_before_completion(client, demo, login, clock):
+    order_id, resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    clock.advance(days=10)
+    agent, resident = await login("agent1a"), await login("resident1")
+    detail = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()
+    assert detail["overdue"] is True and detail["remainingWorkingDays"] == 0
+    refused = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/complete", json={"outcome": "approved"}, headers=agent
+    )
+    assert refused.status_code == 409 and refused.json()["code"] == "delay_explanation_required"
+    explained = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/explain-delay",
+        json={"explanation": "区社保中心系统升级停办三天"},
+        headers=agent,
+    )
+    assert explained.status_code == 200
+    assert (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()[
+        "delayExplanation"
+    ] == "区社保中心系统升级停办三天"
+    done = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/complete", json={"outcome": "approved"}, headers=agent
+    )
+    assert done.status_code == 200
+
+
+async def test_no_service_fee_can_be_recorded(client, demo, login):
+    order_id, _resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    response = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/complete",
+        json={"outcome": "approved", "feesCollectedFen": 500},
+        headers=agent,
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "feesCollectedFen"
+
+
+async def test_other_peoples_orders_are_404(client, demo, login):
+    order_id, _resident, _agent = await _assigned(client, login)
+    for handle, path in (
+        ("resident2", f"/mp/v1/orders/{order_id}"),
+        ("agent4a", f"/mp/v1/agent/orders/{order_id}"),
+        ("dispatcher2a", f"/mp/v1/dispatch/orders/{order_id}"),
+    ):
+        response = await client.get(path, headers=await login(handle))
+        assert response.status_code == 404, handle
+
+
+async def test_a_dispatcher_cannot_assign_another_towns_agent(client, demo, login):
+    resident = await login("resident1")
+    order_id = (await submit(client, resident)).json()["id"]
+    dispatcher = await login("dispatcher1a")
+    other_town_agent = await agent_id(client, await login("dispatcher2a"), "吴秀芳")
+    response = await client.post(
+        f"/mp/v1/dispatch/orders/{order_id}/assign",
+        json={"agentId": other_town_agent},
+        headers=dispatcher,
+    )
+    assert response.status_code == 404
+
+
+async def test_consultation_items_and_incomplete_profiles_cannot_submit(client, demo, login):
+    newcomer = await login("newcomer")
+    incomplete = await client.post(
+        "/mp/v1/orders", json={"itemCode": "RS-0001", "materials": {}}, headers=newcomer
+    )
+    assert incomplete.status_code == 409 and incomplete.json()["code"] == "profile_incomplete"
+    resident = await login("resident1")
+    consult = (await client.get("/mp/v1/catalogue/items", params={"q": "出生登记"})).json()
+    for item in consult["items"]:
+        guide = (await client.get(f"/mp/v1/catalogue/items/{item['code']}")).json()
+        if not guide["canSubmitOnline"]:
+            refused = await client.post(
+                "/mp/v1/orders", json={"itemCode": item["code"], "materials": {}}, headers=resident
+            )
+            assert refused.status_code in (404, 422)
+            break
+    else:
+        pytest.fail("no consultation-only item found")
+
+
+async def test_missing_required_materials_are_each_named(client, demo, login):
+    response = await client.post(
+        "/mp/v1/orders",
+        json={"itemCode": "RS-0001", "materials": {}},
+        headers=await login("resident1"),
+    )
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"materials.id_card", "materials.hukou_book"} <= fields
+
+
+async def test_an_order_keeps_its_guide_version_after_an_edit(client, demo, login):
+    import yaml
+
+    from app.demo import CATALOGUE_FILE
+
+    resident = await login("resident1")
+    order = (await submit(client, resident)).json()
+    body = yaml.safe_load(CATALOGUE_FILE.read_text())["items"][0]
+    body["promised_days"] = 2
+    body["materials"] = body["materials"][:1]
+    edited = await client.put(
+        "/mp/v1/admin/catalogue/items/RS-0001", json=body, headers=await login("admin")
+    )
+    assert edited.status_code == 200
+    again = (await client.get(f"/mp/v1/orders/{order['id']}", headers=resident)).json()
+    assert again["itemVersion"] == 1 and again["promisedDays"] == 5
+    assert len(again["checklist"]) == len(order["checklist"]) > 1
+
+
+async def test_only_the_assigned_agent_moves_an_order(client, demo, login, ctx):
+    order_id, resident, _agent = await _assigned(client, login)
+    colleague = await login("agent1b")  # the B post of the same village sees it, cannot move it
+    seen = await client.get(f"/mp/v1/agent/orders/{order_id}", headers=colleague)
+    assert seen.status_code == 200
+    moved = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=colleague)
+    assert moved.status_code == 403 and moved.json()["code"] == "forbidden"
+    by_resident = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=resident
+    )
+    assert by_resident.status_code == 403
+    async with ctx.db.reading() as session:
+        assert (await session.get(Order, order_id)).status == "reviewing"
