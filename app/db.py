@@ -70,8 +70,11 @@ class Database:
 def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:
     engine = create_async_engine(
         settings.database_url,
-        pool_size=settings.database.pool_size if not immediate else 4,
-        max_overflow=settings.database.pool_size,
+        # One writer connection per process: SQLite takes one writer at a time anyway, and
+        # writers queueing on the pool (asyncio, no sleeping) beat writers sleeping in
+        # SQLite's busy handler, whose back-off grows to 100 ms steps.
+        pool_size=settings.database.pool_size if not immediate else 1,
+        max_overflow=settings.database.pool_size if not immediate else 0,
         pool_timeout=60,
         echo=settings.database.echo,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

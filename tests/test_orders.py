@@ -342,3 +342,72 @@ async def test_only_the_assigned_agent_moves_an_order(client, demo, login, ctx):
     assert by_resident.status_code == 403
     async with ctx.db.reading() as session:
         assert (await session.get(Order, order_id)).status == "reviewing"
+
+
+async def test_order_photos_are_shown_only_to_the_orders_people(client, demo, login):
+    order_id, resident, agent = await _assigned(client, login)
+    detail = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()
+    photo = detail["checklist"][0]["uploadIds"][0]
+    allowed = ("resident1", "agent1a", "dispatcher1a", "admin")
+    for handle in (*allowed, "agent1b", "resident2", "dispatcher2a", "agent4a"):
+        response = await client.get(f"/mp/v1/uploads/{photo}/url", headers=await login(handle))
+        assert response.status_code == (200 if handle in allowed else 404), handle
+    # The agent's result photos become part of the order: the resident can open them.
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    result = await upload_photo(client, agent)
+    done = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/complete",
+        json={"outcome": "approved", "resultUploadIds": [result]},
+        headers=agent,
+    )
+    assert done.status_code == 200, done.text
+    assert (await client.get(f"/mp/v1/uploads/{result}/url", headers=resident)).status_code == 200
+
+
+async def test_result_photos_must_be_the_agents_own_finished_uploads(client, demo, login, ctx):
+    order_id, resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    someone_elses = await upload_photo(client, resident)
+    refused = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/complete",
+        json={"outcome": "approved", "resultUploadIds": [someone_elses]},
+        headers=agent,
+    )
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "resultUploadIds"
+    async with ctx.db.reading() as session:
+        assert (await session.get(Order, order_id)).status == "accepted"
+
+
+async def test_a_deadline_into_an_unscheduled_year_is_provisional_until_entered(
+    client, demo, login, clock
+):
+    clock.advance(days=35)  # Monday 28 December 2026, 10:00 in Shanghai
+    order_id, resident, agent = await _assigned(client, login)
+    accepted = (
+        await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    ).json()
+    # 29, 30, 31 December, then 2027 guessed Monday to Friday: Fri 1 and Mon 4 January.
+    assert accepted["dueAt"] == "2027-01-04T16:00:00Z" and accepted["dueProvisional"] is True
+    admin = await login("admin")
+    entered = await client.put(
+        "/mp/v1/admin/calendar/2027",
+        json={
+            "days": [{"day": "2027-01-01", "isWorkday": False, "note": "元旦"}],
+            "complete": True,
+        },
+        headers=admin,
+    )
+    assert entered.status_code == 200, entered.text
+    assert entered.json()["entered"] is True
+    again = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()
+    assert again["dueAt"] == "2027-01-05T16:00:00Z" and again["dueProvisional"] is False
+    wrong_year = await client.put(
+        "/mp/v1/admin/calendar/2027",
+        json={"days": [{"day": "2028-01-01", "isWorkday": False}], "complete": True},
+        headers=admin,
+    )
+    assert wrong_year.status_code == 422
+    refused = await client.put(
+        "/mp/v1/admin/calendar/2027", json={"days": [], "complete": True}, headers=agent
+    )
+    assert refused.status_code == 403

@@ -242,6 +242,29 @@ async def _check_materials(
     }
 
 
+async def _check_own_uploads(
+    session: AsyncSession, principal: Principal, ids: list[int], field_name: str
+) -> None:
+    """Result photos: the actor's own finished uploads, not yet used by any order."""
+    if not ids:
+        return
+    rows = (
+        await session.execute(
+            select(Upload.id).where(
+                Upload.id.in_(ids),
+                Upload.owner_id == principal.account_id,
+                Upload.status == "ready",
+                Upload.order_id.is_(None),
+            )
+        )
+    ).scalars()
+    unusable = sorted(set(ids) - set(rows))
+    if unusable:
+        raise errors.InvalidInput(
+            errors=[{"field": field_name, "message": f"文件 {i} 不可用"} for i in unusable]
+        )
+
+
 async def _attach_uploads(session: AsyncSession, order_id: int, materials: dict[str, Any]) -> None:
     ids = [i for slot in materials.values() for i in slot["uploads"]]
     if ids:
@@ -339,10 +362,12 @@ async def act(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.Conflict("办件刚被他人处理过,请刷新后再试")
-    if action in ("supplement",) and data.materials:
+    if action == "supplement" and data.materials:
         await _attach_uploads(
             session, order.id, {c: {"uploads": ids} for c, ids in data.materials.items()}
         )
+    if action == "complete" and data.result_upload_ids:
+        await _attach_uploads(session, order.id, {"result": {"uploads": data.result_upload_ids}})
     await _event(session, order.id, principal, now, action, order.status, move.to, note, extra)
 
 
@@ -447,6 +472,7 @@ async def _apply(
             {"dueAt": due.due_at.isoformat()},
         )
     if action == "complete":
+        await _check_own_uploads(session, principal, data.result_upload_ids, "resultUploadIds")
         return _completion(order, version, data, now)
     if action == "deliver":
         if data.delivery_method not in ("pickup", "delivery", "post"):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import errors
 from app.context import Context
-from app.models import Upload
+from app.models import Order, Upload
 from app.security.tokens import Principal
 from storage.base import (
     OBJECTS,
@@ -137,7 +137,7 @@ async def create_upload(
 
 
 async def _visible_upload(session: AsyncSession, principal: Principal, upload_id: int) -> Upload:
-    """The uploader sees their file; order scope for staff arrives with the orders issue."""
+    """The uploader's own file, for completing and checking it."""
     upload = await session.get(Upload, upload_id)
     if upload is None or upload.owner_id != principal.account_id:
         raise errors.NotFound("没有找到该文件")
@@ -234,10 +234,33 @@ async def _reject(ctx: Context, upload: Upload, code: str) -> None:
         )
 
 
+async def _downloadable_upload(
+    session: AsyncSession, principal: Principal, upload_id: int
+) -> Upload:
+    """Who may look at a file: its uploader; once it belongs to an order, that order's
+    resident and agent, and dispatchers or admins whose region covers the order. Anyone else
+    is told it does not exist."""
+    upload = await session.get(Upload, upload_id)
+    if upload is None:
+        raise errors.NotFound("没有找到该文件")
+    if upload.owner_id == principal.account_id:
+        return upload
+    order = await session.get(Order, upload.order_id) if upload.order_id else None
+    allowed = order is not None and (
+        (principal.role == "resident" and order.resident_id == principal.account_id)
+        or (principal.role == "agent" and order.agent_id == principal.account_id)
+        or (principal.role == "dispatcher" and order.town_id == principal.region_id)
+        or (principal.role == "admin" and order.district_id == principal.region_id)
+    )
+    if not allowed:
+        raise errors.NotFound("没有找到该文件")
+    return upload
+
+
 async def download_links(
     session: AsyncSession, ctx: Context, principal: Principal, upload_id: int
 ) -> DownloadLinks:
-    upload = await _visible_upload(session, principal, upload_id)
+    upload = await _downloadable_upload(session, principal, upload_id)
     if upload.status != "ready" or upload.key is None:
         raise errors.NotFound("文件还没有上传完成")
     now = ctx.now()

@@ -116,11 +116,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("resident_id", "idempotency_key", name=op.f("uq_orders_resident_id")),
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.create_index("ix_orders_agent_status", ["agent_id", "status"], unique=False)
         batch_op.create_index("ix_orders_due", ["status", "due_at"], unique=False)
-        batch_op.create_index("ix_orders_resident_id_desc", ["resident_id", "id"], unique=False)
-        batch_op.create_index("ix_orders_town_status", ["town_id", "status"], unique=False)
-        batch_op.create_index("ix_orders_village_status", ["village_id", "status"], unique=False)
+        batch_op.create_index("ix_orders_resident", ["resident_id", "id"], unique=False)
+        batch_op.create_index("ix_orders_agent", ["agent_id", "id"], unique=False)
+        batch_op.create_index("ix_orders_agent_status", ["agent_id", "status", "id"], unique=False)
+        batch_op.create_index("ix_orders_town", ["town_id", "id"], unique=False)
+        batch_op.create_index("ix_orders_town_status", ["town_id", "status", "id"], unique=False)
+        batch_op.create_index("ix_orders_village", ["village_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_orders_village_status", ["village_id", "status", "id"], unique=False
+        )
 
     op.create_table(
         "order_events",
@@ -174,13 +179,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_order_events_order_id"))
 
     op.drop_table("order_events")
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_index("ix_orders_village_status")
-        batch_op.drop_index("ix_orders_town_status")
-        batch_op.drop_index("ix_orders_resident_id_desc")
-        batch_op.drop_index("ix_orders_due")
-        batch_op.drop_index("ix_orders_agent_status")
-
     op.drop_table("orders")
     op.drop_table("order_number_counters")
     op.drop_table("calendar_years")

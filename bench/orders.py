@@ -1,0 +1,225 @@
+"""Orders at 10,000 and 1,000,000: submissions, a resident's list and an order's detail per
+second, each beside a bare endpoint measured in the same run.
+
+    .venv/bin/python bench/orders.py [--sizes 10000,1000000] [--seconds 5] [--connections 16]
+
+The real service runs with one granian worker on SQLite (`daiban serve`). A first run makes
+a real order through the API (photos uploaded, verified, attached); the database is then
+filled with copies of it, spread over 20,000 residents with a timeline of three events each,
+and ready photos are prepared so that every timed submission attaches four real uploads as
+the phone does. Then, for each size: GET /healthz (bare), POST /mp/v1/orders (each with its
+own Idempotency-Key), GET /mp/v1/orders?limit=20 and GET /mp/v1/orders/{id} as resident1.
+Targets (issue 5): >= 1,000 submissions/s, >= 2,000 list reads/s, and the figures at
+1,000,000 orders within 20 % of those at 10,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import Result, hammer, request_bytes
+from _service import login, service
+
+ITEM = "RS-0001"
+RESIDENTS = 20_000
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((640, 480)).convert("RGB").save(out, "JPEG")
+    return out.getvalue()
+
+
+def upload(client: httpx.Client, base: str, headers: dict[str, str]) -> int:
+    data = jpeg()
+    ticket = client.post(
+        f"{base}/mp/v1/uploads",
+        json={"purpose": "material", "contentType": "image/jpeg", "size": len(data)},
+        headers=headers,
+    ).json()
+    files = {ticket["fileField"]: ("photo.jpg", data, "image/jpeg")}
+    client.post(ticket["url"], data=ticket["fields"], files=files).raise_for_status()
+    client.post(f"{base}/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    return int(ticket["id"])
+
+
+def template_order(base: str) -> tuple[int, list[str]]:
+    """One order made the way a phone makes it; returns its id and the required slots."""
+    headers = login(base, "resident1")
+    with httpx.Client(timeout=30) as client:
+        guide = client.get(f"{base}/mp/v1/catalogue/items/{ITEM}").json()
+        slots = [m["code"] for m in guide["materials"] if m["required"]]
+        materials = {code: [upload(client, base, headers)] for code in slots}
+        order = client.post(
+            f"{base}/mp/v1/orders", json={"itemCode": ITEM, "materials": materials}, headers=headers
+        )
+        order.raise_for_status()
+        return int(order.json()["id"]), slots
+
+
+def columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+
+
+def fill(path: Path, template_id: int, total: int) -> None:
+    """Copy the template order until the table holds `total` orders (past dates, own numbers).
+
+    Every 20,000th order belongs to resident1, the rest to generated residents of the same
+    village, so resident1's list is a real slice of a big table, not the whole of it.
+    """
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    have = db.execute("SELECT count(*) FROM orders").fetchone()[0]
+    if have >= total:
+        return
+    resident1, village = db.execute(
+        "SELECT resident_id, village_id FROM orders WHERE id = ?", (template_id,)
+    ).fetchone()
+    db.execute("BEGIN")
+    generated = db.execute("SELECT count(*) FROM accounts WHERE name LIKE 'bench-%'").fetchone()[0]
+    if not generated:
+        db.execute(
+            """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+            INSERT INTO accounts (role, name, region_id, on_duty, created_at, updated_at)
+            SELECT 'resident', 'bench-' || i, ?, 1, created_at, updated_at
+            FROM n, (SELECT created_at, updated_at FROM accounts WHERE id = ?)""",
+            (RESIDENTS, village, resident1),
+        )
+    first_generated = db.execute(
+        "SELECT min(id) FROM accounts WHERE name LIKE 'bench-%'"
+    ).fetchone()[0]
+    order_cols = [c for c in columns(db, "orders") if c not in ("id", "number", "resident_id")]
+    select_cols = ", ".join(f"t.{c}" for c in order_cols)
+    select_cols = select_cols.replace("t.status", "'closed'").replace("t.idempotency_key", "NULL")
+    db.execute(
+        f"""WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+        INSERT INTO orders (number, resident_id, {", ".join(order_cols)})
+        SELECT 'DB' || strftime('%Y%m%d', date('2020-01-01', '+' || (i / 5000) || ' days'))
+                    || printf('%06d', i % 5000),
+               CASE WHEN i % 20000 = 0 THEN ? ELSE ? + i % ? END,
+               {select_cols}
+        FROM n, orders t WHERE t.id = ?""",
+        (have, total - 1, resident1, first_generated, RESIDENTS, template_id),
+    )
+    event_cols = [c for c in columns(db, "order_events") if c not in ("id", "order_id")]
+    db.execute(
+        f"""INSERT INTO order_events (order_id, {", ".join(event_cols)})
+        SELECT o.id, {", ".join(f"e.{c}" for c in event_cols)}
+        FROM orders o, order_events e
+        WHERE o.id > (SELECT max(order_id) FROM order_events) AND e.order_id = ?""",
+        (template_id,),
+    )
+    db.execute("COMMIT")
+    db.execute("ANALYZE")
+    db.close()
+
+
+def prepare_photos(path: Path, template_id: int, sets: int, slots: int) -> list[list[int]]:
+    """Ready, unattached photos of resident1, `slots` per submission, copied from real ones."""
+    db = sqlite3.connect(path, isolation_level=None)
+    cols = [c for c in columns(db, "uploads") if c not in ("id", "order_id")]
+    model = db.execute("SELECT min(id) FROM uploads WHERE order_id = ?", (template_id,)).fetchone()
+    start = db.execute("SELECT max(id) FROM uploads").fetchone()[0] + 1
+    db.execute("BEGIN")
+    db.execute(
+        f"""WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+        INSERT INTO uploads ({", ".join(cols)}) SELECT {", ".join(f"u.{c}" for c in cols)}
+        FROM n, uploads u WHERE u.id = ?""",
+        (sets * slots, model[0]),
+    )
+    db.execute("COMMIT")
+    db.close()
+    ids = list(range(start, start + sets * slots))
+    return [ids[i : i + slots] for i in range(0, len(ids), slots)]
+
+
+def measure(
+    base: str, template_id: int, slots: list[str], photos: list[list[int]], args: argparse.Namespace
+) -> dict[str, Result]:
+    headers = login(base, "resident1")
+    get = {"Authorization": headers["Authorization"]}
+    bare = request_bytes("GET", f"{base}/healthz")
+    listing = request_bytes("GET", f"{base}/mp/v1/orders?limit=20", get)
+    detail = request_bytes("GET", f"{base}/mp/v1/orders/{template_id}", get)
+    stamp = int(time.time())
+
+    def submission(n: int) -> bytes:
+        body = {
+            "itemCode": ITEM,
+            "materials": dict(zip(slots, ([i] for i in photos[n]), strict=True)),
+        }
+        return request_bytes(
+            "POST",
+            f"{base}/mp/v1/orders",
+            {**get, "Idempotency-Key": f"bench-{stamp}-{n}"},
+            json.dumps(body).encode(),
+        )
+
+    c, s = args.connections, args.seconds
+    hammer(f"{base}/healthz", lambda n: bare, connections=c, seconds=1)  # warm up
+    return {
+        "bare GET /healthz": hammer(base, lambda n: bare, connections=c, seconds=s),
+        "submit POST /mp/v1/orders": hammer(
+            base, submission, connections=c, seconds=s, limit=len(photos)
+        ),
+        "list GET /mp/v1/orders?limit=20": hammer(
+            base, lambda n: listing, connections=c, seconds=s
+        ),
+        "detail GET /mp/v1/orders/{id}": hammer(base, lambda n: detail, connections=c, seconds=s),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--submissions", type=int, default=12_000, help="photo sets prepared")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    table: dict[int, dict[str, Result]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        var = Path(tmp)
+        path = var / "daiban.sqlite3"
+        with service(var) as (base, _):
+            template_id, slots = template_order(base)
+        for size in sizes:
+            started = time.perf_counter()
+            fill(path, template_id, size)
+            photos = prepare_photos(path, template_id, args.submissions, len(slots))
+            print(f"filled to {size:,} orders in {time.perf_counter() - started:.0f} s", flush=True)
+            with service(var) as (base, _):
+                table[size] = measure(base, template_id, slots, photos, args)
+            for name, result in table[size].items():
+                print(f"  {name:<34} {result.rate:>8.0f}/s  {dict(result.statuses)}", flush=True)
+    print(
+        f"\none granian worker, SQLite, {args.connections} connections, {args.seconds:.0f} s each"
+    )
+    header = "".join(f"{f'{size:,} orders':>22}" for size in sizes)
+    print(f"{'':<34}{header}")
+    for name in table[sizes[0]]:
+        cells = ""
+        for size in sizes:
+            result, bare = table[size][name], table[size]["bare GET /healthz"]
+            cells += f"{result.rate:>10.0f}/s ({result.rate / bare.rate:>5.1%})"
+        print(f"{name:<34}{cells}")
+    if len(sizes) > 1:
+        for name in table[sizes[0]]:
+            small, big = table[sizes[0]][name].rate, table[sizes[-1]][name].rate
+            print(f"  {name:<34} at {sizes[-1]:,} vs {sizes[0]:,}: {big / small:.0%}")
+
+
+if __name__ == "__main__":
+    main()
