@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import anyio
 
@@ -28,6 +29,8 @@ class Context:
     store: ObjectStore
     now: Callable[[], datetime] = field(default=utcnow)
     _verification_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    # Small per-process caches of rarely changing data (the working calendar, guide versions).
+    caches: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def verification_limiter(self) -> anyio.CapacityLimiter:
         """Decoding a big photo takes ~300 MB: at most two at a time per process."""

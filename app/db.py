@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,10 +17,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from app.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_READERS = 2
+T = TypeVar("T")
 
 
 class Database:
@@ -38,6 +43,13 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = _sqlite_engine(settings, immediate=True)
             self.read_engine = _sqlite_engine(settings, immediate=False)
+            sync_url = self.url.set(drivername="sqlite+pysqlite")
+            self._sync_writer = _sqlite_sync_engine(sync_url, settings, immediate=True, size=1)
+            self._sync_reader = _sqlite_sync_engine(
+                sync_url, settings, immediate=False, size=SQLITE_READERS
+            )
+            self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="db-write")
+            self._read_threads = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="db-read")
         else:
             self.write_engine = create_async_engine(
                 self.url,
@@ -61,10 +73,70 @@ class Database:
         async with self.read_sessions() as session, session.begin():
             yield session
 
+    async def run_write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` (plain, synchronous code) in one write transaction.
+
+        On SQLite the whole unit of work runs in one hop to a single writer thread, so the
+        write lock is held for the statements alone, not for every await between them (each
+        aiosqlite statement is a thread hop that waits for a busy event loop to come back).
+        Elsewhere it runs on the async session through SQLAlchemy's greenlet bridge.
+        """
+        if self.is_sqlite:
+            return await _in_thread(self._write_thread, self._sync_writer, work)
+        async with self.write_sessions() as session, session.begin():
+            return await session.run_sync(work)
+
+    async def run_read(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one read transaction (a consistent snapshot), in one thread hop."""
+        if self.is_sqlite:
+            return await _in_thread(self._read_threads, self._sync_reader, work)
+        async with self.read_sessions() as session, session.begin():
+            return await session.run_sync(work)
+
     async def dispose(self) -> None:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.is_sqlite:
+            self._write_thread.shutdown()
+            self._read_threads.shutdown()
+            self._sync_writer.dispose()
+            self._sync_reader.dispose()
+
+
+async def _in_thread(
+    threads: ThreadPoolExecutor, engine: Engine, work: Callable[[Session], T]
+) -> T:
+    def run() -> T:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            return work(session)
+
+    return await asyncio.get_running_loop().run_in_executor(threads, run)
+
+
+def _sqlite_pragmas(dbapi_connection: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool, size: int) -> Engine:
+    engine = create_engine(
+        url,
+        pool_size=size,
+        max_overflow=0,
+        echo=settings.database.echo,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
+    event.listen(engine, "connect", lambda conn, _record: _sqlite_pragmas(conn))
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
 
 
 def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:
@@ -82,14 +154,7 @@ def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        _sqlite_pragmas(dbapi_connection)
 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 

@@ -62,7 +62,9 @@ def template_order(base: str) -> tuple[int, list[str]]:
         slots = [m["code"] for m in guide["materials"] if m["required"]]
         materials = {code: [upload(client, base, headers)] for code in slots}
         order = client.post(
-            f"{base}/mp/v1/orders", json={"itemCode": ITEM, "materials": materials}, headers=headers
+            f"{base}/mp/v1/orders",
+            json={"itemCode": ITEM, "materials": materials},
+            headers={**headers, "Idempotency-Key": "bench-template"},
         )
         order.raise_for_status()
         return int(order.json()["id"]), slots

@@ -7,16 +7,20 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app import errors
+from app.context import Context
 from app.orders import queries, service
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_calendar_year
 from app.orders.views import OrderDetail, OrderPage
 from app.security.tokens import Principal
-from mini_program_api.deps import Caller, Ctx, DbSession, require_role
+from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.schemas import (
     CalendarYearInput,
     ExplanationInput,
+    Id,
     OrderActionInput,
     SubmitOrderInput,
 )
@@ -35,9 +39,11 @@ Status = Literal[
     "cancelled",
 ]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=50)]
+# Required: the phone makes one per tap, so a retry on a weak signal is recognised.
 IdempotencyKey = Annotated[
-    str | None, HeaderParameter(name="Idempotency-Key", max_length=80, required=False)
+    str, HeaderParameter(name="Idempotency-Key", min_length=8, max_length=80)
 ]
+Cursor = Annotated[Id | None, QueryParameter(description="上一页最后一条的 id")]
 
 RESIDENT_ACTIONS = {"supplement", "resume", "confirm-receipt", "cancel"}
 AGENT_ACTIONS = {
@@ -56,9 +62,12 @@ AGENT_ACTIONS = {
 DISPATCHER_ACTIONS = {"assign", "terminate"}
 
 
+async def _detail(ctx: Context, principal: Principal, order_id: int) -> OrderDetail:
+    return await ctx.db.run_read(lambda s: queries.order_detail(s, ctx, principal, order_id))
+
+
 async def _act(
-    db_session: DbSession,
-    ctx: Ctx,
+    ctx: Context,
     principal: Principal,
     order_id: int,
     action: str,
@@ -75,10 +84,17 @@ async def _act(
         outcome=data.outcome,
         fees_collected_fen=data.fees_collected_fen,
         result_upload_ids=data.result_upload_ids,
+        receipt_upload_ids=data.receipt_upload_ids,
         delivery_method=data.delivery_method,
+        proof_upload_ids=data.proof_upload_ids,
     )
-    await service.act(db_session, ctx, principal, order_id, action.replace("-", "_"), payload)
-    return await queries.order_detail(db_session, ctx, principal, order_id)
+    name = action.replace("-", "_")
+
+    def work(session: Session) -> OrderDetail:
+        service.act(session, ctx, principal, order_id, name, payload)
+        return queries.order_detail(session, ctx, principal, order_id)
+
+    return await ctx.db.run_write(work)
 
 
 class ResidentOrderController(Controller):
@@ -86,48 +102,51 @@ class ResidentOrderController(Controller):
     tags = ["resident 群众"]
     guards = [require_role("resident")]
 
-    @post(summary="一键委托 (Idempotency-Key 头: 弱网重试只会得到同一份办件)")
+    @post(summary="一键委托 (Idempotency-Key 头必填: 弱网重试只会得到同一份办件)")
     async def submit(
         self,
         data: JSONBody[SubmitOrderInput],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey,
     ) -> OrderDetail:
-        order_id = await service.submit(
-            db_session,
-            ctx,
-            principal,
-            service.SubmitInput(
-                item_code=data.item_code,
-                materials=data.materials,
-                note=data.note,
-                green_channel=data.green_channel,
-                idempotency_key=idempotency_key,
-            ),
+        submission = service.SubmitInput(
+            item_code=data.item_code,
+            materials=data.materials,
+            note=data.note,
+            green_channel=data.green_channel,
+            idempotency_key=idempotency_key,
         )
-        return await queries.order_detail(db_session, ctx, principal, order_id)
+
+        def work(session: Session) -> OrderDetail:
+            order_id = service.submit(session, ctx, principal, submission)
+            return queries.order_detail(session, ctx, principal, order_id)
+
+        try:
+            return await ctx.db.run_write(work)
+        except IntegrityError:
+            # The same key raced in from another process (PostgreSQL); run again, and the
+            # idempotency check answers with that order (or the conflict if bodies differ).
+            return await ctx.db.run_write(work)
 
     @get(summary="我的办件 (新的在前)")
     async def mine(
         self,
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
         status: FromQuery[Status | None] = None,
-        cursor: FromQuery[int | None] = None,
+        cursor: Cursor = None,
         limit: FromQuery[Limit] = 20,
     ) -> OrderPage:
-        return await queries.list_orders(
-            db_session, ctx, principal, status=status, cursor=cursor, limit=limit
+        return await ctx.db.run_read(
+            lambda s: queries.list_orders(
+                s, ctx, principal, status=status, cursor=cursor, limit=limit
+            )
         )
 
     @get("/{order_id:int}", summary="办件详情: 材料清单、受理单、全过程记录、下一步")
-    async def detail(
-        self, order_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> OrderDetail:
-        return await queries.order_detail(db_session, ctx, principal, order_id)
+    async def detail(self, order_id: FromPath[int], ctx: Ctx, principal: Caller) -> OrderDetail:
+        return await _detail(ctx, principal, order_id)
 
     @post(
         "/{order_id:int}/{action:str}",
@@ -139,47 +158,53 @@ class ResidentOrderController(Controller):
         order_id: FromPath[int],
         action: FromPath[str],
         data: JSONBody[OrderActionInput],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> OrderDetail:
-        return await _act(db_session, ctx, principal, order_id, action, RESIDENT_ACTIONS, data)
+        return await _act(ctx, principal, order_id, action, RESIDENT_ACTIONS, data)
 
 
 class AgentOrderController(Controller):
     path = "/orders"
 
-    @get(summary="派给我的办件")
+    @get(summary="派给我的办件 (sort=due: 办理中的按到期先后)")
     async def mine(
         self,
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
         status: FromQuery[Status | None] = None,
-        cursor: FromQuery[int | None] = None,
+        sort: FromQuery[Literal["newest", "due"]] = "newest",
+        cursor: Cursor = None,
         limit: FromQuery[Limit] = 20,
     ) -> OrderPage:
-        return await queries.list_orders(
-            db_session, ctx, principal, status=status, cursor=cursor, limit=limit
+        return await ctx.db.run_read(
+            lambda s: queries.list_orders(
+                s,
+                ctx,
+                principal,
+                status=status,
+                cursor=cursor,
+                limit=limit,
+                due_first=sort == "due",
+            )
         )
 
     @get("/{order_id:int}", summary="办件详情")
-    async def detail(
-        self, order_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> OrderDetail:
-        return await queries.order_detail(db_session, ctx, principal, order_id)
+    async def detail(self, order_id: FromPath[int], ctx: Ctx, principal: Caller) -> OrderDetail:
+        return await _detail(ctx, principal, order_id)
 
     @post("/{order_id:int}/explain-delay", status_code=200, summary="填写延期说明")
     async def explain_delay(
         self,
         order_id: FromPath[int],
         data: JSONBody[ExplanationInput],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> OrderDetail:
-        await service.explain_delay(db_session, ctx, principal, order_id, data.explanation)
-        return await queries.order_detail(db_session, ctx, principal, order_id)
+        await ctx.db.run_write(
+            lambda s: service.explain_delay(s, ctx, principal, order_id, data.explanation)
+        )
+        return await _detail(ctx, principal, order_id)
 
     @post(
         "/{order_id:int}/{action:str}",
@@ -192,15 +217,14 @@ class AgentOrderController(Controller):
         order_id: FromPath[int],
         action: FromPath[str],
         data: JSONBody[OrderActionInput],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> OrderDetail:
-        return await _act(db_session, ctx, principal, order_id, action, AGENT_ACTIONS, data)
+        return await _act(ctx, principal, order_id, action, AGENT_ACTIONS, data)
 
 
 class ReassignInput(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
-    agent_id: int
+    agent_id: Id
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
@@ -210,45 +234,45 @@ class DispatchOrderController(Controller):
     @get(summary="本镇办件 (可按村、状态、代办员、是否超期筛选)")
     async def town(
         self,
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
         status: FromQuery[Status | None] = None,
-        village_id: Annotated[int | None, QueryParameter(name="villageId")] = None,
-        agent_id: Annotated[int | None, QueryParameter(name="agentId")] = None,
+        village_id: Annotated[Id | None, QueryParameter(name="villageId")] = None,
+        agent_id: Annotated[Id | None, QueryParameter(name="agentId")] = None,
         overdue: FromQuery[bool | None] = None,
-        cursor: FromQuery[int | None] = None,
+        cursor: Cursor = None,
         limit: FromQuery[Limit] = 20,
     ) -> OrderPage:
-        return await queries.list_orders(
-            db_session,
-            ctx,
-            principal,
-            status=status,
-            village_id=village_id,
-            agent_id=agent_id,
-            overdue=overdue,
-            cursor=cursor,
-            limit=limit,
+        return await ctx.db.run_read(
+            lambda s: queries.list_orders(
+                s,
+                ctx,
+                principal,
+                status=status,
+                village_id=village_id,
+                agent_id=agent_id,
+                overdue=overdue,
+                cursor=cursor,
+                limit=limit,
+            )
         )
 
     @get("/{order_id:int}", summary="办件详情")
-    async def detail(
-        self, order_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> OrderDetail:
-        return await queries.order_detail(db_session, ctx, principal, order_id)
+    async def detail(self, order_id: FromPath[int], ctx: Ctx, principal: Caller) -> OrderDetail:
+        return await _detail(ctx, principal, order_id)
 
     @post("/{order_id:int}/reassign", status_code=200, summary="改派给本镇另一位代办员")
     async def reassign(
         self,
         order_id: FromPath[int],
         data: JSONBody[ReassignInput],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> OrderDetail:
-        await service.reassign(db_session, ctx, principal, order_id, data.agent_id, data.reason)
-        return await queries.order_detail(db_session, ctx, principal, order_id)
+        await ctx.db.run_write(
+            lambda s: service.reassign(s, ctx, principal, order_id, data.agent_id, data.reason)
+        )
+        return await _detail(ctx, principal, order_id)
 
     @post("/{order_id:int}/{action:str}", status_code=200, summary="派单 assign、终止 terminate")
     async def action(
@@ -256,27 +280,24 @@ class DispatchOrderController(Controller):
         order_id: FromPath[int],
         action: FromPath[str],
         data: JSONBody[OrderActionInput],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> OrderDetail:
-        return await _act(db_session, ctx, principal, order_id, action, DISPATCHER_ACTIONS, data)
+        return await _act(ctx, principal, order_id, action, DISPATCHER_ACTIONS, data)
 
 
 class CalendarController(Controller):
     path = "/calendar"
 
     @get("/{year:int}", summary="某年的节假日调整 (国务院安排或更正)")
-    async def read(self, year: FromPath[int], db_session: DbSession, ctx: Ctx) -> CalendarView:
-        return await calendar_year(db_session, ctx, year)
+    async def read(self, year: FromPath[int], ctx: Ctx) -> CalendarView:
+        return await ctx.db.run_read(lambda s: calendar_year(s, ctx, year))
 
     @put("/{year:int}", summary="录入某年的放假和调休安排 (complete=true 表示已完整录入)")
     async def write(
-        self,
-        year: FromPath[int],
-        data: JSONBody[CalendarYearInput],
-        db_session: DbSession,
-        ctx: Ctx,
+        self, year: FromPath[int], data: JSONBody[CalendarYearInput], ctx: Ctx
     ) -> CalendarView:
         days = [OverrideDay(day=d.day, is_workday=d.is_workday, note=d.note) for d in data.days]
-        return await set_calendar_year(db_session, ctx, year, days, data.complete)
+        return await ctx.db.run_write(
+            lambda s: set_calendar_year(s, ctx, year, days, data.complete)
+        )

@@ -59,9 +59,14 @@ class UploadInput(Input):
     size: Annotated[int, msgspec.Meta(ge=1)]
 
 
+# Database ids: anything outside a BIGINT is refused as input, never passed to the driver.
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+UploadIds = Annotated[list[Id], msgspec.Meta(max_length=20)]
+
+
 class SubmitOrderInput(Input):
     item_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-    materials: dict[str, Annotated[list[int], msgspec.Meta(max_length=20)]] = {}
+    materials: Annotated[dict[str, UploadIds], msgspec.Meta(max_length=40)] = {}
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     green_channel: bool = False
 
@@ -75,13 +80,15 @@ class OrderActionInput(Input):
     """One body for every action; each action reads the fields it needs."""
 
     reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    agent_id: int | None = None
+    agent_id: Id | None = None
     missing: Annotated[list[MissingMaterial], msgspec.Meta(max_length=40)] = []
-    materials: dict[str, Annotated[list[int], msgspec.Meta(max_length=20)]] = {}
+    materials: Annotated[dict[str, UploadIds], msgspec.Meta(max_length=40)] = {}
     outcome: Literal["approved", "denied"] | None = None
-    fees_collected_fen: Annotated[int, msgspec.Meta(ge=0)] = 0
-    result_upload_ids: Annotated[list[int], msgspec.Meta(max_length=20)] = []
+    fees_collected_fen: Annotated[int, msgspec.Meta(ge=0, le=10**9)] = 0
+    result_upload_ids: UploadIds = []
+    receipt_upload_ids: UploadIds = []  # the official receipt for fees collected
     delivery_method: Literal["pickup", "delivery", "post"] | None = None
+    proof_upload_ids: UploadIds = []  # the signed hand-over slip, delivery or postal receipt
 
 
 class ExplanationInput(Input):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -45,7 +46,7 @@ async def submit(
         if m["required"]:
             materials[m["code"]] = [await upload_photo(client, headers)]
     body = {"itemCode": code, "materials": materials, **extra}
-    request_headers = {**headers, **({"Idempotency-Key": key} if key else {})}
+    request_headers = {**headers, "Idempotency-Key": key or f"tap-{uuid.uuid4().hex}"}
     return await client.post("/mp/v1/orders", json=body, headers=request_headers)
 
 

@@ -71,12 +71,20 @@ async def test_the_whole_life_of_an_order(client, demo, login, clock):
         headers=agent,
     )
     assert done.status_code == 200, done.text
-    delivered = await client.post(
+    no_proof = await client.post(
         f"/mp/v1/agent/orders/{order_id}/deliver",
         json={"deliveryMethod": "delivery"},
         headers=agent,
     )
-    assert delivered.status_code == 200
+    assert no_proof.status_code == 422
+    assert no_proof.json()["errors"][0]["field"] == "proofUploadIds"
+    slip = await upload_photo(client, agent)  # the hand-over slip the resident signed
+    delivered = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/deliver",
+        json={"deliveryMethod": "delivery", "proofUploadIds": [slip]},
+        headers=agent,
+    )
+    assert delivered.status_code == 200, delivered.text
     mine = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()
     assert mine["status"] == "delivered"
     assert [e["action"] for e in mine["timeline"]] == [
@@ -282,7 +290,9 @@ async def test_a_dispatcher_cannot_assign_another_towns_agent(client, demo, logi
 async def test_consultation_items_and_incomplete_profiles_cannot_submit(client, demo, login):
     newcomer = await login("newcomer")
     incomplete = await client.post(
-        "/mp/v1/orders", json={"itemCode": "RS-0001", "materials": {}}, headers=newcomer
+        "/mp/v1/orders",
+        json={"itemCode": "RS-0001", "materials": {}},
+        headers={**newcomer, "Idempotency-Key": "tap-newcomer-1"},
     )
     assert incomplete.status_code == 409 and incomplete.json()["code"] == "profile_incomplete"
     resident = await login("resident1")
@@ -291,7 +301,9 @@ async def test_consultation_items_and_incomplete_profiles_cannot_submit(client, 
         guide = (await client.get(f"/mp/v1/catalogue/items/{item['code']}")).json()
         if not guide["canSubmitOnline"]:
             refused = await client.post(
-                "/mp/v1/orders", json={"itemCode": item["code"], "materials": {}}, headers=resident
+                "/mp/v1/orders",
+                json={"itemCode": item["code"], "materials": {}},
+                headers={**resident, "Idempotency-Key": "tap-consult-1"},
             )
             assert refused.status_code in (404, 422)
             break
@@ -303,7 +315,7 @@ async def test_missing_required_materials_are_each_named(client, demo, login):
     response = await client.post(
         "/mp/v1/orders",
         json={"itemCode": "RS-0001", "materials": {}},
-        headers=await login("resident1"),
+        headers={**await login("resident1"), "Idempotency-Key": "tap-empty-1"},
     )
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}

@@ -80,6 +80,8 @@ class Order(Base):
     # enough to recompute a provisional due date once the official schedule is entered.
     clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clock_days: Mapped[int | None] = mapped_column(Integer)
+    # When the order was first found past its due time: it stays overdue through a hold.
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # While on hold the clock stops: the working days left are kept here.
     remaining_days: Mapped[int | None] = mapped_column(Integer)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ from datetime import date
 
 import msgspec
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
@@ -15,28 +15,36 @@ from app.models import CalendarOverride, CalendarYear, Order
 from app.workdays import CalendarOverrides, WorkCalendar
 
 CACHE_SECONDS = 60.0
-_cache: dict[int, tuple[float, WorkCalendar]] = {}
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
-async def work_calendar(session: AsyncSession, ctx: Context) -> WorkCalendar:
-    """Overrides change a few times a year: each process reloads them at most once a minute."""
-    cached = _cache.get(id(ctx))
+def work_calendar(session: Session, ctx: Context) -> WorkCalendar:
+    """Overrides change a few times a year: each process reloads them at most once a minute
+    (another process's edit shows here within that minute)."""
+    cached = ctx.caches.get("calendar")
     if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]
+        return cached[1]  # type: ignore[no-any-return]
     days = {
-        row.day: row.is_workday
-        for row in (await session.execute(select(CalendarOverride))).scalars()
+        day: is_workday
+        for day, is_workday in session.execute(
+            select(CalendarOverride.day, CalendarOverride.is_workday)
+        )
     }
-    years = frozenset((await session.execute(select(CalendarYear.year))).scalars())
+    years = frozenset(session.execute(select(CalendarYear.year)).scalars())
     calendar = WorkCalendar(
         CalendarOverrides(days=days, entered_years=years), zone=ctx.settings.zone
     )
-    _cache[id(ctx)] = (time.monotonic(), calendar)
+    ctx.caches["calendar"] = (time.monotonic(), calendar)
     return calendar
 
 
 def forget_calendar(ctx: Context) -> None:
-    _cache.pop(id(ctx), None)
+    ctx.caches.pop("calendar", None)
+
+
+def _check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise errors.NotFound(f"只能录入 {FIRST_YEAR}–{LAST_YEAR} 年")
 
 
 class OverrideDay(msgspec.Struct, rename="camel", kw_only=True):
@@ -52,9 +60,10 @@ class CalendarView(msgspec.Struct, rename="camel", kw_only=True):
     overrides: list[OverrideDay]
 
 
-async def calendar_year(session: AsyncSession, ctx: Context, year: int) -> CalendarView:
+def calendar_year(session: Session, ctx: Context, year: int) -> CalendarView:
+    _check_year(year)
     rows = (
-        await session.execute(
+        session.execute(
             select(CalendarOverride)
             .where(
                 CalendarOverride.day >= date(year, 1, 1), CalendarOverride.day <= date(year, 12, 31)
@@ -62,8 +71,8 @@ async def calendar_year(session: AsyncSession, ctx: Context, year: int) -> Calen
             .order_by(CalendarOverride.day)
         )
     ).scalars()
-    entered = await session.get(CalendarYear, year) is not None
-    calendar = await work_calendar(session, ctx)
+    entered = session.get(CalendarYear, year) is not None
+    calendar = work_calendar(session, ctx)
     return CalendarView(
         year=year,
         official=calendar.is_official(year),
@@ -72,38 +81,46 @@ async def calendar_year(session: AsyncSession, ctx: Context, year: int) -> Calen
     )
 
 
-async def set_calendar_year(
-    session: AsyncSession, ctx: Context, year: int, days: list[OverrideDay], complete: bool
+def set_calendar_year(
+    session: Session, ctx: Context, year: int, days: list[OverrideDay], complete: bool
 ) -> CalendarView:
     """Replace a year's overrides (the State Council's schedule, or corrections to it)."""
-    wrong = [d.day.isoformat() for d in days if d.day.year != year]
-    if wrong:
-        raise errors.InvalidInput(
-            errors=[{"field": "days", "message": f"{d} 不在 {year} 年"} for d in wrong]
-        )
-    await session.execute(
+    _check_year(year)
+    problems = [
+        {"field": f"days[{i}].day", "message": f"{d.day.isoformat()} 不在 {year} 年"}
+        for i, d in enumerate(days)
+        if d.day.year != year
+    ]
+    seen: set[date] = set()
+    for i, d in enumerate(days):
+        if d.day in seen:
+            problems.append({"field": f"days[{i}].day", "message": f"{d.day.isoformat()} 重复"})
+        seen.add(d.day)
+    if problems:
+        raise errors.InvalidInput(errors=problems)
+    session.execute(
         delete(CalendarOverride).where(
             CalendarOverride.day >= date(year, 1, 1), CalendarOverride.day <= date(year, 12, 31)
         )
     )
     for d in days:
         session.add(CalendarOverride(day=d.day, is_workday=d.is_workday, note=d.note))
-    entered = await session.get(CalendarYear, year)
+    entered = session.get(CalendarYear, year)
     if complete and entered is None:
         session.add(CalendarYear(year=year, entered_at=ctx.now()))
     elif not complete and entered is not None:
-        await session.delete(entered)
-    await session.flush()
+        session.delete(entered)
+    session.flush()
     forget_calendar(ctx)
-    await _recompute_provisional(session, ctx)
-    return await calendar_year(session, ctx, year)
+    _recompute_provisional(session, ctx)
+    return calendar_year(session, ctx, year)
 
 
-async def _recompute_provisional(session: AsyncSession, ctx: Context) -> None:
+def _recompute_provisional(session: Session, ctx: Context) -> None:
     """Due dates computed without an official schedule are recomputed now that one exists."""
-    calendar = await work_calendar(session, ctx)
+    calendar = work_calendar(session, ctx)
     rows = (
-        await session.execute(
+        session.execute(
             select(Order.id, Order.clock_started_at, Order.clock_days).where(
                 Order.due_provisional.is_(True), Order.status == "accepted"
             )
@@ -113,7 +130,7 @@ async def _recompute_provisional(session: AsyncSession, ctx: Context) -> None:
         if started is None or days is None:
             continue
         due = calendar.due(started, days)
-        await session.execute(
+        session.execute(
             update(Order)
             .where(Order.id == order_id, Order.status == "accepted")
             .values(due_at=due.due_at, due_provisional=due.provisional)

@@ -1,29 +1,113 @@
-"""Reading orders: lists for each role (keyset pages) and the full detail."""
+"""Reading orders: lists for each role (keyset pages) and the full detail.
+
+Synchronous functions run by `Database.run_read`: one thread hop per request on SQLite.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Select, Table, bindparam, select
+from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.models import Account, CatalogueItem, ItemVersion, Order, OrderEvent
-from app.orders import views
+from app.models import ItemVersion
+from app.orders import service, views
 from app.orders.calendar import work_calendar
-from app.orders.service import order_in_scope
+from app.orders.service import (
+    MAX_ID,
+    OPEN_FOR_REASSIGN,
+    OrderRow,
+    guide_version,
+    is_overdue,
+    order_in_scope,
+)
 from app.orders.states import ACTION_NAMES, STATUS_NAMES, actions_from
 from app.security.tokens import Principal
+from app.workdays import WorkCalendar
 
 MAX_PAGE = 50
+ORDERS, EVENTS, ACCOUNTS, ITEMS = service.ORDERS, service.EVENTS, service.ACCOUNTS, service.ITEMS
+VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
+RUNNING = ("accepted", "on_hold")
+SCOPE_COLUMN = {
+    "resident": ORDERS.c.resident_id,
+    "agent": ORDERS.c.agent_id,
+    "dispatcher": ORDERS.c.town_id,
+    "admin": ORDERS.c.district_id,
+}
+EVENTS_OF_ORDER = (
+    select(EVENTS, ACCOUNTS.c.name.label("actor_name"))
+    .select_from(EVENTS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == EVENTS.c.actor_id))
+    .where(EVENTS.c.order_id == bindparam("order_id"))
+    .order_by(EVENTS.c.id)
+)
+AGENT_CONTACT = select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
+    ACCOUNTS.c.id == bindparam("id")
+)
+ITEM_CODE = select(ITEMS.c.code).where(ITEMS.c.id == bindparam("id"))
+DUE_OF_ORDER = select(ORDERS.c.due_at).where(ORDERS.c.id == bindparam("id"))
 
 
-def is_overdue(order_status: str, due_at: datetime | None, now: datetime) -> bool:
-    return order_status == "accepted" and due_at is not None and now >= due_at
+@functools.lru_cache(maxsize=256)
+def _list_statement(
+    role: str,
+    status: bool,
+    village: bool,
+    agent: bool,
+    overdue: bool | None,
+    due_first: bool,
+    cursor: bool,
+) -> Select[Any]:
+    """One statement per shape of filters, built once; each page only binds values."""
+    query = (
+        select(
+            ORDERS.c.id,
+            ORDERS.c.number,
+            ORDERS.c.status,
+            ORDERS.c.green_channel,
+            ORDERS.c.submitted_at,
+            ORDERS.c.due_at,
+            ORDERS.c.overdue_at,
+            ITEMS.c.code,
+            VERSIONS.c.name,
+        )
+        .select_from(
+            ORDERS.join(ITEMS, ITEMS.c.id == ORDERS.c.item_id).join(
+                VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id
+            )
+        )
+        .where(SCOPE_COLUMN[role] == bindparam("scope"))
+    )
+    if status:
+        query = query.where(ORDERS.c.status == bindparam("status"))
+    if village:
+        query = query.where(ORDERS.c.village_id == bindparam("village"))
+    if agent:
+        query = query.where(ORDERS.c.agent_id == bindparam("agent"))
+    if overdue is not None:
+        late = ORDERS.c.overdue_at.is_not(None) | (ORDERS.c.due_at <= bindparam("now"))
+        running = ORDERS.c.status.in_(RUNNING)
+        query = query.where(running & late) if overdue else query.where(~(running & late))
+    if due_first:
+        query = query.where(ORDERS.c.status.in_(RUNNING))
+        if cursor:
+            after: Any = bindparam("after")
+            query = query.where(
+                (ORDERS.c.due_at > after)
+                | ((ORDERS.c.due_at == after) & (ORDERS.c.id > bindparam("cursor")))
+            )
+        return query.order_by(ORDERS.c.due_at, ORDERS.c.id).limit(bindparam("limit"))
+    if cursor:
+        query = query.where(ORDERS.c.id < bindparam("cursor"))
+    return query.order_by(ORDERS.c.id.desc()).limit(bindparam("limit"))
 
 
-async def list_orders(
-    session: AsyncSession,
+def list_orders(
+    session: Session,
     ctx: Context,
     principal: Principal,
     *,
@@ -33,78 +117,108 @@ async def list_orders(
     overdue: bool | None = None,
     cursor: int | None,
     limit: int,
+    due_first: bool = False,
 ) -> views.OrderPage:
-    """Newest first by id; one indexed range scan per page whatever the table's size."""
+    """Newest first by id, one indexed range scan per page whatever the table's size; or,
+    with `due_first`, the running orders (办理中, 中止) soonest due first."""
     limit = max(1, min(limit, MAX_PAGE))
-    query: Select[tuple[Order, str, str]] = select(
-        Order, CatalogueItem.code, CatalogueItem.name
-    ).join(CatalogueItem, CatalogueItem.id == Order.item_id)
-    role = principal.role
-    if role == "resident":
-        query = query.where(Order.resident_id == principal.account_id)
-    elif role == "agent":
-        query = query.where(Order.agent_id == principal.account_id)
-    elif role == "dispatcher":
-        query = query.where(Order.town_id == principal.region_id)
-    else:
-        query = query.where(Order.district_id == principal.region_id)
-    if status:
-        query = query.where(Order.status == status)
-    if village_id is not None:
-        query = query.where(Order.village_id == village_id)
-    if agent_id is not None:
-        query = query.where(Order.agent_id == agent_id)
     now = ctx.now()
-    if overdue:
-        query = query.where(Order.status == "accepted", Order.due_at <= now)
-    if cursor is not None:
-        query = query.where(Order.id < cursor)
-    rows = (await session.execute(query.order_by(Order.id.desc()).limit(limit + 1))).all()
+    scope = principal.account_id if principal.role in ("resident", "agent") else principal.region_id
+    params: dict[str, Any] = {
+        "scope": scope,
+        "status": status,
+        "village": village_id,
+        "agent": agent_id,
+        "now": now,
+        "cursor": min(cursor, MAX_ID) if cursor is not None else None,
+        "limit": limit + 1,
+    }
+    if due_first and cursor is not None:
+        params["after"] = session.scalar(DUE_OF_ORDER, {"id": params["cursor"]})
+        cursor = cursor if params["after"] is not None else None
+    statement = _list_statement(
+        principal.role,
+        status is not None,
+        village_id is not None,
+        agent_id is not None,
+        overdue,
+        due_first,
+        cursor is not None,
+    )
+    rows = session.execute(statement, params).all()
     items = [
         views.OrderSummary(
-            id=order.id,
-            number=order.number,
-            item_code=code,
-            item_name=name,
-            status=order.status,
-            status_name=STATUS_NAMES[order.status],
-            green_channel=order.green_channel,
-            submitted_at=order.submitted_at,
-            due_at=order.due_at,
-            overdue=is_overdue(order.status, order.due_at, now),
+            id=row.id,
+            number=row.number,
+            item_code=row.code,
+            item_name=row.name,
+            status=row.status,
+            status_name=STATUS_NAMES[row.status],
+            green_channel=row.green_channel,
+            submitted_at=row.submitted_at,
+            due_at=row.due_at,
+            overdue=row.status in RUNNING
+            and (row.overdue_at is not None or (row.due_at is not None and now >= row.due_at)),
         )
-        for order, code, name in rows[:limit]
+        for row in rows[:limit]
     ]
-    next_cursor = rows[limit - 1][0].id if len(rows) > limit else None
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return views.OrderPage(items=items, next_cursor=next_cursor)
 
 
-async def order_detail(
-    session: AsyncSession, ctx: Context, principal: Principal, order_id: int
+def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[str]:
+    """What this caller can do next, as the URL segments the phone posts to."""
+    if principal.role == "agent" and order.agent_id != principal.account_id:
+        return []
+    actions = actions_from(order.status, principal.role)
+    if principal.role == "agent" and is_overdue(order, now) and not order.delay_explanation:
+        actions = [a for a in actions if a != "complete"] + ["explain_delay"]
+    if principal.role == "dispatcher" and order.agent_id and order.status in OPEN_FOR_REASSIGN:
+        actions.append("reassign")
+    return [a.replace("_", "-") for a in actions]
+
+
+def order_detail(
+    session: Session, ctx: Context, principal: Principal, order_id: int
 ) -> views.OrderDetail:
-    order = await order_in_scope(session, principal, order_id)
-    version = await session.get(ItemVersion, order.item_version_id)
-    item = await session.get(CatalogueItem, order.item_id)
-    assert version is not None and item is not None
-    events = (
-        await session.execute(
-            select(OrderEvent, Account.name)
-            .outerjoin(Account, Account.id == OrderEvent.actor_id)
-            .where(OrderEvent.order_id == order.id)
-            .order_by(OrderEvent.id)
-        )
-    ).all()
-    agent = await session.get(Account, order.agent_id) if order.agent_id else None
+    order = order_in_scope(session, principal, order_id)
+    version = guide_version(session, ctx, order.item_version_id)
+    codes: dict[int, str] = ctx.caches.setdefault("item_codes", {})
+    item_code = codes.get(order.item_id)
+    if item_code is None:  # codes never change once given
+        item_code = codes[order.item_id] = session.execute(
+            ITEM_CODE, {"id": order.item_id}
+        ).scalar_one()
+    events = session.execute(EVENTS_OF_ORDER, {"order_id": order.id}).all()
+    agent = (
+        session.execute(AGENT_CONTACT, {"id": order.agent_id}).one_or_none()
+        if order.agent_id
+        else None
+    )
+    calendar = work_calendar(session, ctx) if order.status == "accepted" else None
+    return build_detail(ctx, principal, order, version, item_code, events, agent, calendar)
+
+
+def build_detail(
+    ctx: Context,
+    principal: Principal,
+    order: OrderRow,
+    version: ItemVersion,
+    item_code: str,
+    events: Sequence[Row[Any]],
+    agent: Row[Any] | None,
+    calendar: WorkCalendar | None,
+) -> views.OrderDetail:
     now = ctx.now()
     remaining = None
-    if order.status == "accepted" and order.due_at is not None:
-        remaining = (await work_calendar(session, ctx)).remaining_working_days(order.due_at, now)
+    if order.status == "accepted" and order.due_at is not None and calendar is not None:
+        remaining = calendar.remaining_working_days(order.due_at, now)
     elif order.status == "on_hold":
         remaining = order.remaining_days
     return views.OrderDetail(
         id=order.id,
         number=order.number,
-        item_code=item.code,
+        item_code=item_code,
         item_name=version.name,
         item_version=version.version,
         status=order.status,
@@ -118,7 +232,7 @@ async def order_detail(
         due_at=order.due_at,
         due_provisional=order.due_provisional,
         remaining_working_days=remaining,
-        overdue=is_overdue(order.status, order.due_at, now),
+        overdue=is_overdue(order, now),
         delay_explanation=order.delay_explanation,
         outcome=order.outcome,
         outcome_note=order.outcome_note,
@@ -162,13 +276,13 @@ async def order_detail(
                 action=e.action,
                 action_name=ACTION_NAMES.get(e.action, e.action),
                 actor_role=e.actor_role,
-                actor_name=name,
+                actor_name=e.actor_name,
                 from_status=e.from_status,
                 to_status=e.to_status,
                 note=e.note,
                 data=e.data,
             )
-            for e, name in events
+            for e in events
         ],
-        next_actions=actions_from(order.status, principal.role),
+        next_actions=next_actions(order, principal, now),
     )

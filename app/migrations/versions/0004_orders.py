@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("due_provisional", sa.Boolean(), nullable=False),
         sa.Column("clock_started_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("clock_days", sa.Integer(), nullable=True),
+        sa.Column("overdue_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("remaining_days", sa.Integer(), nullable=True),
         sa.Column("completed_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=10), nullable=True),
