@@ -423,3 +423,130 @@ async def test_a_deadline_into_an_unscheduled_year_is_provisional_until_entered(
         "/mp/v1/admin/calendar/2027", json={"days": [], "complete": True}, headers=agent
     )
     assert refused.status_code == 403
+
+
+async def test_an_overdue_order_stays_overdue_through_hold_and_resume(client, demo, login, clock):
+    order_id, resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    due = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()["dueAt"]
+    clock.advance(days=10)
+    agent = await login("agent1a")
+    held = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/hold", json={"reason": "等申请人签字"}, headers=agent
+    )
+    assert held.json()["overdue"] is True and held.json()["remainingWorkingDays"] == 0
+    resumed = await client.post(f"/mp/v1/agent/orders/{order_id}/resume", json={}, headers=agent)
+    assert resumed.json()["overdue"] is True and resumed.json()["dueAt"] == due
+    assert "explain-delay" in resumed.json()["nextActions"]
+    assert "complete" not in resumed.json()["nextActions"]
+    refused = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/complete", json={"outcome": "approved"}, headers=agent
+    )
+    assert refused.status_code == 409 and refused.json()["code"] == "delay_explanation_required"
+
+
+async def test_a_delay_explanation_is_only_for_overdue_work(client, demo, login):
+    order_id, resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    early = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/explain-delay",
+        json={"explanation": "提前写好"},
+        headers=agent,
+    )
+    assert early.status_code == 409 and early.json()["code"] == "not_overdue"
+
+
+async def test_supplement_during_a_hold_resumes_the_clock(client, demo, login, clock):
+    order_id, resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    held = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/hold", json={"reason": "户口簿本人页不清楚"}, headers=agent
+    )
+    left = held.json()["remainingWorkingDays"]
+    assert (
+        "supplement"
+        in (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()["nextActions"]
+    )
+    clock.advance(days=7)
+    resident = await login("resident1")
+    sent = await client.post(
+        f"/mp/v1/orders/{order_id}/supplement",
+        json={"materials": {"hukou_book": [await upload_photo(client, resident)]}},
+        headers=resident,
+    )
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["status"] == "accepted"
+    assert sent.json()["remainingWorkingDays"] == left
+    assert sent.json()["timeline"][-1]["action"] == "supplement"
+
+
+async def test_a_supplement_notice_must_list_every_missing_required_material(client, demo, login):
+    resident = await login("resident1")
+    guide = (await client.get("/mp/v1/catalogue/items/RS-0001")).json()
+    required = [m["code"] for m in guide["materials"] if m["required"]]
+    materials = {code: [await upload_photo(client, resident)] for code in required[1:]}
+    submitted = await client.post(
+        "/mp/v1/orders",
+        json={"itemCode": "RS-0001", "materials": materials},
+        headers={**resident, "Idempotency-Key": "tap-gap-1"},
+    )
+    assert submitted.status_code == 422  # no 容缺受理 for this item: all required at submit
+    order_id, resident, agent = await _assigned(client, login)
+    partial = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/request-supplement",
+        json={"missing": []},
+        headers=agent,
+    )
+    assert partial.status_code == 422
+    assert (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()[
+        "status"
+    ] == "reviewing"
+
+
+async def test_out_of_range_ids_and_years_are_clear_errors(client, demo, login):
+    resident = await login("resident1")
+    huge = 10**20
+    assert (await client.get(f"/mp/v1/orders/{huge}", headers=resident)).status_code == 404
+    listed = await client.get("/mp/v1/orders", params={"cursor": huge}, headers=resident)
+    assert listed.status_code == 200 and listed.json()["items"] == []  # no orders yet, no 500
+    admin = await login("admin")
+    assert (await client.get("/mp/v1/admin/calendar/99999", headers=admin)).status_code == 404
+    twice = await client.put(
+        "/mp/v1/admin/calendar/2027",
+        json={
+            "days": [
+                {"day": "2027-10-08", "isWorkday": False},
+                {"day": "2027-10-08", "isWorkday": True},
+            ],
+            "complete": False,
+        },
+        headers=admin,
+    )
+    assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == "days[1].day"
+    no_key = await client.post(
+        "/mp/v1/orders", json={"itemCode": "RS-0001", "materials": {}}, headers=resident
+    )
+    assert no_key.status_code == 422
+
+
+async def test_an_agent_sees_running_work_soonest_due_first(client, demo, login, clock):
+    ids = []
+    for _ in range(3):
+        order_id, resident, agent = await _assigned(client, login)
+        await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+        ids.append(order_id)
+        clock.advance(days=1)
+    agent = await login("agent1a")
+    first = await client.get(
+        "/mp/v1/agent/orders", params={"sort": "due", "limit": 2}, headers=agent
+    )
+    page = first.json()
+    assert [o["id"] for o in page["items"]] == ids[:2]
+    rest = await client.get(
+        "/mp/v1/agent/orders",
+        params={"sort": "due", "limit": 2, "cursor": page["nextCursor"]},
+        headers=agent,
+    )
+    assert [o["id"] for o in rest.json()["items"]] == ids[2:]
+    newest = await client.get("/mp/v1/agent/orders", headers=agent)
+    assert [o["id"] for o in newest.json()["items"]] == ids[::-1]
