@@ -446,7 +446,7 @@ async def test_an_overdue_order_stays_overdue_through_hold_and_resume(client, de
 
 
 async def test_a_delay_explanation_is_only_for_overdue_work(client, demo, login):
-    order_id, resident, agent = await _assigned(client, login)
+    order_id, _resident, agent = await _assigned(client, login)
     await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
     early = await client.post(
         f"/mp/v1/agent/orders/{order_id}/explain-delay",
@@ -532,7 +532,7 @@ async def test_out_of_range_ids_and_years_are_clear_errors(client, demo, login):
 async def test_an_agent_sees_running_work_soonest_due_first(client, demo, login, clock):
     ids = []
     for _ in range(3):
-        order_id, resident, agent = await _assigned(client, login)
+        order_id, _resident, agent = await _assigned(client, login)
         await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
         ids.append(order_id)
         clock.advance(days=1)
