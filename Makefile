@@ -36,4 +36,5 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 bench: $(STAMP)
+	$(BIN)/python bench/orders.py
 	$(BIN)/python bench/uploads.py

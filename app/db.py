@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
+from app.sqlite_writer import GroupCommitWriter
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READERS = 2
@@ -48,7 +49,7 @@ class Database:
             self._sync_reader = _sqlite_sync_engine(
                 sync_url, settings, immediate=False, size=SQLITE_READERS
             )
-            self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="db-write")
+            self._writer = GroupCommitWriter(self._sync_writer)
             self._read_threads = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="db-read")
         else:
             self.write_engine = create_async_engine(
@@ -76,13 +77,14 @@ class Database:
     async def run_write(self, work: Callable[[Session], T]) -> T:
         """Run `work` (plain, synchronous code) in one write transaction.
 
-        On SQLite the whole unit of work runs in one hop to a single writer thread, so the
-        write lock is held for the statements alone, not for every await between them (each
-        aiosqlite statement is a thread hop that waits for a busy event loop to come back).
-        Elsewhere it runs on the async session through SQLAlchemy's greenlet bridge.
+        On SQLite the whole unit of work runs in one hop to the single writer thread (see
+        app/sqlite_writer.py), so the write lock is held for the statements alone, not for
+        every await between them (each aiosqlite statement is a thread hop that waits for a
+        busy event loop to come back). Elsewhere it runs on the async session through
+        SQLAlchemy's greenlet bridge.
         """
         if self.is_sqlite:
-            return await _in_thread(self._write_thread, self._sync_writer, work)
+            return await self._writer.run(work)
         async with self.write_sessions() as session, session.begin():
             return await session.run_sync(work)
 
@@ -98,7 +100,7 @@ class Database:
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
         if self.is_sqlite:
-            self._write_thread.shutdown()
+            self._writer.close()
             self._read_threads.shutdown()
             self._sync_writer.dispose()
             self._sync_reader.dispose()

@@ -148,19 +148,22 @@ def list_orders(
     rows = session.execute(statement, params).all()
     items = [
         views.OrderSummary(
-            id=row.id,
-            number=row.number,
-            item_code=row.code,
-            item_name=row.name,
-            status=row.status,
-            status_name=STATUS_NAMES[row.status],
-            green_channel=row.green_channel,
-            submitted_at=row.submitted_at,
-            due_at=row.due_at,
-            overdue=row.status in RUNNING
-            and (row.overdue_at is not None or (row.due_at is not None and now >= row.due_at)),
+            id=order_id,
+            number=number,
+            item_code=code,
+            item_name=name,
+            status=status,
+            status_name=STATUS_NAMES[status],
+            green_channel=green,
+            submitted_at=submitted_at,
+            due_at=due_at,
+            overdue=status in RUNNING
+            and (overdue_at is not None or (due_at is not None and now >= due_at)),
         )
-        for row in rows[:limit]
+        # Plain tuples: attribute access on a Row costs more than building the summary.
+        for order_id, number, status, green, submitted_at, due_at, overdue_at, code, name in (
+            tuple(row) for row in rows[:limit]
+        )
     ]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return views.OrderPage(items=items, next_cursor=next_cursor)

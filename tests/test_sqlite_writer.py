@@ -1,0 +1,81 @@
+"""SQLite's group-committing writer: units of work that share a transaction stay independent."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from app.sqlite_writer import GroupCommitWriter
+
+
+@pytest.fixture
+def writer(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+    w = GroupCommitWriter(engine)
+    yield w, engine
+    w.close()
+    engine.dispose()
+
+
+def rows(engine) -> list[int]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT v FROM t ORDER BY v"))]
+
+
+def put(value: int):
+    def work(session: Session) -> int:
+        session.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": value})
+        return value
+
+    return work
+
+
+async def test_a_failing_unit_in_a_group_undoes_only_itself(writer):
+    w, engine = writer
+    gate = threading.Event()
+
+    def hold_the_writer(session: Session) -> str:
+        gate.wait(5)  # while it waits, the next units queue up and run as one group
+        return "first"
+
+    first = asyncio.ensure_future(w.run(hold_the_writer))
+    await asyncio.sleep(0.05)
+
+    def fails(session: Session) -> None:
+        session.execute(text("INSERT INTO t (v) VALUES (2)"))
+        raise ValueError("rule broken")
+
+    grouped = [
+        asyncio.ensure_future(w.run(put(1))),
+        asyncio.ensure_future(w.run(fails)),
+        asyncio.ensure_future(w.run(put(3))),
+        asyncio.ensure_future(w.run(put(1))),  # duplicate key: fails alone
+    ]
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await first == "first"
+    outcomes = await asyncio.gather(*grouped, return_exceptions=True)
+    assert outcomes[0] == 1 and outcomes[2] == 3
+    assert isinstance(outcomes[1], ValueError)
+    assert "UNIQUE" in str(outcomes[3])
+    assert rows(engine) == [1, 3]
+
+
+async def test_a_unit_alone_runs_in_its_own_transaction(writer):
+    w, engine = writer
+    assert await w.run(put(7)) == 7
+
+    def fails(session: Session) -> None:
+        session.execute(text("INSERT INTO t (v) VALUES (8)"))
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        await w.run(fails)
+    assert rows(engine) == [7]
