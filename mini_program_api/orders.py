@@ -119,8 +119,8 @@ class ResidentOrderController(Controller):
         )
 
         def work(session: Session) -> OrderDetail:
-            order_id = service.submit(session, ctx, principal, submission)
-            return queries.order_detail(session, ctx, principal, order_id)
+            submitted = service.submit(session, ctx, principal, submission)
+            return queries.new_order_detail(session, ctx, principal, submitted)
 
         try:
             return await ctx.db.run_write(work)

@@ -52,6 +52,14 @@ async def test_submission_freezes_the_guide_and_numbers_the_order(client, demo, 
     assert int(second.json()["number"][-6:]) == int(order["number"][-6:]) + 1
 
 
+async def test_the_submission_answer_is_the_order_as_stored(client, demo, login):
+    resident = await login("resident1")
+    submitted = await submit(client, resident, note="腿脚不便,请上门", greenChannel=True)
+    assert submitted.status_code == 201, submitted.text
+    stored = await client.get(f"/mp/v1/orders/{submitted.json()['id']}", headers=resident)
+    assert submitted.json() == stored.json()
+
+
 async def test_the_whole_life_of_an_order(client, demo, login, clock):
     order_id, resident, agent = await _assigned(client, login)
     accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)

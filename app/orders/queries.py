@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, Select, Table, bindparam, select
@@ -186,12 +187,7 @@ def order_detail(
 ) -> views.OrderDetail:
     order = order_in_scope(session, principal, order_id)
     version = guide_version(session, ctx, order.item_version_id)
-    codes: dict[int, str] = ctx.caches.setdefault("item_codes", {})
-    item_code = codes.get(order.item_id)
-    if item_code is None:  # codes never change once given
-        item_code = codes[order.item_id] = session.execute(
-            ITEM_CODE, {"id": order.item_id}
-        ).scalar_one()
+    item_code = _item_code(session, ctx, order.item_id)
     events = session.execute(EVENTS_OF_ORDER, {"order_id": order.id}).all()
     agent = (
         session.execute(AGENT_CONTACT, {"id": order.agent_id}).one_or_none()
@@ -202,13 +198,35 @@ def order_detail(
     return build_detail(ctx, principal, order, version, item_code, events, agent, calendar)
 
 
+def new_order_detail(
+    session: Session, ctx: Context, principal: Principal, new: service.Submitted
+) -> views.OrderDetail:
+    """The detail of an order just written, from the values written (no read back); an
+    idempotent retry reads the order as it is now."""
+    if new.values is None or new.event is None:
+        return order_detail(session, ctx, principal, new.order_id)
+    order = SimpleNamespace(**({column.key: None for column in ORDERS.c} | new.values))
+    event = SimpleNamespace(**new.event, id=None, actor_name=new.actor_name)
+    version = guide_version(session, ctx, new.values["item_version_id"])
+    item_code = _item_code(session, ctx, new.values["item_id"])
+    return build_detail(ctx, principal, order, version, item_code, [event], None, None)
+
+
+def _item_code(session: Session, ctx: Context, item_id: int) -> str:
+    codes: dict[int, str] = ctx.caches.setdefault("item_codes", {})
+    code = codes.get(item_id)
+    if code is None:  # codes never change once given
+        code = codes[item_id] = session.execute(ITEM_CODE, {"id": item_id}).scalar_one()
+    return code
+
+
 def build_detail(
     ctx: Context,
     principal: Principal,
     order: OrderRow,
     version: ItemVersion,
     item_code: str,
-    events: Sequence[Row[Any]],
+    events: Sequence[Row[Any] | SimpleNamespace],
     agent: Row[Any] | None,
     calendar: WorkCalendar | None,
 ) -> views.OrderDetail:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import msgspec
-from sqlalchemy import Date, Row, Table, Update, bindparam, insert, select, text, update
+from sqlalchemy import Date, Table, Update, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -45,37 +45,43 @@ REGIONS: Table = Region.__table__  # type: ignore[assignment]
 ITEMS: Table = CatalogueItem.__table__  # type: ignore[assignment]
 ENABLED: Table = ItemEnablement.__table__  # type: ignore[assignment]
 
-# An order as a plain row (attribute names are the model's): cheaper than an ORM object.
-OrderRow: TypeAlias = Row[Any]
+# An order as a plain row of the orders table (attribute names are the model's), or those
+# values in a SimpleNamespace for an order just written: cheaper than an ORM object.
+OrderRow: TypeAlias = Any
 
 # The hot paths' statements, built once: SQLAlchemy then only binds and runs them (building
 # a statement costs more than SQLite takes to run it).
 ORDER_BY_ID = select(ORDERS).where(ORDERS.c.id == bindparam("id"))
 STATUS_BY_ID = select(ORDERS.c.status).where(ORDERS.c.id == bindparam("id"))
-BY_IDEMPOTENCY_KEY = select(ORDERS.c.id, ORDERS.c.request_hash).where(
-    ORDERS.c.resident_id == bindparam("resident"), ORDERS.c.idempotency_key == bindparam("key")
+# Everything a submission checks before writing, in one statement: an earlier order with
+# the same Idempotency-Key, the resident's profile and village, the item and whether the
+# village offers it.
+_SAME_KEY = (
+    ORDERS.c.resident_id == bindparam("account"),
+    ORDERS.c.idempotency_key == bindparam("key"),
 )
-PROFILE = (
+SUBMISSION_CONTEXT = (
     select(
+        select(ORDERS.c.id).where(*_SAME_KEY).scalar_subquery().label("existing_id"),
+        select(ORDERS.c.request_hash).where(*_SAME_KEY).scalar_subquery().label("existing_hash"),
         ACCOUNTS.c.name,
         ACCOUNTS.c.phone_enc,
         ACCOUNTS.c.id_number_enc,
-        REGIONS.c.id,
+        REGIONS.c.id.label("village_id"),
         REGIONS.c.town_id,
         REGIONS.c.district_id,
+        ITEMS.c.id.label("item_id"),
+        ITEMS.c.current_version_id,
+        ENABLED.c.item_id.label("enabled"),
     )
-    .select_from(ACCOUNTS.outerjoin(REGIONS, REGIONS.c.id == ACCOUNTS.c.region_id))
-    .where(ACCOUNTS.c.id == bindparam("account"), ACCOUNTS.c.disabled_at.is_(None))
-)
-ENABLED_ITEM = (
-    select(ITEMS.c.id, ITEMS.c.current_version_id)
     .select_from(
-        ITEMS.join(
-            ENABLED,
-            (ENABLED.c.item_id == ITEMS.c.id) & (ENABLED.c.region_id == bindparam("village")),
+        ACCOUNTS.outerjoin(REGIONS, REGIONS.c.id == ACCOUNTS.c.region_id)
+        .outerjoin(ITEMS, (ITEMS.c.code == bindparam("code")) & ITEMS.c.retired_at.is_(None))
+        .outerjoin(
+            ENABLED, (ENABLED.c.item_id == ITEMS.c.id) & (ENABLED.c.region_id == REGIONS.c.id)
         )
     )
-    .where(ITEMS.c.code == bindparam("code"), ITEMS.c.retired_at.is_(None))
+    .where(ACCOUNTS.c.id == bindparam("account"), ACCOUNTS.c.disabled_at.is_(None))
 )
 UPLOADS_BY_ID = select(
     UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id
@@ -148,24 +154,41 @@ def request_hash(data: SubmitInput) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def submit(session: Session, ctx: Context, principal: Principal, data: SubmitInput) -> int:
-    """Submit a request for the resident; returns the order id (the same one on a retry)."""
+@dataclass
+class Submitted:
+    """A submission's outcome: the order id and, when it is new, what was written, so the
+    answer can be built without reading it back (None on an idempotent retry)."""
+
+    order_id: int
+    values: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None
+    actor_name: str | None = None
+
+
+def submit(session: Session, ctx: Context, principal: Principal, data: SubmitInput) -> Submitted:
+    """Submit a request for the resident (the same order again on a retry)."""
     digest = request_hash(data)
-    existing = _by_idempotency_key(session, principal.account_id, data.idempotency_key, digest)
-    if existing is not None:
-        return existing
-    profile = session.execute(PROFILE, {"account": principal.account_id}).one_or_none()
-    if profile is None:
-        raise errors.Unauthenticated()
-    name, phone, id_number, village_id, town_id, district_id = profile
-    if not (name and phone and id_number and village_id and town_id and district_id):
-        raise ProfileIncomplete()
-    row = session.execute(
-        ENABLED_ITEM, {"village": village_id, "code": data.item_code}
+    found = session.execute(
+        SUBMISSION_CONTEXT,
+        {"account": principal.account_id, "key": data.idempotency_key, "code": data.item_code},
     ).one_or_none()
-    if row is None or row[1] is None:
+    if found is None:
+        raise errors.Unauthenticated()
+    if found.existing_id is not None:  # a retry on a weak signal: the same order
+        if found.existing_hash != digest:
+            raise IdempotencyConflict()
+        return Submitted(int(found.existing_id))
+    name, village_id, town_id, district_id = (
+        found.name,
+        found.village_id,
+        found.town_id,
+        found.district_id,
+    )
+    if not all((name, found.phone_enc, found.id_number_enc, village_id, town_id, district_id)):
+        raise ProfileIncomplete()
+    if found.enabled is None or found.current_version_id is None:
         raise errors.NotFound("本村暂不能办理该事项")
-    item_id, version_id = row
+    item_id, version_id = found.item_id, found.current_version_id
     version = guide_version(session, ctx, version_id)
     if version.mode == "consult" or version.in_person:
         raise ItemNotOnline()
@@ -173,42 +196,31 @@ def submit(session: Session, ctx: Context, principal: Principal, data: SubmitInp
     now = ctx.now()
     # Plain Core statements on the table: SQLAlchemy caches their compiled form (the dialect
     # upsert constructs are compiled afresh every time, which cost more than the SQL).
-    order_id = session.execute(
-        INSERT_ORDER,
-        {
-            "number": next_number(session, ctx, now),
-            "resident_id": principal.account_id,
-            "village_id": village_id,
-            "town_id": town_id,
-            "district_id": district_id,
-            "item_id": item_id,
-            "item_version_id": version.id,
-            "status": "submitted",
-            "channel": "mini_program" if principal.role == "resident" else "agent",
-            "green_channel": data.green_channel,
-            "note": data.note,
-            "materials": materials,
-            "idempotency_key": data.idempotency_key,
-            "request_hash": digest,
-            "submitted_at": now,
-            "promised_days": version.promised_days,
-            "due_provisional": False,
-            "fees_collected_fen": 0,
-            "updated_at": now,
-        },
-    ).scalar_one()
+    values = {
+        "number": next_number(session, ctx, now),
+        "resident_id": principal.account_id,
+        "village_id": village_id,
+        "town_id": town_id,
+        "district_id": district_id,
+        "item_id": item_id,
+        "item_version_id": version.id,
+        "status": "submitted",
+        "channel": "mini_program" if principal.role == "resident" else "agent",
+        "green_channel": data.green_channel,
+        "note": data.note,
+        "materials": materials,
+        "idempotency_key": data.idempotency_key,
+        "request_hash": digest,
+        "submitted_at": now,
+        "promised_days": version.promised_days,
+        "due_provisional": False,
+        "fees_collected_fen": 0,
+        "updated_at": now,
+    }
+    order_id = int(session.execute(INSERT_ORDER, values).scalar_one())
     _attach_uploads(session, order_id, [i for ids in data.materials.values() for i in ids])
-    _event(session, order_id, principal, now, "submit", None, "submitted", data.note)
-    return int(order_id)
-
-
-def _by_idempotency_key(session: Session, resident_id: int, key: str, digest: str) -> int | None:
-    row = session.execute(BY_IDEMPOTENCY_KEY, {"resident": resident_id, "key": key}).one_or_none()
-    if row is None:
-        return None
-    if row[1] != digest:
-        raise IdempotencyConflict()
-    return int(row[0])
+    event = _event(session, order_id, principal, now, "submit", None, "submitted", data.note)
+    return Submitted(order_id, {**values, "id": order_id}, event, name)
 
 
 NEXT_NUMBER = text(
@@ -305,21 +317,20 @@ def _event(
     to_status: str,
     note: str | None,
     data: dict[str, Any] | None = None,
-) -> None:
-    session.execute(
-        INSERT_EVENT,
-        {
-            "order_id": order_id,
-            "at": at,
-            "actor_id": principal.account_id if principal else None,
-            "actor_role": principal.role if principal else "system",
-            "action": action,
-            "from_status": from_status,
-            "to_status": to_status,
-            "note": note,
-            "data": data,
-        },
-    )
+) -> dict[str, Any]:
+    values = {
+        "order_id": order_id,
+        "at": at,
+        "actor_id": principal.account_id if principal else None,
+        "actor_role": principal.role if principal else "system",
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "note": note,
+        "data": data,
+    }
+    session.execute(INSERT_EVENT, values)
+    return values
 
 
 # --- moves ------------------------------------------------------------------------------
