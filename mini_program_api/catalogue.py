@@ -50,6 +50,16 @@ class CatalogueController(Controller):
     ) -> views.Guide:
         return await service.guide(db_session, code, village_id=village_id)
 
+    @get("/popular", summary="本村常办: 近 90 天本村委托最多的事项 (还没有办件时为空)")
+    async def popular(
+        self,
+        db_session: DbSession,
+        ctx: Ctx,
+        village_id: Annotated[int, QueryParameter(name="villageId", ge=1, le=2**63 - 1)],
+        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 10,
+    ) -> list[views.PopularItem]:
+        return await service.popular(db_session, ctx, village_id, limit)
+
     @get("/departments", summary="部门列表")
     async def departments(self, db_session: DbSession) -> list[views.DepartmentView]:
         return await service.departments(db_session)

@@ -318,3 +318,35 @@ async def test_retired_items_disappear_from_search(client, demo, login):
     page = (await client.get("/mp/v1/catalogue/items", params={"q": "交养老保险"})).json()
     assert "RS-0001" not in {i["code"] for i in page["items"]}
     assert (await client.get("/mp/v1/catalogue/items/RS-0001")).status_code == 404
+
+
+async def test_popular_in_the_village_is_ranked_by_its_recent_requests(client, demo, login, clock):
+    from tests.factories import submit
+
+    tree = (await client.get("/mp/v1/regions")).json()
+    village = tree[0]["children"][0]["children"][0]  # 店子村, resident1's village
+
+    async def popular() -> list[tuple[str, int]]:
+        response = await client.get("/mp/v1/catalogue/popular", params={"villageId": village["id"]})
+        assert response.status_code == 200, response.text
+        return [(p["item"]["code"], p["orders"]) for p in response.json()]
+
+    assert await popular() == []  # no orders yet: nothing invented
+    resident, elsewhere = await login("resident1"), await login("resident2")
+    for code in ("RS-0002", "RS-0001", "RS-0001"):
+        assert (await submit(client, resident, code)).status_code == 201
+    assert (await submit(client, elsewhere, "RS-0003")).status_code == 201  # another village
+    clock.advance(minutes=2)  # past the minute an answer is kept
+    assert await popular() == [("RS-0001", 2), ("RS-0002", 1)]
+    off = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": village["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=await login("dispatcher1a"),
+    )
+    assert off.status_code == 200
+    clock.advance(minutes=2)
+    assert await popular() == [("RS-0002", 1)]  # only what the station still handles
+    clock.advance(days=91)
+    assert await popular() == []  # the window is the last 90 days
+    missing = await client.get("/mp/v1/catalogue/popular", params={"villageId": 10**6})
+    assert missing.status_code == 404

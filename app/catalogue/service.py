@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -23,7 +24,15 @@ from app.catalogue.document import (
     check_item,
 )
 from app.context import Context
-from app.models import Account, CatalogueItem, Department, ItemEnablement, ItemVersion, Region
+from app.models import (
+    Account,
+    CatalogueItem,
+    Department,
+    ItemEnablement,
+    ItemVersion,
+    Order,
+    Region,
+)
 from app.regions.service import contains, get_region
 from app.security.tokens import Principal
 
@@ -334,6 +343,60 @@ async def search(
         _encode_cursor(rows[limit - 1].rank, rows[limit - 1][0].code) if len(rows) > limit else None
     )
     return views.ItemPage(items=page, next_cursor=next_cursor)
+
+
+POPULAR_DAYS = 90
+POPULAR_CACHE_SECONDS = 60
+
+
+async def popular(
+    session: AsyncSession, ctx: Context, village_id: int, limit: int
+) -> list[views.PopularItem]:
+    """本村常办: the items the village asked for most in the last 90 days that it still
+    offers; empty until it has orders. Ties go to the most recent request. Every resident
+    opening the app asks for it, and it moves slowly: each answer is kept for a minute."""
+    now = ctx.now()
+    cache: dict[tuple[int, int], tuple[Any, list[views.PopularItem]]]
+    cache = ctx.caches.setdefault("popular", {})
+    kept = cache.get((village_id, limit))
+    if kept and timedelta(0) <= now - kept[0] < timedelta(seconds=POPULAR_CACHE_SECONDS):
+        return kept[1]
+    await get_region(session, village_id, level="village")
+    since = now - timedelta(days=POPULAR_DAYS)
+    counts = (
+        select(
+            Order.item_id,
+            func.count().label("orders"),
+            func.max(Order.id).label("latest"),
+        )
+        .where(Order.village_id == village_id, Order.submitted_at >= since)
+        .group_by(Order.item_id)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(CatalogueItem, Department.name, Department.code, counts.c.orders)
+            .join(counts, counts.c.item_id == CatalogueItem.id)
+            .join(Department, Department.id == CatalogueItem.department_id)
+            .where(
+                CatalogueItem.retired_at.is_(None),
+                exists().where(
+                    ItemEnablement.item_id == CatalogueItem.id,
+                    ItemEnablement.region_id == village_id,
+                ),
+            )
+            .order_by(counts.c.orders.desc(), counts.c.latest.desc())
+            .limit(max(1, min(limit, MAX_PAGE)))
+        )
+    ).all()
+    answer = [
+        views.PopularItem(item=views.item_summary(item, name, code), orders=n)
+        for item, name, code, n in rows
+    ]
+    if len(cache) > 1000:
+        cache.clear()
+    cache[(village_id, limit)] = (now, answer)
+    return answer
 
 
 def _encode_cursor(rank: int, code: str) -> str:

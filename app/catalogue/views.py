@@ -22,6 +22,11 @@ class ItemSummary(msgspec.Struct, rename="camel", kw_only=True):
     kind_name: str
 
 
+class PopularItem(msgspec.Struct, rename="camel", kw_only=True):
+    item: ItemSummary
+    orders: int  # requests from the village in the window
+
+
 class ItemPage(msgspec.Struct, rename="camel", kw_only=True):
     items: list[ItemSummary]
     next_cursor: str | None

@@ -51,6 +51,8 @@ class Order(Base):
         Index("ix_orders_village", "village_id", "id"),
         Index("ix_orders_village_status", "village_id", "status", "id"),
         Index("ix_orders_due", "status", "due_at"),
+        # The village's recent requests by item (本村常办), answered from the index alone.
+        Index("ix_orders_village_recent", "village_id", "submitted_at", "item_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -118,6 +118,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index("ix_orders_due", ["status", "due_at"], unique=False)
+        batch_op.create_index(
+            "ix_orders_village_recent", ["village_id", "submitted_at", "item_id"], unique=False
+        )
         batch_op.create_index("ix_orders_resident", ["resident_id", "id"], unique=False)
         batch_op.create_index("ix_orders_agent", ["agent_id", "id"], unique=False)
         batch_op.create_index("ix_orders_agent_status", ["agent_id", "status", "id"], unique=False)
