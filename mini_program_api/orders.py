@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.orders import queries, service
+from app.orders import moves, queries, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_calendar_year
 from app.orders.views import OrderDetail, OrderPage
 from app.security.tokens import Principal
@@ -76,7 +76,7 @@ async def _act(
 ) -> OrderDetail:
     if action not in allowed:
         raise errors.NotFound("没有这个操作")
-    payload = service.ActionInput(
+    payload = moves.ActionInput(
         reason=data.reason,
         agent_id=data.agent_id,
         missing=[{"code": m.code, "reason": m.reason} for m in data.missing],
@@ -91,7 +91,7 @@ async def _act(
     name = action.replace("-", "_")
 
     def work(session: Session) -> OrderDetail:
-        service.act(session, ctx, principal, order_id, name, payload)
+        moves.act(session, ctx, principal, order_id, name, payload)
         return queries.order_detail(session, ctx, principal, order_id)
 
     return await ctx.db.run_write(work)
@@ -110,7 +110,7 @@ class ResidentOrderController(Controller):
         principal: Caller,
         idempotency_key: IdempotencyKey,
     ) -> OrderDetail:
-        submission = service.SubmitInput(
+        request = submission.SubmitInput(
             item_code=data.item_code,
             materials=data.materials,
             note=data.note,
@@ -119,7 +119,7 @@ class ResidentOrderController(Controller):
         )
 
         def work(session: Session) -> OrderDetail:
-            submitted = service.submit(session, ctx, principal, submission)
+            submitted = submission.submit(session, ctx, principal, request)
             return queries.new_order_detail(session, ctx, principal, submitted)
 
         try:
@@ -202,7 +202,7 @@ class AgentOrderController(Controller):
         principal: Caller,
     ) -> OrderDetail:
         await ctx.db.run_write(
-            lambda s: service.explain_delay(s, ctx, principal, order_id, data.explanation)
+            lambda s: moves.explain_delay(s, ctx, principal, order_id, data.explanation)
         )
         return await _detail(ctx, principal, order_id)
 
@@ -270,7 +270,7 @@ class DispatchOrderController(Controller):
         principal: Caller,
     ) -> OrderDetail:
         await ctx.db.run_write(
-            lambda s: service.reassign(s, ctx, principal, order_id, data.agent_id, data.reason)
+            lambda s: moves.reassign(s, ctx, principal, order_id, data.agent_id, data.reason)
         )
         return await _detail(ctx, principal, order_id)
 

@@ -16,22 +16,26 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import ItemVersion
-from app.orders import service, views
+from app.orders import views
 from app.orders.calendar import work_calendar
-from app.orders.service import (
+from app.orders.records import (
+    ACCOUNTS,
+    EVENTS,
+    ITEMS,
     MAX_ID,
     OPEN_FOR_REASSIGN,
+    ORDERS,
     OrderRow,
     guide_version,
     is_overdue,
     order_in_scope,
 )
 from app.orders.states import ACTION_NAMES, STATUS_NAMES, actions_from
+from app.orders.submission import Submitted
 from app.security.tokens import Principal
 from app.workdays import WorkCalendar
 
 MAX_PAGE = 50
-ORDERS, EVENTS, ACCOUNTS, ITEMS = service.ORDERS, service.EVENTS, service.ACCOUNTS, service.ITEMS
 VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
 RUNNING = ("accepted", "on_hold")
 SCOPE_COLUMN = {
@@ -199,7 +203,7 @@ def order_detail(
 
 
 def new_order_detail(
-    session: Session, ctx: Context, principal: Principal, new: service.Submitted
+    session: Session, ctx: Context, principal: Principal, new: Submitted
 ) -> views.OrderDetail:
     """The detail of an order just written, from the values written (no read back); an
     idempotent retry reads the order as it is now."""

@@ -1,339 +1,36 @@
-"""Orders: one-tap submission and every move of the transition table, with the clock.
-
-Plain synchronous functions on a Session, run by `Database.run_write` in one transaction:
-on SQLite the whole unit of work is one hop to the writer thread, so the write lock is held
-only while the statements run. Each use case is a handful of Core statements.
-"""
+"""Every move of the transition table after submission, and the events that are not moves
+(delay explanation, re-assignment). Each is a compare-and-set on what it was decided from."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any
 
-import msgspec
-from sqlalchemy import Date, Table, Update, bindparam, insert, select, text, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models import (
-    Account,
-    CatalogueItem,
-    ItemEnablement,
-    ItemVersion,
-    Order,
-    OrderEvent,
-    Region,
-    Upload,
-)
+from app.models import Account, ItemVersion, Order, Region
 from app.orders.calendar import work_calendar
-from app.orders.states import ACTION_NAMES, ALLOWED_TRANSITIONS, STATUS_NAMES
+from app.orders.records import (
+    OPEN_FOR_REASSIGN,
+    STATUS_BY_ID,
+    DelayExplanationRequired,
+    NotOverdue,
+    OrderRow,
+    attach_uploads,
+    check_materials,
+    guide_version,
+    illegal,
+    is_overdue,
+    order_in_scope,
+    record_event,
+    upload_problems,
+)
+from app.orders.states import ALLOWED_TRANSITIONS
 from app.security.tokens import Principal
-
-MAX_ID = 2**63 - 1
-OPEN_FOR_REASSIGN = frozenset(
-    {"submitted", "assigned", "reviewing", "supplement_required", "accepted", "on_hold"}
-)
-VERSION_CACHE_SIZE = 2000
-ORDERS: Table = Order.__table__  # type: ignore[assignment]
-EVENTS: Table = OrderEvent.__table__  # type: ignore[assignment]
-UPLOADS: Table = Upload.__table__  # type: ignore[assignment]
-ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
-REGIONS: Table = Region.__table__  # type: ignore[assignment]
-ITEMS: Table = CatalogueItem.__table__  # type: ignore[assignment]
-ENABLED: Table = ItemEnablement.__table__  # type: ignore[assignment]
-
-# An order as a plain row of the orders table (attribute names are the model's), or those
-# values in a SimpleNamespace for an order just written: cheaper than an ORM object.
-OrderRow: TypeAlias = Any
-
-# The hot paths' statements, built once: SQLAlchemy then only binds and runs them (building
-# a statement costs more than SQLite takes to run it).
-ORDER_BY_ID = select(ORDERS).where(ORDERS.c.id == bindparam("id"))
-STATUS_BY_ID = select(ORDERS.c.status).where(ORDERS.c.id == bindparam("id"))
-# Everything a submission checks before writing, in one statement: an earlier order with
-# the same Idempotency-Key, the resident's profile and village, the item and whether the
-# village offers it.
-_SAME_KEY = (
-    ORDERS.c.resident_id == bindparam("account"),
-    ORDERS.c.idempotency_key == bindparam("key"),
-)
-SUBMISSION_CONTEXT = (
-    select(
-        select(ORDERS.c.id).where(*_SAME_KEY).scalar_subquery().label("existing_id"),
-        select(ORDERS.c.request_hash).where(*_SAME_KEY).scalar_subquery().label("existing_hash"),
-        ACCOUNTS.c.name,
-        ACCOUNTS.c.phone_enc,
-        ACCOUNTS.c.id_number_enc,
-        REGIONS.c.id.label("village_id"),
-        REGIONS.c.town_id,
-        REGIONS.c.district_id,
-        ITEMS.c.id.label("item_id"),
-        ITEMS.c.current_version_id,
-        ENABLED.c.item_id.label("enabled"),
-    )
-    .select_from(
-        ACCOUNTS.outerjoin(REGIONS, REGIONS.c.id == ACCOUNTS.c.region_id)
-        .outerjoin(ITEMS, (ITEMS.c.code == bindparam("code")) & ITEMS.c.retired_at.is_(None))
-        .outerjoin(
-            ENABLED, (ENABLED.c.item_id == ITEMS.c.id) & (ENABLED.c.region_id == REGIONS.c.id)
-        )
-    )
-    .where(ACCOUNTS.c.id == bindparam("account"), ACCOUNTS.c.disabled_at.is_(None))
-)
-UPLOADS_BY_ID = select(
-    UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id
-).where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)))
-ATTACH = (
-    update(UPLOADS)
-    .where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)), UPLOADS.c.order_id.is_(None))
-    .values(order_id=bindparam("order_id"))
-)
-INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
-INSERT_EVENT = insert(EVENTS)
-
-IllegalTransition = errors.error("illegal_transition", 409, "当前状态下不能进行该操作")
-IdempotencyConflict = errors.error("idempotency_conflict", 422, "同一请求标识已用于另一份委托")
-ProfileIncomplete = errors.error(
-    "profile_incomplete", 409, "请先完善姓名、身份证号、手机号和所在村"
-)
-ItemNotOnline = errors.error("item_not_online", 422, "该事项须本人到场办理,不能线上委托")
-DelayExplanationRequired = errors.error(
-    "delay_explanation_required", 409, "已超过承诺时限,请先填写延期说明"
-)
-NotOverdue = errors.error("not_overdue", 409, "办件尚未超期,不需要延期说明")
-UploadInUse = errors.error("upload_in_use", 409, "有文件刚被用于其他办件,请重新选择")
-
-
-def illegal(status: str, action: str) -> errors.DomainError:
-    """409 naming the order's current status, so the phone can refresh to the truth."""
-    return IllegalTransition(
-        f"办件当前为“{STATUS_NAMES[status]}”,不能{ACTION_NAMES.get(action, action)}",
-        currentStatus=status,
-        currentStatusName=STATUS_NAMES[status],
-    )
-
-
-def guide_version(session: Session, ctx: Context, version_id: int) -> ItemVersion:
-    """Guide versions never change once written (an edit makes a new one): cache them."""
-    cache: dict[int, ItemVersion] = ctx.caches.setdefault("guide_versions", {})
-    version = cache.get(version_id)
-    if version is None:
-        version = session.get(ItemVersion, version_id)
-        assert version is not None, version_id
-        session.expunge(version)
-        if len(cache) >= VERSION_CACHE_SIZE:
-            cache.clear()
-        cache[version_id] = version
-    return version
-
-
-# --- submission -------------------------------------------------------------------------
-
-
-@dataclass
-class SubmitInput:
-    item_code: str
-    materials: dict[str, list[int]]
-    idempotency_key: str
-    note: str | None = None
-    green_channel: bool = False
-
-
-def request_hash(data: SubmitInput) -> str:
-    body = msgspec.json.encode(
-        {
-            "item": data.item_code,
-            "materials": {k: sorted(v) for k, v in sorted(data.materials.items())},
-            "note": data.note,
-            "green": data.green_channel,
-        }
-    )
-    return hashlib.sha256(body).hexdigest()
-
-
-@dataclass
-class Submitted:
-    """A submission's outcome: the order id and, when it is new, what was written, so the
-    answer can be built without reading it back (None on an idempotent retry)."""
-
-    order_id: int
-    values: dict[str, Any] | None = None
-    event: dict[str, Any] | None = None
-    actor_name: str | None = None
-
-
-def submit(session: Session, ctx: Context, principal: Principal, data: SubmitInput) -> Submitted:
-    """Submit a request for the resident (the same order again on a retry)."""
-    digest = request_hash(data)
-    found = session.execute(
-        SUBMISSION_CONTEXT,
-        {"account": principal.account_id, "key": data.idempotency_key, "code": data.item_code},
-    ).one_or_none()
-    if found is None:
-        raise errors.Unauthenticated()
-    if found.existing_id is not None:  # a retry on a weak signal: the same order
-        if found.existing_hash != digest:
-            raise IdempotencyConflict()
-        return Submitted(int(found.existing_id))
-    name, village_id, town_id, district_id = (
-        found.name,
-        found.village_id,
-        found.town_id,
-        found.district_id,
-    )
-    if not all((name, found.phone_enc, found.id_number_enc, village_id, town_id, district_id)):
-        raise ProfileIncomplete()
-    if found.enabled is None or found.current_version_id is None:
-        raise errors.NotFound("本村暂不能办理该事项")
-    item_id, version_id = found.item_id, found.current_version_id
-    version = guide_version(session, ctx, version_id)
-    if version.mode == "consult" or version.in_person:
-        raise ItemNotOnline()
-    materials = _check_materials(session, principal, version, data.materials, at_submit=True)
-    now = ctx.now()
-    # Plain Core statements on the table: SQLAlchemy caches their compiled form (the dialect
-    # upsert constructs are compiled afresh every time, which cost more than the SQL).
-    values = {
-        "number": next_number(session, ctx, now),
-        "resident_id": principal.account_id,
-        "village_id": village_id,
-        "town_id": town_id,
-        "district_id": district_id,
-        "item_id": item_id,
-        "item_version_id": version.id,
-        "status": "submitted",
-        "channel": "mini_program" if principal.role == "resident" else "agent",
-        "green_channel": data.green_channel,
-        "note": data.note,
-        "materials": materials,
-        "idempotency_key": data.idempotency_key,
-        "request_hash": digest,
-        "submitted_at": now,
-        "promised_days": version.promised_days,
-        "due_provisional": False,
-        "fees_collected_fen": 0,
-        "updated_at": now,
-    }
-    order_id = int(session.execute(INSERT_ORDER, values).scalar_one())
-    _attach_uploads(session, order_id, [i for ids in data.materials.values() for i in ids])
-    event = _event(session, order_id, principal, now, "submit", None, "submitted", data.note)
-    return Submitted(order_id, {**values, "id": order_id}, event, name)
-
-
-NEXT_NUMBER = text(
-    "INSERT INTO order_number_counters (day, last) VALUES (:day, 1) "
-    "ON CONFLICT (day) DO UPDATE SET last = order_number_counters.last + 1 RETURNING last"
-).bindparams(bindparam("day", type_=Date))
-
-
-def next_number(session: Session, ctx: Context, now: datetime) -> str:
-    """DB + business date + a 6-digit daily sequence, unique across processes (one statement;
-    the upsert is the same SQL on SQLite and PostgreSQL)."""
-    day = now.astimezone(ctx.settings.zone).date()
-    sequence = session.execute(NEXT_NUMBER, {"day": day}).scalar_one()
-    return f"DB{day:%Y%m%d}{sequence:06d}"
-
-
-def _check_materials(
-    session: Session,
-    principal: Principal,
-    version: ItemVersion,
-    given: dict[str, list[int]],
-    *,
-    at_submit: bool,
-    only: set[str] | None = None,
-) -> dict[str, Any]:
-    """Every slot of the guide with its uploads; each problem listed, none hidden."""
-    slots = {m["code"]: m for m in version.materials}
-    problems = [
-        {"field": f"materials.{code}", "message": "该事项没有这项材料"}
-        for code in given
-        if code not in slots
-    ]
-    problems += _upload_problems(
-        session, principal, {f"materials.{c}": ids for c, ids in given.items()}
-    )
-    wanted = only if only is not None else {c for c, m in slots.items() if m.get("required", True)}
-    if at_submit and version.allow_accept_with_gaps:
-        wanted = set()
-    for code in sorted(wanted):
-        if code in slots and not given.get(code):
-            problems.append(
-                {"field": f"materials.{code}", "message": f"请上传{slots[code]['name']}"}
-            )
-    if problems:
-        raise errors.InvalidInput("材料有问题,请按提示补充", errors=problems)
-    return {
-        code: {
-            "uploads": list(given.get(code, [])),
-            "state": "submitted" if given.get(code) else "empty",
-            "reason": None,
-        }
-        for code in slots
-    }
-
-
-def _upload_problems(
-    session: Session, principal: Principal, given: dict[str, list[int]]
-) -> list[dict[str, str]]:
-    """Each id must be the caller's own finished upload, not yet part of any order."""
-    ids = sorted({i for values in given.values() for i in values})
-    if not ids:
-        return []
-    found = {row.id: row for row in session.execute(UPLOADS_BY_ID, {"ids": ids})}
-    problems = []
-    for field_name, values in given.items():
-        for upload_id in values:
-            upload = found.get(upload_id)
-            if upload is None or upload.owner_id != principal.account_id:
-                problems.append({"field": field_name, "message": f"没有找到文件 {upload_id}"})
-            elif upload.status != "ready":
-                problems.append({"field": field_name, "message": "文件还没有上传完成"})
-            elif upload.order_id is not None:
-                problems.append({"field": field_name, "message": "该文件已用于其他办件"})
-    return problems
-
-
-def _attach_uploads(session: Session, order_id: int, ids: list[int]) -> None:
-    """Guarded: a file another order took in the meantime fails the whole move."""
-    unique = set(ids)
-    if not unique:
-        return
-    result = session.execute(ATTACH, {"ids": sorted(unique), "order_id": order_id})
-    if result.rowcount != len(unique):  # type: ignore[attr-defined]
-        raise UploadInUse()
-
-
-def _event(
-    session: Session,
-    order_id: int,
-    principal: Principal | None,
-    at: datetime,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    note: str | None,
-    data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    values = {
-        "order_id": order_id,
-        "at": at,
-        "actor_id": principal.account_id if principal else None,
-        "actor_role": principal.role if principal else "system",
-        "action": action,
-        "from_status": from_status,
-        "to_status": to_status,
-        "note": note,
-        "data": data,
-    }
-    session.execute(INSERT_EVENT, values)
-    return values
-
-
-# --- moves ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -360,41 +57,6 @@ class Change:
     attach: list[int] = field(default_factory=list)
 
 
-def order_in_scope(session: Session, principal: Principal, order_id: int) -> OrderRow:
-    """Residents: their own; agents: assigned to them or in their village; dispatchers: their
-    town; admins: their district. Anything else is 404."""
-    order = (
-        session.execute(ORDER_BY_ID, {"id": order_id}).one_or_none()
-        if 0 < order_id <= MAX_ID
-        else None
-    )
-    if order is None or not in_scope(principal, order):
-        raise errors.NotFound("没有找到该办件")
-    return order
-
-
-def in_scope(principal: Principal, order: OrderRow) -> bool:
-    role = principal.role
-    if role == "resident":
-        return bool(order.resident_id == principal.account_id)
-    if role == "agent":
-        return bool(
-            principal.account_id == order.agent_id or principal.region_id == order.village_id
-        )
-    if role == "dispatcher":
-        return bool(order.town_id == principal.region_id)
-    return role == "admin" and bool(order.district_id == principal.region_id)
-
-
-def is_overdue(order: OrderRow, now: datetime) -> bool:
-    """Past due while the clock runs, or found overdue before a hold stopped it."""
-    if order.status not in ("accepted", "on_hold"):
-        return False
-    if order.overdue_at is not None:
-        return True
-    return order.status == "accepted" and order.due_at is not None and now >= order.due_at
-
-
 def act(
     session: Session,
     ctx: Context,
@@ -419,8 +81,8 @@ def act(
         update(Order).values(status=move.to, updated_at=now, **change.values),
         action,
     )
-    _attach_uploads(session, order.id, change.attach)
-    _event(
+    attach_uploads(session, order.id, change.attach)
+    record_event(
         session, order.id, principal, now, action, order.status, move.to, change.note, change.data
     )
 
@@ -450,7 +112,7 @@ def _require(reason: str | None, field_name: str = "reason", message: str = "请
 def _own_files(
     session: Session, principal: Principal, ids: list[int], field_name: str
 ) -> list[int]:
-    problems = _upload_problems(session, principal, {field_name: ids})
+    problems = upload_problems(session, principal, {field_name: ids})
     if problems:
         raise errors.InvalidInput(errors=problems)
     return ids
@@ -628,12 +290,12 @@ def _supplement(
         if not data.materials:
             raise errors.InvalidInput(errors=[{"field": "materials", "message": "请上传材料"}])
         listed = set(data.materials)
-        materials_in = _check_materials(
+        materials_in = check_materials(
             session, principal, version, data.materials, at_submit=False, only=set()
         )
     else:
         listed = {c for c, s in order.materials.items() if s["state"] in ("missing", "rejected")}
-        materials_in = _check_materials(
+        materials_in = check_materials(
             session, principal, version, data.materials, at_submit=False, only=listed
         )
         extra_codes = set(data.materials) - listed
@@ -685,7 +347,7 @@ def _completion(
     if data.fees_collected_fen and not data.receipt_upload_ids:
         problems.append({"field": "receiptUploadIds", "message": "代收费用须上传票据照片"})
     files = {"resultUploadIds": data.result_upload_ids, "receiptUploadIds": data.receipt_upload_ids}
-    problems += _upload_problems(session, principal, files)
+    problems += upload_problems(session, principal, files)
     if problems:
         raise errors.InvalidInput(errors=problems)
     return Change(
@@ -736,7 +398,9 @@ def explain_delay(
     if order.overdue_at is None and order.due_at is not None:
         values["overdue_at"] = order.due_at
     _guarded_update(session, order, update(Order).values(**values), "explain_delay")
-    _event(session, order.id, principal, now, "explain_delay", order.status, order.status, text)
+    record_event(
+        session, order.id, principal, now, "explain_delay", order.status, order.status, text
+    )
 
 
 def reassign(
@@ -759,7 +423,7 @@ def reassign(
     _guarded_update(
         session, order, update(Order).values(agent_id=agent.id, updated_at=now), "reassign"
     )
-    _event(
+    record_event(
         session,
         order.id,
         principal,

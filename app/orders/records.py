@@ -1,0 +1,228 @@
+"""What every order use case shares: the tables and statements, the errors, scope, the
+timeline, material checks and attachments, and the guide-version cache.
+
+Use cases are plain synchronous functions on a Session, run by `Database.run_write` or
+`run_read` in one transaction: on SQLite one hop to a database thread, so the write lock is
+held only while the statements run. The hot statements are built once at import: building a
+statement costs SQLAlchemy more than SQLite takes to run it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.context import Context
+from app.models import (
+    Account,
+    CatalogueItem,
+    ItemEnablement,
+    ItemVersion,
+    Order,
+    OrderEvent,
+    Region,
+    Upload,
+)
+from app.orders.states import ACTION_NAMES, STATUS_NAMES
+from app.security.tokens import Principal
+
+MAX_ID = 2**63 - 1
+OPEN_FOR_REASSIGN = frozenset(
+    {"submitted", "assigned", "reviewing", "supplement_required", "accepted", "on_hold"}
+)
+VERSION_CACHE_SIZE = 2000
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+EVENTS: Table = OrderEvent.__table__  # type: ignore[assignment]
+UPLOADS: Table = Upload.__table__  # type: ignore[assignment]
+ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+REGIONS: Table = Region.__table__  # type: ignore[assignment]
+ITEMS: Table = CatalogueItem.__table__  # type: ignore[assignment]
+ENABLED: Table = ItemEnablement.__table__  # type: ignore[assignment]
+
+# An order as a plain row of the orders table (attribute names are the model's), or those
+# values in a SimpleNamespace for an order just written: cheaper than an ORM object.
+OrderRow: TypeAlias = Any
+
+# The hot paths' statements, built once: SQLAlchemy then only binds and runs them (building
+# a statement costs more than SQLite takes to run it).
+ORDER_BY_ID = select(ORDERS).where(ORDERS.c.id == bindparam("id"))
+STATUS_BY_ID = select(ORDERS.c.status).where(ORDERS.c.id == bindparam("id"))
+UPLOADS_BY_ID = select(
+    UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id
+).where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)))
+ATTACH = (
+    update(UPLOADS)
+    .where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)), UPLOADS.c.order_id.is_(None))
+    .values(order_id=bindparam("order_id"))
+)
+INSERT_EVENT = insert(EVENTS)
+
+IllegalTransition = errors.error("illegal_transition", 409, "当前状态下不能进行该操作")
+IdempotencyConflict = errors.error("idempotency_conflict", 422, "同一请求标识已用于另一份委托")
+ProfileIncomplete = errors.error(
+    "profile_incomplete", 409, "请先完善姓名、身份证号、手机号和所在村"
+)
+ItemNotOnline = errors.error("item_not_online", 422, "该事项须本人到场办理,不能线上委托")
+DelayExplanationRequired = errors.error(
+    "delay_explanation_required", 409, "已超过承诺时限,请先填写延期说明"
+)
+NotOverdue = errors.error("not_overdue", 409, "办件尚未超期,不需要延期说明")
+UploadInUse = errors.error("upload_in_use", 409, "有文件刚被用于其他办件,请重新选择")
+
+
+def illegal(status: str, action: str) -> errors.DomainError:
+    """409 naming the order's current status, so the phone can refresh to the truth."""
+    return IllegalTransition(
+        f"办件当前为“{STATUS_NAMES[status]}”,不能{ACTION_NAMES.get(action, action)}",
+        currentStatus=status,
+        currentStatusName=STATUS_NAMES[status],
+    )
+
+
+def guide_version(session: Session, ctx: Context, version_id: int) -> ItemVersion:
+    """Guide versions never change once written (an edit makes a new one): cache them."""
+    cache: dict[int, ItemVersion] = ctx.caches.setdefault("guide_versions", {})
+    version = cache.get(version_id)
+    if version is None:
+        version = session.get(ItemVersion, version_id)
+        assert version is not None, version_id
+        session.expunge(version)
+        if len(cache) >= VERSION_CACHE_SIZE:
+            cache.clear()
+        cache[version_id] = version
+    return version
+
+
+def check_materials(
+    session: Session,
+    principal: Principal,
+    version: ItemVersion,
+    given: dict[str, list[int]],
+    *,
+    at_submit: bool,
+    only: set[str] | None = None,
+) -> dict[str, Any]:
+    """Every slot of the guide with its uploads; each problem listed, none hidden."""
+    slots = {m["code"]: m for m in version.materials}
+    problems = [
+        {"field": f"materials.{code}", "message": "该事项没有这项材料"}
+        for code in given
+        if code not in slots
+    ]
+    problems += upload_problems(
+        session, principal, {f"materials.{c}": ids for c, ids in given.items()}
+    )
+    wanted = only if only is not None else {c for c, m in slots.items() if m.get("required", True)}
+    if at_submit and version.allow_accept_with_gaps:
+        wanted = set()
+    for code in sorted(wanted):
+        if code in slots and not given.get(code):
+            problems.append(
+                {"field": f"materials.{code}", "message": f"请上传{slots[code]['name']}"}
+            )
+    if problems:
+        raise errors.InvalidInput("材料有问题,请按提示补充", errors=problems)
+    return {
+        code: {
+            "uploads": list(given.get(code, [])),
+            "state": "submitted" if given.get(code) else "empty",
+            "reason": None,
+        }
+        for code in slots
+    }
+
+
+def upload_problems(
+    session: Session, principal: Principal, given: dict[str, list[int]]
+) -> list[dict[str, str]]:
+    """Each id must be the caller's own finished upload, not yet part of any order."""
+    ids = sorted({i for values in given.values() for i in values})
+    if not ids:
+        return []
+    found = {row.id: row for row in session.execute(UPLOADS_BY_ID, {"ids": ids})}
+    problems = []
+    for field_name, values in given.items():
+        for upload_id in values:
+            upload = found.get(upload_id)
+            if upload is None or upload.owner_id != principal.account_id:
+                problems.append({"field": field_name, "message": f"没有找到文件 {upload_id}"})
+            elif upload.status != "ready":
+                problems.append({"field": field_name, "message": "文件还没有上传完成"})
+            elif upload.order_id is not None:
+                problems.append({"field": field_name, "message": "该文件已用于其他办件"})
+    return problems
+
+
+def attach_uploads(session: Session, order_id: int, ids: list[int]) -> None:
+    """Guarded: a file another order took in the meantime fails the whole move."""
+    unique = set(ids)
+    if not unique:
+        return
+    result = session.execute(ATTACH, {"ids": sorted(unique), "order_id": order_id})
+    if result.rowcount != len(unique):  # type: ignore[attr-defined]
+        raise UploadInUse()
+
+
+def record_event(
+    session: Session,
+    order_id: int,
+    principal: Principal | None,
+    at: datetime,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    note: str | None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    values = {
+        "order_id": order_id,
+        "at": at,
+        "actor_id": principal.account_id if principal else None,
+        "actor_role": principal.role if principal else "system",
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "note": note,
+        "data": data,
+    }
+    session.execute(INSERT_EVENT, values)
+    return values
+
+
+def order_in_scope(session: Session, principal: Principal, order_id: int) -> OrderRow:
+    """Residents: their own; agents: assigned to them or in their village; dispatchers: their
+    town; admins: their district. Anything else is 404."""
+    order = (
+        session.execute(ORDER_BY_ID, {"id": order_id}).one_or_none()
+        if 0 < order_id <= MAX_ID
+        else None
+    )
+    if order is None or not in_scope(principal, order):
+        raise errors.NotFound("没有找到该办件")
+    return order
+
+
+def in_scope(principal: Principal, order: OrderRow) -> bool:
+    role = principal.role
+    if role == "resident":
+        return bool(order.resident_id == principal.account_id)
+    if role == "agent":
+        return bool(
+            principal.account_id == order.agent_id or principal.region_id == order.village_id
+        )
+    if role == "dispatcher":
+        return bool(order.town_id == principal.region_id)
+    return role == "admin" and bool(order.district_id == principal.region_id)
+
+
+def is_overdue(order: OrderRow, now: datetime) -> bool:
+    """Past due while the clock runs, or found overdue before a hold stopped it."""
+    if order.status not in ("accepted", "on_hold"):
+        return False
+    if order.overdue_at is not None:
+        return True
+    return order.status == "accepted" and order.due_at is not None and now >= order.due_at
