@@ -92,7 +92,7 @@ async def _act(
 
     def work(session: Session) -> OrderDetail:
         moves.act(session, ctx, principal, order_id, name, payload)
-        return queries.order_detail(session, ctx, principal, order_id)
+        return queries.order_detail(session, ctx, principal, order_id, scoped=False)
 
     return await ctx.db.run_write(work)
 

@@ -558,3 +558,39 @@ async def test_an_agent_sees_running_work_soonest_due_first(client, demo, login,
     assert [o["id"] for o in rest.json()["items"]] == ids[2:]
     newest = await client.get("/mp/v1/agent/orders", headers=agent)
     assert [o["id"] for o in newest.json()["items"]] == ids[::-1]
+
+
+async def test_an_agent_of_another_village_can_decline_what_was_sent_to_them(client, demo, login):
+    resident = await login("resident1")
+    order_id = (await submit(client, resident)).json()["id"]
+    dispatcher = await login("dispatcher1a")
+    neighbour = await agent_id(client, dispatcher, "孙丽娟")  # agent2a, 东庄村, same town
+    assigned = await client.post(
+        f"/mp/v1/dispatch/orders/{order_id}/assign", json={"agentId": neighbour}, headers=dispatcher
+    )
+    assert assigned.status_code == 200
+    declined = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/decline",
+        json={"reason": "不是本村村民,请派给店子村代办员"},
+        headers=await login("agent2a"),
+    )
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["status"] == "submitted" and declined.json()["nextActions"] == []
+    again = await client.get(f"/mp/v1/agent/orders/{order_id}", headers=await login("agent2a"))
+    assert again.status_code == 404  # handed back: no longer theirs to see
+
+
+async def test_a_hold_alone_never_makes_an_order_overdue_in_lists(client, demo, login, clock):
+    order_id, resident, agent = await _assigned(client, login)
+    await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    await client.post(
+        f"/mp/v1/agent/orders/{order_id}/hold", json={"reason": "等待申请人补签"}, headers=agent
+    )
+    clock.advance(days=10)  # far past the old due time, but the clock is stopped
+    dispatcher = await login("dispatcher1a")
+    late = await client.get("/mp/v1/dispatch/orders", params={"overdue": True}, headers=dispatcher)
+    assert late.json()["items"] == []
+    listed = await client.get("/mp/v1/dispatch/orders", headers=dispatcher)
+    assert listed.json()["items"][0]["overdue"] is False
+    detail = await client.get(f"/mp/v1/dispatch/orders/{order_id}", headers=dispatcher)
+    assert detail.json()["overdue"] is False and detail.json()["remainingWorkingDays"] == 5

@@ -24,6 +24,7 @@ from app.orders.records import (
     ITEMS,
     MAX_ID,
     OPEN_FOR_REASSIGN,
+    ORDER_BY_ID,
     ORDERS,
     OrderRow,
     guide_version,
@@ -94,9 +95,12 @@ def _list_statement(
     if agent:
         query = query.where(ORDERS.c.agent_id == bindparam("agent"))
     if overdue is not None:
-        late = ORDERS.c.overdue_at.is_not(None) | (ORDERS.c.due_at <= bindparam("now"))
-        running = ORDERS.c.status.in_(RUNNING)
-        query = query.where(running & late) if overdue else query.where(~(running & late))
+        # The same rule as records.is_overdue: past due while the clock runs, or found
+        # overdue before a hold stopped it (a hold alone never makes an order late).
+        late = (ORDERS.c.status.in_(RUNNING) & ORDERS.c.overdue_at.is_not(None)) | (
+            (ORDERS.c.status == "accepted") & (ORDERS.c.due_at <= bindparam("now"))
+        )
+        query = query.where(late) if overdue else query.where(~late)
     if due_first:
         query = query.where(ORDERS.c.status.in_(RUNNING))
         if cursor:
@@ -162,8 +166,8 @@ def list_orders(
             green_channel=green,
             submitted_at=submitted_at,
             due_at=due_at,
-            overdue=status in RUNNING
-            and (overdue_at is not None or (due_at is not None and now >= due_at)),
+            overdue=(status in RUNNING and overdue_at is not None)
+            or (status == "accepted" and due_at is not None and now >= due_at),
         )
         # Plain tuples: attribute access on a Row costs more than building the summary.
         for order_id, number, status, green, submitted_at, due_at, overdue_at, code, name in (
@@ -187,9 +191,16 @@ def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[s
 
 
 def order_detail(
-    session: Session, ctx: Context, principal: Principal, order_id: int
+    session: Session, ctx: Context, principal: Principal, order_id: int, *, scoped: bool = True
 ) -> views.OrderDetail:
-    order = order_in_scope(session, principal, order_id)
+    """The order as `principal` sees it. `scoped=False` only right after a move the caller
+    was allowed to make: an agent of another village who declines is answered with the
+    order they just handed back, though it is no longer theirs to see."""
+    order = (
+        order_in_scope(session, principal, order_id)
+        if scoped
+        else session.execute(ORDER_BY_ID, {"id": order_id}).one()
+    )
     version = guide_version(session, ctx, order.item_version_id)
     item_code = _item_code(session, ctx, order.item_id)
     events = session.execute(EVENTS_OF_ORDER, {"order_id": order.id}).all()
