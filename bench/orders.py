@@ -1,7 +1,7 @@
 """Orders at 10,000 and 1,000,000: submissions, a resident's list and an order's detail per
 second, each beside a bare endpoint measured in the same run.
 
-    .venv/bin/python bench/orders.py [--sizes 10000,1000000] [--seconds 5] [--connections 16]
+    .venv/bin/python bench/orders.py [--sizes 10000,1000000] [--rounds 5] [--seconds 2]
 
 The real service runs with one granian worker on SQLite (`daiban serve`). A first run makes
 a real order through the API (photos uploaded, verified, attached); the database is then
@@ -22,6 +22,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -171,22 +172,49 @@ def measure(
 
     c, s = args.connections, args.seconds
     hammer(f"{base}/healthz", lambda n: bare, connections=c, seconds=1)  # warm up
-    return {
-        "bare GET /healthz": hammer(base, lambda n: bare, connections=c, seconds=s),
-        "submit POST /mp/v1/orders": hammer(
-            base, submission, connections=c, seconds=s, limit=len(photos)
-        ),
-        "list GET /mp/v1/orders?limit=20": hammer(
+    used = 0  # photo sets already attached by earlier rounds
+
+    def submissions() -> Result:
+        nonlocal used
+        start = used
+        result = hammer(
+            base,
+            lambda n: submission(start + n),
+            connections=c,
+            seconds=s,
+            limit=len(photos) - start,
+        )
+        used += result.requests
+        return result
+
+    runs: dict[str, Callable[[], Result]] = {
+        "bare GET /healthz": lambda: hammer(base, lambda n: bare, connections=c, seconds=s),
+        "submit POST /mp/v1/orders": submissions,
+        "list GET /mp/v1/orders?limit=20": lambda: hammer(
             base, lambda n: listing, connections=c, seconds=s
         ),
-        "detail GET /mp/v1/orders/{id}": hammer(base, lambda n: detail, connections=c, seconds=s),
+        "detail GET /mp/v1/orders/{id}": lambda: hammer(
+            base, lambda n: detail, connections=c, seconds=s
+        ),
+    }
+    # Rounds interleave the endpoints, and the median round is kept: this machine's speed
+    # drifts by a quarter from minute to minute, which one long run per endpoint would show
+    # as a difference between endpoints.
+    rounds: dict[str, list[Result]] = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, run in runs.items():
+            rounds[name].append(run())
+    return {
+        name: sorted(results, key=lambda r: r.rate)[len(results) // 2]
+        for name, results in rounds.items()
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,1000000")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per endpoint and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--submissions", type=int, default=12_000, help="photo sets prepared")
     args = parser.parse_args()
@@ -207,7 +235,8 @@ def main() -> None:
             for name, result in table[size].items():
                 print(f"  {name:<34} {result.rate:>8.0f}/s  {dict(result.statuses)}", flush=True)
     print(
-        f"\none granian worker, SQLite, {args.connections} connections, {args.seconds:.0f} s each"
+        f"\none granian worker, SQLite, {args.connections} connections; median of "
+        f"{args.rounds} rounds of {args.seconds:g} s per endpoint"
     )
     header = "".join(f"{f'{size:,} orders':>22}" for size in sizes)
     print(f"{'':<34}{header}")

@@ -118,16 +118,19 @@ class ResidentOrderController(Controller):
             idempotency_key=idempotency_key,
         )
 
-        def work(session: Session) -> OrderDetail:
-            submitted = submission.submit(session, ctx, principal, request)
-            return queries.new_order_detail(session, ctx, principal, submitted)
+        def work(session: Session) -> submission.Submitted:
+            return submission.submit(session, ctx, principal, request)
 
         try:
-            return await ctx.db.run_write(work)
+            submitted = await ctx.db.run_write(work)
         except IntegrityError:
             # The same key raced in from another process (PostgreSQL); run again, and the
             # idempotency check answers with that order (or the conflict if bodies differ).
-            return await ctx.db.run_write(work)
+            submitted = await ctx.db.run_write(work)
+        # The answer is built outside the write, keeping the single writer's turn short.
+        return await ctx.db.run_read(
+            lambda s: queries.new_order_detail(s, ctx, principal, submitted)
+        )
 
     @get(summary="我的办件 (新的在前)")
     async def mine(
