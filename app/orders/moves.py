@@ -131,13 +131,10 @@ def _apply(
     version = guide_version(session, ctx, order.item_version_id)
     if action == "assign":
         agent = _agent_of_town(session, data.agent_id, order.town_id)
-        return Change(
-            {"agent_id": agent.id, "first_contact_id": order.first_contact_id or agent.id},
-            data={"agentId": agent.id, "agentName": agent.name},
-        )
+        return Change({"agent_id": agent.id}, data={"agentId": agent.id, "agentName": agent.name})
     if action == "decline":
         return Change({"agent_id": None}, _require(data.reason))
-    if action == "take":
+    if action == "take":  # 首问负责: whoever first takes it stays named as the first contact
         return Change({"first_contact_id": order.first_contact_id or principal.account_id})
     if action == "accept":
         return _acceptance(session, ctx, order, version, now)
