@@ -38,3 +38,4 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python bench/orders.py
 	$(BIN)/python bench/uploads.py
+	$(BIN)/python bench/dispatch.py

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import anyio
@@ -31,6 +31,10 @@ class Context:
     _verification_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
     # Small per-process caches of rarely changing data (the working calendar, guide versions).
     caches: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def today(self) -> date:
+        """The business date now, in the configured zone."""
+        return self.now().astimezone(self.settings.zone).date()
 
     def verification_limiter(self) -> anyio.CapacityLimiter:
         """Decoding a big photo takes ~300 MB: at most two at a time per process."""

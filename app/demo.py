@@ -79,6 +79,7 @@ async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | N
     villages: list[Region] = []
     for t, (code, name, village_rows) in enumerate(TOWNS, start=1):
         town = new_region(code, name, parent=district)
+        town.auto_dispatch = t == 2  # 西集镇 dispatches by itself; 店子镇 by hand (人工派单)
         session.add(town)
         await session.flush()
         for letter, dname in zip("ab", DISPATCHER_NAMES[2 * (t - 1) : 2 * t], strict=True):

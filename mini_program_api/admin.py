@@ -22,10 +22,11 @@ class StaffController(Controller):
     async def list_staff(
         self,
         db_session: DbSession,
+        ctx: Ctx,
         principal: Caller,
         role: FromQuery[Literal["agent", "dispatcher", "admin"] | None] = None,
     ) -> list[StaffView]:
-        return await service.list_staff(db_session, principal, role)
+        return await service.list_staff(db_session, ctx, principal, role)
 
     @post(summary="新建工作人员, 返回一次性绑定码")
     async def create(

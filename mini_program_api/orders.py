@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import msgspec
@@ -12,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.orders import moves, queries, submission
+from app.orders import entered, moves, queries, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_calendar_year
 from app.orders.views import OrderDetail, OrderPage
 from app.security.tokens import Principal
 from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.schemas import (
     CalendarYearInput,
+    EnteredOrderInput,
     ExplanationInput,
     Id,
     OrderActionInput,
@@ -97,6 +99,34 @@ async def _act(
     return await ctx.db.run_write(work)
 
 
+def _submit_input(
+    data: SubmitOrderInput, key: str, entrustment: list[int] | None = None
+) -> submission.SubmitInput:
+    return submission.SubmitInput(
+        item_code=data.item_code,
+        materials=data.materials,
+        note=data.note,
+        green_channel=data.green_channel,
+        home_visit=data.home_visit,
+        appointment_at=data.appointment_at,
+        idempotency_key=key,
+        entrustment_upload_ids=entrustment,
+    )
+
+
+async def _submit(
+    ctx: Context, principal: Principal, work: Callable[[Session], submission.Submitted]
+) -> OrderDetail:
+    try:
+        submitted = await ctx.db.run_write(work)
+    except IntegrityError:
+        # The same key raced in from another process (PostgreSQL); run again, and the
+        # idempotency check answers with that order (or the conflict if bodies differ).
+        submitted = await ctx.db.run_write(work)
+    # The answer is built outside the write, keeping the single writer's turn short.
+    return await ctx.db.run_read(lambda s: queries.new_order_detail(s, ctx, principal, submitted))
+
+
 class ResidentOrderController(Controller):
     path = "/orders"
     tags = ["resident 群众"]
@@ -110,26 +140,9 @@ class ResidentOrderController(Controller):
         principal: Caller,
         idempotency_key: IdempotencyKey,
     ) -> OrderDetail:
-        request = submission.SubmitInput(
-            item_code=data.item_code,
-            materials=data.materials,
-            note=data.note,
-            green_channel=data.green_channel,
-            idempotency_key=idempotency_key,
-        )
-
-        def work(session: Session) -> submission.Submitted:
-            return submission.submit(session, ctx, principal, request)
-
-        try:
-            submitted = await ctx.db.run_write(work)
-        except IntegrityError:
-            # The same key raced in from another process (PostgreSQL); run again, and the
-            # idempotency check answers with that order (or the conflict if bodies differ).
-            submitted = await ctx.db.run_write(work)
-        # The answer is built outside the write, keeping the single writer's turn short.
-        return await ctx.db.run_read(
-            lambda s: queries.new_order_detail(s, ctx, principal, submitted)
+        request = _submit_input(data, idempotency_key)
+        return await _submit(
+            ctx, principal, lambda s: submission.submit(s, ctx, principal, request)
         )
 
     @get(summary="我的办件 (新的在前)")
@@ -169,6 +182,24 @@ class ResidentOrderController(Controller):
 
 class AgentOrderController(Controller):
     path = "/orders"
+
+    @post(
+        summary="代为委托: 为来电或到站的群众录入办件 (Idempotency-Key 头必填), 由录入人承办",
+    )
+    async def enter(
+        self,
+        data: JSONBody[EnteredOrderInput],
+        ctx: Ctx,
+        principal: Caller,
+        idempotency_key: IdempotencyKey,
+    ) -> OrderDetail:
+        request = _submit_input(data, idempotency_key, data.entrustment_upload_ids)
+        person = entered.Person(
+            name=data.resident.name, id_number=data.resident.id_number, phone=data.resident.phone
+        )
+        return await _submit(
+            ctx, principal, lambda s: entered.enter_order(s, ctx, principal, person, request)
+        )
 
     @get(summary="派给我的办件 (sort=due: 办理中的按到期先后)")
     async def mine(

@@ -8,7 +8,7 @@ from litestar.params import FromPath
 from app.accounts import service
 from app.accounts.views import AgentCard
 from app.regions.service import RegionNode, region_tree
-from mini_program_api.deps import DbSession
+from mini_program_api.deps import Ctx, DbSession
 
 
 class PublicController(Controller):
@@ -20,6 +20,6 @@ class PublicController(Controller):
 
     @get("/villages/{village_id:int}/agents", summary="本村代办员公示卡片")
     async def village_agents(
-        self, village_id: FromPath[int], db_session: DbSession
+        self, village_id: FromPath[int], db_session: DbSession, ctx: Ctx
     ) -> list[AgentCard]:
-        return await service.village_agents(db_session, village_id)
+        return await service.village_agents(db_session, ctx, village_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -68,7 +68,38 @@ class SubmitOrderInput(Input):
     item_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
     materials: Annotated[dict[str, UploadIds], msgspec.Meta(max_length=40)] = {}
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    green_channel: bool = False
+    green_channel: bool = False  # 绿色通道: elderly, sick, disabled, pregnant
+    home_visit: bool = False  # 上门: the agent comes to the resident's home
+    # 预约: a time agreed with the agent, with its offset (2026-12-03T09:30:00+08:00)
+    appointment_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+
+
+class PersonInput(Input):
+    name: Name
+    id_number: Annotated[str, msgspec.Meta(max_length=18)]
+    phone: Annotated[str, msgspec.Meta(max_length=20)]
+
+
+class EnteredOrderInput(SubmitOrderInput, kw_only=True):
+    """An order an agent enters for a resident who phoned or came to the station."""
+
+    resident: PersonInput
+    entrustment_upload_ids: UploadIds  # photos of the signed entrustment form (委托书)
+
+
+class DutyInput(Input):
+    status: Literal["on_duty", "off_duty", "on_leave"]
+    leave_until: date | None = None  # the last day of leave
+    hand_over: bool = False  # hand my open orders to my station's other agent now
+
+
+class HandOverInput(Input):
+    to_agent_id: Id | None = None  # default: the station's other agent on duty
+    reason: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class TownRuleInput(Input):
+    auto_dispatch: bool
 
 
 class MissingMaterial(Input):

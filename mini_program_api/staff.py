@@ -1,4 +1,4 @@
-"""The agent's and the dispatcher's routers (their work endpoints arrive with later issues)."""
+"""The agent's and the dispatcher's routers."""
 
 from __future__ import annotations
 
@@ -7,30 +7,36 @@ from litestar import Router, get
 from app.accounts import service
 from app.accounts.views import AgentCard, StaffView
 from mini_program_api.catalogue import dispatch_enablements
-from mini_program_api.deps import Caller, DbSession, require_role
+from mini_program_api.deps import Caller, Ctx, DbSession, require_role
+from mini_program_api.dispatch import AGENT_ROUTES, DISPATCHER_ROUTES
 from mini_program_api.orders import AgentOrderController, DispatchOrderController
 
 
 @get("/station", summary="我所在村便民服务站的代办员")
-async def my_station(db_session: DbSession, principal: Caller) -> list[AgentCard]:
-    return await service.village_agents(db_session, principal.region_id or 0)
+async def my_station(db_session: DbSession, ctx: Ctx, principal: Caller) -> list[AgentCard]:
+    return await service.village_agents(db_session, ctx, principal.region_id or 0)
 
 
 @get("/agents", summary="本镇代办员及在岗状态")
-async def town_agents(db_session: DbSession, principal: Caller) -> list[StaffView]:
-    return await service.town_agents(db_session, principal)
+async def town_agents(db_session: DbSession, ctx: Ctx, principal: Caller) -> list[StaffView]:
+    return await service.town_agents(db_session, ctx, principal)
 
 
 agent_router = Router(
     path="/agent",
-    route_handlers=[my_station, AgentOrderController],
+    route_handlers=[my_station, *AGENT_ROUTES, AgentOrderController],
     guards=[require_role("agent")],
     tags=["agent 代办员"],
 )
 
 dispatch_router = Router(
     path="/dispatch",
-    route_handlers=[town_agents, dispatch_enablements, DispatchOrderController],
+    route_handlers=[
+        town_agents,
+        dispatch_enablements,
+        *DISPATCHER_ROUTES,
+        DispatchOrderController,
+    ],
     guards=[require_role("dispatcher")],
     tags=["dispatcher 调度员"],
 )

@@ -46,7 +46,9 @@ async def test_submission_freezes_the_guide_and_numbers_the_order(client, demo, 
     assert order["status"] == "submitted" and order["statusName"] == "待派单"
     assert order["itemVersion"] == 1 and order["promisedDays"] == 5
     assert all(slot["state"] in ("submitted", "empty") for slot in order["checklist"])
-    assert [e["action"] for e in order["timeline"]] == ["submit"]
+    # 店子镇 dispatches by hand (the demo's rule): the order waits in the town's pool.
+    assert [e["action"] for e in order["timeline"]] == ["submit", "pool"]
+    assert order["timeline"][1]["data"] == {"rule": "manual_town"}
     assert order["nextActions"] == ["cancel"]
     second = await submit(client, await login("resident2"), "RS-0001")
     assert int(second.json()["number"][-6:]) == int(order["number"][-6:]) + 1
@@ -97,13 +99,15 @@ async def test_the_whole_life_of_an_order(client, demo, login, clock):
     assert mine["status"] == "delivered"
     assert [e["action"] for e in mine["timeline"]] == [
         "submit",
+        "pool",
         "assign",
         "take",
         "accept",
         "complete",
         "deliver",
     ]
-    assert all(e["actorName"] for e in mine["timeline"])
+    people = [e for e in mine["timeline"] if e["actorRole"] != "system"]
+    assert len(people) == 6 and all(e["actorName"] for e in people)
 
 
 async def test_one_notice_lists_every_missing_material_and_supplement_returns_to_review(
@@ -161,7 +165,7 @@ async def test_an_illegal_move_is_409_and_changes_nothing(client, demo, login, c
     not_assigned = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
     assert not_assigned.status_code == 409  # nobody can take an order not yet dispatched
     async with ctx.db.reading() as session:
-        assert await session.scalar(select(func.count()).select_from(OrderEvent)) == 1
+        assert await session.scalar(select(func.count()).select_from(OrderEvent)) == 2
         assert (await session.get(Order, order_id)).status == "submitted"
 
 
@@ -184,7 +188,7 @@ async def test_two_simultaneous_moves_exactly_one_wins(client, demo, login, ctx)
             .scalars()
             .all()
         )
-    assert len(events) == 4  # submit, assign, take, and exactly one winner
+    assert len(events) == 5  # submit, pool, assign, take, and exactly one winner
 
 
 async def test_a_retried_submission_returns_the_same_order(client, demo, login, ctx):
@@ -581,7 +585,7 @@ async def test_an_agent_of_another_village_can_decline_what_was_sent_to_them(cli
 
 
 async def test_a_hold_alone_never_makes_an_order_overdue_in_lists(client, demo, login, clock):
-    order_id, resident, agent = await _assigned(client, login)
+    order_id, _resident, agent = await _assigned(client, login)
     await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
     await client.post(
         f"/mp/v1/agent/orders/{order_id}/hold", json={"reason": "等待申请人补签"}, headers=agent

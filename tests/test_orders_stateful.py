@@ -515,9 +515,11 @@ class OrderWalk(RuleBasedStateMachine):
             detail = response.json()
             assert detail["promisedDays"] == item.promised_days
             order = OrderModel(id=detail["id"], item=item)
-            order.events.append(
-                Event("submit", None, "submitted", "resident", NAME["resident1"], self.now)
-            )
+            # 店子镇 dispatches by hand: the order waits in the pool, and the timeline says so.
+            order.events += [
+                Event("submit", None, "submitted", "resident", NAME["resident1"], self.now),
+                Event("pool", "submitted", "submitted", "system", None, self.now),
+            ]
             self.orders.append(order)
 
         self.run(go())

@@ -12,6 +12,7 @@ from app import errors
 from app.accounts import views
 from app.context import Context
 from app.models import Account, RefreshToken, Region
+from app.orders.entered import claim_entered_orders
 from app.regions.service import LEVEL_NAMES, contains, get_region
 from app.security import identity
 from app.security.tokens import (
@@ -168,6 +169,7 @@ class ProfileChange:
     village_id: int | None = None
     phone: str | None = None
     id_number: str | None = None
+    phone_verified: bool = False  # the phone came from WeChat's getuserphonenumber
 
 
 async def update_profile(
@@ -187,12 +189,10 @@ async def update_profile(
         if not identity.is_mobile(change.phone):
             problems["phone"] = "请填写11位手机号码"
         else:
-            set_phone(account, ctx, change.phone)
+            set_phone(account, ctx, change.phone, verified=change.phone_verified)
     if change.id_number is not None:
         number = identity.normalize_id_number(change.id_number)
-        problem = identity.id_number_problem(
-            number, today=ctx.now().astimezone(ctx.settings.zone).date()
-        )
+        problem = identity.id_number_problem(number, today=ctx.today())
         if problem:
             problems["idNumber"] = problem
         else:
@@ -209,12 +209,19 @@ async def update_profile(
             "填写的内容有误", errors=[{"field": f, "message": m} for f, m in problems.items()]
         )
     await session.flush()
+    await claim_entered_orders(session, ctx, account)
     return views.me_view(account, await _region(session, account.region_id), ctx.cipher)
 
 
-def set_phone(account: Account, ctx: Context, phone: str) -> None:
+def set_phone(account: Account, ctx: Context, phone: str, *, verified: bool = False) -> None:
+    """A phone typed by hand keeps an earlier WeChat confirmation only if it is the same."""
+    phone_hash = ctx.cipher.lookup_hash(phone, context="phone")
+    if verified:
+        account.phone_verified_at = ctx.now()
+    elif phone_hash != account.phone_hash:
+        account.phone_verified_at = None
     account.phone_enc = ctx.cipher.encrypt(phone, context="phone")
-    account.phone_hash = ctx.cipher.lookup_hash(phone, context="phone")
+    account.phone_hash = phone_hash
 
 
 async def phone_from_wechat(
@@ -222,7 +229,8 @@ async def phone_from_wechat(
 ) -> views.MeView:
     if not identity.is_mobile(phone):
         raise errors.InvalidInput("暂只支持中国大陆手机号")
-    return await update_profile(session, ctx, principal, ProfileChange(phone=phone))
+    change = ProfileChange(phone=phone, phone_verified=True)
+    return await update_profile(session, ctx, principal, change)
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -281,7 +289,9 @@ async def create_staff(
     code = _new_binding(account, ctx)
     session.add(account)
     await session.flush()
-    return views.StaffCreated(staff=views.staff_view(account, region), binding_code=code)
+    return views.StaffCreated(
+        staff=views.staff_view(account, region, ctx.today()), binding_code=code
+    )
 
 
 def _new_binding(account: Account, ctx: Context) -> str:
@@ -305,7 +315,7 @@ async def staff_in_scope(session: AsyncSession, admin: Principal, staff_id: int)
 
 
 async def list_staff(
-    session: AsyncSession, admin: Principal, role: str | None
+    session: AsyncSession, ctx: Context, admin: Principal, role: str | None
 ) -> list[views.StaffView]:
     query = (
         select(Account, Region)
@@ -317,7 +327,7 @@ async def list_staff(
     if role:
         query = query.where(Account.role == role)
     rows = (await session.execute(query)).all()
-    return [views.staff_view(account, region) for account, region in rows]
+    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
 
 
 async def reissue_binding_code(
@@ -331,7 +341,7 @@ async def reissue_binding_code(
     code = _new_binding(account, ctx)
     await session.flush()
     return views.StaffCreated(
-        staff=views.staff_view(account, await _region(session, account.region_id)),
+        staff=views.staff_view(account, await _region(session, account.region_id), ctx.today()),
         binding_code=code,
     )
 
@@ -346,7 +356,7 @@ async def set_staff_disabled(
     if disabled:
         await revoke_all(session, account.id, ctx)
     await session.flush()
-    return views.staff_view(account, await _region(session, account.region_id))
+    return views.staff_view(account, await _region(session, account.region_id), ctx.today())
 
 
 async def bind_staff(
@@ -387,7 +397,9 @@ async def bind_staff(
     return await issue_tokens(session, ctx, staff, family_id=None)
 
 
-async def village_agents(session: AsyncSession, village_id: int) -> list[views.AgentCard]:
+async def village_agents(
+    session: AsyncSession, ctx: Context, village_id: int
+) -> list[views.AgentCard]:
     await get_region(session, village_id, level="village")
     rows = (
         await session.execute(
@@ -400,10 +412,12 @@ async def village_agents(session: AsyncSession, village_id: int) -> list[views.A
             .order_by(Account.post.is_(None), Account.post, Account.id)
         )
     ).scalars()
-    return [views.agent_card(a) for a in rows]
+    return [views.agent_card(a, ctx.today()) for a in rows]
 
 
-async def town_agents(session: AsyncSession, dispatcher: Principal) -> list[views.StaffView]:
+async def town_agents(
+    session: AsyncSession, ctx: Context, dispatcher: Principal
+) -> list[views.StaffView]:
     """Every agent of the dispatcher's town, village by village."""
     rows = (
         await session.execute(
@@ -413,4 +427,4 @@ async def town_agents(session: AsyncSession, dispatcher: Principal) -> list[view
             .order_by(Region.code, Account.post, Account.id)
         )
     ).all()
-    return [views.staff_view(account, region) for account, region in rows]
+    return [views.staff_view(account, region, ctx.today()) for account, region in rows]

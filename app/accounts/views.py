@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
+from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.models import Account, Region
 from app.security.pii import PiiCipher, mask_id_number, mask_phone
 
@@ -51,6 +52,9 @@ class StaffView(msgspec.Struct, rename="camel", kw_only=True):
     work_phone: str | None
     service_hours: str | None
     on_duty: bool
+    duty_status: str  # on_duty 在岗, off_duty 离岗, on_leave 请假
+    duty_status_name: str
+    leave_until: date | None
     post: str | None
     bound: bool
     binding_expires_at: datetime | None
@@ -71,6 +75,9 @@ class AgentCard(msgspec.Struct, rename="camel", kw_only=True):
     work_phone: str | None
     service_hours: str | None
     on_duty: bool
+    duty_status: str  # on_duty 在岗, off_duty 离岗, on_leave 请假
+    duty_status_name: str
+    leave_until: date | None
     post: str | None
 
 
@@ -102,7 +109,8 @@ def me_view(account: Account, region: Region | None, cipher: PiiCipher) -> MeVie
     )
 
 
-def staff_view(account: Account, region: Region | None) -> StaffView:
+def staff_view(account: Account, region: Region | None, today: date) -> StaffView:
+    status = duty_status(account.on_duty, account.leave_until, today)
     return StaffView(
         id=account.id,
         role=account.role,
@@ -111,7 +119,10 @@ def staff_view(account: Account, region: Region | None) -> StaffView:
         region=region_ref(region),
         work_phone=account.work_phone,
         service_hours=account.service_hours,
-        on_duty=account.on_duty,
+        on_duty=status == "on_duty",
+        duty_status=status,
+        duty_status_name=DUTY_NAMES[status],
+        leave_until=account.leave_until if status == "on_leave" else None,
         post=account.post,
         bound=account.openid is not None,
         binding_expires_at=account.binding_expires_at if account.openid is None else None,
@@ -119,13 +130,17 @@ def staff_view(account: Account, region: Region | None) -> StaffView:
     )
 
 
-def agent_card(account: Account) -> AgentCard:
+def agent_card(account: Account, today: date) -> AgentCard:
+    status = duty_status(account.on_duty, account.leave_until, today)
     return AgentCard(
         id=account.id,
         name=account.name,
         photo_url=None,
         work_phone=account.work_phone,
         service_hours=account.service_hours,
-        on_duty=account.on_duty,
+        on_duty=status == "on_duty",
+        duty_status=status,
+        duty_status_name=DUTY_NAMES[status],
+        leave_until=account.leave_until if status == "on_leave" else None,
         post=account.post,
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -43,6 +43,11 @@ class Account(Base):
     photo_key: Mapped[str | None] = mapped_column(String(200))
     service_hours: Mapped[str | None] = mapped_column(String(100))
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    # On leave up to and including this business date (then on duty or off as before).
+    leave_until: Mapped[date | None] = mapped_column(Date)
+    # Set when the phone came from WeChat (getuserphonenumber), which proves it is theirs:
+    # only then may orders an agent entered for this ID number and phone join the account.
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     post: Mapped[str | None] = mapped_column(String(1))
     binding_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     binding_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

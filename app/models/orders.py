@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -43,13 +44,16 @@ class Order(Base):
         UniqueConstraint("resident_id", "idempotency_key"),
         # Every list is newest first with a keyset on id: each filter has an index ending in
         # id, so a page is one range scan whatever the table's size.
+        # Staff lists put flagged orders (green channel, visits) first: those indexes carry
+        # priority before id, so "priority DESC, id DESC" is one backward range scan.
         Index("ix_orders_resident", "resident_id", "id"),
-        Index("ix_orders_agent", "agent_id", "id"),
-        Index("ix_orders_agent_status", "agent_id", "status", "id"),
-        Index("ix_orders_town", "town_id", "id"),
-        Index("ix_orders_town_status", "town_id", "status", "id"),
-        Index("ix_orders_village", "village_id", "id"),
-        Index("ix_orders_village_status", "village_id", "status", "id"),
+        Index("ix_orders_agent", "agent_id", "priority", "id"),
+        Index("ix_orders_agent_status", "agent_id", "status", "priority", "id"),
+        Index("ix_orders_town", "town_id", "priority", "id"),
+        Index("ix_orders_town_status", "town_id", "status", "priority", "id"),
+        Index("ix_orders_town_due", "town_id", "status", "due_at"),
+        Index("ix_orders_village", "village_id", "priority", "id"),
+        Index("ix_orders_village_status", "village_id", "status", "priority", "id"),
         Index("ix_orders_due", "status", "due_at"),
         # The village's recent requests by item (本村常办), answered from the index alone.
         Index("ix_orders_village_recent", "village_id", "submitted_at", "item_id"),
@@ -66,11 +70,18 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(12), default="mini_program")
     green_channel: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 上门 / 预约: the agent visits the resident at home, or meets them at a set time.
+    home_visit: Mapped[bool] = mapped_column(Boolean, default=False)
+    appointment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 1 when green channel, home visit or appointment: such orders sort first in staff lists.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)
     note: Mapped[str | None] = mapped_column(Text)
     # {material_code: {"uploads": [ids], "state": "submitted|accepted|missing|rejected", "reason"}}
     materials: Mapped[dict[str, Any]] = mapped_column(JSON)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     first_contact_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    # Agent-entered orders (代为委托): photos of the signed entrustment form (委托书).
+    entrustment_upload_ids: Mapped[list[int] | None] = mapped_column(JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(80))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId
@@ -25,3 +25,6 @@ class Region(Base):
     # Denormalised ancestors, so a scope filter is one equality, not a tree walk.
     district_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
     town_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    # Towns: new orders go to the village's A or B agent by themselves, or all to the
+    # dispatchers' pool (人工派单). Villages and districts ignore it.
+    auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

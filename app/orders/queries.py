@@ -20,6 +20,7 @@ from app.orders import views
 from app.orders.calendar import work_calendar
 from app.orders.records import (
     ACCOUNTS,
+    AGENT_CONTACT,
     EVENTS,
     ITEMS,
     MAX_ID,
@@ -51,11 +52,9 @@ EVENTS_OF_ORDER = (
     .where(EVENTS.c.order_id == bindparam("order_id"))
     .order_by(EVENTS.c.id)
 )
-AGENT_CONTACT = select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
-    ACCOUNTS.c.id == bindparam("id")
-)
 ITEM_CODE = select(ITEMS.c.code).where(ITEMS.c.id == bindparam("id"))
 DUE_OF_ORDER = select(ORDERS.c.due_at).where(ORDERS.c.id == bindparam("id"))
+PRIORITY_OF_ORDER = select(ORDERS.c.priority).where(ORDERS.c.id == bindparam("id"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -75,6 +74,8 @@ def _list_statement(
             ORDERS.c.number,
             ORDERS.c.status,
             ORDERS.c.green_channel,
+            ORDERS.c.home_visit,
+            ORDERS.c.appointment_at,
             ORDERS.c.submitted_at,
             ORDERS.c.due_at,
             ORDERS.c.overdue_at,
@@ -110,9 +111,18 @@ def _list_statement(
                 | ((ORDERS.c.due_at == after) & (ORDERS.c.id > bindparam("cursor")))
             )
         return query.order_by(ORDERS.c.due_at, ORDERS.c.id).limit(bindparam("limit"))
+    if role == "resident":
+        if cursor:
+            query = query.where(ORDERS.c.id < bindparam("cursor"))
+        return query.order_by(ORDERS.c.id.desc()).limit(bindparam("limit"))
+    # Staff see flagged orders (green channel, visits) first, each part newest first.
     if cursor:
-        query = query.where(ORDERS.c.id < bindparam("cursor"))
-    return query.order_by(ORDERS.c.id.desc()).limit(bindparam("limit"))
+        priority: Any = bindparam("priority")
+        query = query.where(
+            (ORDERS.c.priority < priority)
+            | ((ORDERS.c.priority == priority) & (ORDERS.c.id < bindparam("cursor")))
+        )
+    return query.order_by(ORDERS.c.priority.desc(), ORDERS.c.id.desc()).limit(bindparam("limit"))
 
 
 def list_orders(
@@ -145,6 +155,9 @@ def list_orders(
     if due_first and cursor is not None:
         params["after"] = session.scalar(DUE_OF_ORDER, {"id": params["cursor"]})
         cursor = cursor if params["after"] is not None else None
+    elif cursor is not None and principal.role != "resident":
+        params["priority"] = session.scalar(PRIORITY_OF_ORDER, {"id": params["cursor"]})
+        cursor = cursor if params["priority"] is not None else None
     statement = _list_statement(
         principal.role,
         status is not None,
@@ -164,15 +177,27 @@ def list_orders(
             status=status,
             status_name=STATUS_NAMES[status],
             green_channel=green,
+            home_visit=home_visit,
+            appointment_at=appointment_at,
             submitted_at=submitted_at,
             due_at=due_at,
             overdue=(status in RUNNING and overdue_at is not None)
             or (status == "accepted" and due_at is not None and now >= due_at),
         )
         # Plain tuples: attribute access on a Row costs more than building the summary.
-        for order_id, number, status, green, submitted_at, due_at, overdue_at, code, name in (
-            tuple(row) for row in rows[:limit]
-        )
+        for (
+            order_id,
+            number,
+            status,
+            green,
+            home_visit,
+            appointment_at,
+            submitted_at,
+            due_at,
+            overdue_at,
+            code,
+            name,
+        ) in (tuple(row) for row in rows[:limit])
     ]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return views.OrderPage(items=items, next_cursor=next_cursor)
@@ -209,8 +234,16 @@ def order_detail(
         if order.agent_id
         else None
     )
+    first = order.first_contact_id
+    first_contact = (
+        (agent if first == order.agent_id else session.execute(AGENT_CONTACT, {"id": first}).one())
+        if first
+        else None
+    )
     calendar = work_calendar(session, ctx) if order.status == "accepted" else None
-    return build_detail(ctx, principal, order, version, item_code, events, agent, calendar)
+    return build_detail(
+        ctx, principal, order, version, item_code, events, agent, calendar, first_contact
+    )
 
 
 def new_order_detail(
@@ -218,13 +251,19 @@ def new_order_detail(
 ) -> views.OrderDetail:
     """The detail of an order just written, from the values written (no read back); an
     idempotent retry reads the order as it is now."""
-    if new.values is None or new.event is None:
+    if new.values is None:
         return order_detail(session, ctx, principal, new.order_id)
     order = SimpleNamespace(**({column.key: None for column in ORDERS.c} | new.values))
-    event = SimpleNamespace(**new.event, id=None, actor_name=new.actor_name)
+    names = {principal.account_id: new.actor_name}
+    events = [
+        SimpleNamespace(**e, id=None, actor_name=names.get(e["actor_id"])) for e in new.events
+    ]
     version = guide_version(session, ctx, new.values["item_version_id"])
     item_code = _item_code(session, ctx, new.values["item_id"])
-    return build_detail(ctx, principal, order, version, item_code, [event], None, None)
+    first_contact = new.agent if order.first_contact_id else None
+    return build_detail(
+        ctx, principal, order, version, item_code, events, new.agent, None, first_contact
+    )
 
 
 def _item_code(session: Session, ctx: Context, item_id: int) -> str:
@@ -233,6 +272,10 @@ def _item_code(session: Session, ctx: Context, item_id: int) -> str:
     if code is None:  # codes never change once given
         code = codes[item_id] = session.execute(ITEM_CODE, {"id": item_id}).scalar_one()
     return code
+
+
+def _contact(row: Row[Any] | None) -> views.AgentContact | None:
+    return views.AgentContact(id=row.id, name=row.name, work_phone=row.work_phone) if row else None
 
 
 def build_detail(
@@ -244,6 +287,7 @@ def build_detail(
     events: Sequence[Row[Any] | SimpleNamespace],
     agent: Row[Any] | None,
     calendar: WorkCalendar | None,
+    first_contact: Row[Any] | None = None,
 ) -> views.OrderDetail:
     now = ctx.now()
     remaining = None
@@ -261,6 +305,8 @@ def build_detail(
         status_name=STATUS_NAMES[order.status],
         channel=order.channel,
         green_channel=order.green_channel,
+        home_visit=order.home_visit,
+        appointment_at=order.appointment_at,
         note=order.note,
         submitted_at=order.submitted_at,
         accepted_at=order.accepted_at,
@@ -276,9 +322,8 @@ def build_detail(
         completed_at=order.completed_at,
         delivered_at=order.delivered_at,
         delivery_method=order.delivery_method,
-        agent=views.AgentContact(id=agent.id, name=agent.name, work_phone=agent.work_phone)
-        if agent
-        else None,
+        agent=_contact(agent),
+        first_contact=_contact(first_contact),
         checklist=[
             views.ChecklistSlot(
                 code=m["code"],

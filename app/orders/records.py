@@ -60,6 +60,9 @@ ATTACH = (
     .values(order_id=bindparam("order_id"))
 )
 INSERT_EVENT = insert(EVENTS)
+AGENT_CONTACT = select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
+    ACCOUNTS.c.id == bindparam("id")
+)
 
 IllegalTransition = errors.error("illegal_transition", 409, "当前状态下不能进行该操作")
 IdempotencyConflict = errors.error("idempotency_conflict", 422, "同一请求标识已用于另一份委托")
@@ -105,17 +108,18 @@ def check_materials(
     *,
     at_submit: bool,
     only: set[str] | None = None,
+    other_files: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """Every slot of the guide with its uploads; each problem listed, none hidden."""
+    """Every slot of the guide with its uploads; each problem listed, none hidden (those of
+    `other_files`, photos beside the materials, too)."""
     slots = {m["code"]: m for m in version.materials}
     problems = [
         {"field": f"materials.{code}", "message": "该事项没有这项材料"}
         for code in given
         if code not in slots
     ]
-    problems += upload_problems(
-        session, principal, {f"materials.{c}": ids for c, ids in given.items()}
-    )
+    files = {f"materials.{c}": ids for c, ids in given.items()} | (other_files or {})
+    problems += upload_problems(session, principal, files)
     wanted = only if only is not None else {c for c, m in slots.items() if m.get("required", True)}
     if at_submit and version.allow_accept_with_gaps:
         wanted = set()
@@ -178,7 +182,23 @@ def record_event(
     note: str | None,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    values = {
+    values = event_values(order_id, principal, at, action, from_status, to_status, note, data)
+    session.execute(INSERT_EVENT, values)
+    return values
+
+
+def event_values(
+    order_id: int,
+    principal: Principal | None,
+    at: datetime,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    note: str | None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One timeline row; no principal means the system (a rule or a scheduled job)."""
+    return {
         "order_id": order_id,
         "at": at,
         "actor_id": principal.account_id if principal else None,
@@ -189,8 +209,6 @@ def record_event(
         "note": note,
         "data": data,
     }
-    session.execute(INSERT_EVENT, values)
-    return values
 
 
 def order_in_scope(session: Session, principal: Principal, order_id: int) -> OrderRow:

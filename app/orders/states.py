@@ -59,8 +59,10 @@ ALLOWED_TRANSITIONS: dict[tuple[str, str], Move] = {
 ACTIONS = frozenset(action for _, action in ALLOWED_TRANSITIONS)
 ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.items()} | {
     "submit": "提交委托",
+    "pool": "进入派单池",
     "reassign": "改派",
     "explain_delay": "延期说明",
+    "claim": "本人微信账号认领",
 }
 
 

@@ -1,22 +1,25 @@
 """One-tap submission (委托): every check in one statement, then the order, its number, its
-photos and the first timeline event."""
+photos, where it goes (the village's A or B agent, or the town's pool) and its first events."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Date, bindparam, insert, select, text
+from sqlalchemy import BigInteger, Date, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
+from app.dispatch.duty import Dispatch, choose_agent
 from app.orders.records import (
     ACCOUNTS,
+    AGENT_CONTACT,
     ENABLED,
+    EVENTS,
     ITEMS,
     ORDERS,
     REGIONS,
@@ -25,14 +28,18 @@ from app.orders.records import (
     ProfileIncomplete,
     attach_uploads,
     check_materials,
+    event_values,
     guide_version,
-    record_event,
 )
 from app.security.tokens import Principal
 
+TOWNS = REGIONS.alias("towns")
+MAX_APPOINTMENT_AHEAD = timedelta(days=90)
+
 # Everything a submission checks before writing, in one statement: an earlier order with
-# the same Idempotency-Key, the resident's profile and village, the item and whether the
-# village offers it.
+# the same Idempotency-Key, the resident's profile and village (an agent entering an order
+# gives their own village), the item, whether the village offers it, and whether the town
+# dispatches by itself.
 _SAME_KEY = (
     ORDERS.c.resident_id == bindparam("account"),
     ORDERS.c.idempotency_key == bindparam("key"),
@@ -50,9 +57,15 @@ SUBMISSION_CONTEXT = (
         ITEMS.c.id.label("item_id"),
         ITEMS.c.current_version_id,
         ENABLED.c.item_id.label("enabled"),
+        TOWNS.c.auto_dispatch,
     )
     .select_from(
-        ACCOUNTS.outerjoin(REGIONS, REGIONS.c.id == ACCOUNTS.c.region_id)
+        ACCOUNTS.outerjoin(
+            REGIONS,
+            REGIONS.c.id
+            == func.coalesce(bindparam("village", type_=BigInteger), ACCOUNTS.c.region_id),
+        )
+        .outerjoin(TOWNS, TOWNS.c.id == REGIONS.c.town_id)
         .outerjoin(ITEMS, (ITEMS.c.code == bindparam("code")) & ITEMS.c.retired_at.is_(None))
         .outerjoin(
             ENABLED, (ENABLED.c.item_id == ITEMS.c.id) & (ENABLED.c.region_id == REGIONS.c.id)
@@ -61,6 +74,22 @@ SUBMISSION_CONTEXT = (
     .where(ACCOUNTS.c.id == bindparam("account"), ACCOUNTS.c.disabled_at.is_(None))
 )
 INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
+INSERT_EVENTS = insert(EVENTS)
+# The village station's A and B agents who can log in, for automatic dispatch.
+STATION_AGENTS = select(
+    ACCOUNTS.c.id,
+    ACCOUNTS.c.name,
+    ACCOUNTS.c.work_phone,
+    ACCOUNTS.c.post,
+    ACCOUNTS.c.on_duty,
+    ACCOUNTS.c.leave_until,
+).where(
+    ACCOUNTS.c.region_id == bindparam("village"),
+    ACCOUNTS.c.role == "agent",
+    ACCOUNTS.c.post.in_(("A", "B")),
+    ACCOUNTS.c.disabled_at.is_(None),
+    ACCOUNTS.c.openid.is_not(None),
+)
 
 
 @dataclass
@@ -70,6 +99,17 @@ class SubmitInput:
     idempotency_key: str
     note: str | None = None
     green_channel: bool = False
+    home_visit: bool = False
+    appointment_at: datetime | None = None
+    entrustment_upload_ids: list[int] | None = None  # agent-entered orders only
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An order an agent enters for a resident (代为委托): whose it is and where it is handled."""
+
+    resident_id: int
+    village_id: int
 
 
 def request_hash(data: SubmitInput) -> str:
@@ -79,6 +119,9 @@ def request_hash(data: SubmitInput) -> str:
             "materials": {k: sorted(v) for k, v in sorted(data.materials.items())},
             "note": data.note,
             "green": data.green_channel,
+            "visit": data.home_visit,
+            "appointment": data.appointment_at.isoformat() if data.appointment_at else None,
+            "entrustment": sorted(data.entrustment_upload_ids or []),
         }
     )
     return hashlib.sha256(body).hexdigest()
@@ -91,16 +134,30 @@ class Submitted:
 
     order_id: int
     values: dict[str, Any] | None = None
-    event: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
     actor_name: str | None = None
+    agent: Any | None = None  # the agent it went to: id, name, work_phone
 
 
-def submit(session: Session, ctx: Context, principal: Principal, data: SubmitInput) -> Submitted:
-    """Submit a request for the resident (the same order again on a retry)."""
+def submit(
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    data: SubmitInput,
+    entry: Entry | None = None,
+) -> Submitted:
+    """Submit a request for the resident, or an agent's `entry` for one (the same order
+    again on a retry), and dispatch it."""
     digest = request_hash(data)
+    resident_id = entry.resident_id if entry else principal.account_id
     found = session.execute(
         SUBMISSION_CONTEXT,
-        {"account": principal.account_id, "key": data.idempotency_key, "code": data.item_code},
+        {
+            "account": resident_id,
+            "village": entry.village_id if entry else None,
+            "key": data.idempotency_key,
+            "code": data.item_code,
+        },
     ).one_or_none()
     if found is None:
         raise errors.Unauthenticated()
@@ -122,23 +179,41 @@ def submit(session: Session, ctx: Context, principal: Principal, data: SubmitInp
     version = guide_version(session, ctx, version_id)
     if version.mode == "consult" or version.in_person:
         raise ItemNotOnline()
-    materials = check_materials(session, principal, version, data.materials, at_submit=True)
+    entrustment = data.entrustment_upload_ids
+    materials = check_materials(
+        session,
+        principal,
+        version,
+        data.materials,
+        at_submit=True,
+        other_files={"entrustmentUploadIds": entrustment} if entrustment else None,
+    )
     now = ctx.now()
+    _check_appointment(data.appointment_at, now)
+    dispatch = _dispatch(session, ctx, principal, entry, found.auto_dispatch, village_id, now)
+    agent = dispatch.agent
     # Plain Core statements on the table: SQLAlchemy caches their compiled form (the dialect
     # upsert constructs are compiled afresh every time, which cost more than the SQL).
     values = {
         "number": next_number(session, ctx, now),
-        "resident_id": principal.account_id,
+        "resident_id": resident_id,
         "village_id": village_id,
         "town_id": town_id,
         "district_id": district_id,
         "item_id": item_id,
         "item_version_id": version.id,
-        "status": "submitted",
-        "channel": "mini_program" if principal.role == "resident" else "agent",
+        "status": "assigned" if agent else "submitted",
+        "channel": "agent" if entry else "mini_program",
         "green_channel": data.green_channel,
+        "home_visit": data.home_visit,
+        "appointment_at": data.appointment_at.astimezone(UTC) if data.appointment_at else None,
+        "priority": int(data.green_channel or data.home_visit or data.appointment_at is not None),
         "note": data.note,
         "materials": materials,
+        "agent_id": agent.id if agent else None,
+        # 首问负责: the agent who entered the order received it first.
+        "first_contact_id": principal.account_id if entry else None,
+        "entrustment_upload_ids": data.entrustment_upload_ids,
         "idempotency_key": data.idempotency_key,
         "request_hash": digest,
         "submitted_at": now,
@@ -148,9 +223,49 @@ def submit(session: Session, ctx: Context, principal: Principal, data: SubmitInp
         "updated_at": now,
     }
     order_id = int(session.execute(INSERT_ORDER, values).scalar_one())
-    attach_uploads(session, order_id, [i for ids in data.materials.values() for i in ids])
-    event = record_event(session, order_id, principal, now, "submit", None, "submitted", data.note)
-    return Submitted(order_id, {**values, "id": order_id}, event, name)
+    files = [i for ids in data.materials.values() for i in ids]
+    attach_uploads(session, order_id, files + (data.entrustment_upload_ids or []))
+    events = [
+        event_values(order_id, principal, now, "submit", None, "submitted", data.note),
+        event_values(
+            order_id,
+            None,
+            now,
+            "assign" if agent else "pool",
+            "submitted",
+            values["status"],
+            dispatch.note,
+            {"rule": dispatch.rule}
+            | ({"agentId": agent.id, "agentName": agent.name} if agent else {}),
+        ),
+    ]
+    session.execute(INSERT_EVENTS, events)
+    submitter_name = agent.name if entry and agent else name
+    return Submitted(order_id, {**values, "id": order_id}, events, submitter_name, agent)
+
+
+def _check_appointment(at: datetime | None, now: datetime) -> None:
+    if at is not None and not now < at <= now + MAX_APPOINTMENT_AHEAD:
+        raise errors.InvalidInput(
+            errors=[{"field": "appointmentAt", "message": "预约时间应在今后90天之内"}]
+        )
+
+
+def _dispatch(
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    entry: Entry | None,
+    auto: bool | None,
+    village_id: int,
+    now: datetime,
+) -> Dispatch:
+    """An agent's entry stays with that agent; otherwise the town's rule decides."""
+    if entry is not None:
+        me = session.execute(AGENT_CONTACT, {"id": principal.account_id}).one()
+        return Dispatch("entered_by_agent", "代办员代为委托,由录入的代办员承办", me)
+    station = session.execute(STATION_AGENTS, {"village": village_id}).all() if auto else []
+    return choose_agent(bool(auto), station, ctx.today())
 
 
 NEXT_NUMBER = text(

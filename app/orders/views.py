@@ -24,6 +24,8 @@ class OrderSummary(msgspec.Struct, rename="camel", kw_only=True):
     status: str
     status_name: str
     green_channel: bool
+    home_visit: bool
+    appointment_at: datetime | None
     submitted_at: datetime
     due_at: datetime | None
     overdue: bool
@@ -89,6 +91,8 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     status_name: str
     channel: str
     green_channel: bool
+    home_visit: bool
+    appointment_at: datetime | None
     note: str | None
     submitted_at: datetime
     accepted_at: datetime | None
@@ -104,7 +108,8 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     completed_at: datetime | None
     delivered_at: datetime | None
     delivery_method: str | None
-    agent: AgentContact | None
+    agent: AgentContact | None  # who handles it now, with the duty phone to call
+    first_contact: AgentContact | None  # 首问负责: who first received it
     checklist: list[ChecklistSlot]
     acceptance_slip: AcceptanceSlip | None
     timeline: list[TimelineEntry]

@@ -1,0 +1,265 @@
+"""The town dispatcher's board (调度台): counts by status, the pool waiting for an agent,
+overdue and soon-due work, and each agent's open workload. Every part is an index range
+scan bounded by the town, so the board costs the same whatever the history holds."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy.orm import Session
+
+from app.context import Context
+from app.dispatch.duty import DUTY_NAMES, duty_status
+from app.models import ItemVersion
+from app.orders.calendar import work_calendar
+from app.orders.records import (
+    ACCOUNTS,
+    EVENTS,
+    OPEN_FOR_REASSIGN,
+    ORDERS,
+    REGIONS,
+)
+from app.orders.states import FINAL, STATUS_NAMES
+from app.security.tokens import Principal
+
+LIST_SIZE = 20
+VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
+ACTIVE = tuple(s for s in STATUS_NAMES if s not in FINAL)
+
+
+class StatusCount(msgspec.Struct, rename="camel", kw_only=True):
+    status: str
+    status_name: str
+    count: int
+
+
+class PoolOrder(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    number: str
+    item_name: str
+    village_name: str
+    submitted_at: datetime
+    green_channel: bool
+    home_visit: bool
+    appointment_at: datetime | None
+    why: str | None  # why it is in the pool: the rule that fired, or the agent's decline
+
+
+class DueOrder(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    number: str
+    item_name: str
+    status: str
+    agent_id: int | None
+    agent_name: str | None
+    due_at: datetime | None
+    green_channel: bool
+
+
+class AgentLoad(msgspec.Struct, rename="camel", kw_only=True):
+    agent_id: int
+    name: str | None
+    village_name: str
+    post: str | None
+    duty_status: str
+    duty_status_name: str
+    leave_until: date | None
+    open_orders: int
+
+
+class Board(msgspec.Struct, rename="camel", kw_only=True):
+    counts: list[StatusCount]
+    pool_total: int
+    pool: list[PoolOrder]  # green channel and visits first, then oldest first
+    overdue_total: int
+    overdue: list[DueOrder]  # most overdue first
+    due_soon_total: int
+    due_soon: list[DueOrder]  # due by the end of the next working day, soonest first
+    agents: list[AgentLoad]
+
+
+_TOWN = ORDERS.c.town_id == bindparam("town")
+COUNTS = (
+    select(ORDERS.c.status, func.count())
+    .where(_TOWN, ORDERS.c.status.in_(ACTIVE))
+    .group_by(ORDERS.c.status)
+)
+WHY_IN_POOL = (
+    select(EVENTS.c.note)
+    .where(EVENTS.c.order_id == ORDERS.c.id, EVENTS.c.action.in_(("pool", "decline")))
+    .order_by(EVENTS.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+# One range of (town, submitted, priority) at a time: flagged orders first, each oldest first.
+POOL = (
+    select(
+        ORDERS.c.id,
+        ORDERS.c.number,
+        VERSIONS.c.name,
+        REGIONS.c.name.label("village_name"),
+        ORDERS.c.submitted_at,
+        ORDERS.c.green_channel,
+        ORDERS.c.home_visit,
+        ORDERS.c.appointment_at,
+        WHY_IN_POOL.label("why"),
+    )
+    .select_from(
+        ORDERS.join(VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id).join(
+            REGIONS, REGIONS.c.id == ORDERS.c.village_id
+        )
+    )
+    .where(_TOWN, ORDERS.c.status == "submitted", ORDERS.c.priority == bindparam("priority"))
+    .order_by(ORDERS.c.id)
+    .limit(bindparam("limit"))
+)
+POOL_TOTAL = select(func.count()).where(_TOWN, ORDERS.c.status == "submitted")
+_DUE_COLUMNS = (
+    ORDERS.c.id,
+    ORDERS.c.number,
+    VERSIONS.c.name,
+    ORDERS.c.status,
+    ORDERS.c.agent_id,
+    ACCOUNTS.c.name.label("agent_name"),
+    ORDERS.c.due_at,
+    ORDERS.c.green_channel,
+)
+_DUE_FROM = ORDERS.join(VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id).outerjoin(
+    ACCOUNTS, ACCOUNTS.c.id == ORDERS.c.agent_id
+)
+# Running and past due; or on hold after it was found overdue (the hold stops no lateness).
+_LATE_RUNNING = (ORDERS.c.status == "accepted", ORDERS.c.due_at <= bindparam("now"))
+_LATE_HELD = (ORDERS.c.status == "on_hold", ORDERS.c.overdue_at.is_not(None))
+LATE_RUNNING = (
+    select(*_DUE_COLUMNS)
+    .select_from(_DUE_FROM)
+    .where(_TOWN, *_LATE_RUNNING)
+    .order_by(ORDERS.c.due_at)
+    .limit(LIST_SIZE)
+)
+LATE_HELD = (
+    select(*_DUE_COLUMNS)
+    .select_from(_DUE_FROM)
+    .where(_TOWN, *_LATE_HELD)
+    .order_by(ORDERS.c.due_at)
+    .limit(LIST_SIZE)
+)
+LATE_TOTAL = select(
+    select(func.count()).where(_TOWN, *_LATE_RUNNING).scalar_subquery(),
+    select(func.count()).where(_TOWN, *_LATE_HELD).scalar_subquery(),
+)
+_SOON = (
+    ORDERS.c.status == "accepted",
+    ORDERS.c.due_at > bindparam("now"),
+    ORDERS.c.due_at <= bindparam("soon"),
+)
+DUE_SOON = (
+    select(*_DUE_COLUMNS)
+    .select_from(_DUE_FROM)
+    .where(_TOWN, *_SOON)
+    .order_by(ORDERS.c.due_at)
+    .limit(LIST_SIZE)
+)
+DUE_SOON_TOTAL = select(func.count()).where(_TOWN, *_SOON)
+_OPEN_OF_AGENT = (
+    select(func.count())
+    .where(ORDERS.c.agent_id == ACCOUNTS.c.id, ORDERS.c.status.in_(OPEN_FOR_REASSIGN))
+    .scalar_subquery()
+)
+AGENTS = (
+    select(
+        ACCOUNTS.c.id,
+        ACCOUNTS.c.name,
+        REGIONS.c.name.label("village_name"),
+        ACCOUNTS.c.post,
+        ACCOUNTS.c.on_duty,
+        ACCOUNTS.c.leave_until,
+        _OPEN_OF_AGENT.label("open_orders"),
+    )
+    .select_from(ACCOUNTS.join(REGIONS, REGIONS.c.id == ACCOUNTS.c.region_id))
+    .where(
+        REGIONS.c.town_id == bindparam("town"),
+        ACCOUNTS.c.role == "agent",
+        ACCOUNTS.c.disabled_at.is_(None),
+    )
+    .order_by(REGIONS.c.code, ACCOUNTS.c.post, ACCOUNTS.c.id)
+)
+
+
+def board(session: Session, ctx: Context, principal: Principal) -> Board:
+    town, now = principal.region_id, ctx.now()
+    soon = work_calendar(session, ctx).due(now, 1).due_at
+    flagged = session.execute(POOL, {"town": town, "priority": 1, "limit": LIST_SIZE}).all()
+    rest = LIST_SIZE - len(flagged)
+    others = session.execute(POOL, {"town": town, "priority": 0, "limit": rest}).all()
+    late_running, late_held = session.execute(LATE_TOTAL, {"town": town, "now": now}).one()
+    late = [
+        *session.execute(LATE_RUNNING, {"town": town, "now": now}),
+        *session.execute(LATE_HELD, {"town": town}),
+    ]
+    late.sort(key=lambda row: row.due_at)
+    day = ctx.today()
+    return Board(
+        counts=[
+            StatusCount(status=status, status_name=STATUS_NAMES[status], count=count)
+            for status, count in sorted(
+                session.execute(COUNTS, {"town": town}), key=lambda r: ACTIVE.index(r[0])
+            )
+        ],
+        pool_total=int(session.scalar(POOL_TOTAL, {"town": town}) or 0),
+        pool=[_pool_order(row) for row in [*flagged, *others]],
+        overdue_total=int(late_running) + int(late_held),
+        overdue=[_due_order(row) for row in late[:LIST_SIZE]],
+        due_soon_total=int(
+            session.scalar(DUE_SOON_TOTAL, {"town": town, "now": now, "soon": soon}) or 0
+        ),
+        due_soon=[
+            _due_order(row)
+            for row in session.execute(DUE_SOON, {"town": town, "now": now, "soon": soon})
+        ],
+        agents=[_agent_load(row, day) for row in session.execute(AGENTS, {"town": town})],
+    )
+
+
+def _pool_order(row: Any) -> PoolOrder:
+    return PoolOrder(
+        id=row.id,
+        number=row.number,
+        item_name=row.name,
+        village_name=row.village_name,
+        submitted_at=row.submitted_at,
+        green_channel=row.green_channel,
+        home_visit=row.home_visit,
+        appointment_at=row.appointment_at,
+        why=row.why,
+    )
+
+
+def _due_order(row: Any) -> DueOrder:
+    return DueOrder(
+        id=row.id,
+        number=row.number,
+        item_name=row.name,
+        status=row.status,
+        agent_id=row.agent_id,
+        agent_name=row.agent_name,
+        due_at=row.due_at,
+        green_channel=row.green_channel,
+    )
+
+
+def _agent_load(row: Any, day: date) -> AgentLoad:
+    status = duty_status(row.on_duty, row.leave_until, day)
+    return AgentLoad(
+        agent_id=row.id,
+        name=row.name,
+        village_name=row.village_name,
+        post=row.post,
+        duty_status=status,
+        duty_status_name=DUTY_NAMES[status],
+        leave_until=row.leave_until if status == "on_leave" else None,
+        open_orders=int(row.open_orders),
+    )

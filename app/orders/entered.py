@@ -1,0 +1,174 @@
+"""Orders an agent enters for a resident who phoned or walked in (代为委托), and how they
+join that resident's WeChat account later.
+
+The agent gives the resident's name, ID number and phone. The order belongs to the WeChat
+account with that ID number and a phone WeChat itself confirmed; failing that, to a
+placeholder resident without a login, one per ID number. When someone later logs in and
+confirms that same ID number and phone, the placeholder's orders move to their account.
+A phone typed by hand is not enough: ID photos must not reach whoever knows a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.context import Context
+from app.models import Account
+from app.orders.records import ACCOUNTS, EVENTS, ORDERS, event_values
+from app.orders.submission import Entry, SubmitInput, Submitted, submit
+from app.security import identity
+from app.security.tokens import Principal
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    id_number: str
+    phone: str
+
+
+def enter_order(
+    session: Session, ctx: Context, principal: Principal, person: Person, data: SubmitInput
+) -> Submitted:
+    """An agent's order for `person` of the agent's own village, handled by that agent."""
+    if principal.role != "agent" or principal.region_id is None:
+        raise errors.Forbidden()
+    now = ctx.now()
+    name, number = person.name.strip(), identity.normalize_id_number(person.id_number)
+    problems = []
+    if not 2 <= len(name) <= 20:
+        problems.append({"field": "resident.name", "message": "姓名应为2到20个字"})
+    problem = identity.id_number_problem(number, today=ctx.today())
+    if problem:
+        problems.append({"field": "resident.idNumber", "message": problem})
+    if not identity.is_mobile(person.phone):
+        problems.append({"field": "resident.phone", "message": "请填写11位手机号码"})
+    if not data.entrustment_upload_ids:  # the photos themselves are checked with the rest
+        problems.append({"field": "entrustmentUploadIds", "message": "请拍照上传群众签字的委托书"})
+    if problems:
+        raise errors.InvalidInput("填写的内容有误", errors=problems)
+    resident_id = _resident_for(session, ctx, principal.region_id, name, number, person.phone, now)
+    return submit(session, ctx, principal, data, Entry(resident_id, principal.region_id))
+
+
+def _resident_for(
+    session: Session,
+    ctx: Context,
+    village_id: int,
+    name: str,
+    id_number: str,
+    phone: str,
+    now: datetime,
+) -> int:
+    id_hash = ctx.cipher.lookup_hash(id_number, context="id_number")
+    phone_hash = ctx.cipher.lookup_hash(phone, context="phone")
+    resident = ACCOUNTS.c.role == "resident", ACCOUNTS.c.disabled_at.is_(None)
+    own = session.scalar(
+        select(ACCOUNTS.c.id)
+        .where(
+            *resident,
+            ACCOUNTS.c.openid.is_not(None),
+            ACCOUNTS.c.id_number_hash == id_hash,
+            ACCOUNTS.c.phone_hash == phone_hash,
+            ACCOUNTS.c.phone_verified_at.is_not(None),
+        )
+        .order_by(ACCOUNTS.c.id)
+        .limit(1)
+    )
+    if own is not None:
+        return int(own)
+    # The agent has just seen the ID card: the placeholder takes the name and phone given.
+    values = {
+        "name": name,
+        "region_id": village_id,
+        "phone_enc": ctx.cipher.encrypt(phone, context="phone"),
+        "phone_hash": phone_hash,
+        "updated_at": now,
+    }
+    placeholder = session.scalar(
+        select(ACCOUNTS.c.id)
+        .where(*resident, ACCOUNTS.c.openid.is_(None), ACCOUNTS.c.id_number_hash == id_hash)
+        .order_by(ACCOUNTS.c.id)
+        .limit(1)
+    )
+    if placeholder is not None:
+        session.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == placeholder).values(values))
+        return int(placeholder)
+    return int(
+        session.execute(
+            insert(ACCOUNTS)
+            .values(
+                role="resident",
+                on_duty=False,
+                id_number_enc=ctx.cipher.encrypt(id_number, context="id_number"),
+                id_number_hash=id_hash,
+                created_at=now,
+                **values,
+            )
+            .returning(ACCOUNTS.c.id)
+        ).scalar_one()
+    )
+
+
+async def claim_entered_orders(session: AsyncSession, ctx: Context, account: Account) -> int:
+    """Move the orders agents entered for this ID number and phone to `account`, once its
+    phone came from WeChat; each order's timeline says so. Returns how many moved."""
+    if not (
+        account.role == "resident"
+        and account.openid
+        and account.id_number_hash
+        and account.phone_hash
+        and account.phone_verified_at
+    ):
+        return 0
+    placeholders = (
+        await session.scalars(
+            select(ACCOUNTS.c.id).where(
+                ACCOUNTS.c.role == "resident",
+                ACCOUNTS.c.openid.is_(None),
+                ACCOUNTS.c.disabled_at.is_(None),
+                ACCOUNTS.c.id_number_hash == account.id_number_hash,
+                ACCOUNTS.c.phone_hash == account.phone_hash,
+            )
+        )
+    ).all()
+    if not placeholders:
+        return 0
+    now = ctx.now()
+    owner = Principal(account.id, "resident", account.region_id)
+    orders = (
+        await session.execute(
+            select(ORDERS.c.id, ORDERS.c.status).where(ORDERS.c.resident_id.in_(placeholders))
+        )
+    ).all()
+    await session.execute(
+        update(ORDERS)
+        .where(ORDERS.c.resident_id.in_(placeholders))
+        .values(resident_id=account.id, updated_at=now)
+    )
+    if orders:
+        await session.execute(
+            insert(EVENTS),
+            [
+                event_values(
+                    order.id,
+                    owner,
+                    now,
+                    "claim",
+                    order.status,
+                    order.status,
+                    "身份证号和微信手机号核验一致,办件归入本人账号",
+                )
+                for order in orders
+            ],
+        )
+    await session.execute(
+        update(ACCOUNTS).where(ACCOUNTS.c.id.in_(placeholders)).values(disabled_at=now)
+    )
+    return len(orders)
