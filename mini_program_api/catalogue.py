@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app import errors
 from app.catalogue import service, views
-from app.catalogue.document import DocumentInvalid, ItemSpec, read_document, write_xlsx
+from app.catalogue.document import DocumentInvalid, ItemSpec, write_xlsx
 from mini_program_api.deps import Caller, Ctx, DbSession
 from mini_program_api.schemas import Input
 
@@ -140,10 +140,10 @@ class CatalogueAdminController(Controller):
     ) -> views.ImportResult:
         body = await request.body()
         try:
-            document = read_document(body, f"upload.{format}")
-            counts = await service.import_document(
+            counts = await service.import_file(
                 db_session,
-                document,
+                body,
+                f"upload.{format}",
                 actor_id=principal.account_id,
                 enable_within=principal.region_id,
             )

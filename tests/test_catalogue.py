@@ -350,3 +350,124 @@ async def test_popular_in_the_village_is_ranked_by_its_recent_requests(client, d
     assert await popular() == []  # the window is the last 90 days
     missing = await client.get("/mp/v1/catalogue/popular", params={"villageId": 10**6})
     assert missing.status_code == 404
+
+
+# --- every problem of a file, in one round ------------------------------------------------
+
+
+def _problems(response) -> set[tuple[str, str]]:
+    """(item code or sheet row, field) of each problem listed."""
+    assert response.status_code == 422, response.text
+    return {(p["row"].split()[-1], p["field"]) for p in response.json()["errors"]}
+
+
+async def test_a_wrong_type_does_not_hide_the_items_other_problems(client, demo, login):
+    wrong = {
+        **_item(
+            "BAD-0101",
+            "类型不对",
+            promised_days="五",
+            legal_days=-2,
+            level="province",
+            materials=[{"code": "id_card", "name": "居民身份证", "count": "两", "colour": 1}],
+        ),
+        "colour": "red",
+        "size": 3,
+    }
+    no_phone = _item("BAD-0102", "缺少电话")
+    del no_phone["phone"]
+    response = await _import(client, await login("admin"), _doc(wrong, no_phone))
+    assert _problems(response) >= {
+        ("BAD-0101", "promised_days"),
+        ("BAD-0101", "legal_days"),
+        ("BAD-0101", "level"),
+        ("BAD-0101", "colour"),
+        ("BAD-0101", "size"),
+        ("BAD-0101", "materials[0].count"),
+        ("BAD-0101", "materials[0].colour"),
+        ("BAD-0102", "phone"),
+    }
+    messages = {p["field"]: p["message"] for p in response.json()["errors"]}
+    assert messages["promised_days"] == "应为整数"
+    assert messages["materials[0].count"] == "应为整数"
+    assert not [m for m in messages.values() if "Expected" in m or "Object" in m or "`" in m]
+
+
+async def test_an_unknown_department_is_listed_with_the_rest_when_the_file_has_none(
+    client, demo, login
+):
+    body = yaml.safe_dump(
+        {
+            "items": [
+                _item("BAD-0201", "部门不存在", department="nowhere"),
+                _item("BAD-0202", "负数时限", promised_days=-1),
+                _item("BAD-0203", "已有部门"),  # hrss is in the database already
+            ]
+        },
+        allow_unicode=True,
+    ).encode()
+    response = await _import(client, await login("admin"), body)
+    assert _problems(response) == {("BAD-0201", "department"), ("BAD-0202", "promised_days")}
+
+
+async def test_files_that_broke_the_database_get_a_problem_list(client, demo, login, ctx):
+    admin = await login("admin")
+    twice = [{"code": "hrss", "name": "区人社局"}, {"code": "hrss", "name": "区人社局(重复)"}]
+    response = await _import(client, admin, _doc(_item("BAD-0301", "部门重复"), departments=twice))
+    assert response.status_code == 422, response.text
+    assert [(p["row"], p["field"]) for p in response.json()["errors"]] == [
+        ("departments[1] hrss", "code")
+    ]
+    response = await _import(
+        client,
+        admin,
+        _doc(
+            _item("BAD-0302", "电话太长", phone="0632-88123456 转 分机 12345"),
+            _item("BAD-0303", "俗称有竖线", aliases=["养老|保险"]),
+            _item("BAD-0304", "时限太大", promised_days=10**10, legal_days=10**10),
+            _item("BAD-0305", "开通层级重复", enabled=["village", "village", "village"]),
+            _item("BAD-0307", "收费太大", fee={"amount_fen": 2**40, "basis": "某文件"}),
+            departments=[{"code": "hrss", "name": "区" + "人" * 60}],
+        ),
+    )
+    assert _problems(response) == {
+        ("hrss", "name"),
+        ("BAD-0302", "phone"),
+        ("BAD-0303", "aliases[0]"),
+        ("BAD-0304", "promised_days"),
+        ("BAD-0304", "legal_days"),
+        ("BAD-0305", "enabled"),
+        ("BAD-0307", "fee.amount_fen"),
+    }
+    async with ctx.db.reading() as session:
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(CatalogueItem)
+                .where(CatalogueItem.code.like("BAD-%"))
+            )
+            == 0
+        )
+
+
+async def test_xlsx_material_problems_name_the_materials_row(client, demo, login):
+    admin = await login("admin")
+    exported = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
+    book = load_workbook(io.BytesIO(exported.content))
+    materials = book["materials"]
+    header = [c.value for c in materials[1]]
+    owner = materials.cell(row=2, column=1).value
+    materials.cell(row=2, column=header.index("name") + 1, value=" ")
+    materials.cell(row=3, column=header.index("count") + 1, value="两份")
+    materials.append(["NO-9999", "id_card", "居民身份证"])
+    orphan_row = materials.max_row
+    out = io.BytesIO()
+    book.save(out)
+    response = await _import(client, admin, out.getvalue(), fmt="xlsx")
+    assert response.status_code == 422, response.text
+    rows = {(p["row"], p["field"]) for p in response.json()["errors"]}
+    assert rows == {
+        (f"materials!2 {owner}", "name"),
+        (f"materials!3 {materials.cell(row=3, column=1).value}", "count"),
+        (f"materials!{orphan_row} NO-9999", "item_code"),
+    }

@@ -19,9 +19,11 @@ from app.catalogue.document import (
     DocumentInvalid,
     FeeSpec,
     ItemSpec,
+    Known,
     MaterialSpec,
     Problem,
     check_item,
+    read_document,
 )
 from app.context import Context
 from app.models import (
@@ -42,6 +44,24 @@ MAX_PAGE = 50
 # --- import and export ----------------------------------------------------------------
 
 
+async def known_to(session: AsyncSession) -> Known:
+    """What a file is checked against besides itself: the departments already here."""
+    return Known(departments=frozenset(await _department_ids(session)))
+
+
+async def import_file(
+    session: AsyncSession,
+    data: bytes,
+    filename: str,
+    *,
+    actor_id: int | None,
+    enable_within: int | None,
+) -> dict[str, int]:
+    """Read, check against the database and apply a file: every problem in one round."""
+    document = read_document(data, filename, await known_to(session))
+    return await import_document(session, document, actor_id=actor_id, enable_within=enable_within)
+
+
 async def import_document(
     session: AsyncSession,
     document: CatalogueDocument,
@@ -55,7 +75,7 @@ async def import_document(
     under `enable_within` (a district id; None: everywhere). All or nothing: the caller's
     unit of work commits it whole.
     """
-    departments = await _upsert_departments(session, document.departments)
+    departments = await _department_ids(session)
     known = {d.code for d in document.departments} | set(departments)
     problems = [
         Problem(row=f"items {item.code}", field="department", message=f"未知部门 {item.department}")
@@ -64,6 +84,7 @@ async def import_document(
     ]
     if problems:
         raise DocumentInvalid(problems)
+    await _upsert_departments(session, document.departments)
     departments = await _department_ids(session)
     existing = {
         item.code: (item, version)
