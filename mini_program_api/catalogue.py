@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, Response, Router, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app import errors
@@ -71,13 +71,34 @@ class EnablementInput(Input):
     enabled: bool
 
 
-@put("/catalogue/enablements", summary="开通或关闭本镇/本村可办事项", tags=["dispatcher 调度员"])
-async def dispatch_enablements(
+RegionQuery = Annotated[int, QueryParameter(name="regionId", ge=1, le=2**63 - 1)]
+
+
+@get("/", summary="本镇或本村已开通的事项")
+async def list_enablements(
+    region_id: RegionQuery, db_session: DbSession, principal: Caller
+) -> views.RegionItems:
+    return await service.region_items(db_session, principal, region_id)
+
+
+@put(
+    "/",
+    summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
+)
+async def set_enablements(
     data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
 ) -> views.EnablementResult:
     return await service.set_enabled(
         db_session, principal, data.region_id, data.item_codes, data.enabled
     )
+
+
+# The dispatcher's pair; the admin router has the same two in its controller below.
+dispatch_enablements = Router(
+    path="/catalogue/enablements",
+    route_handlers=[list_enablements, set_enablements],
+    tags=["dispatcher 调度员"],
+)
 
 
 def _invalid(exc: DocumentInvalid) -> errors.DomainError:
@@ -117,7 +138,16 @@ class CatalogueAdminController(Controller):
     async def versions(self, code: FromPath[str], db_session: DbSession) -> list[views.VersionView]:
         return await service.versions(db_session, code)
 
-    @put("/enablements", summary="开通或关闭某镇/村的可办事项")
+    @get("/enablements", summary="某镇/村已开通的事项")
+    async def list_enablements(
+        self, region_id: RegionQuery, db_session: DbSession, principal: Caller
+    ) -> views.RegionItems:
+        return await service.region_items(db_session, principal, region_id)
+
+    @put(
+        "/enablements",
+        summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
+    )
     async def enablements(
         self, data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
     ) -> views.EnablementResult:

@@ -426,6 +426,7 @@ async def test_files_that_broke_the_database_get_a_problem_list(client, demo, lo
             _item("BAD-0303", "俗称有竖线", aliases=["养老|保险"]),
             _item("BAD-0304", "时限太大", promised_days=10**10, legal_days=10**10),
             _item("BAD-0305", "开通层级重复", enabled=["village", "village", "village"]),
+            _item("BAD-0306", "只开通到村", enabled=["village"]),
             _item("BAD-0307", "收费太大", fee={"amount_fen": 2**40, "basis": "某文件"}),
             departments=[{"code": "hrss", "name": "区" + "人" * 60}],
         ),
@@ -437,6 +438,7 @@ async def test_files_that_broke_the_database_get_a_problem_list(client, demo, lo
         ("BAD-0304", "promised_days"),
         ("BAD-0304", "legal_days"),
         ("BAD-0305", "enabled"),
+        ("BAD-0306", "enabled"),
         ("BAD-0307", "fee.amount_fen"),
     }
     async with ctx.db.reading() as session:
@@ -471,3 +473,114 @@ async def test_xlsx_material_problems_name_the_materials_row(client, demo, login
         (f"materials!3 {materials.cell(row=3, column=1).value}", "count"),
         (f"materials!{orphan_row} NO-9999", "item_code"),
     }
+
+
+# --- where an item is offered ---------------------------------------------------------
+
+
+async def _regions(client) -> tuple[dict, dict, dict]:
+    """店子镇, its first village 店子村 (resident1's), and a village of 西集镇."""
+    district = (await client.get("/mp/v1/regions")).json()[0]
+    town, other_town = district["children"][:2]
+    return town, town["children"][0], other_town["children"][0]
+
+
+async def _village_codes(client, village_id: int, **params) -> set[str]:
+    page = await client.get(
+        "/mp/v1/catalogue/items", params={"villageId": village_id, "limit": 50, **params}
+    )
+    assert page.status_code == 200, page.text
+    return {i["code"] for i in page.json()["items"]}
+
+
+async def _region_codes(client, headers, region_id: int, role: str = "admin") -> set[str]:
+    path = "admin" if role == "admin" else "dispatch"
+    response = await client.get(
+        f"/mp/v1/{path}/catalogue/enablements", params={"regionId": region_id}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return {i["code"] for i in response.json()["items"]}
+
+
+async def test_the_guide_says_so_when_the_village_switched_the_item_off(client, demo, login):
+    _, village, other_village = await _regions(client)
+    off = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": village["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=await login("dispatcher1a"),
+    )
+    assert off.status_code == 200, off.text
+    here = (
+        await client.get("/mp/v1/catalogue/items/RS-0001", params={"villageId": village["id"]})
+    ).json()
+    assert here["canSubmitOnline"] is False
+    assert "本村" in here["cannotSubmitReason"] and here["guidance"]
+    assert here["villageAgents"]  # whom to call instead
+    there = (
+        await client.get(
+            "/mp/v1/catalogue/items/RS-0001", params={"villageId": other_village["id"]}
+        )
+    ).json()
+    assert there["canSubmitOnline"] is True and there["cannotSubmitReason"] is None
+
+
+async def test_a_dispatcher_switching_off_their_town_switches_off_its_villages(client, demo, login):
+    from tests.factories import submit
+
+    town, village, other_village = await _regions(client)
+    dispatcher = await login("dispatcher1a")
+    off = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": town["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=dispatcher,
+    )
+    assert off.status_code == 200, off.text
+    assert off.json()["switchedOffInVillages"] == len(town["children"])
+    assert "RS-0001" not in await _region_codes(client, dispatcher, town["id"], "dispatcher")
+    assert "RS-0001" not in await _region_codes(client, dispatcher, village["id"], "dispatcher")
+    assert "RS-0001" not in await _village_codes(client, village["id"], q="养老")
+    assert "RS-0001" in await _village_codes(client, other_village["id"], q="养老")
+    assert (await submit(client, await login("resident1"), "RS-0001")).status_code == 404
+
+    village_on = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": village["id"], "itemCodes": ["RS-0001"], "enabled": True},
+        headers=dispatcher,
+    )
+    assert village_on.status_code == 409 and village_on.json()["itemCodes"] == ["RS-0001"]
+    for region in (town, village):
+        on = await client.put(
+            "/mp/v1/dispatch/catalogue/enablements",
+            json={"regionId": region["id"], "itemCodes": ["RS-0001"], "enabled": True},
+            headers=dispatcher,
+        )
+        assert on.status_code == 200, on.text
+    assert "RS-0001" in await _village_codes(client, village["id"], q="养老")
+
+
+async def test_who_may_read_what_a_region_offers(client, demo, login):
+    town, village, other_village = await _regions(client)
+    admin, dispatcher = await login("admin"), await login("dispatcher1a")
+    offered = await _region_codes(client, dispatcher, village["id"], "dispatcher")
+    assert "RS-0001" in offered and len(offered) >= 50
+    assert len(await _region_codes(client, admin, other_village["id"])) >= 50
+    foreign = await client.get(
+        "/mp/v1/dispatch/catalogue/enablements",
+        params={"regionId": other_village["id"]},
+        headers=dispatcher,
+    )
+    assert foreign.status_code == 404
+    agent = await client.get(
+        "/mp/v1/dispatch/catalogue/enablements",
+        params={"regionId": village["id"]},
+        headers=await login("agent1a"),
+    )
+    assert agent.status_code == 403
+    off = await client.put(
+        "/mp/v1/admin/catalogue/enablements",
+        json={"regionId": other_village["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=admin,
+    )
+    assert off.status_code == 200 and off.json()["switchedOffInVillages"] == 0
+    assert "RS-0001" not in await _region_codes(client, admin, other_village["id"])
+    assert "RS-0001" in await _region_codes(client, admin, town["id"])

@@ -353,6 +353,8 @@ def _check_enabled(levels: list[str]) -> list[tuple[str, str]]:
         out.append(("enabled", "开通层级只能是 town 或 village"))
     elif len(set(levels)) < len(levels):
         out.append(("enabled", "开通层级重复"))
+    elif "village" in levels and "town" not in levels:
+        out.append(("enabled", "村开通的事项, 所属乡镇也须开通(应写 town 和 village)"))
     return out
 
 

@@ -39,6 +39,7 @@ from app.regions.service import contains, get_region
 from app.security.tokens import Principal
 
 MAX_PAGE = 50
+TownNotEnabled = errors.error("town_not_enabled", 409, "所属乡镇(街道)没有开通该事项")
 
 
 # --- import and export ----------------------------------------------------------------
@@ -334,12 +335,7 @@ async def search(
     else:
         rank = literal(0)
     if village_id is not None:
-        await get_region(session, village_id, level="village")
-        query = query.where(
-            exists().where(
-                ItemEnablement.item_id == CatalogueItem.id, ItemEnablement.region_id == village_id
-            )
-        )
+        query = query.where(_offered_in(await get_region(session, village_id, level="village")))
     if department:
         query = query.where(Department.code == department)
     if kind:
@@ -382,7 +378,7 @@ async def popular(
     kept = cache.get((village_id, limit))
     if kept and timedelta(0) <= now - kept[0] < timedelta(seconds=POPULAR_CACHE_SECONDS):
         return kept[1]
-    await get_region(session, village_id, level="village")
+    village = await get_region(session, village_id, level="village")
     since = now - timedelta(days=POPULAR_DAYS)
     counts = (
         select(
@@ -399,13 +395,7 @@ async def popular(
             select(CatalogueItem, Department.name, Department.code, counts.c.orders)
             .join(counts, counts.c.item_id == CatalogueItem.id)
             .join(Department, Department.id == CatalogueItem.department_id)
-            .where(
-                CatalogueItem.retired_at.is_(None),
-                exists().where(
-                    ItemEnablement.item_id == CatalogueItem.id,
-                    ItemEnablement.region_id == village_id,
-                ),
-            )
+            .where(CatalogueItem.retired_at.is_(None), _offered_in(village))
             .order_by(counts.c.orders.desc(), counts.c.latest.desc())
             .limit(max(1, min(limit, MAX_PAGE)))
         )
@@ -449,8 +439,14 @@ async def guide(session: AsyncSession, code: str, *, village_id: int | None = No
         raise errors.NotFound("没有找到该事项")
     item, version, department = row
     agents: list[Account] = []
+    offered: bool | None = None
     if village_id is not None:
-        await get_region(session, village_id, level="village")
+        village = await get_region(session, village_id, level="village")
+        offered = bool(
+            await session.scalar(
+                select(literal(True)).where(CatalogueItem.id == item.id, _offered_in(village))
+            )
+        )
         agents = list(
             (
                 await session.execute(
@@ -464,7 +460,7 @@ async def guide(session: AsyncSession, code: str, *, village_id: int | None = No
                 )
             ).scalars()
         )
-    return views.guide_view(item, version, department, agents)
+    return views.guide_view(item, version, department, agents, offered_in_village=offered)
 
 
 async def departments(session: AsyncSession) -> list[views.DepartmentView]:
@@ -550,14 +546,59 @@ async def versions(session: AsyncSession, code: str) -> list[views.VersionView]:
     ]
 
 
-async def set_enabled(
-    session: AsyncSession, principal: Principal, region_id: int, codes: list[str], enabled: bool
-) -> views.EnablementResult:
-    """Admins: any town or village of their district; dispatchers: their town and its villages."""
+async def _region_in_scope(session: AsyncSession, principal: Principal, region_id: int) -> Region:
+    """A town or village the caller manages: admins any of their district, dispatchers their
+    town and its villages; anything else is not found."""
     scope = await get_region(session, principal.region_id or 0)
     region = await session.get(Region, region_id)
     if region is None or region.level not in ("town", "village") or not contains(scope, region):
         raise errors.NotFound("没有找到该乡镇或村")
+    return region
+
+
+def _offered_in(region: Region) -> ColumnElement[bool]:
+    """The item is switched on for the region and, for a village, for its town as well: a
+    village cannot offer what its town has switched off."""
+    regions = [region.id] if region.level != "village" else [region.id, region.town_id or 0]
+    return and_(
+        *(
+            exists().where(
+                ItemEnablement.item_id == CatalogueItem.id, ItemEnablement.region_id == region_id
+            )
+            for region_id in regions
+        )
+    )
+
+
+async def region_items(
+    session: AsyncSession, principal: Principal, region_id: int
+) -> views.RegionItems:
+    """What a town centre or a village station offers (a village: only what its town does)."""
+    region = await _region_in_scope(session, principal, region_id)
+    rows = (
+        await session.execute(
+            select(CatalogueItem, Department.name, Department.code)
+            .join(Department, Department.id == CatalogueItem.department_id)
+            .where(CatalogueItem.retired_at.is_(None), _offered_in(region))
+            .order_by(CatalogueItem.code)
+        )
+    ).all()
+    return views.RegionItems(
+        region_id=region.id,
+        region_name=region.name,
+        level=region.level,
+        items=[views.item_summary(item, name, code) for item, name, code in rows],
+    )
+
+
+async def set_enabled(
+    session: AsyncSession, principal: Principal, region_id: int, codes: list[str], enabled: bool
+) -> views.EnablementResult:
+    """Admins: any town or village of their district; dispatchers: their town and its villages.
+
+    Switching an item off for a town switches it off for the town's villages too; a village
+    may switch an item on only while its town has it."""
+    region = await _region_in_scope(session, principal, region_id)
     rows = (
         await session.execute(
             select(CatalogueItem.code, CatalogueItem.id).where(
@@ -573,20 +614,31 @@ async def set_enabled(
             errors=[{"field": "itemCodes", "message": f"未知事项 {c}"} for c in unknown],
         )
     ids = list(items.values())
+    villages_off = 0
     if enabled:
-        present = set(
-            (
-                await session.execute(
-                    select(ItemEnablement.item_id).where(
-                        ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(ids)
-                    )
+        if region.level == "village":
+            town_has = await _enabled_ids(session, region.town_id or 0, ids)
+            missing_in_town = sorted(code for code, i in items.items() if i not in town_has)
+            if missing_in_town:
+                raise TownNotEnabled(
+                    "所属乡镇(街道)没有开通这些事项, 请先为乡镇开通: " + "、".join(missing_in_town),
+                    itemCodes=missing_in_town,
                 )
-            ).scalars()
-        )
+        present = await _enabled_ids(session, region_id, ids)
         missing = [{"region_id": region_id, "item_id": i} for i in ids if i not in present]
         if missing:
             await session.execute(insert(ItemEnablement), missing)
     else:
+        if region.level == "town":
+            result = await session.execute(
+                delete(ItemEnablement).where(
+                    ItemEnablement.region_id.in_(
+                        select(Region.id).where(Region.town_id == region_id)
+                    ),
+                    ItemEnablement.item_id.in_(ids),
+                )
+            )
+            villages_off = int(getattr(result, "rowcount", 0) or 0)
         await session.execute(
             delete(ItemEnablement).where(
                 ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(ids)
@@ -597,4 +649,18 @@ async def set_enabled(
         .select_from(ItemEnablement)
         .where(ItemEnablement.region_id == region_id)
     )
-    return views.EnablementResult(region_id=region_id, enabled_count=int(total or 0))
+    return views.EnablementResult(
+        region_id=region_id, enabled_count=int(total or 0), switched_off_in_villages=villages_off
+    )
+
+
+async def _enabled_ids(session: AsyncSession, region_id: int, item_ids: list[int]) -> set[int]:
+    return set(
+        (
+            await session.execute(
+                select(ItemEnablement.item_id).where(
+                    ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(item_ids)
+                )
+            )
+        ).scalars()
+    )
