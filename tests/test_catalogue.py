@@ -584,3 +584,28 @@ async def test_who_may_read_what_a_region_offers(client, demo, login):
     assert off.status_code == 200 and off.json()["switchedOffInVillages"] == 0
     assert "RS-0001" not in await _region_codes(client, admin, other_village["id"])
     assert "RS-0001" in await _region_codes(client, admin, town["id"])
+
+
+# --- editing ---------------------------------------------------------------------------
+
+
+async def test_changing_enabled_on_an_existing_item_takes_effect(client, demo, login):
+    admin = await login("admin")
+    town, village, _ = await _regions(client)
+    item = _item("TS-0101", "新开事项", enabled=["town"])
+    assert (await _import(client, admin, _doc(item))).json()["created"] == 1
+    assert "TS-0101" in await _region_codes(client, admin, town["id"])
+    assert "TS-0101" not in await _village_codes(client, village["id"], q="新开事项")
+
+    item["enabled"] = ["town", "village"]
+    result = (await _import(client, admin, _doc(item))).json()
+    assert result["updated"] == 1
+    assert "TS-0101" in await _village_codes(client, village["id"], q="新开事项")
+
+    item["enabled"] = []
+    edited = await client.put("/mp/v1/admin/catalogue/items/TS-0101", json=item, headers=admin)
+    assert edited.status_code == 200, edited.text
+    assert "TS-0101" not in await _region_codes(client, admin, town["id"])
+    assert "TS-0101" not in await _region_codes(client, admin, village["id"])
+    versions = await client.get("/mp/v1/admin/catalogue/items/TS-0101/versions", headers=admin)
+    assert [v["version"] for v in versions.json()] == [1]  # the guide itself never changed

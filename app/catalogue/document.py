@@ -279,6 +279,15 @@ def _noun(type_: Any) -> str:
     return names.get(type_, "一组字段(对象)")
 
 
+def same_guide(a: ItemSpec, b: ItemSpec) -> bool:
+    """The same published guide, whatever the levels it is switched on at."""
+    return msgspec.structs.replace(a, enabled=[]) == msgspec.structs.replace(b, enabled=[])
+
+
+def same_item(a: ItemSpec, b: ItemSpec) -> bool:
+    return same_guide(a, b) and set(a.enabled) == set(b.enabled)
+
+
 def check_department(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if "code" in values and not DEPARTMENT_CODE.match(values["code"]):

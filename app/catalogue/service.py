@@ -7,13 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import errors
 from app.catalogue import views
 from app.catalogue.document import (
+    ENABLE_LEVELS,
     CatalogueDocument,
     DepartmentSpec,
     DocumentInvalid,
@@ -24,6 +25,8 @@ from app.catalogue.document import (
     Problem,
     check_item,
     read_document,
+    same_guide,
+    same_item,
 )
 from app.context import Context
 from app.models import (
@@ -70,13 +73,26 @@ async def import_document(
     actor_id: int | None,
     enable_within: int | None,
 ) -> dict[str, int]:
-    """Apply a checked document: new items, a new version where a guide changed, nothing else.
+    """Apply a checked document: new items, a new version where a guide changed, and the
+    levels an item is switched on at where those changed; nothing else.
 
     New items are enabled at the levels their `enabled` names, in every town and village
-    under `enable_within` (a district id; None: everywhere). All or nothing: the caller's
-    unit of work commits it whole.
+    under `enable_within` (a district id; None: everywhere); a changed `enabled` switches
+    the item on or off at the levels added or dropped, in the same regions. All or nothing:
+    the caller's unit of work commits it whole.
     """
     departments = await _department_ids(session)
+    codes = {id_: code for code, id_ in departments.items()}
+    existing = {
+        item.code: (item, spec_of(version, codes[version.department_id], item))
+        for item, version in (
+            await session.execute(
+                select(CatalogueItem, ItemVersion).join(
+                    ItemVersion, ItemVersion.id == CatalogueItem.current_version_id
+                )
+            )
+        ).all()
+    }
     known = {d.code for d in document.departments} | set(departments)
     problems = [
         Problem(row=f"items {item.code}", field="department", message=f"未知部门 {item.department}")
@@ -87,16 +103,6 @@ async def import_document(
         raise DocumentInvalid(problems)
     await _upsert_departments(session, document.departments)
     departments = await _department_ids(session)
-    existing = {
-        item.code: (item, version)
-        for item, version in (
-            await session.execute(
-                select(CatalogueItem, ItemVersion).join(
-                    ItemVersion, ItemVersion.id == CatalogueItem.current_version_id
-                )
-            )
-        ).all()
-    }
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     new_specs = [spec for spec in document.items if spec.code not in existing]
     created = await _create_items(session, new_specs, departments, actor_id)
@@ -105,13 +111,86 @@ async def import_document(
         found = existing.get(spec.code)
         if found is None:
             continue
-        if spec_of(found[1], _dept_code(departments, found[1].department_id), found[0]) == spec:
+        if same_item(spec, found[1]):
             counts["unchanged"] += 1
-        else:
-            await _new_version(session, found[0], found[1].version + 1, spec, departments, actor_id)
-            counts["updated"] += 1
+            continue
+        await _apply_edit(session, found[0], found[1], spec, departments, actor_id, enable_within)
+        counts["updated"] += 1
     await _enable_new_items(session, created, enable_within)
     return counts
+
+
+async def _apply_edit(
+    session: AsyncSession,
+    item: CatalogueItem,
+    current: ItemSpec,
+    spec: ItemSpec,
+    departments: dict[str, int],
+    actor_id: int | None,
+    within: int | None,
+) -> None:
+    """A new guide version if the guide changed; the item switched on or off where the
+    levels in `enabled` changed (a level left alone keeps each region's own choice)."""
+    if not same_guide(spec, current):
+        latest = await session.scalar(
+            select(func.max(ItemVersion.version)).where(ItemVersion.item_id == item.id)
+        )
+        await _new_version(session, item, (latest or 0) + 1, spec, departments, actor_id)
+    before, after = set(current.enabled), set(spec.enabled)
+    if before != after:
+        item.default_enabled = _levels_column(spec.enabled)
+        await _switch_levels(session, item.id, after - before, before - after, within)
+
+
+async def _switch_levels(
+    session: AsyncSession, item_id: int, added: set[str], dropped: set[str], within: int | None
+) -> None:
+    """Switch one item on at every town or village of the added levels and off at the dropped
+    ones. A village never offers what its town does not: dropping towns drops villages, and
+    villages are switched on only where their town has the item."""
+    in_scope = Region.district_id == within if within is not None else true()
+    if "town" in dropped:
+        dropped = dropped | {"village"}
+    if dropped:
+        await session.execute(
+            delete(ItemEnablement).where(
+                ItemEnablement.item_id == item_id,
+                ItemEnablement.region_id.in_(
+                    select(Region.id).where(Region.level.in_(dropped), in_scope)
+                ),
+            )
+        )
+    if not added:
+        return
+    present = set(
+        (
+            await session.execute(
+                select(ItemEnablement.region_id).where(ItemEnablement.item_id == item_id)
+            )
+        ).scalars()
+    )
+    regions = (
+        await session.execute(
+            select(Region.id, Region.level, Region.town_id).where(
+                Region.level.in_(("town", "village")), in_scope
+            )
+        )
+    ).all()
+    towns = [r.id for r in regions if r.level == "town" and "town" in added and r.id not in present]
+    with_town = present | set(towns)
+    villages = [
+        r.id
+        for r in regions
+        if r.level == "village"
+        and "village" in added
+        and r.id not in present
+        and r.town_id in with_town
+    ]
+    if towns or villages:
+        await session.execute(
+            insert(ItemEnablement),
+            [{"region_id": r, "item_id": item_id} for r in towns + villages],
+        )
 
 
 async def _upsert_departments(session: AsyncSession, specs: list[DepartmentSpec]) -> dict[str, int]:
@@ -133,8 +212,9 @@ async def _department_ids(session: AsyncSession) -> dict[str, int]:
     }
 
 
-def _dept_code(departments: dict[str, int], department_id: int) -> str:
-    return next(code for code, id_ in departments.items() if id_ == department_id)
+def _levels_column(levels: list[str]) -> str:
+    """The `enabled` levels as stored, in one order, so the same set reads back the same."""
+    return ",".join(level for level in ENABLE_LEVELS if level in levels)
 
 
 def _version_values(spec: ItemSpec, departments: dict[str, int]) -> dict[str, Any]:
@@ -165,7 +245,7 @@ def _search_columns(spec: ItemSpec, departments: dict[str, int]) -> dict[str, An
         "aliases": "|" + "".join(f"{a}|" for a in spec.aliases),
         "department_id": departments[spec.department],
         "kind": spec.kind,
-        "default_enabled": ",".join(spec.enabled),
+        "default_enabled": _levels_column(spec.enabled),
     }
 
 
@@ -486,10 +566,8 @@ async def departments(session: AsyncSession) -> list[views.DepartmentView]:
 async def save_item(
     session: AsyncSession, ctx: Context, admin: Principal, spec: ItemSpec, *, creating: bool
 ) -> views.Guide:
-    departments = await _department_ids(session)
-    problems = check_item(spec, set(departments))
-    if problems:
-        raise errors.InvalidInput(errors=[{"field": f, "message": m} for f, m in problems])
+    """Create an item, or edit one: a new guide version if the guide changed, and the item
+    switched on or off in the admin's district where its `enabled` levels changed."""
     existing = (
         await session.execute(select(CatalogueItem).where(CatalogueItem.code == spec.code))
     ).scalar_one_or_none()
@@ -497,15 +575,20 @@ async def save_item(
         raise errors.Conflict("事项编码已存在")
     if not creating and existing is None:
         raise errors.NotFound("没有找到该事项")
+    departments = await _department_ids(session)
+    problems = check_item(spec, set(departments))
+    if problems:
+        raise errors.InvalidInput(errors=[{"field": f, "message": m} for f, m in problems])
     if existing is None:
         created = await _create_items(session, [spec], departments, admin.account_id)
         await _enable_new_items(session, created, admin.region_id)
     else:
-        latest = await session.scalar(
-            select(func.max(ItemVersion.version)).where(ItemVersion.item_id == existing.id)
-        )
-        await _new_version(
-            session, existing, (latest or 0) + 1, spec, departments, admin.account_id
+        version = await session.get(ItemVersion, existing.current_version_id)
+        assert version is not None
+        codes = {id_: code for code, id_ in departments.items()}
+        current = spec_of(version, codes[version.department_id], existing)
+        await _apply_edit(
+            session, existing, current, spec, departments, admin.account_id, admin.region_id
         )
     return await guide(session, spec.code)
 
