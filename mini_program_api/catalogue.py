@@ -134,6 +134,10 @@ class CatalogueAdminController(Controller):
     async def retire(self, code: FromPath[str], db_session: DbSession, ctx: Ctx) -> None:
         await service.retire_item(db_session, ctx, code)
 
+    @post("/items/{code:str}/restore", status_code=200, summary="恢复已停用的事项")
+    async def restore(self, code: FromPath[str], db_session: DbSession) -> views.Guide:
+        return await service.restore_item(db_session, code)
+
     @get("/items/{code:str}/versions", summary="事项的历史版本")
     async def versions(self, code: FromPath[str], db_session: DbSession) -> list[views.VersionView]:
         return await service.versions(db_session, code)

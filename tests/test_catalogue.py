@@ -609,3 +609,31 @@ async def test_changing_enabled_on_an_existing_item_takes_effect(client, demo, l
     assert "TS-0101" not in await _region_codes(client, admin, village["id"])
     versions = await client.get("/mp/v1/admin/catalogue/items/TS-0101/versions", headers=admin)
     assert [v["version"] for v in versions.json()] == [1]  # the guide itself never changed
+
+
+async def test_a_retired_item_stays_retired_until_restored(client, demo, login):
+    admin = await login("admin")
+    body = yaml.safe_load(CATALOGUE_FILE.read_text())["items"][0]
+    assert body["code"] == "RS-0001"
+    retired = await client.post("/mp/v1/admin/catalogue/items/RS-0001/retire", headers=admin)
+    assert retired.status_code == 204
+
+    edit = await client.put(
+        "/mp/v1/admin/catalogue/items/RS-0001", json={**body, "promised_days": 3}, headers=admin
+    )
+    assert edit.status_code == 409 and edit.json()["code"] == "item_retired"
+    changed = await _import(client, admin, _doc({**body, "promised_days": 3}))
+    assert _problems(changed) == {("RS-0001", "code")}
+    unchanged = await _import(client, admin, _doc(body))
+    assert unchanged.status_code == 200 and unchanged.json()["unchanged"] == 1
+    assert (await client.get("/mp/v1/catalogue/items/RS-0001")).status_code == 404
+
+    restored = await client.post("/mp/v1/admin/catalogue/items/RS-0001/restore", headers=admin)
+    assert restored.status_code == 200 and restored.json()["version"] == 1
+    again = await client.post("/mp/v1/admin/catalogue/items/RS-0001/restore", headers=admin)
+    assert again.status_code == 409
+    assert (await client.get("/mp/v1/catalogue/items/RS-0001")).status_code == 200
+    edit = await client.put(
+        "/mp/v1/admin/catalogue/items/RS-0001", json={**body, "promised_days": 3}, headers=admin
+    )
+    assert edit.status_code == 200 and edit.json()["version"] == 2

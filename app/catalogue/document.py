@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
 
 import msgspec
@@ -97,6 +97,7 @@ class Known:
     it are listed in the same round as the others."""
 
     departments: frozenset[str] = frozenset()
+    retired: Mapping[str, ItemSpec] = field(default_factory=dict)  # code -> its last guide
 
 
 @dataclass
@@ -190,6 +191,9 @@ def _check_raw(raw: dict[str, Any], rows: _Rows, known: Known) -> list[Problem]:
             if code in item_codes:
                 found.append(("code", f"事项编码重复(与 {item_codes[code]} 相同)"))
             item_codes.setdefault(code, row)
+            retired = known.retired.get(code)
+            if retired is not None and (found or not same_item(_spec(entry), retired)):
+                found.append(("code", f"事项 {code} 已停用: 请先恢复该事项, 或从文件中删去这一行"))
         material_rows = rows.materials[i] if rows.materials and i < len(rows.materials) else None
         problems += [_placed(row, material_rows, f, m) for f, m in found]
     return problems
@@ -197,6 +201,10 @@ def _check_raw(raw: dict[str, Any], rows: _Rows, known: Known) -> list[Problem]:
 
 def _label(labels: list[str], i: int, section: str) -> str:
     return labels[i] if i < len(labels) else f"{section}[{i}]"
+
+
+def _spec(entry: Any) -> ItemSpec:
+    return msgspec.convert(entry, ItemSpec)
 
 
 MATERIAL_FIELD = re.compile(r"^materials\[(\d+)\]\.?(.*)$")

@@ -42,6 +42,7 @@ from app.regions.service import contains, get_region
 from app.security.tokens import Principal
 
 MAX_PAGE = 50
+ItemRetired = errors.error("item_retired", 409, "该事项已停用")
 TownNotEnabled = errors.error("town_not_enabled", 409, "所属乡镇(街道)没有开通该事项")
 
 
@@ -49,8 +50,23 @@ TownNotEnabled = errors.error("town_not_enabled", 409, "所属乡镇(街道)没�
 
 
 async def known_to(session: AsyncSession) -> Known:
-    """What a file is checked against besides itself: the departments already here."""
-    return Known(departments=frozenset(await _department_ids(session)))
+    """What a file is checked against besides itself: departments and retired items."""
+    departments = await _department_ids(session)
+    codes = {id_: code for code, id_ in departments.items()}
+    retired = (
+        await session.execute(
+            select(CatalogueItem, ItemVersion)
+            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+            .where(CatalogueItem.retired_at.is_not(None))
+        )
+    ).all()
+    return Known(
+        departments=frozenset(departments),
+        retired={
+            item.code: spec_of(version, codes[version.department_id], item)
+            for item, version in retired
+        },
+    )
 
 
 async def import_file(
@@ -78,8 +94,9 @@ async def import_document(
 
     New items are enabled at the levels their `enabled` names, in every town and village
     under `enable_within` (a district id; None: everywhere); a changed `enabled` switches
-    the item on or off at the levels added or dropped, in the same regions. All or nothing:
-    the caller's unit of work commits it whole.
+    the item on or off at the levels added or dropped, in the same regions. A retired item
+    stays retired: the file may repeat it unchanged, never change it. All or nothing: the
+    caller's unit of work commits it whole.
     """
     departments = await _department_ids(session)
     codes = {id_: code for code, id_ in departments.items()}
@@ -98,6 +115,12 @@ async def import_document(
         Problem(row=f"items {item.code}", field="department", message=f"未知部门 {item.department}")
         for item in document.items
         if item.department not in known
+    ] + [
+        Problem(row=f"items {spec.code}", field="code", message=f"事项 {spec.code} 已停用")
+        for spec in document.items
+        if spec.code in existing
+        and existing[spec.code][0].retired_at is not None
+        and not same_item(spec, existing[spec.code][1])
     ]
     if problems:
         raise DocumentInvalid(problems)
@@ -306,7 +329,6 @@ async def _new_version(
     item.current_version_id = version.id
     for column, value in _search_columns(spec, departments).items():
         setattr(item, column, value)
-    item.retired_at = None
     return version
 
 
@@ -575,6 +597,8 @@ async def save_item(
         raise errors.Conflict("事项编码已存在")
     if not creating and existing is None:
         raise errors.NotFound("没有找到该事项")
+    if existing is not None and existing.retired_at is not None:
+        raise ItemRetired("该事项已停用, 不能修改; 如需修改请先恢复该事项")
     departments = await _department_ids(session)
     problems = check_item(spec, set(departments))
     if problems:
@@ -600,6 +624,19 @@ async def retire_item(session: AsyncSession, ctx: Context, code: str) -> None:
     if item is None or item.retired_at is not None:
         raise errors.NotFound("没有找到该事项")
     item.retired_at = ctx.now()
+
+
+async def restore_item(session: AsyncSession, code: str) -> views.Guide:
+    """Bring a retired item back, with its last guide and the regions it was enabled in."""
+    item = (
+        await session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
+    ).scalar_one_or_none()
+    if item is None:
+        raise errors.NotFound("没有找到该事项")
+    if item.retired_at is None:
+        raise errors.Conflict("该事项没有停用, 不需要恢复")
+    item.retired_at = None
+    return await guide(session, code)
 
 
 async def versions(session: AsyncSession, code: str) -> list[views.VersionView]:
