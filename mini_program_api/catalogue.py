@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app import errors
 from app.catalogue import service, views
-from app.catalogue.document import DocumentInvalid, ItemSpec, write_xlsx
+from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx, DbSession
 from mini_program_api.schemas import Input
 
@@ -111,7 +111,7 @@ def _invalid(exc: DocumentInvalid) -> errors.DomainError:
 class CatalogueAdminController(Controller):
     path = "/catalogue"
 
-    @post("/items", summary="新建事项 (格式同导入文件)")
+    @post("/items", summary="新建事项 (格式同导入文件), 在本区按 enabled 开通")
     async def create(
         self, data: JSONBody[ItemSpec], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> views.Guide:
@@ -185,11 +185,18 @@ class CatalogueAdminController(Controller):
             raise _invalid(exc) from None
         return views.ImportResult(**counts)
 
-    @get("/export", summary="导出事项清单 (xlsx)")
-    async def export_file(self, db_session: DbSession) -> Response[bytes]:
+    @get("/export", summary="导出事项清单 (xlsx 或 YAML, 可原样导入)")
+    async def export_file(
+        self, db_session: DbSession, format: FromQuery[Literal["yaml", "xlsx"]] = "xlsx"
+    ) -> Response[bytes]:
         document = await service.export_document(db_session)
+        data, media_type = (
+            (write_xlsx(document), XLSX)
+            if format == "xlsx"
+            else (dump_yaml(document), "application/yaml")
+        )
         return Response(
-            write_xlsx(document),
-            media_type=XLSX,
-            headers={"Content-Disposition": 'attachment; filename="catalogue.xlsx"'},
+            data,
+            media_type=media_type,
+            headers={"Content-Disposition": f'attachment; filename="catalogue.{format}"'},
         )

@@ -3,8 +3,15 @@ and export, and who may switch items on or off."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
+import msgspec
 import yaml
 from openpyxl import load_workbook
 from sqlalchemy import func, select
@@ -637,3 +644,110 @@ async def test_a_retired_item_stays_retired_until_restored(client, demo, login):
         "/mp/v1/admin/catalogue/items/RS-0001", json={**body, "promised_days": 3}, headers=admin
     )
     assert edit.status_code == 200 and edit.json()["version"] == 2
+
+
+async def test_admin_creates_an_item_enabled_where_it_says(client, demo, login):
+    admin = await login("admin")
+    town, village, other_village = await _regions(client)
+    body = _item("TS-0201", "新建的事项", enabled=["town", "village"])
+    created = await client.post("/mp/v1/admin/catalogue/items", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["version"] == 1 and created.json()["canSubmitOnline"] is True
+    for region in (town, village, other_village):
+        assert "TS-0201" in await _region_codes(client, admin, region["id"])
+    assert "TS-0201" in await _village_codes(client, village["id"], q="新建的事项")
+    again = await client.post("/mp/v1/admin/catalogue/items", json=body, headers=admin)
+    assert again.status_code == 409
+
+
+async def test_search_filters_by_kind_and_department(client, demo):
+    async def search(**params) -> list[dict]:
+        page = await client.get("/mp/v1/catalogue/items", params={"limit": 50, **params})
+        assert page.status_code == 200, page.text
+        return page.json()["items"]
+
+    immediate = await search(kind="immediate")
+    assert immediate and {i["kind"] for i in immediate} == {"immediate"}
+    pension = await search(department="hrss")
+    assert pension and {i["departmentCode"] for i in pension} == {"hrss"}
+    both = await search(department="hrss", kind="immediate")
+    assert {i["code"] for i in both} == {i["code"] for i in immediate} & {
+        i["code"] for i in pension
+    }
+    assert await search(department="nowhere") == []
+
+
+# --- round trips and the command line -------------------------------------------------
+
+
+async def test_yaml_export_then_import_changes_nothing(client, demo, login):
+    admin = await login("admin")
+    exported = await client.get("/mp/v1/admin/catalogue/export?format=yaml", headers=admin)
+    assert exported.status_code == 200
+    document = yaml.safe_load(exported.content)
+    assert len(document["items"]) >= 80
+    response = await _import(client, admin, exported.content)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"created": 0, "updated": 0, "unchanged": len(document["items"])}
+    again = await client.get("/mp/v1/admin/catalogue/export?format=yaml", headers=admin)
+    assert again.content == exported.content
+
+
+def _daiban(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The `daiban` command of this checkout (python -m app.cli is its entry point)."""
+    return subprocess.run(  # noqa: S603 - our own command; the arguments are the test's
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=Path(__file__).parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_command_line_imports_and_exports(tmp_path):
+    env = {
+        **os.environ,
+        "DAIBAN_VAR_DIR": str(tmp_path / "var"),
+        "DAIBAN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
+        "DAIBAN_SECURITY_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "DAIBAN_SECURITY_PII_KEYS": "t1:" + base64.b64encode(b"k" * 32).decode(),
+        "DAIBAN_SECURITY_PII_HASH_KEY": "test-hash-key",
+        "DAIBAN_SCHEDULER_MODE": "off",
+        "DAIBAN_LOG_FORMAT": "text",
+    }
+    assert _daiban(env, "migrate").returncode == 0
+    shipped = read_document(CATALOGUE_FILE.read_bytes(), CATALOGUE_FILE.name)
+    done = _daiban(env, "catalogue", "import", str(CATALOGUE_FILE))
+    assert done.returncode == 0, done.stderr
+    assert f"created {len(shipped.items)}" in done.stdout
+
+    for name in ("out.xlsx", "out.yaml"):
+        exported = _daiban(env, "catalogue", "export", str(tmp_path / name))
+        assert exported.returncode == 0, exported.stderr
+        again = _daiban(env, "catalogue", "import", str(tmp_path / name))
+        assert again.returncode == 0, again.stderr
+        assert f"created 0, updated 0, unchanged {len(shipped.items)}" in again.stdout
+    assert _same_content(read_document((tmp_path / "out.yaml").read_bytes(), "out.yaml"), shipped)
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(_doc(_item("BAD-0401", "负数", promised_days=-1), _item("RS-0001", "")))
+    refused = _daiban(env, "catalogue", "import", str(bad))
+    assert refused.returncode == 1
+    assert "BAD-0401  promised_days" in refused.stderr and "RS-0001  name" in refused.stderr
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        codes = {code for (code,) in db.execute("SELECT code FROM catalogue_items")}
+    assert codes == {i.code for i in shipped.items}  # nothing of the refused file
+
+
+def _same_content(a, b) -> bool:
+    """The same departments and items, whatever their order in the file."""
+
+    def key(document):
+        return (
+            sorted((d.code, d.name) for d in document.departments),
+            sorted((i.code, yaml.safe_dump(msgspec.to_builtins(i))) for i in document.items),
+        )
+
+    return key(a) == key(b)
