@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, Router, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app import errors
-from app.catalogue import service, views
+from app.catalogue import enablement, queries, service, views
 from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx, DbSession
 from mini_program_api.schemas import Input
@@ -34,7 +34,7 @@ class CatalogueController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 20,
     ) -> views.ItemPage:
-        return await service.search(
+        return await queries.search(
             db_session,
             q=q,
             village_id=village_id,
@@ -48,7 +48,7 @@ class CatalogueController(Controller):
     async def guide(
         self, code: FromPath[str], db_session: DbSession, village_id: VillageQuery = None
     ) -> views.Guide:
-        return await service.guide(db_session, code, village_id=village_id)
+        return await queries.guide(db_session, code, village_id=village_id)
 
     @get("/popular", summary="本村常办: 近 90 天本村委托最多的事项 (还没有办件时为空)")
     async def popular(
@@ -58,11 +58,11 @@ class CatalogueController(Controller):
         village_id: Annotated[int, QueryParameter(name="villageId", ge=1, le=2**63 - 1)],
         limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 10,
     ) -> list[views.PopularItem]:
-        return await service.popular(db_session, ctx, village_id, limit)
+        return await queries.popular(db_session, ctx, village_id, limit)
 
     @get("/departments", summary="部门列表")
     async def departments(self, db_session: DbSession) -> list[views.DepartmentView]:
-        return await service.departments(db_session)
+        return await queries.departments(db_session)
 
 
 class EnablementInput(Input):
@@ -78,7 +78,7 @@ RegionQuery = Annotated[int, QueryParameter(name="regionId", ge=1, le=2**63 - 1)
 async def list_enablements(
     region_id: RegionQuery, db_session: DbSession, principal: Caller
 ) -> views.RegionItems:
-    return await service.region_items(db_session, principal, region_id)
+    return await enablement.region_items(db_session, principal, region_id)
 
 
 @put(
@@ -88,7 +88,7 @@ async def list_enablements(
 async def set_enablements(
     data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
 ) -> views.EnablementResult:
-    return await service.set_enabled(
+    return await enablement.set_enabled(
         db_session, principal, data.region_id, data.item_codes, data.enabled
     )
 
@@ -146,7 +146,7 @@ class CatalogueAdminController(Controller):
     async def list_enablements(
         self, region_id: RegionQuery, db_session: DbSession, principal: Caller
     ) -> views.RegionItems:
-        return await service.region_items(db_session, principal, region_id)
+        return await enablement.region_items(db_session, principal, region_id)
 
     @put(
         "/enablements",
@@ -155,7 +155,7 @@ class CatalogueAdminController(Controller):
     async def enablements(
         self, data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
     ) -> views.EnablementResult:
-        return await service.set_enabled(
+        return await enablement.set_enabled(
             db_session, principal, data.region_id, data.item_codes, data.enabled
         )
 
