@@ -99,7 +99,7 @@ async def _seed(settings: Settings, *, announce: bool) -> None:
 
 async def _catalogue(settings: Settings, action: str, path: Path) -> int:
     from app.catalogue import document as doc
-    from app.catalogue.service import export_document, import_document
+    from app.catalogue.service import export_document, import_file
     from app.db import Database
 
     db = Database(settings)
@@ -117,9 +117,10 @@ async def _catalogue(settings: Settings, action: str, path: Path) -> int:
             return 0
         try:
             raw = path.read_bytes()  # noqa: ASYNC240 - a one-shot command, nothing else runs
-            document = doc.read_document(raw, path.name)
             async with db.unit_of_work() as session:
-                counts = await import_document(session, document, actor_id=None, enable_within=None)
+                counts = await import_file(
+                    session, raw, path.name, actor_id=None, enable_within=None
+                )
         except doc.DocumentInvalid as exc:
             print(f"nothing imported: {len(exc.problems)} problems", file=sys.stderr)
             for p in exc.problems:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, Response, Router, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app import errors
-from app.catalogue import service, views
-from app.catalogue.document import DocumentInvalid, ItemSpec, read_document, write_xlsx
+from app.catalogue import enablement, queries, service, views
+from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx, DbSession
 from mini_program_api.schemas import Input
 
@@ -34,7 +34,7 @@ class CatalogueController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 20,
     ) -> views.ItemPage:
-        return await service.search(
+        return await queries.search(
             db_session,
             q=q,
             village_id=village_id,
@@ -48,7 +48,7 @@ class CatalogueController(Controller):
     async def guide(
         self, code: FromPath[str], db_session: DbSession, village_id: VillageQuery = None
     ) -> views.Guide:
-        return await service.guide(db_session, code, village_id=village_id)
+        return await queries.guide(db_session, code, village_id=village_id)
 
     @get("/popular", summary="本村常办: 近 90 天本村委托最多的事项 (还没有办件时为空)")
     async def popular(
@@ -58,11 +58,11 @@ class CatalogueController(Controller):
         village_id: Annotated[int, QueryParameter(name="villageId", ge=1, le=2**63 - 1)],
         limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 10,
     ) -> list[views.PopularItem]:
-        return await service.popular(db_session, ctx, village_id, limit)
+        return await queries.popular(db_session, ctx, village_id, limit)
 
     @get("/departments", summary="部门列表")
     async def departments(self, db_session: DbSession) -> list[views.DepartmentView]:
-        return await service.departments(db_session)
+        return await queries.departments(db_session)
 
 
 class EnablementInput(Input):
@@ -71,13 +71,34 @@ class EnablementInput(Input):
     enabled: bool
 
 
-@put("/catalogue/enablements", summary="开通或关闭本镇/本村可办事项", tags=["dispatcher 调度员"])
-async def dispatch_enablements(
+RegionQuery = Annotated[int, QueryParameter(name="regionId", ge=1, le=2**63 - 1)]
+
+
+@get("/", summary="本镇或本村已开通的事项")
+async def list_enablements(
+    region_id: RegionQuery, db_session: DbSession, principal: Caller
+) -> views.RegionItems:
+    return await enablement.region_items(db_session, principal, region_id)
+
+
+@put(
+    "/",
+    summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
+)
+async def set_enablements(
     data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
 ) -> views.EnablementResult:
-    return await service.set_enabled(
+    return await enablement.set_enabled(
         db_session, principal, data.region_id, data.item_codes, data.enabled
     )
+
+
+# The dispatcher's pair; the admin router has the same two in its controller below.
+dispatch_enablements = Router(
+    path="/catalogue/enablements",
+    route_handlers=[list_enablements, set_enablements],
+    tags=["dispatcher 调度员"],
+)
 
 
 def _invalid(exc: DocumentInvalid) -> errors.DomainError:
@@ -90,7 +111,7 @@ def _invalid(exc: DocumentInvalid) -> errors.DomainError:
 class CatalogueAdminController(Controller):
     path = "/catalogue"
 
-    @post("/items", summary="新建事项 (格式同导入文件)")
+    @post("/items", summary="新建事项 (格式同导入文件), 在本区按 enabled 开通")
     async def create(
         self, data: JSONBody[ItemSpec], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> views.Guide:
@@ -113,15 +134,28 @@ class CatalogueAdminController(Controller):
     async def retire(self, code: FromPath[str], db_session: DbSession, ctx: Ctx) -> None:
         await service.retire_item(db_session, ctx, code)
 
+    @post("/items/{code:str}/restore", status_code=200, summary="恢复已停用的事项")
+    async def restore(self, code: FromPath[str], db_session: DbSession) -> views.Guide:
+        return await service.restore_item(db_session, code)
+
     @get("/items/{code:str}/versions", summary="事项的历史版本")
     async def versions(self, code: FromPath[str], db_session: DbSession) -> list[views.VersionView]:
         return await service.versions(db_session, code)
 
-    @put("/enablements", summary="开通或关闭某镇/村的可办事项")
+    @get("/enablements", summary="某镇/村已开通的事项")
+    async def list_enablements(
+        self, region_id: RegionQuery, db_session: DbSession, principal: Caller
+    ) -> views.RegionItems:
+        return await enablement.region_items(db_session, principal, region_id)
+
+    @put(
+        "/enablements",
+        summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
+    )
     async def enablements(
         self, data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
     ) -> views.EnablementResult:
-        return await service.set_enabled(
+        return await enablement.set_enabled(
             db_session, principal, data.region_id, data.item_codes, data.enabled
         )
 
@@ -140,10 +174,10 @@ class CatalogueAdminController(Controller):
     ) -> views.ImportResult:
         body = await request.body()
         try:
-            document = read_document(body, f"upload.{format}")
-            counts = await service.import_document(
+            counts = await service.import_file(
                 db_session,
-                document,
+                body,
+                f"upload.{format}",
                 actor_id=principal.account_id,
                 enable_within=principal.region_id,
             )
@@ -151,11 +185,18 @@ class CatalogueAdminController(Controller):
             raise _invalid(exc) from None
         return views.ImportResult(**counts)
 
-    @get("/export", summary="导出事项清单 (xlsx)")
-    async def export_file(self, db_session: DbSession) -> Response[bytes]:
+    @get("/export", summary="导出事项清单 (xlsx 或 YAML, 可原样导入)")
+    async def export_file(
+        self, db_session: DbSession, format: FromQuery[Literal["yaml", "xlsx"]] = "xlsx"
+    ) -> Response[bytes]:
         document = await service.export_document(db_session)
+        data, media_type = (
+            (write_xlsx(document), XLSX)
+            if format == "xlsx"
+            else (dump_yaml(document), "application/yaml")
+        )
         return Response(
-            write_xlsx(document),
-            media_type=XLSX,
-            headers={"Content-Disposition": 'attachment; filename="catalogue.xlsx"'},
+            data,
+            media_type=media_type,
+            headers={"Content-Disposition": f'attachment; filename="catalogue.{format}"'},
         )

@@ -3,8 +3,15 @@ and export, and who may switch items on or off."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
+import msgspec
 import yaml
 from openpyxl import load_workbook
 from sqlalchemy import func, select
@@ -350,3 +357,397 @@ async def test_popular_in_the_village_is_ranked_by_its_recent_requests(client, d
     assert await popular() == []  # the window is the last 90 days
     missing = await client.get("/mp/v1/catalogue/popular", params={"villageId": 10**6})
     assert missing.status_code == 404
+
+
+# --- every problem of a file, in one round ------------------------------------------------
+
+
+def _problems(response) -> set[tuple[str, str]]:
+    """(item code or sheet row, field) of each problem listed."""
+    assert response.status_code == 422, response.text
+    return {(p["row"].split()[-1], p["field"]) for p in response.json()["errors"]}
+
+
+async def test_a_wrong_type_does_not_hide_the_items_other_problems(client, demo, login):
+    wrong = {
+        **_item(
+            "BAD-0101",
+            "类型不对",
+            promised_days="五",
+            legal_days=-2,
+            level="province",
+            materials=[{"code": "id_card", "name": "居民身份证", "count": "两", "colour": 1}],
+        ),
+        "colour": "red",
+        "size": 3,
+    }
+    no_phone = _item("BAD-0102", "缺少电话")
+    del no_phone["phone"]
+    response = await _import(client, await login("admin"), _doc(wrong, no_phone))
+    assert _problems(response) >= {
+        ("BAD-0101", "promised_days"),
+        ("BAD-0101", "legal_days"),
+        ("BAD-0101", "level"),
+        ("BAD-0101", "colour"),
+        ("BAD-0101", "size"),
+        ("BAD-0101", "materials[0].count"),
+        ("BAD-0101", "materials[0].colour"),
+        ("BAD-0102", "phone"),
+    }
+    messages = {p["field"]: p["message"] for p in response.json()["errors"]}
+    assert messages["promised_days"] == "应为整数"
+    assert messages["materials[0].count"] == "应为整数"
+    assert not [m for m in messages.values() if "Expected" in m or "Object" in m or "`" in m]
+
+
+async def test_an_unknown_department_is_listed_with_the_rest_when_the_file_has_none(
+    client, demo, login
+):
+    body = yaml.safe_dump(
+        {
+            "items": [
+                _item("BAD-0201", "部门不存在", department="nowhere"),
+                _item("BAD-0202", "负数时限", promised_days=-1),
+                _item("BAD-0203", "已有部门"),  # hrss is in the database already
+            ]
+        },
+        allow_unicode=True,
+    ).encode()
+    response = await _import(client, await login("admin"), body)
+    assert _problems(response) == {("BAD-0201", "department"), ("BAD-0202", "promised_days")}
+
+
+async def test_files_that_broke_the_database_get_a_problem_list(client, demo, login, ctx):
+    admin = await login("admin")
+    twice = [{"code": "hrss", "name": "区人社局"}, {"code": "hrss", "name": "区人社局(重复)"}]
+    response = await _import(client, admin, _doc(_item("BAD-0301", "部门重复"), departments=twice))
+    assert response.status_code == 422, response.text
+    assert [(p["row"], p["field"]) for p in response.json()["errors"]] == [
+        ("departments[1] hrss", "code")
+    ]
+    response = await _import(
+        client,
+        admin,
+        _doc(
+            _item("BAD-0302", "电话太长", phone="0632-88123456 转 分机 12345"),
+            _item("BAD-0303", "俗称有竖线", aliases=["养老|保险"]),
+            _item("BAD-0304", "时限太大", promised_days=10**10, legal_days=10**10),
+            _item("BAD-0305", "开通层级重复", enabled=["village", "village", "village"]),
+            _item("BAD-0306", "只开通到村", enabled=["village"]),
+            _item("BAD-0307", "收费太大", fee={"amount_fen": 2**40, "basis": "某文件"}),
+            departments=[{"code": "hrss", "name": "区" + "人" * 60}],
+        ),
+    )
+    assert _problems(response) == {
+        ("hrss", "name"),
+        ("BAD-0302", "phone"),
+        ("BAD-0303", "aliases[0]"),
+        ("BAD-0304", "promised_days"),
+        ("BAD-0304", "legal_days"),
+        ("BAD-0305", "enabled"),
+        ("BAD-0306", "enabled"),
+        ("BAD-0307", "fee.amount_fen"),
+    }
+    async with ctx.db.reading() as session:
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(CatalogueItem)
+                .where(CatalogueItem.code.like("BAD-%"))
+            )
+            == 0
+        )
+
+
+async def test_xlsx_material_problems_name_the_materials_row(client, demo, login):
+    admin = await login("admin")
+    exported = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
+    book = load_workbook(io.BytesIO(exported.content))
+    materials = book["materials"]
+    header = [c.value for c in materials[1]]
+    owner = materials.cell(row=2, column=1).value
+    materials.cell(row=2, column=header.index("name") + 1, value=" ")
+    materials.cell(row=3, column=header.index("count") + 1, value="两份")
+    materials.append(["NO-9999", "id_card", "居民身份证"])
+    orphan_row = materials.max_row
+    out = io.BytesIO()
+    book.save(out)
+    response = await _import(client, admin, out.getvalue(), fmt="xlsx")
+    assert response.status_code == 422, response.text
+    rows = {(p["row"], p["field"]) for p in response.json()["errors"]}
+    assert rows == {
+        (f"materials!2 {owner}", "name"),
+        (f"materials!3 {materials.cell(row=3, column=1).value}", "count"),
+        (f"materials!{orphan_row} NO-9999", "item_code"),
+    }
+
+
+# --- where an item is offered ---------------------------------------------------------
+
+
+async def _regions(client) -> tuple[dict, dict, dict]:
+    """店子镇, its first village 店子村 (resident1's), and a village of 西集镇."""
+    district = (await client.get("/mp/v1/regions")).json()[0]
+    town, other_town = district["children"][:2]
+    return town, town["children"][0], other_town["children"][0]
+
+
+async def _village_codes(client, village_id: int, **params) -> set[str]:
+    page = await client.get(
+        "/mp/v1/catalogue/items", params={"villageId": village_id, "limit": 50, **params}
+    )
+    assert page.status_code == 200, page.text
+    return {i["code"] for i in page.json()["items"]}
+
+
+async def _region_codes(client, headers, region_id: int, role: str = "admin") -> set[str]:
+    path = "admin" if role == "admin" else "dispatch"
+    response = await client.get(
+        f"/mp/v1/{path}/catalogue/enablements", params={"regionId": region_id}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return {i["code"] for i in response.json()["items"]}
+
+
+async def test_the_guide_says_so_when_the_village_switched_the_item_off(client, demo, login):
+    _, village, other_village = await _regions(client)
+    off = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": village["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=await login("dispatcher1a"),
+    )
+    assert off.status_code == 200, off.text
+    here = (
+        await client.get("/mp/v1/catalogue/items/RS-0001", params={"villageId": village["id"]})
+    ).json()
+    assert here["canSubmitOnline"] is False
+    assert "本村" in here["cannotSubmitReason"] and here["guidance"]
+    assert here["villageAgents"]  # whom to call instead
+    there = (
+        await client.get(
+            "/mp/v1/catalogue/items/RS-0001", params={"villageId": other_village["id"]}
+        )
+    ).json()
+    assert there["canSubmitOnline"] is True and there["cannotSubmitReason"] is None
+
+
+async def test_a_dispatcher_switching_off_their_town_switches_off_its_villages(client, demo, login):
+    from tests.factories import submit
+
+    town, village, other_village = await _regions(client)
+    dispatcher = await login("dispatcher1a")
+    off = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": town["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=dispatcher,
+    )
+    assert off.status_code == 200, off.text
+    assert off.json()["switchedOffInVillages"] == len(town["children"])
+    assert "RS-0001" not in await _region_codes(client, dispatcher, town["id"], "dispatcher")
+    assert "RS-0001" not in await _region_codes(client, dispatcher, village["id"], "dispatcher")
+    assert "RS-0001" not in await _village_codes(client, village["id"], q="养老")
+    assert "RS-0001" in await _village_codes(client, other_village["id"], q="养老")
+    assert (await submit(client, await login("resident1"), "RS-0001")).status_code == 404
+
+    village_on = await client.put(
+        "/mp/v1/dispatch/catalogue/enablements",
+        json={"regionId": village["id"], "itemCodes": ["RS-0001"], "enabled": True},
+        headers=dispatcher,
+    )
+    assert village_on.status_code == 409 and village_on.json()["itemCodes"] == ["RS-0001"]
+    for region in (town, village):
+        on = await client.put(
+            "/mp/v1/dispatch/catalogue/enablements",
+            json={"regionId": region["id"], "itemCodes": ["RS-0001"], "enabled": True},
+            headers=dispatcher,
+        )
+        assert on.status_code == 200, on.text
+    assert "RS-0001" in await _village_codes(client, village["id"], q="养老")
+
+
+async def test_who_may_read_what_a_region_offers(client, demo, login):
+    town, village, other_village = await _regions(client)
+    admin, dispatcher = await login("admin"), await login("dispatcher1a")
+    offered = await _region_codes(client, dispatcher, village["id"], "dispatcher")
+    assert "RS-0001" in offered and len(offered) >= 50
+    assert len(await _region_codes(client, admin, other_village["id"])) >= 50
+    foreign = await client.get(
+        "/mp/v1/dispatch/catalogue/enablements",
+        params={"regionId": other_village["id"]},
+        headers=dispatcher,
+    )
+    assert foreign.status_code == 404
+    agent = await client.get(
+        "/mp/v1/dispatch/catalogue/enablements",
+        params={"regionId": village["id"]},
+        headers=await login("agent1a"),
+    )
+    assert agent.status_code == 403
+    off = await client.put(
+        "/mp/v1/admin/catalogue/enablements",
+        json={"regionId": other_village["id"], "itemCodes": ["RS-0001"], "enabled": False},
+        headers=admin,
+    )
+    assert off.status_code == 200 and off.json()["switchedOffInVillages"] == 0
+    assert "RS-0001" not in await _region_codes(client, admin, other_village["id"])
+    assert "RS-0001" in await _region_codes(client, admin, town["id"])
+
+
+# --- editing ---------------------------------------------------------------------------
+
+
+async def test_changing_enabled_on_an_existing_item_takes_effect(client, demo, login):
+    admin = await login("admin")
+    town, village, _ = await _regions(client)
+    item = _item("TS-0101", "新开事项", enabled=["town"])
+    assert (await _import(client, admin, _doc(item))).json()["created"] == 1
+    assert "TS-0101" in await _region_codes(client, admin, town["id"])
+    assert "TS-0101" not in await _village_codes(client, village["id"], q="新开事项")
+
+    item["enabled"] = ["town", "village"]
+    result = (await _import(client, admin, _doc(item))).json()
+    assert result["updated"] == 1
+    assert "TS-0101" in await _village_codes(client, village["id"], q="新开事项")
+
+    item["enabled"] = []
+    edited = await client.put("/mp/v1/admin/catalogue/items/TS-0101", json=item, headers=admin)
+    assert edited.status_code == 200, edited.text
+    assert "TS-0101" not in await _region_codes(client, admin, town["id"])
+    assert "TS-0101" not in await _region_codes(client, admin, village["id"])
+    versions = await client.get("/mp/v1/admin/catalogue/items/TS-0101/versions", headers=admin)
+    assert [v["version"] for v in versions.json()] == [1]  # the guide itself never changed
+
+
+async def test_a_retired_item_stays_retired_until_restored(client, demo, login):
+    admin = await login("admin")
+    body = yaml.safe_load(CATALOGUE_FILE.read_text())["items"][0]
+    assert body["code"] == "RS-0001"
+    retired = await client.post("/mp/v1/admin/catalogue/items/RS-0001/retire", headers=admin)
+    assert retired.status_code == 204
+
+    edit = await client.put(
+        "/mp/v1/admin/catalogue/items/RS-0001", json={**body, "promised_days": 3}, headers=admin
+    )
+    assert edit.status_code == 409 and edit.json()["code"] == "item_retired"
+    changed = await _import(client, admin, _doc({**body, "promised_days": 3}))
+    assert _problems(changed) == {("RS-0001", "code")}
+    unchanged = await _import(client, admin, _doc(body))
+    assert unchanged.status_code == 200 and unchanged.json()["unchanged"] == 1
+    assert (await client.get("/mp/v1/catalogue/items/RS-0001")).status_code == 404
+
+    restored = await client.post("/mp/v1/admin/catalogue/items/RS-0001/restore", headers=admin)
+    assert restored.status_code == 200 and restored.json()["version"] == 1
+    again = await client.post("/mp/v1/admin/catalogue/items/RS-0001/restore", headers=admin)
+    assert again.status_code == 409
+    assert (await client.get("/mp/v1/catalogue/items/RS-0001")).status_code == 200
+    edit = await client.put(
+        "/mp/v1/admin/catalogue/items/RS-0001", json={**body, "promised_days": 3}, headers=admin
+    )
+    assert edit.status_code == 200 and edit.json()["version"] == 2
+
+
+async def test_admin_creates_an_item_enabled_where_it_says(client, demo, login):
+    admin = await login("admin")
+    town, village, other_village = await _regions(client)
+    body = _item("TS-0201", "新建的事项", enabled=["town", "village"])
+    created = await client.post("/mp/v1/admin/catalogue/items", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["version"] == 1 and created.json()["canSubmitOnline"] is True
+    for region in (town, village, other_village):
+        assert "TS-0201" in await _region_codes(client, admin, region["id"])
+    assert "TS-0201" in await _village_codes(client, village["id"], q="新建的事项")
+    again = await client.post("/mp/v1/admin/catalogue/items", json=body, headers=admin)
+    assert again.status_code == 409
+
+
+async def test_search_filters_by_kind_and_department(client, demo):
+    async def search(**params) -> list[dict]:
+        page = await client.get("/mp/v1/catalogue/items", params={"limit": 50, **params})
+        assert page.status_code == 200, page.text
+        return page.json()["items"]
+
+    immediate = await search(kind="immediate")
+    assert immediate and {i["kind"] for i in immediate} == {"immediate"}
+    pension = await search(department="hrss")
+    assert pension and {i["departmentCode"] for i in pension} == {"hrss"}
+    both = await search(department="hrss", kind="immediate")
+    assert {i["code"] for i in both} == {i["code"] for i in immediate} & {
+        i["code"] for i in pension
+    }
+    assert await search(department="nowhere") == []
+
+
+# --- round trips and the command line -------------------------------------------------
+
+
+async def test_yaml_export_then_import_changes_nothing(client, demo, login):
+    admin = await login("admin")
+    exported = await client.get("/mp/v1/admin/catalogue/export?format=yaml", headers=admin)
+    assert exported.status_code == 200
+    document = yaml.safe_load(exported.content)
+    assert len(document["items"]) >= 80
+    response = await _import(client, admin, exported.content)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"created": 0, "updated": 0, "unchanged": len(document["items"])}
+    again = await client.get("/mp/v1/admin/catalogue/export?format=yaml", headers=admin)
+    assert again.content == exported.content
+
+
+def _daiban(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The `daiban` command of this checkout (python -m app.cli is its entry point)."""
+    return subprocess.run(  # noqa: S603 - our own command; the arguments are the test's
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=Path(__file__).parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_command_line_imports_and_exports(tmp_path):
+    env = {
+        **os.environ,
+        "DAIBAN_VAR_DIR": str(tmp_path / "var"),
+        "DAIBAN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
+        "DAIBAN_SECURITY_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "DAIBAN_SECURITY_PII_KEYS": "t1:" + base64.b64encode(b"k" * 32).decode(),
+        "DAIBAN_SECURITY_PII_HASH_KEY": "test-hash-key",
+        "DAIBAN_SCHEDULER_MODE": "off",
+        "DAIBAN_LOG_FORMAT": "text",
+    }
+    assert _daiban(env, "migrate").returncode == 0
+    shipped = read_document(CATALOGUE_FILE.read_bytes(), CATALOGUE_FILE.name)
+    done = _daiban(env, "catalogue", "import", str(CATALOGUE_FILE))
+    assert done.returncode == 0, done.stderr
+    assert f"created {len(shipped.items)}" in done.stdout
+
+    for name in ("out.xlsx", "out.yaml"):
+        exported = _daiban(env, "catalogue", "export", str(tmp_path / name))
+        assert exported.returncode == 0, exported.stderr
+        again = _daiban(env, "catalogue", "import", str(tmp_path / name))
+        assert again.returncode == 0, again.stderr
+        assert f"created 0, updated 0, unchanged {len(shipped.items)}" in again.stdout
+    assert _same_content(read_document((tmp_path / "out.yaml").read_bytes(), "out.yaml"), shipped)
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(_doc(_item("BAD-0401", "负数", promised_days=-1), _item("RS-0001", "")))
+    refused = _daiban(env, "catalogue", "import", str(bad))
+    assert refused.returncode == 1
+    assert "BAD-0401  promised_days" in refused.stderr and "RS-0001  name" in refused.stderr
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        codes = {code for (code,) in db.execute("SELECT code FROM catalogue_items")}
+    assert codes == {i.code for i in shipped.items}  # nothing of the refused file
+
+
+def _same_content(a, b) -> bool:
+    """The same departments and items, whatever their order in the file."""
+
+    def key(document):
+        return (
+            sorted((d.code, d.name) for d in document.departments),
+            sorted((i.code, yaml.safe_dump(msgspec.to_builtins(i))) for i in document.items),
+        )
+
+    return key(a) == key(b)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_args, get_origin
 
 import msgspec
 import yaml
@@ -14,10 +16,16 @@ LEVELS = ("village", "town", "district")
 KINDS = ("immediate", "promised", "joint", "escalated")
 MODES = ("full", "proxy", "consult")
 FORMS = ("original", "copy")
+ENABLE_LEVELS = ("town", "village")
+LIST_SEPARATOR = "|"  # between the parts of a list in one spreadsheet cell
 ITEM_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,19}$")
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MATERIAL_CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 DEPARTMENT_CODE = re.compile(r"^[a-z0-9_]{1,30}$")
+# Widths of the columns in app/models/catalogue.py: PostgreSQL refuses anything longer.
+ITEM_NAME_MAX, PHONE_MAX, DEPARTMENT_NAME_MAX = 100, 20, 60
+# Integer columns; no published time limit comes near these.
+MAX_DAYS, MAX_FEE_FEN, MAX_COUNT = 999, 2_000_000_000, 99
 
 
 class MaterialSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -83,162 +91,314 @@ class DocumentInvalid(Exception):
 # --- reading ------------------------------------------------------------------------------
 
 
-def read_document(data: bytes, filename: str) -> CatalogueDocument:
+@dataclass(frozen=True)
+class Known:
+    """What the database already holds that a file is checked against, so problems that need
+    it are listed in the same round as the others."""
+
+    departments: frozenset[str] = frozenset()
+    retired: Mapping[str, ItemSpec] = field(default_factory=dict)  # code -> its last guide
+
+
+@dataclass
+class _Rows:
+    """Where each entry of the file sits, to label its problems."""
+
+    items: list[str]
+    departments: list[str]
+    materials: list[list[str]] | None = None  # xlsx: each item's rows in the materials sheet
+
+
+def read_document(data: bytes, filename: str, known: Known | None = None) -> CatalogueDocument:
     """Parse and check; raises DocumentInvalid listing every problem found."""
     if filename.lower().endswith(".xlsx"):
-        raw, problems, rows = _read_xlsx(data)
+        raw, rows, problems = _read_xlsx(data)
     else:
-        raw, problems, rows = _read_yaml(data)
-    document, good_rows = _convert(raw, problems, rows)
-    problems += check_document(document, good_rows) if document else []
-    if problems or document is None:
+        raw, rows, problems = _read_yaml(data)
+    if raw is not None:
+        problems += _check_raw(raw, rows, known or Known())
+    if problems or raw is None:
         raise DocumentInvalid(problems)
-    return document
+    try:
+        return msgspec.convert(raw, CatalogueDocument)
+    except msgspec.ValidationError:  # every field was checked above; this is a last guard
+        raise DocumentInvalid([Problem(row="file", field="", message="文件格式不正确")]) from None
 
 
-def _read_yaml(data: bytes) -> tuple[dict[str, Any], list[Problem], list[str]]:
+def _read_yaml(data: bytes) -> tuple[dict[str, Any] | None, _Rows, list[Problem]]:
+    no_rows = _Rows(items=[], departments=[])
     try:
         raw = yaml.load(data, Loader=SafeLoader)  # noqa: S506 - the safe loader, in C when built
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "file"
-        return {}, [Problem(row=where, field="", message="YAML 格式错误")], []
+        return None, no_rows, [Problem(row=where, field="", message="YAML 格式错误")]
     if not isinstance(raw, dict):
-        return {}, [Problem(row="file", field="", message="文件内容应为含 items 的对象")], []
-    items = raw.get("items") or []
-    rows = [
-        f"items[{i}] {it.get('code', '')}".strip() if isinstance(it, dict) else f"items[{i}]"
-        for i, it in enumerate(items)
-    ]
-    return raw, [], rows
+        return None, no_rows, [Problem(row="file", field="", message="文件内容应为含 items 的对象")]
 
-
-def _convert(
-    raw: dict[str, Any], problems: list[Problem], rows: list[str]
-) -> tuple[CatalogueDocument | None, list[str]]:
-    """Check each item on its own, so one bad item does not hide the problems of the next.
-
-    Returns the items that parsed and, beside them, the row label of each."""
-    if not raw:
-        return None, []
-    good_items: list[ItemSpec] = []
-    good_rows: list[str] = []
-    for i, item in enumerate(raw.get("items") or []):
-        row = rows[i] if i < len(rows) else f"items[{i}]"
-        try:
-            good_items.append(msgspec.convert(item, ItemSpec))
-            good_rows.append(row)
-        except msgspec.ValidationError as exc:
-            problems.append(_problem_from(exc, row))
-    try:
-        shell = msgspec.convert({**raw, "items": []}, CatalogueDocument)
-    except msgspec.ValidationError as exc:
-        problems.append(_problem_from(exc, "file"))
-        return None, []
-    document = CatalogueDocument(
-        version=shell.version, departments=shell.departments, items=good_items
-    )
-    return document, good_rows
-
-
-def _problem_from(exc: msgspec.ValidationError, row: str) -> Problem:
-    text = str(exc)
-    message, _, path = text.partition(" - at `$")
-    field = path.rstrip("`").lstrip(".") if path else ""
-    if message.startswith("Object contains unknown field"):
-        field = message.split("`")[1]
-        message = "不认识的字段(列)"
-    elif message.startswith("Object missing required field"):
-        field = (field + "." if field else "") + message.split("`")[1]
-        message = "缺少必填项"
-    else:
-        message = f"格式不正确: {message}"
-    return Problem(row=row, field=field, message=message)
-
-
-def check_document(document: CatalogueDocument, rows: list[str] | None = None) -> list[Problem]:
-    problems: list[Problem] = []
-    departments = {d.code for d in document.departments}
-    for d in document.departments:
-        if not DEPARTMENT_CODE.match(d.code):
-            problems.append(
-                Problem(
-                    row=f"departments {d.code}",
-                    field="code",
-                    message="部门代码只能用小写字母、数字和下划线",
-                )
-            )
-        if not d.name.strip():
-            problems.append(
-                Problem(row=f"departments {d.code}", field="name", message="部门名称不能为空")
-            )
-    seen: dict[str, str] = {}
-    for i, item in enumerate(document.items):
-        row = rows[i] if rows and i < len(rows) else f"items[{i}] {item.code}"
-        if item.code in seen:
-            problems.append(
-                Problem(row=row, field="code", message=f"事项编码重复(与 {seen[item.code]} 相同)")
-            )
-        seen.setdefault(item.code, row)
-        problems += [
-            Problem(row=row, field=f, message=m) for f, m in check_item(item, departments or None)
+    def labels(section: str) -> list[str]:
+        entries = raw.get(section)
+        if not isinstance(entries, list):
+            return []
+        return [
+            f"{section}[{i}] {e.get('code', '')}".strip()
+            if isinstance(e, dict)
+            else f"{section}[{i}]"
+            for i, e in enumerate(entries)
         ]
+
+    return raw, _Rows(items=labels("items"), departments=labels("departments")), []
+
+
+def _check_raw(raw: dict[str, Any], rows: _Rows, known: Known) -> list[Problem]:
+    """Every problem of every entry: each field is converted on its own, and the rules run on
+    the fields that converted, so one wrong type hides nothing else."""
+    problems = [
+        Problem(row="file", field=str(key), message="不认识的字段")
+        for key in raw
+        if key not in ("version", "departments", "items")
+    ]
+    if "version" in raw and _value(raw["version"], int)[0] is _BAD:
+        problems.append(Problem(row="file", field="version", message="应为整数"))
+    sections: dict[str, list[Any]] = {}
+    for section in ("departments", "items"):
+        entries = raw.get(section, [])
+        if not isinstance(entries, list):
+            problems.append(Problem(row="file", field=section, message="应为列表"))
+            entries = []
+        sections[section] = entries
+
+    department_codes: dict[str, str] = {}
+    for i, entry in enumerate(sections["departments"]):
+        row = _label(rows.departments, i, "departments")
+        values, found = _values(entry, DepartmentSpec)
+        found += check_department(values)
+        code = values.get("code")
+        if isinstance(code, str):
+            if code in department_codes:
+                found.append(("code", f"部门代码重复(与 {department_codes[code]} 相同)"))
+            department_codes.setdefault(code, row)
+        problems += [Problem(row=row, field=f, message=m) for f, m in found]
+
+    departments = set(department_codes) | known.departments
+    item_codes: dict[str, str] = {}
+    for i, entry in enumerate(sections["items"]):
+        row = _label(rows.items, i, "items")
+        values, found = _values(entry, ItemSpec)
+        found += check_values(values, departments)
+        code = values.get("code")
+        if isinstance(code, str):
+            if code in item_codes:
+                found.append(("code", f"事项编码重复(与 {item_codes[code]} 相同)"))
+            item_codes.setdefault(code, row)
+            retired = known.retired.get(code)
+            if retired is not None and (found or not same_item(_spec(entry), retired)):
+                found.append(("code", f"事项 {code} 已停用: 请先恢复该事项, 或从文件中删去这一行"))
+        material_rows = rows.materials[i] if rows.materials and i < len(rows.materials) else None
+        problems += [_placed(row, material_rows, f, m) for f, m in found]
     return problems
 
 
-def check_item(item: ItemSpec, departments: set[str] | None) -> list[tuple[str, str]]:
-    """Every rule of a guide, as (field, Chinese message) pairs; empty when the item is good."""
+def _label(labels: list[str], i: int, section: str) -> str:
+    return labels[i] if i < len(labels) else f"{section}[{i}]"
+
+
+def _spec(entry: Any) -> ItemSpec:
+    return msgspec.convert(entry, ItemSpec)
+
+
+MATERIAL_FIELD = re.compile(r"^materials\[(\d+)\]\.?(.*)$")
+
+
+def _placed(row: str, material_rows: list[str] | None, field: str, message: str) -> Problem:
+    """A material's problem on its own row when the materials have rows of their own (xlsx)."""
+    match = MATERIAL_FIELD.match(field)
+    if material_rows is not None and match and int(match[1]) < len(material_rows):
+        return Problem(row=material_rows[int(match[1])], field=match[2], message=message)
+    return Problem(row=row, field=field, message=message)
+
+
+_BAD = object()  # a field whose value could not be converted
+
+
+def _values(raw: Any, struct: type[msgspec.Struct]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Each field of `raw` converted on its own (msgspec alone stops at the first bad one):
+    the values that converted, defaults filled in, and (field, message) for each problem."""
+    if not isinstance(raw, dict):
+        return {}, [("", "应为一组字段(对象)")]
+    fields = {f.encode_name: f for f in msgspec.structs.fields(struct)}
+    problems = [(str(key), "不认识的字段(列)") for key in raw if key not in fields]
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name not in raw:
+            if spec.required:
+                problems.append((name, "缺少必填项"))
+            elif spec.default is not msgspec.NODEFAULT:
+                values[name] = spec.default
+            else:
+                values[name] = msgspec.to_builtins(spec.default_factory())
+            continue
+        value, found = _value(raw[name], spec.type)
+        problems += [(_join(name, sub), message) for sub, message in found]
+        if value is not _BAD:
+            values[name] = value
+    return values, problems
+
+
+def _value(raw: Any, type_: Any) -> tuple[Any, list[tuple[str, str]]]:
+    """One value: structs and lists of structs field by field (their good parts are kept),
+    anything else whole."""
+    if _is_struct(type_):
+        return _values(raw, type_)
+    args = get_args(type_)
+    if get_origin(type_) is list and args and _is_struct(args[0]):
+        if not isinstance(raw, list):
+            return _BAD, [("", "应为列表")]
+        out, problems = [], []
+        for j, element in enumerate(raw):
+            value, found = _values(element, args[0])
+            out.append(value)
+            problems += [(_join(f"[{j}]", sub), message) for sub, message in found]
+        return out, problems
+    try:
+        return msgspec.convert(raw, type_), []
+    except msgspec.ValidationError:
+        return _BAD, [("", f"应为{_noun(type_)}")]
+
+
+def _is_struct(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, msgspec.Struct)
+
+
+def _join(name: str, sub: str) -> str:
+    if not sub:
+        return name
+    return name + sub if sub.startswith("[") else f"{name}.{sub}"
+
+
+def _noun(type_: Any) -> str:
+    """How a type is said to whoever fills in the spreadsheet."""
+    args = [a for a in get_args(type_) if a is not type(None)]
+    if get_origin(type_) is list:
+        return f"{_noun(args[0])}的列表" if args else "列表"
+    if len(args) < len(get_args(type_)):
+        return f"{_noun(args[0])}或留空"
+    names = {bool: "是或否", int: "整数", str: "文字"}
+    return names.get(type_, "一组字段(对象)")
+
+
+def same_guide(a: ItemSpec, b: ItemSpec) -> bool:
+    """The same published guide, whatever the levels it is switched on at."""
+    return msgspec.structs.replace(a, enabled=[]) == msgspec.structs.replace(b, enabled=[])
+
+
+def same_item(a: ItemSpec, b: ItemSpec) -> bool:
+    return same_guide(a, b) and set(a.enabled) == set(b.enabled)
+
+
+def check_department(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    if not ITEM_CODE.match(item.code):
+    if "code" in values and not DEPARTMENT_CODE.match(values["code"]):
+        out.append(("code", "部门代码只能用小写字母、数字和下划线, 不超过30位"))
+    name = values.get("name")
+    if isinstance(name, str) and (not name.strip() or len(name) > DEPARTMENT_NAME_MAX):
+        out.append(("name", f"部门名称不能为空, 且不超过{DEPARTMENT_NAME_MAX}字"))
+    return out
+
+
+def check_item(item: ItemSpec, departments: Collection[str] | None) -> list[tuple[str, str]]:
+    """Every rule of a guide, as (field, Chinese message) pairs; empty when the item is good."""
+    return check_values(msgspec.to_builtins(item), departments)
+
+
+def check_values(
+    v: Mapping[str, Any], departments: Collection[str] | None
+) -> list[tuple[str, str]]:
+    """The rules of a guide on whichever of its fields converted (a rule on a field that did
+    not is skipped: that field already has its problem)."""
+    out: list[tuple[str, str]] = []
+    has = v.keys().__contains__
+    if has("code") and not ITEM_CODE.match(v["code"]):
         out.append(("code", "事项编码只能用大写字母、数字和连字符,3到20位"))
-    if not item.name.strip() or len(item.name) > 100:
-        out.append(("name", "事项名称不能为空,且不超过100字"))
-    if departments is not None and item.department not in departments:
-        out.append(("department", f"未知部门 {item.department}"))
-    if item.level not in LEVELS:
-        out.append(("level", f"办理层级应为 {'/'.join(LEVELS)} 之一"))
-    if item.kind not in KINDS:
-        out.append(("kind", f"事项类型应为 {'/'.join(KINDS)} 之一"))
-    if item.mode not in MODES:
-        out.append(("mode", f"办理方式应为 {'/'.join(MODES)} 之一"))
-    if item.promised_days < 0:
-        out.append(("promised_days", "承诺时限不能为负数"))
-    if item.legal_days < 0:
-        out.append(("legal_days", "法定时限不能为负数"))
-    elif item.legal_days < item.promised_days:
+    if has("name") and (not v["name"].strip() or len(v["name"]) > ITEM_NAME_MAX):
+        out.append(("name", f"事项名称不能为空,且不超过{ITEM_NAME_MAX}字"))
+    if has("department") and departments is not None and v["department"] not in departments:
+        out.append(("department", f"未知部门 {v['department']}"))
+    for name, allowed, label in (
+        ("level", LEVELS, "办理层级"),
+        ("kind", KINDS, "事项类型"),
+        ("mode", MODES, "办理方式"),
+    ):
+        if has(name) and v[name] not in allowed:
+            out.append((name, f"{label}应为 {'/'.join(allowed)} 之一"))
+    for name, label in (("promised_days", "承诺时限"), ("legal_days", "法定时限")):
+        if has(name) and v[name] < 0:
+            out.append((name, f"{label}不能为负数"))
+        elif has(name) and v[name] > MAX_DAYS:
+            out.append((name, f"{label}不能超过{MAX_DAYS}个工作日"))
+    if has("legal_days") and has("promised_days") and 0 <= v["legal_days"] < v["promised_days"]:
         out.append(("legal_days", "法定时限不能少于承诺时限"))
-    if item.kind == "immediate" and item.promised_days != 0:
+    if has("kind") and has("promised_days") and v["kind"] == "immediate" and v["promised_days"]:
         out.append(("promised_days", "即办件的承诺时限应为0"))
-    if item.mode == "consult" and not item.in_person:
-        out.append(("in_person", "咨询服务事项须本人到场"))
-    if item.in_person and item.mode == "proxy":
-        out.append(("mode", "须本人到场的事项不能全程代理"))
-    if item.fee.amount_fen < 0:
-        out.append(("fee.amount_fen", "收费金额不能为负数"))
-    if item.fee.amount_fen > 0 and not (item.fee.basis or "").strip():
+    if has("mode") and has("in_person"):
+        if v["mode"] == "consult" and not v["in_person"]:
+            out.append(("in_person", "咨询服务事项须本人到场"))
+        if v["in_person"] and v["mode"] == "proxy":
+            out.append(("mode", "须本人到场的事项不能全程代理"))
+    fee = v.get("fee", {})
+    if "amount_fen" in fee and not 0 <= fee["amount_fen"] <= MAX_FEE_FEN:
+        out.append(("fee.amount_fen", "收费金额不能为负数, 也不能超过两千万元"))
+    if fee.get("amount_fen", 0) > 0 and "basis" in fee and not (fee["basis"] or "").strip():
         out.append(("fee.basis", "收费事项须写明收费依据"))
-    if not item.phone.strip():
-        out.append(("phone", "咨询电话不能为空"))
-    if any(level not in ("town", "village") for level in item.enabled):
+    if has("phone") and (not v["phone"].strip() or len(v["phone"]) > PHONE_MAX):
+        out.append(("phone", f"咨询电话不能为空, 且不超过{PHONE_MAX}个字符"))
+    for name, label in (("aliases", "俗称"), ("steps", "办理环节")):
+        for k, text in enumerate(v.get(name, [])):
+            if not text.strip():
+                out.append((f"{name}[{k}]", f"{label}不能为空"))
+            elif LIST_SEPARATOR in text:
+                out.append((f"{name}[{k}]", f"{label}中不能含有 {LIST_SEPARATOR} 符号"))
+    if has("enabled"):
+        out += _check_enabled(v["enabled"])
+    out += _check_materials(v)
+    return out
+
+
+def _check_enabled(levels: list[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if any(level not in ENABLE_LEVELS for level in levels):
         out.append(("enabled", "开通层级只能是 town 或 village"))
-    if not item.materials:
+    elif len(set(levels)) < len(levels):
+        out.append(("enabled", "开通层级重复"))
+    elif "village" in levels and "town" not in levels:
+        out.append(("enabled", "村开通的事项, 所属乡镇也须开通(应写 town 和 village)"))
+    return out
+
+
+def _check_materials(v: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if "materials" not in v:
+        return out
+    materials: list[dict[str, Any]] = v["materials"]
+    if not materials:
         out.append(("materials", "至少要有一项申请材料"))
-    elif not any(m.required for m in item.materials):
+    elif all("required" in m for m in materials) and not any(m["required"] for m in materials):
         out.append(("materials", "至少要有一项必需材料"))
     codes: set[str] = set()
-    for j, m in enumerate(item.materials):
+    for j, m in enumerate(materials):
         where = f"materials[{j}]"
-        if not m.name.strip():
+        if "name" in m and not m["name"].strip():
             out.append((f"{where}.name", "材料名称不能为空"))
-        if not MATERIAL_CODE.match(m.code):
+        if "code" in m and not MATERIAL_CODE.match(m["code"]):
             out.append((f"{where}.code", "材料编码只能用小写字母、数字和下划线"))
-        elif m.code in codes:
-            out.append((f"{where}.code", f"材料编码 {m.code} 重复"))
-        codes.add(m.code)
-        if m.form not in FORMS:
+        elif "code" in m and m["code"] in codes:
+            out.append((f"{where}.code", f"材料编码 {m['code']} 重复"))
+        if "code" in m:
+            codes.add(m["code"])
+        if "form" in m and m["form"] not in FORMS:
             out.append((f"{where}.form", "材料形式应为 original(原件) 或 copy(复印件)"))
-        if m.count < 1:
-            out.append((f"{where}.count", "份数至少为1"))
+        if "count" in m and not 1 <= m["count"] <= MAX_COUNT:
+            out.append((f"{where}.count", f"份数应为1到{MAX_COUNT}"))
     return out
 
 
@@ -275,7 +435,6 @@ MATERIAL_COLUMNS = [
     "photo_ok",
     "sample",
 ]
-LIST_SEPARATOR = "|"
 BOOL_COLUMNS = {"in_person", "allow_accept_with_gaps", "required", "photo_ok"}
 INT_COLUMNS = {"promised_days", "legal_days", "fee_fen", "count"}
 
@@ -329,11 +488,12 @@ def _cell_in(column: str, value: Any) -> Any:
     return value
 
 
-def _read_xlsx(data: bytes) -> tuple[dict[str, Any], list[Problem], list[str]]:
+def _read_xlsx(data: bytes) -> tuple[dict[str, Any] | None, _Rows, list[Problem]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
-        return {}, [Problem(row="file", field="", message="无法读取该 xlsx 文件")], []
+        problem = Problem(row="file", field="", message="无法读取该 xlsx 文件")
+        return None, _Rows(items=[], departments=[]), [problem]
     problems: list[Problem] = []
     sheets: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     expected = {
@@ -356,26 +516,37 @@ def _read_xlsx(data: bytes) -> tuple[dict[str, Any], list[Problem], list[str]]:
             for n, r in enumerate(rows[1:], start=2)
             if any(v is not None for v in r)
         ]
-    materials: dict[str, list[dict[str, Any]]] = {}
+    item_codes = {str(row.get("code")) for _, row in sheets["items"]}
+    materials: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for n, row in sheets["materials"]:
         item_code = row.pop("item_code", None)
-        materials.setdefault(str(item_code), []).append(
-            {k: v for k, v in row.items() if v is not None}
-        )
-        if not item_code:
+        label = f"materials!{n} {item_code or ''}".strip()
+        if item_code is None or not str(item_code).strip():
+            problems.append(Problem(row=label, field="item_code", message="缺少事项编码"))
+        elif str(item_code) not in item_codes:
             problems.append(
-                Problem(row=f"materials!{n}", field="item_code", message="缺少事项编码")
+                Problem(row=label, field="item_code", message=f"items 表中没有事项 {item_code}")
             )
-    items, rows_named = [], []
+        else:
+            values = {k: v for k, v in row.items() if v is not None}
+            materials.setdefault(str(item_code), []).append((label, values))
+    items, item_rows, material_rows = [], [], []
     for n, row in sheets["items"]:
         fee = {"amount_fen": row.pop("fee_fen", None) or 0, "basis": row.pop("fee_basis", None)}
         item = {k: v for k, v in row.items() if v is not None}
         item["fee"] = fee
-        item["materials"] = materials.get(str(row.get("code")), [])
+        own = materials.get(str(row.get("code")), [])
+        item["materials"] = [values for _, values in own]
         items.append(item)
-        rows_named.append(f"items!{n} {row.get('code') or ''}".strip())
+        item_rows.append(f"items!{n} {row.get('code') or ''}".strip())
+        material_rows.append([label for label, _ in own])
     departments = [row for _, row in sheets["departments"]]
-    return {"version": 1, "departments": departments, "items": items}, problems, rows_named
+    labels = _Rows(
+        items=item_rows,
+        departments=[f"departments!{n}" for n, _ in sheets["departments"]],
+        materials=material_rows,
+    )
+    return {"version": 1, "departments": departments, "items": items}, labels, problems
 
 
 def dump_yaml(document: CatalogueDocument) -> bytes:

@@ -1,45 +1,76 @@
-"""The catalogue: import and export, search, guides, versions, and where items are enabled."""
+"""Changing the catalogue: import and export of files, admin edits, versions, retiring."""
 
 from __future__ import annotations
 
-import base64
-from datetime import timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from app import errors
-from app.catalogue import views
+from app.catalogue import queries, views
 from app.catalogue.document import (
+    ENABLE_LEVELS,
     CatalogueDocument,
     DepartmentSpec,
     DocumentInvalid,
     FeeSpec,
     ItemSpec,
+    Known,
     MaterialSpec,
     Problem,
     check_item,
+    read_document,
+    same_guide,
+    same_item,
 )
+from app.catalogue.enablement import enable_new_items, switch_levels
 from app.context import Context
 from app.models import (
-    Account,
     CatalogueItem,
     Department,
-    ItemEnablement,
     ItemVersion,
-    Order,
-    Region,
 )
-from app.regions.service import contains, get_region
 from app.security.tokens import Principal
 
-MAX_PAGE = 50
+ItemRetired = errors.error("item_retired", 409, "该事项已停用")
 
 
 # --- import and export ----------------------------------------------------------------
+
+
+async def known_to(session: AsyncSession) -> Known:
+    """What a file is checked against besides itself: departments and retired items."""
+    departments = await _department_ids(session)
+    codes = {id_: code for code, id_ in departments.items()}
+    retired = (
+        await session.execute(
+            select(CatalogueItem, ItemVersion)
+            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+            .where(CatalogueItem.retired_at.is_not(None))
+        )
+    ).all()
+    return Known(
+        departments=frozenset(departments),
+        retired={
+            item.code: spec_of(version, codes[version.department_id], item)
+            for item, version in retired
+        },
+    )
+
+
+async def import_file(
+    session: AsyncSession,
+    data: bytes,
+    filename: str,
+    *,
+    actor_id: int | None,
+    enable_within: int | None,
+) -> dict[str, int]:
+    """Read, check against the database and apply a file: every problem in one round."""
+    document = read_document(data, filename, await known_to(session))
+    return await import_document(session, document, actor_id=actor_id, enable_within=enable_within)
 
 
 async def import_document(
@@ -49,24 +80,19 @@ async def import_document(
     actor_id: int | None,
     enable_within: int | None,
 ) -> dict[str, int]:
-    """Apply a checked document: new items, a new version where a guide changed, nothing else.
+    """Apply a checked document: new items, a new version where a guide changed, and the
+    levels an item is switched on at where those changed; nothing else.
 
     New items are enabled at the levels their `enabled` names, in every town and village
-    under `enable_within` (a district id; None: everywhere). All or nothing: the caller's
-    unit of work commits it whole.
+    under `enable_within` (a district id; None: everywhere); a changed `enabled` switches
+    the item on or off at the levels added or dropped, in the same regions. A retired item
+    stays retired: the file may repeat it unchanged, never change it. All or nothing: the
+    caller's unit of work commits it whole.
     """
-    departments = await _upsert_departments(session, document.departments)
-    known = {d.code for d in document.departments} | set(departments)
-    problems = [
-        Problem(row=f"items {item.code}", field="department", message=f"未知部门 {item.department}")
-        for item in document.items
-        if item.department not in known
-    ]
-    if problems:
-        raise DocumentInvalid(problems)
     departments = await _department_ids(session)
+    codes = {id_: code for code, id_ in departments.items()}
     existing = {
-        item.code: (item, version)
+        item.code: (item, spec_of(version, codes[version.department_id], item))
         for item, version in (
             await session.execute(
                 select(CatalogueItem, ItemVersion).join(
@@ -75,6 +101,22 @@ async def import_document(
             )
         ).all()
     }
+    known = {d.code for d in document.departments} | set(departments)
+    problems = [
+        Problem(row=f"items {item.code}", field="department", message=f"未知部门 {item.department}")
+        for item in document.items
+        if item.department not in known
+    ] + [
+        Problem(row=f"items {spec.code}", field="code", message=f"事项 {spec.code} 已停用")
+        for spec in document.items
+        if spec.code in existing
+        and existing[spec.code][0].retired_at is not None
+        and not same_item(spec, existing[spec.code][1])
+    ]
+    if problems:
+        raise DocumentInvalid(problems)
+    await _upsert_departments(session, document.departments)
+    departments = await _department_ids(session)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     new_specs = [spec for spec in document.items if spec.code not in existing]
     created = await _create_items(session, new_specs, departments, actor_id)
@@ -83,13 +125,35 @@ async def import_document(
         found = existing.get(spec.code)
         if found is None:
             continue
-        if spec_of(found[1], _dept_code(departments, found[1].department_id), found[0]) == spec:
+        if same_item(spec, found[1]):
             counts["unchanged"] += 1
-        else:
-            await _new_version(session, found[0], found[1].version + 1, spec, departments, actor_id)
-            counts["updated"] += 1
-    await _enable_new_items(session, created, enable_within)
+            continue
+        await _apply_edit(session, found[0], found[1], spec, departments, actor_id, enable_within)
+        counts["updated"] += 1
+    await enable_new_items(session, created, enable_within)
     return counts
+
+
+async def _apply_edit(
+    session: AsyncSession,
+    item: CatalogueItem,
+    current: ItemSpec,
+    spec: ItemSpec,
+    departments: dict[str, int],
+    actor_id: int | None,
+    within: int | None,
+) -> None:
+    """A new guide version if the guide changed; the item switched on or off where the
+    levels in `enabled` changed (a level left alone keeps each region's own choice)."""
+    if not same_guide(spec, current):
+        latest = await session.scalar(
+            select(func.max(ItemVersion.version)).where(ItemVersion.item_id == item.id)
+        )
+        await _new_version(session, item, (latest or 0) + 1, spec, departments, actor_id)
+    before, after = set(current.enabled), set(spec.enabled)
+    if before != after:
+        item.default_enabled = _levels_column(spec.enabled)
+        await switch_levels(session, item.id, after - before, before - after, within)
 
 
 async def _upsert_departments(session: AsyncSession, specs: list[DepartmentSpec]) -> dict[str, int]:
@@ -111,8 +175,9 @@ async def _department_ids(session: AsyncSession) -> dict[str, int]:
     }
 
 
-def _dept_code(departments: dict[str, int], department_id: int) -> str:
-    return next(code for code, id_ in departments.items() if id_ == department_id)
+def _levels_column(levels: list[str]) -> str:
+    """The `enabled` levels as stored, in one order, so the same set reads back the same."""
+    return ",".join(level for level in ENABLE_LEVELS if level in levels)
 
 
 def _version_values(spec: ItemSpec, departments: dict[str, int]) -> dict[str, Any]:
@@ -143,7 +208,7 @@ def _search_columns(spec: ItemSpec, departments: dict[str, int]) -> dict[str, An
         "aliases": "|" + "".join(f"{a}|" for a in spec.aliases),
         "department_id": departments[spec.department],
         "kind": spec.kind,
-        "default_enabled": ",".join(spec.enabled),
+        "default_enabled": _levels_column(spec.enabled),
     }
 
 
@@ -204,27 +269,7 @@ async def _new_version(
     item.current_version_id = version.id
     for column, value in _search_columns(spec, departments).items():
         setattr(item, column, value)
-    item.retired_at = None
     return version
-
-
-async def _enable_new_items(
-    session: AsyncSession, created: list[tuple[int, ItemSpec]], within: int | None
-) -> None:
-    if not created:
-        return
-    query = select(Region.id, Region.level).where(Region.level.in_(("town", "village")))
-    if within is not None:
-        query = query.where(Region.district_id == within)
-    regions = (await session.execute(query)).all()
-    rows = [
-        {"region_id": region_id, "item_id": item_id}
-        for item_id, spec in created
-        for region_id, level in regions
-        if level in spec.enabled
-    ]
-    if rows:
-        await session.execute(insert(ItemEnablement), rows)
 
 
 def spec_of(version: ItemVersion, department_code: str, item: CatalogueItem) -> ItemSpec:
@@ -269,210 +314,14 @@ async def export_document(session: AsyncSession) -> CatalogueDocument:
     )
 
 
-# --- search and guides ------------------------------------------------------------------
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def search(
-    session: AsyncSession,
-    *,
-    q: str | None,
-    village_id: int | None,
-    department: str | None,
-    kind: str | None,
-    cursor: str | None,
-    limit: int,
-) -> views.ItemPage:
-    """Ranked: exact name, then exact alias, then part of the name, then part of an alias or
-    the department; ties by code. Keyset pagination on (rank, code)."""
-    limit = max(1, min(limit, MAX_PAGE))
-    query = (
-        select(CatalogueItem, Department.name, Department.code)
-        .join(Department, Department.id == CatalogueItem.department_id)
-        .where(CatalogueItem.retired_at.is_(None))
-    )
-    text = (q or "").strip()
-    if text:
-        like = f"%{_escape_like(text)}%"
-        rank: ColumnElement[int] = case(
-            (CatalogueItem.name == text, 0),
-            (CatalogueItem.aliases.like(f"%|{_escape_like(text)}|%", escape="\\"), 1),
-            (CatalogueItem.name.like(like, escape="\\"), 2),
-            else_=3,
-        )
-        query = query.where(
-            or_(
-                CatalogueItem.name.like(like, escape="\\"),
-                CatalogueItem.aliases.like(like, escape="\\"),
-                Department.name.like(like, escape="\\"),
-            )
-        )
-    else:
-        rank = literal(0)
-    if village_id is not None:
-        await get_region(session, village_id, level="village")
-        query = query.where(
-            exists().where(
-                ItemEnablement.item_id == CatalogueItem.id, ItemEnablement.region_id == village_id
-            )
-        )
-    if department:
-        query = query.where(Department.code == department)
-    if kind:
-        query = query.where(CatalogueItem.kind == kind)
-    if cursor:
-        after_rank, after_code = _decode_cursor(cursor)
-        query = query.where(
-            or_(rank > after_rank, and_(rank == after_rank, CatalogueItem.code > after_code))
-        )
-    rows = (
-        await session.execute(
-            query.add_columns(rank.label("rank"))
-            .order_by(rank, CatalogueItem.code)
-            .limit(limit + 1)
-        )
-    ).all()
-    page = [
-        views.item_summary(item, dept_name, dept_code)
-        for item, dept_name, dept_code, _ in rows[:limit]
-    ]
-    next_cursor = (
-        _encode_cursor(rows[limit - 1].rank, rows[limit - 1][0].code) if len(rows) > limit else None
-    )
-    return views.ItemPage(items=page, next_cursor=next_cursor)
-
-
-POPULAR_DAYS = 90
-POPULAR_CACHE_SECONDS = 60
-
-
-async def popular(
-    session: AsyncSession, ctx: Context, village_id: int, limit: int
-) -> list[views.PopularItem]:
-    """本村常办: the items the village asked for most in the last 90 days that it still
-    offers; empty until it has orders. Ties go to the most recent request. Every resident
-    opening the app asks for it, and it moves slowly: each answer is kept for a minute."""
-    now = ctx.now()
-    cache: dict[tuple[int, int], tuple[Any, list[views.PopularItem]]]
-    cache = ctx.caches.setdefault("popular", {})
-    kept = cache.get((village_id, limit))
-    if kept and timedelta(0) <= now - kept[0] < timedelta(seconds=POPULAR_CACHE_SECONDS):
-        return kept[1]
-    await get_region(session, village_id, level="village")
-    since = now - timedelta(days=POPULAR_DAYS)
-    counts = (
-        select(
-            Order.item_id,
-            func.count().label("orders"),
-            func.max(Order.id).label("latest"),
-        )
-        .where(Order.village_id == village_id, Order.submitted_at >= since)
-        .group_by(Order.item_id)
-        .subquery()
-    )
-    rows = (
-        await session.execute(
-            select(CatalogueItem, Department.name, Department.code, counts.c.orders)
-            .join(counts, counts.c.item_id == CatalogueItem.id)
-            .join(Department, Department.id == CatalogueItem.department_id)
-            .where(
-                CatalogueItem.retired_at.is_(None),
-                exists().where(
-                    ItemEnablement.item_id == CatalogueItem.id,
-                    ItemEnablement.region_id == village_id,
-                ),
-            )
-            .order_by(counts.c.orders.desc(), counts.c.latest.desc())
-            .limit(max(1, min(limit, MAX_PAGE)))
-        )
-    ).all()
-    answer = [
-        views.PopularItem(item=views.item_summary(item, name, code), orders=n)
-        for item, name, code, n in rows
-    ]
-    if len(cache) > 1000:
-        cache.clear()
-    cache[(village_id, limit)] = (now, answer)
-    return answer
-
-
-def _encode_cursor(rank: int, code: str) -> str:
-    return base64.urlsafe_b64encode(f"{rank}:{code}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        rank, _, code = (
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        )
-        return int(rank), code
-    except ValueError:
-        raise errors.InvalidInput(
-            "翻页参数无效", errors=[{"field": "cursor", "message": "无效"}]
-        ) from None
-
-
-async def guide(session: AsyncSession, code: str, *, village_id: int | None = None) -> views.Guide:
-    row = (
-        await session.execute(
-            select(CatalogueItem, ItemVersion, Department)
-            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
-            .join(Department, Department.id == ItemVersion.department_id)
-            .where(CatalogueItem.code == code, CatalogueItem.retired_at.is_(None))
-        )
-    ).one_or_none()
-    if row is None:
-        raise errors.NotFound("没有找到该事项")
-    item, version, department = row
-    agents: list[Account] = []
-    if village_id is not None:
-        await get_region(session, village_id, level="village")
-        agents = list(
-            (
-                await session.execute(
-                    select(Account)
-                    .where(
-                        Account.region_id == village_id,
-                        Account.role == "agent",
-                        Account.disabled_at.is_(None),
-                    )
-                    .order_by(Account.on_duty.desc(), Account.post, Account.id)
-                )
-            ).scalars()
-        )
-    return views.guide_view(item, version, department, agents)
-
-
-async def departments(session: AsyncSession) -> list[views.DepartmentView]:
-    rows = (
-        await session.execute(
-            select(Department, func.count(CatalogueItem.id))
-            .outerjoin(
-                CatalogueItem,
-                and_(
-                    CatalogueItem.department_id == Department.id, CatalogueItem.retired_at.is_(None)
-                ),
-            )
-            .group_by(Department.id)
-            .order_by(Department.id)
-        )
-    ).all()
-    return [views.DepartmentView(code=d.code, name=d.name, item_count=n) for d, n in rows]
-
-
 # --- administration ---------------------------------------------------------------------
 
 
 async def save_item(
     session: AsyncSession, ctx: Context, admin: Principal, spec: ItemSpec, *, creating: bool
 ) -> views.Guide:
-    departments = await _department_ids(session)
-    problems = check_item(spec, set(departments))
-    if problems:
-        raise errors.InvalidInput(errors=[{"field": f, "message": m} for f, m in problems])
+    """Create an item, or edit one: a new guide version if the guide changed, and the item
+    switched on or off in the admin's district where its `enabled` levels changed."""
     existing = (
         await session.execute(select(CatalogueItem).where(CatalogueItem.code == spec.code))
     ).scalar_one_or_none()
@@ -480,17 +329,24 @@ async def save_item(
         raise errors.Conflict("事项编码已存在")
     if not creating and existing is None:
         raise errors.NotFound("没有找到该事项")
+    if existing is not None and existing.retired_at is not None:
+        raise ItemRetired("该事项已停用, 不能修改; 如需修改请先恢复该事项")
+    departments = await _department_ids(session)
+    problems = check_item(spec, set(departments))
+    if problems:
+        raise errors.InvalidInput(errors=[{"field": f, "message": m} for f, m in problems])
     if existing is None:
         created = await _create_items(session, [spec], departments, admin.account_id)
-        await _enable_new_items(session, created, admin.region_id)
+        await enable_new_items(session, created, admin.region_id)
     else:
-        latest = await session.scalar(
-            select(func.max(ItemVersion.version)).where(ItemVersion.item_id == existing.id)
+        version = await session.get(ItemVersion, existing.current_version_id)
+        assert version is not None
+        codes = {id_: code for code, id_ in departments.items()}
+        current = spec_of(version, codes[version.department_id], existing)
+        await _apply_edit(
+            session, existing, current, spec, departments, admin.account_id, admin.region_id
         )
-        await _new_version(
-            session, existing, (latest or 0) + 1, spec, departments, admin.account_id
-        )
-    return await guide(session, spec.code)
+    return await queries.guide(session, spec.code)
 
 
 async def retire_item(session: AsyncSession, ctx: Context, code: str) -> None:
@@ -500,6 +356,19 @@ async def retire_item(session: AsyncSession, ctx: Context, code: str) -> None:
     if item is None or item.retired_at is not None:
         raise errors.NotFound("没有找到该事项")
     item.retired_at = ctx.now()
+
+
+async def restore_item(session: AsyncSession, code: str) -> views.Guide:
+    """Bring a retired item back, with its last guide and the regions it was enabled in."""
+    item = (
+        await session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
+    ).scalar_one_or_none()
+    if item is None:
+        raise errors.NotFound("没有找到该事项")
+    if item.retired_at is None:
+        raise errors.Conflict("该事项没有停用, 不需要恢复")
+    item.retired_at = None
+    return await queries.guide(session, code)
 
 
 async def versions(session: AsyncSession, code: str) -> list[views.VersionView]:
@@ -527,53 +396,3 @@ async def versions(session: AsyncSession, code: str) -> list[views.VersionView]:
         )
         for v in rows
     ]
-
-
-async def set_enabled(
-    session: AsyncSession, principal: Principal, region_id: int, codes: list[str], enabled: bool
-) -> views.EnablementResult:
-    """Admins: any town or village of their district; dispatchers: their town and its villages."""
-    scope = await get_region(session, principal.region_id or 0)
-    region = await session.get(Region, region_id)
-    if region is None or region.level not in ("town", "village") or not contains(scope, region):
-        raise errors.NotFound("没有找到该乡镇或村")
-    rows = (
-        await session.execute(
-            select(CatalogueItem.code, CatalogueItem.id).where(
-                CatalogueItem.code.in_(codes), CatalogueItem.retired_at.is_(None)
-            )
-        )
-    ).all()
-    items: dict[str, int] = {code: item_id for code, item_id in rows}
-    unknown = sorted(set(codes) - set(items))
-    if unknown:
-        raise errors.InvalidInput(
-            "有未知的事项编码",
-            errors=[{"field": "itemCodes", "message": f"未知事项 {c}"} for c in unknown],
-        )
-    ids = list(items.values())
-    if enabled:
-        present = set(
-            (
-                await session.execute(
-                    select(ItemEnablement.item_id).where(
-                        ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(ids)
-                    )
-                )
-            ).scalars()
-        )
-        missing = [{"region_id": region_id, "item_id": i} for i in ids if i not in present]
-        if missing:
-            await session.execute(insert(ItemEnablement), missing)
-    else:
-        await session.execute(
-            delete(ItemEnablement).where(
-                ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(ids)
-            )
-        )
-    total = await session.scalar(
-        select(func.count())
-        .select_from(ItemEnablement)
-        .where(ItemEnablement.region_id == region_id)
-    )
-    return views.EnablementResult(region_id=region_id, enabled_count=int(total or 0))

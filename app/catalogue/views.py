@@ -78,6 +78,8 @@ class Guide(msgspec.Struct, rename="camel", kw_only=True):
     phone: str
     allow_accept_with_gaps: bool
     can_submit_online: bool
+    # Why not, when it cannot: in person only, or not offered by the village asked about.
+    cannot_submit_reason: str | None
     # For consultation-only items: what to do, and whom to call with one tap.
     guidance: str | None
     village_agents: list[ContactAgent]
@@ -100,6 +102,15 @@ class VersionView(msgspec.Struct, rename="camel", kw_only=True):
 class EnablementResult(msgspec.Struct, rename="camel", kw_only=True):
     region_id: int
     enabled_count: int
+    # Switching an item off for a town switches it off for that many village stations too.
+    switched_off_in_villages: int = 0
+
+
+class RegionItems(msgspec.Struct, rename="camel", kw_only=True):
+    region_id: int
+    region_name: str
+    level: str
+    items: list[ItemSummary]
 
 
 class ImportResult(msgspec.Struct, rename="camel", kw_only=True):
@@ -137,14 +148,28 @@ def material_views(materials: list[dict[str, object]]) -> list[MaterialView]:
 
 
 def guide_view(
-    item: CatalogueItem, version: ItemVersion, department: Department, agents: list[Account]
+    item: CatalogueItem,
+    version: ItemVersion,
+    department: Department,
+    agents: list[Account],
+    *,
+    offered_in_village: bool | None = None,
 ) -> Guide:
-    online = version.mode != "consult" and not version.in_person
-    guidance = None
-    if not online:
+    """`offered_in_village`: whether the village asked about offers the item (None: none was)."""
+    in_person = version.mode == "consult" or version.in_person
+    online = not in_person and offered_in_village is not False
+    reason = guidance = None
+    if in_person:
+        reason = "本事项须本人到场办理, 不能线上委托"
         guidance = (
             f"本事项须本人到{LEVEL_NAMES[version.level]}办理窗口办理。请按上方材料清单备齐材料,"
             f"可先电话咨询 {version.phone},或一键拨打本村代办员电话预约、陪同办理。"
+        )
+    elif not online:
+        reason = "本村便民服务站暂不代办该事项"
+        guidance = (
+            f"本村暂不能线上委托该事项。可先电话咨询 {version.phone} 了解在哪里办理,"
+            "或一键拨打本村代办员电话问询。"
         )
     return Guide(
         code=item.code,
@@ -173,6 +198,7 @@ def guide_view(
         phone=version.phone,
         allow_accept_with_gaps=version.allow_accept_with_gaps,
         can_submit_online=online,
+        cannot_submit_reason=reason,
         guidance=guidance,
         village_agents=[
             ContactAgent(name=a.name, work_phone=a.work_phone, on_duty=a.on_duty, post=a.post)
