@@ -13,7 +13,7 @@ from app.clock import utcnow
 from app.db import Database
 from app.security.pii import PiiCipher
 from app.security.tokens import AccessTokens
-from app.settings import Settings
+from app.settings import Settings, Template
 from app.storage_factory import build_store
 from app.wechat import WeChat, build_wechat
 from storage.base import ObjectStore
@@ -35,6 +35,13 @@ class Context:
     def today(self) -> date:
         """The business date now, in the configured zone."""
         return self.now().astimezone(self.settings.zone).date()
+
+    def templates(self) -> dict[str, Template]:
+        """The subscription templates by notification kind (parsed once)."""
+        found: dict[str, Template] | None = self.caches.get("templates")
+        if found is None:
+            found = self.caches["templates"] = self.settings.templates()
+        return found
 
     def verification_limiter(self) -> anyio.CapacityLimiter:
         """Decoding a big photo takes ~300 MB: at most two at a time per process."""

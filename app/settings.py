@@ -8,6 +8,7 @@ import os
 import secrets
 import zoneinfo
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +61,12 @@ class WeChatSettings(msgspec.Struct, frozen=True, kw_only=True):
     app_secret: str = ""
     base_url: str = "https://api.weixin.qq.com"
     timeout_seconds: float = 5.0
+    # One-time subscription templates per notification kind, as JSON:
+    # {"accepted": {"id": "<template id>", "fields": {"character_string1": "number",
+    #  "thing2": "item", "time3": "dueAt"}}}; kinds without one go to the inbox only.
+    templates: str = ""
+    miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
+    order_page: str = "pages/order/detail"  # opened from a message, with ?id=<order>
 
 
 class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -87,6 +94,19 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
 class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # "in-process" runs jobs inside the API process; "off" leaves them to `daiban worker`.
     mode: Literal["in-process", "off"] = "in-process"
+    tick_seconds: int = 60  # how often due reminders are looked for
+    delivery_seconds: int = 10  # how often queued WeChat messages are sent
+    delivery_batch: int = 50
+    delivery_max_attempts: int = 6  # transient failures, with growing back-off
+    # Working hours: reminders to staff are sent inside them, never on rest days.
+    workday_start: str = "09:00"
+    workday_end: str = "17:00"
+    take_remind_working_hours: int = 2  # assigned, not taken: remind the agent
+    take_escalate_working_days: int = 1  # still not taken: tell the dispatcher, pass to B
+    due_soon_working_days: int = 1  # 催办 this long before the due time
+    supplement_remind_days: int = 3  # nothing supplemented: remind the resident
+    supplement_expire_days: int = 30  # still nothing: cancel the order with a notice
+    cleanup_at: str = "03:10"  # daily clean-up of abandoned uploads (business time)
 
 
 AREAS: dict[str, type[msgspec.Struct]] = {
@@ -129,6 +149,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def pii_key_ring(self) -> dict[str, bytes]:
         return parse_pii_keys(self.security.pii_keys)
+
+    def templates(self) -> dict[str, Template]:
+        return parse_templates(self.wechat.templates)
+
+    @property
+    def working_hours(self) -> tuple[time, time]:
+        return (
+            time.fromisoformat(self.scheduler.workday_start),
+            time.fromisoformat(self.scheduler.workday_end),
+        )
 
 
 def env_name(area: str, field: str) -> str:
@@ -188,6 +218,29 @@ def parse_pii_keys(spec: str) -> dict[str, bytes]:
     return ring
 
 
+def _clock_time(name: str, value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"{name}: write a time of day as HH:MM (got {value!r})") from None
+
+
+class Template(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A one-time subscription template: its id and which message value fills each field."""
+
+    id: str
+    fields: dict[str, str]
+
+
+def parse_templates(spec: str) -> dict[str, Template]:
+    if not spec.strip():
+        return {}
+    try:
+        return msgspec.json.decode(spec, type=dict[str, Template])
+    except msgspec.DecodeError as exc:
+        raise SettingsError(f"DAIBAN_WECHAT_TEMPLATES: {exc}") from None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every area; fill dev secrets; refuse dev defaults in production."""
     environ = os.environ if environ is None else environ
@@ -234,6 +287,33 @@ def validate(settings: Settings) -> Settings:
     ):
         if value < 1:
             raise SettingsError(f"{name}: must be a positive number (got {value})")
+    for name, value in (
+        ("DAIBAN_SCHEDULER_TICK_SECONDS", settings.scheduler.tick_seconds),
+        ("DAIBAN_SCHEDULER_DELIVERY_SECONDS", settings.scheduler.delivery_seconds),
+        ("DAIBAN_SCHEDULER_DELIVERY_BATCH", settings.scheduler.delivery_batch),
+        ("DAIBAN_SCHEDULER_DELIVERY_MAX_ATTEMPTS", settings.scheduler.delivery_max_attempts),
+        (
+            "DAIBAN_SCHEDULER_TAKE_REMIND_WORKING_HOURS",
+            settings.scheduler.take_remind_working_hours,
+        ),
+        (
+            "DAIBAN_SCHEDULER_TAKE_ESCALATE_WORKING_DAYS",
+            settings.scheduler.take_escalate_working_days,
+        ),
+        ("DAIBAN_SCHEDULER_DUE_SOON_WORKING_DAYS", settings.scheduler.due_soon_working_days),
+        ("DAIBAN_SCHEDULER_SUPPLEMENT_REMIND_DAYS", settings.scheduler.supplement_remind_days),
+        ("DAIBAN_SCHEDULER_SUPPLEMENT_EXPIRE_DAYS", settings.scheduler.supplement_expire_days),
+    ):
+        if value < 1:
+            raise SettingsError(f"{name}: must be a positive number (got {value})")
+    start, end = (
+        _clock_time("DAIBAN_SCHEDULER_WORKDAY_START", settings.scheduler.workday_start),
+        _clock_time("DAIBAN_SCHEDULER_WORKDAY_END", settings.scheduler.workday_end),
+    )
+    if not start < end:
+        raise SettingsError("DAIBAN_SCHEDULER_WORKDAY_END: must be after the workday start")
+    _clock_time("DAIBAN_SCHEDULER_CLEANUP_AT", settings.scheduler.cleanup_at)
+    parse_templates(settings.wechat.templates)
     url = settings.database_url
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise SettingsError(

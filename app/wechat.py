@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,10 +34,18 @@ class WeChatError(Exception):
         self.errmsg = errmsg
 
 
+class WeChatNoAnswer(Exception):
+    """The request went out but no answer came back: WeChat may have acted on it."""
+
+
 class WeChat(Protocol):
     async def code_to_session(self, code: str) -> WeChatSession: ...
 
     async def phone_number(self, code: str) -> str: ...
+
+    async def send_subscription(
+        self, openid: str, template_id: str, page: str, data: dict[str, Any], state: str
+    ) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -60,7 +69,13 @@ class LiveWeChat:
     def __init__(self, settings: WeChatSettings, http: httpx.AsyncClient | None = None) -> None:
         self._settings = settings
         self._http = http or httpx.AsyncClient(
-            base_url=settings.base_url, timeout=settings.timeout_seconds
+            base_url=settings.base_url,
+            timeout=settings.timeout_seconds,
+            # Small JSON requests: without TCP_NODELAY the body waits behind the headers
+            # for the peer's delayed ACK (~40 ms a message on loopback).
+            transport=httpx.AsyncHTTPTransport(
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            ),
         )
         self._token: str | None = None
         self._token_expires_at: datetime = datetime.min.replace(tzinfo=utcnow().tzinfo)
@@ -69,11 +84,20 @@ class LiveWeChat:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, *, once: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
+        """`once`: the call must not be repeated blindly (a message): when the request may
+        have reached WeChat but no answer came, raise WeChatNoAnswer instead."""
         try:
             response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            log.warning("wechat timeout", extra={"path": path})
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            log.warning("wechat unreachable", extra={"path": path})
+            raise errors.WeChatUnavailable() from None
+        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError):
+            log.warning("wechat gave no answer", extra={"path": path})
+            if once:
+                raise WeChatNoAnswer(path) from None
             raise errors.WeChatUnavailable() from None
         except httpx.HTTPError as exc:
             log.warning("wechat transport error", extra={"path": path, "error": type(exc).__name__})
@@ -125,16 +149,34 @@ class LiveWeChat:
             self._token_expires_at = utcnow() + lifetime - TOKEN_REFRESH_MARGIN
             return self._token
 
-    async def call_with_token(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def call_with_token(
+        self, path: str, body: dict[str, Any], *, once: bool = False
+    ) -> dict[str, Any]:
         """POST with the access token; on 40001/42001 refresh it once and retry."""
         token = await self.access_token()
         try:
-            return await self._call("POST", path, params={"access_token": token}, json=body)
+            return await self._call(
+                "POST", path, once=once, params={"access_token": token}, json=body
+            )
         except WeChatError as exc:
             if exc.errcode not in TOKEN_EXPIRED_CODES:
                 raise
         token = await self.access_token(force_refresh=True)
-        return await self._call("POST", path, params={"access_token": token}, json=body)
+        return await self._call("POST", path, once=once, params={"access_token": token}, json=body)
+
+    async def send_subscription(
+        self, openid: str, template_id: str, page: str, data: dict[str, Any], state: str
+    ) -> None:
+        """A one-time subscription message; WeChatError carries WeChat's refusal (43101…)."""
+        body = {
+            "touser": openid,
+            "template_id": template_id,
+            "page": page,
+            "data": data,
+            "miniprogram_state": state,
+            "lang": "zh_CN",
+        }
+        await self.call_with_token("/cgi-bin/message/subscribe/send", body, once=True)
 
     async def phone_number(self, code: str) -> str:
         try:
@@ -163,6 +205,14 @@ class DevWeChat:
         if not code.startswith(self.PREFIX) or not phone:
             raise errors.WeChatCodeInvalid("开发模式请使用 dev:<手机号>")
         return phone
+
+    async def send_subscription(
+        self, openid: str, template_id: str, page: str, data: dict[str, Any], state: str
+    ) -> None:
+        log.info(
+            "wechat (dev) subscription message",
+            extra={"touser": openid, "template": template_id, "page": page, "data": data},
+        )
 
     async def aclose(self) -> None:
         return None

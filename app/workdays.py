@@ -189,3 +189,57 @@ class WorkCalendar:
         """Identical to `due(resumed_at, remaining)`, so a stored (start, days) pair can be
         recomputed the same way whether it came from an acceptance or a resume."""
         return self.due(resumed_at, remaining)
+
+
+class WorkingHours:
+    """Working time: the hours between `start` and `end` on working days (reminders to staff
+    are timed in it: "2 working hours", "the next working morning", never on a holiday)."""
+
+    def __init__(self, calendar: WorkCalendar, start: time, end: time) -> None:
+        if not start < end:
+            raise ValueError("the working day must end after it starts")
+        self.calendar = calendar
+        self.start = start
+        self.end = end
+        self.day_length = datetime.combine(date.min, end) - datetime.combine(date.min, start)
+
+    def _at(self, day: date, moment: time) -> datetime:
+        return datetime.combine(day, moment, tzinfo=self.calendar.zone).astimezone(UTC)
+
+    def opening(self, day: date) -> datetime:
+        """When working hours begin on `day` (a working day)."""
+        return self._at(day, self.start)
+
+    def next_working_moment(self, moment: datetime) -> datetime:
+        """`moment` itself when inside working hours, else the next opening."""
+        local = moment.astimezone(self.calendar.zone)
+        day = local.date()
+        if self.calendar.is_workday(day):
+            if local.time() < self.start:
+                return self.opening(day)
+            if local.time() < self.end:
+                return moment
+        return self.opening(self.calendar.add_working_days(day, 1))
+
+    def add_working_hours(self, moment: datetime, hours: float) -> datetime:
+        """The moment `hours` of working time after `moment` (time off the clock not counted)."""
+        at = self.next_working_moment(moment)
+        left = timedelta(hours=hours)
+        while True:
+            day = self.calendar.local_date(at)
+            closing = self._at(day, self.end)
+            if at + left <= closing:
+                return at + left
+            left -= closing - at
+            at = self.opening(self.calendar.add_working_days(day, 1))
+
+    def add_working_days(self, moment: datetime, days: int) -> datetime:
+        """`days` whole working days of working time after `moment`."""
+        return self.add_working_hours(moment, days * self.day_length / timedelta(hours=1))
+
+    def working_day_before(self, day: date) -> date:
+        """The last working day before `day`."""
+        day -= _ONE_DAY
+        while not self.calendar.is_workday(day):
+            day -= _ONE_DAY
+        return day

@@ -1,19 +1,41 @@
 """The APScheduler instance, in the API process (`make run`) or alone (`daiban worker`).
 
-No jobs are registered yet: reminders, outbox delivery and clean-up arrive with the jobs issue.
+Every job may run in several workers at once: each claims its own work (reminders and
+messages are taken row by row under a lock or a guarded update), so nothing is done twice.
+Stable ids, coalescing and a misfire grace keep a busy or sleeping worker from piling up runs.
 """
 
 from __future__ import annotations
 
+from datetime import time
+
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from app.context import Context
+from jobs import tasks
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
 
 def build_scheduler(ctx: Context) -> AsyncIOScheduler:
-    return AsyncIOScheduler(timezone=ctx.settings.zone, job_defaults=JOB_DEFAULTS)
+    settings = ctx.settings.scheduler
+    scheduler = AsyncIOScheduler(timezone=ctx.settings.zone, job_defaults=JOB_DEFAULTS)
+    scheduler.add_job(
+        tasks.deliver, "interval", seconds=settings.delivery_seconds, args=[ctx], id="deliver"
+    )
+    scheduler.add_job(
+        tasks.remind, "interval", seconds=settings.tick_seconds, args=[ctx], id="reminders"
+    )
+    cleanup = time.fromisoformat(settings.cleanup_at)
+    scheduler.add_job(
+        tasks.clean_up,
+        CronTrigger(hour=cleanup.hour, minute=cleanup.minute, timezone=ctx.settings.zone),
+        args=[ctx],
+        id="clean_up",
+        misfire_grace_time=6 * 3600,
+    )
+    return scheduler
 
 
 def start_in_process(ctx: Context) -> AsyncIOScheduler:

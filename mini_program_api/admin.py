@@ -9,6 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.accounts import service
 from app.accounts.views import StaffCreated, StaffView
+from app.job_runs import JobsView, jobs_view
 from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.orders import CalendarController
@@ -60,9 +61,14 @@ class StaffController(Controller):
         return await service.set_staff_disabled(db_session, ctx, principal, staff_id, data.disabled)
 
 
+@get("/jobs", summary="定时任务运行记录: 各任务最近一次、最近的运行、待处理的提醒和消息")
+async def job_runs(ctx: Ctx) -> JobsView:
+    return await ctx.db.run_read(lambda s: jobs_view(s, ctx.now()))
+
+
 admin_router = Router(
     path="/admin",
-    route_handlers=[StaffController, CatalogueAdminController, CalendarController],
+    route_handlers=[StaffController, CatalogueAdminController, CalendarController, job_runs],
     guards=[require_role("admin")],
     tags=["admin 管理员"],
 )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
 from litestar import Controller, get, patch, post
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody
 
 from app.accounts import service
 from app.accounts.views import MeView
+from app.notifications import inbox
 from mini_program_api.deps import Caller, Ctx, DbSession, require_login, require_role
-from mini_program_api.schemas import PhoneCodeInput, ProfileInput
+from mini_program_api.schemas import Id, MarkReadInput, PhoneCodeInput, ProfileInput, SubscribeInput
 
 
 class MeController(Controller):
@@ -40,3 +44,42 @@ class MeController(Controller):
     ) -> MeView:
         phone = await ctx.wechat.phone_number(data.code)
         return await service.phone_from_wechat(db_session, ctx, principal, phone)
+
+    @get("/messages", summary="消息中心 (新的在前), 含未读数")
+    async def messages(
+        self,
+        ctx: Ctx,
+        principal: Caller,
+        unread: FromQuery[bool] = False,
+        cursor: FromQuery[Id | None] = None,
+        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 20,
+    ) -> inbox.Inbox:
+        return await ctx.db.run_read(
+            lambda s: inbox.inbox(s, principal, unread_only=unread, cursor=cursor, limit=limit)
+        )
+
+    @post("/messages/read", status_code=200, summary="标为已读 (ids 或 all=true)")
+    async def mark_read(
+        self, data: JSONBody[MarkReadInput], ctx: Ctx, principal: Caller
+    ) -> inbox.Inbox:
+        ids = None if data.all else data.ids
+        await ctx.db.run_write(lambda s: inbox.mark_read(s, ctx, principal, ids))
+        return await ctx.db.run_read(
+            lambda s: inbox.inbox(s, principal, unread_only=False, cursor=None, limit=20)
+        )
+
+    @get("/subscriptions", summary="可发送的订阅消息次数 (按模板)")
+    async def subscriptions(self, ctx: Ctx, principal: Caller) -> inbox.Credits:
+        return await ctx.db.run_read(lambda s: inbox.credits(s, principal))
+
+    @post(
+        "/subscriptions",
+        status_code=200,
+        summary="上报用户在 wx.requestSubscribeMessage 中同意的模板 (每次同意可发一条)",
+    )
+    async def subscribe(
+        self, data: JSONBody[SubscribeInput], ctx: Ctx, principal: Caller
+    ) -> inbox.Credits:
+        return await ctx.db.run_write(
+            lambda s: inbox.add_subscriptions(s, ctx, principal, data.template_ids)
+        )

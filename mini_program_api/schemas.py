@@ -135,3 +135,16 @@ class CalendarDayInput(Input):
 class CalendarYearInput(Input):
     days: Annotated[list[CalendarDayInput], msgspec.Meta(max_length=366)]
     complete: bool
+
+
+class MarkReadInput(Input):
+    ids: Annotated[list[Id], msgspec.Meta(max_length=200)] = []
+    all: bool = False
+
+
+class SubscribeInput(Input):
+    # The template ids the person accepted in wx.requestSubscribeMessage, one per tap.
+    template_ids: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
+        msgspec.Meta(min_length=1, max_length=20),
+    ]

@@ -5,6 +5,10 @@ Behaviour is chosen by the code the test sends, so each test reads as its scenar
                   | busy -1 | slow (sleeps past the client timeout) | http500
   getuserphonenumber  phone:<number> success | bad 40029; an access token listed in
                   `expired_tokens` answers 40001 once refreshed tokens are issued
+  subscribe/send  by the recipient's openid: unsub:* 43101 | busy:* -1 the first time, then
+                  success | badfield:* 47003 | slow:* sleeps past the client timeout | anything
+                  else success (after `send_delay` seconds); every message WeChat accepted
+                  (or, for slow:*, received) is kept in `delivered`; expired tokens as above
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ class FakeWeChat:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.tokens_issued = 0
         self.expired_tokens: set[str] = set()
+        self.delivered: list[dict[str, Any]] = []
+        self.send_delay = 0.0
+        self._busy_seen: set[str] = set()
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -47,7 +55,8 @@ class FakeWeChat:
     def _answer(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
-        self.requests.append((path, {**query, **body}))
+        with self._lock:
+            self.requests.append((path, {**query, **body}))
         if path == "/sns/jscode2session":
             code = query.get("js_code", "")
             if code == "slow":
@@ -77,12 +86,40 @@ class FakeWeChat:
                     "phone_info": {"purePhoneNumber": number, "countryCode": "86"},
                 }
             return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        if path == "/cgi-bin/message/subscribe/send":
+            if query.get("access_token") in self.expired_tokens:
+                return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+            return self._subscribe_send(body)
         return 404, {"errcode": 404, "errmsg": "no such api"}
+
+    def _subscribe_send(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        touser = str(body.get("touser", ""))
+        if self.send_delay:
+            time.sleep(self.send_delay)
+        if touser.startswith("unsub:"):
+            return 200, {"errcode": 43101, "errmsg": "user refuse to accept the msg"}
+        if touser.startswith("badfield:"):
+            return 200, {"errcode": 47003, "errmsg": "argument invalid! data.thing1.value"}
+        key = json.dumps(body, sort_keys=True)
+        if touser.startswith("busy:"):
+            with self._lock:
+                first = key not in self._busy_seen
+                self._busy_seen.add(key)
+            if first:
+                return 200, {"errcode": -1, "errmsg": "system error"}
+        with self._lock:
+            self.delivered.append(body)
+        if touser.startswith("slow:"):
+            time.sleep(self.slow_seconds)
+        return 200, {"errcode": 0, "errmsg": "ok"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as WeChat's servers do
+            disable_nagle_algorithm = True  # headers and body leave at once, as from nginx
+
             def _serve(self, method: str) -> None:
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}

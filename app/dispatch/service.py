@@ -15,7 +15,8 @@ from app import errors
 from app.context import Context
 from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.models import Account, Order, Region
-from app.orders.records import OPEN_FOR_REASSIGN, event_values
+from app.notifications import effects
+from app.orders.records import OPEN_FOR_REASSIGN, ORDERS, event_values, guide_version
 from app.orders.submission import INSERT_EVENTS
 from app.security.tokens import Principal
 
@@ -139,10 +140,13 @@ def hand_over(
     moved = session.execute(
         update(Order)
         .where(Order.agent_id == source.id, Order.status.in_(OPEN_FOR_REASSIGN))
-        .values(agent_id=target.id, updated_at=now)
-        .returning(Order.id, Order.status)
+        .values(agent_id=target.id, assigned_at=now, updated_at=now)
+        .returning(*ORDERS.c)
         .execution_options(synchronize_session=False)
     ).all()
+    for row in moved:
+        item = guide_version(session, ctx, row.item_version_id).name
+        effects.new_assignment(session, ctx, row, item, target.id, now)
     if moved:
         note = f"{source.name}{reason},办件交由{target.name}接手"
         data: dict[str, Any] = {

@@ -3,6 +3,7 @@
 from app.models.accounts import Account, RefreshToken
 from app.models.base import Base
 from app.models.catalogue import CatalogueItem, Department, ItemEnablement, ItemVersion
+from app.models.notifications import JobRun, Notification, Reminder, SubscriptionCredit
 from app.models.orders import (
     CalendarOverride,
     CalendarYear,
@@ -22,10 +23,14 @@ __all__ = [
     "Department",
     "ItemEnablement",
     "ItemVersion",
+    "JobRun",
+    "Notification",
     "Order",
     "OrderEvent",
     "OrderNumberCounter",
     "RefreshToken",
     "Region",
+    "Reminder",
+    "SubscriptionCredit",
     "Upload",
 ]

@@ -79,6 +79,10 @@ class Order(Base):
     # {material_code: {"uploads": [ids], "state": "submitted|accepted|missing|rejected", "reason"}}
     materials: Mapped[dict[str, Any]] = mapped_column(JSON)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    # When the current agent got it (assign, re-assign, hand-over): reminders count from here.
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the one notice to supplement (一次性告知) went out.
+    supplement_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_contact_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     # Agent-entered orders (代为委托): photos of the signed entrustment form (委托书).
     entrustment_upload_ids: Mapped[list[int] | None] = mapped_column(JSON)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.models import Account, ItemVersion, Order, Region
+from app.notifications import effects, messages
 from app.orders.calendar import work_calendar
 from app.orders.records import (
     OPEN_FOR_REASSIGN,
@@ -74,16 +75,61 @@ def act(
     if principal.role == "agent" and order.agent_id != principal.account_id:
         raise errors.Forbidden("该办件不是派给您的")
     now = ctx.now()
-    change = _apply(session, ctx, principal, order, action, data, now)
+    version = guide_version(session, ctx, order.item_version_id)
+    change = _apply(session, ctx, principal, order, version, action, data, now)
+    _write_move(session, ctx, principal, order, version, action, move.to, change, now)
+
+
+def system_move(session: Session, ctx: Context, order: OrderRow, action: str, note: str) -> bool:
+    """A move the table gives to the system (a scheduled job); False when the order has
+    moved on meanwhile (another worker, or a person, got there first)."""
+    move = ALLOWED_TRANSITIONS.get((order.status, action))
+    if move is None or "system" not in move.roles:
+        return False
+    now = ctx.now()
+    version = guide_version(session, ctx, order.item_version_id)
+    try:
+        _write_move(session, ctx, None, order, version, action, move.to, Change(note=note), now)
+    except errors.DomainError:
+        return False
+    return True
+
+
+def _write_move(
+    session: Session,
+    ctx: Context,
+    principal: Principal | None,
+    order: OrderRow,
+    version: ItemVersion,
+    action: str,
+    to: str,
+    change: Change,
+    now: datetime,
+) -> None:
+    """The compare-and-set, the files, the timeline event and the notifications: together
+    in the caller's transaction."""
     _guarded_update(
         session,
         order,
-        update(Order).values(status=move.to, updated_at=now, **change.values),
+        update(Order).values(status=to, updated_at=now, **change.values),
         action,
     )
     attach_uploads(session, order.id, change.attach)
     record_event(
-        session, order.id, principal, now, action, order.status, move.to, change.note, change.data
+        session, order.id, principal, now, action, order.status, to, change.note, change.data
+    )
+    effects.after_move(
+        session,
+        ctx,
+        principal,
+        order,
+        version,
+        action,
+        to,
+        change.values,
+        change.note,
+        change.data,
+        now,
     )
 
 
@@ -123,23 +169,28 @@ def _apply(
     ctx: Context,
     principal: Principal,
     order: OrderRow,
+    version: ItemVersion,
     action: str,
     data: ActionInput,
     now: datetime,
 ) -> Change:
     """What an action changes; raises if the rules do not allow it now."""
-    version = guide_version(session, ctx, order.item_version_id)
     if action == "assign":
         agent = _agent_of_town(session, data.agent_id, order.town_id)
-        return Change({"agent_id": agent.id}, data={"agentId": agent.id, "agentName": agent.name})
+        return Change(
+            {"agent_id": agent.id, "assigned_at": now},
+            data={"agentId": agent.id, "agentName": agent.name},
+        )
     if action == "decline":
-        return Change({"agent_id": None}, _require(data.reason))
+        return Change({"agent_id": None, "assigned_at": None}, _require(data.reason))
     if action == "take":  # 首问负责: whoever first takes it stays named as the first contact
         return Change({"first_contact_id": order.first_contact_id or principal.account_id})
     if action == "accept":
         return _acceptance(session, ctx, order, version, now)
     if action == "request_supplement":
-        return _supplement_request(order, version, data)
+        change = _supplement_request(order, version, data)
+        change.values["supplement_requested_at"] = now
+        return change
     if action == "supplement":
         return _supplement(session, ctx, principal, order, version, data, now)
     if action == "reject":
@@ -398,6 +449,9 @@ def explain_delay(
     record_event(
         session, order.id, principal, now, "explain_delay", order.status, order.status, text
     )
+    version = guide_version(session, ctx, order.item_version_id)
+    o = effects.facts(ctx, order, version.name, order.status, order.due_at)
+    effects.send(session, ctx, [order.resident_id], messages.delay_explained(o, text), now)
 
 
 def reassign(
@@ -418,8 +472,13 @@ def reassign(
     reason = _require(reason)
     now = ctx.now()
     _guarded_update(
-        session, order, update(Order).values(agent_id=agent.id, updated_at=now), "reassign"
+        session,
+        order,
+        update(Order).values(agent_id=agent.id, assigned_at=now, updated_at=now),
+        "reassign",
     )
+    version = guide_version(session, ctx, order.item_version_id)
+    effects.new_assignment(session, ctx, order, version.name, agent.id, now)
     record_event(
         session,
         order.id,

@@ -60,6 +60,7 @@ ATTACH = (
     .values(order_id=bindparam("order_id"))
 )
 INSERT_EVENT = insert(EVENTS)
+REGION_NAME = select(REGIONS.c.name).where(REGIONS.c.id == bindparam("id"))
 AGENT_CONTACT = select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
     ACCOUNTS.c.id == bindparam("id")
 )

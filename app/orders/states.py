@@ -52,6 +52,7 @@ ALLOWED_TRANSITIONS: dict[tuple[str, str], Move] = {
     ("assigned", "cancel"): _move("cancelled", "resident", "撤回委托"),
     ("reviewing", "cancel"): _move("cancelled", "resident", "撤回委托"),
     ("supplement_required", "cancel"): _move("cancelled", "resident", "撤回委托"),
+    ("supplement_required", "expire"): _move("cancelled", "system", "逾期未补正,自动撤回"),
     ("accepted", "terminate"): _move("cancelled", "agent dispatcher", "终止办理"),
     ("on_hold", "terminate"): _move("cancelled", "agent dispatcher", "终止办理"),
 }

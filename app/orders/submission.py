@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.dispatch.duty import Dispatch, choose_agent
+from app.notifications import effects, reminders
 from app.orders.records import (
     ACCOUNTS,
     AGENT_CONTACT,
@@ -211,6 +213,7 @@ def submit(
         "note": data.note,
         "materials": materials,
         "agent_id": agent.id if agent else None,
+        "assigned_at": now if agent else None,
         # 首问负责: the agent who entered the order received it first.
         "first_contact_id": principal.account_id if entry else None,
         "entrustment_upload_ids": data.entrustment_upload_ids,
@@ -240,6 +243,13 @@ def submit(
         ),
     ]
     session.execute(INSERT_EVENTS, events)
+    written = SimpleNamespace(**values, id=order_id)
+    if agent:
+        effects.new_assignment(session, ctx, written, version.name, agent.id, now)
+    else:
+        effects.entered_pool(session, ctx, written, version.name, dispatch.note, now)
+    if values["appointment_at"] is not None:
+        reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)
     submitter_name = agent.name if entry and agent else name
     return Submitted(order_id, {**values, "id": order_id}, events, submitter_name, agent)
 

@@ -1,0 +1,1 @@
+"""Notifications: the outbox every change writes to, the inbox, WeChat delivery, reminders."""

@@ -1,0 +1,315 @@
+"""Sending the WeChat copies of notifications: claim, spend a subscription, send, record.
+
+Claims are a guarded UPDATE of rows no one else holds (PostgreSQL: FOR UPDATE SKIP LOCKED;
+SQLite: one writer), with a lease, so several workers never take one row. Before a message
+goes out its row says so (`send_started_at`), in its own commit: a worker killed after that
+leaves the row "uncertain" when the lease lapses, and it is never sent again. WeChat has no
+idempotency key, so "never twice" needs exactly this; the inbox copy is there either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.context import Context
+from app.models import Account, Notification, SubscriptionCredit
+from app.wechat import WeChatError, WeChatNoAnswer
+
+log = logging.getLogger("daiban.delivery")
+N: Table = Notification.__table__  # type: ignore[assignment]
+CREDITS: Table = SubscriptionCredit.__table__  # type: ignore[assignment]
+ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+LEASE = timedelta(minutes=5)
+SEND_CONCURRENCY = 8  # messages of one batch in flight at once (WeChat answers in ~100 ms)
+UNSUBSCRIBED = 43101
+# WeChat's own "try again later": system busy, API rate limits.
+TRANSIENT_CODES = frozenset({-1, 45009, 45011})
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+_DUE = (
+    select(N.c.id)
+    .where(
+        N.c.wechat_status.in_(("pending", "sending")),
+        N.c.next_attempt_at <= bindparam("now"),
+        N.c.send_started_at.is_(None),
+    )
+    .order_by(N.c.next_attempt_at, N.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+CLAIM = (
+    update(N)
+    .where(N.c.id.in_(_DUE))
+    .values(
+        wechat_status="sending",
+        claimed_by=bindparam("worker"),
+        next_attempt_at=bindparam("lease"),
+    )
+    .returning(N.c.id)
+)
+# A row whose send began under a claim that lapsed: its worker died mid-send.
+LAPSED = (
+    update(N)
+    .where(
+        N.c.wechat_status == "sending",
+        N.c.next_attempt_at <= bindparam("now"),
+        N.c.send_started_at.is_not(None),
+    )
+    .values(wechat_status="uncertain", last_error="发送中断(进程退出),不再重发")
+)
+SPEND = (
+    update(CREDITS)
+    .where(
+        CREDITS.c.account_id == bindparam("account"),
+        CREDITS.c.template_id == bindparam("template"),
+        CREDITS.c.credits > 0,
+    )
+    .values(credits=CREDITS.c.credits - 1, updated_at=bindparam("now"))
+)
+REFUND = (
+    update(CREDITS)
+    .where(
+        CREDITS.c.account_id == bindparam("account"),
+        CREDITS.c.template_id == bindparam("template"),
+    )
+    .values(credits=CREDITS.c.credits + 1, updated_at=bindparam("now"))
+)
+MINE = and_(N.c.id == bindparam("nid"), N.c.claimed_by == bindparam("worker"))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    openid: str
+    recipient_id: int
+    template_id: str
+    order_id: int | None
+    attempts: int
+    fields: dict[str, Any]
+
+
+def claim(session: Session, ctx: Context, worker: str, limit: int) -> list[int]:
+    now = ctx.now()
+    session.execute(LAPSED, {"now": now})
+    return list(
+        session.execute(
+            CLAIM, {"now": now, "limit": limit, "worker": worker, "lease": now + LEASE}
+        ).scalars()
+    )
+
+
+def start(session: Session, ctx: Context, worker: str, notification_id: int) -> Outgoing | None:
+    """Spend the person's subscription and mark the send as begun; None when there is
+    nothing to send (no openid, no credit left, or the claim was lost)."""
+    now = ctx.now()
+    row = session.execute(
+        select(N, ACCOUNTS.c.openid)
+        .join(ACCOUNTS, ACCOUNTS.c.id == N.c.recipient_id)
+        .where(N.c.id == notification_id, N.c.claimed_by == worker, N.c.wechat_status == "sending")
+    ).one_or_none()
+    if row is None:
+        return None
+    template = next((t for t in ctx.templates().values() if t.id == row.template_id), None)
+    outcome = None
+    if template is None:
+        outcome = "no_template"
+    elif not row.openid:
+        outcome = "no_openid"
+    elif not _spent(session, row.recipient_id, row.template_id, now):
+        outcome = "no_credit"
+    if outcome is not None or template is None:
+        _finish(session, notification_id, worker, wechat_status=outcome, next_attempt_at=None)
+        return None
+    _finish(session, notification_id, worker, keep=True, send_started_at=now)
+    return Outgoing(
+        id=row.id,
+        openid=row.openid,
+        recipient_id=row.recipient_id,
+        template_id=row.template_id,
+        order_id=row.order_id,
+        attempts=row.attempts,
+        fields=template_fields(template.fields, row.data, ctx),
+    )
+
+
+def _spent(session: Session, account: int, template: str, now: datetime) -> bool:
+    result = session.execute(SPEND, {"account": account, "template": template, "now": now})
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _finish(
+    session: Session, notification_id: int, worker: str, *, keep: bool = False, **values: Any
+) -> None:
+    statement = update(N).where(MINE).values(**values)
+    if not keep:
+        statement = statement.values(claimed_by=None)
+    session.execute(statement, {"nid": notification_id, "worker": worker})
+
+
+async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = None) -> int:
+    """Send what is due; returns how many rows were settled (sent or not)."""
+    batch = limit or ctx.settings.scheduler.delivery_batch
+    ids = await ctx.db.run_write(lambda s: claim(s, ctx, worker, batch))
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def one(notification_id: int) -> None:
+        def begin(session: Session) -> Outgoing | None:
+            return start(session, ctx, worker, notification_id)
+
+        async with gate:
+            outgoing = await ctx.db.run_write(begin)
+            if outgoing is not None:
+                await _send(ctx, worker, outgoing)
+
+    await asyncio.gather(*(one(i) for i in ids))
+    return len(ids)
+
+
+async def _send(ctx: Context, worker: str, out: Outgoing) -> None:
+    page = ctx.settings.wechat.order_page + (f"?id={out.order_id}" if out.order_id else "")
+    state = ctx.settings.wechat.miniprogram_state
+    dev = ctx.settings.wechat.mode == "dev"
+    try:
+        await ctx.wechat.send_subscription(out.openid, out.template_id, page, out.fields, state)
+    except WeChatNoAnswer:
+        await _settle(ctx, worker, out, "uncertain", "微信无应答,可能已送达,不再重发")
+    except WeChatError as exc:
+        if exc.errcode == UNSUBSCRIBED:  # final: the person has no subscription left
+            await _settle(
+                ctx, worker, out, "unsubscribed", f"{exc.errcode} {exc.errmsg}", zero=True
+            )
+        elif exc.errcode in TRANSIENT_CODES:
+            await _retry(ctx, worker, out, f"{exc.errcode} {exc.errmsg}")
+        else:
+            await _settle(ctx, worker, out, "failed", f"{exc.errcode} {exc.errmsg}", refund=True)
+    except (errors.WeChatUnavailable, errors.WeChatFailed) as exc:
+        await _retry(ctx, worker, out, exc.code)
+    else:
+        await _settle(ctx, worker, out, "logged" if dev else "sent", None)
+
+
+async def _settle(
+    ctx: Context,
+    worker: str,
+    out: Outgoing,
+    status: str,
+    error: str | None,
+    *,
+    refund: bool = False,
+    zero: bool = False,
+) -> None:
+    def work(session: Session) -> None:
+        now = ctx.now()
+        sent = status in ("sent", "logged")
+        _finish(
+            session,
+            out.id,
+            worker,
+            wechat_status=status,
+            attempts=out.attempts + 1,
+            sent_at=now if sent else None,
+            last_error=error[:200] if error else None,
+            next_attempt_at=None,
+        )
+        key = {"account": out.recipient_id, "template": out.template_id, "now": now}
+        if refund:
+            session.execute(REFUND, key)
+        if zero:
+            session.execute(
+                update(CREDITS)
+                .where(
+                    CREDITS.c.account_id == out.recipient_id,
+                    CREDITS.c.template_id == out.template_id,
+                )
+                .values(credits=0, updated_at=now)
+            )
+
+    await ctx.db.run_write(work)
+
+
+async def _retry(ctx: Context, worker: str, out: Outgoing, error: str) -> None:
+    """WeChat said no for now (or could not be reached): the subscription is given back and
+    the message waits, longer each time, up to the attempts allowed."""
+    attempts = out.attempts + 1
+    if attempts >= ctx.settings.scheduler.delivery_max_attempts:
+        await _settle(ctx, worker, out, "failed", f"多次重试失败: {error}", refund=True)
+        return
+
+    def work(session: Session) -> None:
+        now = ctx.now()
+        _finish(
+            session,
+            out.id,
+            worker,
+            wechat_status="pending",
+            attempts=attempts,
+            send_started_at=None,
+            next_attempt_at=now + backoff(attempts),
+            last_error=error[:200],
+        )
+        session.execute(
+            REFUND, {"account": out.recipient_id, "template": out.template_id, "now": now}
+        )
+
+    log.info("wechat send will be retried", extra={"notification": out.id, "error": error})
+    await ctx.db.run_write(work)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 2 min, 8 min, 32 min, then hourly."""
+    return min(timedelta(seconds=30 * 4 ** (attempts - 1)), timedelta(hours=1))
+
+
+# --- template values within WeChat's limits --------------------------------------------
+
+LIMITS = {
+    "thing": 20,
+    "character_string": 32,
+    "phrase": 5,
+    "name": 10,
+    "phone_number": 17,
+    "number": 32,
+    "letter": 32,
+    "car_number": 8,
+    "amount": 16,
+}
+
+
+def template_fields(mapping: dict[str, str], data: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """{"thing1": {"value": ...}} from the message's values, each cut to its field's rule:
+    a long value is shortened, never a reason for the send to fail."""
+    return {
+        field: {"value": field_value(field, data.get(source), ctx)}
+        for field, source in mapping.items()
+    }
+
+
+def field_value(field: str, value: Any, ctx: Context) -> str:
+    kind = field.rstrip("0123456789")
+    text = "" if value is None else str(value)
+    if kind in ("time", "date"):
+        try:
+            moment = datetime.fromisoformat(text).astimezone(ctx.settings.zone)
+        except ValueError:
+            return text[:20]
+        return f"{moment:%Y-%m-%d %H:%M}" if kind == "time" else f"{moment:%Y-%m-%d}"
+    if kind == "character_string":
+        text = "".join(ch for ch in text if ch.isascii() and ch.isprintable())
+    elif kind == "phone_number":
+        text = "".join(ch for ch in text if ch.isdigit() or ch in "+-")
+    elif kind == "number":
+        text = "".join(ch for ch in text if ch.isdigit() or ch == ".")
+    limit = LIMITS.get(kind, 20)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…" if kind in ("thing",) else text[:limit]
+    return text

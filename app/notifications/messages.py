@@ -1,0 +1,183 @@
+"""What each notification says, in Chinese for the inbox, with the values a WeChat
+subscription template can show (number, item, status, dueAt, note, time, name, phone)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.notifications.outbox import Message
+from app.orders.states import STATUS_NAMES
+
+DELIVERY_NAMES = {"pickup": "自取", "delivery": "送达", "post": "邮寄"}
+
+
+def local_day(moment: datetime | None, zone: ZoneInfo) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(zone)
+    return f"{local.month}月{local.day}日"
+
+
+def last_day(due_at: datetime | None, zone: ZoneInfo) -> str:
+    """The due date as people say it: the last day (due_at is the midnight after it)."""
+    if due_at is None:
+        return ""
+    return local_day(due_at - _TICK, zone)
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local.month}月{local.day}日{local:%H:%M}"
+
+
+class OrderFacts:
+    """The few facts of an order every message names."""
+
+    def __init__(
+        self,
+        order_id: int,
+        number: str,
+        item: str,
+        status: str,
+        due_at: datetime | None,
+        zone: ZoneInfo,
+    ) -> None:
+        self.order_id = order_id
+        self.number = number
+        self.item = item
+        self.status = status
+        self.due_at = due_at
+        self.zone = zone
+
+    def message(self, kind: str, title: str, body: str, **extra: Any) -> Message:
+        data: dict[str, Any] = {
+            "number": self.number,
+            "item": self.item,
+            "status": STATUS_NAMES.get(self.status, self.status),
+            "dueAt": self.due_at.isoformat() if self.due_at else None,
+            "title": title,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+        return Message(kind, title, body, data, self.order_id)
+
+
+def accepted(o: OrderFacts, at: datetime) -> Message:
+    return o.message(
+        "accepted",
+        "办件已受理",
+        f"您委托的“{o.item}”已受理,办件号{o.number},承诺{last_day(o.due_at, o.zone)}前办结。",
+        time=at.isoformat(),
+    )
+
+
+def supplement_requested(o: OrderFacts, missing: list[dict[str, str]]) -> Message:
+    listed = ";".join(f"{m['name']}({m['reason']})" for m in missing)
+    return o.message(
+        "supplement_requested",
+        "请补正材料",
+        f"您委托的“{o.item}”需要补正以下材料:{listed}。请在小程序中上传。",
+        note=listed,
+    )
+
+
+def with_reason(o: OrderFacts, kind: str, title: str, text: str, reason: str | None) -> Message:
+    body = f"您委托的“{o.item}”{text}" + (f",原因:{reason}" if reason else "") + "。"
+    return o.message(kind, title, body, note=reason)
+
+
+def completed(o: OrderFacts, outcome: str | None, note: str | None) -> Message:
+    result = "准予办理" if outcome == "approved" else "不予办理"
+    body = f"您委托的“{o.item}”已办结:{result}" + (f"({note})" if note else "") + "。"
+    return o.message("completed", "办件已办结", body + "代办员将把结果交回给您。", note=result)
+
+
+def delivered(o: OrderFacts, method: str | None) -> Message:
+    how = DELIVERY_NAMES.get(method or "", "交回")
+    return o.message(
+        "delivered",
+        "办理结果已交回",
+        f"您委托的“{o.item}”办理结果已{how}。欢迎对本次代办服务进行评价。",
+        note=how,
+    )
+
+
+def delay_explained(o: OrderFacts, explanation: str) -> Message:
+    return o.message(
+        "delay_explained",
+        "延期说明",
+        f"您委托的“{o.item}”已超过承诺时限,代办员说明:{explanation}",
+        note=explanation,
+    )
+
+
+def expired(o: OrderFacts, days: int) -> Message:
+    return o.message(
+        "expired",
+        "委托已自动撤回",
+        f"您委托的“{o.item}”{days}天内未补正材料,已自动撤回。如仍需办理,请重新提交。",
+    )
+
+
+def supplement_reminder(o: OrderFacts, expire_days: int) -> Message:
+    return o.message(
+        "supplement_reminder",
+        "补正材料提醒",
+        f"您委托的“{o.item}”还需补正材料,请尽快上传;{expire_days}天内未补正将自动撤回。",
+    )
+
+
+def appointment_reminder(o: OrderFacts, at: datetime, home_visit: bool, for_agent: bool) -> Message:
+    where = "上门" if home_visit else "到站"
+    who = f"办件{o.number}“{o.item}”" if for_agent else f"您委托的“{o.item}”"
+    return o.message(
+        "appointment_reminder",
+        "预约提醒",
+        f"{who}已预约{local_time(at, o.zone)}{where}办理,请做好准备。",
+        time=at.isoformat(),
+    )
+
+
+def assigned(o: OrderFacts, village: str | None, marks: list[str]) -> Message:
+    mark = "".join(f"【{m}】" for m in marks)
+    place = f"{village}群众" if village else "群众"
+    return o.message(
+        "assigned", "新的代办任务", f"{mark}{place}委托“{o.item}”(办件号{o.number}),请及时接单。"
+    )
+
+
+def for_agent(o: OrderFacts, kind: str, title: str, text: str, note: str | None = None) -> Message:
+    return o.message(kind, title, f"办件{o.number}“{o.item}”{text}", note=note)
+
+
+def pool(o: OrderFacts, village: str | None, why: str) -> Message:
+    return o.message(
+        "pool",
+        "有办件待派单",
+        f"{village or ''}办件{o.number}“{o.item}”等待派单:{why}。",
+        note=why,
+    )
+
+
+def declined(o: OrderFacts, agent: str | None, reason: str | None) -> Message:
+    return o.message(
+        "declined",
+        "代办员退回办件",
+        f"{agent or '代办员'}退回了办件{o.number}“{o.item}”,"
+        f"原因:{reason or '未写明'}。请重新派单。",
+        name=agent,
+        note=reason,
+    )
+
+
+def overdue(o: OrderFacts, agent: str | None, for_dispatcher: bool) -> Message:
+    due = last_day(o.due_at, o.zone)
+    if for_dispatcher:
+        body = f"办件{o.number}“{o.item}”已超过承诺时限({due}),承办人{agent or '未定'},请督办。"
+    else:
+        body = f"办件{o.number}“{o.item}”已超过承诺时限({due}),请尽快办结并填写延期说明。"
+    return o.message("overdue", "超期督办", body, name=agent)
+
+
+_TICK = datetime.resolution

@@ -1,0 +1,256 @@
+"""One reminder tick with 1,000 reminders due, beside 10,000 and then 1,000,000 orders (the
+ratio should be near 1: a tick reads the due reminders through an index, never the orders
+table); then WeChat delivery throughput against the local server that answers like WeChat.
+
+    .venv/bin/python bench/jobs.py [--sizes 10000,1000000] [--due 1000] [--messages 2000]
+
+In process on a SQLite file, through the same job functions the scheduler runs. Each order
+has two handled reminders and one for later, as a live system would; the due ones are
+督办 (overdue) reminders, each telling its agent and the town's two dispatchers and setting
+the next day's reminder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dispatch import settings as bench_settings
+
+from app import migrate
+from app.context import Context
+from app.demo import seed_demo
+from app.models import Account, CatalogueItem, Notification, Region, SubscriptionCredit
+from app.notifications import delivery
+from app.notifications.outbox import Message, notify
+from app.notifications.reminders import REMINDERS
+from app.orders.records import ORDERS
+from app.settings import load_settings
+from jobs import tasks
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
+
+
+def fill(session: Session, total: int, due: int) -> None:
+    town = session.scalar(select(Region).where(Region.name == "西集镇"))
+    assert town is not None
+    agents = session.execute(
+        select(Account.id, Account.region_id)
+        .join(Region, Region.id == Account.region_id)
+        .where(Region.town_id == town.id, Account.role == "agent")
+    ).all()
+    resident = session.scalar(select(Account.id).where(Account.openid == "dev_resident2"))
+    item = session.scalar(select(CatalogueItem).where(CatalogueItem.code == "RS-0001"))
+    assert item is not None
+    rng = random.Random(3)
+    start = session.scalar(select(func.coalesce(func.max(ORDERS.c.id), 0))) or 0
+    for first in range(0, total, 5000):
+        orders, reminders = [], []
+        for n in range(first, min(first + 5000, total)):
+            agent, village = agents[n % len(agents)]
+            late = n < due
+            due_at = NOW - timedelta(hours=10) if late else NOW + timedelta(days=rng.randint(1, 30))
+            orders.append(
+                {
+                    "number": f"DB{20200101 + n // 900000:08d}{n % 900000:06d}",
+                    "resident_id": resident,
+                    "village_id": village,
+                    "town_id": town.id,
+                    "district_id": town.district_id,
+                    "item_id": item.id,
+                    "item_version_id": item.current_version_id,
+                    "status": "accepted",
+                    "channel": "mini_program",
+                    "green_channel": False,
+                    "home_visit": False,
+                    "priority": 0,
+                    "materials": {},
+                    "agent_id": agent,
+                    "submitted_at": NOW - timedelta(days=10),
+                    "accepted_at": NOW - timedelta(days=9),
+                    "promised_days": 5,
+                    "due_at": due_at,
+                    "due_provisional": False,
+                    "fees_collected_fen": 0,
+                    "updated_at": NOW,
+                }
+            )
+            order_id = start + n + 1
+            basis = due_at.isoformat()
+            reminders += [
+                {
+                    "order_id": order_id,
+                    "kind": "take_remind",
+                    "basis": "x",
+                    "due_at": NOW - timedelta(days=9),
+                    "status": "done",
+                },
+                {
+                    "order_id": order_id,
+                    "kind": "take_escalate",
+                    "basis": "x",
+                    "due_at": NOW - timedelta(days=8),
+                    "status": "done",
+                },
+                {
+                    "order_id": order_id,
+                    "kind": "overdue",
+                    "basis": basis,
+                    "due_at": NOW - timedelta(hours=1) if late else due_at + timedelta(hours=9),
+                    "status": "pending",
+                },
+            ]
+        session.execute(insert(ORDERS), orders)
+        session.execute(insert(REMINDERS), reminders)
+
+
+async def tick_time(total: int, due: int) -> tuple[float, int]:
+    folder = Path(tempfile.mkdtemp(prefix="daiban-bench-jobs-"))
+    ctx = Context.build(bench_settings(folder))
+    ctx.now = lambda: NOW
+    await migrate.upgrade(ctx.db.write_engine)
+    async with ctx.db.unit_of_work() as session:
+        await seed_demo(session, ctx)
+    await ctx.db.run_write(lambda s: fill(s, total, due))
+    await ctx.db.run_write(lambda s: s.execute(text("ANALYZE")))
+    started = time.perf_counter()
+    handled = await tasks.remind(ctx)
+    elapsed = time.perf_counter() - started
+    await ctx.aclose()
+    return elapsed, handled
+
+
+@contextmanager
+def fake_wechat() -> Iterator[str]:
+    """The local server answering like WeChat, in its own process (in this one it would
+    share the GIL with the worker and measure itself)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_FAKE], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+SERVE_FAKE = """
+import threading
+from tests.wechat_server import FakeWeChat
+with FakeWeChat() as fake:
+    print(fake.base_url, flush=True)
+    threading.Event().wait()
+"""
+
+
+async def delivery_rate(messages: int, workers: int) -> tuple[float, dict[str, int]]:
+    folder = Path(tempfile.mkdtemp(prefix="daiban-bench-delivery-"))
+    with fake_wechat() as wechat_url:
+        base = bench_settings(folder)
+        env = {
+            "DAIBAN_VAR_DIR": str(folder),
+            "DAIBAN_DATABASE_URL": base.database_url,
+            "DAIBAN_SECURITY_SECRET_KEY": base.security.secret_key,
+            "DAIBAN_SECURITY_PII_KEYS": base.security.pii_keys,
+            "DAIBAN_SECURITY_PII_HASH_KEY": base.security.pii_hash_key,
+            "DAIBAN_SCHEDULER_MODE": "off",
+            "DAIBAN_LOG_LEVEL": "WARNING",
+            "DAIBAN_WECHAT_MODE": "live",
+            "DAIBAN_WECHAT_APP_ID": "wx-bench",
+            "DAIBAN_WECHAT_APP_SECRET": "wx-bench-secret",
+            "DAIBAN_WECHAT_BASE_URL": wechat_url,
+            "DAIBAN_WECHAT_TEMPLATES": json.dumps(
+                {
+                    "accepted": {
+                        "id": "TPL",
+                        "fields": {"thing1": "item", "character_string2": "number"},
+                    }
+                }
+            ),
+        }
+        ctx = Context.build(load_settings(env))
+        await migrate.upgrade(ctx.db.write_engine)
+        people = 20
+
+        def queue(session: Session) -> None:
+            ids = []
+            for p in range(people):
+                account = Account(role="resident", openid=f"bench-{p}", name="测试", on_duty=False)
+                session.add(account)
+                session.flush()
+                session.add(
+                    SubscriptionCredit(account_id=account.id, template_id="TPL", credits=messages)
+                )
+                ids.append(account.id)
+            now = ctx.now()
+            for n in range(messages):
+                message = Message(
+                    "accepted",
+                    "办件已受理",
+                    "已受理",
+                    {"item": "养老保险参保登记", "number": f"DB{n:08d}"},
+                )
+                notify(session, ctx, [ids[n % people]], message, f"bench:{n}", now)
+
+        await ctx.db.run_write(queue)
+        started = time.perf_counter()
+
+        async def drain(worker: str) -> None:
+            while await delivery.deliver_due(ctx, worker, limit=50):
+                pass
+
+        await asyncio.gather(*(drain(f"w{i}") for i in range(workers)))
+        elapsed = time.perf_counter() - started
+        async with ctx.db.reading() as session:
+            statuses = dict(
+                (
+                    await session.execute(
+                        select(Notification.wechat_status, func.count()).group_by(
+                            Notification.wechat_status
+                        )
+                    )
+                ).all()
+            )
+        await ctx.aclose()
+        return messages / elapsed, statuses
+
+
+async def main(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[int, tuple[float, int]] = {}
+    for size in sizes:
+        print(f"filling {size:,} orders, {args.due:,} of them with a reminder due …")
+        results[size] = await tick_time(size, args.due)
+    base = results[sizes[0]][0]
+    print(f"\n{'orders':>12} {'tick s':>8} {'handled':>8} {'per reminder ms':>16} {'× first':>8}")
+    for size, (seconds, handled) in results.items():
+        each = 1000 * seconds / max(handled, 1)
+        print(f"{size:12,} {seconds:8.3f} {handled:8} {each:16.2f} {seconds / base:8.2f}")
+    for workers in (1, 2):
+        rate, statuses = await delivery_rate(args.messages, workers)
+        print(f"\ndelivery, {workers} worker(s) in one process: {rate:,.0f} messages/s {statuses}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=2000)
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,57 @@
+"""The scheduled jobs. Each is a thin, recorded call of the app's own service functions,
+the same ones the API uses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from app.context import Context
+from app.models import JobRun
+from app.notifications import delivery, due
+from app.uploads.service import cleanup_unattached
+from jobs.runs import recorded
+
+MAX_BATCHES = 50  # one tick handles at most this many batches; the next tick goes on
+KEEP_RUNS = timedelta(days=14)
+
+
+async def deliver(ctx: Context) -> int:
+    async def work() -> int:
+        total = 0
+        for _ in range(MAX_BATCHES):
+            handled = await delivery.deliver_due(ctx)
+            total += handled
+            if handled < ctx.settings.scheduler.delivery_batch:
+                break
+        return total
+
+    return await recorded(ctx, "deliver", work)
+
+
+async def remind(ctx: Context) -> int:
+    async def work() -> int:
+        total = 0
+        for _ in range(MAX_BATCHES):
+            handled = await ctx.db.run_write(lambda s: due.run_due(s, ctx))
+            total += handled
+            if handled < due.BATCH:
+                break
+        return total
+
+    return await recorded(ctx, "reminders", work)
+
+
+async def clean_up(ctx: Context) -> int:
+    """Uploads never attached to an order, and job records older than two weeks."""
+
+    async def work() -> int:
+        removed = await cleanup_unattached(ctx)
+        cutoff = ctx.now() - KEEP_RUNS
+        await ctx.db.run_write(
+            lambda s: s.execute(delete(JobRun).where(JobRun.started_at < cutoff))
+        )
+        return removed
+
+    return await recorded(ctx, "clean_up", work)

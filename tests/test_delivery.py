@@ -1,0 +1,321 @@
+"""WeChat subscription messages through the real httpx client against a local server that
+answers like WeChat: credits, 43101, token expiry, timeouts, retries, and several workers
+(one killed with SIGKILL) delivering each message at most once and losing none."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.clock import utcnow
+from app.context import Context
+from app.demo import seed_demo
+from app.models import Account, Notification, SubscriptionCredit
+from app.notifications import delivery
+from app.notifications.outbox import Message, notify
+from jobs import tasks
+from tests.conftest import ON_POSTGRES, Clock, make_settings, truncate_all
+from tests.wechat_server import FakeWeChat
+
+TEMPLATE = "TPL-ACCEPTED-0001"
+TEMPLATES = {
+    "accepted": {
+        "id": TEMPLATE,
+        "fields": {
+            "character_string1": "number",
+            "thing2": "item",
+            "time3": "dueAt",
+            "phrase4": "status",
+        },
+    }
+}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def live_env(wechat: FakeWeChat, timeout: str = "0.5") -> dict[str, str]:
+    return {
+        "DAIBAN_WECHAT_MODE": "live",
+        "DAIBAN_WECHAT_APP_ID": "wx-test-app",
+        "DAIBAN_WECHAT_APP_SECRET": "wx-test-secret",
+        "DAIBAN_WECHAT_BASE_URL": wechat.base_url,
+        "DAIBAN_WECHAT_TIMEOUT_SECONDS": timeout,
+        "DAIBAN_WECHAT_TEMPLATES": json.dumps(TEMPLATES),
+    }
+
+
+@pytest.fixture
+def wechat():
+    with FakeWeChat(slow_seconds=1.5) as server:
+        yield server
+
+
+@pytest.fixture
+async def live(database_url, tmp_path, wechat, clock):
+    ctx = Context.build(make_settings(tmp_path / "var", database_url, **live_env(wechat)))
+    ctx.now = clock
+    if ON_POSTGRES:
+        await truncate_all(ctx)
+    async with ctx.db.unit_of_work() as session:
+        await seed_demo(session, ctx)
+    yield ctx
+    await ctx.aclose()
+
+
+async def person(ctx: Context, openid: str, credits: int = 1) -> int:
+    async with ctx.db.unit_of_work() as session:
+        account = Account(role="resident", openid=openid, name="测试", on_duty=False)
+        session.add(account)
+        await session.flush()
+        if credits:
+            session.add(
+                SubscriptionCredit(account_id=account.id, template_id=TEMPLATE, credits=credits)
+            )
+        return account.id
+
+
+def accepted_message(n: int = 1, item: str = "城乡居民基本养老保险参保登记") -> Message:
+    data = {
+        "number": f"DB20261123{n:06d}",
+        "item": item,
+        "dueAt": "2026-11-30T16:00:00+00:00",
+        "status": "办理中",
+    }
+    return Message("accepted", "办件已受理", "您委托的事项已受理。", data)
+
+
+async def queue(ctx: Context, recipient: int, n: int = 1, **message: str) -> None:
+    def work(session) -> None:
+        notify(session, ctx, [recipient], accepted_message(n, **message), f"test:{n}", ctx.now())
+
+    await ctx.db.run_write(work)
+
+
+async def rows(ctx: Context) -> list[Notification]:
+    async with ctx.db.reading() as session:
+        return list((await session.scalars(select(Notification).order_by(Notification.id))).all())
+
+
+async def credits_of(ctx: Context, account: int) -> int:
+    async with ctx.db.reading() as session:
+        return int(
+            await session.scalar(
+                select(SubscriptionCredit.credits).where(SubscriptionCredit.account_id == account)
+            )
+            or 0
+        )
+
+
+async def test_a_message_is_sent_once_with_its_fields_cut_to_wechats_limits(live, wechat):
+    who = await person(live, "ok-openid-1")
+    await queue(live, who, item="城乡居民基本养老保险参保登记暨个人缴费档次确认变更(代办)")
+    assert await delivery.deliver_due(live) == 1
+    assert await delivery.deliver_due(live) == 0
+    [sent] = wechat.delivered
+    assert sent["touser"] == "ok-openid-1" and sent["template_id"] == TEMPLATE
+    assert sent["page"].startswith("pages/order/detail")
+    data = sent["data"]
+    assert len(data["thing2"]["value"]) == 20 and data["thing2"]["value"].endswith("…")
+    assert data["character_string1"]["value"] == "DB20261123000001"
+    assert data["time3"]["value"] == "2026-12-01 00:00"  # shown in Shanghai time
+    assert data["phrase4"]["value"] == "办理中"
+    [row] = await rows(live)
+    assert row.wechat_status == "sent" and row.attempts == 1 and row.sent_at is not None
+    assert await credits_of(live, who) == 0
+
+
+async def test_without_a_subscription_the_message_stays_in_the_inbox_only(live, wechat):
+    who = await person(live, "ok-openid-2", credits=0)
+    await queue(live, who)
+    await delivery.deliver_due(live)
+    assert wechat.delivered == []
+    [row] = await rows(live)
+    assert row.wechat_status == "no_credit" and row.read_at is None
+
+
+async def test_43101_is_final_and_clears_the_credit(live, wechat, clock: Clock):
+    who = await person(live, "unsub:1", credits=3)
+    await queue(live, who)
+    await delivery.deliver_due(live)
+    clock.advance(hours=2)
+    await delivery.deliver_due(live)
+    sends = [p for p in wechat.paths() if p == "/cgi-bin/message/subscribe/send"]
+    assert len(sends) == 1
+    [row] = await rows(live)
+    assert row.wechat_status == "unsubscribed" and "43101" in row.last_error
+    assert await credits_of(live, who) == 0
+
+
+async def test_an_expired_token_is_refreshed_once_and_the_message_goes(live, wechat):
+    who = await person(live, "ok-openid-3")
+    wechat.expired_tokens = {"token-1"}
+    await queue(live, who)
+    await delivery.deliver_due(live)
+    assert wechat.tokens_issued == 2
+    assert len(wechat.delivered) == 1
+    assert (await rows(live))[0].wechat_status == "sent"
+
+
+async def test_no_answer_is_never_sent_again(live, wechat, clock: Clock):
+    who = await person(live, "slow:1", credits=2)
+    await queue(live, who)
+    await delivery.deliver_due(live)  # WeChat takes it but answers after our 0.5 s timeout
+    clock.advance(hours=3)
+    await delivery.deliver_due(live)
+    assert len(wechat.delivered) == 1
+    [row] = await rows(live)
+    assert row.wechat_status == "uncertain"
+    assert await credits_of(live, who) == 1  # it may have been used: not given back
+
+
+async def test_a_busy_wechat_is_retried_after_a_back_off(live, wechat, clock: Clock):
+    who = await person(live, "busy:1")
+    await queue(live, who)
+    await delivery.deliver_due(live)
+    [row] = await rows(live)
+    assert row.wechat_status == "pending" and row.attempts == 1 and "-1" in row.last_error
+    assert row.next_attempt_at == clock.current + timedelta(seconds=30)
+    assert await credits_of(live, who) == 1  # given back for the next try
+    clock.advance(seconds=29)
+    assert await delivery.deliver_due(live) == 0
+    clock.advance(seconds=1)
+    await delivery.deliver_due(live)
+    assert len(wechat.delivered) == 1
+    [row] = await rows(live)
+    assert row.wechat_status == "sent" and row.attempts == 2
+
+
+async def test_an_unreachable_wechat_is_retried_then_given_up(database_url, tmp_path, clock: Clock):
+    with FakeWeChat() as closed:
+        env = live_env(closed)
+    # The server is gone: every connection is refused.
+    ctx = Context.build(make_settings(tmp_path / "var", database_url, **env))
+    ctx.now = clock
+    if ON_POSTGRES:
+        await truncate_all(ctx)
+    who = await person(ctx, "ok-openid-4")
+    await queue(ctx, who)
+    for _ in range(ctx.settings.scheduler.delivery_max_attempts):
+        await delivery.deliver_due(ctx)
+        clock.advance(hours=2)
+    [row] = await rows(ctx)
+    assert row.wechat_status == "failed" and row.attempts == 6
+    assert "wechat_unavailable" in row.last_error
+    assert await credits_of(ctx, who) == 1
+    await ctx.aclose()
+
+
+async def test_a_bad_field_value_fails_without_retrying(live, wechat, clock: Clock):
+    who = await person(live, "badfield:1")
+    await queue(live, who)
+    await delivery.deliver_due(live)
+    clock.advance(hours=2)
+    await delivery.deliver_due(live)
+    [row] = await rows(live)
+    assert row.wechat_status == "failed" and "47003" in row.last_error
+    assert await credits_of(live, who) == 1
+
+
+async def test_dev_mode_writes_the_message_to_the_log(database_url, tmp_path, clock, caplog):
+    caplog.set_level("INFO", logger="daiban.wechat")
+    settings = make_settings(
+        tmp_path / "var", database_url, DAIBAN_WECHAT_TEMPLATES=json.dumps(TEMPLATES)
+    )
+    ctx = Context.build(settings)
+    ctx.now = clock
+    if ON_POSTGRES:
+        await truncate_all(ctx)
+    who = await person(ctx, "dev_someone")
+    await queue(ctx, who)
+    await tasks.deliver(ctx)
+    [row] = await rows(ctx)
+    assert row.wechat_status == "logged" and await credits_of(ctx, who) == 0
+    logged = [r for r in caplog.records if r.getMessage() == "wechat (dev) subscription message"]
+    assert len(logged) == 1 and logged[0].touser == "dev_someone"
+    await ctx.aclose()
+
+
+async def _many(ctx: Context, total: int, people: int) -> None:
+    ids = [await person(ctx, f"ok-bulk-{p}", credits=total // people) for p in range(people)]
+
+    def work(session) -> None:
+        for n in range(total):
+            notify(session, ctx, [ids[n % people]], accepted_message(n), f"bulk:{n}", ctx.now())
+
+    await ctx.db.run_write(work)
+
+
+def _numbers(wechat: FakeWeChat) -> Counter[str]:
+    return Counter(m["data"]["character_string1"]["value"] for m in wechat.delivered)
+
+
+async def test_two_workers_deliver_a_thousand_messages_none_twice_none_lost(
+    live, wechat, database_url, tmp_path, clock
+):
+    await _many(live, 1000, 20)
+    second = Context.build(live.settings)  # its own engine and connections
+    second.now = clock
+
+    async def drain(ctx: Context, worker: str) -> None:
+        while await delivery.deliver_due(ctx, worker, limit=25):
+            pass
+
+    await asyncio.gather(drain(live, "worker-a"), drain(second, "worker-b"))
+    await second.aclose()
+    counts = _numbers(wechat)
+    assert len(counts) == 1000 and set(counts.values()) == {1}
+    statuses = Counter(r.wechat_status for r in await rows(live))
+    assert statuses == {"sent": 1000}
+    workers = Counter(r.claimed_by for r in await rows(live))
+    assert workers == {None: 1000}  # every claim was settled and released
+
+
+async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
+    live, wechat, tmp_path
+):
+    await _many(live, 300, 10)
+    wechat.send_delay = 0.01
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")}
+    env.update(
+        {
+            "DAIBAN_VAR_DIR": str(tmp_path / "worker"),
+            "DAIBAN_DATABASE_URL": live.settings.database_url,
+            "DAIBAN_SECURITY_SECRET_KEY": live.settings.security.secret_key,
+            "DAIBAN_SECURITY_PII_KEYS": live.settings.security.pii_keys,
+            "DAIBAN_SECURITY_PII_HASH_KEY": live.settings.security.pii_hash_key,
+            "DAIBAN_SCHEDULER_MODE": "off",
+            "DAIBAN_LOG_LEVEL": "WARNING",
+            **live_env(wechat),
+        }
+    )
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.delivery_worker", cwd=ROOT, env=env
+    )
+    deadline = time.monotonic() + 60
+    # The fake server's thread counts what arrives; polling it is the simplest honest wait.
+    while len(wechat.delivered) < 60 and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    await worker.wait()
+    before = len(wechat.delivered)
+    assert 60 <= before < 300, before
+    # Restart after the dead worker's claims have lapsed (time moves on by the lease).
+    live.now = lambda: utcnow() + delivery.LEASE + timedelta(minutes=1)
+    while await delivery.deliver_due(live, "restarted", limit=50):
+        pass
+    counts = _numbers(wechat)
+    assert set(counts.values()) == {1}, "a message was sent twice"
+    statuses = Counter(r.wechat_status for r in await rows(live))
+    assert set(statuses) <= {"sent", "uncertain"}
+    assert statuses["uncertain"] <= 1  # at most the one in flight when it died
+    assert statuses["sent"] + statuses["uncertain"] == 300
+    assert len(counts) >= statuses["sent"]
