@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,10 +52,21 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def up_env() -> dict[str, str]:
+    """Extra settings for one test: override with `@pytest.mark.parametrize("up_env", [...])`."""
+    return {}
+
+
+@pytest.fixture
 async def up(
-    backend: str, database_url: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+    backend: str,
+    database_url: str,
+    tmp_path: Path,
+    clock: Clock,
+    up_env: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Uploader]:
-    env = {"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "3"}
+    env = {"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "3", **up_env}
     if backend == "minio":
         env |= {
             "DAIBAN_STORAGE_BACKEND": "minio",
@@ -267,3 +282,136 @@ async def test_local_download_links_expire(up: Uploader, backend: str, clock):
     assert expired.status_code == 403 and expired.json()["code"] == "link_expired"
     forged = links["url"].replace("signature=", "signature=0")
     assert (await up.get(forged)).status_code == 404
+
+
+# --- the local backend's own multipart POST ------------------------------------------------------
+
+
+def multipart_body(parts: list[tuple[str, bytes, bool]]) -> tuple[bytes, str]:
+    """A form in exactly the order given (httpx always puts files last): (name, value, is_file)."""
+    boundary = "daiban-test-boundary"
+    body = b""
+    for name, value, is_file in parts:
+        filename = '; filename="photo.jpg"' if is_file else ""
+        disposition = f'Content-Disposition: form-data; name="{name}"{filename}'
+        body += f"--{boundary}\r\n{disposition}\r\n".encode()
+        if is_file:
+            body += b"Content-Type: application/octet-stream\r\n"
+        body += b"\r\n" + value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def form_parts(ticket: dict[str, Any]) -> list[tuple[str, bytes, bool]]:
+    return [(name, value.encode(), False) for name, value in ticket["fields"].items()]
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every file the local store holds, temporary ones included."""
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+async def post_raw(up: Uploader, ticket: dict[str, Any], body: Any, ctype: str) -> httpx.Response:
+    return await up.client.post(ticket["url"], content=body, headers={"Content-Type": ctype})
+
+
+@pytest.fixture
+def local_root(up: Uploader, backend: str) -> Path:
+    if backend != "local":
+        pytest.skip("the service's own multipart endpoint is the local backend's")
+    root: Path = up.ctx.store.root  # type: ignore[attr-defined]
+    return root
+
+
+async def test_local_form_fields_after_the_file_stay_out_of_it(up: Uploader, local_root: Path):
+    headers = await up.headers("resident1")
+    data = jpeg()
+    ticket = (await up.ticket(headers, len(data))).json()
+    body, ctype = multipart_body(
+        [*form_parts(ticket), ("file", data, True), ("trailing", b"TRAILING", False)]
+    )
+    posted = await post_raw(up, ticket, body, ctype)
+    assert posted.status_code == 204, posted.text
+    assert await up.ctx.store.read(ticket["fields"]["key"], 10 * len(data)) == data
+    done = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    assert done.status_code == 200, done.text
+
+
+async def test_local_upload_with_a_second_file_is_refused_and_leaves_nothing(
+    up: Uploader, local_root: Path
+):
+    headers = await up.headers("resident1")
+    data = jpeg()
+    ticket = (await up.ticket(headers, len(data))).json()
+    body, ctype = multipart_body([*form_parts(ticket), ("file", data, True), ("file", data, True)])
+    posted = await post_raw(up, ticket, body, ctype)
+    assert posted.status_code == 400 and posted.json()["code"] == "too_many_files"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in posted.json()["title"])
+    assert files_under(local_root) == []
+
+
+async def test_local_upload_failures_leave_no_temporary_file(up: Uploader, local_root: Path):
+    headers = await up.headers("resident1")
+    data = jpeg()
+    ticket = (await up.ticket(headers, len(data))).json()
+    whole, ctype = multipart_body([*form_parts(ticket), ("file", data, True)])
+    # The connection drops in the middle of the file: the closing boundary never comes.
+    truncated = await post_raw(up, ticket, whole[: len(whole) - 2000], ctype)
+    assert truncated.status_code == 400 and truncated.json()["code"] == "bad_upload"
+    assert files_under(local_root) == []
+    too_big, _ = multipart_body([*form_parts(ticket), ("file", data + data, True)])
+    refused = await post_raw(up, ticket, too_big, ctype)
+    assert refused.status_code == 413 and refused.json()["code"] == "file_too_large"
+    assert files_under(local_root) == []
+
+    async def dropped() -> AsyncIterator[bytes]:
+        yield whole[: len(whole) // 2]
+        raise httpx.ReadError("the phone lost its signal")
+
+    await post_raw(up, ticket, dropped(), ctype)  # nobody is left to read the answer
+    assert files_under(local_root) == []
+    # And after all that, the same signed form still takes the file.
+    assert (await post_raw(up, ticket, whole, ctype)).status_code == 204
+    assert [p.relative_to(local_root).as_posix() for p in files_under(local_root)] == [
+        ticket["fields"]["key"]
+    ]
+
+
+# Audit events (PEP 578) for the disk calls a store makes; each is recorded with its thread.
+DISK_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "os.utime", "os.remove"})
+_disk_watch: tuple[str, list[tuple[str, int]]] | None = None
+_disk_audit_added = False
+
+
+def _record_disk_call(event: str, args: tuple[Any, ...]) -> None:
+    watch = _disk_watch
+    if watch is None or event not in DISK_EVENTS or not isinstance(args[0], str | os.PathLike):
+        return
+    if os.fspath(args[0]).startswith(watch[0]):
+        watch[1].append((event, threading.get_ident()))
+
+
+@contextmanager
+def disk_calls(root: Path) -> Iterator[list[tuple[str, int]]]:
+    """The (event, thread id) of every disk call under root made inside the block."""
+    global _disk_watch, _disk_audit_added
+    if not _disk_audit_added:  # an audit hook cannot be removed: add it once, watch when asked
+        sys.addaudithook(_record_disk_call)
+        _disk_audit_added = True
+    calls: list[tuple[str, int]] = []
+    _disk_watch = (str(root), calls)
+    try:
+        yield calls
+    finally:
+        _disk_watch = None
+
+
+async def test_local_upload_does_no_disk_work_on_the_event_loop(up: Uploader, local_root: Path):
+    headers = await up.headers("resident1")
+    data = jpeg(1600, 1200, noise=True)  # a few write batches
+    ticket = (await up.ticket(headers, len(data))).json()
+    with disk_calls(local_root) as calls:
+        posted = await up.post_file(ticket, data)
+    assert posted.status_code == 204, posted.text
+    assert {"open", "os.mkdir", "os.utime", "os.rename"} <= {event for event, _ in calls}
+    loop_thread = threading.get_ident()
+    assert [event for event, thread in calls if thread == loop_thread] == []
