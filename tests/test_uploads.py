@@ -5,11 +5,16 @@ moto does not enforce POST policies, so these tests prove the server-side checks
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import os
+import socket
+import subprocess
 import sys
 import threading
+import time
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,26 +23,44 @@ from typing import Any
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
-from PIL import Image
+from PIL import Image, ImageFile
 
 from app.asgi import create_app
 from app.context import Context
 from app.demo import seed_demo
 from app.uploads.service import cleanup_unattached
 from tests.conftest import Clock, make_settings, serve, truncate_all
-from tests.images import bomb_png, jpeg, pdf
+from tests.images import bomb_png, jpeg, padded_jpeg, pdf
 
 _buckets = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"{host}:{port}"
-    server.stop()
+    """moto's S3 server in a process of its own, as MinIO is: what the test process holds in
+    memory is then the service's alone."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 @pytest.fixture
@@ -170,6 +193,52 @@ async def test_wrong_magic_bytes_behind_an_image_type_are_refused(up: Uploader):
     again = await up.client.post(
         f"/mp/v1/uploads/{ticket['id']}/complete", headers=await up.headers("resident1")
     )
+    assert again.status_code == 422
+
+
+@pytest.mark.parametrize("up_env", [{"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "12"}])
+async def test_concurrent_completes_hold_no_more_files_than_verification_slots(up: Uploader):
+    """The whole-file read happens inside the verification limiter (two slots): twelve
+    phones completing at once cost two files and two decodes (about three files' worth of
+    memory here), where reading first and queueing for a slot after held five to twelve."""
+    size, phones = 5_000_000, 12
+    data = padded_jpeg(size)
+    headers = await up.headers("resident1")
+    tickets = [(await up.ticket(headers, len(data))).json() for _ in range(phones)]
+    for ticket in tickets:
+        assert (await up.post_file(ticket, data)).status_code in (200, 201, 204)
+    tracemalloc.start()
+    try:
+        done = await asyncio.gather(
+            *(
+                up.client.post(f"/mp/v1/uploads/{t['id']}/complete", headers=headers)
+                for t in tickets
+            )
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [d.status_code for d in done] == [200] * phones
+    assert peak < 4 * size, f"{peak / size:.1f} files' worth of memory at once"
+
+
+async def test_a_crash_while_verifying_still_removes_the_raw_file(
+    up: Uploader, monkeypatch: pytest.MonkeyPatch
+):
+    def out_of_memory(self: ImageFile.ImageFile) -> Any:
+        raise MemoryError  # what a decoder does when the machine runs short
+
+    headers = await up.headers("resident1")
+    data = jpeg(1600, 1200, gps=True)
+    ticket = (await up.ticket(headers, len(data))).json()
+    assert (await up.post_file(ticket, data)).status_code in (200, 201, 204)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", out_of_memory)
+    done = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    assert done.status_code == 422 and done.json()["code"] == "file_unprocessable"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in done.json()["detail"])
+    # The GPS-tagged original is gone, and the upload says so to a retry.
+    assert await up.ctx.store.stat(ticket["fields"]["key"]) is None
+    again = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
     assert again.status_code == 422
 
 
