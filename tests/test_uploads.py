@@ -15,21 +15,26 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from PIL import Image, ImageFile
+from sqlalchemy import select
 
 from app.asgi import create_app
 from app.context import Context
 from app.demo import seed_demo
+from app.models import Upload
 from app.uploads.service import cleanup_unattached
 from tests.conftest import Clock, make_settings, serve, truncate_all
+from tests.factories import guide, upload_photo
 from tests.images import bomb_png, jpeg, padded_jpeg, pdf
 
 _buckets = itertools.count()
@@ -445,33 +450,43 @@ async def test_local_upload_failures_leave_no_temporary_file(up: Uploader, local
     ]
 
 
-# Audit events (PEP 578) for the disk calls a store makes; each is recorded with its thread.
+# Audit events (PEP 578) for the disk calls a store makes, handed to whoever watches.
 DISK_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "os.utime", "os.remove"})
-_disk_watch: tuple[str, list[tuple[str, int]]] | None = None
+_disk_watcher: Callable[[str, str], None] | None = None
 _disk_audit_added = False
 
 
-def _record_disk_call(event: str, args: tuple[Any, ...]) -> None:
-    watch = _disk_watch
-    if watch is None or event not in DISK_EVENTS or not isinstance(args[0], str | os.PathLike):
-        return
-    if os.fspath(args[0]).startswith(watch[0]):
-        watch[1].append((event, threading.get_ident()))
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    watcher = _disk_watcher
+    if watcher is not None and event in DISK_EVENTS and isinstance(args[0], str | os.PathLike):
+        watcher(event, os.fspath(args[0]))
+
+
+@contextmanager
+def watching_disk(watcher: Callable[[str, str], None]) -> Iterator[None]:
+    """Call watcher(event, path), in the calling thread, for each disk call in the block."""
+    global _disk_watcher, _disk_audit_added
+    if not _disk_audit_added:  # an audit hook cannot be removed: add it once, watch when asked
+        sys.addaudithook(_on_audit)
+        _disk_audit_added = True
+    _disk_watcher = watcher
+    try:
+        yield
+    finally:
+        _disk_watcher = None
 
 
 @contextmanager
 def disk_calls(root: Path) -> Iterator[list[tuple[str, int]]]:
     """The (event, thread id) of every disk call under root made inside the block."""
-    global _disk_watch, _disk_audit_added
-    if not _disk_audit_added:  # an audit hook cannot be removed: add it once, watch when asked
-        sys.addaudithook(_record_disk_call)
-        _disk_audit_added = True
     calls: list[tuple[str, int]] = []
-    _disk_watch = (str(root), calls)
-    try:
+
+    def record(event: str, path: str) -> None:
+        if path.startswith(str(root)):
+            calls.append((event, threading.get_ident()))
+
+    with watching_disk(record):
         yield calls
-    finally:
-        _disk_watch = None
 
 
 async def test_local_upload_does_no_disk_work_on_the_event_loop(up: Uploader, local_root: Path):
@@ -484,3 +499,49 @@ async def test_local_upload_does_no_disk_work_on_the_event_loop(up: Uploader, lo
     assert {"open", "os.mkdir", "os.utime", "os.rename"} <= {event for event, _ in calls}
     loop_thread = threading.get_ident()
     assert [event for event, thread in calls if thread == loop_thread] == []
+
+
+@pytest.mark.parametrize("up_env", [{"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "10"}])
+async def test_cleanup_never_removes_the_files_of_an_upload_an_order_just_took(
+    up: Uploader, local_root: Path, clock: Clock
+):
+    """The order attaches an old upload at the very moment the clean-up deletes its first file:
+    either the order gets the upload with its files, or the clean-up gets both, never a row
+    pointing at deleted files."""
+    ticket, _ = await up.upload("resident1", jpeg())
+    async with up.ctx.db.reading() as session:
+        old = await session.get(Upload, ticket["id"])
+        assert old is not None and old.key and old.thumbnail_key
+        old_files = {local_root / old.key, local_root / old.thumbnail_key}
+    clock.advance(hours=25)
+    resident = await up.headers("resident1")
+    materials = {
+        m["code"]: [await upload_photo(up.client, resident)]
+        for m in (await guide(up.client, "RS-0001"))["materials"]
+        if m["required"]
+    }
+    first = next(iter(materials))
+    materials[first] = [ticket["id"]]
+    body = {"itemCode": "RS-0001", "materials": materials}
+    order_headers = {**resident, "Idempotency-Key": "race-with-cleanup"}
+    answers: list[httpx.Response] = []
+
+    def order_takes_it(event: str, path: str) -> None:
+        if event == "os.remove" and Path(path) in old_files and not answers:
+            post = partial(up.client.post, "/mp/v1/orders", json=body, headers=order_headers)
+            answers.append(anyio.from_thread.run(post))  # clean-up's thread waits meanwhile
+
+    with watching_disk(order_takes_it):
+        await cleanup_unattached(up.ctx)
+    assert len(answers) == 1, "the order was not placed during the clean-up"
+    files = set(files_under(local_root))
+    async with up.ctx.db.reading() as session:
+        attached = (await session.scalars(select(Upload).where(Upload.order_id.is_not(None)))).all()
+    for upload in attached:
+        for key in (upload.key, upload.thumbnail_key):
+            assert key and local_root / key in files, f"upload {upload.id} lost {key}"
+    if answers[0].status_code == 201:
+        assert ticket["id"] in {u.id for u in attached} and old_files <= files
+    else:
+        assert answers[0].status_code == 422, answers[0].text
+        assert not old_files & files

@@ -359,30 +359,34 @@ async def download_links(
 
 
 async def cleanup_unattached(ctx: Context, *, batch: int = 500) -> int:
-    """Remove uploads never attached to an order within the allowed time; returns how many."""
+    """Remove uploads never attached to an order within the allowed time; returns how many.
+
+    The rows go first, in one guarded statement that takes only uploads still unattached and
+    still old enough, and their files after: an order that attaches an upload meanwhile
+    either keeps it with its files or is told it no longer exists, never a row pointing at
+    deleted files. If storage then fails, files are left without a row (logged), never the
+    other way round."""
     cutoff = ctx.now() - timedelta(hours=ctx.settings.storage.unattached_upload_ttl_hours)
+    unattached = (Upload.order_id.is_(None), Upload.created_at < cutoff)
+    oldest = select(Upload.id).where(*unattached).order_by(Upload.created_at).limit(batch)
     removed = 0
     while True:
-        async with ctx.db.reading() as session:
-            rows = (
+        async with ctx.db.unit_of_work() as session:
+            claimed = (
                 await session.execute(
-                    select(Upload.id, Upload.incoming_key, Upload.key, Upload.thumbnail_key)
-                    .where(Upload.order_id.is_(None), Upload.created_at < cutoff)
-                    .order_by(Upload.created_at)
-                    .limit(batch)
+                    # The conditions are repeated outside the subquery so that PostgreSQL
+                    # re-checks them on a row an order updated concurrently.
+                    delete(Upload)
+                    .where(Upload.id.in_(oldest), *unattached)
+                    .returning(Upload.incoming_key, Upload.key, Upload.thumbnail_key)
+                    .execution_options(synchronize_session=False)
                 )
             ).all()
-        if not rows:
-            return removed
-        for row in rows:
-            await ctx.store.delete(
-                *(k for k in (row.incoming_key, row.key, row.thumbnail_key) if k)
-            )
-        async with ctx.db.unit_of_work() as session:
-            # Only rows still unattached: an order may have claimed one meanwhile.
-            result = await session.execute(
-                delete(Upload).where(Upload.id.in_([r.id for r in rows]), Upload.order_id.is_(None))
-            )
-            removed += int(result.rowcount)  # type: ignore[attr-defined]
-        if len(rows) < batch:
+        removed += len(claimed)
+        keys = [k for row in claimed for k in row if k]
+        try:
+            await ctx.store.delete(*keys)
+        except StorageError:
+            log.exception("clean-up could not remove files", extra={"keys": keys})
+        if len(claimed) < batch:
             return removed
