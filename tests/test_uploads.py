@@ -6,8 +6,12 @@ moto does not enforce POST policies, so these tests prove the server-side checks
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import io
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -17,14 +21,18 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx
 import pytest
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from PIL import Image, ImageFile
 from sqlalchemy import select
 
@@ -33,6 +41,7 @@ from app.context import Context
 from app.demo import seed_demo
 from app.models import Upload
 from app.uploads.service import cleanup_unattached
+from storage.minio_store import MinioStore
 from tests.conftest import Clock, make_settings, serve, truncate_all
 from tests.factories import guide, upload_photo
 from tests.images import bomb_png, jpeg, padded_jpeg, pdf
@@ -545,3 +554,137 @@ async def test_cleanup_never_removes_the_files_of_an_upload_an_order_just_took(
     else:
         assert answers[0].status_code == 422, answers[0].text
         assert not old_files & files
+
+
+# --- MinIO: what the signed policy, the links and the bucket's lifecycle say ---------------------
+
+ACCESS_KEY, SECRET_KEY, REGION = "test-access", "test-secret", "us-east-1"
+
+
+@pytest.fixture
+def minio_up(up: Uploader, backend: str) -> Uploader:
+    if backend != "minio":
+        pytest.skip("MinIO's own policy and links")
+    return up
+
+
+def s3_client(endpoint: str) -> Minio:
+    return Minio(endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region=REGION)
+
+
+def minio_store(
+    endpoint: str, public_endpoint: str = "", public_secure: bool = False
+) -> MinioStore:
+    return MinioStore(
+        endpoint=endpoint,
+        public_endpoint=public_endpoint or endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        bucket=f"daiban-{next(_buckets)}",
+        secure=False,
+        public_secure=public_secure,
+        region=REGION,
+    )
+
+
+def post_policy_signature(policy: str, day: str) -> str:
+    """AWS Signature V4 of a POST policy, computed here from the secret (not by minio)."""
+    key = f"AWS4{SECRET_KEY}".encode()
+    for part in (day, REGION, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+
+
+async def test_minio_post_policy_pins_key_type_size_and_expiry(minio_up: Uploader, clock: Clock):
+    settings = minio_up.ctx.settings.storage
+    size = 123_456
+    ticket = (await minio_up.ticket(await minio_up.headers("resident1"), size, "image/png")).json()
+    fields = ticket["fields"]
+    key = fields["key"]
+    assert key.startswith("incoming/") and key.endswith(".png")
+    assert ticket["url"] == f"http://{settings.minio_endpoint}/{settings.minio_bucket}"
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    conditions = policy["conditions"]
+    for condition in (
+        ["eq", "$bucket", settings.minio_bucket],
+        ["eq", "$key", key],
+        ["eq", "$Content-Type", "image/png"],
+        ["content-length-range", 1, size],
+    ):
+        assert condition in conditions
+    assert [c for c in conditions if c[0] != "eq"] == [["content-length-range", 1, size]]
+    assert fields["Content-Type"] == "image/png"
+    expiration = datetime.fromisoformat(policy["expiration"])
+    ttl = timedelta(seconds=settings.upload_url_ttl_seconds)
+    assert abs(expiration - (clock() + ttl)) < timedelta(seconds=1)
+    assert datetime.fromisoformat(ticket["expiresAt"]) == clock() + ttl
+    day = fields["x-amz-date"][:8]
+    assert fields["x-amz-credential"] == f"{ACCESS_KEY}/{day}/{REGION}/s3/aws4_request"
+    assert fields["x-amz-signature"] == post_policy_signature(fields["policy"], day)
+
+
+async def test_minio_download_links_last_the_configured_minutes(minio_up: Uploader, clock: Clock):
+    settings = minio_up.ctx.settings.storage
+    ticket, _ = await minio_up.upload("resident1", jpeg())
+    headers = await minio_up.headers("resident1")
+    links = (
+        await minio_up.client.get(f"/mp/v1/uploads/{ticket['id']}/url", headers=headers)
+    ).json()
+    ttl = settings.download_url_ttl_seconds
+    assert datetime.fromisoformat(links["expiresAt"]) == clock() + timedelta(seconds=ttl)
+    for url in (links["url"], links["thumbnailUrl"]):
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        assert parts.netloc == settings.minio_endpoint
+        assert query["X-Amz-Expires"] == [str(ttl)]
+        assert query["X-Amz-Date"] == [clock().strftime("%Y%m%dT%H%M%SZ")]
+
+
+async def test_minio_signs_for_the_public_endpoint_and_talks_on_the_internal_one(s3_endpoint: str):
+    store = minio_store(s3_endpoint, public_endpoint="files.example.cn", public_secure=True)
+    await store.ensure_ready()  # reached moto through the internal endpoint
+    assert await anyio.to_thread.run_sync(s3_client(s3_endpoint).bucket_exists, store.bucket)
+    now = datetime.now(UTC)
+    form = await store.presign_upload(
+        "incoming/a.jpg", "image/jpeg", 1000, timedelta(minutes=10), now
+    )
+    assert form.url == f"https://files.example.cn/{store.bucket}"
+    url = await store.presign_download("objects/a.jpg", timedelta(minutes=5), now)
+    assert url.startswith(f"https://files.example.cn/{store.bucket}/objects/a.jpg?")
+
+
+async def test_minio_lifecycle_rule_joins_the_operators_rules(s3_endpoint: str):
+    client = s3_client(s3_endpoint)
+    store = minio_store(s3_endpoint)
+
+    async def rules() -> list[tuple[str | None, str | None, int | None]]:
+        config = await anyio.to_thread.run_sync(client.get_bucket_lifecycle, store.bucket)
+        assert config is not None
+        return sorted(
+            (r.rule_id, r.rule_filter.prefix if r.rule_filter else None, r.expiration.days)
+            for r in config.rules
+            if r.expiration is not None
+        )
+
+    await store.ensure_ready()  # a new bucket, with only our rule
+    assert await rules() == [("expire-abandoned-uploads", "incoming/", 1)]
+    operator = Rule(
+        ENABLED,
+        rule_filter=Filter(prefix="exports/"),
+        rule_id="exports",
+        expiration=Expiration(days=30),
+    )
+    outdated = Rule(
+        ENABLED,
+        rule_filter=Filter(prefix="incoming/"),
+        rule_id="expire-abandoned-uploads",
+        expiration=Expiration(days=7),
+    )
+    config = LifecycleConfig([operator, outdated])
+    await anyio.to_thread.run_sync(client.set_bucket_lifecycle, store.bucket, config)
+    await store.ensure_ready()
+    await store.ensure_ready()
+    assert await rules() == [
+        ("expire-abandoned-uploads", "incoming/", 1),
+        ("exports", "exports/", 30),
+    ]
