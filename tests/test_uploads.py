@@ -324,6 +324,21 @@ async def test_pending_uploads_per_person_are_limited(up: Uploader):
     assert other.status_code == 201
 
 
+@pytest.mark.parametrize("up_env", [{"DAIBAN_STORAGE_UPLOAD_BYTES_PER_PERSON_PER_DAY": "3000000"}])
+async def test_bytes_per_person_per_day_are_limited(up: Uploader, clock: Clock):
+    headers = await up.headers("resident1")
+    assert (await up.ticket(headers, 2_000_000)).status_code == 201
+    assert (await up.ticket(headers, 1_000_000)).status_code == 201  # exactly the limit
+    refused = await up.ticket(headers, 1)
+    assert refused.status_code == 429 and refused.json()["code"] == "upload_limit_reached"
+    assert "今天" in refused.json()["detail"]
+    clock.advance(hours=2)  # both forms have expired: nothing is pending, the bytes still count
+    assert (await up.ticket(await up.headers("resident1"), 1)).status_code == 429
+    assert (await up.ticket(await up.headers("resident2"), 3_000_000)).status_code == 201
+    clock.advance(hours=23)
+    assert (await up.ticket(await up.headers("resident1"), 3_000_000)).status_code == 201
+
+
 async def test_unattached_uploads_are_cleaned_up_after_a_day(up: Uploader, clock):
     ticket, _ = await up.upload("resident1", jpeg())
     links = (
