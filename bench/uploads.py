@@ -1,12 +1,17 @@
-"""Photo uploads through each backend: throughput, and the service's memory against file size.
+"""Photo uploads through each backend: throughput, and the service's peak memory against file
+size and against phones completing at once.
 
-    .venv/bin/python bench/uploads.py [--count 12]
+    .venv/bin/python bench/uploads.py [--count 8]
 
 For each backend (local disk; MinIO's protocol on moto's S3 server) the real service runs
-with one granian worker. A batch of small photos (~0.3 MB) goes first, then a batch of
-realistic ones (2-5 MB): each is requested, posted as multipart exactly as wx.uploadFile
-does, and completed (verified, re-encoded). Printed: photos/s and MB/s per batch, and the
-worker's peak resident memory after each batch, so growth with file size shows directly.
+with one granian worker, importing this checkout's code, a fresh one for each batch. Every
+photo has the same pixel count (12 MP, 4032x3024, what most phone cameras take), so only
+the file size changes. "1 at once": `count` photos of about 2, 3.5 and 5 MB, each asked
+for, posted as multipart exactly as wx.uploadFile does, and completed (verified,
+re-encoded) in turn. "N at once": N photos of 5 MB are posted, then all N completed
+together (photos/s there is completions alone). Printed per batch: photos/s, MB/s and the
+worker's peak resident memory during the batch (reset after warm-up), so growth with file
+size or with concurrency shows directly.
 """
 
 from __future__ import annotations
@@ -14,80 +19,150 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import random
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _service import login, memory_kib, s3_server, service
+from _service import ROOT, login, memory_kib, s3_server, service
+
+WIDTH, HEIGHT = 4032, 3024
+SIZES_MB = (2.0, 3.5, 5.0)
+CROWDS = (2, 6, 12)  # phones completing at once; verification has two slots
+QUALITY = 88
 
 
-def photo(width: int, height: int, seed: int) -> bytes:
-    """A camera-like JPEG: a gradient with noise, so it compresses like a real photo."""
-    noise = Image.frombytes("L", (width, height), os.urandom(width * height))
-    base = Image.linear_gradient("L").resize((width, height)).convert("RGB")
-    mixed = Image.merge(
-        "RGB", [Image.blend(c, noise, 0.35 + 0.05 * (seed % 3)) for c in base.split()]
-    )
+def photo(noise: float, seed: int) -> bytes:
+    """A camera-like 12 MP JPEG: a gradient with noise; more noise, bigger file, same pixels."""
+    grain = Image.frombytes("L", (WIDTH, HEIGHT), random.Random(seed).randbytes(WIDTH * HEIGHT))
+    base = Image.linear_gradient("L").resize((WIDTH, HEIGHT)).convert("RGB")
+    mixed = Image.merge("RGB", [Image.blend(c, grain, noise) for c in base.split()])
     out = io.BytesIO()
-    mixed.save(out, "JPEG", quality=92)
+    mixed.save(out, "JPEG", quality=QUALITY)
     return out.getvalue()
 
 
-def run_batch(
-    client: httpx.Client, base: str, headers: dict[str, str], photos: list[bytes]
-) -> float:
-    started = time.perf_counter()
-    for data in photos:
-        ticket = client.post(
-            f"{base}/mp/v1/uploads",
-            json={"purpose": "material", "contentType": "image/jpeg", "size": len(data)},
-            headers=headers,
-        ).json()
-        files = {ticket["fileField"]: ("photo.jpg", data, "image/jpeg")}
-        posted = client.post(ticket["url"], data=ticket["fields"], files=files)
-        assert posted.status_code in (200, 204), posted.text
-        done = client.post(f"{base}/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+def photos_of_about(megabytes: float, count: int) -> list[bytes]:
+    """`count` photos of about `megabytes` each: the noise level is found by bisection."""
+    low, high = 0.0, 0.6
+    for _ in range(8):
+        middle = (low + high) / 2
+        if len(photo(middle, 0)) < megabytes * 1e6:
+            low = middle
+        else:
+            high = middle
+    distinct = [photo(low, seed) for seed in range(min(count, 3))]
+    return [distinct[i % len(distinct)] for i in range(count)]
+
+
+@dataclass
+class Row:
+    label: str
+    mb_per_photo: float
+    photos_per_s: float
+    mb_per_s: float
+    peak_kib: int
+
+
+class Phone:
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.base, self.headers = base, headers
+
+    def post(self, data: bytes) -> int:
+        """Ask for a form and post the file as wx.uploadFile does; the upload's id."""
+        with httpx.Client(timeout=120) as client:
+            ticket = client.post(
+                f"{self.base}/mp/v1/uploads",
+                json={"purpose": "material", "contentType": "image/jpeg", "size": len(data)},
+                headers=self.headers,
+            ).json()
+            files = {ticket["fileField"]: ("photo.jpg", data, "image/jpeg")}
+            posted = client.post(ticket["url"], data=ticket["fields"], files=files)
+            assert posted.status_code in (200, 204), posted.text
+        return int(ticket["id"])
+
+    def complete(self, upload_id: int) -> None:
+        url = f"{self.base}/mp/v1/uploads/{upload_id}/complete"
+        done = httpx.post(url, headers=self.headers, timeout=300)
         assert done.status_code == 200, done.text
-    return time.perf_counter() - started
+
+    def upload(self, data: bytes) -> None:
+        self.complete(self.post(data))
+
+
+def reset_peak(pid: int) -> bool:
+    """Start the peak resident memory (VmHWM) afresh, so each batch shows its own."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def run_batch(env: dict[str, str], label: str, photos: list[bytes], at_once: int) -> Row:
+    """One batch in a service of its own, so memory a previous batch left behind (freed but
+    kept by the allocator) does not count here.
+
+    One at a time, each photo is posted and completed in turn. At once, every photo is
+    posted first, then all are completed together: the moment that used to hold every file
+    in memory while they queued for verification."""
+    with tempfile.TemporaryDirectory() as tmp, service(Path(tmp), **env) as (base, pid):
+        phone = Phone(base, login(base, "resident1"))
+        phone.upload(photos[0])  # warm up: first imports, first decode
+        ids = [phone.post(data) for data in photos] if at_once > 1 else []
+        if not reset_peak(pid):
+            label += " (peak since start)"
+        started = time.perf_counter()
+        if ids:
+            with ThreadPoolExecutor(at_once) as pool:
+                list(pool.map(phone.complete, ids))
+        else:
+            for data in photos:
+                phone.upload(data)
+        seconds = time.perf_counter() - started
+        peak = memory_kib(pid)["VmHWM"]
+    mb = sum(map(len, photos)) / 1e6
+    return Row(label, mb / len(photos), len(photos) / seconds, mb / seconds, peak)
 
 
 def bench(name: str, env: dict[str, str], count: int) -> None:
-    small = [photo(640, 480, i) for i in range(count)]
-    large = [photo(3264, 2448, i) for i in range(count)]  # 8 MP, about 4.8 MB
-    with tempfile.TemporaryDirectory() as tmp, service(Path(tmp), **env) as (base, pid):
-        headers = login(base, "resident1")
-        with httpx.Client(timeout=60) as client:
-            idle = memory_kib(pid)["VmRSS"]
-            rows: list[tuple[str, float, float, float, int]] = []
-            for label, photos in (("small", small), ("large", large)):
-                seconds = run_batch(client, base, headers, photos)
-                mb = sum(map(len, photos)) / 1e6
-                rows.append(
-                    (
-                        label,
-                        mb / len(photos),
-                        len(photos) / seconds,
-                        mb / seconds,
-                        memory_kib(pid)["VmHWM"],
-                    )
-                )
-    print(f"\n{name}: worker idle RSS {idle / 1024:.0f} MiB")
-    print(f"  {'batch':<6} {'MB/photo':>9} {'photos/s':>9} {'MB/s':>7} {'peak RSS MiB':>13}")
-    for label, size, rate, mbs, peak in rows:
-        print(f"  {label:<6} {size:>9.2f} {rate:>9.1f} {mbs:>7.1f} {peak / 1024:>13.0f}")
-    growth = (rows[1][4] - rows[0][4]) / 1024
-    ratio = rows[1][1] / rows[0][1]
-    print(f"  files {ratio:.0f}x larger -> peak memory +{growth:.0f} MiB")
+    by_size = {mb: photos_of_about(mb, count) for mb in SIZES_MB}
+    biggest = SIZES_MB[-1]
+    batches = [(f"{mb:g} MB, 1 at once", by_size[mb], 1) for mb in SIZES_MB]
+    batches += [(f"{biggest:g} MB, {n} at once", by_size[biggest][:1] * n, n) for n in CROWDS]
+    env = {
+        # The service imports this checkout, whatever the venv's editable install points to.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "1000",
+        "DAIBAN_STORAGE_UPLOAD_BYTES_PER_PERSON_PER_DAY": str(10**12),
+        **env,
+    }
+    rows = [run_batch(env, *batch) for batch in batches]
+    print(f"\n{name}: {count} photos per batch, each {WIDTH}x{HEIGHT}")
+    print(f"  {'batch':<17} {'MB/photo':>9} {'photos/s':>9} {'MB/s':>7} {'peak RSS MiB':>13}")
+    for r in rows:
+        print(
+            f"  {r.label:<17} {r.mb_per_photo:>9.2f} {r.photos_per_s:>9.2f} {r.mb_per_s:>7.1f}"
+            f" {r.peak_kib / 1024:>13.0f}"
+        )
+    alone, crowds = rows[: len(SIZES_MB)], rows[len(SIZES_MB) :]
+    growth = (alone[-1].peak_kib - alone[0].peak_kib) / 1024
+    ratio = alone[-1].mb_per_photo / alone[0].mb_per_photo
+    crowd = (crowds[-1].peak_kib - crowds[0].peak_kib) / 1024
+    print(f"  files {ratio:.1f}x larger -> peak {growth:+.0f} MiB")
+    print(f"  {CROWDS[-1]} phones at once instead of {CROWDS[0]} -> peak {crowd:+.0f} MiB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--count", type=int, default=8, help="photos per batch")
     count = parser.parse_args().count
     bench("local disk", {"DAIBAN_STORAGE_BACKEND": "local"}, count)
     with s3_server() as endpoint:

@@ -19,6 +19,7 @@ from storage.base import INCOMING, ObjectInfo, ObjectTooLarge, StorageError, Upl
 
 T = TypeVar("T")
 ABANDONED_AFTER_DAYS = 1
+LIFECYCLE_RULE_ID = "expire-abandoned-uploads"
 MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
 
 
@@ -53,15 +54,25 @@ class MinioStore:
             raise StorageError(str(exc)) from exc
 
     async def ensure_ready(self) -> None:
+        """Create the bucket if missing, and add our lifecycle rule to whatever rules the
+        bucket already has: the operator's own rules stay as they are."""
         if not await self._run(self._client.bucket_exists, self.bucket):
             await self._run(self._client.make_bucket, self.bucket)
-        rule = Rule(
+        ours = Rule(
             ENABLED,
             rule_filter=Filter(prefix=INCOMING),
-            rule_id="expire-abandoned-uploads",
+            rule_id=LIFECYCLE_RULE_ID,
             expiration=Expiration(days=ABANDONED_AFTER_DAYS),
         )
-        await self._run(self._client.set_bucket_lifecycle, self.bucket, LifecycleConfig([rule]))
+        current: LifecycleConfig | None = await self._run(
+            self._client.get_bucket_lifecycle, self.bucket
+        )
+        rules = list(current.rules) if current else []
+        if ours in rules:
+            return
+        others = [rule for rule in rules if rule.rule_id != LIFECYCLE_RULE_ID]
+        config = LifecycleConfig([*others, ours])
+        await self._run(self._client.set_bucket_lifecycle, self.bucket, config)
 
     async def presign_upload(
         self, key: str, content_type: str, max_bytes: int, expires_in: timedelta, now: datetime

@@ -38,3 +38,12 @@ def pdf() -> bytes:
         b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
         b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
     )
+
+
+def padded_jpeg(size: int) -> bytes:
+    """A small photo followed by a trailer, `size` bytes in all: like the video a phone's
+    "motion photo" appends after the JPEG. Big to read, cheap to decode, tiny once cleaned,
+    so what it costs in memory is the file itself (the pixels take a moment to decode, so
+    a queue forms behind the verification slots)."""
+    photo = jpeg(2400, 1800)
+    return photo + bytes(max(0, size - len(photo)))

@@ -5,35 +5,76 @@ moto does not enforce POST policies, so these tests prove the server-side checks
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
 import io
 import itertools
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
-from PIL import Image
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+from PIL import Image, ImageFile
+from sqlalchemy import select
 
 from app.asgi import create_app
 from app.context import Context
 from app.demo import seed_demo
+from app.models import Upload
 from app.uploads.service import cleanup_unattached
+from storage.minio_store import MinioStore
 from tests.conftest import Clock, make_settings, serve, truncate_all
-from tests.images import bomb_png, jpeg, pdf
+from tests.factories import guide, upload_photo
+from tests.images import bomb_png, jpeg, padded_jpeg, pdf
 
 _buckets = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"{host}:{port}"
-    server.stop()
+    """moto's S3 server in a process of its own, as MinIO is: what the test process holds in
+    memory is then the service's alone."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 @pytest.fixture
@@ -48,10 +89,21 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def up_env() -> dict[str, str]:
+    """Extra settings for one test: override with `@pytest.mark.parametrize("up_env", [...])`."""
+    return {}
+
+
+@pytest.fixture
 async def up(
-    backend: str, database_url: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+    backend: str,
+    database_url: str,
+    tmp_path: Path,
+    clock: Clock,
+    up_env: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Uploader]:
-    env = {"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "3"}
+    env = {"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "3", **up_env}
     if backend == "minio":
         env |= {
             "DAIBAN_STORAGE_BACKEND": "minio",
@@ -158,6 +210,52 @@ async def test_wrong_magic_bytes_behind_an_image_type_are_refused(up: Uploader):
     assert again.status_code == 422
 
 
+@pytest.mark.parametrize("up_env", [{"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "12"}])
+async def test_concurrent_completes_hold_no_more_files_than_verification_slots(up: Uploader):
+    """The whole-file read happens inside the verification limiter (two slots): twelve
+    phones completing at once cost two files and two decodes (about three files' worth of
+    memory here), where reading first and queueing for a slot after held five to twelve."""
+    size, phones = 5_000_000, 12
+    data = padded_jpeg(size)
+    headers = await up.headers("resident1")
+    tickets = [(await up.ticket(headers, len(data))).json() for _ in range(phones)]
+    for ticket in tickets:
+        assert (await up.post_file(ticket, data)).status_code in (200, 201, 204)
+    tracemalloc.start()
+    try:
+        done = await asyncio.gather(
+            *(
+                up.client.post(f"/mp/v1/uploads/{t['id']}/complete", headers=headers)
+                for t in tickets
+            )
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [d.status_code for d in done] == [200] * phones
+    assert peak < 4 * size, f"{peak / size:.1f} files' worth of memory at once"
+
+
+async def test_a_crash_while_verifying_still_removes_the_raw_file(
+    up: Uploader, monkeypatch: pytest.MonkeyPatch
+):
+    def out_of_memory(self: ImageFile.ImageFile) -> Any:
+        raise MemoryError  # what a decoder does when the machine runs short
+
+    headers = await up.headers("resident1")
+    data = jpeg(1600, 1200, gps=True)
+    ticket = (await up.ticket(headers, len(data))).json()
+    assert (await up.post_file(ticket, data)).status_code in (200, 201, 204)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", out_of_memory)
+    done = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    assert done.status_code == 422 and done.json()["code"] == "file_unprocessable"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in done.json()["detail"])
+    # The GPS-tagged original is gone, and the upload says so to a retry.
+    assert await up.ctx.store.stat(ticket["fields"]["key"]) is None
+    again = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    assert again.status_code == 422
+
+
 async def test_a_pdf_is_kept_as_is(up: Uploader):
     _, done = await up.upload("resident1", pdf(), ctype="application/pdf")
     assert done.status_code == 200
@@ -226,6 +324,21 @@ async def test_pending_uploads_per_person_are_limited(up: Uploader):
     assert other.status_code == 201
 
 
+@pytest.mark.parametrize("up_env", [{"DAIBAN_STORAGE_UPLOAD_BYTES_PER_PERSON_PER_DAY": "3000000"}])
+async def test_bytes_per_person_per_day_are_limited(up: Uploader, clock: Clock):
+    headers = await up.headers("resident1")
+    assert (await up.ticket(headers, 2_000_000)).status_code == 201
+    assert (await up.ticket(headers, 1_000_000)).status_code == 201  # exactly the limit
+    refused = await up.ticket(headers, 1)
+    assert refused.status_code == 429 and refused.json()["code"] == "upload_limit_reached"
+    assert "今天" in refused.json()["detail"]
+    clock.advance(hours=2)  # both forms have expired: nothing is pending, the bytes still count
+    assert (await up.ticket(await up.headers("resident1"), 1)).status_code == 429
+    assert (await up.ticket(await up.headers("resident2"), 3_000_000)).status_code == 201
+    clock.advance(hours=23)
+    assert (await up.ticket(await up.headers("resident1"), 3_000_000)).status_code == 201
+
+
 async def test_unattached_uploads_are_cleaned_up_after_a_day(up: Uploader, clock):
     ticket, _ = await up.upload("resident1", jpeg())
     links = (
@@ -267,3 +380,326 @@ async def test_local_download_links_expire(up: Uploader, backend: str, clock):
     assert expired.status_code == 403 and expired.json()["code"] == "link_expired"
     forged = links["url"].replace("signature=", "signature=0")
     assert (await up.get(forged)).status_code == 404
+
+
+# --- the local backend's own multipart POST ------------------------------------------------------
+
+
+def multipart_body(parts: list[tuple[str, bytes, bool]]) -> tuple[bytes, str]:
+    """A form in exactly the order given (httpx always puts files last): (name, value, is_file)."""
+    boundary = "daiban-test-boundary"
+    body = b""
+    for name, value, is_file in parts:
+        filename = '; filename="photo.jpg"' if is_file else ""
+        disposition = f'Content-Disposition: form-data; name="{name}"{filename}'
+        body += f"--{boundary}\r\n{disposition}\r\n".encode()
+        if is_file:
+            body += b"Content-Type: application/octet-stream\r\n"
+        body += b"\r\n" + value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def form_parts(ticket: dict[str, Any]) -> list[tuple[str, bytes, bool]]:
+    return [(name, value.encode(), False) for name, value in ticket["fields"].items()]
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every file the local store holds, temporary ones included."""
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+async def post_raw(up: Uploader, ticket: dict[str, Any], body: Any, ctype: str) -> httpx.Response:
+    return await up.client.post(ticket["url"], content=body, headers={"Content-Type": ctype})
+
+
+@pytest.fixture
+def local_root(up: Uploader, backend: str) -> Path:
+    if backend != "local":
+        pytest.skip("the service's own multipart endpoint is the local backend's")
+    root: Path = up.ctx.store.root  # type: ignore[attr-defined]
+    return root
+
+
+async def test_local_form_fields_after_the_file_stay_out_of_it(up: Uploader, local_root: Path):
+    headers = await up.headers("resident1")
+    data = jpeg()
+    ticket = (await up.ticket(headers, len(data))).json()
+    body, ctype = multipart_body(
+        [*form_parts(ticket), ("file", data, True), ("trailing", b"TRAILING", False)]
+    )
+    posted = await post_raw(up, ticket, body, ctype)
+    assert posted.status_code == 204, posted.text
+    assert await up.ctx.store.read(ticket["fields"]["key"], 10 * len(data)) == data
+    done = await up.client.post(f"/mp/v1/uploads/{ticket['id']}/complete", headers=headers)
+    assert done.status_code == 200, done.text
+
+
+async def test_local_upload_with_a_second_file_is_refused_and_leaves_nothing(
+    up: Uploader, local_root: Path
+):
+    headers = await up.headers("resident1")
+    data = jpeg()
+    ticket = (await up.ticket(headers, len(data))).json()
+    body, ctype = multipart_body([*form_parts(ticket), ("file", data, True), ("file", data, True)])
+    posted = await post_raw(up, ticket, body, ctype)
+    assert posted.status_code == 400 and posted.json()["code"] == "too_many_files"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in posted.json()["title"])
+    assert files_under(local_root) == []
+
+
+async def test_local_upload_failures_leave_no_temporary_file(up: Uploader, local_root: Path):
+    headers = await up.headers("resident1")
+    data = jpeg()
+    ticket = (await up.ticket(headers, len(data))).json()
+    whole, ctype = multipart_body([*form_parts(ticket), ("file", data, True)])
+    # The connection drops in the middle of the file: the closing boundary never comes.
+    truncated = await post_raw(up, ticket, whole[: len(whole) - 2000], ctype)
+    assert truncated.status_code == 400 and truncated.json()["code"] == "bad_upload"
+    assert files_under(local_root) == []
+    too_big, _ = multipart_body([*form_parts(ticket), ("file", data + data, True)])
+    refused = await post_raw(up, ticket, too_big, ctype)
+    assert refused.status_code == 413 and refused.json()["code"] == "file_too_large"
+    assert files_under(local_root) == []
+
+    async def dropped() -> AsyncIterator[bytes]:
+        yield whole[: len(whole) // 2]
+        raise httpx.ReadError("the phone lost its signal")
+
+    await post_raw(up, ticket, dropped(), ctype)  # nobody is left to read the answer
+    assert files_under(local_root) == []
+    # And after all that, the same signed form still takes the file.
+    assert (await post_raw(up, ticket, whole, ctype)).status_code == 204
+    assert [p.relative_to(local_root).as_posix() for p in files_under(local_root)] == [
+        ticket["fields"]["key"]
+    ]
+
+
+# Audit events (PEP 578) for the disk calls a store makes, handed to whoever watches.
+DISK_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "os.utime", "os.remove"})
+_disk_watcher: Callable[[str, str], None] | None = None
+_disk_audit_added = False
+
+
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    watcher = _disk_watcher
+    if watcher is not None and event in DISK_EVENTS and isinstance(args[0], str | os.PathLike):
+        watcher(event, os.fspath(args[0]))
+
+
+@contextmanager
+def watching_disk(watcher: Callable[[str, str], None]) -> Iterator[None]:
+    """Call watcher(event, path), in the calling thread, for each disk call in the block."""
+    global _disk_watcher, _disk_audit_added
+    if not _disk_audit_added:  # an audit hook cannot be removed: add it once, watch when asked
+        sys.addaudithook(_on_audit)
+        _disk_audit_added = True
+    _disk_watcher = watcher
+    try:
+        yield
+    finally:
+        _disk_watcher = None
+
+
+@contextmanager
+def disk_calls(root: Path) -> Iterator[list[tuple[str, int]]]:
+    """The (event, thread id) of every disk call under root made inside the block."""
+    calls: list[tuple[str, int]] = []
+
+    def record(event: str, path: str) -> None:
+        if path.startswith(str(root)):
+            calls.append((event, threading.get_ident()))
+
+    with watching_disk(record):
+        yield calls
+
+
+async def test_local_upload_does_no_disk_work_on_the_event_loop(up: Uploader, local_root: Path):
+    headers = await up.headers("resident1")
+    data = jpeg(1600, 1200, noise=True)  # a few write batches
+    ticket = (await up.ticket(headers, len(data))).json()
+    with disk_calls(local_root) as calls:
+        posted = await up.post_file(ticket, data)
+    assert posted.status_code == 204, posted.text
+    assert {"open", "os.mkdir", "os.utime", "os.rename"} <= {event for event, _ in calls}
+    loop_thread = threading.get_ident()
+    assert [event for event, thread in calls if thread == loop_thread] == []
+
+
+@pytest.mark.parametrize("up_env", [{"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "10"}])
+async def test_cleanup_never_removes_the_files_of_an_upload_an_order_just_took(
+    up: Uploader, local_root: Path, clock: Clock
+):
+    """The order attaches an old upload at the very moment the clean-up deletes its first file:
+    either the order gets the upload with its files, or the clean-up gets both, never a row
+    pointing at deleted files."""
+    ticket, _ = await up.upload("resident1", jpeg())
+    async with up.ctx.db.reading() as session:
+        old = await session.get(Upload, ticket["id"])
+        assert old is not None and old.key and old.thumbnail_key
+        old_files = {local_root / old.key, local_root / old.thumbnail_key}
+    clock.advance(hours=25)
+    resident = await up.headers("resident1")
+    materials = {
+        m["code"]: [await upload_photo(up.client, resident)]
+        for m in (await guide(up.client, "RS-0001"))["materials"]
+        if m["required"]
+    }
+    first = next(iter(materials))
+    materials[first] = [ticket["id"]]
+    body = {"itemCode": "RS-0001", "materials": materials}
+    order_headers = {**resident, "Idempotency-Key": "race-with-cleanup"}
+    answers: list[httpx.Response] = []
+
+    def order_takes_it(event: str, path: str) -> None:
+        if event == "os.remove" and Path(path) in old_files and not answers:
+            post = partial(up.client.post, "/mp/v1/orders", json=body, headers=order_headers)
+            answers.append(anyio.from_thread.run(post))  # clean-up's thread waits meanwhile
+
+    with watching_disk(order_takes_it):
+        await cleanup_unattached(up.ctx)
+    assert len(answers) == 1, "the order was not placed during the clean-up"
+    files = set(files_under(local_root))
+    async with up.ctx.db.reading() as session:
+        attached = (await session.scalars(select(Upload).where(Upload.order_id.is_not(None)))).all()
+    for upload in attached:
+        for key in (upload.key, upload.thumbnail_key):
+            assert key and local_root / key in files, f"upload {upload.id} lost {key}"
+    if answers[0].status_code == 201:
+        assert ticket["id"] in {u.id for u in attached} and old_files <= files
+    else:
+        assert answers[0].status_code == 422, answers[0].text
+        assert not old_files & files
+
+
+# --- MinIO: what the signed policy, the links and the bucket's lifecycle say ---------------------
+
+ACCESS_KEY, SECRET_KEY, REGION = "test-access", "test-secret", "us-east-1"
+
+
+@pytest.fixture
+def minio_up(up: Uploader, backend: str) -> Uploader:
+    if backend != "minio":
+        pytest.skip("MinIO's own policy and links")
+    return up
+
+
+def s3_client(endpoint: str) -> Minio:
+    return Minio(endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region=REGION)
+
+
+def minio_store(
+    endpoint: str, public_endpoint: str = "", public_secure: bool = False
+) -> MinioStore:
+    return MinioStore(
+        endpoint=endpoint,
+        public_endpoint=public_endpoint or endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        bucket=f"daiban-{next(_buckets)}",
+        secure=False,
+        public_secure=public_secure,
+        region=REGION,
+    )
+
+
+def post_policy_signature(policy: str, day: str) -> str:
+    """AWS Signature V4 of a POST policy, computed here from the secret (not by minio)."""
+    key = f"AWS4{SECRET_KEY}".encode()
+    for part in (day, REGION, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+
+
+async def test_minio_post_policy_pins_key_type_size_and_expiry(minio_up: Uploader, clock: Clock):
+    settings = minio_up.ctx.settings.storage
+    size = 123_456
+    ticket = (await minio_up.ticket(await minio_up.headers("resident1"), size, "image/png")).json()
+    fields = ticket["fields"]
+    key = fields["key"]
+    assert key.startswith("incoming/") and key.endswith(".png")
+    assert ticket["url"] == f"http://{settings.minio_endpoint}/{settings.minio_bucket}"
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    conditions = policy["conditions"]
+    for condition in (
+        ["eq", "$bucket", settings.minio_bucket],
+        ["eq", "$key", key],
+        ["eq", "$Content-Type", "image/png"],
+        ["content-length-range", 1, size],
+    ):
+        assert condition in conditions
+    assert [c for c in conditions if c[0] != "eq"] == [["content-length-range", 1, size]]
+    assert fields["Content-Type"] == "image/png"
+    expiration = datetime.fromisoformat(policy["expiration"])
+    ttl = timedelta(seconds=settings.upload_url_ttl_seconds)
+    assert abs(expiration - (clock() + ttl)) < timedelta(seconds=1)
+    assert datetime.fromisoformat(ticket["expiresAt"]) == clock() + ttl
+    day = fields["x-amz-date"][:8]
+    assert fields["x-amz-credential"] == f"{ACCESS_KEY}/{day}/{REGION}/s3/aws4_request"
+    assert fields["x-amz-signature"] == post_policy_signature(fields["policy"], day)
+
+
+async def test_minio_download_links_last_the_configured_minutes(minio_up: Uploader, clock: Clock):
+    settings = minio_up.ctx.settings.storage
+    ticket, _ = await minio_up.upload("resident1", jpeg())
+    headers = await minio_up.headers("resident1")
+    links = (
+        await minio_up.client.get(f"/mp/v1/uploads/{ticket['id']}/url", headers=headers)
+    ).json()
+    ttl = settings.download_url_ttl_seconds
+    assert datetime.fromisoformat(links["expiresAt"]) == clock() + timedelta(seconds=ttl)
+    for url in (links["url"], links["thumbnailUrl"]):
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        assert parts.netloc == settings.minio_endpoint
+        assert query["X-Amz-Expires"] == [str(ttl)]
+        assert query["X-Amz-Date"] == [clock().strftime("%Y%m%dT%H%M%SZ")]
+
+
+async def test_minio_signs_for_the_public_endpoint_and_talks_on_the_internal_one(s3_endpoint: str):
+    store = minio_store(s3_endpoint, public_endpoint="files.example.cn", public_secure=True)
+    await store.ensure_ready()  # reached moto through the internal endpoint
+    assert await anyio.to_thread.run_sync(s3_client(s3_endpoint).bucket_exists, store.bucket)
+    now = datetime.now(UTC)
+    form = await store.presign_upload(
+        "incoming/a.jpg", "image/jpeg", 1000, timedelta(minutes=10), now
+    )
+    assert form.url == f"https://files.example.cn/{store.bucket}"
+    url = await store.presign_download("objects/a.jpg", timedelta(minutes=5), now)
+    assert url.startswith(f"https://files.example.cn/{store.bucket}/objects/a.jpg?")
+
+
+async def test_minio_lifecycle_rule_joins_the_operators_rules(s3_endpoint: str):
+    client = s3_client(s3_endpoint)
+    store = minio_store(s3_endpoint)
+
+    async def rules() -> list[tuple[str | None, str | None, int | None]]:
+        config = await anyio.to_thread.run_sync(client.get_bucket_lifecycle, store.bucket)
+        assert config is not None
+        return sorted(
+            (r.rule_id, r.rule_filter.prefix if r.rule_filter else None, r.expiration.days)
+            for r in config.rules
+            if r.expiration is not None
+        )
+
+    await store.ensure_ready()  # a new bucket, with only our rule
+    assert await rules() == [("expire-abandoned-uploads", "incoming/", 1)]
+    operator = Rule(
+        ENABLED,
+        rule_filter=Filter(prefix="exports/"),
+        rule_id="exports",
+        expiration=Expiration(days=30),
+    )
+    outdated = Rule(
+        ENABLED,
+        rule_filter=Filter(prefix="incoming/"),
+        rule_id="expire-abandoned-uploads",
+        expiration=Expiration(days=7),
+    )
+    config = LifecycleConfig([operator, outdated])
+    await anyio.to_thread.run_sync(client.set_bucket_lifecycle, store.bucket, config)
+    await store.ensure_ready()
+    await store.ensure_ready()
+    assert await rules() == [
+        ("expire-abandoned-uploads", "incoming/", 1),
+        ("exports", "exports/", 30),
+    ]

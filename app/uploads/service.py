@@ -4,7 +4,9 @@ and remove what was never attached to an order."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import anyio
 import msgspec
@@ -23,7 +25,7 @@ from storage.base import (
     incoming_key,
     stored_key,
 )
-from storage.verify import ALLOWED_TYPES, VerificationError, verify
+from storage.verify import ALLOWED_TYPES, VerificationError, Verified, verify
 
 log = logging.getLogger("daiban.uploads")
 
@@ -32,6 +34,7 @@ MAX_PIXELS = 50_000_000
 
 # Files that fail are recorded with their reason (no bytes kept) so support can see why.
 REJECTION_SIZE_MESSAGE = "文件太大,请压缩后重新上传"
+UNPROCESSABLE_MESSAGE = "这个文件无法处理,请重新拍照上传"
 
 
 class UploadTicket(msgspec.Struct, rename="camel", kw_only=True):
@@ -162,70 +165,151 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
         raise errors.FileRejected(
             upload.rejected_code or "file_rejected", "文件未通过检查,请重新上传"
         )
-    store = ctx.store
     try:
-        info = await store.stat(upload.incoming_key)
-        if info is None:
-            raise errors.UploadNotReceived()
-        if info.modified_at and info.modified_at > upload.upload_expires_at + timedelta(seconds=5):
-            await _reject(ctx, upload, "upload_expired")
-            raise errors.UploadExpired()
-        try:
-            data = await store.read(upload.incoming_key, upload.declared_size)
-        except ObjectTooLarge:
-            await _reject(ctx, upload, "file_too_large")
-            raise errors.FileRejected("file_too_large", REJECTION_SIZE_MESSAGE) from None
-        try:
-            verified = await anyio.to_thread.run_sync(
-                lambda: verify(
-                    data,
-                    upload.declared_type,
-                    max_bytes=upload.declared_size,
-                    max_pixels=MAX_PIXELS,
-                ),
-                limiter=ctx.verification_limiter(),
-            )
-        except VerificationError as exc:
-            await _reject(ctx, upload, exc.code)
-            raise errors.FileRejected(exc.code, exc.message) from None
-        now = ctx.now()
-        key = stored_key(OBJECTS, verified.content_type, now)
-        await store.write(key, verified.data, verified.content_type)
-        thumb_key = None
-        if verified.thumbnail is not None and verified.thumbnail_type:
-            thumb_key = stored_key(THUMBNAILS, verified.thumbnail_type, now)
-            await store.write(thumb_key, verified.thumbnail, verified.thumbnail_type)
-        # The raw upload may carry EXIF and GPS: it never outlives verification.
-        await store.delete(upload.incoming_key)
+        info = await ctx.store.stat(upload.incoming_key)
     except StorageError:
         log.exception("object storage failed", extra={"upload": upload_id})
         raise errors.StorageUnavailable() from None
+    if info is None:
+        raise errors.UploadNotReceived()
+    if info.modified_at and info.modified_at > upload.upload_expires_at + timedelta(seconds=5):
+        await _reject(ctx, upload, "upload_expired")
+        raise errors.UploadExpired()
+    try:
+        # The whole file is read, decoded and re-encoded inside the limiter, so memory holds
+        # at most its number of photos however many phones complete at once.
+        async with ctx.verification_limiter():
+            kept = await _keep_clean_copy(ctx, upload)
+    except _Rejected as exc:
+        await _reject(ctx, upload, exc.code)
+        raise errors.FileRejected(exc.code, exc.message) from None
+    except _NotThere:
+        return await _settled_elsewhere(ctx, principal, upload_id)
+    except StorageError:
+        log.exception("object storage failed", extra={"upload": upload_id})
+        # The raw file may carry GPS: remove it even now; the phone can post the form again.
+        await _discard(ctx, upload.incoming_key)
+        raise errors.StorageUnavailable() from None
+    except Exception:
+        log.exception("verification failed unexpectedly", extra={"upload": upload_id})
+        await _reject(ctx, upload, "file_unprocessable")
+        raise errors.FileRejected("file_unprocessable", UNPROCESSABLE_MESSAGE) from None
     async with ctx.db.unit_of_work() as session:
         result = await session.execute(
             update(Upload)
             .where(Upload.id == upload.id, Upload.status == "pending")
             .values(
                 status="ready",
-                key=key,
-                thumbnail_key=thumb_key,
-                content_type=verified.content_type,
-                size=verified.size,
-                width=verified.width,
-                height=verified.height,
-                sha256=verified.sha256,
-                completed_at=now,
+                key=kept.key,
+                thumbnail_key=kept.thumbnail_key,
+                content_type=kept.verified.content_type,
+                size=kept.verified.size,
+                width=kept.verified.width,
+                height=kept.verified.height,
+                sha256=kept.verified.sha256,
+                completed_at=kept.at,
             )
         )
         won = result.rowcount == 1  # type: ignore[attr-defined]
         fresh = await session.get(Upload, upload.id, populate_existing=True)
     if not won:  # a concurrent complete got there first: keep its copy, drop ours
-        await store.delete(*(k for k in (key, thumb_key) if k))
+        await _discard(ctx, *kept.keys)
     assert fresh is not None
     return upload_view(fresh)
 
 
+class _Rejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code, self.message = code, message
+
+
+class _NotThere(Exception):
+    """The raw file vanished between stat and read: another complete took it."""
+
+
+@dataclass(frozen=True)
+class _Kept:
+    verified: Verified
+    key: str
+    thumbnail_key: str | None
+    at: datetime
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for k in (self.key, self.thumbnail_key) if k]
+
+
+async def _keep_clean_copy(ctx: Context, upload: Upload) -> _Kept:
+    """Read the raw file, verify it, store the clean copy and thumbnail, delete the raw file.
+
+    On any failure nothing half-done is left behind: copies already written are removed (the
+    raw file is the caller's to remove, as it decides what the failure means)."""
+    store = ctx.store
+    try:
+        data = await store.read(upload.incoming_key, upload.declared_size)
+    except ObjectTooLarge:
+        raise _Rejected("file_too_large", REJECTION_SIZE_MESSAGE) from None
+    except KeyError:
+        raise _NotThere() from None
+    try:
+        verified = await anyio.to_thread.run_sync(
+            partial(
+                verify,
+                data,
+                upload.declared_type,
+                max_bytes=upload.declared_size,
+                max_pixels=MAX_PIXELS,
+            )
+        )
+    except VerificationError as exc:
+        raise _Rejected(exc.code, exc.message) from None
+    del data  # the raw bytes are not needed while the clean ones are written
+    now = ctx.now()
+    written: list[str] = []
+    try:
+        key = stored_key(OBJECTS, verified.content_type, now)
+        written.append(key)
+        await store.write(key, verified.data, verified.content_type)
+        thumb_key = None
+        if verified.thumbnail is not None and verified.thumbnail_type:
+            thumb_key = stored_key(THUMBNAILS, verified.thumbnail_type, now)
+            written.append(thumb_key)
+            await store.write(thumb_key, verified.thumbnail, verified.thumbnail_type)
+        # The raw upload may carry EXIF and GPS: it never outlives verification.
+        await store.delete(upload.incoming_key)
+    except BaseException:
+        await _discard(ctx, *written)
+        raise
+    return _Kept(verified, key, thumb_key, now)
+
+
+async def _settled_elsewhere(ctx: Context, principal: Principal, upload_id: int) -> UploadView:
+    """What a concurrent complete made of the upload whose raw file this one did not find."""
+    async with ctx.db.reading() as session:
+        upload = await _visible_upload(session, principal, upload_id)
+    if upload.status == "ready":
+        return upload_view(upload)
+    if upload.status == "rejected":
+        raise errors.FileRejected(
+            upload.rejected_code or "file_rejected", "文件未通过检查,请重新上传"
+        )
+    raise errors.UploadNotReceived()
+
+
+async def _discard(ctx: Context, *keys: str) -> None:
+    """Best-effort removal on a failure path: a second failure is logged, not raised."""
+    if not keys:
+        return
+    with anyio.CancelScope(shield=True):
+        try:
+            await ctx.store.delete(*keys)
+        except StorageError:
+            log.exception("could not remove objects", extra={"keys": keys})
+
+
 async def _reject(ctx: Context, upload: Upload, code: str) -> None:
-    await ctx.store.delete(upload.incoming_key)
+    await _discard(ctx, upload.incoming_key)
     async with ctx.db.unit_of_work() as session:
         await session.execute(
             update(Upload)
@@ -275,30 +359,34 @@ async def download_links(
 
 
 async def cleanup_unattached(ctx: Context, *, batch: int = 500) -> int:
-    """Remove uploads never attached to an order within the allowed time; returns how many."""
+    """Remove uploads never attached to an order within the allowed time; returns how many.
+
+    The rows go first, in one guarded statement that takes only uploads still unattached and
+    still old enough, and their files after: an order that attaches an upload meanwhile
+    either keeps it with its files or is told it no longer exists, never a row pointing at
+    deleted files. If storage then fails, files are left without a row (logged), never the
+    other way round."""
     cutoff = ctx.now() - timedelta(hours=ctx.settings.storage.unattached_upload_ttl_hours)
+    unattached = (Upload.order_id.is_(None), Upload.created_at < cutoff)
+    oldest = select(Upload.id).where(*unattached).order_by(Upload.created_at).limit(batch)
     removed = 0
     while True:
-        async with ctx.db.reading() as session:
-            rows = (
+        async with ctx.db.unit_of_work() as session:
+            claimed = (
                 await session.execute(
-                    select(Upload.id, Upload.incoming_key, Upload.key, Upload.thumbnail_key)
-                    .where(Upload.order_id.is_(None), Upload.created_at < cutoff)
-                    .order_by(Upload.created_at)
-                    .limit(batch)
+                    # The conditions are repeated outside the subquery so that PostgreSQL
+                    # re-checks them on a row an order updated concurrently.
+                    delete(Upload)
+                    .where(Upload.id.in_(oldest), *unattached)
+                    .returning(Upload.incoming_key, Upload.key, Upload.thumbnail_key)
+                    .execution_options(synchronize_session=False)
                 )
             ).all()
-        if not rows:
-            return removed
-        for row in rows:
-            await ctx.store.delete(
-                *(k for k in (row.incoming_key, row.key, row.thumbnail_key) if k)
-            )
-        async with ctx.db.unit_of_work() as session:
-            # Only rows still unattached: an order may have claimed one meanwhile.
-            result = await session.execute(
-                delete(Upload).where(Upload.id.in_([r.id for r in rows]), Upload.order_id.is_(None))
-            )
-            removed += int(result.rowcount)  # type: ignore[attr-defined]
-        if len(rows) < batch:
+        removed += len(claimed)
+        keys = [k for row in claimed for k in row if k]
+        try:
+            await ctx.store.delete(*keys)
+        except StorageError:
+            log.exception("clean-up could not remove files", extra={"keys": keys})
+        if len(claimed) < batch:
             return removed
