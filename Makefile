@@ -39,3 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/orders.py
 	$(BIN)/python bench/uploads.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/jobs.py

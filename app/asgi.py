@@ -26,6 +26,7 @@ from mini_program_api.observability import request_id_middleware
 from mini_program_api.orders import ResidentOrderController
 from mini_program_api.problems import EXCEPTION_HANDLERS
 from mini_program_api.public import PublicController
+from mini_program_api.ratings import RESIDENT_ROUTES as RESIDENT_RATING_ROUTES
 from mini_program_api.staff import agent_router, dispatch_router
 from mini_program_api.uploads import UploadController, local_download, local_upload
 
@@ -64,6 +65,7 @@ def create_app(
             UploadController,
             CatalogueController,
             ResidentOrderController,
+            *RESIDENT_RATING_ROUTES,
         ],
     )
     return Litestar(

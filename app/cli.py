@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "seed-demo":
+        if not settings.is_dev:
+            print("daiban seed-demo: production refuses demo data (its logins are dev: codes)")
+            return 2
         asyncio.run(_seed(settings, announce=True))
     elif args.command == "makemigration":
         asyncio.run(_makemigration(settings, args.message))

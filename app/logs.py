@@ -57,3 +57,7 @@ def configure_logging(level: str, fmt: str) -> None:
     logging.getLogger("daiban").setLevel(level)
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # The HTTP client logs each URL at INFO, and WeChat's carry the AppSecret or the access
+    # token in their query: never below WARNING, whatever the level asked for.
+    for client in ("httpx", "httpcore"):
+        logging.getLogger(client).setLevel(logging.WARNING)

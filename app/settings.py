@@ -109,6 +109,14 @@ class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     cleanup_at: str = "03:10"  # daily clean-up of abandoned uploads (business time)
 
 
+class RatingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    window_days: int = 7  # natural days after hand-back; then the default rating is recorded
+    remind_days: int = 3  # a reminder to rate after this many days
+    default_grade: int = 3  # 基本满意 (Guangdong's rule)
+    rectify_working_days: int = 15  # a bad rating's case must answer the resident within this
+    rectify_remind_working_days: int = 2  # remind the dispatchers this long before
+
+
 AREAS: dict[str, type[msgspec.Struct]] = {
     "": CoreSettings,
     "server": ServerSettings,
@@ -117,6 +125,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "wechat": WeChatSettings,
     "storage": StorageSettings,
     "scheduler": SchedulerSettings,
+    "ratings": RatingSettings,
 }
 
 
@@ -128,6 +137,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     wechat: WeChatSettings = msgspec.field(default_factory=WeChatSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    ratings: RatingSettings = msgspec.field(default_factory=RatingSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -303,9 +313,20 @@ def validate(settings: Settings) -> Settings:
         ("DAIBAN_SCHEDULER_DUE_SOON_WORKING_DAYS", settings.scheduler.due_soon_working_days),
         ("DAIBAN_SCHEDULER_SUPPLEMENT_REMIND_DAYS", settings.scheduler.supplement_remind_days),
         ("DAIBAN_SCHEDULER_SUPPLEMENT_EXPIRE_DAYS", settings.scheduler.supplement_expire_days),
+        ("DAIBAN_RATINGS_WINDOW_DAYS", settings.ratings.window_days),
+        ("DAIBAN_RATINGS_REMIND_DAYS", settings.ratings.remind_days),
+        ("DAIBAN_RATINGS_RECTIFY_WORKING_DAYS", settings.ratings.rectify_working_days),
+        (
+            "DAIBAN_RATINGS_RECTIFY_REMIND_WORKING_DAYS",
+            settings.ratings.rectify_remind_working_days,
+        ),
     ):
         if value < 1:
             raise SettingsError(f"{name}: must be a positive number (got {value})")
+    if not 1 <= settings.ratings.default_grade <= 5:
+        raise SettingsError("DAIBAN_RATINGS_DEFAULT_GRADE: a grade from 1 to 5")
+    if settings.ratings.remind_days >= settings.ratings.window_days:
+        raise SettingsError("DAIBAN_RATINGS_REMIND_DAYS: must be less than the window")
     start, end = (
         _clock_time("DAIBAN_SCHEDULER_WORKDAY_START", settings.scheduler.workday_start),
         _clock_time("DAIBAN_SCHEDULER_WORKDAY_END", settings.scheduler.workday_end),

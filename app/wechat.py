@@ -19,6 +19,8 @@ log = logging.getLogger("daiban.wechat")
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 TOKEN_EXPIRED_CODES = {40001, 42001}
+# Dev mode's text check: words that keep a comment from staff (live mode asks WeChat).
+DEV_BLOCKED_WORDS = ("傻逼", "他妈的", "操你", "去死", "滚蛋", "王八蛋", "畜生", "垃圾东西")
 
 
 class WeChatSession(msgspec.Struct, frozen=True):
@@ -46,6 +48,8 @@ class WeChat(Protocol):
     async def send_subscription(
         self, openid: str, template_id: str, page: str, data: dict[str, Any], state: str
     ) -> None: ...
+
+    async def check_text(self, openid: str, content: str) -> str: ...
 
     async def aclose(self) -> None: ...
 
@@ -164,6 +168,15 @@ class LiveWeChat:
         token = await self.access_token(force_refresh=True)
         return await self._call("POST", path, once=once, params={"access_token": token}, json=body)
 
+    async def check_text(self, openid: str, content: str) -> str:
+        """msgSecCheck (v2) of text a person wrote: "pass", "review" or "risky"."""
+        body = {"content": content, "version": 2, "scene": 2, "openid": openid}
+        try:
+            data = await self.call_with_token("/wxa/msg_sec_check", body)
+        except WeChatError as exc:
+            raise errors.WeChatFailed(errcode=exc.errcode) from None
+        return str((data.get("result") or {}).get("suggest", "review"))
+
     async def send_subscription(
         self, openid: str, template_id: str, page: str, data: dict[str, Any], state: str
     ) -> None:
@@ -213,6 +226,10 @@ class DevWeChat:
             "wechat (dev) subscription message",
             extra={"touser": openid, "template": template_id, "page": page, "data": data},
         )
+
+    async def check_text(self, openid: str, content: str) -> str:
+        """Dev mode's stand-in for msgSecCheck: a short local word list."""
+        return "risky" if any(word in content for word in DEV_BLOCKED_WORDS) else "pass"
 
     async def aclose(self) -> None:
         return None

@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from app.context import Context
 from app.models import JobRun
 from app.notifications import delivery, due
+from app.ratings import service as ratings
 from app.uploads.service import cleanup_unattached
 from jobs.runs import recorded
 
@@ -41,6 +42,11 @@ async def remind(ctx: Context) -> int:
         return total
 
     return await recorded(ctx, "reminders", work)
+
+
+async def check_comments(ctx: Context) -> int:
+    """Rating comments whose text check failed for want of WeChat, checked again."""
+    return await recorded(ctx, "comment_checks", lambda: ratings.recheck_comments(ctx))
 
 
 async def clean_up(ctx: Context) -> int:

@@ -13,6 +13,7 @@ from app.job_runs import JobsView, jobs_view
 from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.orders import CalendarController
+from mini_program_api.ratings import ADMIN_ROUTES as ADMIN_RATING_ROUTES
 from mini_program_api.schemas import StaffInput, StaffStatusInput
 
 
@@ -68,7 +69,13 @@ async def job_runs(ctx: Ctx) -> JobsView:
 
 admin_router = Router(
     path="/admin",
-    route_handlers=[StaffController, CatalogueAdminController, CalendarController, job_runs],
+    route_handlers=[
+        StaffController,
+        CatalogueAdminController,
+        CalendarController,
+        job_runs,
+        *ADMIN_RATING_ROUTES,
+    ],
     guards=[require_role("admin")],
     tags=["admin 管理员"],
 )

@@ -6,6 +6,7 @@ from litestar import Router, get
 
 from app.accounts import service
 from app.accounts.views import AgentCard, StaffView
+from mini_program_api import ratings as rating_routes
 from mini_program_api.catalogue import dispatch_enablements
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.dispatch import AGENT_ROUTES, DISPATCHER_ROUTES
@@ -24,7 +25,7 @@ async def town_agents(db_session: DbSession, ctx: Ctx, principal: Caller) -> lis
 
 agent_router = Router(
     path="/agent",
-    route_handlers=[my_station, *AGENT_ROUTES, AgentOrderController],
+    route_handlers=[my_station, *AGENT_ROUTES, *rating_routes.AGENT_ROUTES, AgentOrderController],
     guards=[require_role("agent")],
     tags=["agent 代办员"],
 )
@@ -35,6 +36,7 @@ dispatch_router = Router(
         town_agents,
         dispatch_enablements,
         *DISPATCHER_ROUTES,
+        *rating_routes.DISPATCHER_ROUTES,
         DispatchOrderController,
     ],
     guards=[require_role("dispatcher")],

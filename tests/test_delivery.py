@@ -23,6 +23,7 @@ from app.demo import seed_demo
 from app.models import Account, Notification, SubscriptionCredit
 from app.notifications import delivery
 from app.notifications.outbox import Message, notify
+from app.ratings import service as ratings
 from jobs import tasks
 from tests.conftest import ON_POSTGRES, Clock, make_settings, truncate_all
 from tests.wechat_server import FakeWeChat
@@ -316,6 +317,27 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert set(counts.values()) == {1}, "a message was sent twice"
     statuses = Counter(r.wechat_status for r in await rows(live))
     assert set(statuses) <= {"sent", "uncertain"}
-    assert statuses["uncertain"] <= 1  # at most the one in flight when it died
+    # At most the messages in flight when it died (one batch sends a few at once).
+    assert statuses["uncertain"] <= delivery.SEND_CONCURRENCY
     assert statuses["sent"] + statuses["uncertain"] == 300
     assert len(counts) >= statuses["sent"]
+
+
+async def test_live_comments_pass_wechats_text_check_before_staff_see_them(live, wechat):
+    assert await ratings.check_comment(live, "ok-1", "办得很好") == "passed"
+    assert await ratings.check_comment(live, "ok-1", "含违禁词的内容") == "blocked"
+    assert await ratings.check_comment(live, "ok-1", "有点可疑的话") == "pending"
+    assert await ratings.check_comment(live, "ok-1", None) == "none"
+    checks = [body for path, body in wechat.requests if path == "/wxa/msg_sec_check"]
+    assert checks[0]["openid"] == "ok-1" and checks[0]["version"] == 2
+
+
+async def test_with_wechat_unreachable_a_comment_stays_hidden_until_checked(
+    database_url, tmp_path, clock, wechat
+):
+    with FakeWeChat() as gone:
+        away = live_env(gone)
+    ctx = Context.build(make_settings(tmp_path / "var", database_url, **away))
+    ctx.now = clock
+    assert await ratings.check_comment(ctx, "ok-2", "办得很好") == "pending"
+    await ctx.aclose()

@@ -102,3 +102,32 @@ async def test_phone_code_refused_by_wechat_is_a_clear_error(live_client):
     response = await live_client.post("/mp/v1/me/phone", json={"code": "expired"}, headers=headers)
     assert response.status_code == 400
     assert response.json()["code"] == "wechat_code_invalid"
+
+
+async def test_the_app_secret_and_access_token_never_reach_the_logs(live_client, wechat):
+    import logging
+
+    from app.logs import JsonFormatter, configure_logging
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("DEBUG", "json")  # even at the chattiest level
+    root.addHandler(Keep())
+    try:
+        tokens = (await live_client.post("/mp/v1/auth/login", json={"code": "ok:log-user"})).json()
+        headers = {"Authorization": f"Bearer {tokens['accessToken']}"}
+        await live_client.post(
+            "/mp/v1/me/phone", json={"code": "phone:13912340000"}, headers=headers
+        )
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = "\n".join(JsonFormatter().format(r) for r in seen)
+    assert seen and "wx-test-secret" not in lines and "token-1" not in lines
+    assert "13912340000" not in lines

@@ -5,6 +5,7 @@ Behaviour is chosen by the code the test sends, so each test reads as its scenar
                   | busy -1 | slow (sleeps past the client timeout) | http500
   getuserphonenumber  phone:<number> success | bad 40029; an access token listed in
                   `expired_tokens` answers 40001 once refreshed tokens are issued
+  msg_sec_check   content with 违禁 is risky, with 可疑 needs review, else passes
   subscribe/send  by the recipient's openid: unsub:* 43101 | busy:* -1 the first time, then
                   success | badfield:* 47003 | slow:* sleeps past the client timeout | anything
                   else success (after `send_delay` seconds); every message WeChat accepted
@@ -86,6 +87,10 @@ class FakeWeChat:
                     "phone_info": {"purePhoneNumber": number, "countryCode": "86"},
                 }
             return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        if path == "/wxa/msg_sec_check":
+            content = str(body.get("content", ""))
+            suggest = "risky" if "违禁" in content else "review" if "可疑" in content else "pass"
+            return 200, {"errcode": 0, "result": {"suggest": suggest, "label": 100}}
         if path == "/cgi-bin/message/subscribe/send":
             if query.get("access_token") in self.expired_tokens:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}

@@ -11,6 +11,7 @@ from app.models.orders import (
     OrderEvent,
     OrderNumberCounter,
 )
+from app.models.ratings import Complaint, Rating, RatingAppeal, Rectification
 from app.models.regions import Region
 from app.models.uploads import Upload
 
@@ -20,6 +21,7 @@ __all__ = [
     "CalendarOverride",
     "CalendarYear",
     "CatalogueItem",
+    "Complaint",
     "Department",
     "ItemEnablement",
     "ItemVersion",
@@ -28,6 +30,9 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderNumberCounter",
+    "Rating",
+    "RatingAppeal",
+    "Rectification",
     "RefreshToken",
     "Region",
     "Reminder",

@@ -88,7 +88,8 @@ class Reminder(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    # The order watched; none for a complaint about an agent (its basis names the complaint).
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     kind: Mapped[str] = mapped_column(String(24))
     basis: Mapped[str] = mapped_column(String(40))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)

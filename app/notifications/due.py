@@ -24,6 +24,8 @@ from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.moves import system_move
 from app.orders.records import ORDER_BY_ID, guide_version, record_event
 from app.orders.states import FINAL
+from app.ratings import complaints, rectification
+from app.ratings import service as ratings
 
 log = logging.getLogger("daiban.reminders")
 BATCH = 100
@@ -61,8 +63,12 @@ def _send(
 
 
 def _fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
-    order = session.execute(ORDER_BY_ID, {"id": reminder.order_id}).one()
     kind, basis = reminder.kind, reminder.basis
+    if kind.startswith("complaint_"):
+        return complaints.fire(session, ctx, reminder, now)
+    if kind.startswith("rectify_"):
+        return rectification.fire(session, ctx, reminder, now)
+    order = session.execute(ORDER_BY_ID, {"id": reminder.order_id}).one()
     item = guide_version(session, ctx, order.item_version_id).name
     o = effects.facts(ctx, order, item, order.status, order.due_at)
     jobs = ctx.settings.scheduler
@@ -107,6 +113,14 @@ def _fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
                     o, order.appointment_at, order.home_visit, for_agent=staff
                 )
                 _send(session, ctx, reminder, [person], message, now)
+        return "sent"
+    if kind in ("rating_remind", "rating_default"):
+        if order.status != "delivered" or not reminders.matches(basis, order.delivered_at):
+            return "stale"
+        if kind == "rating_default":
+            return "defaulted" if ratings.record_default(session, ctx, order) else "stale"
+        left = ctx.settings.ratings.window_days - ctx.settings.ratings.remind_days
+        _send(session, ctx, reminder, [order.resident_id], messages.rating_reminder(o, left), now)
         return "sent"
     return "unknown"
 

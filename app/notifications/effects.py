@@ -135,9 +135,11 @@ def after_move(
     elif action == "deliver":
         message = messages.delivered(o, values.get("delivery_method"))
         send(session, ctx, [resident], message, now)
+        invite_rating(session, ctx, o, resident, now)
     elif action == "confirm_receipt":
         message = messages.for_agent(o, "received", "群众已确认收到", "的办理结果群众已确认收到。")
         send(session, ctx, [agent], message, now)
+        invite_rating(session, ctx, o, resident, now)
     elif action == "cancel":
         message = messages.for_agent(o, "cancelled", "群众撤回委托", "已被群众撤回。")
         send(session, ctx, [agent], message, now)
@@ -147,3 +149,11 @@ def after_move(
     elif action == "expire":
         message = messages.expired(o, ctx.settings.scheduler.supplement_expire_days)
         send(session, ctx, [resident, agent], message, now)
+
+
+def invite_rating(
+    session: Session, ctx: Context, o: OrderFacts, resident: int, now: datetime
+) -> None:
+    """After hand-back: ask for a rating, remind after a few days, default after the window."""
+    send(session, ctx, [resident], messages.rating_invite(o, ctx.settings.ratings.window_days), now)
+    reminders.before_rating_default(session, ctx, o.order_id, now)

@@ -103,6 +103,22 @@ def delivered(o: OrderFacts, method: str | None) -> Message:
     )
 
 
+def rating_invite(o: OrderFacts, window_days: int) -> Message:
+    return o.message(
+        "rating_invite",
+        "请评价本次代办服务",
+        f"您委托的“{o.item}”已交回结果,请为本次代办服务评价;{window_days}天内未评价默认为基本满意。",
+    )
+
+
+def rating_reminder(o: OrderFacts, days_left: int) -> Message:
+    return o.message(
+        "rating_reminder",
+        "别忘了评价",
+        f"您委托的“{o.item}”还没有评价,{days_left}天后将默认为基本满意。",
+    )
+
+
 def delay_explained(o: OrderFacts, explanation: str) -> Message:
     return o.message(
         "delay_explained",

@@ -62,7 +62,7 @@ def schedule(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(INSERT, rows)
 
 
-def _row(order_id: int, kind: str, basis: str, due_at: datetime) -> dict[str, Any]:
+def _row(order_id: int | None, kind: str, basis: str, due_at: datetime) -> dict[str, Any]:
     return {"order_id": order_id, "kind": kind, "basis": basis, "due_at": due_at}
 
 
@@ -89,22 +89,71 @@ def after_assignment(session: Session, ctx: Context, order_id: int, assigned_at:
     )
 
 
+def _ahead(hours: WorkingHours, due_at: datetime, working_days: int) -> datetime:
+    """The morning `working_days` working days ahead of a deadline: 1 is the last day's."""
+    day = hours.calendar.local_date(due_at - timedelta(microseconds=1))
+    if not hours.calendar.is_workday(day):
+        day = hours.working_day_before(day)
+    for _ in range(working_days - 1):
+        day = hours.working_day_before(day)
+    return hours.opening(day)
+
+
 def after_clock_start(
     session: Session, ctx: Context, order_id: int, due_at: datetime, now: datetime
 ) -> None:
     """催办 on the morning N working days before the last day (unless that is already past),
     督办 at the first working moment once it is overdue."""
     hours = working_hours(session, ctx)
-    day = hours.calendar.local_date(due_at - timedelta(microseconds=1))
-    if not hours.calendar.is_workday(day):
-        day = hours.working_day_before(day)
-    for _ in range(ctx.settings.scheduler.due_soon_working_days - 1):
-        day = hours.working_day_before(day)
     rows = [_row(order_id, "overdue", mark(due_at), hours.next_working_moment(due_at))]
-    soon = hours.opening(day)
+    soon = _ahead(hours, due_at, ctx.settings.scheduler.due_soon_working_days)
     if soon > now:
         rows.append(_row(order_id, "due_soon", mark(due_at), soon))
     schedule(session, rows)
+
+
+def for_deadline(
+    session: Session,
+    ctx: Context,
+    order_id: int | None,
+    prefix: str,
+    basis: str,
+    due_at: datetime,
+    now: datetime,
+    remind_working_days: int,
+) -> None:
+    """`<prefix>_remind` on the morning `remind_working_days` ahead of a deadline (unless
+    already past) and `<prefix>_escalate` at the first working moment after it."""
+    hours = working_hours(session, ctx)
+    rows = [_row(order_id, f"{prefix}_escalate", basis, hours.next_working_moment(due_at))]
+    remind = _ahead(hours, due_at, remind_working_days)
+    if remind > now:
+        rows.append(_row(order_id, f"{prefix}_remind", basis, remind))
+    schedule(session, rows)
+
+
+def before_rating_default(
+    session: Session, ctx: Context, order_id: int, delivered_at: datetime
+) -> None:
+    """Natural days for residents: a reminder to rate, then the default rating."""
+    rules = ctx.settings.ratings
+    schedule(
+        session,
+        [
+            _row(
+                order_id,
+                "rating_remind",
+                mark(delivered_at),
+                delivered_at + timedelta(days=rules.remind_days),
+            ),
+            _row(
+                order_id,
+                "rating_default",
+                mark(delivered_at),
+                delivered_at + timedelta(days=rules.window_days),
+            ),
+        ],
+    )
 
 
 def overdue_again(

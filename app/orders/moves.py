@@ -225,7 +225,7 @@ def _apply(
         )
     if action == "confirm_receipt":
         return Change({"delivered_at": now, "delivery_method": "pickup"}, data.reason)
-    if action == "close":
+    if action in ("close", "rate"):
         return Change({"closed_at": now}, data.reason)
     if action == "cancel":
         return Change({}, data.reason)

@@ -38,6 +38,7 @@ from app.security.tokens import Principal
 from app.workdays import WorkCalendar
 
 MAX_PAGE = 50
+URL_SEGMENTS = {"rate": "rating"}  # POST /orders/{id}/rating, the ratings issue's route
 VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
 RUNNING = ("accepted", "on_hold")
 SCOPE_COLUMN = {
@@ -212,7 +213,7 @@ def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[s
         actions = [a for a in actions if a != "complete"] + ["explain_delay"]
     if principal.role == "dispatcher" and order.agent_id and order.status in OPEN_FOR_REASSIGN:
         actions.append("reassign")
-    return [a.replace("_", "-") for a in actions]
+    return [URL_SEGMENTS.get(a, a.replace("_", "-")) for a in actions]
 
 
 def order_detail(

@@ -1,0 +1,116 @@
+"""Ratings (好差评), rectification of bad ratings (整改), appeals (申诉复核), complaints (投诉)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import utcnow
+from app.models.base import Base, BigId, UTCDateTime
+
+
+class Rating(Base):
+    """One rating per finished order, by its resident or, after the window, the default."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        Index("ix_ratings_town", "town_id", "rated_at"),
+        Index("ix_ratings_agent", "agent_id", "rated_at"),
+        Index("ix_ratings_district", "district_id", "rated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    village_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    town_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("catalogue_items.id"))
+    grade: Mapped[int] = mapped_column(SmallInteger)  # 5 非常满意 … 1 非常不满意
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    comment: Mapped[str | None] = mapped_column(Text)
+    # none, pending (not yet checked), passed, blocked: staff see a comment only once passed.
+    comment_status: Mapped[str] = mapped_column(String(10))
+    is_default: Mapped[bool] = mapped_column(Boolean)
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An upheld appeal leaves the rating out of the figures; the rating itself stays.
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Rectification(Base):
+    """整改: a bad rating's case for the town: verify, fix or explain, answer, follow-up."""
+
+    __tablename__ = "rectifications"
+    __table_args__ = (Index("ix_rectifications_town", "town_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    town_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    status: Mapped[str] = mapped_column(String(12))  # open, verified, answered, closed
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    verify_note: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    answer_kind: Mapped[str | None] = mapped_column(String(10))  # fixed, explained
+    answer: Mapped[str | None] = mapped_column(Text)
+    follow_up: Mapped[str | None] = mapped_column(String(12))  # satisfied, basic, unsatisfied
+    follow_up_comment: Mapped[str | None] = mapped_column(Text)
+    followed_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RatingAppeal(Base):
+    """申诉复核: a dispatcher says a rating is mistaken or malicious; an admin decides."""
+
+    __tablename__ = "rating_appeals"
+    __table_args__ = (Index("ix_rating_appeals_status", "district_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), index=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    appealed_by: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    appealed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(10))  # mistaken, malicious
+    evidence: Mapped[str] = mapped_column(Text)
+    evidence_upload_ids: Mapped[list[int]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))  # pending, upheld, dismissed
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Complaint(Base):
+    """投诉 about an order or an agent; the town answers by the end of the next working day."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (
+        Index("ix_complaints_town", "town_id", "status", "id"),
+        Index("ix_complaints_resident", "resident_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    town_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    text: Mapped[str] = mapped_column(Text)
+    upload_ids: Mapped[list[int]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))  # open, answered, closed
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    resolved: Mapped[bool | None] = mapped_column(Boolean)  # the resident's word on it
+    feedback: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Ratings (好差评), rectification of bad ratings, appeals, complaints, satisfaction figures."""

@@ -1,0 +1,109 @@
+"""What ratings, cases, appeals and complaints show, role by role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+GRADE_NAMES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+FOLLOW_UP_NAMES = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
+
+
+class RatingView(msgspec.Struct, rename="camel", kw_only=True):
+    """A rating as staff see it: the comment only once it passed the text check; the
+    resident's identity never (the dispatcher handling a bad rating sees it on the case)."""
+
+    id: int
+    grade: int
+    grade_name: str
+    tags: list[str]
+    comment: str | None
+    is_default: bool
+    excluded: bool
+    rated_at: datetime
+    item_name: str
+    agent_id: int | None = None
+    agent_name: str | None = None
+    order_id: int | None = None  # not shown to the agent rated
+    order_number: str | None = None
+    case_id: int | None = None
+    case_status: str | None = None
+
+
+class MyRating(msgspec.Struct, rename="camel", kw_only=True):
+    """The resident's own rating of an order, and the follow-up of its case if any."""
+
+    order_id: int
+    grade: int
+    grade_name: str
+    tags: list[str]
+    comment: str | None
+    is_default: bool
+    rated_at: datetime
+    case_status: str | None = None
+    case_answer: str | None = None
+    follow_up: str | None = None
+
+
+class CaseView(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    status: str
+    order_id: int
+    order_number: str
+    item_name: str
+    agent_name: str | None
+    grade: int
+    grade_name: str
+    tags: list[str]
+    comment: str | None
+    opened_at: datetime
+    due_at: datetime
+    overdue: bool
+    verified_at: datetime | None
+    verify_note: str | None
+    answered_at: datetime | None
+    answer_kind: str | None
+    answer: str | None
+    follow_up: str | None
+    follow_up_name: str | None
+    followed_up_at: datetime | None
+    escalated_at: datetime | None
+    # For the call-back (回访): who rated, in full, to the dispatcher handling the case.
+    resident_name: str | None = None
+    resident_phone: str | None = None
+
+
+class AppealView(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    rating_id: int
+    status: str
+    reason: str
+    evidence: str
+    evidence_upload_ids: list[int]
+    appealed_at: datetime
+    appealed_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    rating: RatingView | None = None
+
+
+class ComplaintView(msgspec.Struct, rename="camel", kw_only=True):
+    id: int
+    status: str
+    order_id: int | None
+    order_number: str | None
+    agent_id: int | None
+    agent_name: str | None
+    text: str
+    upload_ids: list[int]
+    submitted_at: datetime
+    due_at: datetime
+    overdue: bool
+    answer: str | None
+    answered_at: datetime | None
+    answered_on_time: bool | None
+    resolved: bool | None
+    feedback: str | None
+    escalated_at: datetime | None
+    resident_name: str | None = None
