@@ -27,9 +27,7 @@ def build_scheduler(ctx: Context) -> AsyncIOScheduler:
     scheduler.add_job(
         tasks.remind, "interval", seconds=settings.tick_seconds, args=[ctx], id="reminders"
     )
-    scheduler.add_job(
-        tasks.check_comments, "interval", minutes=10, args=[ctx], id="comment_checks"
-    )
+    scheduler.add_job(tasks.check_comments, "interval", minutes=10, args=[ctx], id="comment_checks")
     cleanup = time.fromisoformat(settings.cleanup_at)
     scheduler.add_job(
         tasks.clean_up,
