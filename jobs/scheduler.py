@@ -7,7 +7,7 @@ Stable ids, coalescing and a misfire grace keep a busy or sleeping worker from p
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -28,6 +28,15 @@ def build_scheduler(ctx: Context) -> AsyncIOScheduler:
         tasks.remind, "interval", seconds=settings.tick_seconds, args=[ctx], id="reminders"
     )
     scheduler.add_job(tasks.check_comments, "interval", minutes=10, args=[ctx], id="comment_checks")
+    # Nightly, and once at start: a worker that was down on the 1st catches up at once.
+    scheduler.add_job(
+        tasks.build_ledgers,
+        CronTrigger(hour=1, minute=30, timezone=ctx.settings.zone),
+        args=[ctx],
+        id="ledgers",
+        next_run_time=datetime.now(ctx.settings.zone),
+        misfire_grace_time=6 * 3600,
+    )
     cleanup = time.fromisoformat(settings.cleanup_at)
     scheduler.add_job(
         tasks.clean_up,

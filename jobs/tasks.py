@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from app.context import Context
+from app.ledger import monthly
 from app.models import JobRun
 from app.notifications import delivery, due
 from app.ratings import service as ratings
@@ -47,6 +48,11 @@ async def remind(ctx: Context) -> int:
 async def check_comments(ctx: Context) -> int:
     """Rating comments whose text check failed for want of WeChat, checked again."""
     return await recorded(ctx, "comment_checks", lambda: ratings.recheck_comments(ctx))
+
+
+async def build_ledgers(ctx: Context) -> int:
+    """Last month's village and town ledgers that are still missing (catch-up included)."""
+    return await recorded(ctx, "ledgers", lambda: monthly.build_missing(ctx))
 
 
 async def clean_up(ctx: Context) -> int:

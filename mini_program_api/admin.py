@@ -12,6 +12,7 @@ from app.accounts.views import StaffCreated, StaffView
 from app.job_runs import JobsView, jobs_view
 from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
+from mini_program_api.ledger import AdminLedgerController
 from mini_program_api.orders import CalendarController
 from mini_program_api.ratings import ADMIN_ROUTES as ADMIN_RATING_ROUTES
 from mini_program_api.schemas import StaffInput, StaffStatusInput
@@ -75,6 +76,7 @@ admin_router = Router(
         CalendarController,
         job_runs,
         *ADMIN_RATING_ROUTES,
+        AdminLedgerController,
     ],
     guards=[require_role("admin")],
     tags=["admin 管理员"],

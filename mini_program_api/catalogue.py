@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, Router, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from app import errors
+from app import audit, errors
 from app.catalogue import enablement, queries, service, views
 from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx, DbSession
@@ -86,10 +86,25 @@ async def list_enablements(
     summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
 )
 async def set_enablements(
-    data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
+    data: JSONBody[EnablementInput], db_session: DbSession, ctx: Ctx, principal: Caller
 ) -> views.EnablementResult:
-    return await enablement.set_enabled(
+    result = await enablement.set_enabled(
         db_session, principal, data.region_id, data.item_codes, data.enabled
+    )
+    await _audit_enablement(db_session, ctx, principal, data)
+    return result
+
+
+async def _audit_enablement(
+    db_session: DbSession, ctx: Ctx, principal: Caller, data: EnablementInput
+) -> None:
+    await audit.record_async(
+        db_session,
+        principal,
+        "catalogue.enablement",
+        f"region:{data.region_id}",
+        ctx.now(),
+        {"itemCodes": data.item_codes, "enabled": data.enabled},
     )
 
 
@@ -115,7 +130,11 @@ class CatalogueAdminController(Controller):
     async def create(
         self, data: JSONBody[ItemSpec], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> views.Guide:
-        return await service.save_item(db_session, ctx, principal, data, creating=True)
+        guide = await service.save_item(db_session, ctx, principal, data, creating=True)
+        await audit.record_async(
+            db_session, principal, "catalogue.create", f"item:{data.code}", ctx.now()
+        )
+        return guide
 
     @put("/items/{code:str}", summary="修改事项: 生成新版本, 已提交的办件不受影响")
     async def edit(
@@ -128,15 +147,28 @@ class CatalogueAdminController(Controller):
     ) -> views.Guide:
         if data.code != code:
             raise errors.InvalidInput(errors=[{"field": "code", "message": "不能修改事项编码"}])
-        return await service.save_item(db_session, ctx, principal, data, creating=False)
+        guide = await service.save_item(db_session, ctx, principal, data, creating=False)
+        await audit.record_async(db_session, principal, "catalogue.edit", f"item:{code}", ctx.now())
+        return guide
 
     @post("/items/{code:str}/retire", status_code=204, summary="停用事项")
-    async def retire(self, code: FromPath[str], db_session: DbSession, ctx: Ctx) -> None:
+    async def retire(
+        self, code: FromPath[str], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> None:
         await service.retire_item(db_session, ctx, code)
+        await audit.record_async(
+            db_session, principal, "catalogue.retire", f"item:{code}", ctx.now()
+        )
 
     @post("/items/{code:str}/restore", status_code=200, summary="恢复已停用的事项")
-    async def restore(self, code: FromPath[str], db_session: DbSession) -> views.Guide:
-        return await service.restore_item(db_session, code)
+    async def restore(
+        self, code: FromPath[str], db_session: DbSession, ctx: Ctx, principal: Caller
+    ) -> views.Guide:
+        guide = await service.restore_item(db_session, code)
+        await audit.record_async(
+            db_session, principal, "catalogue.restore", f"item:{code}", ctx.now()
+        )
+        return guide
 
     @get("/items/{code:str}/versions", summary="事项的历史版本")
     async def versions(self, code: FromPath[str], db_session: DbSession) -> list[views.VersionView]:
@@ -153,11 +185,13 @@ class CatalogueAdminController(Controller):
         summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
     )
     async def enablements(
-        self, data: JSONBody[EnablementInput], db_session: DbSession, principal: Caller
+        self, data: JSONBody[EnablementInput], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> views.EnablementResult:
-        return await enablement.set_enabled(
+        result = await enablement.set_enabled(
             db_session, principal, data.region_id, data.item_codes, data.enabled
         )
+        await _audit_enablement(db_session, ctx, principal, data)
+        return result
 
     @post(
         "/import",
@@ -169,6 +203,7 @@ class CatalogueAdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: DbSession,
+        ctx: Ctx,
         principal: Caller,
         format: FromQuery[Literal["yaml", "xlsx"]] = "yaml",
     ) -> views.ImportResult:
@@ -183,6 +218,9 @@ class CatalogueAdminController(Controller):
             )
         except DocumentInvalid as exc:
             raise _invalid(exc) from None
+        await audit.record_async(
+            db_session, principal, "catalogue.import", f"file:{format}", ctx.now(), dict(counts)
+        )
         return views.ImportResult(**counts)
 
     @get("/export", summary="导出事项清单 (xlsx 或 YAML, 可原样导入)")

@@ -47,7 +47,9 @@ async def town_rule(ctx: Ctx, principal: Caller) -> TownRule:
 
 @put("/settings", summary="设置本镇自动派单 (A岗→B岗→派单池) 或人工派单")
 async def set_town_rule(data: JSONBody[TownRuleInput], ctx: Ctx, principal: Caller) -> TownRule:
-    return await ctx.db.run_write(lambda s: service.set_town_rule(s, principal, data.auto_dispatch))
+    return await ctx.db.run_write(
+        lambda s: service.set_town_rule(s, ctx, principal, data.auto_dispatch)
+    )
 
 
 @patch("/agents/{agent_id:int}/duty", summary="为本镇代办员设置在岗、离岗或请假")

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import audit, errors
 from app.context import Context
 from app.orders import entered, moves, queries, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_calendar_year
@@ -329,9 +329,14 @@ class CalendarController(Controller):
 
     @put("/{year:int}", summary="录入某年的放假和调休安排 (complete=true 表示已完整录入)")
     async def write(
-        self, year: FromPath[int], data: JSONBody[CalendarYearInput], ctx: Ctx
+        self, year: FromPath[int], data: JSONBody[CalendarYearInput], ctx: Ctx, principal: Caller
     ) -> CalendarView:
         days = [OverrideDay(day=d.day, is_workday=d.is_workday, note=d.note) for d in data.days]
-        return await ctx.db.run_write(
-            lambda s: set_calendar_year(s, ctx, year, days, data.complete)
-        )
+
+        def work(session: Session) -> CalendarView:
+            view = set_calendar_year(session, ctx, year, days, data.complete)
+            detail = {"days": len(days), "complete": data.complete}
+            audit.record(session, principal, "calendar.year", f"year:{year}", ctx.now(), detail)
+            return view
+
+        return await ctx.db.run_write(work)

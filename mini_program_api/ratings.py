@@ -199,7 +199,7 @@ class StaffRatingController(Controller):
 
     @get("/rectifications/{case_id:int}", summary="整改事项详情 (含评价人姓名和电话, 用于回访)")
     async def case(self, case_id: FromPath[int], ctx: Ctx, principal: Caller) -> CaseView:
-        return await ctx.db.run_read(
+        return await ctx.db.run_write(  # audited: it names the resident
             lambda s: rectification.case_detail(s, ctx, principal, case_id)
         )
 

@@ -10,6 +10,7 @@ from mini_program_api import ratings as rating_routes
 from mini_program_api.catalogue import dispatch_enablements
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.dispatch import AGENT_ROUTES, DISPATCHER_ROUTES
+from mini_program_api.ledger import LedgerController
 from mini_program_api.orders import AgentOrderController, DispatchOrderController
 
 
@@ -37,6 +38,7 @@ dispatch_router = Router(
         dispatch_enablements,
         *DISPATCHER_ROUTES,
         *rating_routes.DISPATCHER_ROUTES,
+        LedgerController,
         DispatchOrderController,
     ],
     guards=[require_role("dispatcher")],

@@ -14,7 +14,7 @@ from app.uploads.service import DownloadLinks, UploadTicket, UploadView
 from mini_program_api.deps import Caller, Ctx, DbSession, require_login
 from mini_program_api.problems import problem
 from mini_program_api.schemas import UploadInput
-from storage.base import TYPES_BY_EXTENSION
+from storage.base import DOCUMENT_TYPES, TYPES_BY_EXTENSION
 from storage.local import LocalStore, LocalUploadRefused
 
 
@@ -91,11 +91,13 @@ async def local_download(
         path = store.download_path(key, expires, signature, ctx.now())
     except LocalUploadRefused as exc:
         return problem(exc.status, exc.code, exc.message)
-    media_type = TYPES_BY_EXTENSION.get(path.suffix.lstrip("."), "application/octet-stream")
+    extension = path.suffix.lstrip(".")
+    document = extension in DOCUMENT_TYPES
+    media_type = (TYPES_BY_EXTENSION | DOCUMENT_TYPES).get(extension, "application/octet-stream")
     return File(
         path=path,
         media_type=media_type,
-        content_disposition_type="inline",
+        content_disposition_type="attachment" if document else "inline",
         # Photos of ID cards: never in a shared cache, and not past the link's own expiry.
         headers={
             "Cache-Control": f"private, max-age={max(0, int(expires) - int(ctx.now().timestamp()))}"

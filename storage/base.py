@@ -21,6 +21,8 @@ EXTENSIONS = {
     "application/pdf": "pdf",
 }
 TYPES_BY_EXTENSION = {ext: content_type for content_type, ext in EXTENSIONS.items()}
+# Files the service itself writes (ledgers): served for download, never accepted as uploads.
+DOCUMENT_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 class StorageError(Exception):

@@ -11,7 +11,7 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import audit, errors
 from app.context import Context
 from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.models import Account, Order, Region
@@ -99,6 +99,13 @@ def set_duty(
     if change.hand_over:
         partner = station_partner(session, agent, day)
         handed = hand_over(session, ctx, principal, agent, partner, DUTY_NAMES[change.status])
+    if principal.role != "agent":  # a dispatcher changing an agent's duty: a dispatch setting
+        detail = {
+            "status": change.status,
+            "leaveUntil": str(change.leave_until) if change.leave_until else None,
+            "handedOver": handed,
+        }
+        audit.record(session, principal, "dispatch.duty", f"account:{agent.id}", ctx.now(), detail)
     return duty_view(agent, day, handed)
 
 
@@ -183,6 +190,10 @@ def hand_over_to(
         else station_partner(session, source, day)
     )
     handed = hand_over(session, ctx, principal, source, target, reason or "不在岗")
+    detail = {"toAgentId": target.id, "handedOver": handed, "reason": reason}
+    audit.record(
+        session, principal, "dispatch.hand_over", f"account:{source.id}", ctx.now(), detail
+    )
     return duty_view(source, day, handed)
 
 
@@ -198,9 +209,19 @@ def town_rule(session: Session, principal: Principal) -> TownRule:
     return TownRule(town_id=town.id, town_name=town.name, auto_dispatch=town.auto_dispatch)
 
 
-def set_town_rule(session: Session, principal: Principal, auto_dispatch: bool) -> TownRule:
+def set_town_rule(
+    session: Session, ctx: Context, principal: Principal, auto_dispatch: bool
+) -> TownRule:
     """自动派单 or 人工派单 for the dispatcher's town, from the next order on."""
     town = _town(session, principal)
     town.auto_dispatch = auto_dispatch
     session.flush()
+    audit.record(
+        session,
+        principal,
+        "dispatch.rule",
+        f"region:{town.id}",
+        ctx.now(),
+        {"autoDispatch": auto_dispatch},
+    )
     return town_rule(session, principal)

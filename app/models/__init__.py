@@ -3,6 +3,7 @@
 from app.models.accounts import Account, RefreshToken
 from app.models.base import Base
 from app.models.catalogue import CatalogueItem, Department, ItemEnablement, ItemVersion
+from app.models.ledger import AuditEntry, Ledger
 from app.models.notifications import JobRun, Notification, Reminder, SubscriptionCredit
 from app.models.orders import (
     CalendarOverride,
@@ -17,6 +18,7 @@ from app.models.uploads import Upload
 
 __all__ = [
     "Account",
+    "AuditEntry",
     "Base",
     "CalendarOverride",
     "CalendarYear",
@@ -26,6 +28,7 @@ __all__ = [
     "ItemEnablement",
     "ItemVersion",
     "JobRun",
+    "Ledger",
     "Notification",
     "Order",
     "OrderEvent",

@@ -98,7 +98,7 @@ def delivered(o: OrderFacts, method: str | None) -> Message:
     return o.message(
         "delivered",
         "办理结果已交回",
-        f"您委托的“{o.item}”办理结果已{how}。欢迎对本次代办服务进行评价。",
+        f"您委托的“{o.item}”办理结果已{how}。",
         note=how,
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import audit, errors
 from app.context import Context
 from app.models import Account, Order, Rating, Rectification
 from app.notifications import reminders
@@ -152,7 +152,11 @@ def cases(
 
 
 def case_detail(session: Session, ctx: Context, principal: Principal, case_id: int) -> CaseView:
-    return case_view(session, ctx, _case_in_scope(session, principal, case_id), identity=True)
+    """With the resident's name and phone for the call-back: a read of personal data, so it
+    is audited (run it in a write transaction)."""
+    case = _case_in_scope(session, principal, case_id)
+    audit.record(session, principal, "pii.read", f"rating-case:{case.id}", ctx.now())
+    return case_view(session, ctx, case, identity=True)
 
 
 def _step(

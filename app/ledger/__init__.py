@@ -1,0 +1,1 @@
+"""The ledger (台账): the town centre's figures, monthly workbooks, exports."""

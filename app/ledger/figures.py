@@ -1,0 +1,236 @@
+"""The town centre's figures over a period, each reproducible from the orders and their
+timelines (a period is business dates, both ends included):
+
+- received: orders submitted in the period; by channel, green-channel share, top items.
+- accepted, rejected, completed: acceptances (受理), refusals (不予受理) and completions
+  (办结) that happened in the period.
+- 办结率 (completion rate): of the orders accepted in the period, the share completed by
+  its end. 按期办结率 (on-time rate): of the orders completed in the period, the share
+  completed by their due time and never found overdue (a hold moves the due time by
+  exactly the days it stopped the clock).
+- working days from acceptance to completion (the acceptance day not counted): average and
+  90th percentile (nearest rank) over the orders completed in the period.
+- supplement rate: of the orders accepted in the period, the share that needed a
+  supplement notice (一次性告知) first.
+- in progress and overdue: now, not at the period's end.
+- satisfaction: the ratings made in the period, upheld appeals left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.context import Context
+from app.models import CatalogueItem, Order, OrderEvent, Rating
+from app.orders.calendar import work_calendar
+from app.orders.records import ORDERS, is_overdue
+from app.security.tokens import Principal
+
+MAX_DAYS = 366
+TOP_ITEMS = 10
+
+
+class ItemCount(msgspec.Struct, rename="camel", kw_only=True):
+    code: str
+    name: str
+    count: int
+
+
+class Figures(msgspec.Struct, rename="camel", kw_only=True):
+    start: date
+    end: date
+    received: int
+    accepted: int
+    rejected: int
+    completed: int
+    completed_on_time: int
+    completed_late: int
+    completion_rate: float | None  # 办结率
+    on_time_rate: float | None  # 按期办结率
+    in_progress_now: int
+    overdue_now: int
+    average_working_days: float | None
+    p90_working_days: int | None
+    supplement_rate: float | None
+    top_items: list[ItemCount]
+    channels: dict[str, int]  # mini_program, agent
+    green_channel_share: float | None
+    ratings: int
+    satisfaction_rate: float | None  # grades 3–5 over all counted
+    satisfaction_rate_given: float | None
+    default_ratings: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    village_id: int | None = None
+    agent_id: int | None = None
+    item_code: str | None = None
+
+
+def period(ctx: Context, start: date, end: date) -> tuple[datetime, datetime]:
+    if end < start or (end - start).days > MAX_DAYS:
+        raise errors.InvalidInput(errors=[{"field": "to", "message": "统计区间应在一年之内"}])
+    zone = ctx.settings.zone
+    return (
+        datetime.combine(start, time.min, tzinfo=zone),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
+    )
+
+
+def scope_conditions(
+    session: Session, principal: Principal, filters: Filters, table: Any = ORDERS
+) -> list[Any]:
+    """The caller's town or district, then the filters (an unknown item code matches none)."""
+    column = table.c.town_id if principal.role == "dispatcher" else table.c.district_id
+    where = [column == principal.region_id]
+    if filters.village_id is not None:
+        where.append(table.c.village_id == filters.village_id)
+    if filters.agent_id is not None:
+        where.append(table.c.agent_id == filters.agent_id)
+    if filters.item_code is not None:
+        item_id = session.scalar(
+            select(CatalogueItem.id).where(CatalogueItem.code == filters.item_code)
+        )
+        where.append(table.c.item_id == (item_id or -1))
+    return where
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def figures(
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    start: date,
+    end: date,
+    filters: Filters,
+) -> Figures:
+    low, high = period(ctx, start, end)
+    where = scope_conditions(session, principal, filters)
+    o = ORDERS.c
+    received = session.execute(
+        select(o.id, o.item_id, o.channel, o.green_channel).where(
+            *where, o.submitted_at >= low, o.submitted_at < high
+        )
+    ).all()
+    cohort = session.execute(
+        select(o.id, o.completed_at).where(*where, o.accepted_at >= low, o.accepted_at < high)
+    ).all()
+    completed = session.execute(
+        select(o.accepted_at, o.completed_at, o.due_at, o.overdue_at).where(
+            *where, o.completed_at >= low, o.completed_at < high
+        )
+    ).all()
+    rejected = session.scalar(
+        select(func.count())
+        .select_from(OrderEvent)
+        .join(Order, Order.id == OrderEvent.order_id)
+        .where(
+            *scope_conditions(session, principal, filters, Order.__table__),
+            OrderEvent.action == "reject",
+            OrderEvent.at >= low,
+            OrderEvent.at < high,
+        )
+    )
+    cohort_ids = [row.id for row in cohort]
+    supplemented = (
+        session.scalar(
+            select(func.count(func.distinct(OrderEvent.order_id))).where(
+                OrderEvent.order_id.in_(cohort_ids), OrderEvent.action == "request_supplement"
+            )
+        )
+        if cohort_ids
+        else 0
+    )
+    now = ctx.now()
+    running = session.execute(
+        select(o.status, o.due_at, o.overdue_at).where(
+            *where, o.status.in_(("accepted", "on_hold"))
+        )
+    ).all()
+    calendar = work_calendar(session, ctx)
+    spans = sorted(
+        calendar.working_days_between(
+            calendar.local_date(row.accepted_at), calendar.local_date(row.completed_at)
+        )
+        for row in completed
+        if row.accepted_at is not None
+    )
+    on_time = sum(
+        1
+        for row in completed
+        if row.overdue_at is None and row.due_at is not None and row.completed_at <= row.due_at
+    )
+    ratings = _ratings(session, principal, filters, low, high)
+    return Figures(
+        start=start,
+        end=end,
+        received=len(received),
+        accepted=len(cohort),
+        rejected=int(rejected or 0),
+        completed=len(completed),
+        completed_on_time=on_time,
+        completed_late=len(completed) - on_time,
+        completion_rate=_rate(
+            sum(1 for r in cohort if r.completed_at is not None and r.completed_at < high),
+            len(cohort),
+        ),
+        on_time_rate=_rate(on_time, len(completed)),
+        in_progress_now=len(running),
+        overdue_now=sum(1 for r in running if is_overdue(r, now)),
+        average_working_days=round(sum(spans) / len(spans), 2) if spans else None,
+        p90_working_days=spans[math.ceil(0.9 * len(spans)) - 1] if spans else None,
+        supplement_rate=_rate(int(supplemented or 0), len(cohort)),
+        top_items=_top_items(session, received),
+        channels=dict(Counter(r.channel for r in received)),
+        green_channel_share=_rate(sum(1 for r in received if r.green_channel), len(received)),
+        ratings=len(ratings),
+        satisfaction_rate=_rate(sum(1 for g, _ in ratings if g >= 3), len(ratings)),
+        satisfaction_rate_given=_rate(
+            sum(1 for g, d in ratings if g >= 3 and not d), sum(1 for _, d in ratings if not d)
+        ),
+        default_ratings=sum(1 for _, d in ratings if d),
+    )
+
+
+def _ratings(
+    session: Session, principal: Principal, filters: Filters, low: datetime, high: datetime
+) -> list[tuple[int, bool]]:
+    table: Any = Rating.__table__
+    rows = session.execute(
+        select(table.c.grade, table.c.is_default).where(
+            *scope_conditions(session, principal, filters, table),
+            table.c.rated_at >= low,
+            table.c.rated_at < high,
+            table.c.excluded.is_(False),
+        )
+    ).all()
+    return [(int(g), bool(d)) for g, d in rows]
+
+
+def _top_items(session: Session, received: Sequence[Any]) -> list[ItemCount]:
+    counts = Counter(r.item_id for r in received).most_common(TOP_ITEMS)
+    if not counts:
+        return []
+    found = {
+        item_id: (code, name)
+        for item_id, code, name in session.execute(
+            select(CatalogueItem.id, CatalogueItem.code, CatalogueItem.name).where(
+                CatalogueItem.id.in_([i for i, _ in counts])
+            )
+        )
+    }
+    return [ItemCount(code=found[i][0], name=found[i][1], count=n) for i, n in counts]

@@ -1,0 +1,133 @@
+"""The ledger over HTTP: figures, monthly ledger files, order exports, the audit log."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import FromQuery, JSONBody, QueryParameter
+
+from app import audit
+from app.ledger import monthly
+from app.ledger.export import ExportRequest, export_orders
+from app.ledger.figures import Figures, Filters, figures
+from app.ledger.monthly import LedgerFile
+from mini_program_api.deps import Caller, Ctx
+from mini_program_api.orders import Status
+from mini_program_api.schemas import Id, Input
+
+Start = Annotated[date, QueryParameter(name="from", description="起始日期 (含)")]
+End = Annotated[date, QueryParameter(name="to", description="截止日期 (含)")]
+VillageId = Annotated[Id | None, QueryParameter(name="villageId")]
+AgentId = Annotated[Id | None, QueryParameter(name="agentId")]
+ItemCode = Annotated[str | None, QueryParameter(name="itemCode", max_length=20)]
+
+
+class BuildInput(Input):
+    month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$")]  # 2026-11
+
+
+def _xlsx(data: bytes, name: str) -> Response[bytes]:
+    return Response(
+        content=data,
+        media_type=monthly.XLSX,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class LedgerController(Controller):
+    """The dispatcher's town or the admin's district."""
+
+    @get("/stats", summary="办件统计: 受理、办结、按期办结率、用时、补正率、渠道、满意率等")
+    async def stats(
+        self,
+        ctx: Ctx,
+        principal: Caller,
+        start: Start,
+        end: End,
+        village_id: VillageId = None,
+        agent_id: AgentId = None,
+        item_code: ItemCode = None,
+    ) -> Figures:
+        filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
+        async with ctx.db.reading() as session:
+            return await session.run_sync(lambda s: figures(s, ctx, principal, start, end, filters))
+
+    @get("/ledgers", summary="月度台账 (村级报表与镇汇总), 附限时下载链接")
+    async def ledgers(self, ctx: Ctx, principal: Caller) -> list[LedgerFile]:
+        return await monthly.list_ledgers(ctx, principal)
+
+    @get("/orders/export", summary="导出办件清单 (xlsx, 身份证号和手机号已脱敏)")
+    async def export(
+        self,
+        ctx: Ctx,
+        principal: Caller,
+        start: Start,
+        end: End,
+        status: FromQuery[Status | None] = None,
+        village_id: VillageId = None,
+        agent_id: AgentId = None,
+        item_code: ItemCode = None,
+    ) -> Response[bytes]:
+        request = ExportRequest(
+            start=start,
+            end=end,
+            status=status,
+            filters=Filters(village_id=village_id, agent_id=agent_id, item_code=item_code),
+        )
+        return _xlsx(await export_orders(ctx, principal, request), f"办件清单_{start}_{end}.xlsx")
+
+
+class AdminLedgerController(LedgerController):
+    @get(
+        "/orders/export-unmasked",
+        summary="导出未脱敏的办件清单 (须写明用途, 记入审计日志)",
+    )
+    async def export_unmasked(
+        self,
+        ctx: Ctx,
+        principal: Caller,
+        start: Start,
+        end: End,
+        purpose: Annotated[str, QueryParameter(min_length=1, max_length=200)],
+        status: FromQuery[Status | None] = None,
+        village_id: VillageId = None,
+        agent_id: AgentId = None,
+        item_code: ItemCode = None,
+    ) -> Response[bytes]:
+        request = ExportRequest(
+            start=start,
+            end=end,
+            status=status,
+            filters=Filters(village_id=village_id, agent_id=agent_id, item_code=item_code),
+            unmasked=True,
+            purpose=purpose,
+        )
+        return _xlsx(await export_orders(ctx, principal, request), f"办件清单_{start}_{end}.xlsx")
+
+    @post("/ledgers/build", status_code=200, summary="补建某月缺少的台账 (已有的不变)")
+    async def build(self, data: JSONBody[BuildInput], ctx: Ctx) -> dict[str, Any]:
+        month = monthly.month_of(data.month)
+        return {"month": data.month, "built": await monthly.build_missing(ctx, month)}
+
+    @get("/audit", summary="审计日志: 个人信息的查看与导出, 事项、人员、日历、派单设置的修改")
+    async def audit_log(
+        self,
+        ctx: Ctx,
+        principal: Caller,
+        action: FromQuery[str | None] = None,
+        actor_id: Annotated[Id | None, QueryParameter(name="actorId")] = None,
+        cursor: FromQuery[Id | None] = None,
+        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=100)]] = 50,
+    ) -> list[audit.AuditView]:
+        return await ctx.db.run_read(
+            lambda s: audit.entries(
+                s, principal, action=action, actor_id=actor_id, cursor=cursor, limit=limit
+            )
+        )
