@@ -372,7 +372,13 @@ async def test_an_entered_order_needs_the_signed_entrustment_and_a_valid_person(
 async def test_the_resident_finds_entered_orders_after_confirming_id_and_wechat_phone(
     client, demo, login
 ):
-    order_id = (await _enter(client, await login("agent4a"))).json()["id"]
+    agent = await login("agent4a")
+    order_id = (await _enter(client, agent)).json()["id"]
+    for action in ("take", "accept"):
+        moved = await client.post(
+            f"/mp/v1/agent/orders/{order_id}/{action}", json={}, headers=agent
+        )
+        assert moved.status_code == 200, moved.text
     headers = await _newcomer(
         client, login, "wang", id_number=PERSON["idNumber"], phone=PERSON["phone"]
     )
@@ -380,6 +386,9 @@ async def test_the_resident_finds_entered_orders_after_confirming_id_and_wechat_
     assert [o["id"] for o in mine] == [order_id]
     detail = (await client.get(f"/mp/v1/orders/{order_id}", headers=headers)).json()
     assert detail["timeline"][-1]["action"] == "claim"
+    # What the order's placeholder resident was told before the claim is theirs now.
+    inbox = (await client.get("/mp/v1/me/messages", headers=headers)).json()
+    assert [m["kind"] for m in inbox["items"]] == ["accepted"]
     # Orders entered later for the same person go straight to the account.
     later = (await _enter(client, await login("agent4a"))).json()["id"]
     mine = (await client.get("/mp/v1/orders", headers=headers)).json()["items"]

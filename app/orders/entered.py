@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models import Account
+from app.models import Account, Notification
 from app.orders.records import ACCOUNTS, EVENTS, ORDERS, event_values
 from app.orders.submission import Entry, SubmitInput, Submitted, submit
 from app.security import identity
@@ -168,6 +168,12 @@ async def claim_entered_orders(session: AsyncSession, ctx: Context, account: Acc
                 for order in orders
             ],
         )
+    # The messages about those orders (acceptance, supplements…) join the inbox too.
+    await session.execute(
+        update(Notification)
+        .where(Notification.recipient_id.in_(placeholders))
+        .values(recipient_id=account.id)
+    )
     await session.execute(
         update(ACCOUNTS).where(ACCOUNTS.c.id.in_(placeholders)).values(disabled_at=now)
     )
