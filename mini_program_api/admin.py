@@ -7,7 +7,7 @@ from typing import Literal
 from litestar import Controller, Router, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from app.accounts import service
+from app.accounts import staff
 from app.accounts.views import StaffCreated, StaffView
 from app.job_runs import JobsView, jobs_view
 from mini_program_api.catalogue import CatalogueAdminController
@@ -28,13 +28,13 @@ class StaffController(Controller):
         principal: Caller,
         role: FromQuery[Literal["agent", "dispatcher", "admin"] | None] = None,
     ) -> list[StaffView]:
-        return await service.list_staff(db_session, ctx, principal, role)
+        return await staff.list_staff(db_session, ctx, principal, role)
 
     @post(summary="新建工作人员, 返回一次性绑定码")
     async def create(
         self, data: JSONBody[StaffInput], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> StaffCreated:
-        staff = service.StaffInput(
+        new = staff.StaffInput(
             role=data.role,
             name=data.name,
             region_id=data.region_id,
@@ -42,13 +42,13 @@ class StaffController(Controller):
             service_hours=data.service_hours,
             post=data.post,
         )
-        return await service.create_staff(db_session, ctx, principal, staff)
+        return await staff.create_staff(db_session, ctx, principal, new)
 
     @post("/{staff_id:int}/binding-code", status_code=200, summary="重新生成绑定码 (换手机)")
     async def binding_code(
         self, staff_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> StaffCreated:
-        return await service.reissue_binding_code(db_session, ctx, principal, staff_id)
+        return await staff.reissue_binding_code(db_session, ctx, principal, staff_id)
 
     @patch("/{staff_id:int}", summary="停用或启用工作人员账号")
     async def set_status(
@@ -59,7 +59,7 @@ class StaffController(Controller):
         ctx: Ctx,
         principal: Caller,
     ) -> StaffView:
-        return await service.set_staff_disabled(db_session, ctx, principal, staff_id, data.disabled)
+        return await staff.set_staff_disabled(db_session, ctx, principal, staff_id, data.disabled)
 
 
 @get("/jobs", summary="定时任务运行记录: 各任务最近一次、最近的运行、待处理的提醒和消息")

@@ -1,0 +1,181 @@
+"""Staff administration: an admin creates and disables staff of their district and
+issues binding codes; the agents of a village or a town as others see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import errors
+from app.accounts import views
+from app.accounts.service import revoke_all
+from app.context import Context
+from app.models import Account, Region
+from app.regions.service import LEVEL_NAMES, contains, get_region
+from app.security import identity
+from app.security.tokens import Principal, new_binding_code, secret_hash
+
+STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
+
+
+async def _region(session: AsyncSession, region_id: int | None) -> Region | None:
+    return await session.get(Region, region_id) if region_id else None
+
+
+@dataclass
+class StaffInput:
+    role: str
+    name: str
+    region_id: int
+    work_phone: str | None = None
+    service_hours: str | None = None
+    post: str | None = None
+
+
+async def _check_staff_input(
+    session: AsyncSession, admin_region: Region, data: StaffInput
+) -> Region:
+    problems = []
+    if data.role not in STAFF_LEVEL:
+        problems.append({"field": "role", "message": "角色只能是 agent、dispatcher 或 admin"})
+    if not 2 <= len(data.name.strip()) <= 20:
+        problems.append({"field": "name", "message": "姓名应为2到20个字"})
+    if data.work_phone is not None and not identity.is_phone(data.work_phone):
+        problems.append({"field": "workPhone", "message": "请填写手机号码或带区号的座机号码"})
+    if data.post is not None and (data.role != "agent" or data.post not in ("A", "B")):
+        problems.append({"field": "post", "message": "只有代办员可设A岗或B岗"})
+    if problems:
+        raise errors.InvalidInput("填写的内容有误", errors=problems)
+    region = await session.get(Region, data.region_id)
+    if region is None or not contains(admin_region, region):
+        raise errors.NotFound("没有找到该地区")
+    wanted = STAFF_LEVEL[data.role]
+    if region.level != wanted:
+        raise errors.InvalidInput(
+            f"{views.ROLE_NAMES[data.role]}应归属于{LEVEL_NAMES[wanted]}",
+            errors=[{"field": "regionId", "message": f"应选择{LEVEL_NAMES[wanted]}"}],
+        )
+    return region
+
+
+async def create_staff(
+    session: AsyncSession, ctx: Context, admin: Principal, data: StaffInput
+) -> views.StaffCreated:
+    admin_region = await get_region(session, admin.region_id or 0)
+    region = await _check_staff_input(session, admin_region, data)
+    account = Account(
+        role=data.role,
+        name=data.name.strip(),
+        region_id=region.id,
+        work_phone=data.work_phone,
+        service_hours=data.service_hours,
+        post=data.post,
+        on_duty=data.role == "agent",
+    )
+    code = _new_binding(account, ctx)
+    session.add(account)
+    await session.flush()
+    return views.StaffCreated(
+        staff=views.staff_view(account, region, ctx.today()), binding_code=code
+    )
+
+
+def _new_binding(account: Account, ctx: Context) -> str:
+    code = new_binding_code()
+    account.binding_code_hash = secret_hash(code)
+    account.binding_expires_at = ctx.now() + timedelta(
+        hours=ctx.settings.security.binding_code_ttl_hours
+    )
+    return code
+
+
+async def staff_in_scope(session: AsyncSession, admin: Principal, staff_id: int) -> Account:
+    account = await session.get(Account, staff_id)
+    if account is None or account.role == "resident":
+        raise errors.NotFound("没有找到该工作人员")
+    admin_region = await get_region(session, admin.region_id or 0)
+    region = await _region(session, account.region_id)
+    if region is None or not contains(admin_region, region):
+        raise errors.NotFound("没有找到该工作人员")
+    return account
+
+
+async def list_staff(
+    session: AsyncSession, ctx: Context, admin: Principal, role: str | None
+) -> list[views.StaffView]:
+    query = (
+        select(Account, Region)
+        .join(Region, Region.id == Account.region_id)
+        .where(Account.role != "resident")
+        .where((Region.district_id == admin.region_id) | (Region.id == admin.region_id))
+        .order_by(Region.code, Account.role, Account.id)
+    )
+    if role:
+        query = query.where(Account.role == role)
+    rows = (await session.execute(query)).all()
+    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
+
+
+async def reissue_binding_code(
+    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int
+) -> views.StaffCreated:
+    """A new code for an unbound staff account, or to move a staff account to a new phone."""
+    account = await staff_in_scope(session, admin, staff_id)
+    if account.openid is not None:
+        await revoke_all(session, account.id, ctx)
+        account.openid = None
+    code = _new_binding(account, ctx)
+    await session.flush()
+    return views.StaffCreated(
+        staff=views.staff_view(account, await _region(session, account.region_id), ctx.today()),
+        binding_code=code,
+    )
+
+
+async def set_staff_disabled(
+    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int, disabled: bool
+) -> views.StaffView:
+    account = await staff_in_scope(session, admin, staff_id)
+    if account.id == admin.account_id:
+        raise errors.Conflict("不能停用自己的账号")
+    account.disabled_at = ctx.now() if disabled else None
+    if disabled:
+        await revoke_all(session, account.id, ctx)
+    await session.flush()
+    return views.staff_view(account, await _region(session, account.region_id), ctx.today())
+
+
+async def village_agents(
+    session: AsyncSession, ctx: Context, village_id: int
+) -> list[views.AgentCard]:
+    await get_region(session, village_id, level="village")
+    rows = (
+        await session.execute(
+            select(Account)
+            .where(
+                Account.region_id == village_id,
+                Account.role == "agent",
+                Account.disabled_at.is_(None),
+            )
+            .order_by(Account.post.is_(None), Account.post, Account.id)
+        )
+    ).scalars()
+    return [views.agent_card(a, ctx.today()) for a in rows]
+
+
+async def town_agents(
+    session: AsyncSession, ctx: Context, dispatcher: Principal
+) -> list[views.StaffView]:
+    """Every agent of the dispatcher's town, village by village."""
+    rows = (
+        await session.execute(
+            select(Account, Region)
+            .join(Region, Region.id == Account.region_id)
+            .where(Region.town_id == dispatcher.region_id, Account.role == "agent")
+            .order_by(Region.code, Account.post, Account.id)
+        )
+    ).all()
+    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
