@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+import msgspec
 from litestar import Controller, Router, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -14,7 +15,21 @@ from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.orders import CalendarController
 from mini_program_api.ratings import ADMIN_ROUTES as ADMIN_RATING_ROUTES
-from mini_program_api.schemas import StaffInput, StaffStatusInput
+from mini_program_api.schemas import Input, Name, StaffInput
+
+WorkPhone = Annotated[str, msgspec.Meta(max_length=20)]
+ServiceHours = Annotated[str, msgspec.Meta(max_length=100)]
+Unset = msgspec.UnsetType
+
+
+class StaffChangeInput(Input):
+    """Only the fields present change; null clears a work phone, service hours or post."""
+
+    name: Name | Unset = msgspec.UNSET
+    work_phone: WorkPhone | Unset | None = msgspec.UNSET
+    service_hours: ServiceHours | Unset | None = msgspec.UNSET
+    post: Literal["A", "B"] | Unset | None = msgspec.UNSET
+    disabled: bool | Unset = msgspec.UNSET
 
 
 class StaffController(Controller):
@@ -50,16 +65,25 @@ class StaffController(Controller):
     ) -> StaffCreated:
         return await staff.reissue_binding_code(db_session, ctx, principal, staff_id)
 
-    @patch("/{staff_id:int}", summary="停用或启用工作人员账号")
-    async def set_status(
+    @patch(
+        "/{staff_id:int}", summary="修改工作人员资料 (姓名、值班电话、服务时间、岗位), 停用或启用"
+    )
+    async def update(
         self,
         staff_id: FromPath[int],
-        data: JSONBody[StaffStatusInput],
+        data: JSONBody[StaffChangeInput],
         db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> StaffView:
-        return await staff.set_staff_disabled(db_session, ctx, principal, staff_id, data.disabled)
+        change = staff.StaffChange(
+            name=data.name,
+            work_phone=data.work_phone,
+            service_hours=data.service_hours,
+            post=data.post,
+            disabled=data.disabled,
+        )
+        return await staff.update_staff(db_session, ctx, principal, staff_id, change)
 
 
 @get("/jobs", summary="定时任务运行记录: 各任务最近一次、最近的运行、待处理的提醒和消息")

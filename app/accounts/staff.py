@@ -1,11 +1,13 @@
-"""Staff administration: an admin creates and disables staff of their district and
+"""Staff administration: an admin creates, edits and disables staff of their district and
 issues binding codes; the agents of a village or a town as others see them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
+from msgspec import UNSET, UnsetType
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +19,8 @@ from app.models import Account, Region
 from app.regions.service import LEVEL_NAMES, contains, get_region
 from app.security import identity
 from app.security.tokens import Principal, new_binding_code, secret_hash
+
+T = TypeVar("T")
 
 STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
 
@@ -35,18 +39,29 @@ class StaffInput:
     post: str | None = None
 
 
+def _field_problems(
+    role: str, *, name: str | None, work_phone: str | None, post: str | None
+) -> list[dict[str, str]]:
+    """The rules creating and editing share; a None field is absent or cleared, both fine."""
+    problems = []
+    if name is not None and not 2 <= len(name.strip()) <= 20:
+        problems.append({"field": "name", "message": "姓名应为2到20个字"})
+    if work_phone is not None and not identity.is_phone(work_phone):
+        problems.append({"field": "workPhone", "message": "请填写手机号码或带区号的座机号码"})
+    if post is not None and (role != "agent" or post not in ("A", "B")):
+        problems.append({"field": "post", "message": "只有代办员可设A岗或B岗"})
+    return problems
+
+
 async def _check_staff_input(
     session: AsyncSession, admin_region: Region, data: StaffInput
 ) -> Region:
     problems = []
     if data.role not in STAFF_LEVEL:
         problems.append({"field": "role", "message": "角色只能是 agent、dispatcher 或 admin"})
-    if not 2 <= len(data.name.strip()) <= 20:
-        problems.append({"field": "name", "message": "姓名应为2到20个字"})
-    if data.work_phone is not None and not identity.is_phone(data.work_phone):
-        problems.append({"field": "workPhone", "message": "请填写手机号码或带区号的座机号码"})
-    if data.post is not None and (data.role != "agent" or data.post not in ("A", "B")):
-        problems.append({"field": "post", "message": "只有代办员可设A岗或B岗"})
+    problems += _field_problems(
+        data.role, name=data.name, work_phone=data.work_phone, post=data.post
+    )
     if problems:
         raise errors.InvalidInput("填写的内容有误", errors=problems)
     region = await session.get(Region, data.region_id)
@@ -135,15 +150,47 @@ async def reissue_binding_code(
     )
 
 
-async def set_staff_disabled(
-    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int, disabled: bool
+@dataclass
+class StaffChange:
+    """What an admin edits; UNSET leaves a field as it is, None clears it."""
+
+    name: str | UnsetType = UNSET
+    work_phone: str | UnsetType | None = UNSET
+    service_hours: str | UnsetType | None = UNSET
+    post: str | UnsetType | None = UNSET
+    disabled: bool | UnsetType = UNSET
+
+
+def _given(value: T | UnsetType | None) -> T | None:
+    return None if isinstance(value, UnsetType) else value
+
+
+async def update_staff(
+    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int, change: StaffChange
 ) -> views.StaffView:
     account = await staff_in_scope(session, admin, staff_id)
-    if account.id == admin.account_id:
+    problems = _field_problems(
+        account.role,
+        name=_given(change.name),
+        work_phone=_given(change.work_phone),
+        post=_given(change.post),
+    )
+    if problems:
+        raise errors.InvalidInput("填写的内容有误", errors=problems)
+    if change.disabled is True and account.id == admin.account_id:
         raise errors.Conflict("不能停用自己的账号")
-    account.disabled_at = ctx.now() if disabled else None
-    if disabled:
-        await revoke_all(session, account.id, ctx)
+    if not isinstance(change.name, UnsetType):
+        account.name = change.name.strip()
+    if not isinstance(change.work_phone, UnsetType):
+        account.work_phone = change.work_phone
+    if not isinstance(change.service_hours, UnsetType):
+        account.service_hours = change.service_hours
+    if not isinstance(change.post, UnsetType):
+        account.post = change.post
+    if not isinstance(change.disabled, UnsetType):
+        account.disabled_at = ctx.now() if change.disabled else None
+        if change.disabled:
+            await revoke_all(session, account.id, ctx)
     await session.flush()
     return views.staff_view(account, await _region(session, account.region_id), ctx.today())
 
