@@ -1,11 +1,11 @@
-"""Admin (district): staff accounts and their one-time binding codes."""
+"""Admin (district): staff accounts, their one-time binding codes and card photos."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Router, get, patch, post
+from litestar import Controller, Router, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.accounts import staff
@@ -15,7 +15,7 @@ from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.orders import CalendarController
 from mini_program_api.ratings import ADMIN_ROUTES as ADMIN_RATING_ROUTES
-from mini_program_api.schemas import Input, Name, StaffInput
+from mini_program_api.schemas import Id, Input, Name, StaffInput
 
 WorkPhone = Annotated[str, msgspec.Meta(max_length=20)]
 ServiceHours = Annotated[str, msgspec.Meta(max_length=100)]
@@ -30,6 +30,10 @@ class StaffChangeInput(Input):
     service_hours: ServiceHours | Unset | None = msgspec.UNSET
     post: Literal["A", "B"] | Unset | None = msgspec.UNSET
     disabled: bool | Unset = msgspec.UNSET
+
+
+class StaffPhotoInput(Input):
+    upload_id: Id  # the admin's own finished upload with purpose staff_photo
 
 
 class StaffController(Controller):
@@ -84,6 +88,16 @@ class StaffController(Controller):
             disabled=data.disabled,
         )
         return await staff.update_staff(db_session, ctx, principal, staff_id, change)
+
+    @put("/{staff_id:int}/photo", summary="设置公示照片 (挂牌上岗): 先以 staff_photo 用途上传")
+    async def set_photo(
+        self, staff_id: FromPath[int], data: JSONBody[StaffPhotoInput], ctx: Ctx, principal: Caller
+    ) -> StaffView:
+        return await staff.set_staff_photo(ctx, principal, staff_id, data.upload_id)
+
+    @delete("/{staff_id:int}/photo", status_code=200, summary="撤下公示照片")
+    async def remove_photo(self, staff_id: FromPath[int], ctx: Ctx, principal: Caller) -> StaffView:
+        return await staff.remove_staff_photo(ctx, principal, staff_id)
 
 
 @get("/jobs", summary="定时任务运行记录: 各任务最近一次、最近的运行、待处理的提醒和消息")

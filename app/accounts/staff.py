@@ -3,24 +3,28 @@ issues binding codes; the agents of a village or a town as others see them."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
 from msgspec import UNSET, UnsetType
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import errors
 from app.accounts import views
 from app.accounts.service import revoke_all
 from app.context import Context
-from app.models import Account, Region
+from app.models import Account, Region, Upload
 from app.regions.service import LEVEL_NAMES, contains, get_region
 from app.security import identity
 from app.security.tokens import Principal, new_binding_code, secret_hash
+from app.uploads.service import STAFF_PHOTO
+from storage.base import StorageError
 
 T = TypeVar("T")
+log = logging.getLogger("daiban.accounts")
 
 STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
 
@@ -195,6 +199,66 @@ async def update_staff(
     return views.staff_view(account, await _region(session, account.region_id), ctx.today())
 
 
+# --- the photo on the public card (挂牌上岗) -------------------------------------------
+
+
+async def set_staff_photo(
+    ctx: Context, admin: Principal, staff_id: int, upload_id: int
+) -> views.StaffView:
+    """The admin's own finished photo upload (purpose staff_photo) becomes the card photo.
+
+    The upload row is taken over, not copied: deleting it in the same transaction that sets
+    photo_key keeps the clean-up of unattached uploads away from the file, and its guard
+    makes an order or a concurrent request that took the upload first win. The replaced
+    photo and the unused thumbnail are removed from storage after the commit."""
+    async with ctx.db.unit_of_work() as session:
+        account = await staff_in_scope(session, admin, staff_id)
+        taken = (
+            await session.execute(
+                delete(Upload)
+                .where(
+                    Upload.id == upload_id,
+                    Upload.owner_id == admin.account_id,
+                    Upload.purpose == STAFF_PHOTO,
+                    Upload.status == "ready",
+                    Upload.order_id.is_(None),
+                    Upload.content_type.startswith("image/"),
+                )
+                .returning(Upload.key, Upload.thumbnail_key)
+                .execution_options(synchronize_session=False)
+            )
+        ).one_or_none()
+        if taken is None or taken.key is None:
+            raise errors.NotFound("没有找到这张照片,请先上传并完成检查")
+        replaced = account.photo_key
+        account.photo_key = taken.key
+        await session.flush()
+        view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
+    await _remove_files(ctx, replaced, taken.thumbnail_key)
+    return view
+
+
+async def remove_staff_photo(ctx: Context, admin: Principal, staff_id: int) -> views.StaffView:
+    async with ctx.db.unit_of_work() as session:
+        account = await staff_in_scope(session, admin, staff_id)
+        replaced, account.photo_key = account.photo_key, None
+        await session.flush()
+        view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
+    await _remove_files(ctx, replaced)
+    return view
+
+
+async def _remove_files(ctx: Context, *keys: str | None) -> None:
+    """Best effort, after the commit: a file left behind is logged, never a dangling key."""
+    wanted = [k for k in keys if k]
+    if not wanted:
+        return
+    try:
+        await ctx.store.delete(*wanted)
+    except StorageError:
+        log.exception("could not remove replaced staff photo files", extra={"keys": wanted})
+
+
 async def village_agents(
     session: AsyncSession, ctx: Context, village_id: int
 ) -> list[views.AgentCard]:
@@ -210,7 +274,16 @@ async def village_agents(
             .order_by(Account.post.is_(None), Account.post, Account.id)
         )
     ).scalars()
-    return [views.agent_card(a, ctx.today()) for a in rows]
+    # Public cards (挂牌上岗): anyone may see the photo, through a link that soon expires.
+    now = ctx.now()
+    ttl = timedelta(seconds=ctx.settings.storage.download_url_ttl_seconds)
+    cards = []
+    for agent in rows:
+        url = (
+            await ctx.store.presign_download(agent.photo_key, ttl, now) if agent.photo_key else None
+        )
+        cards.append(views.agent_card(agent, ctx.today(), photo_url=url))
+    return cards
 
 
 async def town_agents(
