@@ -363,8 +363,14 @@ def validate(settings: Settings) -> Settings:
     ):
         if not secret:
             raise SettingsError(f"{secret_name}: production needs it set (dev secrets are refused)")
-    if len(settings.security.secret_key) < 32:
-        raise SettingsError("DAIBAN_SECURITY_SECRET_KEY: must be at least 32 characters")
+    # A short hash key would let anyone with the database guess ID numbers and phones back
+    # from their keyed hashes (both come from small spaces), so it is held to the same rule.
+    for secret_name, secret in (
+        ("DAIBAN_SECURITY_SECRET_KEY", settings.security.secret_key),
+        ("DAIBAN_SECURITY_PII_HASH_KEY", settings.security.pii_hash_key),
+    ):
+        if len(secret) < 32:
+            raise SettingsError(f"{secret_name}: must be at least 32 characters")
     return settings
 
 

@@ -1,13 +1,14 @@
-"""Admin (district): staff accounts and their one-time binding codes."""
+"""Admin (district): staff accounts, their one-time binding codes and card photos."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Router, get, patch, post
+import msgspec
+from litestar import Controller, Router, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from app.accounts import service
+from app.accounts import staff
 from app.accounts.views import StaffCreated, StaffView
 from app.job_runs import JobsView, jobs_view
 from mini_program_api.catalogue import CatalogueAdminController
@@ -15,7 +16,25 @@ from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.ledger import AdminLedgerController
 from mini_program_api.orders import CalendarController
 from mini_program_api.ratings import ADMIN_ROUTES as ADMIN_RATING_ROUTES
-from mini_program_api.schemas import StaffInput, StaffStatusInput
+from mini_program_api.schemas import Id, Input, Name, StaffInput
+
+WorkPhone = Annotated[str, msgspec.Meta(max_length=20)]
+ServiceHours = Annotated[str, msgspec.Meta(max_length=100)]
+Unset = msgspec.UnsetType
+
+
+class StaffChangeInput(Input):
+    """Only the fields present change; null clears a work phone, service hours or post."""
+
+    name: Name | Unset = msgspec.UNSET
+    work_phone: WorkPhone | Unset | None = msgspec.UNSET
+    service_hours: ServiceHours | Unset | None = msgspec.UNSET
+    post: Literal["A", "B"] | Unset | None = msgspec.UNSET
+    disabled: bool | Unset = msgspec.UNSET
+
+
+class StaffPhotoInput(Input):
+    upload_id: Id  # the admin's own finished upload with purpose staff_photo
 
 
 class StaffController(Controller):
@@ -29,13 +48,13 @@ class StaffController(Controller):
         principal: Caller,
         role: FromQuery[Literal["agent", "dispatcher", "admin"] | None] = None,
     ) -> list[StaffView]:
-        return await service.list_staff(db_session, ctx, principal, role)
+        return await staff.list_staff(db_session, ctx, principal, role)
 
     @post(summary="新建工作人员, 返回一次性绑定码")
     async def create(
         self, data: JSONBody[StaffInput], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> StaffCreated:
-        staff = service.StaffInput(
+        new = staff.StaffInput(
             role=data.role,
             name=data.name,
             region_id=data.region_id,
@@ -43,24 +62,43 @@ class StaffController(Controller):
             service_hours=data.service_hours,
             post=data.post,
         )
-        return await service.create_staff(db_session, ctx, principal, staff)
+        return await staff.create_staff(db_session, ctx, principal, new)
 
     @post("/{staff_id:int}/binding-code", status_code=200, summary="重新生成绑定码 (换手机)")
     async def binding_code(
         self, staff_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> StaffCreated:
-        return await service.reissue_binding_code(db_session, ctx, principal, staff_id)
+        return await staff.reissue_binding_code(db_session, ctx, principal, staff_id)
 
-    @patch("/{staff_id:int}", summary="停用或启用工作人员账号")
-    async def set_status(
+    @patch(
+        "/{staff_id:int}", summary="修改工作人员资料 (姓名、值班电话、服务时间、岗位), 停用或启用"
+    )
+    async def update(
         self,
         staff_id: FromPath[int],
-        data: JSONBody[StaffStatusInput],
+        data: JSONBody[StaffChangeInput],
         db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> StaffView:
-        return await service.set_staff_disabled(db_session, ctx, principal, staff_id, data.disabled)
+        change = staff.StaffChange(
+            name=data.name,
+            work_phone=data.work_phone,
+            service_hours=data.service_hours,
+            post=data.post,
+            disabled=data.disabled,
+        )
+        return await staff.update_staff(db_session, ctx, principal, staff_id, change)
+
+    @put("/{staff_id:int}/photo", summary="设置公示照片 (挂牌上岗): 先以 staff_photo 用途上传")
+    async def set_photo(
+        self, staff_id: FromPath[int], data: JSONBody[StaffPhotoInput], ctx: Ctx, principal: Caller
+    ) -> StaffView:
+        return await staff.set_staff_photo(ctx, principal, staff_id, data.upload_id)
+
+    @delete("/{staff_id:int}/photo", status_code=200, summary="撤下公示照片")
+    async def remove_photo(self, staff_id: FromPath[int], ctx: Ctx, principal: Caller) -> StaffView:
+        return await staff.remove_staff_photo(ctx, principal, staff_id)
 
 
 @get("/jobs", summary="定时任务运行记录: 各任务最近一次、最近的运行、待处理的提醒和消息")

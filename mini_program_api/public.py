@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.params import FromPath
 
-from app.accounts import service
+from app.accounts import staff
 from app.accounts.views import AgentCard
 from app.regions.service import RegionNode, region_tree
 from mini_program_api.deps import Ctx, DbSession
@@ -22,4 +22,4 @@ class PublicController(Controller):
     async def village_agents(
         self, village_id: FromPath[int], db_session: DbSession, ctx: Ctx
     ) -> list[AgentCard]:
-        return await service.village_agents(db_session, ctx, village_id)
+        return await staff.village_agents(db_session, ctx, village_id)

@@ -54,7 +54,9 @@ class StaffStatusInput(Input):
 
 
 class UploadInput(Input):
-    purpose: Literal["material", "entrustment", "result", "receipt", "proof", "complaint"]
+    purpose: Literal[
+        "material", "entrustment", "result", "receipt", "proof", "complaint", "staff_photo"
+    ]
     content_type: Annotated[str, msgspec.Meta(max_length=40)]
     size: Annotated[int, msgspec.Meta(ge=1)]
 

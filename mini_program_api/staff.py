@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Router, get
 
-from app.accounts import service
+from app.accounts import staff
 from app.accounts.views import AgentCard, StaffView
 from mini_program_api import ratings as rating_routes
 from mini_program_api.catalogue import dispatch_enablements
@@ -16,12 +16,12 @@ from mini_program_api.orders import AgentOrderController, DispatchOrderControlle
 
 @get("/station", summary="我所在村便民服务站的代办员")
 async def my_station(db_session: DbSession, ctx: Ctx, principal: Caller) -> list[AgentCard]:
-    return await service.village_agents(db_session, ctx, principal.region_id or 0)
+    return await staff.village_agents(db_session, ctx, principal.region_id or 0)
 
 
 @get("/agents", summary="本镇代办员及在岗状态")
 async def town_agents(db_session: DbSession, ctx: Ctx, principal: Caller) -> list[StaffView]:
-    return await service.town_agents(db_session, ctx, principal)
+    return await staff.town_agents(db_session, ctx, principal)
 
 
 agent_router = Router(

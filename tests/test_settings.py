@@ -50,7 +50,10 @@ def test_a_bad_value_names_its_variable(tmp_path: Path, env, variable):
     [
         ({"DAIBAN_WECHAT_MODE": "dev"}, "DAIBAN_WECHAT_MODE"),
         ({"DAIBAN_SECURITY_SECRET_KEY": ""}, "DAIBAN_SECURITY_SECRET_KEY"),
+        ({"DAIBAN_SECURITY_SECRET_KEY": "x" * 31}, "DAIBAN_SECURITY_SECRET_KEY"),
         ({"DAIBAN_SECURITY_PII_KEYS": ""}, "DAIBAN_SECURITY_PII_KEYS"),
+        ({"DAIBAN_SECURITY_PII_HASH_KEY": ""}, "DAIBAN_SECURITY_PII_HASH_KEY"),
+        ({"DAIBAN_SECURITY_PII_HASH_KEY": "h" * 31}, "DAIBAN_SECURITY_PII_HASH_KEY"),
         ({"DAIBAN_DEMO_DATA": "true"}, "DAIBAN_DEMO_DATA"),
     ],
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.models import Region
+from app.models import Account, Region
 from app.regions.service import new_region
 
 
@@ -134,3 +134,140 @@ async def test_public_agent_cards_of_a_village(client, demo):
     assert all(c["workPhone"] and c["serviceHours"] for c in cards)
     town_id = (await client.get("/mp/v1/regions")).json()[0]["children"][0]["id"]
     assert (await client.get(f"/mp/v1/villages/{town_id}/agents")).status_code == 404
+
+
+# --- editing staff after creation -------------------------------------------------------
+
+
+async def _staff_named(client, admin_headers, name: str) -> dict:
+    staff = (await client.get("/mp/v1/admin/staff", headers=admin_headers)).json()
+    return next(s for s in staff if s["name"] == name)
+
+
+async def test_admin_edits_an_agents_name_phone_hours_and_post(client, demo, login):
+    admin = await login("admin")
+    created = (await _create_agent(client, admin)).json()["staff"]
+    change = {
+        "name": " 钱满满 ",
+        "workPhone": "0632-1234567",
+        "serviceHours": "每天 8:30-18:00",
+        "post": "A",
+    }
+    edited = await client.patch(f"/mp/v1/admin/staff/{created['id']}", json=change, headers=admin)
+    assert edited.status_code == 200, edited.text
+    body = edited.json()
+    assert (body["name"], body["workPhone"], body["serviceHours"], body["post"]) == (
+        "钱满满",
+        "0632-1234567",
+        "每天 8:30-18:00",
+        "A",
+    )
+    assert body["region"] == created["region"] and body["disabled"] is False
+    cards = (await client.get(f"/mp/v1/villages/{created['region']['id']}/agents")).json()
+    card = next(c for c in cards if c["id"] == created["id"])
+    assert (card["name"], card["workPhone"], card["serviceHours"], card["post"]) == (
+        "钱满满",
+        "0632-1234567",
+        "每天 8:30-18:00",
+        "A",
+    )
+    # Absent fields stay as they are; null clears one.
+    cleared = await client.patch(
+        f"/mp/v1/admin/staff/{created['id']}", json={"serviceHours": None}, headers=admin
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["serviceHours"] is None
+    assert cleared.json()["name"] == "钱满满" and cleared.json()["workPhone"] == "0632-1234567"
+    assert (await _staff_named(client, admin, "钱满满"))["serviceHours"] is None
+
+
+async def test_staff_edits_are_checked_like_creation_and_change_nothing(client, demo, login):
+    admin = await login("admin")
+    agent = (await _create_agent(client, admin)).json()["staff"]
+    bad = await client.patch(
+        f"/mp/v1/admin/staff/{agent['id']}",
+        json={"name": "钱", "workPhone": "12345", "serviceHours": "全天"},
+        headers=admin,
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"name", "workPhone"}
+    dispatcher = (await client.get("/mp/v1/admin/staff?role=dispatcher", headers=admin)).json()[0]
+    post = await client.patch(
+        f"/mp/v1/admin/staff/{dispatcher['id']}", json={"post": "A"}, headers=admin
+    )
+    assert post.status_code == 422
+    assert [e["field"] for e in post.json()["errors"]] == ["post"]
+    wrong_post = await client.patch(
+        f"/mp/v1/admin/staff/{agent['id']}", json={"post": "C"}, headers=admin
+    )
+    assert wrong_post.status_code == 422
+    after = await _staff_named(client, admin, "钱多多")
+    assert {k: after[k] for k in ("name", "workPhone", "serviceHours", "post")} == {
+        "name": "钱多多",
+        "workPhone": "13800001111",
+        "serviceHours": "周一至周五 9:00-17:00",
+        "post": "B",
+    }
+
+
+async def test_staff_edits_refuse_unknown_fields(client, demo, login):
+    admin = await login("admin")
+    agent = (await _create_agent(client, admin)).json()["staff"]
+    for body in ({"role": "admin"}, {"regionId": 1}, {"photoKey": "objects/x.jpg"}):
+        response = await client.patch(f"/mp/v1/admin/staff/{agent['id']}", json=body, headers=admin)
+        assert response.status_code == 422, body
+        assert response.json()["code"] == "invalid_input"
+    assert (await _staff_named(client, admin, "钱多多"))["role"] == "agent"
+
+
+async def _other_district_admin(ctx) -> str:
+    """An admin of a second district, logging in as dev:other-admin."""
+    async with ctx.db.unit_of_work() as session:
+        other = new_region("370402000000", "峄城区", None)
+        session.add(other)
+        await session.flush()
+        session.add(
+            Account(role="admin", name="外区管理员", region_id=other.id, openid="dev_other-admin")
+        )
+    return "other-admin"
+
+
+async def test_admin_of_another_district_gets_404_editing_staff(client, demo, login, ctx):
+    admin = await login("admin")
+    agent = (await _create_agent(client, admin)).json()["staff"]
+    outsider = await login(await _other_district_admin(ctx))
+    response = await client.patch(
+        f"/mp/v1/admin/staff/{agent['id']}", json={"name": "冒名顶替"}, headers=outsider
+    )
+    assert response.status_code == 404
+    disable = await client.patch(
+        f"/mp/v1/admin/staff/{agent['id']}", json={"disabled": True}, headers=outsider
+    )
+    assert disable.status_code == 404
+    after = await _staff_named(client, admin, "钱多多")
+    assert after["disabled"] is False
+
+
+async def test_disabling_still_works_and_an_admin_cannot_disable_themselves(client, demo, login):
+    admin = await login("admin")
+    agent = (await _create_agent(client, admin)).json()["staff"]
+    both = await client.patch(
+        f"/mp/v1/admin/staff/{agent['id']}",
+        json={"disabled": True, "serviceHours": "暂停服务"},
+        headers=admin,
+    )
+    assert both.status_code == 200, both.text
+    assert both.json()["disabled"] is True and both.json()["serviceHours"] == "暂停服务"
+    enabled = await client.patch(
+        f"/mp/v1/admin/staff/{agent['id']}", json={"disabled": False}, headers=admin
+    )
+    assert enabled.json()["disabled"] is False
+    me = (await client.get("/mp/v1/me", headers=admin)).json()
+    renamed = await client.patch(
+        f"/mp/v1/admin/staff/{me['id']}", json={"name": "区管理员"}, headers=admin
+    )
+    assert renamed.status_code == 200 and renamed.json()["name"] == "区管理员"
+    itself = await client.patch(
+        f"/mp/v1/admin/staff/{me['id']}", json={"disabled": True}, headers=admin
+    )
+    assert itself.status_code == 409

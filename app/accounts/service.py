@@ -1,4 +1,4 @@
-"""Accounts: WeChat login, token rotation, staff creation and binding, the person's profile."""
+"""Accounts: WeChat login, token rotation, the person's profile, binding a login to staff."""
 
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ from app.accounts import views
 from app.context import Context
 from app.models import Account, RefreshToken, Region
 from app.orders.entered import claim_entered_orders
-from app.regions.service import LEVEL_NAMES, contains, get_region
 from app.security import identity
 from app.security.tokens import (
     Principal,
-    new_binding_code,
     new_secret,
     secret_hash,
 )
 from app.wechat import WeChatSession
 
-STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
+IdNumberTaken = errors.error("id_number_taken", 409, "该身份证号已被其他微信账号使用")
 
 
 @dataclass
@@ -179,6 +177,7 @@ async def update_profile(
     if account.role != "resident":
         raise errors.Forbidden("工作人员的资料由管理员维护")
     problems: dict[str, str] = {}
+    taken = False
     if change.name is not None:
         name = change.name.strip()
         if not 2 <= len(name) <= 20:
@@ -196,8 +195,14 @@ async def update_profile(
         if problem:
             problems["idNumber"] = problem
         else:
-            account.id_number_enc = ctx.cipher.encrypt(number, context="id_number")
-            account.id_number_hash = ctx.cipher.lookup_hash(number, context="id_number")
+            id_hash = ctx.cipher.lookup_hash(number, context="id_number")
+            if id_hash != account.id_number_hash and await _id_number_taken(
+                session, account.id, id_hash
+            ):
+                taken = True
+            else:
+                account.id_number_enc = ctx.cipher.encrypt(number, context="id_number")
+                account.id_number_hash = id_hash
     if change.village_id is not None:
         village = await session.get(Region, change.village_id)
         if village is None or village.level != "village":
@@ -208,9 +213,32 @@ async def update_profile(
         raise errors.InvalidInput(
             "填写的内容有误", errors=[{"field": f, "message": m} for f, m in problems.items()]
         )
+    if taken:
+        raise IdNumberTaken(
+            "该身份证号已绑定在另一个微信账号上。如是本人换了微信,请带身份证到村便民服务站处理",
+            errors=[{"field": "idNumber", "message": "该身份证号已被其他微信账号使用"}],
+        )
     await session.flush()
     await claim_entered_orders(session, ctx, account)
     return views.me_view(account, await _region(session, account.region_id), ctx.cipher)
+
+
+async def _id_number_taken(session: AsyncSession, account_id: int, id_hash: str) -> bool:
+    """Whether another live WeChat login already holds this ID number (one person, one
+    account). Placeholders agents created (no openid) do not count: they wait to be claimed
+    by the person who confirms the same number and phone (app/orders/entered.py)."""
+    holder = await session.scalar(
+        select(Account.id)
+        .where(
+            Account.id_number_hash == id_hash,
+            Account.id != account_id,
+            Account.role == "resident",
+            Account.openid.is_not(None),
+            Account.disabled_at.is_(None),
+        )
+        .limit(1)
+    )
+    return holder is not None
 
 
 def set_phone(account: Account, ctx: Context, phone: str, *, verified: bool = False) -> None:
@@ -233,130 +261,7 @@ async def phone_from_wechat(
     return await update_profile(session, ctx, principal, change)
 
 
-# --- staff ------------------------------------------------------------------------------
-
-
-@dataclass
-class StaffInput:
-    role: str
-    name: str
-    region_id: int
-    work_phone: str | None = None
-    service_hours: str | None = None
-    post: str | None = None
-
-
-async def _check_staff_input(
-    session: AsyncSession, admin_region: Region, data: StaffInput
-) -> Region:
-    problems = []
-    if data.role not in STAFF_LEVEL:
-        problems.append({"field": "role", "message": "角色只能是 agent、dispatcher 或 admin"})
-    if not 2 <= len(data.name.strip()) <= 20:
-        problems.append({"field": "name", "message": "姓名应为2到20个字"})
-    if data.work_phone is not None and not identity.is_phone(data.work_phone):
-        problems.append({"field": "workPhone", "message": "请填写手机号码或带区号的座机号码"})
-    if data.post is not None and (data.role != "agent" or data.post not in ("A", "B")):
-        problems.append({"field": "post", "message": "只有代办员可设A岗或B岗"})
-    if problems:
-        raise errors.InvalidInput("填写的内容有误", errors=problems)
-    region = await session.get(Region, data.region_id)
-    if region is None or not contains(admin_region, region):
-        raise errors.NotFound("没有找到该地区")
-    wanted = STAFF_LEVEL[data.role]
-    if region.level != wanted:
-        raise errors.InvalidInput(
-            f"{views.ROLE_NAMES[data.role]}应归属于{LEVEL_NAMES[wanted]}",
-            errors=[{"field": "regionId", "message": f"应选择{LEVEL_NAMES[wanted]}"}],
-        )
-    return region
-
-
-async def create_staff(
-    session: AsyncSession, ctx: Context, admin: Principal, data: StaffInput
-) -> views.StaffCreated:
-    admin_region = await get_region(session, admin.region_id or 0)
-    region = await _check_staff_input(session, admin_region, data)
-    account = Account(
-        role=data.role,
-        name=data.name.strip(),
-        region_id=region.id,
-        work_phone=data.work_phone,
-        service_hours=data.service_hours,
-        post=data.post,
-        on_duty=data.role == "agent",
-    )
-    code = _new_binding(account, ctx)
-    session.add(account)
-    await session.flush()
-    return views.StaffCreated(
-        staff=views.staff_view(account, region, ctx.today()), binding_code=code
-    )
-
-
-def _new_binding(account: Account, ctx: Context) -> str:
-    code = new_binding_code()
-    account.binding_code_hash = secret_hash(code)
-    account.binding_expires_at = ctx.now() + timedelta(
-        hours=ctx.settings.security.binding_code_ttl_hours
-    )
-    return code
-
-
-async def staff_in_scope(session: AsyncSession, admin: Principal, staff_id: int) -> Account:
-    account = await session.get(Account, staff_id)
-    if account is None or account.role == "resident":
-        raise errors.NotFound("没有找到该工作人员")
-    admin_region = await get_region(session, admin.region_id or 0)
-    region = await _region(session, account.region_id)
-    if region is None or not contains(admin_region, region):
-        raise errors.NotFound("没有找到该工作人员")
-    return account
-
-
-async def list_staff(
-    session: AsyncSession, ctx: Context, admin: Principal, role: str | None
-) -> list[views.StaffView]:
-    query = (
-        select(Account, Region)
-        .join(Region, Region.id == Account.region_id)
-        .where(Account.role != "resident")
-        .where((Region.district_id == admin.region_id) | (Region.id == admin.region_id))
-        .order_by(Region.code, Account.role, Account.id)
-    )
-    if role:
-        query = query.where(Account.role == role)
-    rows = (await session.execute(query)).all()
-    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
-
-
-async def reissue_binding_code(
-    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int
-) -> views.StaffCreated:
-    """A new code for an unbound staff account, or to move a staff account to a new phone."""
-    account = await staff_in_scope(session, admin, staff_id)
-    if account.openid is not None:
-        await revoke_all(session, account.id, ctx)
-        account.openid = None
-    code = _new_binding(account, ctx)
-    await session.flush()
-    return views.StaffCreated(
-        staff=views.staff_view(account, await _region(session, account.region_id), ctx.today()),
-        binding_code=code,
-    )
-
-
-async def set_staff_disabled(
-    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int, disabled: bool
-) -> views.StaffView:
-    account = await staff_in_scope(session, admin, staff_id)
-    if account.id == admin.account_id:
-        raise errors.Conflict("不能停用自己的账号")
-    account.disabled_at = ctx.now() if disabled else None
-    if disabled:
-        await revoke_all(session, account.id, ctx)
-    await session.flush()
-    return views.staff_view(account, await _region(session, account.region_id), ctx.today())
+# --- binding a WeChat login to a staff account ----------------------------------------
 
 
 async def bind_staff(
@@ -395,36 +300,3 @@ async def bind_staff(
     caller.disabled_at = now  # the bare resident login is replaced by the staff account
     await session.refresh(staff)
     return await issue_tokens(session, ctx, staff, family_id=None)
-
-
-async def village_agents(
-    session: AsyncSession, ctx: Context, village_id: int
-) -> list[views.AgentCard]:
-    await get_region(session, village_id, level="village")
-    rows = (
-        await session.execute(
-            select(Account)
-            .where(
-                Account.region_id == village_id,
-                Account.role == "agent",
-                Account.disabled_at.is_(None),
-            )
-            .order_by(Account.post.is_(None), Account.post, Account.id)
-        )
-    ).scalars()
-    return [views.agent_card(a, ctx.today()) for a in rows]
-
-
-async def town_agents(
-    session: AsyncSession, ctx: Context, dispatcher: Principal
-) -> list[views.StaffView]:
-    """Every agent of the dispatcher's town, village by village."""
-    rows = (
-        await session.execute(
-            select(Account, Region)
-            .join(Region, Region.id == Account.region_id)
-            .where(Region.town_id == dispatcher.region_id, Account.role == "agent")
-            .order_by(Region.code, Account.post, Account.id)
-        )
-    ).all()
-    return [views.staff_view(account, region, ctx.today()) for account, region in rows]

@@ -59,6 +59,7 @@ class StaffView(msgspec.Struct, rename="camel", kw_only=True):
     bound: bool
     binding_expires_at: datetime | None
     disabled: bool
+    has_photo: bool  # the public card shows it (挂牌上岗); set by an admin
 
 
 class StaffCreated(msgspec.Struct, rename="camel", kw_only=True):
@@ -71,7 +72,7 @@ class AgentCard(msgspec.Struct, rename="camel", kw_only=True):
 
     id: int
     name: str | None
-    photo_url: str | None
+    photo_url: str | None  # a short-lived link; fetch the cards again when it expires
     work_phone: str | None
     service_hours: str | None
     on_duty: bool
@@ -127,15 +128,16 @@ def staff_view(account: Account, region: Region | None, today: date) -> StaffVie
         bound=account.openid is not None,
         binding_expires_at=account.binding_expires_at if account.openid is None else None,
         disabled=account.disabled_at is not None,
+        has_photo=account.photo_key is not None,
     )
 
 
-def agent_card(account: Account, today: date) -> AgentCard:
+def agent_card(account: Account, today: date, *, photo_url: str | None) -> AgentCard:
     status = duty_status(account.on_duty, account.leave_until, today)
     return AgentCard(
         id=account.id,
         name=account.name,
-        photo_url=None,
+        photo_url=photo_url,
         work_phone=account.work_phone,
         service_hours=account.service_hours,
         on_duty=status == "on_duty",

@@ -32,6 +32,10 @@ log = logging.getLogger("daiban.uploads")
 # 48-megapixel phone cameras (8064×6048) must pass; a decompression bomb must not.
 MAX_PIXELS = 50_000_000
 
+# A photo for a staff member's public card (挂牌上岗): an admin's, an image, taken over by the
+# staff account when set (app/accounts/staff.py), so never attached to an order.
+STAFF_PHOTO = "staff_photo"
+
 # Files that fail are recorded with their reason (no bytes kept) so support can see why.
 REJECTION_SIZE_MESSAGE = "文件太大,请压缩后重新上传"
 UNPROCESSABLE_MESSAGE = "这个文件无法处理,请重新拍照上传"
@@ -93,6 +97,10 @@ async def create_upload(
         problems.append(
             {"field": "contentType", "message": "只能上传照片(JPG、PNG、WebP、HEIC)或PDF"}
         )
+    if purpose == STAFF_PHOTO and (
+        principal.role != "admin" or not content_type.startswith("image/")
+    ):
+        problems.append({"field": "purpose", "message": "工作人员照片由管理员上传,且应为图片"})
     if not 0 < size <= limits.max_upload_bytes:
         mb = limits.max_upload_bytes // 1_048_576
         problems.append({"field": "size", "message": f"文件大小应在{mb}MB以内"})

@@ -1,0 +1,301 @@
+"""Staff administration: an admin creates, edits and disables staff of their district and
+issues binding codes; the agents of a village or a town as others see them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from msgspec import UNSET, UnsetType
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import errors
+from app.accounts import views
+from app.accounts.service import revoke_all
+from app.context import Context
+from app.models import Account, Region, Upload
+from app.regions.service import LEVEL_NAMES, contains, get_region
+from app.security import identity
+from app.security.tokens import Principal, new_binding_code, secret_hash
+from app.uploads.service import STAFF_PHOTO
+from storage.base import StorageError
+
+T = TypeVar("T")
+log = logging.getLogger("daiban.accounts")
+
+STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
+
+
+async def _region(session: AsyncSession, region_id: int | None) -> Region | None:
+    return await session.get(Region, region_id) if region_id else None
+
+
+@dataclass
+class StaffInput:
+    role: str
+    name: str
+    region_id: int
+    work_phone: str | None = None
+    service_hours: str | None = None
+    post: str | None = None
+
+
+def _field_problems(
+    role: str, *, name: str | None, work_phone: str | None, post: str | None
+) -> list[dict[str, str]]:
+    """The rules creating and editing share; a None field is absent or cleared, both fine."""
+    problems = []
+    if name is not None and not 2 <= len(name.strip()) <= 20:
+        problems.append({"field": "name", "message": "姓名应为2到20个字"})
+    if work_phone is not None and not identity.is_phone(work_phone):
+        problems.append({"field": "workPhone", "message": "请填写手机号码或带区号的座机号码"})
+    if post is not None and (role != "agent" or post not in ("A", "B")):
+        problems.append({"field": "post", "message": "只有代办员可设A岗或B岗"})
+    return problems
+
+
+async def _check_staff_input(
+    session: AsyncSession, admin_region: Region, data: StaffInput
+) -> Region:
+    problems = []
+    if data.role not in STAFF_LEVEL:
+        problems.append({"field": "role", "message": "角色只能是 agent、dispatcher 或 admin"})
+    problems += _field_problems(
+        data.role, name=data.name, work_phone=data.work_phone, post=data.post
+    )
+    if problems:
+        raise errors.InvalidInput("填写的内容有误", errors=problems)
+    region = await session.get(Region, data.region_id)
+    if region is None or not contains(admin_region, region):
+        raise errors.NotFound("没有找到该地区")
+    wanted = STAFF_LEVEL[data.role]
+    if region.level != wanted:
+        raise errors.InvalidInput(
+            f"{views.ROLE_NAMES[data.role]}应归属于{LEVEL_NAMES[wanted]}",
+            errors=[{"field": "regionId", "message": f"应选择{LEVEL_NAMES[wanted]}"}],
+        )
+    return region
+
+
+async def create_staff(
+    session: AsyncSession, ctx: Context, admin: Principal, data: StaffInput
+) -> views.StaffCreated:
+    admin_region = await get_region(session, admin.region_id or 0)
+    region = await _check_staff_input(session, admin_region, data)
+    account = Account(
+        role=data.role,
+        name=data.name.strip(),
+        region_id=region.id,
+        work_phone=data.work_phone,
+        service_hours=data.service_hours,
+        post=data.post,
+        on_duty=data.role == "agent",
+    )
+    code = _new_binding(account, ctx)
+    session.add(account)
+    await session.flush()
+    return views.StaffCreated(
+        staff=views.staff_view(account, region, ctx.today()), binding_code=code
+    )
+
+
+def _new_binding(account: Account, ctx: Context) -> str:
+    code = new_binding_code()
+    account.binding_code_hash = secret_hash(code)
+    account.binding_expires_at = ctx.now() + timedelta(
+        hours=ctx.settings.security.binding_code_ttl_hours
+    )
+    return code
+
+
+async def staff_in_scope(session: AsyncSession, admin: Principal, staff_id: int) -> Account:
+    account = await session.get(Account, staff_id)
+    if account is None or account.role == "resident":
+        raise errors.NotFound("没有找到该工作人员")
+    admin_region = await get_region(session, admin.region_id or 0)
+    region = await _region(session, account.region_id)
+    if region is None or not contains(admin_region, region):
+        raise errors.NotFound("没有找到该工作人员")
+    return account
+
+
+async def list_staff(
+    session: AsyncSession, ctx: Context, admin: Principal, role: str | None
+) -> list[views.StaffView]:
+    query = (
+        select(Account, Region)
+        .join(Region, Region.id == Account.region_id)
+        .where(Account.role != "resident")
+        .where((Region.district_id == admin.region_id) | (Region.id == admin.region_id))
+        .order_by(Region.code, Account.role, Account.id)
+    )
+    if role:
+        query = query.where(Account.role == role)
+    rows = (await session.execute(query)).all()
+    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
+
+
+async def reissue_binding_code(
+    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int
+) -> views.StaffCreated:
+    """A new code for an unbound staff account, or to move a staff account to a new phone."""
+    account = await staff_in_scope(session, admin, staff_id)
+    if account.openid is not None:
+        await revoke_all(session, account.id, ctx)
+        account.openid = None
+    code = _new_binding(account, ctx)
+    await session.flush()
+    return views.StaffCreated(
+        staff=views.staff_view(account, await _region(session, account.region_id), ctx.today()),
+        binding_code=code,
+    )
+
+
+@dataclass
+class StaffChange:
+    """What an admin edits; UNSET leaves a field as it is, None clears it."""
+
+    name: str | UnsetType = UNSET
+    work_phone: str | UnsetType | None = UNSET
+    service_hours: str | UnsetType | None = UNSET
+    post: str | UnsetType | None = UNSET
+    disabled: bool | UnsetType = UNSET
+
+
+def _given(value: T | UnsetType | None) -> T | None:
+    return None if isinstance(value, UnsetType) else value
+
+
+async def update_staff(
+    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int, change: StaffChange
+) -> views.StaffView:
+    account = await staff_in_scope(session, admin, staff_id)
+    problems = _field_problems(
+        account.role,
+        name=_given(change.name),
+        work_phone=_given(change.work_phone),
+        post=_given(change.post),
+    )
+    if problems:
+        raise errors.InvalidInput("填写的内容有误", errors=problems)
+    if change.disabled is True and account.id == admin.account_id:
+        raise errors.Conflict("不能停用自己的账号")
+    if not isinstance(change.name, UnsetType):
+        account.name = change.name.strip()
+    if not isinstance(change.work_phone, UnsetType):
+        account.work_phone = change.work_phone
+    if not isinstance(change.service_hours, UnsetType):
+        account.service_hours = change.service_hours
+    if not isinstance(change.post, UnsetType):
+        account.post = change.post
+    if not isinstance(change.disabled, UnsetType):
+        account.disabled_at = ctx.now() if change.disabled else None
+        if change.disabled:
+            await revoke_all(session, account.id, ctx)
+    await session.flush()
+    return views.staff_view(account, await _region(session, account.region_id), ctx.today())
+
+
+# --- the photo on the public card (挂牌上岗) -------------------------------------------
+
+
+async def set_staff_photo(
+    ctx: Context, admin: Principal, staff_id: int, upload_id: int
+) -> views.StaffView:
+    """The admin's own finished photo upload (purpose staff_photo) becomes the card photo.
+
+    The upload row is taken over, not copied: deleting it in the same transaction that sets
+    photo_key keeps the clean-up of unattached uploads away from the file, and its guard
+    makes an order or a concurrent request that took the upload first win. The replaced
+    photo and the unused thumbnail are removed from storage after the commit."""
+    async with ctx.db.unit_of_work() as session:
+        account = await staff_in_scope(session, admin, staff_id)
+        taken = (
+            await session.execute(
+                delete(Upload)
+                .where(
+                    Upload.id == upload_id,
+                    Upload.owner_id == admin.account_id,
+                    Upload.purpose == STAFF_PHOTO,
+                    Upload.status == "ready",
+                    Upload.order_id.is_(None),
+                    Upload.content_type.startswith("image/"),
+                )
+                .returning(Upload.key, Upload.thumbnail_key)
+                .execution_options(synchronize_session=False)
+            )
+        ).one_or_none()
+        if taken is None or taken.key is None:
+            raise errors.NotFound("没有找到这张照片,请先上传并完成检查")
+        replaced = account.photo_key
+        account.photo_key = taken.key
+        await session.flush()
+        view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
+    await _remove_files(ctx, replaced, taken.thumbnail_key)
+    return view
+
+
+async def remove_staff_photo(ctx: Context, admin: Principal, staff_id: int) -> views.StaffView:
+    async with ctx.db.unit_of_work() as session:
+        account = await staff_in_scope(session, admin, staff_id)
+        replaced, account.photo_key = account.photo_key, None
+        await session.flush()
+        view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
+    await _remove_files(ctx, replaced)
+    return view
+
+
+async def _remove_files(ctx: Context, *keys: str | None) -> None:
+    """Best effort, after the commit: a file left behind is logged, never a dangling key."""
+    wanted = [k for k in keys if k]
+    if not wanted:
+        return
+    try:
+        await ctx.store.delete(*wanted)
+    except StorageError:
+        log.exception("could not remove replaced staff photo files", extra={"keys": wanted})
+
+
+async def village_agents(
+    session: AsyncSession, ctx: Context, village_id: int
+) -> list[views.AgentCard]:
+    await get_region(session, village_id, level="village")
+    rows = (
+        await session.execute(
+            select(Account)
+            .where(
+                Account.region_id == village_id,
+                Account.role == "agent",
+                Account.disabled_at.is_(None),
+            )
+            .order_by(Account.post.is_(None), Account.post, Account.id)
+        )
+    ).scalars()
+    # Public cards (挂牌上岗): anyone may see the photo, through a link that soon expires.
+    now = ctx.now()
+    ttl = timedelta(seconds=ctx.settings.storage.download_url_ttl_seconds)
+    cards = []
+    for agent in rows:
+        url = (
+            await ctx.store.presign_download(agent.photo_key, ttl, now) if agent.photo_key else None
+        )
+        cards.append(views.agent_card(agent, ctx.today(), photo_url=url))
+    return cards
+
+
+async def town_agents(
+    session: AsyncSession, ctx: Context, dispatcher: Principal
+) -> list[views.StaffView]:
+    """Every agent of the dispatcher's town, village by village."""
+    rows = (
+        await session.execute(
+            select(Account, Region)
+            .join(Region, Region.id == Account.region_id)
+            .where(Region.town_id == dispatcher.region_id, Account.role == "agent")
+            .order_by(Region.code, Account.post, Account.id)
+        )
+    ).all()
+    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
