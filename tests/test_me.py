@@ -7,9 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from app.demo import demo_id_number
 from app.logs import JsonFormatter
-from app.models import Account
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13698765432"
@@ -103,58 +101,3 @@ async def test_logs_carry_the_request_id_and_never_the_id_or_phone(client, demo,
     everything = "\n".join(lines)
     assert ID_NUMBER not in everything and PHONE not in everything
     assert ID_NUMBER[:-1] not in everything
-
-
-# --- one ID number, one WeChat account --------------------------------------------------
-
-RESIDENT1_ID = demo_id_number("370406", "19480312", "022")  # 张秀英, the demo resident
-
-
-async def test_an_id_number_held_by_another_wechat_account_is_refused_without_saying_whose(
-    client, demo, login
-):
-    headers = await login("newcomer")
-    response = await client.patch(
-        "/mp/v1/me", json={"name": "冒名者", "idNumber": RESIDENT1_ID}, headers=headers
-    )
-    assert response.status_code == 409
-    body = response.json()
-    assert body["code"] == "id_number_taken" and body["title"] == "该身份证号已被其他微信账号使用"
-    assert [e["field"] for e in body["errors"]] == ["idNumber"]
-    for revealing in ("张秀英", "13906321234", "139****1234", RESIDENT1_ID, "370***"):
-        assert revealing not in response.text
-    me = (await client.get("/mp/v1/me", headers=headers)).json()
-    assert me["idNumber"] is None and me["name"] is None  # nothing of the request was kept
-    # The holder may save their own number again.
-    holder = await client.patch(
-        "/mp/v1/me", json={"idNumber": RESIDENT1_ID}, headers=await login("resident1")
-    )
-    assert holder.status_code == 200, holder.text
-
-
-async def test_placeholders_and_disabled_accounts_do_not_hold_an_id_number(
-    client, demo, login, ctx
-):
-    """An agent's placeholder (no openid) waits to be claimed; a disabled login is gone."""
-    placeholder_id = demo_id_number("370406", "19420305", "046")
-    disabled_id = demo_id_number("370406", "19420305", "054")
-    async with ctx.db.unit_of_work() as session:
-        for number, openid, disabled_at in (
-            (placeholder_id, None, None),
-            (disabled_id, "dev_gone", ctx.now()),
-        ):
-            session.add(
-                Account(
-                    role="resident",
-                    openid=openid,
-                    on_duty=False,
-                    disabled_at=disabled_at,
-                    id_number_enc=ctx.cipher.encrypt(number, context="id_number"),
-                    id_number_hash=ctx.cipher.lookup_hash(number, context="id_number"),
-                )
-            )
-    for handle, number in (("claimer", placeholder_id), ("successor", disabled_id)):
-        response = await client.patch(
-            "/mp/v1/me", json={"idNumber": number}, headers=await login(handle)
-        )
-        assert response.status_code == 200, response.text

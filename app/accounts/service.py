@@ -21,8 +21,6 @@ from app.security.tokens import (
 )
 from app.wechat import WeChatSession
 
-IdNumberTaken = errors.error("id_number_taken", 409, "该身份证号已被其他微信账号使用")
-
 
 @dataclass
 class RefreshResult:
@@ -177,7 +175,6 @@ async def update_profile(
     if account.role != "resident":
         raise errors.Forbidden("工作人员的资料由管理员维护")
     problems: dict[str, str] = {}
-    taken = False
     if change.name is not None:
         name = change.name.strip()
         if not 2 <= len(name) <= 20:
@@ -195,14 +192,8 @@ async def update_profile(
         if problem:
             problems["idNumber"] = problem
         else:
-            id_hash = ctx.cipher.lookup_hash(number, context="id_number")
-            if id_hash != account.id_number_hash and await _id_number_taken(
-                session, account.id, id_hash
-            ):
-                taken = True
-            else:
-                account.id_number_enc = ctx.cipher.encrypt(number, context="id_number")
-                account.id_number_hash = id_hash
+            account.id_number_enc = ctx.cipher.encrypt(number, context="id_number")
+            account.id_number_hash = ctx.cipher.lookup_hash(number, context="id_number")
     if change.village_id is not None:
         village = await session.get(Region, change.village_id)
         if village is None or village.level != "village":
@@ -213,32 +204,9 @@ async def update_profile(
         raise errors.InvalidInput(
             "填写的内容有误", errors=[{"field": f, "message": m} for f, m in problems.items()]
         )
-    if taken:
-        raise IdNumberTaken(
-            "该身份证号已绑定在另一个微信账号上。如是本人换了微信,请带身份证到村便民服务站处理",
-            errors=[{"field": "idNumber", "message": "该身份证号已被其他微信账号使用"}],
-        )
     await session.flush()
     await claim_entered_orders(session, ctx, account)
     return views.me_view(account, await _region(session, account.region_id), ctx.cipher)
-
-
-async def _id_number_taken(session: AsyncSession, account_id: int, id_hash: str) -> bool:
-    """Whether another live WeChat login already holds this ID number (one person, one
-    account). Placeholders agents created (no openid) do not count: they wait to be claimed
-    by the person who confirms the same number and phone (app/orders/entered.py)."""
-    holder = await session.scalar(
-        select(Account.id)
-        .where(
-            Account.id_number_hash == id_hash,
-            Account.id != account_id,
-            Account.role == "resident",
-            Account.openid.is_not(None),
-            Account.disabled_at.is_(None),
-        )
-        .limit(1)
-    )
-    return holder is not None
 
 
 def set_phone(account: Account, ctx: Context, phone: str, *, verified: bool = False) -> None:
