@@ -285,9 +285,20 @@ async def test_changes_to_settings_and_reads_of_personal_data_are_audited(client
         "/mp/v1/admin/calendar/2027", json={"days": [], "complete": False}, headers=admin
     )
     await client.post("/mp/v1/admin/catalogue/items/RS-0001/retire", headers=admin)
+    edited = await client.patch(
+        f"/mp/v1/admin/staff/{agent}", json={"serviceHours": "周一至周六 8:30-17:30"}, headers=admin
+    )
+    assert edited.status_code == 200, edited.text
     log = (await client.get("/mp/v1/admin/audit", headers=admin)).json()
     actions = [e["action"] for e in log]
-    assert actions == ["catalogue.retire", "calendar.year", "dispatch.duty", "dispatch.rule"]
+    assert actions == [
+        "staff.edit",
+        "catalogue.retire",
+        "calendar.year",
+        "dispatch.duty",
+        "dispatch.rule",
+    ]
+    assert log[0]["detail"] == {"serviceHours": "周一至周六 8:30-17:30"}
     assert log[-1]["detail"] == {"autoDispatch": False} and log[-1]["actorName"] == "杨春华"
     assert (await client.get("/mp/v1/admin/audit", headers=dispatcher)).status_code == 403
 

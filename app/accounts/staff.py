@@ -12,7 +12,7 @@ from msgspec import UNSET, UnsetType
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import errors
+from app import audit, errors
 from app.accounts import views
 from app.accounts.service import revoke_all
 from app.context import Context
@@ -97,6 +97,10 @@ async def create_staff(
     code = _new_binding(account, ctx)
     session.add(account)
     await session.flush()
+    detail = {"role": data.role, "regionId": region.id, "post": data.post}
+    await audit.record_async(
+        session, admin, "staff.create", f"account:{account.id}", ctx.now(), detail
+    )
     return views.StaffCreated(
         staff=views.staff_view(account, region, ctx.today()), binding_code=code
     )
@@ -148,6 +152,9 @@ async def reissue_binding_code(
         account.openid = None
     code = _new_binding(account, ctx)
     await session.flush()
+    await audit.record_async(
+        session, admin, "staff.binding_code", f"account:{account.id}", ctx.now()
+    )
     return views.StaffCreated(
         staff=views.staff_view(account, await _region(session, account.region_id), ctx.today()),
         binding_code=code,
@@ -196,6 +203,20 @@ async def update_staff(
         if change.disabled:
             await revoke_all(session, account.id, ctx)
     await session.flush()
+    changed = {
+        name: value
+        for name, value in (
+            ("name", change.name),
+            ("workPhone", change.work_phone),
+            ("serviceHours", change.service_hours),
+            ("post", change.post),
+            ("disabled", change.disabled),
+        )
+        if not isinstance(value, UnsetType)
+    }
+    await audit.record_async(
+        session, admin, "staff.edit", f"account:{account.id}", ctx.now(), changed
+    )
     return views.staff_view(account, await _region(session, account.region_id), ctx.today())
 
 
@@ -233,6 +254,7 @@ async def set_staff_photo(
         replaced = account.photo_key
         account.photo_key = taken.key
         await session.flush()
+        await audit.record_async(session, admin, "staff.photo", f"account:{account.id}", ctx.now())
         view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
     await _remove_files(ctx, replaced, taken.thumbnail_key)
     return view
@@ -243,6 +265,9 @@ async def remove_staff_photo(ctx: Context, admin: Principal, staff_id: int) -> v
         account = await staff_in_scope(session, admin, staff_id)
         replaced, account.photo_key = account.photo_key, None
         await session.flush()
+        await audit.record_async(
+            session, admin, "staff.photo_removed", f"account:{account.id}", ctx.now()
+        )
         view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
     await _remove_files(ctx, replaced)
     return view
