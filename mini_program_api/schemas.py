@@ -49,10 +49,6 @@ class StaffInput(Input):
     post: Literal["A", "B"] | None = None
 
 
-class StaffStatusInput(Input):
-    disabled: bool
-
-
 class UploadInput(Input):
     purpose: Literal[
         "material", "entrustment", "result", "receipt", "proof", "complaint", "staff_photo"

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.clock import utcnow
 from app.models.base import Base, BigId, UTCDateTime
 
-UPLOAD_PURPOSES = ("material", "entrustment", "result", "receipt", "proof", "complaint")
+UPLOAD_PURPOSES = (
+    "material",
+    "entrustment",
+    "result",
+    "receipt",
+    "proof",
+    "complaint",
+    "staff_photo",
+)
 
 
 class Upload(Base):
