@@ -28,8 +28,10 @@ from app.orders.records import (
     ORDER_BY_ID,
     ORDERS,
     OrderRow,
+    gaps,
     guide_version,
     is_overdue,
+    may_follow,
     order_in_scope,
 )
 from app.orders.states import ACTION_NAMES, STATUS_NAMES, actions_from
@@ -209,6 +211,8 @@ def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[s
     if principal.role == "agent" and order.agent_id != principal.account_id:
         return []
     actions = actions_from(order.status, principal.role)
+    if order.status == "accepted" and not gaps(order):  # only 容缺 materials follow later
+        actions = [a for a in actions if a != "supplement"]
     if principal.role == "agent" and is_overdue(order, now) and not order.delay_explanation:
         actions = [a for a in actions if a != "complete"] + ["explain_delay"]
     if principal.role == "dispatcher" and order.agent_id and order.status in OPEN_FOR_REASSIGN:
@@ -275,6 +279,10 @@ def _item_code(session: Session, ctx: Context, item_id: int) -> str:
     return code
 
 
+def _accepted_data(event: Row[Any] | SimpleNamespace | None) -> dict[str, Any]:
+    return (event.data or {}) if event is not None else {}
+
+
 def _contact(row: Row[Any] | None) -> views.AgentContact | None:
     return views.AgentContact(id=row.id, name=row.name, work_phone=row.work_phone) if row else None
 
@@ -296,6 +304,8 @@ def build_detail(
         remaining = calendar.remaining_working_days(order.due_at, now)
     elif order.status == "on_hold":
         remaining = order.remaining_days
+    # 受理单 is issued at acceptance: what it says is what the accept event recorded.
+    accepted = next((e for e in reversed(events) if e.action == "accept"), None)
     return views.OrderDetail(
         id=order.id,
         number=order.number,
@@ -335,6 +345,7 @@ def build_detail(
                 upload_ids=list(order.materials.get(m["code"], {}).get("uploads", [])),
                 state=order.materials.get(m["code"], {}).get("state", "empty"),
                 reason=order.materials.get(m["code"], {}).get("reason"),
+                may_follow=bool(m.get("required", True)) and may_follow(version, m),
             )
             for m in version.materials
         ],
@@ -349,6 +360,7 @@ def build_detail(
             fee_basis=version.fee_basis,
             handler_name=agent.name if agent else None,
             handler_phone=agent.work_phone if agent else None,
+            materials_to_follow=[g["name"] for g in _accepted_data(accepted).get("gaps", [])],
         )
         if order.accepted_at
         else None,

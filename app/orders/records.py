@@ -76,6 +76,25 @@ DelayExplanationRequired = errors.error(
 )
 NotOverdue = errors.error("not_overdue", 409, "办件尚未超期,不需要延期说明")
 UploadInUse = errors.error("upload_in_use", 409, "有文件刚被用于其他办件,请重新选择")
+GapsOutstanding = errors.error("materials_outstanding", 409, "容缺受理的材料尚未补齐,不能准予办结")
+
+# 容缺受理 (seed 003): on an item whose guide allows it, a required material may follow after
+# acceptance, except these: without the applicant's ID, their application and their
+# entrustment there is no request to accept. The guide has no per-material mark for this.
+ESSENTIAL_MATERIALS = frozenset({"id_card", "application_form", "entrustment"})
+GAP_REASON = "容缺受理,请在办结前补正"
+
+
+def may_follow(version: ItemVersion, slot: dict[str, Any]) -> bool:
+    """May this required material be missing at submission and acceptance (容缺)?"""
+    return bool(version.allow_accept_with_gaps) and slot["code"] not in ESSENTIAL_MATERIALS
+
+
+def gaps(order: OrderRow) -> list[str]:
+    """The slots an accepted order still owes (容缺受理, not yet supplemented)."""
+    if order.status not in ("accepted", "on_hold"):
+        return []
+    return sorted(c for c, s in order.materials.items() if s.get("state") == "missing")
 
 
 def illegal(status: str, action: str) -> errors.DomainError:
@@ -121,9 +140,14 @@ def check_materials(
     ]
     files = {f"materials.{c}": ids for c, ids in given.items()} | (other_files or {})
     problems += upload_problems(session, principal, files)
-    wanted = only if only is not None else {c for c, m in slots.items() if m.get("required", True)}
-    if at_submit and version.allow_accept_with_gaps:
-        wanted = set()
+    if only is not None:
+        wanted = only
+    else:
+        wanted = {
+            c
+            for c, m in slots.items()
+            if m.get("required", True) and not (at_submit and may_follow(version, m))
+        }
     for code in sorted(wanted):
         if code in slots and not given.get(code):
             problems.append(

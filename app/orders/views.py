@@ -45,6 +45,7 @@ class ChecklistSlot(msgspec.Struct, rename="camel", kw_only=True):
     upload_ids: list[int]
     state: str  # empty, submitted, accepted, missing, rejected
     reason: str | None
+    may_follow: bool = False  # 容缺: may be missing at submission and acceptance
 
 
 class AcceptanceSlip(msgspec.Struct, rename="camel", kw_only=True):
@@ -60,6 +61,9 @@ class AcceptanceSlip(msgspec.Struct, rename="camel", kw_only=True):
     fee_basis: str | None
     handler_name: str | None
     handler_phone: str | None
+    materials_to_follow: list[str] = msgspec.field(
+        default_factory=list
+    )  # 容缺受理: accepted as owed
     rights_and_duties: str = RIGHTS_AND_DUTIES
 
 
