@@ -598,3 +598,22 @@ async def test_a_hold_alone_never_makes_an_order_overdue_in_lists(client, demo, 
     assert listed.json()["items"][0]["overdue"] is False
     detail = await client.get(f"/mp/v1/dispatch/orders/{order_id}", headers=dispatcher)
     assert detail.json()["overdue"] is False and detail.json()["remainingWorkingDays"] == 5
+
+
+async def test_the_acceptance_slip_names_who_accepted_through_a_reassignment(client, demo, login):
+    order_id, resident, agent = await _assigned(client, login)
+    accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    slip = accepted.json()["acceptanceSlip"]
+    accepter = accepted.json()["agent"]
+    assert slip["handlerName"] == "刘桂兰" == accepter["name"]
+    dispatcher = await login("dispatcher1a")
+    moved = await client.post(
+        f"/mp/v1/dispatch/orders/{order_id}/reassign",
+        json={"agentId": await agent_id(client, dispatcher, "王建军"), "reason": "刘桂兰休假"},
+        headers=dispatcher,
+    )
+    assert moved.status_code == 200, moved.text
+    detail = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()
+    assert detail["agent"]["name"] == "王建军"  # who handles it now, with the phone to call
+    assert detail["acceptanceSlip"] == slip  # the 受理单 as issued: 刘桂兰 accepted it
+    assert slip["handlerPhone"] == accepter["workPhone"]

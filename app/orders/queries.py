@@ -50,7 +50,7 @@ SCOPE_COLUMN = {
     "admin": ORDERS.c.district_id,
 }
 EVENTS_OF_ORDER = (
-    select(EVENTS, ACCOUNTS.c.name.label("actor_name"))
+    select(EVENTS, ACCOUNTS.c.name.label("actor_name"), ACCOUNTS.c.work_phone.label("actor_phone"))
     .select_from(EVENTS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == EVENTS.c.actor_id))
     .where(EVENTS.c.order_id == bindparam("order_id"))
     .order_by(EVENTS.c.id)
@@ -261,7 +261,8 @@ def new_order_detail(
     order = SimpleNamespace(**({column.key: None for column in ORDERS.c} | new.values))
     names = {principal.account_id: new.actor_name}
     events = [
-        SimpleNamespace(**e, id=None, actor_name=names.get(e["actor_id"])) for e in new.events
+        SimpleNamespace(**e, id=None, actor_name=names.get(e["actor_id"]), actor_phone=None)
+        for e in new.events
     ]
     version = guide_version(session, ctx, new.values["item_version_id"])
     item_code = _item_code(session, ctx, new.values["item_id"])
@@ -304,7 +305,8 @@ def build_detail(
         remaining = calendar.remaining_working_days(order.due_at, now)
     elif order.status == "on_hold":
         remaining = order.remaining_days
-    # 受理单 is issued at acceptance: what it says is what the accept event recorded.
+    # 受理单 is issued at acceptance: it names the agent who accepted (the accept event's
+    # actor), not whoever handles the order after a re-assignment, and what was owed then.
     accepted = next((e for e in reversed(events) if e.action == "accept"), None)
     return views.OrderDetail(
         id=order.id,
@@ -358,8 +360,8 @@ def build_detail(
             promised_days=order.promised_days,
             fees_fen=version.fee_fen,
             fee_basis=version.fee_basis,
-            handler_name=agent.name if agent else None,
-            handler_phone=agent.work_phone if agent else None,
+            handler_name=accepted.actor_name if accepted else None,
+            handler_phone=accepted.actor_phone if accepted else None,
             materials_to_follow=[g["name"] for g in _accepted_data(accepted).get("gaps", [])],
         )
         if order.accepted_at

@@ -59,7 +59,7 @@ class AcceptanceSlip(msgspec.Struct, rename="camel", kw_only=True):
     promised_days: int
     fees_fen: int
     fee_basis: str | None
-    handler_name: str | None
+    handler_name: str | None  # who accepted (受理人), as on the day of acceptance
     handler_phone: str | None
     materials_to_follow: list[str] = msgspec.field(
         default_factory=list
