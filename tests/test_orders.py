@@ -226,15 +226,17 @@ async def test_hold_and_resume_give_back_exactly_the_days_left(client, demo, log
         f"/mp/v1/agent/orders/{order_id}/hold", json={"reason": "等待申请人补签字"}, headers=agent
     )
     assert held.status_code == 200, held.text
-    left = held.json()["remainingWorkingDays"]
+    # Accepted Monday 23 Nov, due at the end of Monday 30 Nov; held Wednesday 25 Nov, which
+    # counts as used: Thursday 26, Friday 27 and Monday 30 are left.
+    assert held.json()["remainingWorkingDays"] == 3
+    assert held.json()["timeline"][-1]["data"] == {"remainingDays": 3}
     clock.advance(days=12)  # Monday 7 Dec
     resident = await login("resident1")
     resumed = await client.post(f"/mp/v1/orders/{order_id}/resume", json={}, headers=resident)
     assert resumed.status_code == 200, resumed.text
-    assert resumed.json()["remainingWorkingDays"] == left
-    # From Monday 7 Dec, `left` working days on: due at the end of that day.
-    expected_last_day = {3: "2026-12-10", 2: "2026-12-09"}[left]
-    assert resumed.json()["dueAt"].startswith(expected_last_day)
+    assert resumed.json()["remainingWorkingDays"] == 3
+    # Resumed Monday 7 Dec (not counted): Tuesday 8, Wednesday 9, Thursday 10 December.
+    assert resumed.json()["dueAt"] == "2026-12-10T16:00:00Z"
 
 
 async def test_overdue_work_needs_a_delay_explanation_before_completion(client, demo, login, clock):
@@ -308,19 +310,20 @@ async def test_consultation_items_and_incomplete_profiles_cannot_submit(client, 
     )
     assert incomplete.status_code == 409 and incomplete.json()["code"] == "profile_incomplete"
     resident = await login("resident1")
-    consult = (await client.get("/mp/v1/catalogue/items", params={"q": "出生登记"})).json()
-    for item in consult["items"]:
-        guide = (await client.get(f"/mp/v1/catalogue/items/{item['code']}")).json()
-        if not guide["canSubmitOnline"]:
-            refused = await client.post(
-                "/mp/v1/orders",
-                json={"itemCode": item["code"], "materials": {}},
-                headers={**resident, "Idempotency-Key": "tap-consult-1"},
-            )
-            assert refused.status_code in (404, 422)
-            break
-    else:
-        pytest.fail("no consultation-only item found")
+    me = (await client.get("/mp/v1/me", headers=resident)).json()
+    # GA-0001 出生登记: guidance only (咨询服务, in person at the police station), and offered
+    # by resident1's village station, so the refusal is the consultation rule, not a 404.
+    guide = (
+        await client.get("/mp/v1/catalogue/items/GA-0001", params={"villageId": me["region"]["id"]})
+    ).json()
+    assert guide["mode"] == "consult" and guide["canSubmitOnline"] is False, guide
+    refused = await client.post(
+        "/mp/v1/orders",
+        json={"itemCode": "GA-0001", "materials": {}},
+        headers={**resident, "Idempotency-Key": "tap-consult-1"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "item_not_online"
 
 
 async def test_missing_required_materials_are_each_named(client, demo, login):
