@@ -36,6 +36,10 @@ from app.orders.records import (
 from app.security.tokens import Principal
 
 TOWNS = REGIONS.alias("towns")
+MAX_DAILY_SEQUENCE = 999_999  # the six digits of an order number's daily part
+OrderNumbersExhausted = errors.error(
+    "order_numbers_exhausted", 503, "今日办件编号已用完,请明天再提交"
+)
 MAX_APPOINTMENT_AHEAD = timedelta(days=90)
 
 # Everything a submission checks before writing, in one statement: an earlier order with
@@ -286,7 +290,13 @@ NEXT_NUMBER = text(
 
 def next_number(session: Session, ctx: Context, now: datetime) -> str:
     """DB + business date + a 6-digit daily sequence, unique across processes (one statement;
-    the upsert is the same SQL on SQLite and PostgreSQL)."""
+    the upsert is the same SQL on SQLite and PostgreSQL). The millionth order of a day is
+    refused rather than given a 7-digit number no one expects (the refusal rolls the counter
+    back with the rest of the submission)."""
     day = now.astimezone(ctx.settings.zone).date()
     sequence = session.execute(NEXT_NUMBER, {"day": day}).scalar_one()
+    if sequence > MAX_DAILY_SEQUENCE:
+        raise OrderNumbersExhausted(
+            f"{day:%Y年%m月%d日}的办件编号已用完({MAX_DAILY_SEQUENCE:,} 件),请明天再提交"
+        )
     return f"DB{day:%Y%m%d}{sequence:06d}"
