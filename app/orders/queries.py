@@ -11,9 +11,10 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, bindparam, select
+from sqlalchemy import Row, Select, Table, bindparam, case, select
 from sqlalchemy.orm import Session
 
+from app import errors
 from app.context import Context
 from app.models import ItemVersion
 from app.orders import views
@@ -56,8 +57,11 @@ EVENTS_OF_ORDER = (
     .order_by(EVENTS.c.id)
 )
 ITEM_CODE = select(ITEMS.c.code).where(ITEMS.c.id == bindparam("id"))
-DUE_OF_ORDER = select(ORDERS.c.due_at).where(ORDERS.c.id == bindparam("id"))
-PRIORITY_OF_ORDER = select(ORDERS.c.priority).where(ORDERS.c.id == bindparam("id"))
+# Where a staff list's cursor order stands now: its id alone does not place it.
+POSITION_OF_ORDER = select(
+    ORDERS.c.status, ORDERS.c.priority, ORDERS.c.due_at, ORDERS.c.remaining_days
+).where(ORDERS.c.id == bindparam("id"))
+CursorInvalid = errors.error("cursor_invalid", 422, "列表已变化,请从第一页重新加载")
 
 
 @functools.lru_cache(maxsize=256)
@@ -68,9 +72,11 @@ def _list_statement(
     agent: bool,
     overdue: bool | None,
     due_first: bool,
-    cursor: bool,
+    cursor: str | None,
 ) -> Select[Any]:
-    """One statement per shape of filters, built once; each page only binds values."""
+    """One statement per shape of filters, built once; each page only binds values. `cursor`
+    says which order the page continues: "id" (newest first), "priority" (staff lists),
+    "running" or "held" (due first: from a running order, or from one on hold)."""
     query = (
         select(
             ORDERS.c.id,
@@ -106,14 +112,7 @@ def _list_statement(
         )
         query = query.where(late) if overdue else query.where(~late)
     if due_first:
-        query = query.where(ORDERS.c.status.in_(RUNNING))
-        if cursor:
-            after: Any = bindparam("after")
-            query = query.where(
-                (ORDERS.c.due_at > after)
-                | ((ORDERS.c.due_at == after) & (ORDERS.c.id > bindparam("cursor")))
-            )
-        return query.order_by(ORDERS.c.due_at, ORDERS.c.id).limit(bindparam("limit"))
+        return _due_first(query, cursor)
     if role == "resident":
         if cursor:
             query = query.where(ORDERS.c.id < bindparam("cursor"))
@@ -126,6 +125,42 @@ def _list_statement(
             | ((ORDERS.c.priority == priority) & (ORDERS.c.id < bindparam("cursor")))
         )
     return query.order_by(ORDERS.c.priority.desc(), ORDERS.c.id.desc()).limit(bindparam("limit"))
+
+
+def _due_first(query: Select[Any], cursor: str | None) -> Select[Any]:
+    """Running orders soonest due first; then those on hold, whose clock is stopped and whose
+    old due time means nothing until they resume: fewest working days left first (an order
+    already overdue when held has none left)."""
+    running, held = ORDERS.c.status == "accepted", ORDERS.c.status == "on_hold"
+    query = query.where(running | held)
+    after_id: Any = bindparam("cursor")
+    if cursor == "running":
+        after: Any = bindparam("after")
+        query = query.where(
+            (
+                running
+                & (
+                    (ORDERS.c.due_at > after)
+                    | ((ORDERS.c.due_at == after) & (ORDERS.c.id > after_id))
+                )
+            )
+            | held
+        )
+    elif cursor == "held":
+        left: Any = bindparam("left")
+        query = query.where(
+            held
+            & (
+                (ORDERS.c.remaining_days > left)
+                | ((ORDERS.c.remaining_days == left) & (ORDERS.c.id > after_id))
+            )
+        )
+    return query.order_by(
+        case((running, 0), else_=1),
+        case((running, ORDERS.c.due_at)),
+        case((held, ORDERS.c.remaining_days)),
+        ORDERS.c.id,
+    ).limit(bindparam("limit"))
 
 
 def list_orders(
@@ -142,7 +177,7 @@ def list_orders(
     due_first: bool = False,
 ) -> views.OrderPage:
     """Newest first by id, one indexed range scan per page whatever the table's size; or,
-    with `due_first`, the running orders (办理中, 中止) soonest due first."""
+    with `due_first`, the running orders (办理中) soonest due first, then those on hold (中止)."""
     limit = max(1, min(limit, MAX_PAGE))
     now = ctx.now()
     scope = principal.account_id if principal.role in ("resident", "agent") else principal.region_id
@@ -155,12 +190,11 @@ def list_orders(
         "cursor": min(cursor, MAX_ID) if cursor is not None else None,
         "limit": limit + 1,
     }
-    if due_first and cursor is not None:
-        params["after"] = session.scalar(DUE_OF_ORDER, {"id": params["cursor"]})
-        cursor = cursor if params["after"] is not None else None
-    elif cursor is not None and principal.role != "resident":
-        params["priority"] = session.scalar(PRIORITY_OF_ORDER, {"id": params["cursor"]})
-        cursor = cursor if params["priority"] is not None else None
+    position = None
+    if cursor is not None:
+        position = "id"
+        if due_first or principal.role != "resident":
+            position = _position(session, params, due_first)
     statement = _list_statement(
         principal.role,
         status is not None,
@@ -168,7 +202,7 @@ def list_orders(
         agent_id is not None,
         overdue,
         due_first,
-        cursor is not None,
+        position,
     )
     rows = session.execute(statement, params).all()
     items = [
@@ -204,6 +238,22 @@ def list_orders(
     ]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return views.OrderPage(items=items, next_cursor=next_cursor)
+
+
+def _position(session: Session, params: dict[str, Any], due_first: bool) -> str:
+    """Where the cursor order stands now, put into `params`; an order that cannot be placed
+    (none has that id) is refused rather than quietly starting again at the first page."""
+    row = session.execute(POSITION_OF_ORDER, {"id": params["cursor"]}).one_or_none()
+    if row is not None and not due_first:
+        params["priority"] = row.priority
+        return "priority"
+    if row is not None and row.status == "on_hold" and row.remaining_days is not None:
+        params["left"] = row.remaining_days
+        return "held"
+    if row is not None and row.due_at is not None:  # running, or finished since the last page
+        params["after"] = row.due_at
+        return "running"
+    raise CursorInvalid(errors=[{"field": "cursor", "message": "分页位置已失效"}])
 
 
 def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[str]:
