@@ -66,6 +66,7 @@ ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.i
     "pool": "进入派单池",
     "reassign": "改派",
     "explain_delay": "延期说明",
+    "recompute_due": "按正式节假日安排重算期限",
     "claim": "本人微信账号认领",
 }
 
