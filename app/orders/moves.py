@@ -18,7 +18,7 @@ from app.orders.calendar import work_calendar
 from app.orders.records import (
     GAP_REASON,
     OPEN_FOR_REASSIGN,
-    STATUS_BY_ID,
+    STATUS_AND_AGENT_BY_ID,
     DelayExplanationRequired,
     GapsOutstanding,
     NotOverdue,
@@ -157,8 +157,10 @@ def _guarded_update(session: Session, order: OrderRow, statement: Update, action
         ).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        current = session.scalar(STATUS_BY_ID, {"id": order.id})
-        raise illegal(current or order.status, action)
+        now = session.execute(STATUS_AND_AGENT_BY_ID, {"id": order.id}).one()
+        if now.status == order.status:  # the same status: it went to another agent meanwhile
+            raise illegal(now.status, action, "办件刚刚改派给了其他代办员,请刷新后再操作")
+        raise illegal(now.status, action)
 
 
 def _require(reason: str | None, field_name: str = "reason", message: str = "请填写原因") -> str:

@@ -50,7 +50,9 @@ OrderRow: TypeAlias = Any
 # The hot paths' statements, built once: SQLAlchemy then only binds and runs them (building
 # a statement costs more than SQLite takes to run it).
 ORDER_BY_ID = select(ORDERS).where(ORDERS.c.id == bindparam("id"))
-STATUS_BY_ID = select(ORDERS.c.status).where(ORDERS.c.id == bindparam("id"))
+STATUS_AND_AGENT_BY_ID = select(ORDERS.c.status, ORDERS.c.agent_id).where(
+    ORDERS.c.id == bindparam("id")
+)
 UPLOADS_BY_ID = select(
     UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id
 ).where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)))
@@ -97,10 +99,10 @@ def gaps(order: OrderRow) -> list[str]:
     return sorted(c for c, s in order.materials.items() if s.get("state") == "missing")
 
 
-def illegal(status: str, action: str) -> errors.DomainError:
+def illegal(status: str, action: str, detail: str | None = None) -> errors.DomainError:
     """409 naming the order's current status, so the phone can refresh to the truth."""
     return IllegalTransition(
-        f"办件当前为“{STATUS_NAMES[status]}”,不能{ACTION_NAMES.get(action, action)}",
+        detail or f"办件当前为“{STATUS_NAMES[status]}”,不能{ACTION_NAMES.get(action, action)}",
         currentStatus=status,
         currentStatusName=STATUS_NAMES[status],
     )
