@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Order, OrderEvent
+from app.models import Order, OrderEvent, Upload
 from tests.conftest import Clock
 from tests.factories import agent_id, submit, upload_photo
 
@@ -620,3 +621,50 @@ async def test_the_acceptance_slip_names_who_accepted_through_a_reassignment(cli
     assert detail["agent"]["name"] == "王建军"  # who handles it now, with the phone to call
     assert detail["acceptanceSlip"] == slip  # the 受理单 as issued: 刘桂兰 accepted it
     assert slip["handlerPhone"] == accepter["workPhone"]
+
+
+async def test_a_submission_with_wrong_photos_names_each_and_writes_nothing(
+    client, demo, login, ctx
+):
+    resident, other = await login("resident1"), await login("resident2")
+    first = await submit(client, resident, "RS-0009")
+    assert first.status_code == 201, first.text
+    used = first.json()["checklist"][0]["uploadIds"][0]
+    pending = (
+        await client.post(
+            "/mp/v1/uploads",
+            json={"purpose": "material", "contentType": "image/jpeg", "size": 1000},
+            headers=resident,
+        )
+    ).json()["id"]
+    someone_elses = await upload_photo(client, other)
+    mine = await upload_photo(client, resident)
+    for materials, expected in (
+        ({"id_card": [used]}, [("materials.id_card", "该文件已用于其他办件")]),
+        ({"id_card": [pending]}, [("materials.id_card", "文件还没有上传完成")]),
+        (
+            {"id_card": [mine, someone_elses]},
+            [("materials.id_card", f"没有找到文件 {someone_elses}")],
+        ),
+    ):
+        refused = await client.post(
+            "/mp/v1/orders",
+            json={"itemCode": "RS-0009", "materials": materials},
+            headers={**resident, "Idempotency-Key": f"tap-{uuid.uuid4().hex}"},
+        )
+        assert refused.status_code == 422, refused.text
+        got = [(e["field"], e["message"]) for e in refused.json()["errors"]]
+        assert got == expected, got
+    # One round lists the wrong file and the missing materials together.
+    both = await client.post(
+        "/mp/v1/orders",
+        json={"itemCode": "RS-0001", "materials": {"id_card": [someone_elses]}},
+        headers={**resident, "Idempotency-Key": f"tap-{uuid.uuid4().hex}"},
+    )
+    fields = [e["field"] for e in both.json()["errors"]]
+    assert fields[0] == "materials.id_card" and "materials.hukou_book" in fields, fields
+    async with ctx.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+        assert (await session.get(Upload, mine)).order_id is None  # not half-attached
+    second = await submit(client, resident, "RS-0009")
+    assert int(second.json()["number"][-6:]) == 2  # the refused ones took no number

@@ -61,6 +61,16 @@ ATTACH = (
     .where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)), UPLOADS.c.order_id.is_(None))
     .values(order_id=bindparam("order_id"))
 )
+CLAIM = (
+    update(UPLOADS)
+    .where(
+        UPLOADS.c.id.in_(bindparam("ids", expanding=True)),
+        UPLOADS.c.order_id.is_(None),
+        UPLOADS.c.owner_id == bindparam("owner"),
+        UPLOADS.c.status == "ready",
+    )
+    .values(order_id=bindparam("order_id"))
+)
 INSERT_EVENT = insert(EVENTS)
 REGION_NAME = select(REGIONS.c.name).where(REGIONS.c.id == bindparam("id"))
 AGENT_CONTACT = select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
@@ -131,9 +141,12 @@ def check_materials(
     at_submit: bool,
     only: set[str] | None = None,
     other_files: dict[str, list[int]] | None = None,
+    files_claimed_later: bool = False,
 ) -> dict[str, Any]:
     """Every slot of the guide with its uploads; each problem listed, none hidden (those of
-    `other_files`, photos beside the materials, too)."""
+    `other_files`, photos beside the materials, too). With `files_claimed_later` the files
+    are looked at here only when something else is wrong (to list it all at once); the
+    caller then attaches them with `claim_uploads`, which checks them as it writes."""
     slots = {m["code"]: m for m in version.materials}
     problems = [
         {"field": f"materials.{code}", "message": "该事项没有这项材料"}
@@ -141,7 +154,9 @@ def check_materials(
         if code not in slots
     ]
     files = {f"materials.{c}": ids for c, ids in given.items()} | (other_files or {})
-    problems += upload_problems(session, principal, files)
+    at = len(problems)
+    if not files_claimed_later:
+        problems += upload_problems(session, principal, files)
     if only is not None:
         wanted = only
     else:
@@ -155,6 +170,8 @@ def check_materials(
             problems.append(
                 {"field": f"materials.{code}", "message": f"请上传{slots[code]['name']}"}
             )
+    if problems and files_claimed_later:
+        problems[at:at] = upload_problems(session, principal, files)
     if problems:
         raise errors.InvalidInput("材料有问题,请按提示补充", errors=problems)
     return {
@@ -168,9 +185,13 @@ def check_materials(
 
 
 def upload_problems(
-    session: Session, principal: Principal, given: dict[str, list[int]]
+    session: Session,
+    principal: Principal,
+    given: dict[str, list[int]],
+    claimed_by: int | None = None,
 ) -> list[dict[str, str]]:
-    """Each id must be the caller's own finished upload, not yet part of any order."""
+    """Each id must be the caller's own finished upload, not yet part of any order (but the
+    order `claimed_by`, being written)."""
     ids = sorted({i for values in given.values() for i in values})
     if not ids:
         return []
@@ -183,9 +204,27 @@ def upload_problems(
                 problems.append({"field": field_name, "message": f"没有找到文件 {upload_id}"})
             elif upload.status != "ready":
                 problems.append({"field": field_name, "message": "文件还没有上传完成"})
-            elif upload.order_id is not None:
+            elif upload.order_id not in (None, claimed_by):
                 problems.append({"field": field_name, "message": "该文件已用于其他办件"})
     return problems
+
+
+def claim_uploads(
+    session: Session, principal: Principal, order_id: int, files: dict[str, list[int]]
+) -> None:
+    """Attach the caller's own finished, unattached uploads to a new order in one guarded
+    statement (no read first); when one is not, say which and why. The caller's unit of
+    work then fails as a whole, the order with it."""
+    unique = sorted({i for ids in files.values() for i in ids})
+    if not unique:
+        return
+    params = {"ids": unique, "order_id": order_id, "owner": principal.account_id}
+    if session.connection().execute(CLAIM, params).rowcount == len(unique):
+        return
+    problems = upload_problems(session, principal, files, claimed_by=order_id)
+    if problems:
+        raise errors.InvalidInput("材料有问题,请按提示补充", errors=problems)
+    raise UploadInUse()
 
 
 def attach_uploads(session: Session, order_id: int, ids: list[int]) -> None:
@@ -242,7 +281,7 @@ def order_in_scope(session: Session, principal: Principal, order_id: int) -> Ord
     """Residents: their own; agents: assigned to them or in their village; dispatchers: their
     town; admins: their district. Anything else is 404."""
     order = (
-        session.execute(ORDER_BY_ID, {"id": order_id}).one_or_none()
+        session.connection().execute(ORDER_BY_ID, {"id": order_id}).one_or_none()
         if 0 < order_id <= MAX_ID
         else None
     )
