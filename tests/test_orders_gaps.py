@@ -156,3 +156,29 @@ async def test_without_gaps_allowed_acceptance_needs_every_required_material(cli
     refused = await _post(client, resident, essentials)
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["materials.hukou_book"]
+
+
+async def test_a_supplement_notice_need_not_list_what_may_follow(client, demo, login):
+    await _allow_gaps(client, login)
+    resident = await login("resident1")
+    essentials = {
+        code: [await upload_photo(client, resident)]
+        for code in ("id_card", "application_form", "entrustment")
+    }
+    order_id = (await _post(client, resident, essentials)).json()["id"]
+    agent = await _taken(client, login, order_id)
+    asked = await client.post(
+        f"/mp/v1/agent/orders/{order_id}/request-supplement",
+        json={"missing": [{"code": "id_card", "reason": "照片模糊"}]},
+        headers=agent,
+    )
+    assert asked.status_code == 200, asked.text
+    sent = await client.post(
+        f"/mp/v1/orders/{order_id}/supplement",
+        json={"materials": {"id_card": [await upload_photo(client, resident)]}},
+        headers=resident,
+    )
+    assert sent.status_code == 200 and sent.json()["status"] == "reviewing", sent.text
+    accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["acceptanceSlip"]["materialsToFollow"] == ["居民户口簿"]

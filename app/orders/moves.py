@@ -329,7 +329,8 @@ def _supplement_request(order: OrderRow, version: ItemVersion, data: ActionInput
     listed = {e.get("code") for e in data.missing}
     for code, slot in slots.items():
         empty = not order.materials.get(code, {}).get("uploads")
-        if slot.get("required", True) and empty and code not in listed:
+        owed = slot.get("required", True) and not may_follow(version, slot)  # 容缺 may wait
+        if owed and empty and code not in listed:
             problems.append(
                 {"field": "missing", "message": f"{slot['name']}还没有提交,须在同一次告知中列出"}
             )

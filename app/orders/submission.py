@@ -157,7 +157,7 @@ def submit(
     digest = request_hash(data)
     resident_id = entry.resident_id if entry else principal.account_id
     # Core statements straight on the transaction's connection: the ORM session's execute
-    # adds more than SQLite takes to run them (see records.py).
+    # costs more than SQLite takes to run them.
     conn = session.connection()
     found = conn.execute(
         SUBMISSION_CONTEXT,
