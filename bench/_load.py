@@ -22,8 +22,17 @@ class Result:
     statuses: Counter[int] = field(default_factory=Counter)
 
     @property
+    def ok(self) -> int:
+        """Answers with a 2xx status: only these count towards the rate."""
+        return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
+
+    @property
+    def errors(self) -> int:
+        return self.requests - self.ok
+
+    @property
     def rate(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+        return self.ok / self.seconds if self.seconds else 0.0
 
 
 def request_bytes(

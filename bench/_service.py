@@ -57,6 +57,8 @@ def service(var_dir: Path, **env: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     full_env = {
         **os.environ,
+        # This checkout's code, whichever checkout installed the virtualenv's `daiban`.
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         "DAIBAN_VAR_DIR": str(var_dir),
         "DAIBAN_SERVER_PORT": str(port),
         "DAIBAN_LOG_LEVEL": "WARNING",

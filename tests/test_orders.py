@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Order, OrderEvent
+from app.models import Order, OrderEvent, Upload
 from tests.conftest import Clock
 from tests.factories import agent_id, submit, upload_photo
 
@@ -226,15 +227,17 @@ async def test_hold_and_resume_give_back_exactly_the_days_left(client, demo, log
         f"/mp/v1/agent/orders/{order_id}/hold", json={"reason": "等待申请人补签字"}, headers=agent
     )
     assert held.status_code == 200, held.text
-    left = held.json()["remainingWorkingDays"]
+    # Accepted Monday 23 Nov, due at the end of Monday 30 Nov; held Wednesday 25 Nov, which
+    # counts as used: Thursday 26, Friday 27 and Monday 30 are left.
+    assert held.json()["remainingWorkingDays"] == 3
+    assert held.json()["timeline"][-1]["data"] == {"remainingDays": 3}
     clock.advance(days=12)  # Monday 7 Dec
     resident = await login("resident1")
     resumed = await client.post(f"/mp/v1/orders/{order_id}/resume", json={}, headers=resident)
     assert resumed.status_code == 200, resumed.text
-    assert resumed.json()["remainingWorkingDays"] == left
-    # From Monday 7 Dec, `left` working days on: due at the end of that day.
-    expected_last_day = {3: "2026-12-10", 2: "2026-12-09"}[left]
-    assert resumed.json()["dueAt"].startswith(expected_last_day)
+    assert resumed.json()["remainingWorkingDays"] == 3
+    # Resumed Monday 7 Dec (not counted): Tuesday 8, Wednesday 9, Thursday 10 December.
+    assert resumed.json()["dueAt"] == "2026-12-10T16:00:00Z"
 
 
 async def test_overdue_work_needs_a_delay_explanation_before_completion(client, demo, login, clock):
@@ -308,19 +311,20 @@ async def test_consultation_items_and_incomplete_profiles_cannot_submit(client, 
     )
     assert incomplete.status_code == 409 and incomplete.json()["code"] == "profile_incomplete"
     resident = await login("resident1")
-    consult = (await client.get("/mp/v1/catalogue/items", params={"q": "出生登记"})).json()
-    for item in consult["items"]:
-        guide = (await client.get(f"/mp/v1/catalogue/items/{item['code']}")).json()
-        if not guide["canSubmitOnline"]:
-            refused = await client.post(
-                "/mp/v1/orders",
-                json={"itemCode": item["code"], "materials": {}},
-                headers={**resident, "Idempotency-Key": "tap-consult-1"},
-            )
-            assert refused.status_code in (404, 422)
-            break
-    else:
-        pytest.fail("no consultation-only item found")
+    me = (await client.get("/mp/v1/me", headers=resident)).json()
+    # GA-0001 出生登记: guidance only (咨询服务, in person at the police station), and offered
+    # by resident1's village station, so the refusal is the consultation rule, not a 404.
+    guide = (
+        await client.get("/mp/v1/catalogue/items/GA-0001", params={"villageId": me["region"]["id"]})
+    ).json()
+    assert guide["mode"] == "consult" and guide["canSubmitOnline"] is False, guide
+    refused = await client.post(
+        "/mp/v1/orders",
+        json={"itemCode": "GA-0001", "materials": {}},
+        headers={**resident, "Idempotency-Key": "tap-consult-1"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "item_not_online"
 
 
 async def test_missing_required_materials_are_each_named(client, demo, login):
@@ -598,3 +602,69 @@ async def test_a_hold_alone_never_makes_an_order_overdue_in_lists(client, demo, 
     assert listed.json()["items"][0]["overdue"] is False
     detail = await client.get(f"/mp/v1/dispatch/orders/{order_id}", headers=dispatcher)
     assert detail.json()["overdue"] is False and detail.json()["remainingWorkingDays"] == 5
+
+
+async def test_the_acceptance_slip_names_who_accepted_through_a_reassignment(client, demo, login):
+    order_id, resident, agent = await _assigned(client, login)
+    accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    slip = accepted.json()["acceptanceSlip"]
+    accepter = accepted.json()["agent"]
+    assert slip["handlerName"] == "刘桂兰" == accepter["name"]
+    dispatcher = await login("dispatcher1a")
+    moved = await client.post(
+        f"/mp/v1/dispatch/orders/{order_id}/reassign",
+        json={"agentId": await agent_id(client, dispatcher, "王建军"), "reason": "刘桂兰休假"},
+        headers=dispatcher,
+    )
+    assert moved.status_code == 200, moved.text
+    detail = (await client.get(f"/mp/v1/orders/{order_id}", headers=resident)).json()
+    assert detail["agent"]["name"] == "王建军"  # who handles it now, with the phone to call
+    assert detail["acceptanceSlip"] == slip  # the 受理单 as issued: 刘桂兰 accepted it
+    assert slip["handlerPhone"] == accepter["workPhone"]
+
+
+async def test_a_submission_with_wrong_photos_names_each_and_writes_nothing(
+    client, demo, login, ctx
+):
+    resident, other = await login("resident1"), await login("resident2")
+    first = await submit(client, resident, "RS-0009")
+    assert first.status_code == 201, first.text
+    used = first.json()["checklist"][0]["uploadIds"][0]
+    pending = (
+        await client.post(
+            "/mp/v1/uploads",
+            json={"purpose": "material", "contentType": "image/jpeg", "size": 1000},
+            headers=resident,
+        )
+    ).json()["id"]
+    someone_elses = await upload_photo(client, other)
+    mine = await upload_photo(client, resident)
+    for materials, expected in (
+        ({"id_card": [used]}, [("materials.id_card", "该文件已用于其他办件")]),
+        ({"id_card": [pending]}, [("materials.id_card", "文件还没有上传完成")]),
+        (
+            {"id_card": [mine, someone_elses]},
+            [("materials.id_card", f"没有找到文件 {someone_elses}")],
+        ),
+    ):
+        refused = await client.post(
+            "/mp/v1/orders",
+            json={"itemCode": "RS-0009", "materials": materials},
+            headers={**resident, "Idempotency-Key": f"tap-{uuid.uuid4().hex}"},
+        )
+        assert refused.status_code == 422, refused.text
+        got = [(e["field"], e["message"]) for e in refused.json()["errors"]]
+        assert got == expected, got
+    # One round lists the wrong file and the missing materials together.
+    both = await client.post(
+        "/mp/v1/orders",
+        json={"itemCode": "RS-0001", "materials": {"id_card": [someone_elses]}},
+        headers={**resident, "Idempotency-Key": f"tap-{uuid.uuid4().hex}"},
+    )
+    fields = [e["field"] for e in both.json()["errors"]]
+    assert fields[0] == "materials.id_card" and "materials.hukou_book" in fields, fields
+    async with ctx.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+        assert (await session.get(Upload, mine)).order_id is None  # not half-attached
+    second = await submit(client, resident, "RS-0009")
+    assert int(second.json()["number"][-6:]) == 2  # the refused ones took no number

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import Any
 
 import msgspec
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models import CalendarOverride, CalendarYear, Order
+from app.models import CalendarOverride, CalendarYear, Order, OrderEvent
+from app.orders.records import record_event
 from app.workdays import CalendarOverrides, WorkCalendar
 
 CACHE_SECONDS = 60.0
@@ -112,26 +114,74 @@ def set_calendar_year(
         session.delete(entered)
     session.flush()
     forget_calendar(ctx)
-    _recompute_provisional(session, ctx)
+    _recompute_provisional(session, ctx, year)
     return calendar_year(session, ctx, year)
 
 
-def _recompute_provisional(session: Session, ctx: Context) -> None:
-    """Due dates computed without an official schedule are recomputed now that one exists."""
+def _recompute_provisional(session: Session, ctx: Context, year: int) -> None:
+    """Due dates computed without an official schedule are recomputed now that one exists:
+    a running order's due time from its clock's start, an order on hold also the working
+    days it kept (counted again from its hold). Each is a compare-and-set on the clock the
+    order was read with (one that moved meanwhile was computed afresh by that move), has a
+    timeline event, and a running one gets the reminders of its new due time."""
+    from app.notifications import reminders  # they read this calendar: import at use
+
     calendar = work_calendar(session, ctx)
-    rows = (
-        session.execute(
-            select(Order.id, Order.clock_started_at, Order.clock_days).where(
-                Order.due_provisional.is_(True), Order.status == "accepted"
-            )
-        )
+    rows = session.execute(
+        select(
+            Order.id,
+            Order.status,
+            Order.clock_started_at,
+            Order.clock_days,
+            Order.due_at,
+            Order.due_provisional,
+            Order.remaining_days,
+            Order.overdue_at,
+        ).where(Order.due_provisional.is_(True), Order.status.in_(("accepted", "on_hold")))
     ).all()
-    for order_id, started, days in rows:
-        if started is None or days is None:
-            continue
-        due = calendar.due(started, days)
+    held = [r.id for r in rows if r.status == "on_hold"]
+    held_at = dict(
         session.execute(
-            update(Order)
-            .where(Order.id == order_id, Order.status == "accepted")
-            .values(due_at=due.due_at, due_provisional=due.provisional)
+            select(OrderEvent.order_id, func.max(OrderEvent.at))
+            .where(OrderEvent.order_id.in_(held), OrderEvent.action == "hold")
+            .group_by(OrderEvent.order_id)
         )
+        .tuples()
+        .all()
+    )
+    now = ctx.now()
+    for row in rows:
+        if row.clock_started_at is None or row.clock_days is None:
+            continue
+        due = calendar.due(row.clock_started_at, row.clock_days)
+        values: dict[str, Any] = {"due_at": due.due_at, "due_provisional": due.provisional}
+        data: dict[str, Any] = {
+            "previousDueAt": row.due_at.isoformat(),
+            "dueAt": due.due_at.isoformat(),
+        }
+        since = held_at.get(row.id)
+        if row.status == "on_hold" and row.overdue_at is None and since is not None:
+            values["remaining_days"] = calendar.remaining_working_days(due.due_at, since)
+            data["remainingDays"] = values["remaining_days"]
+            if since >= due.due_at:  # by the official schedule it was late when held
+                values["overdue_at"] = due.due_at
+        if all(getattr(row, k) == v for k, v in values.items()):
+            continue
+        result = session.execute(
+            update(Order)
+            .where(
+                Order.id == row.id,
+                Order.status == row.status,
+                Order.clock_started_at == row.clock_started_at,
+                Order.due_provisional.is_(True),
+            )
+            .values(updated_at=now, **values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        note = f"已录入{year}年节假日安排,期限按正式安排重新计算"
+        record_event(
+            session, row.id, None, now, "recompute_due", row.status, row.status, note, data
+        )
+        if row.status == "accepted":
+            reminders.after_clock_start(session, ctx, row.id, due.due_at, now)

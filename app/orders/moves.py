@@ -16,16 +16,20 @@ from app.models import Account, ItemVersion, Order, Region
 from app.notifications import effects, messages
 from app.orders.calendar import work_calendar
 from app.orders.records import (
+    GAP_REASON,
     OPEN_FOR_REASSIGN,
-    STATUS_BY_ID,
+    STATUS_AND_AGENT_BY_ID,
     DelayExplanationRequired,
+    GapsOutstanding,
     NotOverdue,
     OrderRow,
     attach_uploads,
     check_materials,
+    gaps,
     guide_version,
     illegal,
     is_overdue,
+    may_follow,
     order_in_scope,
     record_event,
     upload_problems,
@@ -118,6 +122,14 @@ def _write_move(
     record_event(
         session, order.id, principal, now, action, order.status, to, change.note, change.data
     )
+    if action == "supplement" and order.status == "accepted":
+        # 容缺 materials arrived while the clock runs: neither a resumption nor a new clock.
+        o = effects.facts(ctx, order, version.name, to, order.due_at)
+        text = "的容缺材料已补正,请审核。"
+        message = messages.for_agent(o, "supplemented", "容缺材料已补正", text)
+        recipients = [order.agent_id] if principal and principal.role == "resident" else []
+        effects.send(session, ctx, recipients, message, now)
+        return
     effects.after_move(
         session,
         ctx,
@@ -145,8 +157,10 @@ def _guarded_update(session: Session, order: OrderRow, statement: Update, action
         ).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        current = session.scalar(STATUS_BY_ID, {"id": order.id})
-        raise illegal(current or order.status, action)
+        now = session.execute(STATUS_AND_AGENT_BY_ID, {"id": order.id}).one()
+        if now.status == order.status:  # the same status: it went to another agent meanwhile
+            raise illegal(now.status, action, "办件刚刚改派给了其他代办员,请刷新后再操作")
+        raise illegal(now.status, action)
 
 
 def _require(reason: str | None, field_name: str = "reason", message: str = "请填写原因") -> str:
@@ -237,19 +251,31 @@ def _apply(
 def _acceptance(
     session: Session, ctx: Context, order: OrderRow, version: ItemVersion, now: datetime
 ) -> Change:
-    """受理: the clock starts; due at the end of the Nth working day after today."""
-    required = [m["code"] for m in version.materials if m.get("required", True)]
-    empty = [c for c in required if not order.materials.get(c, {}).get("uploads")]
-    if empty and not version.allow_accept_with_gaps:
+    """受理: the clock starts; due at the end of the Nth working day after today. On an item
+    that allows 容缺受理 the materials that may follow are accepted as owed, the rest must be
+    there."""
+    empty = [
+        m
+        for m in version.materials
+        if m.get("required", True) and not order.materials.get(m["code"], {}).get("uploads")
+    ]
+    blocking = [m["code"] for m in empty if not may_follow(version, m)]
+    if blocking:
         raise errors.InvalidInput(
             "必需材料不全,请一次性告知补正",
-            errors=[{"field": f"materials.{c}", "message": "缺少"} for c in empty],
+            errors=[{"field": f"materials.{c}", "message": "缺少"} for c in blocking],
         )
+    owed = {m["code"] for m in empty}
     due = work_calendar(session, ctx).due(now, version.promised_days)
     materials = {
-        c: {**s, "state": "accepted" if s["uploads"] else s["state"]}
+        c: {**s, "state": "missing", "reason": GAP_REASON}
+        if c in owed
+        else {**s, "state": "accepted" if s["uploads"] else s["state"]}
         for c, s in order.materials.items()
     }
+    data: dict[str, Any] = {"dueAt": due.due_at.isoformat()}
+    if owed:
+        data["gaps"] = [{"code": m["code"], "name": m["name"]} for m in empty]
     return Change(
         {
             "accepted_at": now,
@@ -259,7 +285,7 @@ def _acceptance(
             "clock_days": version.promised_days,
             "materials": materials,
         },
-        data={"dueAt": due.due_at.isoformat()},
+        data=data,
     )
 
 
@@ -303,7 +329,8 @@ def _supplement_request(order: OrderRow, version: ItemVersion, data: ActionInput
     listed = {e.get("code") for e in data.missing}
     for code, slot in slots.items():
         empty = not order.materials.get(code, {}).get("uploads")
-        if slot.get("required", True) and empty and code not in listed:
+        owed = slot.get("required", True) and not may_follow(version, slot)  # 容缺 may wait
+        if owed and empty and code not in listed:
             problems.append(
                 {"field": "missing", "message": f"{slot['name']}还没有提交,须在同一次告知中列出"}
             )
@@ -333,7 +360,8 @@ def _supplement(
     data: ActionInput,
     now: datetime,
 ) -> Change:
-    """补正: new photos for every listed slot; on a hold, any slot, and the clock resumes."""
+    """补正: new photos for every listed slot; on a hold, any slot, and the clock resumes;
+    on an order accepted with gaps (容缺受理), any of the slots it still owes."""
     if order.status == "on_hold":
         if not data.materials:
             raise errors.InvalidInput(errors=[{"field": "materials", "message": "请上传材料"}])
@@ -342,11 +370,23 @@ def _supplement(
             session, principal, version, data.materials, at_submit=False, only=set()
         )
     else:
-        listed = {c for c, s in order.materials.items() if s["state"] in ("missing", "rejected")}
+        if order.status == "accepted":
+            owed = set(gaps(order))
+            if not owed:
+                raise illegal(order.status, "supplement")
+            if not data.materials:
+                raise errors.InvalidInput(
+                    errors=[{"field": "materials", "message": "请上传需要补正的材料"}]
+                )
+            listed = set(data.materials) & owed
+        else:
+            owed = listed = {
+                c for c, s in order.materials.items() if s["state"] in ("missing", "rejected")
+            }
         materials_in = check_materials(
             session, principal, version, data.materials, at_submit=False, only=listed
         )
-        extra_codes = set(data.materials) - listed
+        extra_codes = set(data.materials) - owed
         if extra_codes:
             raise errors.InvalidInput(
                 errors=[
@@ -379,6 +419,12 @@ def _completion(
 ) -> Change:
     if is_overdue(order, now) and not order.delay_explanation:
         raise DelayExplanationRequired()
+    owed = gaps(order)
+    if owed and data.outcome == "approved":
+        slots = {m["code"]: m["name"] for m in version.materials}
+        raise GapsOutstanding(
+            errors=[{"field": f"materials.{c}", "message": f"{slots[c]}尚未补正"} for c in owed]
+        )
     problems = []
     if data.outcome not in ("approved", "denied"):
         problems.append({"field": "outcome", "message": "请选择办理结果:准予或不予"})

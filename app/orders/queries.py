@@ -11,9 +11,10 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, bindparam, select
+from sqlalchemy import Row, Select, Table, bindparam, case, select
 from sqlalchemy.orm import Session
 
+from app import errors
 from app.context import Context
 from app.models import ItemVersion
 from app.orders import views
@@ -28,8 +29,10 @@ from app.orders.records import (
     ORDER_BY_ID,
     ORDERS,
     OrderRow,
+    gaps,
     guide_version,
     is_overdue,
+    may_follow,
     order_in_scope,
 )
 from app.orders.states import ACTION_NAMES, STATUS_NAMES, actions_from
@@ -48,14 +51,17 @@ SCOPE_COLUMN = {
     "admin": ORDERS.c.district_id,
 }
 EVENTS_OF_ORDER = (
-    select(EVENTS, ACCOUNTS.c.name.label("actor_name"))
+    select(EVENTS, ACCOUNTS.c.name.label("actor_name"), ACCOUNTS.c.work_phone.label("actor_phone"))
     .select_from(EVENTS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == EVENTS.c.actor_id))
     .where(EVENTS.c.order_id == bindparam("order_id"))
     .order_by(EVENTS.c.id)
 )
 ITEM_CODE = select(ITEMS.c.code).where(ITEMS.c.id == bindparam("id"))
-DUE_OF_ORDER = select(ORDERS.c.due_at).where(ORDERS.c.id == bindparam("id"))
-PRIORITY_OF_ORDER = select(ORDERS.c.priority).where(ORDERS.c.id == bindparam("id"))
+# Where a staff list's cursor order stands now: its id alone does not place it.
+POSITION_OF_ORDER = select(
+    ORDERS.c.status, ORDERS.c.priority, ORDERS.c.due_at, ORDERS.c.remaining_days
+).where(ORDERS.c.id == bindparam("id"))
+CursorInvalid = errors.error("cursor_invalid", 422, "列表已变化,请从第一页重新加载")
 
 
 @functools.lru_cache(maxsize=256)
@@ -66,9 +72,11 @@ def _list_statement(
     agent: bool,
     overdue: bool | None,
     due_first: bool,
-    cursor: bool,
+    cursor: str | None,
 ) -> Select[Any]:
-    """One statement per shape of filters, built once; each page only binds values."""
+    """One statement per shape of filters, built once; each page only binds values. `cursor`
+    says which order the page continues: "id" (newest first), "priority" (staff lists),
+    "running" or "held" (due first: from a running order, or from one on hold)."""
     query = (
         select(
             ORDERS.c.id,
@@ -79,7 +87,7 @@ def _list_statement(
             ORDERS.c.appointment_at,
             ORDERS.c.submitted_at,
             ORDERS.c.due_at,
-            ORDERS.c.overdue_at,
+            ORDERS.c.overdue_at.is_not(None).label("late"),  # a flag: no timestamp to parse
             ITEMS.c.code,
             VERSIONS.c.name,
         )
@@ -104,14 +112,7 @@ def _list_statement(
         )
         query = query.where(late) if overdue else query.where(~late)
     if due_first:
-        query = query.where(ORDERS.c.status.in_(RUNNING))
-        if cursor:
-            after: Any = bindparam("after")
-            query = query.where(
-                (ORDERS.c.due_at > after)
-                | ((ORDERS.c.due_at == after) & (ORDERS.c.id > bindparam("cursor")))
-            )
-        return query.order_by(ORDERS.c.due_at, ORDERS.c.id).limit(bindparam("limit"))
+        return _due_first(query, cursor)
     if role == "resident":
         if cursor:
             query = query.where(ORDERS.c.id < bindparam("cursor"))
@@ -124,6 +125,42 @@ def _list_statement(
             | ((ORDERS.c.priority == priority) & (ORDERS.c.id < bindparam("cursor")))
         )
     return query.order_by(ORDERS.c.priority.desc(), ORDERS.c.id.desc()).limit(bindparam("limit"))
+
+
+def _due_first(query: Select[Any], cursor: str | None) -> Select[Any]:
+    """Running orders soonest due first; then those on hold, whose clock is stopped and whose
+    old due time means nothing until they resume: fewest working days left first (an order
+    already overdue when held has none left)."""
+    running, held = ORDERS.c.status == "accepted", ORDERS.c.status == "on_hold"
+    query = query.where(running | held)
+    after_id: Any = bindparam("cursor")
+    if cursor == "running":
+        after: Any = bindparam("after")
+        query = query.where(
+            (
+                running
+                & (
+                    (ORDERS.c.due_at > after)
+                    | ((ORDERS.c.due_at == after) & (ORDERS.c.id > after_id))
+                )
+            )
+            | held
+        )
+    elif cursor == "held":
+        left: Any = bindparam("left")
+        query = query.where(
+            held
+            & (
+                (ORDERS.c.remaining_days > left)
+                | ((ORDERS.c.remaining_days == left) & (ORDERS.c.id > after_id))
+            )
+        )
+    return query.order_by(
+        case((running, 0), else_=1),
+        case((running, ORDERS.c.due_at)),
+        case((held, ORDERS.c.remaining_days)),
+        ORDERS.c.id,
+    ).limit(bindparam("limit"))
 
 
 def list_orders(
@@ -140,7 +177,7 @@ def list_orders(
     due_first: bool = False,
 ) -> views.OrderPage:
     """Newest first by id, one indexed range scan per page whatever the table's size; or,
-    with `due_first`, the running orders (办理中, 中止) soonest due first."""
+    with `due_first`, the running orders (办理中) soonest due first, then those on hold (中止)."""
     limit = max(1, min(limit, MAX_PAGE))
     now = ctx.now()
     scope = principal.account_id if principal.role in ("resident", "agent") else principal.region_id
@@ -153,12 +190,11 @@ def list_orders(
         "cursor": min(cursor, MAX_ID) if cursor is not None else None,
         "limit": limit + 1,
     }
-    if due_first and cursor is not None:
-        params["after"] = session.scalar(DUE_OF_ORDER, {"id": params["cursor"]})
-        cursor = cursor if params["after"] is not None else None
-    elif cursor is not None and principal.role != "resident":
-        params["priority"] = session.scalar(PRIORITY_OF_ORDER, {"id": params["cursor"]})
-        cursor = cursor if params["priority"] is not None else None
+    position = None
+    if cursor is not None:
+        position = "id"
+        if due_first or principal.role != "resident":
+            position = _position(session, params, due_first)
     statement = _list_statement(
         principal.role,
         status is not None,
@@ -166,9 +202,10 @@ def list_orders(
         agent_id is not None,
         overdue,
         due_first,
-        cursor is not None,
+        position,
     )
-    rows = session.execute(statement, params).all()
+    # On the transaction's connection: the ORM session's execute costs more than the query.
+    rows = session.connection().execute(statement, params).all()
     items = [
         views.OrderSummary(
             id=order_id,
@@ -182,7 +219,7 @@ def list_orders(
             appointment_at=appointment_at,
             submitted_at=submitted_at,
             due_at=due_at,
-            overdue=(status in RUNNING and overdue_at is not None)
+            overdue=(status in RUNNING and bool(late))
             or (status == "accepted" and due_at is not None and now >= due_at),
         )
         # Plain tuples: attribute access on a Row costs more than building the summary.
@@ -195,7 +232,7 @@ def list_orders(
             appointment_at,
             submitted_at,
             due_at,
-            overdue_at,
+            late,
             code,
             name,
         ) in (tuple(row) for row in rows[:limit])
@@ -204,11 +241,29 @@ def list_orders(
     return views.OrderPage(items=items, next_cursor=next_cursor)
 
 
+def _position(session: Session, params: dict[str, Any], due_first: bool) -> str:
+    """Where the cursor order stands now, put into `params`; an order that cannot be placed
+    (none has that id) is refused rather than quietly starting again at the first page."""
+    row = session.execute(POSITION_OF_ORDER, {"id": params["cursor"]}).one_or_none()
+    if row is not None and not due_first:
+        params["priority"] = row.priority
+        return "priority"
+    if row is not None and row.status == "on_hold" and row.remaining_days is not None:
+        params["left"] = row.remaining_days
+        return "held"
+    if row is not None and row.due_at is not None:  # running, or finished since the last page
+        params["after"] = row.due_at
+        return "running"
+    raise CursorInvalid(errors=[{"field": "cursor", "message": "分页位置已失效"}])
+
+
 def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[str]:
     """What this caller can do next, as the URL segments the phone posts to."""
     if principal.role == "agent" and order.agent_id != principal.account_id:
         return []
     actions = actions_from(order.status, principal.role)
+    if order.status == "accepted" and not gaps(order):  # only 容缺 materials follow later
+        actions = [a for a in actions if a != "supplement"]
     if principal.role == "agent" and is_overdue(order, now) and not order.delay_explanation:
         actions = [a for a in actions if a != "complete"] + ["explain_delay"]
     if principal.role == "dispatcher" and order.agent_id and order.status in OPEN_FOR_REASSIGN:
@@ -222,22 +277,23 @@ def order_detail(
     """The order as `principal` sees it. `scoped=False` only right after a move the caller
     was allowed to make: an agent of another village who declines is answered with the
     order they just handed back, though it is no longer theirs to see."""
+    conn = session.connection()  # Core statements: the ORM session's execute costs more
     order = (
         order_in_scope(session, principal, order_id)
         if scoped
-        else session.execute(ORDER_BY_ID, {"id": order_id}).one()
+        else conn.execute(ORDER_BY_ID, {"id": order_id}).one()
     )
     version = guide_version(session, ctx, order.item_version_id)
     item_code = _item_code(session, ctx, order.item_id)
-    events = session.execute(EVENTS_OF_ORDER, {"order_id": order.id}).all()
+    events = conn.execute(EVENTS_OF_ORDER, {"order_id": order.id}).all()
     agent = (
-        session.execute(AGENT_CONTACT, {"id": order.agent_id}).one_or_none()
+        conn.execute(AGENT_CONTACT, {"id": order.agent_id}).one_or_none()
         if order.agent_id
         else None
     )
     first = order.first_contact_id
     first_contact = (
-        (agent if first == order.agent_id else session.execute(AGENT_CONTACT, {"id": first}).one())
+        (agent if first == order.agent_id else conn.execute(AGENT_CONTACT, {"id": first}).one())
         if first
         else None
     )
@@ -257,7 +313,8 @@ def new_order_detail(
     order = SimpleNamespace(**({column.key: None for column in ORDERS.c} | new.values))
     names = {principal.account_id: new.actor_name}
     events = [
-        SimpleNamespace(**e, id=None, actor_name=names.get(e["actor_id"])) for e in new.events
+        SimpleNamespace(**e, id=None, actor_name=names.get(e["actor_id"]), actor_phone=None)
+        for e in new.events
     ]
     version = guide_version(session, ctx, new.values["item_version_id"])
     item_code = _item_code(session, ctx, new.values["item_id"])
@@ -273,6 +330,10 @@ def _item_code(session: Session, ctx: Context, item_id: int) -> str:
     if code is None:  # codes never change once given
         code = codes[item_id] = session.execute(ITEM_CODE, {"id": item_id}).scalar_one()
     return code
+
+
+def _accepted_data(event: Row[Any] | SimpleNamespace | None) -> dict[str, Any]:
+    return (event.data or {}) if event is not None else {}
 
 
 def _contact(row: Row[Any] | None) -> views.AgentContact | None:
@@ -296,6 +357,9 @@ def build_detail(
         remaining = calendar.remaining_working_days(order.due_at, now)
     elif order.status == "on_hold":
         remaining = order.remaining_days
+    # 受理单 is issued at acceptance: it names the agent who accepted (the accept event's
+    # actor), not whoever handles the order after a re-assignment, and what was owed then.
+    accepted = next((e for e in reversed(events) if e.action == "accept"), None)
     return views.OrderDetail(
         id=order.id,
         number=order.number,
@@ -335,6 +399,7 @@ def build_detail(
                 upload_ids=list(order.materials.get(m["code"], {}).get("uploads", [])),
                 state=order.materials.get(m["code"], {}).get("state", "empty"),
                 reason=order.materials.get(m["code"], {}).get("reason"),
+                may_follow=bool(m.get("required", True)) and may_follow(version, m),
             )
             for m in version.materials
         ],
@@ -347,8 +412,9 @@ def build_detail(
             promised_days=order.promised_days,
             fees_fen=version.fee_fen,
             fee_basis=version.fee_basis,
-            handler_name=agent.name if agent else None,
-            handler_phone=agent.work_phone if agent else None,
+            handler_name=accepted.actor_name if accepted else None,
+            handler_phone=accepted.actor_phone if accepted else None,
+            materials_to_follow=[g["name"] for g in _accepted_data(accepted).get("gaps", [])],
         )
         if order.accepted_at
         else None,

@@ -50,13 +50,25 @@ OrderRow: TypeAlias = Any
 # The hot paths' statements, built once: SQLAlchemy then only binds and runs them (building
 # a statement costs more than SQLite takes to run it).
 ORDER_BY_ID = select(ORDERS).where(ORDERS.c.id == bindparam("id"))
-STATUS_BY_ID = select(ORDERS.c.status).where(ORDERS.c.id == bindparam("id"))
+STATUS_AND_AGENT_BY_ID = select(ORDERS.c.status, ORDERS.c.agent_id).where(
+    ORDERS.c.id == bindparam("id")
+)
 UPLOADS_BY_ID = select(
     UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id
 ).where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)))
 ATTACH = (
     update(UPLOADS)
     .where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)), UPLOADS.c.order_id.is_(None))
+    .values(order_id=bindparam("order_id"))
+)
+CLAIM = (
+    update(UPLOADS)
+    .where(
+        UPLOADS.c.id.in_(bindparam("ids", expanding=True)),
+        UPLOADS.c.order_id.is_(None),
+        UPLOADS.c.owner_id == bindparam("owner"),
+        UPLOADS.c.status == "ready",
+    )
     .values(order_id=bindparam("order_id"))
 )
 INSERT_EVENT = insert(EVENTS)
@@ -76,12 +88,31 @@ DelayExplanationRequired = errors.error(
 )
 NotOverdue = errors.error("not_overdue", 409, "办件尚未超期,不需要延期说明")
 UploadInUse = errors.error("upload_in_use", 409, "有文件刚被用于其他办件,请重新选择")
+GapsOutstanding = errors.error("materials_outstanding", 409, "容缺受理的材料尚未补齐,不能准予办结")
+
+# 容缺受理 (seed 003): on an item whose guide allows it, a required material may follow after
+# acceptance, except these: without the applicant's ID, their application and their
+# entrustment there is no request to accept. The guide has no per-material mark for this.
+ESSENTIAL_MATERIALS = frozenset({"id_card", "application_form", "entrustment"})
+GAP_REASON = "容缺受理,请在办结前补正"
 
 
-def illegal(status: str, action: str) -> errors.DomainError:
+def may_follow(version: ItemVersion, slot: dict[str, Any]) -> bool:
+    """May this required material be missing at submission and acceptance (容缺)?"""
+    return bool(version.allow_accept_with_gaps) and slot["code"] not in ESSENTIAL_MATERIALS
+
+
+def gaps(order: OrderRow) -> list[str]:
+    """The slots an accepted order still owes (容缺受理, not yet supplemented)."""
+    if order.status not in ("accepted", "on_hold"):
+        return []
+    return sorted(c for c, s in order.materials.items() if s.get("state") == "missing")
+
+
+def illegal(status: str, action: str, detail: str | None = None) -> errors.DomainError:
     """409 naming the order's current status, so the phone can refresh to the truth."""
     return IllegalTransition(
-        f"办件当前为“{STATUS_NAMES[status]}”,不能{ACTION_NAMES.get(action, action)}",
+        detail or f"办件当前为“{STATUS_NAMES[status]}”,不能{ACTION_NAMES.get(action, action)}",
         currentStatus=status,
         currentStatusName=STATUS_NAMES[status],
     )
@@ -110,9 +141,12 @@ def check_materials(
     at_submit: bool,
     only: set[str] | None = None,
     other_files: dict[str, list[int]] | None = None,
+    files_claimed_later: bool = False,
 ) -> dict[str, Any]:
     """Every slot of the guide with its uploads; each problem listed, none hidden (those of
-    `other_files`, photos beside the materials, too)."""
+    `other_files`, photos beside the materials, too). With `files_claimed_later` the files
+    are looked at here only when something else is wrong (to list it all at once); the
+    caller then attaches them with `claim_uploads`, which checks them as it writes."""
     slots = {m["code"]: m for m in version.materials}
     problems = [
         {"field": f"materials.{code}", "message": "该事项没有这项材料"}
@@ -120,15 +154,24 @@ def check_materials(
         if code not in slots
     ]
     files = {f"materials.{c}": ids for c, ids in given.items()} | (other_files or {})
-    problems += upload_problems(session, principal, files)
-    wanted = only if only is not None else {c for c, m in slots.items() if m.get("required", True)}
-    if at_submit and version.allow_accept_with_gaps:
-        wanted = set()
+    at = len(problems)
+    if not files_claimed_later:
+        problems += upload_problems(session, principal, files)
+    if only is not None:
+        wanted = only
+    else:
+        wanted = {
+            c
+            for c, m in slots.items()
+            if m.get("required", True) and not (at_submit and may_follow(version, m))
+        }
     for code in sorted(wanted):
         if code in slots and not given.get(code):
             problems.append(
                 {"field": f"materials.{code}", "message": f"请上传{slots[code]['name']}"}
             )
+    if problems and files_claimed_later:
+        problems[at:at] = upload_problems(session, principal, files)
     if problems:
         raise errors.InvalidInput("材料有问题,请按提示补充", errors=problems)
     return {
@@ -142,9 +185,13 @@ def check_materials(
 
 
 def upload_problems(
-    session: Session, principal: Principal, given: dict[str, list[int]]
+    session: Session,
+    principal: Principal,
+    given: dict[str, list[int]],
+    claimed_by: int | None = None,
 ) -> list[dict[str, str]]:
-    """Each id must be the caller's own finished upload, not yet part of any order."""
+    """Each id must be the caller's own finished upload, not yet part of any order (but the
+    order `claimed_by`, being written)."""
     ids = sorted({i for values in given.values() for i in values})
     if not ids:
         return []
@@ -157,9 +204,27 @@ def upload_problems(
                 problems.append({"field": field_name, "message": f"没有找到文件 {upload_id}"})
             elif upload.status != "ready":
                 problems.append({"field": field_name, "message": "文件还没有上传完成"})
-            elif upload.order_id is not None:
+            elif upload.order_id not in (None, claimed_by):
                 problems.append({"field": field_name, "message": "该文件已用于其他办件"})
     return problems
+
+
+def claim_uploads(
+    session: Session, principal: Principal, order_id: int, files: dict[str, list[int]]
+) -> None:
+    """Attach the caller's own finished, unattached uploads to a new order in one guarded
+    statement (no read first); when one is not, say which and why. The caller's unit of
+    work then fails as a whole, the order with it."""
+    unique = sorted({i for ids in files.values() for i in ids})
+    if not unique:
+        return
+    params = {"ids": unique, "order_id": order_id, "owner": principal.account_id}
+    if session.connection().execute(CLAIM, params).rowcount == len(unique):
+        return
+    problems = upload_problems(session, principal, files, claimed_by=order_id)
+    if problems:
+        raise errors.InvalidInput("材料有问题,请按提示补充", errors=problems)
+    raise UploadInUse()
 
 
 def attach_uploads(session: Session, order_id: int, ids: list[int]) -> None:
@@ -216,7 +281,7 @@ def order_in_scope(session: Session, principal: Principal, order_id: int) -> Ord
     """Residents: their own; agents: assigned to them or in their village; dispatchers: their
     town; admins: their district. Anything else is 404."""
     order = (
-        session.execute(ORDER_BY_ID, {"id": order_id}).one_or_none()
+        session.connection().execute(ORDER_BY_ID, {"id": order_id}).one_or_none()
         if 0 < order_id <= MAX_ID
         else None
     )

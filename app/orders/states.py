@@ -41,6 +41,8 @@ ALLOWED_TRANSITIONS: dict[tuple[str, str], Move] = {
     ("reviewing", "request_supplement"): _move("supplement_required", "agent", "一次性告知补正"),
     ("supplement_required", "supplement"): _move("reviewing", "resident agent", "补正材料"),
     ("on_hold", "supplement"): _move("accepted", "resident agent", "补正材料"),
+    # 容缺受理: what the order still owes follows while the clock runs (records.gaps).
+    ("accepted", "supplement"): _move("accepted", "resident agent", "补正材料"),
     ("reviewing", "reject"): _move("rejected", "agent", "不予受理"),
     ("accepted", "hold"): _move("on_hold", "agent", "中止办理"),
     ("on_hold", "resume"): _move("accepted", "resident agent", "恢复办理"),
@@ -64,6 +66,7 @@ ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.i
     "pool": "进入派单池",
     "reassign": "改派",
     "explain_delay": "延期说明",
+    "recompute_due": "按正式节假日安排重算期限",
     "claim": "本人微信账号认领",
 }
 

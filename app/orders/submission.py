@@ -28,14 +28,18 @@ from app.orders.records import (
     IdempotencyConflict,
     ItemNotOnline,
     ProfileIncomplete,
-    attach_uploads,
     check_materials,
+    claim_uploads,
     event_values,
     guide_version,
 )
 from app.security.tokens import Principal
 
 TOWNS = REGIONS.alias("towns")
+MAX_DAILY_SEQUENCE = 999_999  # the six digits of an order number's daily part
+OrderNumbersExhausted = errors.error(
+    "order_numbers_exhausted", 503, "今日办件编号已用完,请明天再提交"
+)
 MAX_APPOINTMENT_AHEAD = timedelta(days=90)
 
 # Everything a submission checks before writing, in one statement: an earlier order with
@@ -152,7 +156,10 @@ def submit(
     again on a retry), and dispatch it."""
     digest = request_hash(data)
     resident_id = entry.resident_id if entry else principal.account_id
-    found = session.execute(
+    # Core statements straight on the transaction's connection: the ORM session's execute
+    # costs more than SQLite takes to run them.
+    conn = session.connection()
+    found = conn.execute(
         SUBMISSION_CONTEXT,
         {
             "account": resident_id,
@@ -182,13 +189,15 @@ def submit(
     if version.mode == "consult" or version.in_person:
         raise ItemNotOnline()
     entrustment = data.entrustment_upload_ids
+    files = {"entrustmentUploadIds": entrustment} if entrustment else None
     materials = check_materials(
         session,
         principal,
         version,
         data.materials,
         at_submit=True,
-        other_files={"entrustmentUploadIds": entrustment} if entrustment else None,
+        other_files=files,
+        files_claimed_later=True,
     )
     now = ctx.now()
     _check_appointment(data.appointment_at, now)
@@ -225,9 +234,9 @@ def submit(
         "fees_collected_fen": 0,
         "updated_at": now,
     }
-    order_id = int(session.execute(INSERT_ORDER, values).scalar_one())
-    files = [i for ids in data.materials.values() for i in ids]
-    attach_uploads(session, order_id, files + (data.entrustment_upload_ids or []))
+    order_id = int(conn.execute(INSERT_ORDER, values).scalar_one())
+    claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | (files or {})
+    claim_uploads(session, principal, order_id, claim)
     events = [
         event_values(order_id, principal, now, "submit", None, "submitted", data.note),
         event_values(
@@ -242,7 +251,7 @@ def submit(
             | ({"agentId": agent.id, "agentName": agent.name} if agent else {}),
         ),
     ]
-    session.execute(INSERT_EVENTS, events)
+    conn.execute(INSERT_EVENTS, events)
     written = SimpleNamespace(**values, id=order_id)
     if agent:
         effects.new_assignment(session, ctx, written, version.name, agent.id, now)
@@ -286,7 +295,13 @@ NEXT_NUMBER = text(
 
 def next_number(session: Session, ctx: Context, now: datetime) -> str:
     """DB + business date + a 6-digit daily sequence, unique across processes (one statement;
-    the upsert is the same SQL on SQLite and PostgreSQL)."""
+    the upsert is the same SQL on SQLite and PostgreSQL). The millionth order of a day is
+    refused rather than given a 7-digit number no one expects (the refusal rolls the counter
+    back with the rest of the submission)."""
     day = now.astimezone(ctx.settings.zone).date()
-    sequence = session.execute(NEXT_NUMBER, {"day": day}).scalar_one()
+    sequence = session.connection().execute(NEXT_NUMBER, {"day": day}).scalar_one()
+    if sequence > MAX_DAILY_SEQUENCE:
+        raise OrderNumbersExhausted(
+            f"{day:%Y年%m月%d日}的办件编号已用完({MAX_DAILY_SEQUENCE:,} 件),请明天再提交"
+        )
     return f"DB{day:%Y%m%d}{sequence:06d}"

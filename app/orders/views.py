@@ -45,6 +45,7 @@ class ChecklistSlot(msgspec.Struct, rename="camel", kw_only=True):
     upload_ids: list[int]
     state: str  # empty, submitted, accepted, missing, rejected
     reason: str | None
+    may_follow: bool = False  # 容缺: may be missing at submission and acceptance
 
 
 class AcceptanceSlip(msgspec.Struct, rename="camel", kw_only=True):
@@ -58,8 +59,11 @@ class AcceptanceSlip(msgspec.Struct, rename="camel", kw_only=True):
     promised_days: int
     fees_fen: int
     fee_basis: str | None
-    handler_name: str | None
+    handler_name: str | None  # who accepted (受理人), as on the day of acceptance
     handler_phone: str | None
+    materials_to_follow: list[str] = msgspec.field(
+        default_factory=list
+    )  # 容缺受理: accepted as owed
     rights_and_duties: str = RIGHTS_AND_DUTIES
 
 
