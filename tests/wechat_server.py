@@ -129,7 +129,11 @@ class FakeWeChat:
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                raw = self.rfile.read(length) if length else b""
+                if len(raw) < length:  # the client died mid-request: WeChat never saw it
+                    self.close_connection = True
+                    return
+                body = json.loads(raw) if raw else {}
                 status, answer = fake._answer(method, url.path, query, body)
                 data = json.dumps(answer).encode()
                 try:

@@ -177,7 +177,7 @@ def _escalate(
     else:
         text = f"派给{agent.name}超过{days}个工作日未接单,本站无人在岗可接替,请改派。"
     message = messages.for_agent(o, "take_escalated", "超时未接单", text, note=agent.name)
-    _send(session, ctx, reminder, list(town_dispatchers(session, order.town_id)), message, now)
+    _send(session, ctx, reminder, list(town_dispatchers(session, ctx, order.town_id)), message, now)
     return "reassigned" if moved else "escalated"
 
 
@@ -205,7 +205,12 @@ def _overdue(
     _send(session, ctx, reminder, [order.agent_id], to_agent, now)
     to_dispatchers = messages.overdue(o, agent, for_dispatcher=True)
     _send(
-        session, ctx, reminder, list(town_dispatchers(session, order.town_id)), to_dispatchers, now
+        session,
+        ctx,
+        reminder,
+        list(town_dispatchers(session, ctx, order.town_id)),
+        to_dispatchers,
+        now,
     )
     reminders.overdue_again(session, ctx, order.id, order.due_at, now)
     return "sent"

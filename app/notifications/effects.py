@@ -41,8 +41,12 @@ def agent_name(session: Session, agent_id: int | None) -> str | None:
     return row.name if row else None
 
 
-def village_name(session: Session, village_id: int) -> str | None:
-    return session.scalar(REGION_NAME, {"id": village_id})
+def village_name(session: Session, ctx: Context, village_id: int) -> str | None:
+    """Region names do not change once written: kept for the life of the process."""
+    names: dict[int, str | None] = ctx.caches.setdefault("region_names", {})
+    if village_id not in names:
+        names[village_id] = session.scalar(REGION_NAME, {"id": village_id})
+    return names[village_id]
 
 
 def new_assignment(
@@ -65,7 +69,7 @@ def new_assignment(
         )
         if flag
     ]
-    message = messages.assigned(o, village_name(session, order.village_id), marks)
+    message = messages.assigned(o, village_name(session, ctx, order.village_id), marks)
     send(session, ctx, [agent_id], message, now)
     if order.status in ("submitted", "assigned"):
         reminders.after_assignment(session, ctx, order.id, now)
@@ -75,8 +79,8 @@ def entered_pool(
     session: Session, ctx: Context, order: OrderRow, item: str, why: str, now: datetime
 ) -> None:
     o = facts(ctx, order, item, "submitted", None)
-    message = messages.pool(o, village_name(session, order.village_id), why)
-    send(session, ctx, list(town_dispatchers(session, order.town_id)), message, now)
+    message = messages.pool(o, village_name(session, ctx, order.village_id), why)
+    send(session, ctx, list(town_dispatchers(session, ctx, order.town_id)), message, now)
 
 
 def after_move(
@@ -101,7 +105,7 @@ def after_move(
         new_assignment(session, ctx, order, version.name, values["agent_id"], now)
     elif action == "decline":
         message = messages.declined(o, agent_name(session, order.agent_id), note)
-        send(session, ctx, list(town_dispatchers(session, order.town_id)), message, now)
+        send(session, ctx, list(town_dispatchers(session, ctx, order.town_id)), message, now)
     elif action == "accept":
         send(session, ctx, [resident], messages.accepted(o, now), now)
         reminders.after_clock_start(session, ctx, order.id, due_at, now)

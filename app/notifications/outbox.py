@@ -3,6 +3,7 @@ it, once per dedupe key (a retried request or a re-run job adds nothing)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.context import Context
 from app.models import Account, Notification
 
+CACHE_SECONDS = 60.0
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
 ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 
@@ -80,5 +82,15 @@ def notify(
     )
 
 
-def town_dispatchers(session: Session, town_id: int) -> list[int]:
-    return list(session.execute(TOWN_DISPATCHERS, {"town": town_id}).scalars())
+def town_dispatchers(session: Session, ctx: Context, town_id: int) -> list[int]:
+    """The town's dispatchers, kept a minute per process: they change a few times a year,
+    and every order entering the pool asks (a new dispatcher hears within the minute)."""
+    cache: dict[int, tuple[float, list[int]]] = ctx.caches.setdefault("dispatchers", {})
+    found = cache.get(town_id)
+    if found is None or time.monotonic() - found[0] > CACHE_SECONDS:
+        found = (
+            time.monotonic(),
+            list(session.execute(TOWN_DISPATCHERS, {"town": town_id}).scalars()),
+        )
+        cache[town_id] = found
+    return list(found[1])

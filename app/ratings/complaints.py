@@ -73,7 +73,12 @@ def complain(
         complaint.order_id,
     )
     notify(
-        session, ctx, town_dispatchers(session, town_id), message, f"complaint:{complaint.id}", now
+        session,
+        ctx,
+        town_dispatchers(session, ctx, town_id),
+        message,
+        f"complaint:{complaint.id}",
+        now,
     )
     return view(session, ctx, complaint)
 
@@ -237,7 +242,7 @@ def fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
             {"title": "投诉今天须答复", "note": complaint.text},
             complaint.order_id,
         )
-        notify(session, ctx, town_dispatchers(session, complaint.town_id), message, key, now)
+        notify(session, ctx, town_dispatchers(session, ctx, complaint.town_id), message, key, now)
         return "sent"
     session.execute(
         update(Complaint)

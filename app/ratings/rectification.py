@@ -82,7 +82,9 @@ def open_case(session: Session, ctx: Context, rating_id: int, order: Any) -> int
         item=item,
         dueAt=due.isoformat(),
     )
-    notify(session, ctx, town_dispatchers(session, order.town_id), message, f"case:{case_id}", now)
+    notify(
+        session, ctx, town_dispatchers(session, ctx, order.town_id), message, f"case:{case_id}", now
+    )
     return case_id
 
 
@@ -273,7 +275,7 @@ def fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
             f"办件{order.number}“{item}”的差评整改须在{due}前答复群众,请抓紧。",
             order.id,
         )
-        notify(session, ctx, town_dispatchers(session, case.town_id), message, key, now)
+        notify(session, ctx, town_dispatchers(session, ctx, case.town_id), message, key, now)
         return "sent"
     session.execute(
         update(Rectification)
