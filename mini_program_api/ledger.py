@@ -30,6 +30,11 @@ class BuildInput(Input):
     month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$")]  # 2026-11
 
 
+async def _export(ctx: Ctx, principal: Caller, request: ExportRequest) -> Response[bytes]:
+    data = await export_orders(ctx, principal, request)
+    return _xlsx(data, f"办件清单_{request.start}_{request.end}.xlsx")
+
+
 def _xlsx(data: bytes, name: str) -> Response[bytes]:
     return Response(
         content=data,
@@ -75,13 +80,8 @@ class LedgerController(Controller):
         agent_id: AgentId = None,
         item_code: ItemCode = None,
     ) -> Response[bytes]:
-        request = ExportRequest(
-            start=start,
-            end=end,
-            status=status,
-            filters=Filters(village_id=village_id, agent_id=agent_id, item_code=item_code),
-        )
-        return _xlsx(await export_orders(ctx, principal, request), f"办件清单_{start}_{end}.xlsx")
+        filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
+        return await _export(ctx, principal, ExportRequest(start, end, filters, status))
 
 
 class AdminLedgerController(LedgerController):
@@ -101,15 +101,9 @@ class AdminLedgerController(LedgerController):
         agent_id: AgentId = None,
         item_code: ItemCode = None,
     ) -> Response[bytes]:
-        request = ExportRequest(
-            start=start,
-            end=end,
-            status=status,
-            filters=Filters(village_id=village_id, agent_id=agent_id, item_code=item_code),
-            unmasked=True,
-            purpose=purpose,
-        )
-        return _xlsx(await export_orders(ctx, principal, request), f"办件清单_{start}_{end}.xlsx")
+        filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
+        request = ExportRequest(start, end, filters, status, unmasked=True, purpose=purpose)
+        return await _export(ctx, principal, request)
 
     @post("/ledgers/build", status_code=200, summary="补建某月缺少的台账 (已有的不变)")
     async def build(self, data: JSONBody[BuildInput], ctx: Ctx) -> dict[str, Any]:

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 import msgspec
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from app import errors
 from app.context import Context
+from app.ledger.figures import period
 from app.models import Account, CatalogueItem, Complaint, Order, Rating, Rectification, Region
 from app.security.tokens import Principal
 
 RATINGS: Table = Rating.__table__  # type: ignore[assignment]
 GROUPS = ("agent", "village", "town", "item")
-MAX_DAYS = 366
 
 
 class Figures(msgspec.Struct, rename="camel", kw_only=True):
@@ -96,21 +95,11 @@ def _figures(key: int | None, name: str, t: _Tally) -> Figures:
     )
 
 
-def _bounds(ctx: Context, start: date, end: date) -> tuple[datetime, datetime]:
-    if end < start or (end - start).days > MAX_DAYS:
-        raise errors.InvalidInput(errors=[{"field": "to", "message": "统计区间应在一年之内"}])
-    zone = ctx.settings.zone
-    return (
-        datetime.combine(start, time.min, tzinfo=zone),
-        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
-    )
-
-
 def satisfaction(
     session: Session, ctx: Context, principal: Principal, start: date, end: date, by: str
 ) -> Satisfaction:
     """Dispatchers: their town; admins: their district."""
-    low, high = _bounds(ctx, start, end)
+    low, high = period(ctx, start, end)
     town_scope = principal.role == "dispatcher"
     scope = Rating.town_id if town_scope else Rating.district_id
     rows = session.execute(
