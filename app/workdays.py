@@ -61,6 +61,13 @@ class Due:
     """A counted day lies in a year with no official schedule: recompute once it is entered."""
 
 
+def last_day(due_at: datetime, zone: ZoneInfo) -> date:
+    """The last counted day of a due time: `due_at` is the exclusive midnight after it, so
+    step back a microsecond (exact, in UTC) before taking the local date."""
+    _require_aware(due_at, "due_at")
+    return (due_at - timedelta(microseconds=1)).astimezone(zone).date()
+
+
 def is_overdue(due_at: datetime, now: datetime) -> bool:
     """Overdue from the due instant on: `due_at` is already the exclusive end of the last day."""
     return now >= due_at
@@ -181,9 +188,7 @@ class WorkCalendar:
         today = self.local_date(now)
         if is_overdue(due_at, now):
             return 0
-        # Step back from the exclusive bound in UTC (exact arithmetic) to find the last day.
-        last_day = (due_at - timedelta(microseconds=1)).astimezone(self.zone).date()
-        return self.working_days_between(today, last_day)
+        return self.working_days_between(today, last_day(due_at, self.zone))
 
     def resume_due(self, remaining: int, resumed_at: datetime) -> Due:
         """Identical to `due(resumed_at, remaining)`, so a stored (start, days) pair can be

@@ -19,6 +19,7 @@ from app.models import Account, ItemVersion, Order, OrderEvent, Rating, Rectific
 from app.orders.states import ACTION_NAMES, STATUS_NAMES
 from app.ratings.views import GRADE_NAMES
 from app.security.pii import mask_id_number, mask_name, mask_phone
+from app.workdays import last_day
 
 VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
 OUTCOMES = {"approved": "准予", "denied": "不予"}
@@ -61,7 +62,7 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str:
 
 
 def _last_day(due: datetime | None, zone: ZoneInfo) -> str:
-    return f"{(due - datetime.resolution).astimezone(zone):%Y-%m-%d}" if due else ""
+    return f"{last_day(due, zone):%Y-%m-%d}" if due else ""
 
 
 def register_rows(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -110,9 +110,10 @@ def add_subscriptions(
                 CREDITS.c.template_id == template_id,
             )
             .values(
-                credits=func.min(CREDITS.c.credits + 1, MAX_CREDITS)
-                if session.get_bind().dialect.name == "sqlite"
-                else func.least(CREDITS.c.credits + 1, MAX_CREDITS),
+                credits=case(
+                    (CREDITS.c.credits >= MAX_CREDITS, MAX_CREDITS),
+                    else_=CREDITS.c.credits + 1,
+                ),
                 updated_at=now,
             )
         )

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app import workdays
 from app.notifications.outbox import Message
 from app.orders.states import STATUS_NAMES
 
@@ -24,7 +25,8 @@ def last_day(due_at: datetime | None, zone: ZoneInfo) -> str:
     """The due date as people say it: the last day (due_at is the midnight after it)."""
     if due_at is None:
         return ""
-    return local_day(due_at - _TICK, zone)
+    day = workdays.last_day(due_at, zone)
+    return f"{day.month}月{day.day}日"
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
@@ -194,6 +196,3 @@ def overdue(o: OrderFacts, agent: str | None, for_dispatcher: bool) -> Message:
     else:
         body = f"办件{o.number}“{o.item}”已超过承诺时限({due}),请尽快办结并填写延期说明。"
     return o.message("overdue", "超期督办", body, name=agent)
-
-
-_TICK = datetime.resolution

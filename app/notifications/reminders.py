@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.context import Context
 from app.models import Reminder
 from app.orders.calendar import work_calendar
-from app.workdays import WorkingHours
+from app.workdays import WorkingHours, last_day
 
 REMINDERS: Table = Reminder.__table__  # type: ignore[assignment]
 INSERT = text(
@@ -91,7 +91,7 @@ def after_assignment(session: Session, ctx: Context, order_id: int, assigned_at:
 
 def _ahead(hours: WorkingHours, due_at: datetime, working_days: int) -> datetime:
     """The morning `working_days` working days ahead of a deadline: 1 is the last day's."""
-    day = hours.calendar.local_date(due_at - timedelta(microseconds=1))
+    day = last_day(due_at, hours.calendar.zone)
     if not hours.calendar.is_workday(day):
         day = hours.working_day_before(day)
     for _ in range(working_days - 1):

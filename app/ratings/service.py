@@ -17,7 +17,6 @@ from app.orders import moves
 from app.orders.records import (
     ACCOUNTS,
     OrderRow,
-    guide_version,
     illegal,
     order_in_scope,
     upload_problems,
@@ -393,16 +392,7 @@ def appeals(session: Session, principal: Principal, status: str | None) -> list[
         query = query.join(Rating, Rating.id == RatingAppeal.rating_id).where(
             Rating.town_id == principal.region_id
         )
-        query = (
-            select(RatingAppeal)
-            .join(Rating, Rating.id == RatingAppeal.rating_id)
-            .where(Rating.town_id == principal.region_id)
-        )
     if status:
         query = query.where(RatingAppeal.status == status)
     rows = session.scalars(query.order_by(RatingAppeal.id.desc()).limit(MAX_PAGE)).all()
     return [appeal_view(session, r) for r in rows]
-
-
-def item_name(session: Session, ctx: Context, order: OrderRow) -> str:
-    return guide_version(session, ctx, order.item_version_id).name
