@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.asgi import create_app
 from app.clock import utcnow
 from app.context import Context
 from app.demo import seed_demo
@@ -25,7 +26,7 @@ from app.notifications import delivery
 from app.notifications.outbox import Message, notify
 from app.ratings import service as ratings
 from jobs import tasks
-from tests.conftest import ON_POSTGRES, Clock, make_settings, truncate_all
+from tests.conftest import ON_POSTGRES, Clock, make_settings, serve, truncate_all
 from tests.wechat_server import FakeWeChat
 
 TEMPLATE = "TPL-ACCEPTED-0001"
@@ -342,4 +343,31 @@ async def test_with_wechat_unreachable_a_comment_stays_hidden_until_checked(
     ctx = Context.build(make_settings(tmp_path / "var", database_url, **away))
     ctx.now = clock
     assert await ratings.check_comment(ctx, "ok-2", "办得很好") == "pending"
+    await ctx.aclose()
+
+
+async def test_each_allow_tap_reported_is_one_credit_up_to_a_cap(database_url, tmp_path, clock):
+    settings = make_settings(
+        tmp_path / "var", database_url, DAIBAN_WECHAT_TEMPLATES=json.dumps(TEMPLATES)
+    )
+    ctx = Context.build(settings)
+    ctx.now = clock
+    if ON_POSTGRES:
+        await truncate_all(ctx)
+    async with ctx.db.unit_of_work() as session:
+        await seed_demo(session, ctx)
+    async with serve(create_app(settings, ctx=ctx)) as client:
+        login = await client.post("/mp/v1/auth/login", json={"code": "dev:resident2"})
+        headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+        path = "/mp/v1/me/subscriptions"
+        first = await client.post(path, json={"templateIds": [TEMPLATE]}, headers=headers)
+        assert first.status_code == 200 and first.json()["credits"] == {TEMPLATE: 1}
+        again = await client.post(path, json={"templateIds": [TEMPLATE]}, headers=headers)
+        assert again.json()["credits"] == {TEMPLATE: 2}
+        unknown = await client.post(path, json={"templateIds": ["NOT-OURS"]}, headers=headers)
+        assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "templateIds"
+        for _ in range(60):
+            await client.post(path, json={"templateIds": [TEMPLATE]}, headers=headers)
+        capped = await client.get(path, headers=headers)
+        assert capped.json()["credits"] == {TEMPLATE: 50}
     await ctx.aclose()
