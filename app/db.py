@@ -143,8 +143,23 @@ def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool, size: 
     )
     event.listen(engine, "connect", lambda conn, _record: _sqlite_pragmas(conn))
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    event.listen(engine, "begin", lambda conn: _driver(conn).execute(begin))
+    # The group-commit writer takes a savepoint per unit of work. SQLAlchemy issues one by
+    # compiling and executing a statement object, which cost an eighth of a submission
+    # (bench/orders.py); the same SQL straight on the driver costs microseconds. The
+    # session's savepoint bookkeeping (begin_nested) is unchanged.
+    dialect: Any = engine.dialect
+    dialect.do_savepoint = lambda conn, name: _driver(conn).execute(f"SAVEPOINT {name}")
+    dialect.do_release_savepoint = lambda conn, name: _driver(conn).execute(f"RELEASE {name}")
+    dialect.do_rollback_to_savepoint = lambda conn, name: _driver(conn).execute(
+        f"ROLLBACK TO {name}"
+    )
     return engine
+
+
+def _driver(conn: Connection) -> Any:
+    """The sqlite3 connection under a SQLAlchemy one."""
+    return conn.connection.driver_connection
 
 
 def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:

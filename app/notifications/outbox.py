@@ -61,7 +61,7 @@ def notify(
     if not recipients:
         return
     template = ctx.templates().get(message.kind)
-    session.execute(
+    session.connection().execute(
         INSERT,
         [
             {
