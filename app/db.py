@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +24,12 @@ from app.sqlite_writer import GroupCommitWriter
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
+
+
+def json_text(value: Any) -> str:
+    """JSON columns as compact UTF-8 text, by msgspec: several times faster than the
+    standard library's encoder, which every order, event and message row goes through."""
+    return msgspec.json.encode(value).decode()
 
 
 class Database:
@@ -50,6 +57,7 @@ class Database:
         else:
             self.write_engine = create_async_engine(
                 self.url,
+                json_serializer=json_text,
                 pool_size=settings.database.pool_size,
                 max_overflow=settings.database.pool_size,
                 pool_pre_ping=True,
@@ -136,6 +144,7 @@ def _sqlite_pragmas(dbapi_connection: Any) -> None:
 def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool, size: int) -> Engine:
     engine = create_engine(
         url,
+        json_serializer=json_text,
         pool_size=size,
         max_overflow=0,
         echo=settings.database.echo,
@@ -165,6 +174,7 @@ def _driver(conn: Connection) -> Any:
 def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:
     engine = create_async_engine(
         settings.database_url,
+        json_serializer=json_text,
         # One writer connection per process: SQLite takes one writer at a time anyway, and
         # writers queueing on the pool (asyncio, no sleeping) beat writers sleeping in
         # SQLite's busy handler, whose back-off grows to 100 ms steps.
