@@ -151,13 +151,14 @@ def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool, size: 
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
     )
     event.listen(engine, "connect", lambda conn, _record: _sqlite_pragmas(conn))
+    # BEGIN, and the savepoint the group-commit writer takes per unit of work, straight on
+    # the driver. SQLAlchemy issues a savepoint by compiling and executing a statement
+    # object, which cost an eighth of a submission (bench/orders.py), and a "begin" event
+    # listener would make every statement dispatch the engine's events. The session's
+    # transaction and savepoint bookkeeping (begin, begin_nested) is unchanged.
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-    event.listen(engine, "begin", lambda conn: _driver(conn).execute(begin))
-    # The group-commit writer takes a savepoint per unit of work. SQLAlchemy issues one by
-    # compiling and executing a statement object, which cost an eighth of a submission
-    # (bench/orders.py); the same SQL straight on the driver costs microseconds. The
-    # session's savepoint bookkeeping (begin_nested) is unchanged.
     dialect: Any = engine.dialect
+    dialect.do_begin = lambda dbapi_connection: dbapi_connection.driver_connection.execute(begin)
     dialect.do_savepoint = lambda conn, name: _driver(conn).execute(f"SAVEPOINT {name}")
     dialect.do_release_savepoint = lambda conn, name: _driver(conn).execute(f"RELEASE {name}")
     dialect.do_rollback_to_savepoint = lambda conn, name: _driver(conn).execute(
