@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.settings import Settings
 from app.sqlite_writer import GroupCommitWriter
+from app.statements import driver
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
@@ -159,17 +160,12 @@ def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool, size: 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
     dialect: Any = engine.dialect
     dialect.do_begin = lambda dbapi_connection: dbapi_connection.driver_connection.execute(begin)
-    dialect.do_savepoint = lambda conn, name: _driver(conn).execute(f"SAVEPOINT {name}")
-    dialect.do_release_savepoint = lambda conn, name: _driver(conn).execute(f"RELEASE {name}")
-    dialect.do_rollback_to_savepoint = lambda conn, name: _driver(conn).execute(
+    dialect.do_savepoint = lambda conn, name: driver(conn).execute(f"SAVEPOINT {name}")
+    dialect.do_release_savepoint = lambda conn, name: driver(conn).execute(f"RELEASE {name}")
+    dialect.do_rollback_to_savepoint = lambda conn, name: driver(conn).execute(
         f"ROLLBACK TO {name}"
     )
     return engine
-
-
-def _driver(conn: Connection) -> Any:
-    """The sqlite3 connection under a SQLAlchemy one."""
-    return conn.connection.driver_connection
 
 
 def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:

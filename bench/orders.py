@@ -258,7 +258,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="per endpoint and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--submissions", type=int, default=12_000, help="photo sets prepared")
+    parser.add_argument("--submissions", type=int, default=20_000, help="photo sets prepared")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     table: dict[int, dict[str, Result]] = {}

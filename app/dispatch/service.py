@@ -16,8 +16,13 @@ from app.context import Context
 from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.models import Account, Order, Region
 from app.notifications import effects
-from app.orders.records import OPEN_FOR_REASSIGN, ORDERS, event_values, guide_version
-from app.orders.submission import INSERT_EVENTS
+from app.orders.records import (
+    INSERT_EVENT,
+    OPEN_FOR_REASSIGN,
+    ORDERS,
+    event_values,
+    guide_version,
+)
 from app.security.tokens import Principal
 
 MAX_LEAVE_DAYS = 366
@@ -162,8 +167,8 @@ def hand_over(
             "fromAgentId": source.id,
             "handOver": True,
         }
-        session.execute(
-            INSERT_EVENTS,
+        INSERT_EVENT.many(
+            session.connection(),
             [
                 event_values(row.id, principal, now, "reassign", row.status, row.status, note, data)
                 for row in moved

@@ -13,21 +13,24 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import Account, Notification
+from app.statements import DriverStatement
 
 CACHE_SECONDS = 60.0
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
 ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 
 # The same SQL on SQLite and PostgreSQL; a plain statement keeps its compiled form cached.
-INSERT = text(
-    "INSERT INTO notifications (dedupe_key, recipient_id, kind, order_id, title, body, data, "
-    "created_at, wechat_status, template_id, attempts, next_attempt_at) VALUES (:dedupe_key, "
-    ":recipient_id, :kind, :order_id, :title, :body, :data, :created_at, :wechat_status, "
-    ":template_id, 0, :next_attempt_at) ON CONFLICT (dedupe_key) DO NOTHING"
-).bindparams(
-    bindparam("data", type_=JSON),
-    bindparam("created_at", type_=Notification.created_at.type),
-    bindparam("next_attempt_at", type_=Notification.next_attempt_at.type),
+INSERT = DriverStatement(
+    text(
+        "INSERT INTO notifications (dedupe_key, recipient_id, kind, order_id, title, body, data, "
+        "created_at, wechat_status, template_id, attempts, next_attempt_at) VALUES (:dedupe_key, "
+        ":recipient_id, :kind, :order_id, :title, :body, :data, :created_at, :wechat_status, "
+        ":template_id, 0, :next_attempt_at) ON CONFLICT (dedupe_key) DO NOTHING"
+    ).bindparams(
+        bindparam("data", type_=JSON),
+        bindparam("created_at", type_=Notification.created_at.type),
+        bindparam("next_attempt_at", type_=Notification.next_attempt_at.type),
+    )
 )
 TOWN_DISPATCHERS = select(ACCOUNTS.c.id).where(
     ACCOUNTS.c.region_id == bindparam("town"),
@@ -61,8 +64,8 @@ def notify(
     if not recipients:
         return
     template = ctx.templates().get(message.kind)
-    session.connection().execute(
-        INSERT,
+    INSERT.many(
+        session.connection(),
         [
             {
                 "dedupe_key": f"{key}:{recipient}"[:120],

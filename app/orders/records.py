@@ -13,7 +13,7 @@ import functools
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Table, Update, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -30,6 +30,7 @@ from app.models import (
 )
 from app.orders.states import ACTION_NAMES, STATUS_NAMES
 from app.security.tokens import Principal
+from app.statements import DriverStatement
 
 MAX_ID = 2**63 - 1
 OPEN_FOR_REASSIGN = frozenset(
@@ -65,10 +66,10 @@ ATTACH = (
 
 
 @functools.lru_cache(maxsize=64)
-def claim_statement(count: int) -> Update:
+def claim_statement(count: int) -> DriverStatement:
     """The guarded attach of `count` uploads, one statement per count: an expanding IN is
     rendered afresh on every run, which cost more than the update (bench/orders.py)."""
-    return (
+    return DriverStatement(
         update(UPLOADS)
         .where(
             UPLOADS.c.id.in_([bindparam(f"id{i}") for i in range(count)]),
@@ -80,7 +81,7 @@ def claim_statement(count: int) -> Update:
     )
 
 
-INSERT_EVENT = insert(EVENTS)
+INSERT_EVENT = DriverStatement(insert(EVENTS))
 REGION_NAME = select(REGIONS.c.name).where(REGIONS.c.id == bindparam("id"))
 AGENT_CONTACT = select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
     ACCOUNTS.c.id == bindparam("id")
@@ -229,7 +230,7 @@ def claim_uploads(
         return
     params: dict[str, int] = {f"id{i}": upload_id for i, upload_id in enumerate(unique)}
     params |= {"order_id": order_id, "owner": principal.account_id}
-    if session.connection().execute(claim_statement(len(unique)), params).rowcount == len(unique):
+    if claim_statement(len(unique)).rowcount(session.connection(), params) == len(unique):
         return
     problems = upload_problems(session, principal, files, claimed_by=order_id)
     if problems:
@@ -259,7 +260,7 @@ def record_event(
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     values = event_values(order_id, principal, at, action, from_status, to_status, note, data)
-    session.execute(INSERT_EVENT, values)
+    INSERT_EVENT.many(session.connection(), [values])
     return values
 
 

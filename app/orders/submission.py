@@ -21,7 +21,7 @@ from app.orders.records import (
     ACCOUNTS,
     AGENT_CONTACT,
     ENABLED,
-    EVENTS,
+    INSERT_EVENT,
     ITEMS,
     ORDERS,
     REGIONS,
@@ -34,6 +34,7 @@ from app.orders.records import (
     guide_version,
 )
 from app.security.tokens import Principal
+from app.statements import DriverStatement
 
 TOWNS = REGIONS.alias("towns")
 MAX_DAILY_SEQUENCE = 999_999  # the six digits of an order number's daily part
@@ -79,8 +80,7 @@ SUBMISSION_CONTEXT = (
     )
     .where(ACCOUNTS.c.id == bindparam("account"), ACCOUNTS.c.disabled_at.is_(None))
 )
-INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
-INSERT_EVENTS = insert(EVENTS)
+INSERT_ORDER = DriverStatement(insert(ORDERS).returning(ORDERS.c.id))
 # The village station's A and B agents who can log in, for automatic dispatch.
 STATION_AGENTS = select(
     ACCOUNTS.c.id,
@@ -234,7 +234,7 @@ def submit(
         "fees_collected_fen": 0,
         "updated_at": now,
     }
-    order_id = int(conn.execute(INSERT_ORDER, values).scalar_one())
+    order_id = int(INSERT_ORDER.returned(conn, values))
     claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | (files or {})
     claim_uploads(session, principal, order_id, claim)
     events = [
@@ -251,7 +251,7 @@ def submit(
             | ({"agentId": agent.id, "agentName": agent.name} if agent else {}),
         ),
     ]
-    conn.execute(INSERT_EVENTS, events)
+    INSERT_EVENT.many(conn, events)
     written = SimpleNamespace(**values, id=order_id)
     if agent:
         effects.new_assignment(session, ctx, written, version.name, agent.id, now)
@@ -287,10 +287,12 @@ def _dispatch(
     return choose_agent(bool(auto), station, ctx.today())
 
 
-NEXT_NUMBER = text(
-    "INSERT INTO order_number_counters (day, last) VALUES (:day, 1) "
-    "ON CONFLICT (day) DO UPDATE SET last = order_number_counters.last + 1 RETURNING last"
-).bindparams(bindparam("day", type_=Date))
+NEXT_NUMBER = DriverStatement(
+    text(
+        "INSERT INTO order_number_counters (day, last) VALUES (:day, 1) "
+        "ON CONFLICT (day) DO UPDATE SET last = order_number_counters.last + 1 RETURNING last"
+    ).bindparams(bindparam("day", type_=Date))
+)
 
 
 def next_number(session: Session, ctx: Context, now: datetime) -> str:
@@ -299,7 +301,7 @@ def next_number(session: Session, ctx: Context, now: datetime) -> str:
     refused rather than given a 7-digit number no one expects (the refusal rolls the counter
     back with the rest of the submission)."""
     day = now.astimezone(ctx.settings.zone).date()
-    sequence = session.connection().execute(NEXT_NUMBER, {"day": day}).scalar_one()
+    sequence = NEXT_NUMBER.returned(session.connection(), {"day": day})
     if sequence > MAX_DAILY_SEQUENCE:
         raise OrderNumbersExhausted(
             f"{day:%Y年%m月%d日}的办件编号已用完({MAX_DAILY_SEQUENCE:,} 件),请明天再提交"

@@ -1,0 +1,118 @@
+"""Hot write statements, run straight on the sqlite3 driver when the database is SQLite.
+
+SQLAlchemy's execute path (an execution context, parameter processing, a result object)
+costs two to four times what SQLite takes to run a small INSERT, and a submission runs five
+such statements on the single writer thread, where every microsecond of Python is paid for
+by the whole process (bench/orders.py). A `DriverStatement` is a Core statement compiled
+once per set of parameter names: on SQLite (pysqlite) its parameters go through the same
+type processors SQLAlchemy applies (UTC timestamps, JSON, booleans) and then to the
+driver's cursor, and a driver error is raised as SQLAlchemy's own exception class
+(`IntegrityError`, …); on any other database SQLAlchemy executes it as usual.
+
+Only writes with plain parameters belong here: no expanding IN, no Python-side column
+defaults (every value is given), and results limited to a row count or one RETURNING value.
+SQLAlchemy's statement log (DAIBAN_DATABASE_ECHO) does not show them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import Insert, TextClause, Update
+
+Params = Mapping[str, Any]
+# Each positional parameter: the name whose value to take and how to process it, or no
+# name and the value of a literal written in the statement.
+Binds = tuple[tuple[str | None, Callable[[Any], Any] | None, Any], ...]
+_Prepared = tuple[str, Binds]
+
+
+class DriverStatement:
+    def __init__(self, statement: Insert | Update | TextClause) -> None:
+        self.statement = statement
+        self._prepared: dict[tuple[str, ...], _Prepared] = {}
+
+    def rowcount(self, conn: Connection, params: Params) -> int:
+        """Run once; how many rows it changed."""
+        if not _is_pysqlite(conn):
+            return int(conn.execute(self.statement, params).rowcount)
+        return int(self._run(conn, params).rowcount)
+
+    def returned(self, conn: Connection, params: Params) -> Any:
+        """Run once; the one value its RETURNING clause gives."""
+        if not _is_pysqlite(conn):
+            return conn.execute(self.statement, params).scalar_one()
+        row = self._run(conn, params).fetchone()
+        assert row is not None, "RETURNING gave no row"
+        return row[0]
+
+    def many(self, conn: Connection, rows: Sequence[Params]) -> None:
+        """Run once per row (executemany); every row has the same names."""
+        if not rows:
+            return
+        if not _is_pysqlite(conn):
+            conn.execute(self.statement, list(rows))
+            return
+        sql, binds = self._prepare(conn.dialect, rows[0])
+        values = [_values(binds, row) for row in rows]
+        try:
+            driver(conn).executemany(sql, values)
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, values, exc, conn.dialect) from exc
+
+    def _run(self, conn: Connection, params: Params) -> sqlite3.Cursor:
+        sql, binds = self._prepare(conn.dialect, params)
+        values = _values(binds, params)
+        try:
+            return driver(conn).execute(sql, values)  # type: ignore[no-any-return]
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, values, exc, conn.dialect) from exc
+
+    def _prepare(self, dialect: Dialect, params: Params) -> _Prepared:
+        keys = tuple(params)
+        prepared = self._prepared.get(keys)
+        if prepared is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
+            assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
+            if compiled.insert_prefetch or compiled.update_prefetch:
+                raise ValueError(f"a column default to fill in {compiled.string}: give it")
+            binds: list[tuple[str | None, Callable[[Any], Any] | None, Any]] = []
+            for name in compiled.positiontup:
+                bind = compiled.binds[name]
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if bind.expanding:
+                    raise ValueError(f"an expanding IN ({name}) in {compiled.string}")
+                if name in params:
+                    binds.append((name, process, None))
+                elif bind.callable is None and not bind.required:  # a literal in the SQL
+                    binds.append((None, None, process(bind.value) if process else bind.value))
+                else:
+                    raise ValueError(f"no value given for {name} in {compiled.string}")
+            prepared = self._prepared[keys] = (compiled.string, tuple(binds))
+        return prepared
+
+
+def _values(binds: Binds, params: Params) -> tuple[Any, ...]:
+    return tuple(
+        fixed if name is None else process(params[name]) if process else params[name]
+        for name, process, fixed in binds
+    )
+
+
+def _is_pysqlite(conn: Connection) -> bool:
+    return conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
+
+
+def driver(conn: Connection) -> Any:
+    """The sqlite3 connection under a SQLAlchemy one."""
+    return conn.connection.driver_connection
+
+
+def _wrapped(sql: str, values: Any, exc: sqlite3.Error, dialect: Dialect) -> BaseException:
+    return DBAPIError.instance(sql, values, exc, sqlite3.Error, dialect=dialect)
