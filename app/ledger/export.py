@@ -55,7 +55,12 @@ def _rows(
     ]
     if request.status:
         where.append(Order.status == request.status)
-    rows = workbook.register_rows(session, ctx, where, unmasked=request.unmasked)
+    return workbook.register_rows(session, ctx, where, unmasked=request.unmasked)
+
+
+def _audit(
+    session: Session, ctx: Context, principal: Principal, request: ExportRequest, rows: int
+) -> None:
     audit.record(
         session,
         principal,
@@ -63,18 +68,22 @@ def _rows(
         f"orders {request.start}..{request.end}",
         ctx.now(),
         {
-            "rows": len(rows),
+            "rows": rows,
             "status": request.status,
-            "villageId": village,
+            "villageId": request.filters.village_id,
             "agentId": request.filters.agent_id,
             "itemCode": request.filters.item_code,
         },
-        purpose or None,
+        (request.purpose or "").strip() or None,
     )
-    return rows
 
 
 async def export_orders(ctx: Context, principal: Principal, request: ExportRequest) -> bytes:
-    rows = await ctx.db.run_write(lambda s: _rows(s, ctx, principal, request))
+    """Read in a read transaction (up to 50,000 rows and their decryption would hold every
+    write of the process behind SQLite's single writer), then audit, then build: nothing
+    is handed out that the audit log does not show."""
+    async with ctx.db.reading() as session:
+        rows = await session.run_sync(lambda s: _rows(s, ctx, principal, request))
+    await ctx.db.run_write(lambda s: _audit(s, ctx, principal, request, len(rows)))
     sheets = workbook.Sheets(register=rows)
     return await anyio.to_thread.run_sync(workbook.build_workbook, None, sheets)
