@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.settings import Settings
 from app.sqlite_writer import GroupCommitWriter
-from app.statements import driver
+from app.statements import driver, driver_sql
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
@@ -160,12 +160,18 @@ def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool, size: 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
     dialect: Any = engine.dialect
     dialect.do_begin = lambda dbapi_connection: dbapi_connection.driver_connection.execute(begin)
-    dialect.do_savepoint = lambda conn, name: driver(conn).execute(f"SAVEPOINT {name}")
-    dialect.do_release_savepoint = lambda conn, name: driver(conn).execute(f"RELEASE {name}")
-    dialect.do_rollback_to_savepoint = lambda conn, name: driver(conn).execute(
-        f"ROLLBACK TO {name}"
-    )
+    dialect.do_savepoint = lambda conn, name: driver_sql(conn, f"SAVEPOINT {name}")
+    dialect.do_release_savepoint = lambda conn, name: driver_sql(conn, f"RELEASE {name}")
+    dialect.do_rollback_to_savepoint = _rollback_to_savepoint
     return engine
+
+
+def _rollback_to_savepoint(conn: Connection, name: str) -> None:
+    # After some errors (a full disk, an I/O error) SQLite has already rolled back the whole
+    # transaction, savepoints and all: the unit's own error is then the one to raise, and
+    # the group-commit writer sees the transaction gone.
+    if driver(conn).in_transaction:
+        driver_sql(conn, f"ROLLBACK TO {name}")
 
 
 def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:

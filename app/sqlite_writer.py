@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from app.statements import driver
+
 T = TypeVar("T")
 MAX_GROUP = 64
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ class GroupCommitWriter:
                     self._queue.put(None)  # finish this group, then stop
                     break
                 group.append(item)
-            outcomes = self._alone(group[0]) if len(group) == 1 else self._together(group)
+            outcomes = self._group(group)
             for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
                 loop.call_soon_threadsafe(_settle, future, ok, value)
 
@@ -74,16 +76,38 @@ class GroupCommitWriter:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                sqlite = driver(session.connection())
                 for work, _, _ in group:
                     try:
                         with session.begin_nested():
                             outcomes.append((True, work(session)))
                     except Exception as exc:  # this one is rolled back to its savepoint
+                        if not sqlite.in_transaction:
+                            # SQLite itself rolled back the whole transaction (a full disk,
+                            # an I/O error, OR ROLLBACK): what ran before is gone too.
+                            raise _Lost(exc, len(outcomes)) from exc
                         outcomes.append((False, exc))
+        except _Lost as lost:
+            log.warning("group transaction rolled back by SQLite", exc_info=lost.error)
+            # Those that ran hear why; those that did not run yet get their own turn.
+            return [(False, lost.error)] * (lost.at + 1) + self._group(group[lost.at + 1 :])
         except BaseException as exc:  # the commit failed: nothing of the group was kept
             log.warning("group commit failed", exc_info=True)
             return [(False, exc)] * len(group)
         return outcomes
+
+    def _group(self, group: list[_Item]) -> list[tuple[bool, Any]]:
+        if not group:
+            return []
+        return self._alone(group[0]) if len(group) == 1 else self._together(group)
+
+
+class _Lost(Exception):
+    """A unit's error after which SQLite had rolled back the group's whole transaction."""
+
+    def __init__(self, error: Exception, at: int) -> None:
+        super().__init__(str(error))
+        self.error, self.at = error, at
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

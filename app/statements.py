@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Insert, TextClause, Update
 
@@ -36,7 +36,7 @@ _Prepared = tuple[str, Binds]
 class DriverStatement:
     def __init__(self, statement: Insert | Update | TextClause) -> None:
         self.statement = statement
-        self._prepared: dict[tuple[str, ...], _Prepared] = {}
+        self._prepared: dict[tuple[Dialect, tuple[str, ...]], _Prepared] = {}
 
     def rowcount(self, conn: Connection, params: Params) -> int:
         """Run once; how many rows it changed."""
@@ -45,7 +45,8 @@ class DriverStatement:
         return int(self._run(conn, params).rowcount)
 
     def returned(self, conn: Connection, params: Params) -> Any:
-        """Run once; the one value its RETURNING clause gives."""
+        """Run once; the one value its RETURNING clause gives, as the driver gives it (meant
+        for ids and counters: no result type is applied on SQLite)."""
         if not _is_pysqlite(conn):
             return conn.execute(self.statement, params).scalar_one()
         row = self._run(conn, params).fetchone()
@@ -60,7 +61,8 @@ class DriverStatement:
             conn.execute(self.statement, list(rows))
             return
         sql, binds = self._prepare(conn.dialect, rows[0])
-        values = [_values(binds, row) for row in rows]
+        values = [_values(sql, binds, row) for row in rows]
+        _begun(conn)
         try:
             driver(conn).executemany(sql, values)
         except sqlite3.Error as exc:
@@ -68,7 +70,8 @@ class DriverStatement:
 
     def _run(self, conn: Connection, params: Params) -> sqlite3.Cursor:
         sql, binds = self._prepare(conn.dialect, params)
-        values = _values(binds, params)
+        values = _values(sql, binds, params)
+        _begun(conn)
         try:
             return driver(conn).execute(sql, values)  # type: ignore[no-any-return]
         except sqlite3.Error as exc:
@@ -76,7 +79,7 @@ class DriverStatement:
 
     def _prepare(self, dialect: Dialect, params: Params) -> _Prepared:
         keys = tuple(params)
-        prepared = self._prepared.get(keys)
+        prepared = self._prepared.get((dialect, keys))
         if prepared is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
             assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
@@ -86,27 +89,45 @@ class DriverStatement:
             for name in compiled.positiontup:
                 bind = compiled.binds[name]
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if bind.expanding:
-                    raise ValueError(f"an expanding IN ({name}) in {compiled.string}")
+                if bind.expanding or bind.literal_execute:
+                    raise ValueError(f"{name} is rendered at run time (IN) in {compiled.string}")
                 if name in params:
                     binds.append((name, process, None))
                 elif bind.callable is None and not bind.required:  # a literal in the SQL
                     binds.append((None, None, process(bind.value) if process else bind.value))
                 else:
                     raise ValueError(f"no value given for {name} in {compiled.string}")
-            prepared = self._prepared[keys] = (compiled.string, tuple(binds))
+            prepared = self._prepared[dialect, keys] = (compiled.string, tuple(binds))
         return prepared
 
 
-def _values(binds: Binds, params: Params) -> tuple[Any, ...]:
-    return tuple(
-        fixed if name is None else process(params[name]) if process else params[name]
-        for name, process, fixed in binds
-    )
+def _values(sql: str, binds: Binds, params: Params) -> tuple[Any, ...]:
+    try:
+        return tuple(
+            fixed if name is None else process(params[name]) if process else params[name]
+            for name, process, fixed in binds
+        )
+    except Exception as exc:  # as SQLAlchemy reports a value it cannot bind
+        raise StatementError(f"({type(exc).__name__}) {exc}", sql, params, exc) from exc
+
+
+def _begun(conn: Connection) -> None:
+    """Begin as SQLAlchemy's own execute does on a connection not yet in a transaction
+    (the driver, in autocommit mode, would keep each statement on its own)."""
+    if not conn.in_transaction():
+        conn.begin()
 
 
 def _is_pysqlite(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
+
+
+def driver_sql(conn: Connection, sql: str) -> None:
+    """Plain SQL without parameters (SAVEPOINT, RELEASE, …) on the driver."""
+    try:
+        driver(conn).execute(sql)
+    except sqlite3.Error as exc:
+        raise _wrapped(sql, (), exc, conn.dialect) from exc
 
 
 def driver(conn: Connection) -> Any:

@@ -117,17 +117,24 @@ def _submit_input(
 async def _submit(
     ctx: Context, principal: Principal, work: Callable[[Session], submission.Submitted]
 ) -> OrderDetail:
-    # The answer is built in the write's own transaction: a second, read transaction for
-    # it cost more than building it (a few cached lookups, no statement for a new order).
-    def answer(session: Session) -> OrderDetail:
-        return queries.new_order_detail(session, ctx, principal, work(session))
+    # A new order's answer is built in the write's own transaction, from what was written
+    # (a second, read transaction for it cost more than building it). A retry's answer is
+    # the order as it is now, read after the write.
+    def answer(session: Session) -> tuple[int, OrderDetail | None]:
+        submitted = work(session)
+        if submitted.values is None:
+            return submitted.order_id, None
+        return submitted.order_id, queries.new_order_detail(session, ctx, principal, submitted)
 
     try:
-        return await ctx.db.run_write(answer)
+        order_id, detail = await ctx.db.run_write(answer)
     except IntegrityError:
         # The same key raced in from another process (PostgreSQL); run again, and the
         # idempotency check answers with that order (or the conflict if bodies differ).
-        return await ctx.db.run_write(answer)
+        order_id, detail = await ctx.db.run_write(answer)
+    if detail is not None:
+        return detail
+    return await ctx.db.run_read(lambda s: queries.order_detail(s, ctx, principal, order_id))
 
 
 class ResidentOrderController(Controller):

@@ -306,10 +306,8 @@ def order_detail(
 def new_order_detail(
     session: Session, ctx: Context, principal: Principal, new: Submitted
 ) -> views.OrderDetail:
-    """The detail of an order just written, from the values written (no read back); an
-    idempotent retry reads the order as it is now."""
-    if new.values is None:
-        return order_detail(session, ctx, principal, new.order_id)
+    """The detail of an order just written, from the values written (no read back)."""
+    assert new.values is not None, "an idempotent retry reads the order as it is now"
     order = SimpleNamespace(**({column.key: None for column in ORDERS.c} | new.values))
     names = {principal.account_id: new.actor_name}
     events = [
