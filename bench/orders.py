@@ -2,6 +2,7 @@
 second, each beside a bare endpoint measured in the same run.
 
     .venv/bin/python bench/orders.py [--sizes 10000,1000000] [--rounds 5] [--seconds 2]
+        [--database-url postgresql+asyncpg://… (emptied first)] [--workers 1]
 
 The real service runs with one granian worker on SQLite (`daiban serve`, this checkout's
 code). A first run makes a real order through the API as its people do: resident1 submits
@@ -35,6 +36,7 @@ import httpx
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _postgres
 from _load import Result, hammer, request_bytes
 from _service import login, service
 
@@ -259,21 +261,37 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--submissions", type=int, default=20_000, help="photo sets prepared")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database to use instead of SQLite (postgresql+asyncpg://…); "
+        "everything in it is dropped",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="granian worker processes")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     table: dict[int, dict[str, Result]] = {}
     errors = 0
+    env = {"DAIBAN_SERVER_WORKERS": str(args.workers)}
+    if args.database_url:
+        env["DAIBAN_DATABASE_URL"] = args.database_url
+        _postgres.reset(args.database_url)
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp)
         path = var / "daiban.sqlite3"
-        with service(var) as (base, _):
+        with service(var, **env) as (base, _):
             template_id, slots = template_order(base)
         for size in sizes:
             started = time.perf_counter()
-            fill(path, template_id, size)
-            photos = prepare_photos(path, template_id, args.submissions, len(slots))
+            if args.database_url:
+                _postgres.fill(args.database_url, template_id, size, EVENTS)
+                photos = _postgres.prepare_photos(
+                    args.database_url, template_id, args.submissions, len(slots)
+                )
+            else:
+                fill(path, template_id, size)
+                photos = prepare_photos(path, template_id, args.submissions, len(slots))
             print(f"filled to {size:,} orders in {time.perf_counter() - started:.0f} s", flush=True)
-            with service(var) as (base, _):
+            with service(var, **env) as (base, _):
                 rounds = measure(base, template_id, slots, photos, args)
             table[size] = {name: median(results) for name, results in rounds.items()}
             for name, results in rounds.items():
@@ -285,8 +303,10 @@ def main() -> None:
                     f"(rounds {rates[0]:.0f}–{rates[-1]:.0f})  answers {dict(statuses)}",
                     flush=True,
                 )
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    workers = "one granian worker" if args.workers == 1 else f"{args.workers} granian workers"
     print(
-        f"\none granian worker, SQLite, {args.connections} connections; median of "
+        f"\n{workers}, {database}, {args.connections} connections; median of "
         f"{args.rounds} rounds of {args.seconds:g} s per endpoint"
     )
     header = "".join(f"{f'{size:,} orders':>22}" for size in sizes)
