@@ -118,7 +118,9 @@ def _write_move(
         update(Order).values(status=to, updated_at=now, **change.values),
         action,
     )
-    attach_uploads(session, order.id, change.attach)
+    if change.attach:
+        assert principal is not None, "only a person's move attaches files"
+        attach_uploads(session, principal, order.id, change.attach)
     record_event(
         session, order.id, principal, now, action, order.status, to, change.note, change.data
     )

@@ -58,11 +58,6 @@ STATUS_AND_AGENT_BY_ID = select(ORDERS.c.status, ORDERS.c.agent_id).where(
 UPLOADS_BY_ID = select(
     UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id
 ).where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)))
-ATTACH = (
-    update(UPLOADS)
-    .where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)), UPLOADS.c.order_id.is_(None))
-    .values(order_id=bindparam("order_id"))
-)
 
 
 @functools.lru_cache(maxsize=64)
@@ -225,12 +220,7 @@ def claim_uploads(
     """Attach the caller's own finished, unattached uploads to a new order in one guarded
     statement (no read first); when one is not, say which and why. The caller's unit of
     work then fails as a whole, the order with it."""
-    unique = sorted({i for ids in files.values() for i in ids})
-    if not unique:
-        return
-    params: dict[str, int] = {f"id{i}": upload_id for i, upload_id in enumerate(unique)}
-    params |= {"order_id": order_id, "owner": principal.account_id}
-    if claim_statement(len(unique)).rowcount(session.connection(), params) == len(unique):
+    if _claimed(session, principal, order_id, [i for ids in files.values() for i in ids]):
         return
     problems = upload_problems(session, principal, files, claimed_by=order_id)
     if problems:
@@ -238,14 +228,22 @@ def claim_uploads(
     raise UploadInUse()
 
 
-def attach_uploads(session: Session, order_id: int, ids: list[int]) -> None:
-    """Guarded: a file another order took in the meantime fails the whole move."""
-    unique = set(ids)
-    if not unique:
-        return
-    result = session.execute(ATTACH, {"ids": sorted(unique), "order_id": order_id})
-    if result.rowcount != len(unique):  # type: ignore[attr-defined]
+def attach_uploads(session: Session, principal: Principal, order_id: int, ids: list[int]) -> None:
+    """Files a move checked already: a file another order took in the meantime fails the
+    whole move."""
+    if not _claimed(session, principal, order_id, ids):
         raise UploadInUse()
+
+
+def _claimed(session: Session, principal: Principal, order_id: int, ids: list[int]) -> bool:
+    """Whether every one of `ids` (the caller's own, finished, unattached) is now the
+    order's, by one guarded statement."""
+    unique = sorted(set(ids))
+    if not unique:
+        return True
+    params: dict[str, int] = {f"id{i}": upload_id for i, upload_id in enumerate(unique)}
+    params |= {"order_id": order_id, "owner": principal.account_id}
+    return claim_statement(len(unique)).rowcount(session.connection(), params) == len(unique)
 
 
 def record_event(
