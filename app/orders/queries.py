@@ -127,34 +127,23 @@ def _list_statement(
     return query.order_by(ORDERS.c.priority.desc(), ORDERS.c.id.desc()).limit(bindparam("limit"))
 
 
+def _after(column: Any, name: str) -> Any:
+    """Past the cursor order in (`column`, id) ascending: `column` beyond the value bound as
+    `name`, or equal to it with a higher id."""
+    value: Any = bindparam(name)
+    return (column > value) | ((column == value) & (ORDERS.c.id > bindparam("cursor")))
+
+
 def _due_first(query: Select[Any], cursor: str | None) -> Select[Any]:
     """Running orders soonest due first; then those on hold, whose clock is stopped and whose
     old due time means nothing until they resume: fewest working days left first (an order
     already overdue when held has none left)."""
     running, held = ORDERS.c.status == "accepted", ORDERS.c.status == "on_hold"
     query = query.where(running | held)
-    after_id: Any = bindparam("cursor")
     if cursor == "running":
-        after: Any = bindparam("after")
-        query = query.where(
-            (
-                running
-                & (
-                    (ORDERS.c.due_at > after)
-                    | ((ORDERS.c.due_at == after) & (ORDERS.c.id > after_id))
-                )
-            )
-            | held
-        )
+        query = query.where((running & _after(ORDERS.c.due_at, "after")) | held)
     elif cursor == "held":
-        left: Any = bindparam("left")
-        query = query.where(
-            held
-            & (
-                (ORDERS.c.remaining_days > left)
-                | ((ORDERS.c.remaining_days == left) & (ORDERS.c.id > after_id))
-            )
-        )
+        query = query.where(held & _after(ORDERS.c.remaining_days, "left"))
     return query.order_by(
         case((running, 0), else_=1),
         case((running, ORDERS.c.due_at)),
