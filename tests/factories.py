@@ -53,3 +53,18 @@ async def submit(
 async def agent_id(client: httpx.AsyncClient, dispatcher: dict[str, str], name: str) -> int:
     agents = (await client.get("/mp/v1/dispatch/agents", headers=dispatcher)).json()
     return int(next(a["id"] for a in agents if a["name"] == name))
+
+
+async def taken_by_agent1a(client: httpx.AsyncClient, login: Any, order_id: int) -> dict[str, str]:
+    """dispatcher1a assigns the order to agent1a (刘桂兰), who takes it: under review. Her
+    headers."""
+    dispatcher, agent = await login("dispatcher1a"), await login("agent1a")
+    assigned = await client.post(
+        f"/mp/v1/dispatch/orders/{order_id}/assign",
+        json={"agentId": await agent_id(client, dispatcher, "刘桂兰")},
+        headers=dispatcher,
+    )
+    assert assigned.status_code == 200, assigned.text
+    taken = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
+    assert taken.status_code == 200, taken.text
+    return agent  # type: ignore[no-any-return]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.models import Order, OrderEvent, Upload
 from tests.conftest import Clock
-from tests.factories import agent_id, submit, upload_photo
+from tests.factories import agent_id, submit, taken_by_agent1a, upload_photo
 
 
 @pytest.fixture
@@ -26,17 +26,7 @@ async def _assigned(client, login) -> tuple[int, dict, dict]:
     submitted = await submit(client, resident)
     assert submitted.status_code == 201, submitted.text
     order_id = submitted.json()["id"]
-    dispatcher = await login("dispatcher1a")
-    agent = await login("agent1a")
-    assign = await client.post(
-        f"/mp/v1/dispatch/orders/{order_id}/assign",
-        json={"agentId": await agent_id(client, dispatcher, "刘桂兰")},
-        headers=dispatcher,
-    )
-    assert assign.status_code == 200, assign.text
-    take = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
-    assert take.status_code == 200, take.text
-    return order_id, resident, agent
+    return order_id, resident, await taken_by_agent1a(client, login, order_id)
 
 
 async def test_submission_freezes_the_guide_and_numbers_the_order(client, demo, login):

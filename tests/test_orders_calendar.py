@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.models import Reminder
 from tests.conftest import Clock
-from tests.factories import agent_id, submit
+from tests.factories import submit, taken_by_agent1a
 
 NEW_YEAR_2027 = {"days": [{"day": "2027-01-01", "isWorkday": False, "note": "元旦"}]}
 
@@ -23,18 +23,9 @@ def clock() -> Clock:
 async def _accepted(client, login) -> int:
     """RS-0001 (5 working days) for resident1, accepted by agent1a now."""
     order_id = (await submit(client, await login("resident1"))).json()["id"]
-    dispatcher, agent = await login("dispatcher1a"), await login("agent1a")
-    for path, body, headers in (
-        (
-            f"/mp/v1/dispatch/orders/{order_id}/assign",
-            {"agentId": await agent_id(client, dispatcher, "刘桂兰")},
-            dispatcher,
-        ),
-        (f"/mp/v1/agent/orders/{order_id}/take", {}, agent),
-        (f"/mp/v1/agent/orders/{order_id}/accept", {}, agent),
-    ):
-        moved = await client.post(path, json=body, headers=headers)
-        assert moved.status_code == 200, moved.text
+    agent = await taken_by_agent1a(client, login, order_id)
+    accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    assert accepted.status_code == 200, accepted.text
     return int(order_id)
 
 

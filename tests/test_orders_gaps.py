@@ -11,7 +11,7 @@ import yaml
 
 from app.demo import CATALOGUE_FILE
 from tests.conftest import Clock
-from tests.factories import agent_id, upload_photo
+from tests.factories import taken_by_agent1a, upload_photo
 
 ITEM = "RS-0001"  # id_card, hukou_book, application_form, entrustment: all required
 
@@ -38,17 +38,12 @@ async def _post(client, resident, materials):
     )
 
 
-async def _taken(client, login, order_id) -> dict[str, str]:
-    dispatcher, agent = await login("dispatcher1a"), await login("agent1a")
-    assigned = await client.post(
-        f"/mp/v1/dispatch/orders/{order_id}/assign",
-        json={"agentId": await agent_id(client, dispatcher, "刘桂兰")},
-        headers=dispatcher,
-    )
-    assert assigned.status_code == 200, assigned.text
-    taken = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
-    assert taken.status_code == 200, taken.text
-    return agent
+async def _essentials(client, resident) -> dict[str, list[int]]:
+    """A photo for each material that can never follow (容缺 or not)."""
+    return {
+        code: [await upload_photo(client, resident)]
+        for code in ("id_card", "application_form", "entrustment")
+    }
 
 
 def _slots(detail) -> dict[str, dict]:
@@ -64,10 +59,7 @@ async def test_minor_materials_may_follow_but_the_essential_ones_may_not(client,
     # The applicant's ID and the entrustment cannot follow; the household register can.
     fields = {e["field"] for e in nothing.json()["errors"]}
     assert fields == {"materials.id_card", "materials.entrustment"}
-    essentials = {
-        code: [await upload_photo(client, resident)]
-        for code in ("id_card", "application_form", "entrustment")
-    }
+    essentials = await _essentials(client, resident)
     submitted = await _post(client, resident, essentials)
     assert submitted.status_code == 201, submitted.text
     slots = _slots(submitted.json())
@@ -80,12 +72,9 @@ async def test_accepted_with_a_gap_then_supplemented_while_the_clock_runs(
 ):
     await _allow_gaps(client, login)
     resident = await login("resident1")
-    essentials = {
-        code: [await upload_photo(client, resident)]
-        for code in ("id_card", "application_form", "entrustment")
-    }
+    essentials = await _essentials(client, resident)
     order_id = (await _post(client, resident, essentials)).json()["id"]
-    agent = await _taken(client, login, order_id)
+    agent = await taken_by_agent1a(client, login, order_id)
     accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
     assert accepted.status_code == 200, accepted.text
     detail = accepted.json()
@@ -149,10 +138,7 @@ async def test_accepted_with_a_gap_then_supplemented_while_the_clock_runs(
 async def test_without_gaps_allowed_acceptance_needs_every_required_material(client, demo, login):
     """The same item, as shipped: nothing may follow, at submission or acceptance."""
     resident = await login("resident1")
-    essentials = {
-        code: [await upload_photo(client, resident)]
-        for code in ("id_card", "application_form", "entrustment")
-    }
+    essentials = await _essentials(client, resident)
     refused = await _post(client, resident, essentials)
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["materials.hukou_book"]
@@ -161,12 +147,9 @@ async def test_without_gaps_allowed_acceptance_needs_every_required_material(cli
 async def test_a_supplement_notice_need_not_list_what_may_follow(client, demo, login):
     await _allow_gaps(client, login)
     resident = await login("resident1")
-    essentials = {
-        code: [await upload_photo(client, resident)]
-        for code in ("id_card", "application_form", "entrustment")
-    }
+    essentials = await _essentials(client, resident)
     order_id = (await _post(client, resident, essentials)).json()["id"]
-    agent = await _taken(client, login, order_id)
+    agent = await taken_by_agent1a(client, login, order_id)
     asked = await client.post(
         f"/mp/v1/agent/orders/{order_id}/request-supplement",
         json={"missing": [{"code": "id_card", "reason": "照片模糊"}]},

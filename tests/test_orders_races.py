@@ -26,7 +26,7 @@ from app.models import Notification, Order, OrderEvent, Upload
 from app.orders import moves
 from app.orders.records import ORDER_BY_ID
 from tests.conftest import ON_POSTGRES, Clock, serve
-from tests.factories import agent_id, submit, upload_photo
+from tests.factories import agent_id, submit, taken_by_agent1a, upload_photo
 
 postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="needs two transactions at once")
 
@@ -41,17 +41,7 @@ async def _reviewing(client, login) -> int:
     response = await submit(client, await login("resident1"))
     assert response.status_code == 201, response.text
     order_id = int(response.json()["id"])
-    dispatcher, agent = await login("dispatcher1a"), await login("agent1a")
-    for path, body, headers in (
-        (
-            f"/mp/v1/dispatch/orders/{order_id}/assign",
-            {"agentId": await agent_id(client, dispatcher, "刘桂兰")},
-            dispatcher,
-        ),
-        (f"/mp/v1/agent/orders/{order_id}/take", {}, agent),
-    ):
-        moved = await client.post(path, json=body, headers=headers)
-        assert moved.status_code == 200, moved.text
+    await taken_by_agent1a(client, login, order_id)
     return order_id
 
 
