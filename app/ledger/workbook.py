@@ -14,7 +14,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, aliased
 
 from app.context import Context
-from app.ledger.figures import Figures
+from app.ledger.figures import Figures, completed_on_time
 from app.models import Account, ItemVersion, Order, OrderEvent, Rating, Rectification
 from app.orders.states import ACTION_NAMES, STATUS_NAMES
 from app.ratings.views import GRADE_NAMES
@@ -101,10 +101,7 @@ def register_rows(
         phone = ctx.cipher.decrypt(row.phone_enc, context="phone") if row.phone_enc else None
         on_time = ""
         if order.completed_at is not None:
-            late = order.overdue_at is not None or (
-                order.due_at is not None and order.completed_at > order.due_at
-            )
-            on_time = "否" if late else "是"
+            on_time = "是" if completed_on_time(order) else "否"
         grade = ""
         if row.grade is not None:
             grade = GRADE_NAMES[row.grade] + ("(默认)" if row.is_default else "")
