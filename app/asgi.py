@@ -18,6 +18,7 @@ from app.settings import Settings, load_settings
 from jobs.scheduler import start_in_process
 from mini_program_api.admin import admin_router
 from mini_program_api.auth import AuthController
+from mini_program_api.boundary import check_request
 from mini_program_api.catalogue import CatalogueController
 from mini_program_api.deps import provide_ctx, provide_principal, provide_session
 from mini_program_api.health import healthz, readyz
@@ -78,6 +79,7 @@ def create_app(
             "db_session": Provide(provide_session),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
+        before_request=check_request,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_id_middleware],
         request_max_body_size=settings.server.max_body_bytes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from pathlib import Path
 
@@ -135,10 +136,29 @@ async def _catalogue(settings: Settings, action: str, path: Path) -> int:
         await db.dispose()
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why the address cannot be served, or None. granian binds with SO_REUSEPORT, so a second
+    service on a busy port would start and the kernel would split the traffic between the two;
+    a plain bind (no SO_REUSEPORT) fails instead while anything listens there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR passes a port left in TIME_WAIT by a stopped service, not a listener.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"cannot serve on {host}:{port}: {exc.strerror} (is daiban already running?)"
+    return None
+
+
 def _serve(settings: Settings) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
+    problem = port_taken(settings.server.host, settings.server.port)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     Path(settings.core.var_dir).mkdir(parents=True, exist_ok=True)
     asyncio.run(_migrate(settings))
     if settings.core.demo_data:

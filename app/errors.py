@@ -41,6 +41,7 @@ UploadLimitReached = error("upload_limit_reached", 429, "上传的文件太多,�
 UploadNotReceived = error("upload_not_received", 409, "还没有收到文件,请重新上传")
 UploadExpired = error("upload_expired", 410, "上传已过期,请重新上传")
 StorageUnavailable = error("storage_unavailable", 503, "文件服务暂不可用,请稍后再试")
+ServiceUnavailable = error("service_unavailable", 503, "服务暂不可用,请稍后再试")
 
 
 class FileRejected(DomainError):

@@ -1,16 +1,65 @@
-"""What the scheduled jobs did: each job's latest run and the recent runs, for admins."""
+"""Job runs: each run of a scheduled job (or of the same work started by an admin) is
+recorded, and admins read each job's latest run and the recent runs."""
 
 from __future__ import annotations
 
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.context import Context
 from app.models import JobRun, Notification, Reminder
+from app.notifications.delivery import WORKER
 
 RECENT = 50
+log = logging.getLogger("daiban.jobs")
+
+
+class JobIncomplete(Exception):
+    """A run that did part of its work: `items` were handled, the rest failed as `str(self)`
+    says (the next run retries them)."""
+
+    def __init__(self, items: int, message: str) -> None:
+        super().__init__(message)
+        self.items = items
+
+
+async def recorded(
+    ctx: Context, job: str, work: Callable[[], Awaitable[int]], *, worker: str = WORKER
+) -> int:
+    """Run `work` (returns the items it handled) between two rows of job_runs; a failure is
+    written there and logged, never raised into the scheduler."""
+    started = ctx.now()
+    run_id = await ctx.db.run_write(
+        lambda s: s.execute(
+            insert(JobRun)
+            .values(job=job, worker=worker, started_at=started, items=0)
+            .returning(JobRun.id)
+        ).scalar_one()
+    )
+    items, error = 0, None
+    try:
+        items = await work()
+    except JobIncomplete as exc:
+        items, error = exc.items, str(exc)[-2000:]
+        log.error("job incomplete", extra={"job": job, "reason": str(exc)})
+    except Exception:
+        error = traceback.format_exc(limit=5)[-2000:]
+        log.exception("job failed", extra={"job": job})
+    finished = ctx.now()
+    await ctx.db.run_write(
+        lambda s: s.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(finished_at=finished, items=items, error=error)
+        )
+    )
+    return items
 
 
 class RunView(msgspec.Struct, rename="camel", kw_only=True):

@@ -8,12 +8,12 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from app.context import Context
+from app.job_runs import recorded
 from app.ledger import monthly
 from app.models import JobRun
 from app.notifications import delivery, due
 from app.ratings import service as ratings
 from app.uploads.service import cleanup_unattached
-from jobs.runs import recorded
 
 MAX_BATCHES = 50  # one tick handles at most this many batches; the next tick goes on
 KEEP_RUNS = timedelta(days=14)
@@ -52,7 +52,8 @@ async def check_comments(ctx: Context) -> int:
 
 async def build_ledgers(ctx: Context) -> int:
     """Last month's village and town ledgers that are still missing (catch-up included)."""
-    return await recorded(ctx, "ledgers", lambda: monthly.build_missing(ctx))
+    outcome = await monthly.build_recorded(ctx)
+    return outcome.built if outcome else 0
 
 
 async def clean_up(ctx: Context) -> int:

@@ -12,10 +12,10 @@ from app import audit, errors
 from app.catalogue import enablement, queries, service, views
 from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx, DbSession
-from mini_program_api.schemas import Input
+from mini_program_api.params import Limit, RegionId, VillageId
+from mini_program_api.schemas import MAX_ID, Id, Input
 
 # Query parameters are camelCase on the wire, like the bodies.
-VillageQuery = Annotated[int | None, QueryParameter(name="villageId")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -27,12 +27,12 @@ class CatalogueController(Controller):
     async def items(
         self,
         db_session: DbSession,
-        q: FromQuery[Annotated[str, msgspec.Meta(max_length=50)] | None] = None,
-        village_id: VillageQuery = None,
-        department: FromQuery[str | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=50, description="搜索词")] = None,
+        village_id: VillageId = None,
+        department: Annotated[str | None, QueryParameter(max_length=30)] = None,
         kind: FromQuery[Literal["immediate", "promised", "joint", "escalated"] | None] = None,
-        cursor: FromQuery[str | None] = None,
-        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 20,
+        cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        limit: Limit = 20,
     ) -> views.ItemPage:
         return await queries.search(
             db_session,
@@ -46,7 +46,7 @@ class CatalogueController(Controller):
 
     @get("/items/{code:str}", summary="办事指南 (材料清单、时限、收费、能否线上委托)")
     async def guide(
-        self, code: FromPath[str], db_session: DbSession, village_id: VillageQuery = None
+        self, code: FromPath[str], db_session: DbSession, village_id: VillageId = None
     ) -> views.Guide:
         return await queries.guide(db_session, code, village_id=village_id)
 
@@ -55,8 +55,8 @@ class CatalogueController(Controller):
         self,
         db_session: DbSession,
         ctx: Ctx,
-        village_id: Annotated[int, QueryParameter(name="villageId", ge=1, le=2**63 - 1)],
-        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 10,
+        village_id: Annotated[int, QueryParameter(name="villageId", ge=1, le=MAX_ID)],
+        limit: Limit = 10,
     ) -> list[views.PopularItem]:
         return await queries.popular(db_session, ctx, village_id, limit)
 
@@ -66,17 +66,17 @@ class CatalogueController(Controller):
 
 
 class EnablementInput(Input):
-    region_id: int
-    item_codes: Annotated[list[str], msgspec.Meta(min_length=1, max_length=500)]
+    region_id: Id
+    item_codes: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=20)]],
+        msgspec.Meta(min_length=1, max_length=500),
+    ]
     enabled: bool
-
-
-RegionQuery = Annotated[int, QueryParameter(name="regionId", ge=1, le=2**63 - 1)]
 
 
 @get("/", summary="本镇或本村已开通的事项")
 async def list_enablements(
-    region_id: RegionQuery, db_session: DbSession, principal: Caller
+    region_id: RegionId, db_session: DbSession, principal: Caller
 ) -> views.RegionItems:
     return await enablement.region_items(db_session, principal, region_id)
 
@@ -176,7 +176,7 @@ class CatalogueAdminController(Controller):
 
     @get("/enablements", summary="某镇/村已开通的事项")
     async def list_enablements(
-        self, region_id: RegionQuery, db_session: DbSession, principal: Caller
+        self, region_id: RegionId, db_session: DbSession, principal: Caller
     ) -> views.RegionItems:
         return await enablement.region_items(db_session, principal, region_id)
 

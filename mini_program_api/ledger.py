@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from app import audit
+from app import audit, errors
 from app.ledger import monthly
 from app.ledger.export import ExportRequest, export_orders
 from app.ledger.figures import Figures, Filters, figures
 from app.ledger.monthly import LedgerFile
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.orders import Status
-from mini_program_api.schemas import Id, Input
-
-Start = Annotated[date, QueryParameter(name="from", description="起始日期 (含)")]
-End = Annotated[date, QueryParameter(name="to", description="截止日期 (含)")]
-VillageId = Annotated[Id | None, QueryParameter(name="villageId")]
-AgentId = Annotated[Id | None, QueryParameter(name="agentId")]
-ItemCode = Annotated[str | None, QueryParameter(name="itemCode", max_length=20)]
+from mini_program_api.params import ActorId, AgentId, Cursor, End, ItemCode, Start, VillageId
+from mini_program_api.schemas import Input
 
 
 class BuildInput(Input):
@@ -105,20 +99,29 @@ class AdminLedgerController(LedgerController):
         request = ExportRequest(start, end, filters, status, unmasked=True, purpose=purpose)
         return await _export(ctx, principal, request)
 
-    @post("/ledgers/build", status_code=200, summary="补建某月缺少的台账 (已有的不变)")
-    async def build(self, data: JSONBody[BuildInput], ctx: Ctx) -> dict[str, Any]:
+    @post(
+        "/ledgers/build",
+        status_code=200,
+        summary="补建某月缺少的台账 (已有的不变); failed 列出未能生成的村镇及原因, 修复后可再补建",
+    )
+    async def build(
+        self, data: JSONBody[BuildInput], ctx: Ctx, principal: Caller
+    ) -> monthly.LedgerBuild:
         month = monthly.month_of(data.month)
-        return {"month": data.month, "built": await monthly.build_missing(ctx, month)}
+        outcome = await monthly.build_recorded(ctx, month, worker=f"admin:{principal.account_id}")
+        if outcome is None:
+            raise errors.ServiceUnavailable("台账生成失败,请稍后再试 (原因见定时任务运行记录)")
+        return outcome
 
     @get("/audit", summary="审计日志: 个人信息的查看与导出, 事项、人员、日历、派单设置的修改")
     async def audit_log(
         self,
         ctx: Ctx,
         principal: Caller,
-        action: FromQuery[str | None] = None,
-        actor_id: Annotated[Id | None, QueryParameter(name="actorId")] = None,
-        cursor: FromQuery[Id | None] = None,
-        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=100)]] = 50,
+        action: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        actor_id: ActorId = None,
+        cursor: Cursor = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
     ) -> list[audit.AuditView]:
         return await ctx.db.run_read(
             lambda s: audit.entries(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
 from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody
 
@@ -12,7 +9,8 @@ from app.accounts import service
 from app.accounts.views import MeView
 from app.notifications import inbox
 from mini_program_api.deps import Caller, Ctx, DbSession, require_login, require_role
-from mini_program_api.schemas import Id, MarkReadInput, PhoneCodeInput, ProfileInput, SubscribeInput
+from mini_program_api.params import Cursor, Limit
+from mini_program_api.schemas import MarkReadInput, PhoneCodeInput, ProfileInput, SubscribeInput
 
 
 class MeController(Controller):
@@ -51,8 +49,8 @@ class MeController(Controller):
         ctx: Ctx,
         principal: Caller,
         unread: FromQuery[bool] = False,
-        cursor: FromQuery[Id | None] = None,
-        limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=50)]] = 20,
+        cursor: Cursor = None,
+        limit: Limit = 20,
     ) -> inbox.Inbox:
         return await ctx.db.run_read(
             lambda s: inbox.inbox(s, principal, unread_only=unread, cursor=cursor, limit=limit)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, get, post, put
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,11 +18,14 @@ from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_ca
 from app.orders.views import OrderDetail, OrderPage
 from app.security.tokens import Principal
 from mini_program_api.deps import Caller, Ctx, require_role
+from mini_program_api.params import AgentId, Cursor, IdempotencyKey, Limit, VillageId
 from mini_program_api.schemas import (
+    MULTILINE,
     CalendarYearInput,
     EnteredOrderInput,
     ExplanationInput,
     Id,
+    Input,
     OrderActionInput,
     SubmitOrderInput,
 )
@@ -40,12 +43,6 @@ Status = Literal[
     "rejected",
     "cancelled",
 ]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=50)]
-# Required: the phone makes one per tap, so a retry on a weak signal is recognised.
-IdempotencyKey = Annotated[
-    str, HeaderParameter(name="Idempotency-Key", min_length=8, max_length=80)
-]
-Cursor = Annotated[Id | None, QueryParameter(description="上一页最后一条的 id")]
 
 RESIDENT_ACTIONS = {"supplement", "resume", "confirm-receipt", "cancel"}
 AGENT_ACTIONS = {
@@ -267,9 +264,9 @@ class AgentOrderController(Controller):
         return await _act(ctx, principal, order_id, action, AGENT_ACTIONS, data)
 
 
-class ReassignInput(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class ReassignInput(Input):
     agent_id: Id
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, extra=MULTILINE)]
 
 
 class DispatchOrderController(Controller):
@@ -281,8 +278,8 @@ class DispatchOrderController(Controller):
         ctx: Ctx,
         principal: Caller,
         status: FromQuery[Status | None] = None,
-        village_id: Annotated[Id | None, QueryParameter(name="villageId")] = None,
-        agent_id: Annotated[Id | None, QueryParameter(name="agentId")] = None,
+        village_id: VillageId = None,
+        agent_id: AgentId = None,
         overdue: FromQuery[bool | None] = None,
         cursor: Cursor = None,
         limit: FromQuery[Limit] = 20,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -10,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from app import errors
+from mini_program_api.schemas import TEXT_PROBLEM, Input, field_text_problem, multiline_fields
 
 log = logging.getLogger("daiban.http")
 
@@ -60,12 +62,33 @@ def handle_validation_error(
     if not field_errors:
         field_errors = [
             {
-                "field": item.get("key") or item.get("source") or "body",
+                "field": _public_name(request, item.get("key")) or item.get("source") or "body",
                 "message": _chinese(str(item.get("message", ""))),
             }
             for item in (exc.extra if isinstance(exc.extra, list) else [])
         ]
+    if not field_errors and (missing := _MISSING.search(str(exc.detail))):
+        # A required header or query parameter that was not sent at all.
+        field_errors = [{"field": missing["name"], "message": "必填"}]
+    if not field_errors:
+        field_errors = [{"field": "body", "message": "请求内容不是有效的JSON"}]
     return problem(422, "invalid_input", "填写的内容有误", errors=field_errors)
+
+
+_MISSING = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
+
+
+def _public_name(request: Request[Any, Any, Any], key: str | None) -> str | None:
+    """A parameter's name on the wire (`villageId`, `Idempotency-Key`), not in the code."""
+    if not key:
+        return None
+    field = request.route_handler.parsed_fn_signature.parameters.get(key)
+    kwarg = getattr(field, "kwarg_definition", None)
+    for attribute in ("name", "header", "query", "cookie"):
+        alias = getattr(kwarg, attribute, None)
+        if alias:
+            return str(alias)
+    return key
 
 
 def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -115,21 +138,39 @@ def struct_field_errors(struct: type[msgspec.Struct], raw: dict[str, Any]) -> li
     ]
     hints = msgspec.structs.fields(struct)
     types = {f.encode_name: f.type for f in hints}
+    lines = multiline_fields(struct) if issubclass(struct, Input) else {}
     for name, field in known.items():
         if name not in raw:
             if field.required:
                 found.append({"field": name, "message": "必填"})
             continue
         try:
-            msgspec.convert(raw[name], types[name], strict=True)
+            value = msgspec.convert(raw[name], types[name], strict=True)
         except msgspec.ValidationError as exc:
-            found.append({"field": name, "message": _chinese(str(exc))})
+            found.append(_located(name, str(exc)))
+            continue
+        # Nested bodies were checked by their own conversion just now; this walks the rest.
+        problem = field_text_problem(value, multiline=lines.get(name, False))
+        if problem:
+            found.append({"field": name, "message": problem})
     if not found:
         try:
             msgspec.convert(raw, struct, strict=True)
         except msgspec.ValidationError as exc:
-            found.append({"field": "body", "message": _chinese(str(exc))})
+            found.append(_located("", str(exc)))
     return found
+
+
+def _located(name: str, message: str) -> dict[str, str]:
+    """A field's problem, named by its path in the body (`missing[0].reason`)."""
+    text, _, at = message.partition(" - at `$")
+    path = name + at.rstrip("`")
+    if text.startswith(TEXT_PROBLEM):
+        # Raised by a body's own check (schemas.Input), which names the field inside it.
+        field, _, problem = text.removeprefix(TEXT_PROBLEM).partition(":")
+        path = f"{path}.{field}" if path else field
+        return {"field": path.lstrip("."), "message": problem}
+    return {"field": path.lstrip(".") or name or "body", "message": _chinese(text)}
 
 
 def _chinese(message: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 import msgspec
@@ -14,13 +13,14 @@ from app.ratings import complaints, rectification, stats
 from app.ratings import service as ratings
 from app.ratings.views import AppealView, CaseView, ComplaintView, MyRating, RatingView
 from mini_program_api.deps import Caller, Ctx, require_role
-from mini_program_api.schemas import Id, Input, UploadIds
+from mini_program_api.params import AgentId, Cursor, End, Limit, Start
+from mini_program_api.schemas import MULTILINE, Id, Input, Note, UploadIds
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, extra=MULTILINE)]
 Grade = Annotated[int, msgspec.Meta(ge=1, le=5)]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=50)]
 CaseStatus = Literal["open", "verified", "answered", "closed"]
 ComplaintStatus = Literal["open", "answered", "closed"]
+AppealStatus = Literal["pending", "upheld", "dismissed"]
 Group = Literal["agent", "village", "town", "item"]
 
 
@@ -29,12 +29,12 @@ class RatingInput(Input):
     tags: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=20)]], msgspec.Meta(max_length=8)
     ] = []
-    comment: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    comment: Note | None = None
 
 
 class FollowUpInput(Input):
     grade: Literal["satisfied", "basic", "unsatisfied"]  # 满意, 基本满意, 不满意
-    comment: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    comment: Note | None = None
 
 
 class ComplaintInput(Input, kw_only=True):
@@ -46,7 +46,7 @@ class ComplaintInput(Input, kw_only=True):
 
 class FeedbackInput(Input):
     resolved: bool
-    comment: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    comment: Note | None = None
 
 
 class AppealInput(Input):
@@ -159,7 +159,7 @@ class ResidentComplaintController(Controller):
 
 @get("/ratings", summary="我收到的评价 (不显示评价人)")
 async def agent_ratings(
-    ctx: Ctx, principal: Caller, cursor: FromQuery[Id | None] = None, limit: FromQuery[Limit] = 20
+    ctx: Ctx, principal: Caller, cursor: Cursor = None, limit: Limit = 20
 ) -> list[RatingView]:
     return await ctx.db.run_read(
         lambda s: ratings.staff_ratings(s, principal, cursor=cursor, limit=limit)
@@ -174,10 +174,10 @@ class StaffRatingController(Controller):
         self,
         ctx: Ctx,
         principal: Caller,
-        grade: FromQuery[Grade | None] = None,
-        agent_id: Annotated[Id | None, QueryParameter(name="agentId")] = None,
-        cursor: FromQuery[Id | None] = None,
-        limit: FromQuery[Limit] = 20,
+        grade: Annotated[int | None, QueryParameter(ge=1, le=5, description="1 到 5 分")] = None,
+        agent_id: AgentId = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
     ) -> list[RatingView]:
         return await ctx.db.run_read(
             lambda s: ratings.staff_ratings(
@@ -187,7 +187,7 @@ class StaffRatingController(Controller):
 
     @get("/appeals", summary="差评申诉")
     async def appeals(
-        self, ctx: Ctx, principal: Caller, status: FromQuery[str | None] = None
+        self, ctx: Ctx, principal: Caller, status: FromQuery[AppealStatus | None] = None
     ) -> list[AppealView]:
         return await ctx.db.run_read(lambda s: ratings.appeals(s, principal, status))
 
@@ -222,8 +222,8 @@ class StaffRatingController(Controller):
         self,
         ctx: Ctx,
         principal: Caller,
-        start: Annotated[date, QueryParameter(name="from")],
-        end: Annotated[date, QueryParameter(name="to")],
+        start: Start,
+        end: End,
         by: FromQuery[Group] = "agent",
     ) -> stats.Satisfaction:
         return await ctx.db.run_read(

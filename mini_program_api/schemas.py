@@ -1,18 +1,90 @@
-"""Request bodies: strict (unknown fields refused), camelCase on the wire."""
+"""Request bodies: strict (unknown fields refused), camelCase on the wire, and checked once
+at the boundary: every integer fits a database id, no text carries control characters."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from app.text import text_problem
+
+MAX_ID = 2**63 - 1  # a BIGINT; anything larger is refused as input, never passed to a driver
+# Fields whose text may run over several lines (tab and line breaks allowed): notes, reasons,
+# answers. Every other text is one line.
+MULTILINE: dict[str, Any] = {"multiline": True}
+# How a text problem travels through msgspec's ValidationError to mini_program_api/problems.py.
+TEXT_PROBLEM = "text-problem:"
+
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+UploadIds = Annotated[list[Id], msgspec.Meta(max_length=20)]
+MaterialCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+Materials = Annotated[dict[MaterialCode, UploadIds], msgspec.Meta(max_length=40)]
+
+
+Note = Annotated[str, msgspec.Meta(max_length=500, extra=MULTILINE)]
+Reason = Annotated[str, msgspec.Meta(max_length=200, extra=MULTILINE)]
 
 
 class Input(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
-    pass
+    """Every request body: its text is checked after decoding, field by field."""
+
+    def __post_init__(self) -> None:
+        for name, encode_name, multiline in _text_fields(type(self)):
+            problem = field_text_problem(getattr(self, name), multiline=multiline)
+            if problem:
+                raise ValueError(f"{TEXT_PROBLEM}{encode_name}:{problem}")
+
+
+def field_text_problem(value: Any, *, multiline: bool) -> str | None:
+    """The first problem of any text in a field's value, or None."""
+    for text in _strings(value):
+        problem = text_problem(text, multiline=multiline)
+        if problem:
+            return problem
+    return None
+
+
+def multiline_fields(struct: type[msgspec.Struct]) -> dict[str, bool]:
+    """Each field's name on the wire, and whether its text may hold several lines."""
+    return {encode_name: multiline for _, encode_name, multiline in _text_fields(struct)}
+
+
+@functools.cache
+def _text_fields(struct: type[msgspec.Struct]) -> tuple[tuple[str, str, bool], ...]:
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    fields = msgspec.structs.fields(struct)
+    return tuple(
+        (f.name, i.encode_name, _multiline(i.type))
+        for f, i in zip(fields, info.fields, strict=True)
+    )
+
+
+def _multiline(type_: msgspec.inspect.Type) -> bool:
+    if isinstance(type_, msgspec.inspect.Metadata):
+        return bool((type_.extra or {}).get("multiline")) or _multiline(type_.type)
+    if isinstance(type_, msgspec.inspect.UnionType):
+        return any(_multiline(t) for t in type_.types)
+    return False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every text in a field's value, dictionary keys included (nested bodies check their own)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
 
 
 class LoginInput(Input):
@@ -35,7 +107,7 @@ class ProfileInput(Input):
     """Only the fields present change."""
 
     name: Name | None = None
-    village_id: int | None = None
+    village_id: Id | None = None
     phone: Annotated[str, msgspec.Meta(max_length=20)] | None = None
     id_number: Annotated[str, msgspec.Meta(max_length=18)] | None = None
 
@@ -43,7 +115,7 @@ class ProfileInput(Input):
 class StaffInput(Input):
     role: Literal["agent", "dispatcher", "admin"]
     name: Name
-    region_id: int
+    region_id: Id
     work_phone: Annotated[str, msgspec.Meta(max_length=20)] | None = None
     service_hours: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     post: Literal["A", "B"] | None = None
@@ -57,15 +129,10 @@ class UploadInput(Input):
     size: Annotated[int, msgspec.Meta(ge=1)]
 
 
-# Database ids: anything outside a BIGINT is refused as input, never passed to the driver.
-Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-UploadIds = Annotated[list[Id], msgspec.Meta(max_length=20)]
-
-
 class SubmitOrderInput(Input):
     item_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-    materials: Annotated[dict[str, UploadIds], msgspec.Meta(max_length=40)] = {}
-    note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    materials: Materials = {}
+    note: Note | None = None
     green_channel: bool = False  # 绿色通道: elderly, sick, disabled, pregnant
     home_visit: bool = False  # 上门: the agent comes to the resident's home
     # 预约: a time agreed with the agent, with its offset (2026-12-03T09:30:00+08:00)
@@ -93,7 +160,7 @@ class DutyInput(Input):
 
 class HandOverInput(Input):
     to_agent_id: Id | None = None  # default: the station's other agent on duty
-    reason: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    reason: Reason | None = None
 
 
 class TownRuleInput(Input):
@@ -101,17 +168,17 @@ class TownRuleInput(Input):
 
 
 class MissingMaterial(Input):
-    code: Annotated[str, msgspec.Meta(max_length=40)]
-    reason: Annotated[str, msgspec.Meta(max_length=200)]
+    code: MaterialCode
+    reason: Reason
 
 
 class OrderActionInput(Input):
     """One body for every action; each action reads the fields it needs."""
 
-    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    reason: Note | None = None
     agent_id: Id | None = None
     missing: Annotated[list[MissingMaterial], msgspec.Meta(max_length=40)] = []
-    materials: Annotated[dict[str, UploadIds], msgspec.Meta(max_length=40)] = {}
+    materials: Materials = {}
     outcome: Literal["approved", "denied"] | None = None
     fees_collected_fen: Annotated[int, msgspec.Meta(ge=0, le=10**9)] = 0
     result_upload_ids: UploadIds = []
@@ -121,7 +188,7 @@ class OrderActionInput(Input):
 
 
 class ExplanationInput(Input):
-    explanation: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    explanation: Annotated[str, msgspec.Meta(min_length=1, max_length=1000, extra=MULTILINE)]
 
 
 class CalendarDayInput(Input):

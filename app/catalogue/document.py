@@ -12,6 +12,8 @@ import msgspec
 import yaml
 from openpyxl import Workbook, load_workbook
 
+from app.text import sheet_row, text_problem
+
 LEVELS = ("village", "town", "district")
 KINDS = ("immediate", "promised", "joint", "escalated")
 MODES = ("full", "proxy", "consult")
@@ -296,8 +298,28 @@ def same_item(a: ItemSpec, b: ItemSpec) -> bool:
     return same_guide(a, b) and set(a.enabled) == set(b.enabled)
 
 
+# Fields of a guide that may run over several lines; all other text is one line.
+MULTILINE_FIELDS = frozenset({"conditions", "legal_basis", "description", "basis"})
+
+
+def _text_problems(value: Any, path: str = "", key: str = "") -> list[tuple[str, str]]:
+    """Control characters anywhere in a guide's converted fields (app/text.py)."""
+    if isinstance(value, str):
+        problem = text_problem(value, multiline=key in MULTILINE_FIELDS)
+        return [(path, problem)] if problem else []
+    if isinstance(value, Mapping):
+        return [
+            p
+            for k, v in value.items()
+            for p in _text_problems(v, f"{path}.{k}" if path else str(k), str(k))
+        ]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _text_problems(v, f"{path}[{i}]", key)]
+    return []
+
+
 def check_department(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str]] = _text_problems(values)
     if "code" in values and not DEPARTMENT_CODE.match(values["code"]):
         out.append(("code", "部门代码只能用小写字母、数字和下划线, 不超过30位"))
     name = values.get("name")
@@ -316,7 +338,7 @@ def check_values(
 ) -> list[tuple[str, str]]:
     """The rules of a guide on whichever of its fields converted (a rule on a field that did
     not is skipped: that field already has its problem)."""
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str]] = _text_problems(v)
     has = v.keys().__contains__
     if has("code") and not ITEM_CODE.match(v["code"]):
         out.append(("code", "事项编码只能用大写字母、数字和连字符,3到20位"))
@@ -458,14 +480,14 @@ def write_xlsx(document: CatalogueDocument) -> bytes:
     for item in document.items:
         values = msgspec.to_builtins(item)
         values["fee_fen"], values["fee_basis"] = item.fee.amount_fen, item.fee.basis
-        sheet.append([_cell_out(values[c]) for c in ITEM_COLUMNS])
+        sheet.append(sheet_row(sheet, [_cell_out(values[c]) for c in ITEM_COLUMNS]))
         for m in item.materials:
             row = {"item_code": item.code, **msgspec.to_builtins(m)}
-            materials.append([_cell_out(row[c]) for c in MATERIAL_COLUMNS])
+            materials.append(sheet_row(materials, [_cell_out(row[c]) for c in MATERIAL_COLUMNS]))
     departments = book.create_sheet("departments")
     departments.append(["code", "name"])
     for d in document.departments:
-        departments.append([d.code, d.name])
+        departments.append(sheet_row(departments, [d.code, d.name]))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -16,6 +16,7 @@ from app.catalogue.enablement import offered_in
 from app.context import Context
 from app.models import Account, CatalogueItem, Department, ItemVersion, Order
 from app.regions.service import get_region
+from app.text import text_problem
 
 MAX_PAGE = 50
 
@@ -141,15 +142,17 @@ def _encode_cursor(rank: int, code: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
+    """What _encode_cursor wrote: a rank of 0 to 3 and an item code; anything else is refused
+    before it reaches the database (a rank past 2^63 would overflow the driver)."""
     try:
         rank, _, code = (
             base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
         )
-        return int(rank), code
+        if rank in ("0", "1", "2", "3") and 0 < len(code) <= 20 and not text_problem(code):
+            return int(rank), code
     except ValueError:
-        raise errors.InvalidInput(
-            "翻页参数无效", errors=[{"field": "cursor", "message": "无效"}]
-        ) from None
+        pass
+    raise errors.InvalidInput("翻页参数无效", errors=[{"field": "cursor", "message": "无效"}])
 
 
 async def guide(session: AsyncSession, code: str, *, village_id: int | None = None) -> views.Guide:

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
+from app.job_runs import JobIncomplete, recorded
 from app.ledger import workbook
 from app.ledger.figures import Filters, figures
 from app.models import Ledger, Order, Rating, Region
+from app.notifications.delivery import WORKER
 from app.security.tokens import Principal
 
 log = logging.getLogger("daiban.ledger")
@@ -34,6 +36,21 @@ INSERT = text(
 ).bindparams(
     bindparam("month", type_=Ledger.month.type), bindparam("built_at", type_=Ledger.built_at.type)
 )
+
+
+class LedgerFailure(msgspec.Struct, rename="camel", kw_only=True):
+    region_id: int
+    region_name: str
+    reason: str  # what went wrong, for the county's IT staff
+
+
+class LedgerBuild(msgspec.Struct, rename="camel", kw_only=True):
+    """What a build did: ledgers built, and each region whose ledger could not be built
+    (a later build, or the nightly job, tries those again)."""
+
+    month: str  # yyyy-mm
+    built: int
+    failed: list[LedgerFailure]
 
 
 class LedgerFile(msgspec.Struct, rename="camel", kw_only=True):
@@ -124,27 +141,50 @@ async def build_ledger(ctx: Context, region_id: int, month: date) -> bool:
     return True
 
 
-async def build_missing(ctx: Context, month: date | None = None) -> int:
+async def build_missing(ctx: Context, month: date | None = None) -> LedgerBuild:
     """Every village's and town's ledger of `month` (default: last month) not yet built:
-    villages first, then the towns that compile them."""
+    villages first, then the towns that compile them. A region that fails is reported and
+    does not stop the others; nothing of it is kept, so a later build makes it whole."""
     month = month or previous_month(ctx.today())
 
-    def missing(session: Session) -> list[int]:
+    def missing(session: Session) -> list[tuple[int, str]]:
         built = select(Ledger.region_id).where(Ledger.month == month)
         rows = session.execute(
-            select(Region.id, Region.level)
+            select(Region.id, Region.name)
             .where(Region.level.in_(("village", "town")), Region.id.not_in(built))
             .order_by(Region.level.desc(), Region.id)  # village before town
         ).all()
-        return [region_id for region_id, _ in rows]
+        return [(region_id, name) for region_id, name in rows]
 
-    built = 0
-    for region_id in await ctx.db.run_read(missing):
+    built, failed = 0, []
+    for region_id, name in await ctx.db.run_read(missing):
         try:
             built += await build_ledger(ctx, region_id, month)
-        except Exception:  # one region's failure must not stop the others; the next run retries
+        except Exception as exc:
             log.exception("ledger failed", extra={"region": region_id, "month": str(month)})
-    return built
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            failed.append(LedgerFailure(region_id=region_id, region_name=name, reason=reason))
+    return LedgerBuild(month=f"{month:%Y-%m}", built=built, failed=failed)
+
+
+async def build_recorded(
+    ctx: Context, month: date | None = None, *, worker: str = WORKER
+) -> LedgerBuild | None:
+    """build_missing as a recorded run of the "ledgers" job (on /admin/jobs), whether the
+    scheduler or an admin started it; failed regions make the run's error. None when the
+    run failed before it could say what it did (logged and recorded)."""
+    outcome: list[LedgerBuild] = []
+
+    async def work() -> int:
+        result = await build_missing(ctx, month)
+        outcome.append(result)
+        if result.failed:
+            names = "、".join(f"{f.region_name}({f.reason})" for f in result.failed[:20])
+            raise JobIncomplete(result.built, f"{len(result.failed)} 份台账未能生成: {names}")
+        return result.built
+
+    await recorded(ctx, "ledgers", work, worker=worker)
+    return outcome[0] if outcome else None
 
 
 def ledger_files(session: Session, principal: Principal) -> list[tuple[Ledger, str]]:

@@ -19,6 +19,7 @@ from app.models import Account, ItemVersion, Order, OrderEvent, Rating, Rectific
 from app.orders.states import ACTION_NAMES, STATUS_NAMES
 from app.ratings.views import GRADE_NAMES
 from app.security.pii import mask_id_number, mask_name, mask_phone
+from app.text import sheet_row
 from app.workdays import last_day
 
 VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
@@ -236,7 +237,7 @@ def build_workbook(summary: list[list[Any]] | None, sheets: Sheets) -> bytes:
         if header:
             sheet.append(header)
         for row in rows:
-            sheet.append(row)
+            sheet.append(sheet_row(sheet, row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
