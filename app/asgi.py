@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.context import Context
 from app.logs import configure_logging
+from app.security.tokens import AccessTokens
 from app.settings import Settings, load_settings
 from jobs.scheduler import start_in_process
 from mini_program_api.admin import admin_router
@@ -22,6 +23,7 @@ from mini_program_api.boundary import check_request
 from mini_program_api.catalogue import CatalogueController
 from mini_program_api.deps import provide_ctx, provide_principal, provide_session
 from mini_program_api.health import healthz, readyz
+from mini_program_api.limits import STORE, build_store, rate_limit_middleware
 from mini_program_api.me import MeController
 from mini_program_api.observability import request_id_middleware
 from mini_program_api.orders import ResidentOrderController
@@ -77,11 +79,15 @@ def create_app(
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "db_session": Provide(provide_session),
-            "principal": Provide(provide_principal, sync_to_thread=False),
+            "principal": Provide(provide_principal),
         },
         before_request=check_request,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware],
+        middleware=[
+            request_id_middleware,
+            rate_limit_middleware(settings, AccessTokens(settings.security.secret_key, 1)),
+        ],
+        stores={STORE: build_store(settings)},
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="daiban 帮办代办 API",

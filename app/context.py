@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -12,6 +13,7 @@ import anyio
 from app.clock import utcnow
 from app.db import Database
 from app.security.pii import PiiCipher
+from app.security.revocations import Revocations
 from app.security.tokens import AccessTokens
 from app.settings import Settings, Template
 from app.storage_factory import build_store
@@ -27,6 +29,7 @@ class Context:
     tokens: AccessTokens
     wechat: WeChat
     store: ObjectStore
+    revocations: Revocations
     now: Callable[[], datetime] = field(default=utcnow)
     _verification_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
     # Small per-process caches of rarely changing data (the working calendar, guide versions).
@@ -53,17 +56,22 @@ class Context:
     def build(
         cls, settings: Settings, *, wechat: WeChat | None = None, store: ObjectStore | None = None
     ) -> Context:
+        db = Database(settings)
         return cls(
             settings=settings,
-            db=Database(settings),
+            db=db,
             cipher=PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key),
             tokens=AccessTokens(
                 settings.security.secret_key, settings.security.access_token_ttl_seconds
             ),
             wechat=wechat or build_wechat(settings.wechat),
             store=store or build_store(settings),
+            revocations=Revocations(
+                db, settings.security.access_token_ttl_seconds, Path(settings.core.var_dir)
+            ),
         )
 
     async def aclose(self) -> None:
+        await self.revocations.aclose()
         await self.wechat.aclose()
         await self.db.dispose()

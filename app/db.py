@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.settings import Settings
 from app.sqlite_writer import GroupCommitWriter
@@ -25,6 +25,27 @@ from app.statements import driver, driver_sql
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
+_AFTER_COMMIT = "daiban.after_commit"
+
+
+def after_commit(session: Session | AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never if it rolls back):
+    for signals to other processes that must not arrive before the data they announce."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    sync.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_after_commit(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without a commit (a savepoint's end is not this).
+    if transaction.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def json_text(value: Any) -> str:

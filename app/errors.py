@@ -27,6 +27,20 @@ Unauthenticated = error("unauthenticated", 401, "请先登录")
 TokenExpired = error("token_expired", 401, "登录已过期,请重新登录")
 TokenInvalid = error("token_invalid", 401, "登录凭证无效,请重新登录")
 RefreshReused = error("refresh_token_reused", 401, "登录状态异常,已退出所有设备,请重新登录")
+# Why a login ended, told to the phone that still holds it (app/models/accounts.py).
+SessionEnded = error("session_ended", 401, "已退出登录,请重新登录")
+TokenRevoked = error("token_revoked", 401, "登录已失效,请重新登录")
+AccountDisabled = error("account_disabled", 401, "账号已停用,请联系便民服务中心")
+SessionRebound = error("session_rebound", 401, "该账号已绑定到另一部手机,本机已退出")
+SessionLimit = error("session_limit", 401, "登录的设备太多,本机已退出,请重新登录")
+ENDED_LOGIN: dict[str, type[DomainError]] = {
+    "logout": SessionEnded,
+    "replaced": SessionEnded,
+    "reused": RefreshReused,
+    "disabled": AccountDisabled,
+    "rebound": SessionRebound,
+    "capped": SessionLimit,
+}
 Forbidden = error("forbidden", 403, "您没有权限进行此操作")
 Conflict = error("conflict", 409, "操作冲突,请刷新后重试")
 BindingCodeInvalid = error("binding_code_invalid", 400, "绑定码无效或已过期")

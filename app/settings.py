@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import secrets
@@ -35,6 +36,23 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = msgspec.field(default=8000)
     workers: int = 1
     max_body_bytes: int = 1_048_576
+    # Addresses of reverse proxies (nginx) whose X-Real-IP header names the client; from any
+    # other peer the header is ignored. Comma-separated, e.g. "127.0.0.1,::1".
+    trusted_proxies: str = ""
+
+
+class LimitSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Requests per minute; over the limit the answer is 429 with Retry-After."""
+
+    login_per_address: int = 60  # many phones share a carrier's address: keep it generous
+    login_per_account: int = 10
+    refresh_per_address: int = 120
+    orders_per_account: int = 20  # submissions and agent-entered orders
+    complaints_per_account: int = 5
+    uploads_per_account: int = 60  # upload forms: an order may need a dozen photos
+    # Where counts are kept: empty keeps them in each process (one worker); with several
+    # workers or servers, a Redis URL (redis://127.0.0.1:6379/0) shares them.
+    redis_url: str = ""
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +71,8 @@ class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
     binding_code_ttl_hours: int = 72
+    # Live logins (phones) per account; a new login ends the oldest beyond this.
+    max_logins_per_account: int = 5
 
 
 class WeChatSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,6 +146,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "storage": StorageSettings,
     "scheduler": SchedulerSettings,
     "ratings": RatingSettings,
+    "limits": LimitSettings,
 }
 
 
@@ -138,6 +159,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     ratings: RatingSettings = msgspec.field(default_factory=RatingSettings)
+    limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -281,6 +303,7 @@ def validate(settings: Settings) -> Settings:
         ("DAIBAN_SECURITY_ACCESS_TOKEN_TTL_SECONDS", settings.security.access_token_ttl_seconds),
         ("DAIBAN_SECURITY_REFRESH_TOKEN_TTL_DAYS", settings.security.refresh_token_ttl_days),
         ("DAIBAN_SECURITY_BINDING_CODE_TTL_HOURS", settings.security.binding_code_ttl_hours),
+        ("DAIBAN_SECURITY_MAX_LOGINS_PER_ACCOUNT", settings.security.max_logins_per_account),
         ("DAIBAN_DATABASE_POOL_SIZE", settings.database.pool_size),
         ("DAIBAN_STORAGE_MAX_UPLOAD_BYTES", settings.storage.max_upload_bytes),
         ("DAIBAN_STORAGE_UPLOAD_URL_TTL_SECONDS", settings.storage.upload_url_ttl_seconds),
@@ -323,6 +346,23 @@ def validate(settings: Settings) -> Settings:
     ):
         if value < 1:
             raise SettingsError(f"{name}: must be a positive number (got {value})")
+    for field in msgspec.structs.fields(LimitSettings):
+        value = getattr(settings.limits, field.name)
+        if isinstance(value, int) and value < 1:
+            raise SettingsError(
+                f"{env_name('limits', field.name)}: must be a positive number (got {value})"
+            )
+    if settings.limits.redis_url and not settings.limits.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise SettingsError("DAIBAN_LIMITS_REDIS_URL: a redis:// or rediss:// URL")
+    for address in filter(None, (a.strip() for a in settings.server.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise SettingsError(
+                f"DAIBAN_SERVER_TRUSTED_PROXIES: {address!r} is not an IP address"
+            ) from None
     if not 1 <= settings.ratings.default_grade <= 5:
         raise SettingsError("DAIBAN_RATINGS_DEFAULT_GRADE: a grade from 1 to 5")
     if settings.ratings.remind_days >= settings.ratings.window_days:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, post
+from litestar import Controller, Request, Response, post
 from litestar.params import JSONBody
 
 from app.accounts import service
 from app.accounts.views import TokenPair
 from mini_program_api.deps import Caller, Ctx, DbSession, require_login
+from mini_program_api.limits import limit_login_account
 from mini_program_api.problems import domain_error_response
 from mini_program_api.schemas import BindStaffInput, LoginInput, RefreshInput
 
@@ -18,13 +19,30 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth 登录"]
 
-    @post("/login", status_code=200, summary="微信登录 (code2Session; 开发模式 dev:<名字>)")
-    async def login(self, data: JSONBody[LoginInput], db_session: DbSession, ctx: Ctx) -> TokenPair:
+    @post(
+        "/login",
+        status_code=200,
+        summary="微信登录 (code2Session; 开发模式 dev:<名字>)",
+        opt={"limits": ("login_address",)},
+    )
+    async def login(
+        self,
+        data: JSONBody[LoginInput],
+        db_session: DbSession,
+        ctx: Ctx,
+        request: Request[Any, Any, Any],
+    ) -> TokenPair:
         # WeChat is called before the first statement, so no transaction waits on the network.
         wx = await ctx.wechat.code_to_session(data.code)
+        await limit_login_account(request, wx.openid)
         return await service.login(db_session, ctx, wx)
 
-    @post("/refresh", status_code=200, summary="刷新登录 (refresh token 轮换)")
+    @post(
+        "/refresh",
+        status_code=200,
+        summary="刷新登录 (refresh token 轮换)",
+        opt={"limits": ("refresh_address",)},
+    )
     async def refresh(
         self, data: JSONBody[RefreshInput], db_session: DbSession, ctx: Ctx
     ) -> Response[Any] | TokenPair:

@@ -39,7 +39,9 @@ async def provide_session(
         yield session
 
 
-def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The caller of a bearer token, once per request: 401 when it is missing, bad, expired,
+    or its login has ended (logout, account disabled, re-bound, ...)."""
     cached = connection.scope.get("state", {}).get("principal")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
@@ -48,21 +50,25 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise errors.Unauthenticated()
     ctx: Context = connection.app.state.ctx
+    now = ctx.now()
     try:
-        principal = ctx.tokens.verify(token.strip(), ctx.now())
+        principal = ctx.tokens.verify(token.strip(), now)
     except TokenError as exc:
         raise (
             errors.TokenExpired() if exc.reason == "expired" else errors.TokenInvalid()
         ) from None
+    ended = await ctx.revocations.ended(principal.login_id, now)
+    if ended is not None:
+        raise (errors.AccountDisabled() if ended == "disabled" else errors.TokenRevoked())
     connection.scope.setdefault("state", {})["principal"] = principal
     return principal
 
 
-def provide_principal(request: Request[Any, Any, Any], ctx: Ctx) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], ctx: Ctx) -> Principal:
     # Taking `ctx` orders the two dependencies one after the other: Litestar resolves
     # independent ones concurrently in a task group, which costs more than both together.
     del ctx
-    return authenticate(request)
+    return await authenticate(request)
 
 
 def require_role(
@@ -74,7 +80,7 @@ def require_role(
     a thread hop per request for a check that takes microseconds."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal = authenticate(connection)
+        principal = await authenticate(connection)
         if principal.role not in roles:
             raise errors.Forbidden()
 
@@ -85,4 +91,4 @@ def require_role(
 async def require_login(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
-    authenticate(connection)
+    await authenticate(connection)

@@ -139,7 +139,10 @@ class ResidentOrderController(Controller):
     tags = ["resident 群众"]
     guards = [require_role("resident")]
 
-    @post(summary="一键委托 (Idempotency-Key 头必填: 弱网重试只会得到同一份办件)")
+    @post(
+        summary="一键委托 (Idempotency-Key 头必填: 弱网重试只会得到同一份办件)",
+        opt={"limits": ("orders_account",)},
+    )
     async def submit(
         self,
         data: JSONBody[SubmitOrderInput],
@@ -192,6 +195,7 @@ class AgentOrderController(Controller):
 
     @post(
         summary="代为委托: 为来电或到站的群众录入办件 (Idempotency-Key 头必填), 由录入人承办",
+        opt={"limits": ("orders_account",)},
     )
     async def enter(
         self,

@@ -93,7 +93,13 @@ def _public_name(request: Request[Any, Any, Any], key: str | None) -> str | None
 
 def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     code, title = HTTP_CODES.get(exc.status_code, ("http_error", "请求失败"))
-    return problem(exc.status_code, code, title)
+    response = problem(exc.status_code, code, title)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 429:
+        # Litestar's rate limiter says when the window resets; phones read Retry-After.
+        headers["Retry-After"] = str(max(1, int(headers.get("RateLimit-Reset", "60") or 60)))
+    response.headers.update(headers)
+    return response
 
 
 def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

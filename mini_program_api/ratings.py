@@ -114,7 +114,10 @@ class ResidentComplaintController(Controller):
     tags = ["resident 群众"]
     guards = [require_role("resident")]
 
-    @post(summary="投诉办件或代办员 (镇中心最迟次日下班前答复)")
+    @post(
+        summary="投诉办件或代办员 (镇中心最迟次日下班前答复)",
+        opt={"limits": ("complaints_account",)},
+    )
     async def complain(
         self, data: JSONBody[ComplaintInput], ctx: Ctx, principal: Caller
     ) -> ComplaintView:

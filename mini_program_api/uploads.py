@@ -23,7 +23,10 @@ class UploadController(Controller):
     tags = ["uploads 材料上传"]
     guards = [require_login]
 
-    @post(summary="申请上传: 返回 wx.uploadFile 所需的地址和表单字段")
+    @post(
+        summary="申请上传: 返回 wx.uploadFile 所需的地址和表单字段",
+        opt={"limits": ("uploads_account",)},
+    )
     async def create(
         self, data: JSONBody[UploadInput], db_session: DbSession, ctx: Ctx, principal: Caller
     ) -> UploadTicket:

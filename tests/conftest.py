@@ -27,6 +27,14 @@ from app.models import Base
 from app.settings import Settings, load_settings
 
 PG_URL = os.environ.get("DAIBAN_DATABASE_URL", "")
+LIMITED = (
+    "login_per_address",
+    "login_per_account",
+    "refresh_per_address",
+    "orders_per_account",
+    "complaints_per_account",
+    "uploads_per_account",
+)
 ON_POSTGRES = PG_URL.startswith("postgresql")
 
 
@@ -40,6 +48,8 @@ def make_settings(var_dir: Path, database_url: str, **extra: str) -> Settings:
         "DAIBAN_SCHEDULER_MODE": "off",
         "DAIBAN_LOG_FORMAT": "text",
         "DAIBAN_STORAGE_PUBLIC_URL": "http://testserver",
+        # Tests log in and submit far faster than people: limits are tested on their own.
+        **{f"DAIBAN_LIMITS_{kind.upper()}": "100000" for kind in LIMITED},
         **extra,
     }
     return load_settings(env)

@@ -30,8 +30,8 @@ class RefreshResult:
     error: errors.DomainError | None = None
 
 
-def principal_of(account: Account) -> Principal:
-    return Principal(account.id, account.role, account.region_id)
+def principal_of(account: Account, login_id: str = "") -> Principal:
+    return Principal(account.id, account.role, account.region_id, login_id)
 
 
 async def _region(session: AsyncSession, region_id: int | None) -> Region | None:
@@ -73,13 +73,16 @@ async def issue_tokens(
     session: AsyncSession, ctx: Context, account: Account, *, family_id: str | None
 ) -> views.TokenPair:
     now = ctx.now()
-    access, access_exp = ctx.tokens.issue(principal_of(account), now)
+    if family_id is None:  # a new login: the oldest beyond the cap end
+        await _cap_logins(session, ctx, account.id)
+    family_id = family_id or new_secret()[:32]
+    access, access_exp = ctx.tokens.issue(principal_of(account, family_id), now)
     refresh = new_secret()
     refresh_expires_at = now + timedelta(days=ctx.settings.security.refresh_token_ttl_days)
     session.add(
         RefreshToken(
             account_id=account.id,
-            family_id=family_id or new_secret()[:32],
+            family_id=family_id,
             token_hash=secret_hash(refresh),
             created_at=now,
             expires_at=refresh_expires_at,
@@ -95,8 +98,28 @@ async def issue_tokens(
     )
 
 
+async def _cap_logins(session: AsyncSession, ctx: Context, account_id: int) -> None:
+    """At most `max_logins_per_account` live logins: the oldest end first (a phone lost or
+    replaced keeps its login until then; 300 logins in a row leave only the newest)."""
+    keep = ctx.settings.security.max_logins_per_account - 1
+    live = (
+        select(RefreshToken.family_id)
+        .where(
+            RefreshToken.account_id == account_id,
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.used_at.is_(None),
+            RefreshToken.expires_at > ctx.now(),
+        )
+        .order_by(RefreshToken.created_at.desc(), RefreshToken.id.desc())
+    )
+    ended = (await session.scalars(live.offset(keep))).all()
+    for family_id in ended:
+        await revoke_family(session, ctx, family_id, "capped")
+
+
 async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshResult:
-    """Rotate a refresh token. Presenting an already rotated one revokes its whole family."""
+    """Rotate a refresh token. Presenting an already rotated one revokes its whole family;
+    a token of a login that has ended is told why it ended."""
     now = ctx.now()
     row = (
         await session.execute(
@@ -105,8 +128,12 @@ async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshRes
     ).scalar_one_or_none()
     if row is None:
         return RefreshResult(None, errors.TokenInvalid())
-    if row.revoked_at is not None or row.used_at is not None:
-        await revoke_family(session, row.family_id, now)
+    if row.revoked_at is not None:
+        return RefreshResult(
+            None, errors.ENDED_LOGIN.get(row.revoked_reason or "", errors.SessionEnded)()
+        )
+    if row.used_at is not None:
+        await revoke_family(session, ctx, row.family_id, "reused")
         return RefreshResult(None, errors.RefreshReused())
     if row.expires_at <= now:
         return RefreshResult(None, errors.TokenExpired())
@@ -121,21 +148,23 @@ async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshRes
         .values(used_at=now)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        await revoke_family(session, row.family_id, now)
+        await revoke_family(session, ctx, row.family_id, "reused")
         return RefreshResult(None, errors.RefreshReused())
     account = await session.get(Account, row.account_id)
     if account is None or account.disabled_at is not None:
-        await revoke_family(session, row.family_id, now)
-        return RefreshResult(None, errors.TokenInvalid("账号已停用,请联系便民服务中心"))
+        await revoke_family(session, ctx, row.family_id, "disabled")
+        return RefreshResult(None, errors.AccountDisabled())
     return RefreshResult(await issue_tokens(session, ctx, account, family_id=row.family_id))
 
 
-async def revoke_family(session: AsyncSession, family_id: str, now: object) -> None:
+async def revoke_family(session: AsyncSession, ctx: Context, family_id: str, reason: str) -> None:
+    """End one login: its refresh tokens, and its access tokens on their next request."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=ctx.now(), revoked_reason=reason)
     )
+    await _announce(session, ctx)
 
 
 async def logout(session: AsyncSession, ctx: Context, token: str) -> None:
@@ -145,15 +174,23 @@ async def logout(session: AsyncSession, ctx: Context, token: str) -> None:
         )
     ).scalar_one_or_none()
     if row is not None:
-        await revoke_family(session, row.family_id, ctx.now())
+        await revoke_family(session, ctx, row.family_id, "logout")
 
 
-async def revoke_all(session: AsyncSession, account_id: int, ctx: Context) -> None:
+async def revoke_all(session: AsyncSession, account_id: int, ctx: Context, reason: str) -> None:
+    """End every login of an account (disabled, re-bound to another phone, replaced)."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=ctx.now())
+        .values(revoked_at=ctx.now(), revoked_reason=reason)
     )
+    await _announce(session, ctx)
+
+
+async def _announce(session: AsyncSession, ctx: Context) -> None:
+    notify = ctx.revocations.announce(session)
+    if notify is not None:
+        await notify
 
 
 # --- the resident's own profile ---------------------------------------------------------
@@ -264,7 +301,7 @@ async def bind_staff(
     )
     if won.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.BindingCodeInvalid()
-    await revoke_all(session, caller.id, ctx)
+    await revoke_all(session, caller.id, ctx, "replaced")
     caller.disabled_at = now  # the bare resident login is replaced by the staff account
     await session.refresh(staff)
     return await issue_tokens(session, ctx, staff, family_id=None)

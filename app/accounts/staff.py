@@ -147,8 +147,11 @@ async def reissue_binding_code(
 ) -> views.StaffCreated:
     """A new code for an unbound staff account, or to move a staff account to a new phone."""
     account = await staff_in_scope(session, admin, staff_id)
+    if account.id == admin.account_id:
+        # It would unbind the admin's own phone: another admin must do it.
+        raise errors.Conflict("不能为自己重新生成绑定码 (会解除本机绑定), 请由另一位管理员操作")
     if account.openid is not None:
-        await revoke_all(session, account.id, ctx)
+        await revoke_all(session, account.id, ctx, "rebound")
         account.openid = None
     code = _new_binding(account, ctx)
     await session.flush()
@@ -201,7 +204,7 @@ async def update_staff(
     if not isinstance(change.disabled, UnsetType):
         account.disabled_at = ctx.now() if change.disabled else None
         if change.disabled:
-            await revoke_all(session, account.id, ctx)
+            await revoke_all(session, account.id, ctx, "disabled")
     await session.flush()
     changed = {
         name: value

@@ -53,7 +53,12 @@ class Account(Base):
     binding_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: access tokens are refused for accounts disabled within their lifetime.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+# Why a login ended; a refresh presenting one of its tokens is told which (app/errors.py).
+REVOKED_REASONS = ("logout", "reused", "disabled", "rebound", "replaced", "capped")
 
 
 class RefreshToken(Base):
@@ -68,4 +73,6 @@ class RefreshToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: access tokens are refused for logins revoked within their lifetime.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(12))

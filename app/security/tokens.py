@@ -12,17 +12,21 @@ import msgspec
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """Who is calling: the account, its role and the region its scope hangs from."""
+    """Who is calling: the account, its role and the region its scope hangs from, and the
+    login (refresh-token family) the access token was issued to, so ending that login ends
+    the token too (app/security/revocations.py). Jobs and internal scopes have no login."""
 
     account_id: int
     role: str
     region_id: int | None
+    login_id: str = ""
 
 
 class _Claims(msgspec.Struct, frozen=True):
     sub: int
     role: str
     rgn: int | None
+    lid: str
     exp: int
 
 
@@ -32,6 +36,8 @@ class TokenError(Exception):
         self.reason = reason
 
 
+# v2 carries the login id; v1 tokens (without it) are refused, and the phone refreshes.
+VERSION = "v2"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Claims)
 
@@ -51,15 +57,16 @@ class AccessTokens:
 
     def issue(self, principal: Principal, now: datetime) -> tuple[str, int]:
         exp = int(now.timestamp()) + self.ttl_seconds
-        body = _b64(
-            _encoder.encode(_Claims(principal.account_id, principal.role, principal.region_id, exp))
+        claims = _Claims(
+            principal.account_id, principal.role, principal.region_id, principal.login_id, exp
         )
-        return f"v1.{body}.{self._sign(body)}", exp
+        body = _b64(_encoder.encode(claims))
+        return f"{VERSION}.{body}.{self._sign(body)}", exp
 
     def verify(self, token: str, now: datetime) -> Principal:
         version, _, rest = token.partition(".")
         body, _, signature = rest.partition(".")
-        if version != "v1" or not body or not signature:
+        if version != VERSION or not body or not signature:
             raise TokenError("invalid")
         if not hmac.compare_digest(signature, self._sign(body)):
             raise TokenError("invalid")
@@ -69,7 +76,7 @@ class AccessTokens:
             raise TokenError("invalid") from None
         if claims.exp <= now.timestamp():
             raise TokenError("expired")
-        return Principal(claims.sub, claims.role, claims.rgn)
+        return Principal(claims.sub, claims.role, claims.rgn, claims.lid)
 
     def _sign(self, body: str) -> str:
         return _b64(hmac.digest(self._key, body.encode(), "sha256"))  # one-shot, in C

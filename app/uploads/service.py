@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import errors
 from app.context import Context
-from app.models import Order, Upload
+from app.models import Account, Order, Upload
 from app.security.tokens import Principal
 from storage.base import (
     OBJECTS,
@@ -107,6 +107,13 @@ async def create_upload(
     if problems:
         raise errors.InvalidInput(errors=problems)
     now = ctx.now()
+    # One person's forms are counted and issued one at a time: on PostgreSQL concurrent
+    # requests would each count the others' rows as not yet there (SQLite's single writer
+    # already orders them). The lock is on the person's own account row, so no one else waits.
+    if not ctx.db.is_sqlite:
+        await session.execute(
+            select(Account.id).where(Account.id == principal.account_id).with_for_update()
+        )
     pending, bytes_today = (
         await session.execute(
             select(
