@@ -25,7 +25,7 @@ from mini_program_api.deps import provide_ctx, provide_principal, provide_sessio
 from mini_program_api.health import healthz, readyz
 from mini_program_api.limits import STORE, build_store, rate_limit_middleware
 from mini_program_api.me import MeController
-from mini_program_api.observability import request_id_middleware
+from mini_program_api.observability import request_id_middleware, security_headers
 from mini_program_api.orders import ResidentOrderController
 from mini_program_api.problems import EXCEPTION_HANDLERS
 from mini_program_api.public import PublicController
@@ -82,6 +82,7 @@ def create_app(
             "principal": Provide(provide_principal),
         },
         before_request=check_request,
+        before_send=[security_headers(settings.storage.public_url)],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             request_id_middleware,

@@ -28,6 +28,13 @@ def build_scheduler(ctx: Context) -> AsyncIOScheduler:
         tasks.remind, "interval", seconds=settings.tick_seconds, args=[ctx], id="reminders"
     )
     scheduler.add_job(tasks.check_comments, "interval", minutes=10, args=[ctx], id="comment_checks")
+    scheduler.add_job(
+        tasks.clear_raw_uploads,
+        "interval",
+        seconds=settings.tick_seconds,
+        args=[ctx],
+        id="raw_uploads",
+    )
     # Nightly, and once at start: a worker that was down on the 1st catches up at once.
     scheduler.add_job(
         tasks.build_ledgers,

@@ -13,7 +13,7 @@ from app.ledger import monthly
 from app.models import JobRun
 from app.notifications import delivery, due
 from app.ratings import service as ratings
-from app.uploads.service import cleanup_unattached
+from app.uploads.service import cleanup_unattached, clear_raw_files
 
 MAX_BATCHES = 50  # one tick handles at most this many batches; the next tick goes on
 KEEP_RUNS = timedelta(days=14)
@@ -54,6 +54,11 @@ async def build_ledgers(ctx: Context) -> int:
     """Last month's village and town ledgers that are still missing (catch-up included)."""
     outcome = await monthly.build_recorded(ctx)
     return outcome.built if outcome else 0
+
+
+async def clear_raw_uploads(ctx: Context) -> int:
+    """Raw files of settled uploads, once their upload forms have expired."""
+    return await recorded(ctx, "raw_uploads", lambda: clear_raw_files(ctx))
 
 
 async def clean_up(ctx: Context) -> int:

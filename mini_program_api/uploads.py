@@ -14,7 +14,12 @@ from app.uploads.service import DownloadLinks, UploadTicket, UploadView
 from mini_program_api.deps import Caller, Ctx, DbSession, require_login
 from mini_program_api.problems import problem
 from mini_program_api.schemas import UploadInput
-from storage.base import DOCUMENT_TYPES, TYPES_BY_EXTENSION
+from storage.base import (
+    DOCUMENT_TYPES,
+    DOWNLOAD_HEADERS,
+    TYPES_BY_EXTENSION,
+    content_disposition,
+)
 from storage.local import LocalStore, LocalUploadRefused
 
 
@@ -74,11 +79,18 @@ async def local_upload(request: Request[Any, Any, Any], ctx: Ctx) -> Response[An
     if store is None:
         return problem(404, "not_found", "没有找到")
     try:
-        await store.accept_upload(
-            request.headers.get("content-type", ""), request.stream(), ctx.now()
+        key = await store.accept_upload(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            ctx.now(),
+            is_open=lambda key: service.upload_is_open(ctx, key),
         )
     except LocalUploadRefused as exc:
         return problem(exc.status, exc.code, exc.message)
+    if not await service.upload_is_open(ctx, key):
+        # Settled while this POST streamed in: its raw file must not stay.
+        await store.delete(key)
+        return problem(409, "upload_settled", "这个文件已经上传过了")
     return Response(None, status_code=204)  # what S3 answers to a browser-style POST
 
 
@@ -89,20 +101,20 @@ async def local_download(
     store = _local_store(ctx)
     if store is None:
         return problem(404, "not_found", "没有找到")
-    key = key.lstrip("/")
+    key, now = key.lstrip("/"), ctx.now()
     try:
-        path = store.download_path(key, expires, signature, ctx.now())
+        path = store.download_path(key, expires, signature, now)
     except LocalUploadRefused as exc:
         return problem(exc.status, exc.code, exc.message)
     extension = path.suffix.lstrip(".")
-    document = extension in DOCUMENT_TYPES
     media_type = (TYPES_BY_EXTENSION | DOCUMENT_TYPES).get(extension, "application/octet-stream")
     return File(
         path=path,
         media_type=media_type,
-        content_disposition_type="attachment" if document else "inline",
-        # Photos of ID cards: never in a shared cache, and not past the link's own expiry.
         headers={
-            "Cache-Control": f"private, max-age={max(0, int(expires) - int(ctx.now().timestamp()))}"
+            **DOWNLOAD_HEADERS,
+            "Content-Disposition": content_disposition(key),
+            # Photos of ID cards: never in a shared cache, and not past the link's own expiry.
+            "Cache-Control": f"private, max-age={max(0, int(expires) - int(now.timestamp()))}",
         },
     )

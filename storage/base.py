@@ -25,6 +25,24 @@ TYPES_BY_EXTENSION = {ext: content_type for content_type, ext in EXTENSIONS.item
 DOCUMENT_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
+# Every download is served as what it is and nothing else: no type sniffing, no scripts, no
+# plugins, and documents as files to save, never pages to render (local store and nginx).
+DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+    ),
+}
+
+
+def content_disposition(key: str) -> str:
+    """Photos open in place; PDFs and spreadsheets are saved (a PDF viewer runs scripts)."""
+    name = key.rsplit("/", 1)[-1]
+    extension = name.rsplit(".", 1)[-1]
+    kind = "inline" if TYPES_BY_EXTENSION.get(extension, "").startswith("image/") else "attachment"
+    return f'{kind}; filename="{name}"'
+
+
 class StorageError(Exception):
     """The store could not be reached or refused an operation."""
 

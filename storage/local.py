@@ -8,7 +8,7 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -133,7 +133,11 @@ class LocalStore:
         return path
 
     async def accept_upload(
-        self, content_type: str, chunks: AsyncIterator[bytes], now: datetime
+        self,
+        content_type: str,
+        chunks: AsyncIterator[bytes],
+        now: datetime,
+        is_open: Callable[[str], Awaitable[bool]] | None = None,
     ) -> str:
         """Take a browser-style POST: form fields first, then the file, as S3 expects.
 
@@ -141,12 +145,14 @@ class LocalStore:
         the file goes to disk in bounded pieces from a worker thread, so memory stays flat
         whatever its size and the event loop never waits on the disk. Fields after the file
         are parsed and ignored (S3 ignores them too); a second file is refused. On any
-        failure, the client going away included, the partial file is removed.
+        failure, the client going away included, the partial file is removed. `is_open(key)`,
+        asked once the signed fields are read, refuses a form whose upload is already settled:
+        a second POST must not put a raw photo (GPS and all) back after verification.
         """
         boundary = multipart.parse_options_header(content_type)[1].get("boundary")
         if not content_type.startswith("multipart/form-data") or not boundary:
             raise LocalUploadRefused("bad_upload", 400, "上传格式不正确")
-        form = _Form(self, now)
+        form = _Form(self, now, is_open)
         parser = multipart.PushMultipartParser(boundary, max_segment_count=16)
         try:
             try:
@@ -196,8 +202,10 @@ class LocalStore:
 class _Form:
     """One POST as it is parsed: the fields so far, the part being read, and the file."""
 
-    def __init__(self, store: LocalStore, now: datetime) -> None:
-        self._store, self._now = store, now
+    def __init__(
+        self, store: LocalStore, now: datetime, is_open: Callable[[str], Awaitable[bool]] | None
+    ) -> None:
+        self._store, self._now, self._is_open = store, now, is_open
         self._fields: dict[str, str] = {}
         self._field_name: str | None = None  # the field being read; None inside the file
         self._field_value = bytearray()
@@ -213,6 +221,8 @@ class _Form:
                 raise LocalUploadRefused("too_many_files", 400, "一次只能上传一个文件")
             # Only fields sent before the file count: they are what the signature covers.
             self.key, target, limit = self._store.check_fields(self._fields, self._now)
+            if self._is_open is not None and not await self._is_open(self.key):
+                raise LocalUploadRefused("upload_settled", 409, "这个文件已经上传过了")
             self.file = await _ReceivedFile.open(target, limit)
             self._field_name = None
         elif event is None:  # the end of a part

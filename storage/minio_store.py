@@ -15,7 +15,16 @@ from minio.datatypes import PostPolicy
 from minio.error import MinioException, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
-from storage.base import INCOMING, ObjectInfo, ObjectTooLarge, StorageError, UploadForm
+from storage.base import (
+    DOCUMENT_TYPES,
+    INCOMING,
+    TYPES_BY_EXTENSION,
+    ObjectInfo,
+    ObjectTooLarge,
+    StorageError,
+    UploadForm,
+    content_disposition,
+)
 
 T = TypeVar("T")
 ABANDONED_AFTER_DAYS = 1
@@ -140,7 +149,16 @@ class MinioStore:
                     raise StorageError(str(exc)) from exc
 
     async def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str:
+        # S3 lets a signed link set the answer's type and disposition; MinIO itself sends
+        # X-Content-Type-Options: nosniff, and nginx adds the rest (deploy/, docs).
+        extension = key.rsplit(".", 1)[-1]
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "response-content-disposition": content_disposition(key)
+        }
+        content_type = (TYPES_BY_EXTENSION | DOCUMENT_TYPES).get(extension)
+        if content_type:
+            headers["response-content-type"] = content_type
         url: str = self._public.presigned_get_object(
-            self.bucket, key, expires=expires_in, request_date=now
+            self.bucket, key, expires=expires_in, request_date=now, response_headers=headers
         )
         return url

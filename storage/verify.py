@@ -1,4 +1,10 @@
-"""Check that an upload really is the image or PDF it claims to be, and clean it for storage."""
+"""Check that an upload really is the image or PDF it claims to be, and clean it for storage.
+
+Images are decoded (at most `max_decoded_pixels`: a JPEG larger than that is decoded at a
+half, quarter or eighth of its size, which its format allows cheaply; any other image must
+fit) and re-encoded without EXIF or GPS. PDFs are parsed with pypdf and refused when broken
+or when they carry active content (scripts, launch or submit actions, embedded files, XFA
+forms); a clean PDF is kept byte for byte, so signatures inside it stay valid."""
 
 from __future__ import annotations
 
@@ -6,12 +12,16 @@ import contextlib
 import functools
 import hashlib
 import io
+import math
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from PIL import Image, ImageOps
+from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 ALLOWED_TYPES: Final = frozenset(
     {"image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"}
@@ -24,6 +34,38 @@ JPEG_QUALITY: Final = 85
 THUMBNAIL_QUALITY: Final = 80
 
 _PDF_EOF_WINDOW: Final = 1024
+MAX_PDF_PAGES: Final = 200
+# Objects a PDF check visits at most: a real document has a few thousand; more is refused.
+MAX_PDF_OBJECTS: Final = 100_000
+# Keys and action types that make a PDF do something when opened or clicked.
+_PDF_ACTIVE_KEYS: Final = frozenset(
+    {
+        "/JavaScript",
+        "/JS",
+        "/Launch",
+        "/EmbeddedFiles",
+        "/EmbeddedFile",
+        "/RichMedia",
+        "/XFA",
+        "/AA",
+        "/OpenAction",
+    }
+)
+_PDF_ACTIVE_ACTIONS: Final = frozenset(
+    {
+        "/JavaScript",
+        "/Launch",
+        "/SubmitForm",
+        "/ImportData",
+        "/GoToE",
+        "/GoToR",
+        "/RichMediaExecute",
+        "/Rendition",
+        "/Sound",
+        "/Movie",
+    }
+)
+_AFTER_EOF: Final = re.compile(rb"%%EOF[\s\x00]*$")
 
 # Major brands pillow-heif accepts as HEVC-coded HEIF; mif1/msf1 are generic HEIF.
 _HEIC_BRANDS: Final = frozenset(
@@ -66,6 +108,9 @@ _MESSAGES: Final = {
     "image_too_large": "照片太大了,无法处理,请用手机相机重新拍照上传",
     "image_too_small": "照片太小,看不清楚,请重新拍一张清楚的照片上传",
     "pdf_invalid": "PDF 文件已损坏或不完整,请重新上传",
+    "pdf_encrypted": "PDF 文件设有密码,无法查看,请上传没有密码的文件或拍照上传",
+    "pdf_active_content": "PDF 文件中含有脚本、附件或自动操作,不能上传;请打印后拍照上传",
+    "pdf_too_many_pages": f"PDF 文件超过{MAX_PDF_PAGES}页,请只上传需要的页面",
 }
 
 
@@ -97,7 +142,8 @@ class Verified:
 
 
 class _Limits(NamedTuple):
-    max_pixels: int
+    max_pixels: int  # what a file may claim at all
+    max_decoded_pixels: int  # what is decoded into memory
     min_side: int
     max_side: int
 
@@ -133,6 +179,7 @@ def verify(
     *,
     max_bytes: int,
     max_pixels: int = 40_000_000,
+    max_decoded_pixels: int = 20_000_000,
     min_side: int = 200,
     max_side: int = 10_000,
 ) -> Verified:
@@ -153,7 +200,8 @@ def verify(
         raise VerificationError("file_type_mismatch")
     if sniffed == "application/pdf":
         return _verify_pdf(data)
-    return _verify_image(data, sniffed, _Limits(max_pixels, min_side, max_side))
+    limits = _Limits(max_pixels, max_decoded_pixels, min_side, max_side)
+    return _verify_image(data, sniffed, limits)
 
 
 def _megabytes(n: int) -> str:
@@ -161,9 +209,26 @@ def _megabytes(n: int) -> str:
 
 
 def _verify_pdf(data: bytes) -> Verified:
-    # Stored as-is: rewriting a PDF would need a full parser, and signatures inside it would break.
-    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-_PDF_EOF_WINDOW:]:
+    # Nothing but white space may follow the last end marker: a ZIP or an HTML page appended
+    # to a real PDF (a polyglot) is refused, not stored.
+    if not data.startswith(b"%PDF-") or not _AFTER_EOF.search(data[-_PDF_EOF_WINDOW:]):
         raise VerificationError("pdf_invalid")
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=True)
+        if reader.is_encrypted:
+            raise VerificationError("pdf_encrypted")
+        pages = len(reader.pages)
+        if pages == 0:
+            raise VerificationError("pdf_invalid")
+        if pages > MAX_PDF_PAGES:
+            raise VerificationError("pdf_too_many_pages")
+        active = _pdf_active_content(reader.trailer)
+    except VerificationError:
+        raise
+    except Exception as exc:  # pypdf's errors, and what a malformed file makes it raise
+        raise VerificationError("pdf_invalid") from exc
+    if active:
+        raise VerificationError("pdf_active_content")
     return Verified(
         content_type="application/pdf",
         data=data,
@@ -176,6 +241,41 @@ def _verify_pdf(data: bytes) -> Verified:
     )
 
 
+def _pdf_active_content(trailer: DictionaryObject) -> bool:
+    """True when any object reachable from the trailer scripts, launches, submits, embeds a
+    file or runs an action on opening. Names are compared after pypdf has decoded #xx
+    escapes, so /J#61vaScript is /JavaScript here."""
+    seen: set[tuple[int, int]] = set()
+    stack: list[Any] = [trailer]
+    visited = 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, IndirectObject):
+            ref = (node.idnum, node.generation)
+            if ref in seen:
+                continue
+            seen.add(ref)
+            node = node.get_object()
+        visited += 1
+        if visited > MAX_PDF_OBJECTS:
+            raise VerificationError("pdf_invalid")
+        if isinstance(node, DictionaryObject):
+            if _PDF_ACTIVE_KEYS & set(node.keys()):
+                return True
+            action = node.get("/S")
+            if isinstance(action, IndirectObject):
+                action = action.get_object()
+            if isinstance(action, NameObject) and action in _PDF_ACTIVE_ACTIONS:
+                return True
+            if node.get("/Type") == "/Filespec" and "/EF" in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, ArrayObject):
+            stack.extend(node)
+        # Streams are dictionaries too (pypdf's StreamObject); their bytes are never run.
+    return False
+
+
 def _verify_image(data: bytes, content_type: str, limits: _Limits) -> Verified:
     # Read the size from the header ourselves before Pillow sees the file: Pillow's WebP plugin
     # allocates the canvas while opening, and its own guard (Image.MAX_IMAGE_PIXELS) is a global
@@ -186,10 +286,16 @@ def _verify_image(data: bytes, content_type: str, limits: _Limits) -> Verified:
         if dims is None:
             raise VerificationError("file_corrupt")
         _check_dimensions(dims, limits)
+        _scale(dims, content_type, limits)  # refused here, before a byte is decoded
 
     image = _open(data, content_type)
     with image:
         _check_dimensions(image.size, limits)
+        scale = _scale(image.size, content_type, limits)
+        if scale > 1:
+            # JPEG decodes at 1/2, 1/4 or 1/8 of its size for a fraction of the memory.
+            width, height = image.size
+            image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
         try:
             # Loads only the current frame: the first one, or the primary image of a HEIF.
             image.load()
@@ -253,6 +359,16 @@ def _heif_available() -> bool:
     register: Callable[[], None] = pillow_heif.register_heif_opener
     register()
     return True
+
+
+def _scale(size: tuple[int, int], content_type: str, limits: _Limits) -> int:
+    """How much a picture is reduced while decoding so that it fits `max_decoded_pixels`:
+    1, or for a JPEG 2, 4 or 8. Anything that cannot fit is refused."""
+    width, height = size
+    for scale in (1, 2, 4, 8) if content_type == "image/jpeg" else (1,):
+        if math.ceil(width / scale) * math.ceil(height / scale) <= limits.max_decoded_pixels:
+            return scale
+    raise VerificationError("decompression_bomb")
 
 
 def _check_dimensions(size: tuple[int, int], limits: _Limits) -> None:

@@ -34,10 +34,10 @@ def bomb_png(side: int = 9_000) -> bytes:
 
 
 def pdf() -> bytes:
-    return (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-        b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-    )
+    """A real one-page PDF (a scanned page, as Pillow writes one)."""
+    out = io.BytesIO()
+    Image.new("RGB", (300, 300), "white").save(out, "PDF")
+    return out.getvalue()
 
 
 def padded_jpeg(size: int) -> bytes:

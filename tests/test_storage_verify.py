@@ -452,3 +452,102 @@ def test_verification_error_is_readable_and_picklable() -> None:
     assert str(error).startswith("file_empty: ")
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object, round-tripped
     assert (copy.code, copy.message) == (error.code, error.message)
+
+
+# --- PDF: parsed, and refused when broken or active ---------------------------------------------
+
+
+def raw_pdf(*objects: bytes, trailer_extra: bytes = b"") -> bytes:
+    """A PDF written by hand with a correct cross-reference table, so that a test can put in
+    exactly the names it means (pypdf would write them its own way)."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        trailer_extra,
+        xref,
+    )
+    return out
+
+
+PAGES = (
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+)
+
+
+def test_a_hand_written_clean_pdf_passes() -> None:
+    data = raw_pdf(b"<< /Type /Catalog /Pages 2 0 R >>", *PAGES)
+    assert verify(data, "application/pdf", max_bytes=MB).data == data
+
+
+@pytest.mark.parametrize(
+    "catalogue, extra",
+    [
+        (b"<< /Type /Catalog /Pages 2 0 R /OpenAction 4 0 R >>", b"<< /S /JavaScript /JS (x) >>"),
+        (b"<< /Type /Catalog /Pages 2 0 R /Names << /J#61vaScript 4 0 R >> >>", b"<< >>"),
+        (b"<< /Type /Catalog /Pages 2 0 R /AA << /O 4 0 R >> >>", b"<< /S /Launch /F (c.exe) >>"),
+        (b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles 4 0 R >> >>", b"<< >>"),
+        (b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /XFA 4 0 R >> >>", b"<< >>"),
+        (b"<< /Type /Catalog /Pages 2 0 R /X 4 0 R >>", b"<< /S /SubmitForm /F (http://x) >>"),
+        (b"<< /Type /Catalog /Pages 2 0 R /X [4 0 R] >>", b"<< /S /J#61vaScript >>"),
+    ],
+    ids=["open-action-js", "escaped-name", "launch", "embedded", "xfa", "submit", "in-array"],
+)
+def test_a_pdf_with_active_content_is_refused(catalogue: bytes, extra: bytes) -> None:
+    refused(raw_pdf(catalogue, *PAGES, extra), "application/pdf", "pdf_active_content")
+
+
+def test_html_or_a_zip_dressed_as_a_pdf_is_refused() -> None:
+    html = b"%PDF-1.4\n<html><body><script>alert(document.cookie)</script></body></html>\n%%EOF\n"
+    refused(html, "application/pdf", "pdf_invalid")
+    polyglot = pdf() + b"PK\x03\x04" + b"\x00" * 200
+    refused(polyglot, "application/pdf", "pdf_invalid")
+
+
+def test_an_encrypted_or_endless_pdf_is_refused() -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt("secret")
+    out = io.BytesIO()
+    writer.write(out)
+    refused(out.getvalue(), "application/pdf", "pdf_encrypted")
+    writer = PdfWriter()
+    for _ in range(201):
+        writer.add_blank_page(200, 200)
+    out = io.BytesIO()
+    writer.write(out)
+    refused(out.getvalue(), "application/pdf", "pdf_too_many_pages")
+
+
+# --- pixels: what is decoded is bounded ---------------------------------------------------------
+
+
+def test_a_png_with_more_pixels_than_a_phone_photo_is_refused_before_decoding(
+    no_decoding: None,
+) -> None:
+    source = encode(Image.new("L", (7000, 7000), 200), "PNG")
+    assert len(source) < 200_000  # small on the wire: the cost is all in the pixels
+    refused(source, "image/png", "decompression_bomb", max_pixels=50_000_000)
+
+
+def test_a_48_megapixel_jpeg_is_decoded_at_half_size_in_little_memory() -> None:
+    import tracemalloc
+
+    source = encode(Image.new("RGB", (8064, 6048), (120, 130, 140)), "JPEG")
+    tracemalloc.start()
+    try:
+        result = verify(source, "image/jpeg", max_bytes=50 * MB, max_pixels=50_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (result.width, result.height) == (4032, 3024)
+    assert peak < 80_000_000, f"{peak / 1e6:.0f} MB"

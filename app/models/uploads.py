@@ -33,6 +33,15 @@ class Upload(Base):
             postgresql_where=text("order_id IS NULL"),
             sqlite_where=text("order_id IS NULL"),
         ),
+        # A POST to the local upload URL finds its upload by the key it was signed for.
+        Index("ix_uploads_incoming_key", "incoming_key"),
+        # Settled uploads whose raw key is still to be cleared, by when their form expires.
+        Index(
+            "ix_uploads_raw_to_clear",
+            "upload_expires_at",
+            postgresql_where=text("raw_cleared_at IS NULL AND status != 'pending'"),
+            sqlite_where=text("raw_cleared_at IS NULL AND status != 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -55,3 +64,6 @@ class Upload(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the raw file's key was cleared for good, after the form could no longer be used
+    # (MinIO takes a second POST to a form that is still valid; app/uploads/service.py).
+    raw_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -31,6 +31,10 @@ log = logging.getLogger("daiban.uploads")
 
 # 48-megapixel phone cameras (8064×6048) must pass; a decompression bomb must not.
 MAX_PIXELS = 50_000_000
+# What is decoded into memory (~60 MB for RGB): a 12 or 16 MP photo whole; a 48 MP JPEG at
+# half its size (12 MP is more than a document needs); a PNG, WebP or HEIC larger than this,
+# which no phone camera makes, is refused before it is decoded.
+MAX_DECODED_PIXELS = 20_000_000
 
 # A photo for a staff member's public card (挂牌上岗): an admin's, an image, taken over by the
 # staff account when set (app/accounts/staff.py), so never attached to an order.
@@ -227,6 +231,9 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
         )
         won = result.rowcount == 1  # type: ignore[attr-defined]
         fresh = await session.get(Upload, upload.id, populate_existing=True)
+    # Once more, now that the upload is settled: a second POST that arrived while it was
+    # being verified may have put a raw file back (the local door is shut from here on).
+    await _discard(ctx, upload.incoming_key)
     if not won:  # a concurrent complete got there first: keep its copy, drop ours
         await _discard(ctx, *kept.keys)
     assert fresh is not None
@@ -275,6 +282,7 @@ async def _keep_clean_copy(ctx: Context, upload: Upload) -> _Kept:
                 upload.declared_type,
                 max_bytes=upload.declared_size,
                 max_pixels=MAX_PIXELS,
+                max_decoded_pixels=MAX_DECODED_PIXELS,
             )
         )
     except VerificationError as exc:
@@ -331,6 +339,57 @@ async def _reject(ctx: Context, upload: Upload, code: str) -> None:
             .where(Upload.id == upload.id, Upload.status == "pending")
             .values(status="rejected", rejected_code=code, completed_at=ctx.now())
         )
+    await _discard(ctx, upload.incoming_key)  # as in complete_upload
+
+
+async def upload_is_open(ctx: Context, incoming_key: str) -> bool:
+    """Whether a signed form may still deliver its file: its upload exists and is pending."""
+    async with ctx.db.reading() as session:
+        status = await session.scalar(
+            select(Upload.status).where(Upload.incoming_key == incoming_key)
+        )
+    return status == "pending"
+
+
+async def clear_raw_files(ctx: Context, *, batch: int = 500) -> int:
+    """Remove the raw keys of settled uploads whose forms have expired; returns how many.
+
+    The local store refuses a POST to a settled upload's form, but MinIO takes any POST a
+    valid signature allows: a second POST within the form's lifetime would put the raw file
+    (with its GPS) back after verification. Once the form has expired no POST can, so the
+    key is removed then for good. Runs every minute; each upload once."""
+    cleared = 0
+    while True:
+        now = ctx.now()
+        async with ctx.db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(Upload.id, Upload.incoming_key)
+                    .where(
+                        Upload.raw_cleared_at.is_(None),
+                        Upload.status != "pending",
+                        Upload.upload_expires_at < now,
+                    )
+                    .order_by(Upload.upload_expires_at)
+                    .limit(batch)
+                )
+            ).all()
+        if not rows:
+            return cleared
+        try:
+            await ctx.store.delete(*(key for _, key in rows))
+        except StorageError:
+            log.exception("could not clear raw uploads")
+            return cleared
+        async with ctx.db.unit_of_work() as session:
+            await session.execute(
+                update(Upload)
+                .where(Upload.id.in_([upload_id for upload_id, _ in rows]))
+                .values(raw_cleared_at=now)
+            )
+        cleared += len(rows)
+        if len(rows) < batch:
+            return cleared
 
 
 async def _downloadable_upload(
