@@ -8,9 +8,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from app.context import Context
 from app.logs import configure_logging
@@ -25,8 +23,16 @@ from mini_program_api.deps import provide_ctx, provide_principal, provide_sessio
 from mini_program_api.health import healthz, readyz
 from mini_program_api.limits import STORE, build_store, rate_limit_middleware
 from mini_program_api.me import MeController
+from mini_program_api.moves import ResidentMoves
 from mini_program_api.observability import request_id_middleware, security_headers
+from mini_program_api.openapi import (
+    DOCS_ASSETS,
+    docs_assets_dir,
+    document_operations,
+    openapi_config,
+)
 from mini_program_api.orders import ResidentOrderController
+from mini_program_api.params import provide_period
 from mini_program_api.problems import EXCEPTION_HANDLERS
 from mini_program_api.public import PublicController
 from mini_program_api.ratings import RESIDENT_ROUTES as RESIDENT_RATING_ROUTES
@@ -68,11 +74,20 @@ def create_app(
             UploadController,
             CatalogueController,
             ResidentOrderController,
+            ResidentMoves,
             *RESIDENT_RATING_ROUTES,
         ],
     )
-    return Litestar(
-        route_handlers=[api, healthz, readyz, local_upload, local_download],
+    docs = settings.serves_api_docs
+    app = Litestar(
+        route_handlers=[
+            api,
+            healthz,
+            readyz,
+            local_upload,
+            local_download,
+            *([docs_assets()] if docs else []),
+        ],
         lifespan=[lifespan],
         # A given context is there from the start, so an app served without lifespan works.
         state=State({"ctx": ctx} if ctx else {}),
@@ -80,6 +95,7 @@ def create_app(
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "db_session": Provide(provide_session),
             "principal": Provide(provide_principal),
+            "period": Provide(provide_period, sync_to_thread=False),
         },
         before_request=check_request,
         before_send=[security_headers(settings.storage.public_url)],
@@ -90,20 +106,17 @@ def create_app(
         ],
         stores={STORE: build_store(settings)},
         request_max_body_size=settings.server.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="daiban 帮办代办 API",
-            version="1",
-            description=(
-                "村级帮办代办微信小程序后端。错误均为 RFC 9457 problem details, 带稳定的 code。"
-            ),
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
-            components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
-            ),
-            security=[{"BearerToken": []}],
-        ),
+        openapi_config=openapi_config(settings) if docs else None,
         debug=False,
+    )
+    if docs:
+        document_operations(app)
+    return app
+
+
+def docs_assets() -> Router:
+    return create_static_files_router(
+        path=DOCS_ASSETS, directories=[docs_assets_dir()], include_in_schema=False
     )
 
 

@@ -94,7 +94,7 @@ async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | N
             villages.append(village)
     await session.flush()
     for v, village in enumerate(villages, start=1):
-        for post in "AB":
+        for post in ("A", "B"):
             handle = f"agent{v}{post.lower()}"
             name = AGENT_NAMES[2 * (v - 1) + (post == "B")]
             agent = _staff(handle, "agent", name, village, f"1380632{v:02d}{ord(post) - 64:02d}")

@@ -56,6 +56,8 @@ UploadNotReceived = error("upload_not_received", 409, "还没有收到文件,请
 UploadExpired = error("upload_expired", 410, "上传已过期,请重新上传")
 StorageUnavailable = error("storage_unavailable", 503, "文件服务暂不可用,请稍后再试")
 ServiceUnavailable = error("service_unavailable", 503, "服务暂不可用,请稍后再试")
+DatabaseUnreachable = error("database_unreachable", 503, "数据库不可用")
+MigrationsPending = error("migrations_pending", 503, "数据库结构不是最新")
 
 
 class FileRejected(DomainError):

@@ -36,6 +36,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = msgspec.field(default=8000)
     workers: int = 1
     max_body_bytes: int = 1_048_576
+    # The API description and its docs page at /schema: "auto" serves them in dev only.
+    api_docs: Literal["auto", "on", "off"] = "auto"
     # Addresses of reverse proxies (nginx) whose X-Real-IP header names the client; from any
     # other peer the header is ignored. Comma-separated, e.g. "127.0.0.1,::1".
     trusted_proxies: str = ""
@@ -164,6 +166,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_dev(self) -> bool:
         return self.core.env == "dev"
+
+    @property
+    def serves_api_docs(self) -> bool:
+        return self.server.api_docs == "on" or (self.server.api_docs == "auto" and self.is_dev)
 
     @property
     def database_url(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Router, delete, get, patch, post, put
@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from app.accounts import staff
 from app.accounts.views import StaffCreated, StaffView
 from app.job_runs import JobsView, jobs_view
+from app.kinds import Post, StaffRole
 from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.ledger import AdminLedgerController
@@ -29,7 +30,7 @@ class StaffChangeInput(Input):
     name: Name | Unset = msgspec.UNSET
     work_phone: WorkPhone | Unset | None = msgspec.UNSET
     service_hours: ServiceHours | Unset | None = msgspec.UNSET
-    post: Literal["A", "B"] | Unset | None = msgspec.UNSET
+    post: Post | Unset | None = msgspec.UNSET
     disabled: bool | Unset = msgspec.UNSET
 
 
@@ -46,7 +47,7 @@ class StaffController(Controller):
         db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
-        role: FromQuery[Literal["agent", "dispatcher", "admin"] | None] = None,
+        role: FromQuery[StaffRole | None] = None,
     ) -> list[StaffView]:
         return await staff.list_staff(db_session, ctx, principal, role)
 

@@ -23,7 +23,7 @@ class AuthController(Controller):
         "/login",
         status_code=200,
         summary="微信登录 (code2Session; 开发模式 dev:<名字>)",
-        opt={"limits": ("login_address",)},
+        opt={"limits": ("login_address",), "errors": (400, 403, 429, 502, 503)},
     )
     async def login(
         self,
@@ -41,7 +41,7 @@ class AuthController(Controller):
         "/refresh",
         status_code=200,
         summary="刷新登录 (refresh token 轮换)",
-        opt={"limits": ("refresh_address",)},
+        opt={"limits": ("refresh_address",), "errors": (401,)},
     )
     async def refresh(
         self, data: JSONBody[RefreshInput], db_session: DbSession, ctx: Ctx
@@ -59,6 +59,7 @@ class AuthController(Controller):
 
     @post(
         "/bind-staff",
+        opt={"errors": (400, 409)},
         status_code=200,
         guards=[require_login],
         summary="用绑定码把当前微信绑定为工作人员账号",

@@ -223,7 +223,11 @@ class CatalogueAdminController(Controller):
         )
         return views.ImportResult(**counts)
 
-    @get("/export", summary="导出事项清单 (xlsx 或 YAML, 可原样导入)")
+    @get(
+        "/export",
+        summary="导出事项清单 (xlsx 或 YAML, 可原样导入)",
+        opt={"media_types": (XLSX, "application/yaml")},
+    )
     async def export_file(
         self, db_session: DbSession, format: FromQuery[Literal["yaml", "xlsx"]] = "xlsx"
     ) -> Response[bytes]:

@@ -16,7 +16,7 @@ from app.ledger.figures import Figures, Filters, figures
 from app.ledger.monthly import LedgerFile
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.orders import Status
-from mini_program_api.params import ActorId, AgentId, Cursor, End, ItemCode, Start, VillageId
+from mini_program_api.params import ActorId, AgentId, Cursor, ItemCode, Period, VillageId
 from mini_program_api.schemas import Input
 
 
@@ -48,47 +48,49 @@ class LedgerController(Controller):
         self,
         ctx: Ctx,
         principal: Caller,
-        start: Start,
-        end: End,
+        period: Period,
         village_id: VillageId = None,
         agent_id: AgentId = None,
         item_code: ItemCode = None,
     ) -> Figures:
         filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
         async with ctx.db.reading() as session:
-            return await session.run_sync(lambda s: figures(s, ctx, principal, start, end, filters))
+            return await session.run_sync(lambda s: figures(s, ctx, principal, *period, filters))
 
     @get("/ledgers", summary="月度台账 (村级报表与镇汇总), 附限时下载链接")
     async def ledgers(self, ctx: Ctx, principal: Caller) -> list[LedgerFile]:
         return await monthly.list_ledgers(ctx, principal)
 
-    @get("/orders/export", summary="导出办件清单 (xlsx, 身份证号和手机号已脱敏)")
+    @get(
+        "/orders/export",
+        summary="导出办件清单 (xlsx, 身份证号和手机号已脱敏)",
+        opt={"media_types": (monthly.XLSX,)},
+    )
     async def export(
         self,
         ctx: Ctx,
         principal: Caller,
-        start: Start,
-        end: End,
+        period: Period,
         status: FromQuery[Status | None] = None,
         village_id: VillageId = None,
         agent_id: AgentId = None,
         item_code: ItemCode = None,
     ) -> Response[bytes]:
         filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
-        return await _export(ctx, principal, ExportRequest(start, end, filters, status))
+        return await _export(ctx, principal, ExportRequest(*period, filters, status))
 
 
 class AdminLedgerController(LedgerController):
     @get(
         "/orders/export-unmasked",
+        opt={"media_types": (monthly.XLSX,)},
         summary="导出未脱敏的办件清单 (须写明用途, 记入审计日志)",
     )
     async def export_unmasked(
         self,
         ctx: Ctx,
         principal: Caller,
-        start: Start,
-        end: End,
+        period: Period,
         purpose: Annotated[str, QueryParameter(min_length=1, max_length=200)],
         status: FromQuery[Status | None] = None,
         village_id: VillageId = None,
@@ -96,7 +98,7 @@ class AdminLedgerController(LedgerController):
         item_code: ItemCode = None,
     ) -> Response[bytes]:
         filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
-        request = ExportRequest(start, end, filters, status, unmasked=True, purpose=purpose)
+        request = ExportRequest(*period, filters, status, unmasked=True, purpose=purpose)
         return await _export(ctx, principal, request)
 
     @post(

@@ -11,10 +11,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import audit, errors
+from app import audit
 from app.context import Context
 from app.orders import entered, moves, queries, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_calendar_year
+from app.orders.states import OrderStatus
 from app.orders.views import OrderDetail, OrderPage
 from app.security.tokens import Principal
 from mini_program_api.deps import Caller, Ctx, require_role
@@ -26,74 +27,14 @@ from mini_program_api.schemas import (
     ExplanationInput,
     Id,
     Input,
-    OrderActionInput,
     SubmitOrderInput,
 )
 
-Status = Literal[
-    "submitted",
-    "assigned",
-    "reviewing",
-    "supplement_required",
-    "accepted",
-    "on_hold",
-    "completed",
-    "delivered",
-    "closed",
-    "rejected",
-    "cancelled",
-]
-
-RESIDENT_ACTIONS = {"supplement", "resume", "confirm-receipt", "cancel"}
-AGENT_ACTIONS = {
-    "take",
-    "decline",
-    "accept",
-    "request-supplement",
-    "reject",
-    "hold",
-    "resume",
-    "complete",
-    "deliver",
-    "terminate",
-    "supplement",
-}
-DISPATCHER_ACTIONS = {"assign", "terminate"}
+Status = OrderStatus  # one list: app/orders/states.py
 
 
 async def _detail(ctx: Context, principal: Principal, order_id: int) -> OrderDetail:
     return await ctx.db.run_read(lambda s: queries.order_detail(s, ctx, principal, order_id))
-
-
-async def _act(
-    ctx: Context,
-    principal: Principal,
-    order_id: int,
-    action: str,
-    allowed: set[str],
-    data: OrderActionInput,
-) -> OrderDetail:
-    if action not in allowed:
-        raise errors.NotFound("没有这个操作")
-    payload = moves.ActionInput(
-        reason=data.reason,
-        agent_id=data.agent_id,
-        missing=[{"code": m.code, "reason": m.reason} for m in data.missing],
-        materials=data.materials,
-        outcome=data.outcome,
-        fees_collected_fen=data.fees_collected_fen,
-        result_upload_ids=data.result_upload_ids,
-        receipt_upload_ids=data.receipt_upload_ids,
-        delivery_method=data.delivery_method,
-        proof_upload_ids=data.proof_upload_ids,
-    )
-    name = action.replace("-", "_")
-
-    def work(session: Session) -> OrderDetail:
-        moves.act(session, ctx, principal, order_id, name, payload)
-        return queries.order_detail(session, ctx, principal, order_id, scoped=False)
-
-    return await ctx.db.run_write(work)
 
 
 def _submit_input(
@@ -174,21 +115,6 @@ class ResidentOrderController(Controller):
     async def detail(self, order_id: FromPath[int], ctx: Ctx, principal: Caller) -> OrderDetail:
         return await _detail(ctx, principal, order_id)
 
-    @post(
-        "/{order_id:int}/{action:str}",
-        status_code=200,
-        summary="补正材料 supplement、恢复 resume、确认收到 confirm-receipt、撤回 cancel",
-    )
-    async def action(
-        self,
-        order_id: FromPath[int],
-        action: FromPath[str],
-        data: JSONBody[OrderActionInput],
-        ctx: Ctx,
-        principal: Caller,
-    ) -> OrderDetail:
-        return await _act(ctx, principal, order_id, action, RESIDENT_ACTIONS, data)
-
 
 class AgentOrderController(Controller):
     path = "/orders"
@@ -251,22 +177,6 @@ class AgentOrderController(Controller):
         )
         return await _detail(ctx, principal, order_id)
 
-    @post(
-        "/{order_id:int}/{action:str}",
-        status_code=200,
-        summary="接单 take、退回 decline、受理 accept、一次性告知 request-supplement、"
-        "不予受理 reject、中止 hold、恢复 resume、办结 complete、回交 deliver、终止 terminate",
-    )
-    async def action(
-        self,
-        order_id: FromPath[int],
-        action: FromPath[str],
-        data: JSONBody[OrderActionInput],
-        ctx: Ctx,
-        principal: Caller,
-    ) -> OrderDetail:
-        return await _act(ctx, principal, order_id, action, AGENT_ACTIONS, data)
-
 
 class ReassignInput(Input):
     agent_id: Id
@@ -318,17 +228,6 @@ class DispatchOrderController(Controller):
             lambda s: moves.reassign(s, ctx, principal, order_id, data.agent_id, data.reason)
         )
         return await _detail(ctx, principal, order_id)
-
-    @post("/{order_id:int}/{action:str}", status_code=200, summary="派单 assign、终止 terminate")
-    async def action(
-        self,
-        order_id: FromPath[int],
-        action: FromPath[str],
-        data: JSONBody[OrderActionInput],
-        ctx: Ctx,
-        principal: Caller,
-    ) -> OrderDetail:
-        return await _act(ctx, principal, order_id, action, DISPATCHER_ACTIONS, data)
 
 
 class CalendarController(Controller):

@@ -8,19 +8,17 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
 from app.models import Account
 from app.ratings import complaints, rectification, stats
 from app.ratings import service as ratings
 from app.ratings.views import AppealView, CaseView, ComplaintView, MyRating, RatingView
 from mini_program_api.deps import Caller, Ctx, require_role
-from mini_program_api.params import AgentId, Cursor, End, Limit, Start
+from mini_program_api.params import AgentId, Cursor, Limit, Period
 from mini_program_api.schemas import MULTILINE, Id, Input, Note, UploadIds
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, extra=MULTILINE)]
 Grade = Annotated[int, msgspec.Meta(ge=1, le=5)]
-CaseStatus = Literal["open", "verified", "answered", "closed"]
-ComplaintStatus = Literal["open", "answered", "closed"]
-AppealStatus = Literal["pending", "upheld", "dismissed"]
 Group = Literal["agent", "village", "town", "item"]
 
 
@@ -50,7 +48,7 @@ class FeedbackInput(Input):
 
 
 class AppealInput(Input):
-    reason: Literal["mistaken", "malicious"]  # 误评, 恶意差评
+    reason: AppealReason  # 误评, 恶意差评
     evidence: Text
     evidence_upload_ids: UploadIds = []
 
@@ -65,7 +63,7 @@ class NoteInput(Input):
 
 
 class CaseAnswerInput(Input):
-    kind: Literal["fixed", "explained"]  # 已整改, 作出说明
+    kind: AnswerKind  # 已整改, 作出说明
     answer: Text
 
 
@@ -225,13 +223,10 @@ class StaffRatingController(Controller):
         self,
         ctx: Ctx,
         principal: Caller,
-        start: Start,
-        end: End,
+        period: Period,
         by: FromQuery[Group] = "agent",
     ) -> stats.Satisfaction:
-        return await ctx.db.run_read(
-            lambda s: stats.satisfaction(s, ctx, principal, start, end, by)
-        )
+        return await ctx.db.run_read(lambda s: stats.satisfaction(s, ctx, principal, *period, by))
 
 
 class DispatcherRatingController(StaffRatingController):

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from app.kinds import DutyStatus, Post, StaffRole, UploadPurpose
 from app.text import text_problem
 
 MAX_ID = 2**63 - 1  # a BIGINT; anything larger is refused as input, never passed to a driver
@@ -113,18 +114,16 @@ class ProfileInput(Input):
 
 
 class StaffInput(Input):
-    role: Literal["agent", "dispatcher", "admin"]
+    role: StaffRole
     name: Name
     region_id: Id
     work_phone: Annotated[str, msgspec.Meta(max_length=20)] | None = None
     service_hours: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-    post: Literal["A", "B"] | None = None
+    post: Post | None = None
 
 
 class UploadInput(Input):
-    purpose: Literal[
-        "material", "entrustment", "result", "receipt", "proof", "complaint", "staff_photo"
-    ]
+    purpose: UploadPurpose
     content_type: Annotated[str, msgspec.Meta(max_length=40)]
     size: Annotated[int, msgspec.Meta(ge=1)]
 
@@ -153,7 +152,7 @@ class EnteredOrderInput(SubmitOrderInput, kw_only=True):
 
 
 class DutyInput(Input):
-    status: Literal["on_duty", "off_duty", "on_leave"]
+    status: DutyStatus
     leave_until: date | None = None  # the last day of leave
     hand_over: bool = False  # hand my open orders to my station's other agent now
 
@@ -172,19 +171,53 @@ class MissingMaterial(Input):
     reason: Reason
 
 
-class OrderActionInput(Input):
-    """One body for every action; each action reads the fields it needs."""
+# --- the moves of an order: one body per action, each with just what the action reads -----
+
+RequiredReason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, extra=MULTILINE)]
+
+
+class MoveInput(Input):
+    """A move that needs nothing; a note may go on the timeline. The body may be empty."""
 
     reason: Note | None = None
-    agent_id: Id | None = None
-    missing: Annotated[list[MissingMaterial], msgspec.Meta(max_length=40)] = []
-    materials: Materials = {}
-    outcome: Literal["approved", "denied"] | None = None
+
+
+class ReasonInput(Input):
+    """A move that must say why (退回, 不予受理, 中止, 终止): the resident reads it."""
+
+    reason: RequiredReason
+
+
+class AssignInput(Input):
+    agent_id: Id
+
+
+class SupplementRequestInput(Input):
+    """一次性告知: every missing or wrong material at once, each with why."""
+
+    missing: Annotated[list[MissingMaterial], msgspec.Meta(min_length=1, max_length=40)]
+    reason: Note | None = None
+
+
+class SupplementInput(Input):
+    """The photos asked for, by material code."""
+
+    materials: Materials
+    reason: Note | None = None
+
+
+class CompletionInput(Input):
+    outcome: Literal["approved", "denied"]  # 准予, 不予
+    reason: Note | None = None  # required when denied: the department's reason
     fees_collected_fen: Annotated[int, msgspec.Meta(ge=0, le=10**9)] = 0
-    result_upload_ids: UploadIds = []
+    result_upload_ids: UploadIds = []  # the result document (证照, 批复), photographed
     receipt_upload_ids: UploadIds = []  # the official receipt for fees collected
-    delivery_method: Literal["pickup", "delivery", "post"] | None = None
-    proof_upload_ids: UploadIds = []  # the signed hand-over slip, delivery or postal receipt
+
+
+class DeliveryInput(Input):
+    delivery_method: Literal["pickup", "delivery", "post"]  # 自取, 送达, 邮寄
+    proof_upload_ids: UploadIds  # the signed hand-over slip, delivery or postal receipt
+    reason: Note | None = None
 
 
 class ExplanationInput(Input):

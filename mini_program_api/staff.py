@@ -11,6 +11,7 @@ from mini_program_api.catalogue import dispatch_enablements
 from mini_program_api.deps import Caller, Ctx, DbSession, require_role
 from mini_program_api.dispatch import AGENT_ROUTES, DISPATCHER_ROUTES
 from mini_program_api.ledger import LedgerController
+from mini_program_api.moves import AgentMoves, DispatcherMoves
 from mini_program_api.orders import AgentOrderController, DispatchOrderController
 
 
@@ -26,7 +27,13 @@ async def town_agents(db_session: DbSession, ctx: Ctx, principal: Caller) -> lis
 
 agent_router = Router(
     path="/agent",
-    route_handlers=[my_station, *AGENT_ROUTES, *rating_routes.AGENT_ROUTES, AgentOrderController],
+    route_handlers=[
+        my_station,
+        *AGENT_ROUTES,
+        *rating_routes.AGENT_ROUTES,
+        AgentOrderController,
+        AgentMoves,
+    ],
     guards=[require_role("agent")],
     tags=["agent 代办员"],
 )
@@ -40,6 +47,7 @@ dispatch_router = Router(
         *rating_routes.DISPATCHER_ROUTES,
         LedgerController,
         DispatchOrderController,
+        DispatcherMoves,
     ],
     guards=[require_role("dispatcher")],
     tags=["dispatcher 调度员"],

@@ -46,6 +46,7 @@ class UploadController(Controller):
 
     @post(
         "/{upload_id:int}/complete",
+        opt={"errors": (409, 410, 422)},
         status_code=200,
         summary="上传完成: 服务器检查文件并去除位置信息",
     )

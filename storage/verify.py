@@ -114,6 +114,10 @@ _MESSAGES: Final = {
 }
 
 
+# Every code verification can refuse a file with (for the API's description).
+VERIFICATION_CODES: Final = (*_MESSAGES, "file_too_large")
+
+
 class VerificationError(Exception):
     """An upload was refused: `code` is for programs, `message` is shown to the resident."""
 

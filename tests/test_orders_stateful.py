@@ -419,18 +419,18 @@ class OrderWalk(RuleBasedStateMachine):
             codes = order.listed or (slots[how.missing[0] % len(slots)],)
             headers = await self.headers(handle)
             return {"materials": {c: [await upload_photo(self.client, headers)] for c in codes}}
+        if action == "supplement":
+            return {"materials": {}}
         if action == "complete":
             return {
                 "outcome": how.outcome,
                 "reason": "不符合条件" if how.outcome == "denied" else None,
             }
         if action == "deliver":
-            body: dict[str, Any] = {"deliveryMethod": how.delivery}
-            if legal:  # the signed hand-over slip or the postal receipt
-                body["proofUploadIds"] = [
-                    await upload_photo(self.client, await self.headers(handle))
-                ]
-            return body
+            proof = (  # the signed hand-over slip or the postal receipt
+                [await upload_photo(self.client, await self.headers(handle))] if legal else []
+            )
+            return {"deliveryMethod": how.delivery, "proofUploadIds": proof}
         if action == "rate":
             return {"grade": 4, "tags": ["办事快"]}
         return {}
@@ -650,7 +650,7 @@ class OrderWalk(RuleBasedStateMachine):
             assert seen.status_code == 404, seen.text
             moved = await self.client.post(
                 f"{PREFIX[role]}/{order.id}/{action.replace('_', '-')}",
-                json={"reason": "越权"},
+                json=await self.body(order, handle, action, How(), legal=False),
                 headers=headers,
             )
             assert moved.status_code == 404, (action, moved.text)

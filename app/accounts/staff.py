@@ -16,6 +16,7 @@ from app import audit, errors
 from app.accounts import views
 from app.accounts.service import revoke_all
 from app.context import Context
+from app.kinds import Post
 from app.models import Account, Region, Upload
 from app.regions.service import LEVEL_NAMES, contains, get_region
 from app.security import identity
@@ -40,7 +41,7 @@ class StaffInput:
     region_id: int
     work_phone: str | None = None
     service_hours: str | None = None
-    post: str | None = None
+    post: Post | None = None
 
 
 def _field_problems(
@@ -171,7 +172,7 @@ class StaffChange:
     name: str | UnsetType = UNSET
     work_phone: str | UnsetType | None = UNSET
     service_hours: str | UnsetType | None = UNSET
-    post: str | UnsetType | None = UNSET
+    post: Post | UnsetType | None = UNSET
     disabled: bool | UnsetType = UNSET
 
 

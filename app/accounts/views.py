@@ -7,6 +7,7 @@ from datetime import date, datetime
 import msgspec
 
 from app.dispatch.duty import DUTY_NAMES, duty_status
+from app.kinds import DutyStatus, Post, RegionLevel, Role
 from app.models import Account, Region
 from app.security.pii import PiiCipher, mask_id_number, mask_phone
 
@@ -16,12 +17,12 @@ ROLE_NAMES = {"resident": "群众", "agent": "代办员", "dispatcher": "调度�
 class RegionRef(msgspec.Struct, rename="camel", kw_only=True):
     id: int
     name: str
-    level: str
+    level: RegionLevel
 
 
 class MeView(msgspec.Struct, rename="camel", kw_only=True):
     id: int
-    role: str
+    role: Role
     role_name: str
     name: str | None
     phone: str | None  # masked: 138****5678
@@ -31,7 +32,7 @@ class MeView(msgspec.Struct, rename="camel", kw_only=True):
     work_phone: str | None = None
     service_hours: str | None = None
     on_duty: bool | None = None
-    post: str | None = None
+    post: Post | None = None
 
 
 class TokenPair(msgspec.Struct, rename="camel", kw_only=True):
@@ -45,17 +46,17 @@ class TokenPair(msgspec.Struct, rename="camel", kw_only=True):
 
 class StaffView(msgspec.Struct, rename="camel", kw_only=True):
     id: int
-    role: str
+    role: Role
     role_name: str
     name: str | None
     region: RegionRef | None
     work_phone: str | None
     service_hours: str | None
     on_duty: bool
-    duty_status: str  # on_duty 在岗, off_duty 离岗, on_leave 请假
+    duty_status: DutyStatus
     duty_status_name: str
     leave_until: date | None
-    post: str | None
+    post: Post | None
     bound: bool
     binding_expires_at: datetime | None
     disabled: bool
@@ -76,10 +77,10 @@ class AgentCard(msgspec.Struct, rename="camel", kw_only=True):
     work_phone: str | None
     service_hours: str | None
     on_duty: bool
-    duty_status: str  # on_duty 在岗, off_duty 离岗, on_leave 请假
+    duty_status: DutyStatus
     duty_status_name: str
     leave_until: date | None
-    post: str | None
+    post: Post | None
 
 
 def region_ref(region: Region | None) -> RegionRef | None:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import msgspec
 
+from app.kinds import ItemKind, ItemLevel, ItemMode, Post, RegionLevel
 from app.models import Account, CatalogueItem, Department, ItemVersion
 
 KIND_NAMES = {"immediate": "即办件", "promised": "承诺件", "joint": "联办件", "escalated": "上报件"}
@@ -18,7 +19,7 @@ class ItemSummary(msgspec.Struct, rename="camel", kw_only=True):
     name: str
     department: str
     department_code: str
-    kind: str
+    kind: ItemKind
     kind_name: str
 
 
@@ -48,7 +49,7 @@ class ContactAgent(msgspec.Struct, rename="camel", kw_only=True):
     name: str | None
     work_phone: str | None
     on_duty: bool
-    post: str | None
+    post: Post | None
 
 
 class Guide(msgspec.Struct, rename="camel", kw_only=True):
@@ -59,11 +60,11 @@ class Guide(msgspec.Struct, rename="camel", kw_only=True):
     aliases: list[str]
     department: str
     department_code: str
-    level: str
+    level: ItemLevel
     level_name: str
-    kind: str
+    kind: ItemKind
     kind_name: str
-    mode: str
+    mode: ItemMode
     mode_name: str
     conditions: str
     materials: list[MaterialView]
@@ -109,7 +110,7 @@ class EnablementResult(msgspec.Struct, rename="camel", kw_only=True):
 class RegionItems(msgspec.Struct, rename="camel", kw_only=True):
     region_id: int
     region_name: str
-    level: str
+    level: RegionLevel
     items: list[ItemSummary]
 
 

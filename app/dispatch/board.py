@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.dispatch.duty import DUTY_NAMES, duty_status
+from app.kinds import DutyStatus, Post
 from app.models import ItemVersion
 from app.orders.calendar import work_calendar
 from app.orders.records import (
@@ -22,7 +23,7 @@ from app.orders.records import (
     ORDERS,
     REGIONS,
 )
-from app.orders.states import FINAL, STATUS_NAMES
+from app.orders.states import FINAL, STATUS_NAMES, OrderStatus
 from app.security.tokens import Principal
 
 LIST_SIZE = 20
@@ -31,7 +32,7 @@ ACTIVE = tuple(s for s in STATUS_NAMES if s not in FINAL)
 
 
 class StatusCount(msgspec.Struct, rename="camel", kw_only=True):
-    status: str
+    status: OrderStatus
     status_name: str
     count: int
 
@@ -52,7 +53,7 @@ class DueOrder(msgspec.Struct, rename="camel", kw_only=True):
     id: int
     number: str
     item_name: str
-    status: str
+    status: OrderStatus
     agent_id: int | None
     agent_name: str | None
     due_at: datetime | None
@@ -63,8 +64,8 @@ class AgentLoad(msgspec.Struct, rename="camel", kw_only=True):
     agent_id: int
     name: str | None
     village_name: str
-    post: str | None
-    duty_status: str
+    post: Post | None
+    duty_status: DutyStatus
     duty_status_name: str
     leave_until: date | None
     open_orders: int

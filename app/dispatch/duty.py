@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from app.kinds import DutyStatus
+
 DUTY_NAMES = {"on_duty": "在岗", "off_duty": "离岗", "on_leave": "请假"}
 
 
-def duty_status(on_duty: bool, leave_until: date | None, today: date) -> str:
+def duty_status(on_duty: bool, leave_until: date | None, today: date) -> DutyStatus:
     """Leave ends by itself after its last day; the agent is then as before it."""
     if leave_until is not None and today <= leave_until:
         return "on_leave"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app import audit, errors
 from app.context import Context
 from app.dispatch.duty import DUTY_NAMES, duty_status
+from app.kinds import DutyStatus, Post
 from app.models import Account, Order, Region
 from app.notifications import effects
 from app.orders.records import (
@@ -31,8 +32,8 @@ MAX_LEAVE_DAYS = 366
 class DutyView(msgspec.Struct, rename="camel", kw_only=True):
     agent_id: int
     name: str | None
-    post: str | None
-    duty_status: str
+    post: Post | None
+    duty_status: DutyStatus
     duty_status_name: str
     leave_until: date | None
     handed_over: int = 0  # open orders handed to the partner agent with this change
@@ -46,7 +47,7 @@ class TownRule(msgspec.Struct, rename="camel", kw_only=True):
 
 @dataclass(frozen=True)
 class DutyChange:
-    status: str  # on_duty, off_duty, on_leave
+    status: DutyStatus
     leave_until: date | None = None
     hand_over: bool = False  # hand my open orders to my station's other agent
 

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
+from app.kinds import Post, Role
 from app.models.base import Base, BigId, UTCDateTime
 
 ROLES = ("resident", "agent", "dispatcher", "admin")
@@ -30,7 +31,7 @@ class Account(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    role: Mapped[str] = mapped_column(String(12))
+    role: Mapped[Role] = mapped_column(String(12))
     openid: Mapped[str | None] = mapped_column(String(64), unique=True)
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
     name: Mapped[str | None] = mapped_column(String(40))
@@ -48,7 +49,7 @@ class Account(Base):
     # Set when the phone came from WeChat (getuserphonenumber), which proves it is theirs:
     # only then may orders an agent entered for this ID number and phone join the account.
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    post: Mapped[str | None] = mapped_column(String(1))
+    post: Mapped[Post | None] = mapped_column(String(1))
     binding_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     binding_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
+from app.kinds import ItemKind, ItemLevel, ItemMode
 from app.models.base import Base, BigId, UTCDateTime
 
 
@@ -46,7 +47,7 @@ class CatalogueItem(Base):
     # "|养老保险|居民养老保险参保|": bars let a query match one whole alias exactly.
     aliases: Mapped[str] = mapped_column(Text, default="|")
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[ItemKind] = mapped_column(String(12))
     # Levels ("town,village") where a newly created item is switched on by default.
     default_enabled: Mapped[str] = mapped_column(String(20), default="")
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -72,9 +73,9 @@ class ItemVersion(Base):
     name: Mapped[str] = mapped_column(String(100))
     aliases: Mapped[list[str]] = mapped_column(JSON)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
-    level: Mapped[str] = mapped_column(String(10))
-    kind: Mapped[str] = mapped_column(String(12))
-    mode: Mapped[str] = mapped_column(String(10))
+    level: Mapped[ItemLevel] = mapped_column(String(10))
+    kind: Mapped[ItemKind] = mapped_column(String(12))
+    mode: Mapped[ItemMode] = mapped_column(String(10))
     conditions: Mapped[str] = mapped_column(Text)
     materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     steps: Mapped[list[str]] = mapped_column(JSON)

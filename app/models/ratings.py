@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, SmallInteger, String, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
+from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
 from app.models.base import Base, BigId, UTCDateTime
 
 
@@ -51,7 +52,7 @@ class Rectification(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     town_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
     district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
-    status: Mapped[str] = mapped_column(String(12))  # open, verified, answered, closed
+    status: Mapped[CaseStatus] = mapped_column(String(12))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -59,7 +60,7 @@ class Rectification(Base):
     verify_note: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    answer_kind: Mapped[str | None] = mapped_column(String(10))  # fixed, explained
+    answer_kind: Mapped[AnswerKind | None] = mapped_column(String(10))
     answer: Mapped[str | None] = mapped_column(Text)
     follow_up: Mapped[str | None] = mapped_column(String(12))  # satisfied, basic, unsatisfied
     follow_up_comment: Mapped[str | None] = mapped_column(Text)
@@ -78,10 +79,10 @@ class RatingAppeal(Base):
     district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
     appealed_by: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     appealed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    reason: Mapped[str] = mapped_column(String(10))  # mistaken, malicious
+    reason: Mapped[AppealReason] = mapped_column(String(10))
     evidence: Mapped[str] = mapped_column(Text)
     evidence_upload_ids: Mapped[list[int]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10))  # pending, upheld, dismissed
+    status: Mapped[AppealStatus] = mapped_column(String(10))
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_note: Mapped[str | None] = mapped_column(Text)
@@ -104,7 +105,7 @@ class Complaint(Base):
     district_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
     text: Mapped[str] = mapped_column(Text)
     upload_ids: Mapped[list[int]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10))  # open, answered, closed
+    status: Mapped[ComplaintStatus] = mapped_column(String(10))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answer: Mapped[str | None] = mapped_column(Text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.kinds import RegionLevel
 from app.models.base import Base, BigId
 
 REGION_LEVELS = ("district", "town", "village")
@@ -20,7 +21,7 @@ class Region(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)
     name: Mapped[str] = mapped_column(String(60))
-    level: Mapped[str] = mapped_column(String(10))
+    level: Mapped[RegionLevel] = mapped_column(String(10))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
     # Denormalised ancestors, so a scope filter is one equality, not a tree walk.
     district_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)

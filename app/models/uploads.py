@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
+from app.kinds import UploadPurpose, UploadStatus
 from app.models.base import Base, BigId, UTCDateTime
 
 UPLOAD_PURPOSES = (
@@ -46,8 +47,8 @@ class Upload(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    purpose: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    purpose: Mapped[UploadPurpose] = mapped_column(String(20))
+    status: Mapped[UploadStatus] = mapped_column(String(10), default="pending")
     declared_type: Mapped[str] = mapped_column(String(40))
     declared_size: Mapped[int] = mapped_column(BigInteger)
     incoming_key: Mapped[str] = mapped_column(String(200))

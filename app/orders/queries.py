@@ -9,7 +9,7 @@ import functools
 from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, Select, Table, bindparam, case, select
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ from app.orders.records import (
     may_follow,
     order_in_scope,
 )
-from app.orders.states import ACTION_NAMES, STATUS_NAMES, actions_from
+from app.orders.states import ACTION_NAMES, STATUS_NAMES, OrderEventAction, actions_from
 from app.orders.submission import Submitted
 from app.security.tokens import Principal
 from app.workdays import WorkCalendar
@@ -419,5 +419,5 @@ def build_detail(
             )
             for e in events
         ],
-        next_actions=next_actions(order, principal, now),
+        next_actions=cast("list[OrderEventAction]", next_actions(order, principal, now)),
     )

@@ -3,6 +3,49 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+# The closed sets as types (the API's enums); each is checked against its table below.
+OrderStatus = Literal[
+    "submitted",
+    "assigned",
+    "reviewing",
+    "supplement_required",
+    "accepted",
+    "on_hold",
+    "completed",
+    "delivered",
+    "closed",
+    "rejected",
+    "cancelled",
+]
+# What the timeline records: the moves of the table and the events that are not moves.
+OrderEventAction = Literal[
+    "accept",
+    "assign",
+    "cancel",
+    "claim",
+    "close",
+    "complete",
+    "confirm_receipt",
+    "decline",
+    "deliver",
+    "expire",
+    "explain_delay",
+    "hold",
+    "pool",
+    "rate",
+    "reassign",
+    "recompute_due",
+    "reject",
+    "request_supplement",
+    "resume",
+    "submit",
+    "supplement",
+    "take",
+    "terminate",
+]
+ActorRole = Literal["resident", "agent", "dispatcher", "admin", "system"]
 
 STATUS_NAMES = {
     "submitted": "待派单",
@@ -74,3 +117,7 @@ ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.i
 def actions_from(status: str, role: str) -> list[str]:
     """What `role` may do next on an order in `status` (for the "what can I do" list)."""
     return [a for (s, a), move in ALLOWED_TRANSITIONS.items() if s == status and role in move.roles]
+
+
+assert set(get_args(OrderStatus)) == set(STATUS_NAMES), "OrderStatus and STATUS_NAMES differ"
+assert set(get_args(OrderEventAction)) == set(ACTION_NAMES), "OrderEventAction and ACTION_NAMES"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
-from app.orders.states import STATUS_NAMES
+from app.orders.states import STATUS_NAMES, ActorRole, OrderEventAction, OrderStatus
 
 RIGHTS_AND_DUTIES = (
     "本事项由代办员免费代办,不收取任何服务费用;依法应缴的税费由您本人承担,代收时出具票据。"
@@ -21,7 +21,7 @@ class OrderSummary(msgspec.Struct, rename="camel", kw_only=True):
     number: str
     item_code: str
     item_name: str
-    status: str
+    status: OrderStatus
     status_name: str
     green_channel: bool
     home_visit: bool
@@ -43,7 +43,7 @@ class ChecklistSlot(msgspec.Struct, rename="camel", kw_only=True):
     count: int
     form: str
     upload_ids: list[int]
-    state: str  # empty, submitted, accepted, missing, rejected
+    state: Literal["empty", "submitted", "accepted", "missing", "rejected"]
     reason: str | None
     may_follow: bool = False  # 容缺: may be missing at submission and acceptance
 
@@ -69,12 +69,12 @@ class AcceptanceSlip(msgspec.Struct, rename="camel", kw_only=True):
 
 class TimelineEntry(msgspec.Struct, rename="camel", kw_only=True):
     at: datetime
-    action: str
+    action: OrderEventAction
     action_name: str
-    actor_role: str
+    actor_role: ActorRole
     actor_name: str | None
-    from_status: str | None
-    to_status: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     note: str | None
     data: dict[str, Any] | None
 
@@ -91,9 +91,9 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     item_code: str
     item_name: str
     item_version: int
-    status: str
+    status: OrderStatus
     status_name: str
-    channel: str
+    channel: Literal["mini_program", "agent"]  # 小程序, 代办员录入
     green_channel: bool
     home_visit: bool
     appointment_at: datetime | None
@@ -106,18 +106,18 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     remaining_working_days: int | None
     overdue: bool
     delay_explanation: str | None
-    outcome: str | None
+    outcome: Literal["approved", "denied"] | None
     outcome_note: str | None
     fees_collected_fen: int
     completed_at: datetime | None
     delivered_at: datetime | None
-    delivery_method: str | None
+    delivery_method: Literal["pickup", "delivery", "post"] | None
     agent: AgentContact | None  # who handles it now, with the duty phone to call
     first_contact: AgentContact | None  # 首问负责: who first received it
     checklist: list[ChecklistSlot]
     acceptance_slip: AcceptanceSlip | None
     timeline: list[TimelineEntry]
-    next_actions: list[str]
+    next_actions: list[OrderEventAction]
 
 
 def status_name(status: str) -> str:

@@ -6,6 +6,8 @@ from datetime import datetime
 
 import msgspec
 
+from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
+
 GRADE_NAMES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 FOLLOW_UP_NAMES = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
 
@@ -28,7 +30,7 @@ class RatingView(msgspec.Struct, rename="camel", kw_only=True):
     order_id: int | None = None  # not shown to the agent rated
     order_number: str | None = None
     case_id: int | None = None
-    case_status: str | None = None
+    case_status: CaseStatus | None = None
 
 
 class MyRating(msgspec.Struct, rename="camel", kw_only=True):
@@ -41,14 +43,14 @@ class MyRating(msgspec.Struct, rename="camel", kw_only=True):
     comment: str | None
     is_default: bool
     rated_at: datetime
-    case_status: str | None = None
+    case_status: CaseStatus | None = None
     case_answer: str | None = None
     follow_up: str | None = None
 
 
 class CaseView(msgspec.Struct, rename="camel", kw_only=True):
     id: int
-    status: str
+    status: CaseStatus
     order_id: int
     order_number: str
     item_name: str
@@ -63,7 +65,7 @@ class CaseView(msgspec.Struct, rename="camel", kw_only=True):
     verified_at: datetime | None
     verify_note: str | None
     answered_at: datetime | None
-    answer_kind: str | None
+    answer_kind: AnswerKind | None
     answer: str | None
     follow_up: str | None
     follow_up_name: str | None
@@ -77,8 +79,8 @@ class CaseView(msgspec.Struct, rename="camel", kw_only=True):
 class AppealView(msgspec.Struct, rename="camel", kw_only=True):
     id: int
     rating_id: int
-    status: str
-    reason: str
+    status: AppealStatus
+    reason: AppealReason
     evidence: str
     evidence_upload_ids: list[int]
     appealed_at: datetime
@@ -90,7 +92,7 @@ class AppealView(msgspec.Struct, rename="camel", kw_only=True):
 
 class ComplaintView(msgspec.Struct, rename="camel", kw_only=True):
     id: int
-    status: str
+    status: ComplaintStatus
     order_id: int | None
     order_number: str | None
     agent_id: int | None

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import errors
 from app.context import Context
+from app.kinds import UploadPurpose, UploadStatus
 from app.models import Account, Order, Upload
 from app.security.tokens import Principal
 from storage.base import (
@@ -56,8 +57,8 @@ class UploadTicket(msgspec.Struct, rename="camel", kw_only=True):
 
 class UploadView(msgspec.Struct, rename="camel", kw_only=True):
     id: int
-    purpose: str
-    status: str
+    purpose: UploadPurpose
+    status: UploadStatus
     content_type: str | None
     size: int | None
     width: int | None

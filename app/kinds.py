@@ -1,0 +1,26 @@
+"""The closed sets of words the service uses beyond an order's own (app/orders/states.py):
+one Literal each, for the API's enums and for type checking. The database's CHECK
+constraints and the tables of Chinese names say the same; tests/test_openapi.py holds
+them together."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Role = Literal["resident", "agent", "dispatcher", "admin"]
+StaffRole = Literal["agent", "dispatcher", "admin"]
+Post = Literal["A", "B"]  # AB岗: the station's first and second agent
+DutyStatus = Literal["on_duty", "off_duty", "on_leave"]  # 在岗, 离岗, 请假
+RegionLevel = Literal["district", "town", "village"]
+ItemLevel = Literal["village", "town", "district"]  # where an item is handled
+ItemKind = Literal["immediate", "promised", "joint", "escalated"]  # 即办, 承诺, 联办, 上报
+ItemMode = Literal["full", "proxy", "consult"]  # 全程代办, 代理, 咨询
+UploadPurpose = Literal[
+    "material", "entrustment", "result", "receipt", "proof", "complaint", "staff_photo"
+]
+UploadStatus = Literal["pending", "ready", "rejected"]
+CaseStatus = Literal["open", "verified", "answered", "closed"]  # 差评整改
+ComplaintStatus = Literal["open", "answered", "closed"]
+AppealStatus = Literal["pending", "upheld", "dismissed"]
+AppealReason = Literal["mistaken", "malicious"]  # 误评, 恶意差评
+AnswerKind = Literal["fixed", "explained"]  # 已整改, 作出说明
