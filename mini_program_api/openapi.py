@@ -140,7 +140,8 @@ def document_operations(app: Litestar) -> None:
                 ),
                 path_params=bool(route.path_parameters),
                 body="data" in parameters,
-                parameters=bool(given - {"data"}),
+                # Its own query and header parameters, or a dependency's (period: from, to).
+                parameters=bool(given - {"data"}) or "period" in parameters,
                 writes=not ({"GET", "HEAD"} & set(handler.http_methods)),
                 limited=bool(handler.opt.get("limits")),
                 extra=tuple(handler.opt.get("errors", ())),
