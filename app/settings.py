@@ -44,7 +44,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LimitSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Requests per minute; over the limit the answer is 429 with Retry-After."""
+    """Requests per minute; over the limit the answer is 429 with Retry-After. 0: no limit."""
 
     login_per_address: int = 60  # many phones share a carrier's address: keep it generous
     login_per_account: int = 10
@@ -354,9 +354,9 @@ def validate(settings: Settings) -> Settings:
             raise SettingsError(f"{name}: must be a positive number (got {value})")
     for field in msgspec.structs.fields(LimitSettings):
         value = getattr(settings.limits, field.name)
-        if isinstance(value, int) and value < 1:
+        if isinstance(value, int) and value < 0:
             raise SettingsError(
-                f"{env_name('limits', field.name)}: must be a positive number (got {value})"
+                f"{env_name('limits', field.name)}: a number of requests, 0 for none (got {value})"
             )
     if settings.limits.redis_url and not settings.limits.redis_url.startswith(
         ("redis://", "rediss://", "unix://")

@@ -114,6 +114,7 @@ def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[
             store=STORE,
         )
         for kind, (setting, counted_by) in KINDS.items()
+        if getattr(settings.limits, setting) > 0  # 0: no limit
     }
 
     def middleware(app: ASGIApp) -> ASGIApp:
@@ -124,7 +125,8 @@ def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[
             if found is None:
                 found = app
                 for kind in reversed(kinds):
-                    found = RateLimitMiddleware(found, configs[kind])
+                    if kind in configs:
+                        found = RateLimitMiddleware(found, configs[kind])
                 chains[kinds] = found
             return found
 
@@ -152,6 +154,8 @@ async def limit_login_account(request: Request[Any, Any, Any], account: str) -> 
     """Logins of one account per minute, counted once WeChat has said whose login it is:
     the same middleware, run on the request in hand (TooManyRequestsException when over)."""
     settings: Settings = request.app.state.ctx.settings
+    if not getattr(settings.limits, LOGIN_ACCOUNT):
+        return
     config = RateLimitConfig(
         rate_limit=("minute", getattr(settings.limits, LOGIN_ACCOUNT)),
         identifier_for_request=lambda _: f"login_account:{account}",

@@ -211,3 +211,17 @@ async def test_one_persons_pending_uploads_are_capped_exactly_when_they_arrive_a
     statuses = await asyncio.gather(*(form() for _ in range(100)))
     assert statuses.count(201) == cap
     assert statuses.count(429) == 100 - cap
+
+
+async def test_a_limit_of_zero_is_no_limit(demo, limited, clock):
+    settings = limited(login_per_address="0", login_per_account="0")
+    ctx = await _app(settings, clock)
+    try:
+        async with serve(create_app(settings, ctx=ctx)) as client:
+            answers = [
+                (await client.post("/mp/v1/auth/login", json={"code": "dev:resident1"}))
+                for _ in range(15)
+            ]
+    finally:
+        await ctx.aclose()
+    assert {a.status_code for a in answers} == {200}
