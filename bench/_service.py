@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import msgspec
+
+from app.settings import LimitSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -51,14 +54,8 @@ def s3_server() -> Iterator[str]:
         proc.wait(10)
 
 
-LIMITED = (
-    "login_per_address",
-    "login_per_account",
-    "refresh_per_address",
-    "orders_per_account",
-    "complaints_per_account",
-    "uploads_per_account",
-)
+# Every DAIBAN_LIMITS_* count (the Redis URL aside).
+LIMITED = [f.name for f in msgspec.structs.fields(LimitSettings) if f.type is int]
 
 
 @contextmanager

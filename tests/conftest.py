@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 from sqlalchemy import text
@@ -24,17 +25,11 @@ from app.context import Context
 from app.db import Database
 from app.demo import seed_demo
 from app.models import Base
-from app.settings import Settings, load_settings
+from app.settings import LimitSettings, Settings, load_settings
 
 PG_URL = os.environ.get("DAIBAN_DATABASE_URL", "")
-LIMITED = (
-    "login_per_address",
-    "login_per_account",
-    "refresh_per_address",
-    "orders_per_account",
-    "complaints_per_account",
-    "uploads_per_account",
-)
+# Every DAIBAN_LIMITS_* count (the Redis URL aside).
+LIMITED = [f.name for f in msgspec.structs.fields(LimitSettings) if f.type is int]
 ON_POSTGRES = PG_URL.startswith("postgresql")
 
 

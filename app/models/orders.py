@@ -23,20 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.clock import utcnow
 from app.models.base import Base, BigId, UTCDateTime
 
-ORDER_STATUSES = (
-    "submitted",
-    "assigned",
-    "reviewing",
-    "supplement_required",
-    "accepted",
-    "on_hold",
-    "completed",
-    "delivered",
-    "closed",
-    "rejected",
-    "cancelled",
-)
-
 
 class Order(Base):
     __tablename__ = "orders"
