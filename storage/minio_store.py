@@ -149,8 +149,9 @@ class MinioStore:
                     raise StorageError(str(exc)) from exc
 
     async def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str:
-        # S3 lets a signed link set the answer's type and disposition; MinIO itself sends
-        # X-Content-Type-Options: nosniff, and nginx adds the rest (deploy/, docs).
+        # S3 lets a signed link set the answer's type and disposition, nothing more: nosniff
+        # and the sandboxing CSP (storage.base.DOWNLOAD_HEADERS) must come from the reverse
+        # proxy in front of MinIO's public endpoint.
         extension = key.rsplit(".", 1)[-1]
         headers: dict[str, str | list[str] | tuple[str]] = {
             "response-content-disposition": content_disposition(key)
