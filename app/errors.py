@@ -22,6 +22,7 @@ def error(code: str, status: int, title: str) -> type[DomainError]:
 
 
 InvalidInput = error("invalid_input", 422, "填写的内容有误")
+BodyTooDeep = error("body_too_deep", 400, "提交的内容层次太深")
 NotFound = error("not_found", 404, "没有找到")
 Unauthenticated = error("unauthenticated", 401, "请先登录")
 TokenExpired = error("token_expired", 401, "登录已过期,请重新登录")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from app.security.tokens import AccessTokens, TokenError
 from app.settings import Settings
 
 log = logging.getLogger("daiban.limits")
+SWEEP_SECONDS = 60.0
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 STORE = "rate_limits"
 
@@ -89,9 +91,12 @@ def _is_address(text: str) -> bool:
     return True
 
 
-def account_of(tokens: AccessTokens) -> Callable[[Request[Any, Any, Any]], str]:
+def account_of(
+    tokens: AccessTokens, address: Callable[[Request[Any, Any, Any]], str]
+) -> Callable[[Request[Any, Any, Any]], str]:
     """The account of the bearer token (signature checked, not its login: the guard does
-    that next); requests without a good token are counted by the token's text."""
+    that next); requests without a good token are counted by their address, so that made-up
+    tokens neither escape the count nor fill the store with keys."""
 
     def account(request: Request[Any, Any, Any]) -> str:
         header = request.headers.get("authorization", "")
@@ -100,13 +105,14 @@ def account_of(tokens: AccessTokens) -> Callable[[Request[Any, Any, Any]], str]:
             # Expiry does not matter for counting; any time before it verifies the signature.
             return str(tokens.verify(token, _EPOCH).account_id)
         except TokenError:
-            return f"token:{token[:64]}"
+            return f"address:{address(request)}"
 
     return account
 
 
 def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[[ASGIApp], ASGIApp]:
-    by = {"address": client_address(settings), "account": account_of(tokens)}
+    address = client_address(settings)
+    by = {"address": address, "account": account_of(tokens, address)}
     configs = {
         kind: RateLimitConfig(
             rate_limit=("minute", getattr(settings.limits, setting)),
@@ -134,6 +140,7 @@ def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[
             if scope["type"] == ScopeType.HTTP:
                 kinds = scope["route_handler"].opt.get("limits")
                 if kinds:
+                    await _sweep(scope["litestar_app"].stores.get(STORE))
                     await chain(kinds)(scope, receive, send)
                     return
             await app(scope, receive, send)
@@ -141,6 +148,19 @@ def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[
         return limited
 
     return middleware
+
+
+_swept = {"at": 0.0}
+
+
+async def _sweep(store: Store) -> None:
+    """Counts of addresses and accounts that have gone quiet, dropped once a minute: an
+    in-process store removes an expired count only when the same key comes back (Redis
+    expires its own keys)."""
+    now = time.monotonic()
+    if isinstance(store, MemoryStore) and now - _swept["at"] > SWEEP_SECONDS:
+        _swept["at"] = now
+        await store.delete_expired()
 
 
 def _prefixed(
@@ -152,16 +172,25 @@ def _prefixed(
 
 async def limit_login_account(request: Request[Any, Any, Any], account: str) -> None:
     """Logins of one account per minute, counted once WeChat has said whose login it is:
-    the same middleware, run on the request in hand (TooManyRequestsException when over)."""
-    settings: Settings = request.app.state.ctx.settings
-    if not getattr(settings.limits, LOGIN_ACCOUNT):
-        return
-    config = RateLimitConfig(
-        rate_limit=("minute", getattr(settings.limits, LOGIN_ACCOUNT)),
-        identifier_for_request=lambda _: f"login_account:{account}",
-        store=STORE,
-    )
-    await RateLimitMiddleware(_counted, config)(request.scope, request.receive, _counted)
+    the same middleware, run on the request in hand (TooManyRequestsException when over).
+    One per app, so that its lock orders concurrent logins of one account."""
+    app = request.app
+    limiter = app.state.get(_LOGIN_LIMITER)
+    if limiter is None:
+        limit = getattr(app.state.ctx.settings.limits, LOGIN_ACCOUNT)
+        if not limit:
+            return
+        config = RateLimitConfig(
+            rate_limit=("minute", limit),
+            identifier_for_request=lambda r: f"login_account:{r.scope['state'][LOGIN_ACCOUNT]}",
+            store=STORE,
+        )
+        limiter = app.state[_LOGIN_LIMITER] = RateLimitMiddleware(_counted, config)
+    request.scope.setdefault("state", {})[LOGIN_ACCOUNT] = account
+    await limiter(request.scope, request.receive, _counted)
+
+
+_LOGIN_LIMITER = "daiban.login_limiter"  # in the app's state
 
 
 async def _counted(*_: Any) -> None:

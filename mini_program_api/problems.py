@@ -102,6 +102,13 @@ def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response
     return response
 
 
+def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """A body nested past what the decoder's recursion takes (a thousand arrays in 2 kB):
+    refused as the client's error, and logged in case it was not a body after all."""
+    log.warning("recursion too deep", extra={"path": request.url.path})
+    return domain_error_response(errors.BodyTooDeep())
+
+
 def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error", extra={"path": request.url.path})
     code, title = HTTP_CODES[500]
@@ -112,6 +119,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     errors.DomainError: handle_domain_error,
     ValidationException: handle_validation_error,
     HTTPException: handle_http_error,
+    RecursionError: handle_too_deep,
     Exception: handle_internal_error,
 }
 

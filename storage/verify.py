@@ -44,7 +44,7 @@ _PDF_ACTIVE_KEYS: Final = frozenset(
         "/JS",
         "/Launch",
         "/EmbeddedFiles",
-        "/EmbeddedFile",
+        "/EF",  # a file specification's embedded file, whatever its /Type says
         "/RichMedia",
         "/XFA",
         "/AA",
@@ -271,7 +271,8 @@ def _pdf_active_content(trailer: DictionaryObject) -> bool:
                 action = action.get_object()
             if isinstance(action, NameObject) and action in _PDF_ACTIVE_ACTIONS:
                 return True
-            if node.get("/Type") == "/Filespec" and "/EF" in node:
+            # An attached file, whether or not its file specification says /Type /Filespec.
+            if node.get("/Subtype") in ("/FileAttachment", "/RichMedia", "/Screen"):
                 return True
             stack.extend(node.values())
         elif isinstance(node, ArrayObject):
@@ -297,9 +298,13 @@ def _verify_image(data: bytes, content_type: str, limits: _Limits) -> Verified:
         _check_dimensions(image.size, limits)
         scale = _scale(image.size, content_type, limits)
         if scale > 1:
-            # JPEG decodes at 1/2, 1/4 or 1/8 of its size for a fraction of the memory.
+            # JPEG decodes at 1/2, 1/4 or 1/8 of its size for a fraction of the memory. Pillow
+            # picks the largest reduction that keeps at least the size asked for, so ask for
+            # the reduced size rounded down, and check what it chose.
             width, height = image.size
-            image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
+            image.draft(image.mode, (width // scale, height // scale))
+        if image.size[0] * image.size[1] > limits.max_decoded_pixels:
+            raise VerificationError("decompression_bomb")
         try:
             # Loads only the current frame: the first one, or the primary image of a HEIF.
             image.load()

@@ -497,8 +497,23 @@ def test_a_hand_written_clean_pdf_passes() -> None:
         (b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /XFA 4 0 R >> >>", b"<< >>"),
         (b"<< /Type /Catalog /Pages 2 0 R /X 4 0 R >>", b"<< /S /SubmitForm /F (http://x) >>"),
         (b"<< /Type /Catalog /Pages 2 0 R /X [4 0 R] >>", b"<< /S /J#61vaScript >>"),
+        (  # a file attachment whose file specification leaves out /Type /Filespec
+            b"<< /Type /Catalog /Pages 2 0 R /X 4 0 R >>",
+            b"<< /F (a.exe) /EF << /F 5 0 R >> >>",
+        ),
+        (b"<< /Type /Catalog /Pages 2 0 R /X 4 0 R >>", b"<< /Subtype /FileAttachment >>"),
     ],
-    ids=["open-action-js", "escaped-name", "launch", "embedded", "xfa", "submit", "in-array"],
+    ids=[
+        "open-action-js",
+        "escaped-name",
+        "launch",
+        "embedded",
+        "xfa",
+        "submit",
+        "in-array",
+        "untyped-filespec",
+        "attachment-annotation",
+    ],
 )
 def test_a_pdf_with_active_content_is_refused(catalogue: bytes, extra: bytes) -> None:
     refused(raw_pdf(catalogue, *PAGES, extra), "application/pdf", "pdf_active_content")
@@ -537,6 +552,16 @@ def test_a_png_with_more_pixels_than_a_phone_photo_is_refused_before_decoding(
     source = encode(Image.new("L", (7000, 7000), 200), "PNG")
     assert len(source) < 200_000  # small on the wire: the cost is all in the pixels
     refused(source, "image/png", "decompression_bomb", max_pixels=50_000_000)
+
+
+def test_an_odd_sized_jpeg_is_still_decoded_within_the_bound() -> None:
+    """Pillow rounds its reduction down: asking for half of an odd width kept full size."""
+    source = encode(Image.new("RGB", (2001, 1001), (1, 2, 3)), "JPEG")
+    result = verify(
+        source, "image/jpeg", max_bytes=MB, max_pixels=10_000_000, max_decoded_pixels=1_000_000
+    )
+    assert result.width is not None and result.height is not None
+    assert result.width * result.height <= 1_000_000
 
 
 def test_a_48_megapixel_jpeg_is_decoded_at_half_size_in_little_memory() -> None:

@@ -102,6 +102,7 @@ async def _cap_logins(session: AsyncSession, ctx: Context, account_id: int) -> N
     """At most `max_logins_per_account` live logins: the oldest end first (a phone lost or
     replaced keeps its login until then; 300 logins in a row leave only the newest)."""
     keep = ctx.settings.security.max_logins_per_account - 1
+    await _lock_account(session, ctx, account_id)  # two logins at once count each other
     live = (
         select(RefreshToken.family_id)
         .where(
@@ -128,6 +129,8 @@ async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshRes
     ).scalar_one_or_none()
     if row is None:
         return RefreshResult(None, errors.TokenInvalid())
+    if await _lock_account(session, ctx, row.account_id):
+        await session.refresh(row)  # as it is now that no revocation can run beside us
     if row.revoked_at is not None:
         return RefreshResult(
             None, errors.ENDED_LOGIN.get(row.revoked_reason or "", errors.SessionEnded)()
@@ -157,8 +160,23 @@ async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshRes
     return RefreshResult(await issue_tokens(session, ctx, account, family_id=row.family_id))
 
 
+async def _lock_account(session: AsyncSession, ctx: Context, account_id: int) -> bool:
+    """PostgreSQL: refreshes and revocations of one account take turns (a row lock on the
+    account), so a refresh cannot add a token to a login a revocation beside it is ending.
+    SQLite's single writer already orders them. True when a lock was taken."""
+    if ctx.db.is_sqlite:
+        return False
+    await session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+    return True
+
+
 async def revoke_family(session: AsyncSession, ctx: Context, family_id: str, reason: str) -> None:
     """End one login: its refresh tokens, and its access tokens on their next request."""
+    owner = await session.scalar(
+        select(RefreshToken.account_id).where(RefreshToken.family_id == family_id).limit(1)
+    )
+    if owner is not None:
+        await _lock_account(session, ctx, owner)
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
@@ -179,6 +197,7 @@ async def logout(session: AsyncSession, ctx: Context, token: str) -> None:
 
 async def revoke_all(session: AsyncSession, account_id: int, ctx: Context, reason: str) -> None:
     """End every login of an account (disabled, re-bound to another phone, replaced)."""
+    await _lock_account(session, ctx, account_id)
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))

@@ -54,12 +54,7 @@ class Account(Base):
     binding_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    # Indexed: access tokens are refused for accounts disabled within their lifetime.
-    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-
-
-# Why a login ended; a refresh presenting one of its tokens is told which (app/errors.py).
-REVOKED_REASONS = ("logout", "reused", "disabled", "rebound", "replaced", "capped")
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RefreshToken(Base):
@@ -76,4 +71,6 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Indexed: access tokens are refused for logins revoked within their lifetime.
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Why the login ended (logout, reused, disabled, rebound, replaced, capped): a refresh
+    # presenting one of its tokens is told which (errors.ENDED_LOGIN).
     revoked_reason: Mapped[str | None] = mapped_column(String(12))

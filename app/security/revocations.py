@@ -46,7 +46,10 @@ class Revocations:
         self._ttl = timedelta(seconds=ttl_seconds + 60)  # and a minute for clock skew
         self._ended: dict[str, str] = {}  # login id -> why it ended
         self._loaded_at = -RELOAD_SECONDS  # monotonic time of the last load
-        self._stale = True
+        # Signals heard, and how many of them the set in hand has seen: a signal that comes
+        # while a load runs leaves the set stale, whichever of two loads ends last.
+        self._signals = 1
+        self._loaded_signals = 0
         self._stamp_path = _stamp_path(db, var_dir) if db.is_sqlite else None
         self._stamp: tuple[int, int] | None = None
         self._listener: Any = None  # asyncpg connection (PostgreSQL)
@@ -69,7 +72,7 @@ class Revocations:
         return session.execute(notify)
 
     def _after_commit(self) -> None:
-        self._stale = True
+        self._signals += 1
         if self._stamp_path is not None:
             try:
                 self._stamp_path.touch()
@@ -83,7 +86,9 @@ class Revocations:
             await self._listen()  # a new listener marks the set stale: it heard nothing yet
             if self._listener is None:
                 return True  # no one listens: every request reads the database
-        if self._stale or time.monotonic() - self._loaded_at > RELOAD_SECONDS:
+        if self._signals != self._loaded_signals:
+            return True
+        if time.monotonic() - self._loaded_at > RELOAD_SECONDS:
             return True
         if self._stamp_path is not None:
             return self._read_stamp() != self._stamp
@@ -98,7 +103,7 @@ class Revocations:
         return st.st_mtime_ns, st.st_ctime_ns
 
     async def _reload(self, now: datetime) -> None:
-        self._stale = False
+        signals = self._signals
         stamp = self._read_stamp() if self._stamp_path is not None else None
         since = now - self._ttl
 
@@ -110,13 +115,10 @@ class Revocations:
             )
             return {family: reason or "logout" for family, reason in rows}
 
-        try:
-            self._ended = await self._db.run_read(load)
-        except BaseException:
-            self._stale = True
-            raise
-        self._stamp = stamp
-        self._loaded_at = time.monotonic()
+        ended = await self._db.run_read(load)
+        if signals >= self._loaded_signals:  # not older than the set in hand
+            self._ended, self._loaded_signals = ended, signals
+            self._stamp, self._loaded_at = stamp, time.monotonic()
 
     async def _listen(self) -> None:
         if time.monotonic() - self._listener_tried < LISTENER_RETRY_SECONDS:
@@ -134,13 +136,13 @@ class Revocations:
             return
         connection.add_termination_listener(self._lost)
         self._listener = connection
-        self._stale = True  # whatever was missed while no one listened
+        self._signals += 1  # whatever was missed while no one listened
 
     def _notified(self, *_: Any) -> None:
-        self._stale = True
+        self._signals += 1
 
     def _lost(self, *_: Any) -> None:
-        self._stale = True
+        self._signals += 1
         self._listener = None
 
     async def aclose(self) -> None:

@@ -1,4 +1,4 @@
-"""revocation: why a login ended, and indexes to find recent revocations
+"""revocation: why a login ended, and an index to find recent revocations
 
 Revision ID: 0009
 Revises: 0008
@@ -22,8 +22,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_refresh_tokens_revoked_at"), ["revoked_at"], unique=False
         )
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_accounts_disabled_at"), ["disabled_at"], unique=False)
     # Logins ended before this revision: a reason a refresh can be told.
     op.execute(
         "UPDATE refresh_tokens SET revoked_reason = 'logout' "
@@ -32,8 +30,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_accounts_disabled_at"))
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_revoked_at"))
         batch_op.drop_column("revoked_reason")
