@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -94,6 +94,15 @@ class Database:
         """One write transaction: committed on success, rolled back on any error."""
         async with self.write_sessions() as session, session.begin():
             yield session
+
+    async def lock_row(self, session: AsyncSession, key: Any, value: Any) -> bool:
+        """PostgreSQL: take the row `key == value` FOR UPDATE, so that transactions about
+        the same thing (one person's upload forms, one account's logins) take turns; True
+        when a lock was taken. SQLite's single writer already orders every write."""
+        if self.is_sqlite:
+            return False
+        await session.execute(select(key).where(key == value).with_for_update())
+        return True
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

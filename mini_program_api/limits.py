@@ -27,7 +27,6 @@ from app.security.tokens import AccessTokens, TokenError
 from app.settings import Settings
 
 log = logging.getLogger("daiban.limits")
-SWEEP_SECONDS = 60.0
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 STORE = "rate_limits"
 
@@ -59,36 +58,24 @@ def build_store(settings: Settings) -> Store:
 
 def client_address(settings: Settings) -> Callable[[Request[Any, Any, Any]], str]:
     """The client's address: the peer's, or X-Real-IP when the peer is a trusted proxy."""
-    proxies = {
-        ipaddress.ip_address(a.strip())
-        for a in settings.server.trusted_proxies.split(",")
-        if a.strip()
-    }
+    proxies = {_ip(a) for a in settings.server.trusted_proxies.split(",")} - {None}
 
     def address(request: Request[Any, Any, Any]) -> str:
         peer = request.client.host if request.client else ""
-        if proxies and _is(peer, proxies):
+        if proxies and _ip(peer) in proxies:
             real = request.headers.get("x-real-ip", "").strip()
-            if real and _is_address(real):
+            if _ip(real) is not None:
                 return real
         return peer or "unknown"
 
     return address
 
 
-def _is(peer: str, proxies: set[Any]) -> bool:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(peer) in proxies
+        return ipaddress.ip_address(text.strip())
     except ValueError:
-        return False
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+        return None
 
 
 def account_of(
@@ -125,6 +112,7 @@ def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[
 
     def middleware(app: ASGIApp) -> ASGIApp:
         chains: dict[tuple[str, ...], ASGIApp] = {}
+        swept_at = 0.0
 
         def chain(kinds: tuple[str, ...]) -> ASGIApp:
             found = chains.get(kinds)
@@ -137,10 +125,17 @@ def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[
             return found
 
         async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+            nonlocal swept_at
             if scope["type"] == ScopeType.HTTP:
                 kinds = scope["route_handler"].opt.get("limits")
                 if kinds:
-                    await _sweep(scope["litestar_app"].stores.get(STORE))
+                    store = scope["litestar_app"].stores.get(STORE)
+                    # Counts of addresses and accounts that have gone quiet, dropped once a
+                    # minute: an in-process store removes an expired count only when the
+                    # same key comes back (Redis expires its own keys).
+                    if isinstance(store, MemoryStore) and time.monotonic() - swept_at > 60:
+                        swept_at = time.monotonic()
+                        await store.delete_expired()
                     await chain(kinds)(scope, receive, send)
                     return
             await app(scope, receive, send)
@@ -148,19 +143,6 @@ def rate_limit_middleware(settings: Settings, tokens: AccessTokens) -> Callable[
         return limited
 
     return middleware
-
-
-_swept = {"at": 0.0}
-
-
-async def _sweep(store: Store) -> None:
-    """Counts of addresses and accounts that have gone quiet, dropped once a minute: an
-    in-process store removes an expired count only when the same key comes back (Redis
-    expires its own keys)."""
-    now = time.monotonic()
-    if isinstance(store, MemoryStore) and now - _swept["at"] > SWEEP_SECONDS:
-        _swept["at"] = now
-        await store.delete_expired()
 
 
 def _prefixed(

@@ -29,7 +29,7 @@ from mini_program_api.examples import REQUEST_EXAMPLES
 from mini_program_api.problems import HTTP_CODES, PROBLEM_JSON
 from storage.verify import VERIFICATION_CODES
 
-# Bearer tokens, declared by each router or controller that requires a login.
+# The security requirement of every operation whose guards require a login.
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 DOCS_ASSETS = "/schema/assets"
 
@@ -72,8 +72,8 @@ class FieldProblem(msgspec.Struct, kw_only=True):
     message: str  # in Chinese, for the phone
 
 
-def problem_struct() -> type[msgspec.Struct]:
-    all_codes = tuple(sorted({c for codes in codes_by_status().values() for c in codes}))
+def problem_struct(codes: dict[int, list[str]]) -> type[msgspec.Struct]:
+    all_codes = tuple(sorted({c for found in codes.values() for c in found}))
     return msgspec.defstruct(
         "Problem",
         [
@@ -124,8 +124,8 @@ def document_operations(app: Litestar) -> None:
     """Give every operation of `app` its error answers, and a security requirement when its
     guards require a login (public ones have none). Only the app's own copies of the route
     handlers change, nothing shared; both are read when the schema is first built."""
-    problem = problem_struct()
     codes = codes_by_status()
+    problem = problem_struct(codes)
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:

@@ -161,13 +161,9 @@ async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshRes
 
 
 async def _lock_account(session: AsyncSession, ctx: Context, account_id: int) -> bool:
-    """PostgreSQL: refreshes and revocations of one account take turns (a row lock on the
-    account), so a refresh cannot add a token to a login a revocation beside it is ending.
-    SQLite's single writer already orders them. True when a lock was taken."""
-    if ctx.db.is_sqlite:
-        return False
-    await session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
-    return True
+    """Refreshes and revocations of one account take turns, so a refresh cannot add a token
+    to a login a revocation beside it is ending (ctx.db.lock_row)."""
+    return await ctx.db.lock_row(session, Account.id, account_id)
 
 
 async def revoke_family(session: AsyncSession, ctx: Context, family_id: str, reason: str) -> None:
@@ -182,7 +178,7 @@ async def revoke_family(session: AsyncSession, ctx: Context, family_id: str, rea
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=ctx.now(), revoked_reason=reason)
     )
-    await _announce(session, ctx)
+    await ctx.revocations.announce(session)
 
 
 async def logout(session: AsyncSession, ctx: Context, token: str) -> None:
@@ -203,13 +199,7 @@ async def revoke_all(session: AsyncSession, account_id: int, ctx: Context, reaso
         .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=ctx.now(), revoked_reason=reason)
     )
-    await _announce(session, ctx)
-
-
-async def _announce(session: AsyncSession, ctx: Context) -> None:
-    notify = ctx.revocations.announce(session)
-    if notify is not None:
-        await notify
+    await ctx.revocations.announce(session)
 
 
 # --- the resident's own profile ---------------------------------------------------------

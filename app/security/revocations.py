@@ -61,15 +61,12 @@ class Revocations:
             await self._reload(now)
         return self._ended.get(login_id)
 
-    def announce(self, session: Session | AsyncSession) -> Any:
-        """Call in the transaction that ends logins: after its commit every process reloads.
-
-        Returns what the caller must await on an AsyncSession (the NOTIFY), else None."""
+    async def announce(self, session: AsyncSession) -> None:
+        """Call in the transaction that ends logins: after its commit every process reloads
+        (PostgreSQL delivers the NOTIFY with the commit)."""
         after_commit(session, self._after_commit)
-        if self._db.is_sqlite:
-            return None
-        notify = text(f"NOTIFY {CHANNEL}")
-        return session.execute(notify)
+        if not self._db.is_sqlite:
+            await session.execute(text(f"NOTIFY {CHANNEL}"))
 
     def _after_commit(self) -> None:
         self._signals += 1

@@ -113,12 +113,9 @@ async def create_upload(
         raise errors.InvalidInput(errors=problems)
     now = ctx.now()
     # One person's forms are counted and issued one at a time: on PostgreSQL concurrent
-    # requests would each count the others' rows as not yet there (SQLite's single writer
-    # already orders them). The lock is on the person's own account row, so no one else waits.
-    if not ctx.db.is_sqlite:
-        await session.execute(
-            select(Account.id).where(Account.id == principal.account_id).with_for_update()
-        )
+    # requests would each count the others' rows as not yet there. The lock is on the
+    # person's own account row, so no one else waits.
+    await ctx.db.lock_row(session, Account.id, principal.account_id)
     pending, bytes_today = (
         await session.execute(
             select(
