@@ -204,7 +204,7 @@ def env_name(area: str, field: str) -> str:
 
 
 def all_env_names() -> list[tuple[str, Any]]:
-    """Every variable with its default, for the README and `daiban config`."""
+    """Every variable with its default, for docs/operations.md and `daiban config`."""
     names = []
     for area, cls in AREAS.items():
         defaults = cls()

@@ -4,6 +4,7 @@ defaults."""
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,40 @@ def test_the_command_stops_with_one_clear_line(tmp_path: Path):
     )
 
 
-def test_readme_documents_every_setting():
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    missing = [name for name, _ in all_env_names() if f"`{name}`" not in readme]
-    assert missing == []
+OPERATIONS = Path(__file__).parent.parent / "docs" / "operations.md"
+# A row of the settings tables: | `DAIBAN_…` | default | meaning |
+SETTING_ROW = re.compile(r"^\| `(DAIBAN_[A-Z0-9_]+)` \|([^|]*)\|", re.MULTILINE)
+
+
+def documented_settings() -> dict[str, str]:
+    """docs/operations.md's settings tables: each variable and its default cell."""
+    rows = SETTING_ROW.findall(OPERATIONS.read_text())
+    assert len(rows) == len({name for name, _ in rows}), "a setting has two rows"
+    return {name: default.strip() for name, default in rows}
+
+
+def test_operations_documents_every_setting_and_no_other():
+    documented = documented_settings()
+    names = [name for name, _ in all_env_names()]
+    assert [name for name in names if name not in documented] == []
+    assert [name for name in documented if name not in names] == []
+
+
+def test_documented_defaults_are_the_codes_defaults():
+    """A default written as a literal (`8000`) is the code's; any other cell (*(none)*,
+    *(generated in dev)*, a derived path) stands for a default the code leaves empty."""
+    documented = documented_settings()
+    wrong = []
+    for name, default in all_env_names():
+        cell = documented.get(name)
+        if cell is None:
+            continue  # missing rows are the test above's to report
+        literal = re.fullmatch(r"`([^`]*)`", cell)
+        if literal:
+            shown = str(default).lower() if isinstance(default, bool) else str(default)
+            right = literal.group(1) == shown
+        else:
+            right = default == ""
+        if not right:
+            wrong.append(f"{name}: documented {cell!r}, code {default!r}")
+    assert wrong == []
