@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import Database
-from app.sqlite_writer import GroupCommitWriter
+from app.db import Database, _sqlite_sync_engine
+from app.sqlite_writer import GroupCommitWriter, WriterError
 from tests.conftest import make_settings
 
 
@@ -113,3 +116,211 @@ async def test_when_sqlite_rolls_back_the_whole_group_no_unit_is_told_it_was_kep
     assert isinstance(outcomes[1], IntegrityError)
     assert outcomes[2:] == [3, 4]
     assert [row[0] for row in kept] == [3, 4]
+
+
+# Supervision: what the thread survives, and what happens when it does not.
+
+
+class Abort(BaseException):
+    """Not an Exception: what a library bug or an injected interrupt could throw."""
+
+
+@pytest.fixture
+def live(tmp_path: Path):
+    """A writer on the production write engine (BEGIN IMMEDIATE, WAL, driver savepoints)."""
+    path = tmp_path / "live.sqlite3"
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{path}")
+    engine = _sqlite_sync_engine(
+        make_url(f"sqlite+pysqlite:///{path}"), settings, immediate=True, size=1
+    )
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+    w = GroupCommitWriter(engine)
+    yield w, path
+    w.close()
+    engine.dispose()
+
+
+def committed(path: Path) -> list[int]:
+    """What a connection of its own finds in the file."""
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY v")]
+    finally:
+        conn.close()
+
+
+def held(gate: threading.Event, started: threading.Event, value: int | None = None):
+    """A unit of work that keeps the writer until `gate` is set (so that what comes next
+    queues behind it), then inserts `value` if given."""
+
+    def work(session: Session) -> int | None:
+        started.set()
+        gate.wait(5)
+        return None if value is None else put(value)(session)
+
+    return work
+
+
+class WakesBadlyOnce(asyncio.SelectorEventLoop):
+    """An event loop whose first wake-up from the writer thread throws `error` into it."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error: BaseException | None = error
+
+    def call_soon_threadsafe(self, *args, **kwargs):
+        if self.error is not None and threading.current_thread().name == "db-write":
+            error, self.error = self.error, None
+            raise error
+        return super().call_soon_threadsafe(*args, **kwargs)
+
+
+def test_a_dead_writer_tells_every_waiting_caller_shows_why_and_restarts(live, caplog):
+    w, path = live
+    abort = Abort("thrown into the writer thread")
+    gate, started = threading.Event(), threading.Event()
+
+    async def main() -> None:
+        first = asyncio.ensure_future(w.run(held(gate, started, 1)))
+        await asyncio.to_thread(started.wait, 5)
+        queued = [asyncio.ensure_future(w.run(put(v))) for v in (2, 3)]
+        await asyncio.sleep(0.01)
+        gate.set()  # `first` commits; handing its outcome over throws `abort`: the thread dies
+        # Its own outcome it still had: told. The queued ones did not run: told so, at once.
+        assert await asyncio.wait_for(first, 5) == 1
+        for outcome in await asyncio.wait_for(asyncio.gather(*queued, return_exceptions=True), 5):
+            assert isinstance(outcome, WriterError), outcome
+            assert outcome.maybe_committed is False and outcome.__cause__ is abort
+        assert w.failure is abort  # what readiness reports
+        assert committed(path) == [1]
+        # The next write starts a new thread, and commits.
+        assert await asyncio.wait_for(w.run(put(4)), 5) == 4
+        assert w.failure is None
+        assert w.restart() is False  # nothing to restart
+
+    with caplog.at_level(logging.WARNING, logger="app.sqlite_writer"):
+        with asyncio.Runner(loop_factory=lambda: WakesBadlyOnce(abort)) as runner:
+            runner.run(main())
+    died = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(died) == 1 and died[0].exc_info and died[0].exc_info[1] is abort
+    assert any("restarted" in r.getMessage() for r in caplog.records)
+    w.close()
+    assert committed(path) == [1, 4]
+
+
+class ThrowsOnWarning(logging.Handler):
+    """Logging that throws `error` at the writer's first warning (the lost group's)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(logging.WARNING)
+        self.error: BaseException | None = error
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), Abort("thrown in")], ids=repr)
+async def test_a_failure_in_the_writers_own_code_mid_group_leaves_no_caller_waiting(live, error):
+    """Mid-group, the writer does not know what was kept: its callers hear that. An
+    Exception the thread survives; a BaseException ends it, and the next write restarts it."""
+    w, path = live
+    gate, started = threading.Event(), threading.Event()
+    first = asyncio.ensure_future(w.run(held(gate, started)))
+    await asyncio.to_thread(started.wait, 5)
+
+    def rolls_everything_back(session: Session) -> None:
+        session.execute(text("INSERT OR ROLLBACK INTO t (v) VALUES (1)"))
+
+    grouped = [asyncio.ensure_future(w.run(work)) for work in (put(1), rolls_everything_back)]
+    grouped.append(asyncio.ensure_future(w.run(put(3))))
+    await asyncio.sleep(0.01)
+    handler = ThrowsOnWarning(error)
+    logger = logging.getLogger("app.sqlite_writer")
+    logger.addHandler(handler)
+    try:
+        gate.set()
+        assert await asyncio.wait_for(first, 5) is None
+        outcomes = await asyncio.wait_for(asyncio.gather(*grouped, return_exceptions=True), 5)
+    finally:
+        logger.removeHandler(handler)
+    for outcome in outcomes:
+        assert isinstance(outcome, WriterError), outcome
+        assert outcome.maybe_committed is True and outcome.__cause__ is error
+    assert w.failure is (error if isinstance(error, Abort) else None)
+    assert await asyncio.wait_for(w.run(put(5)), 5) == 5
+    assert w.failure is None
+    assert committed(path) == [5]
+
+
+def test_a_caller_whose_event_loop_closed_does_not_take_the_writer_down(live):
+    w, path = live
+    gate, started = threading.Event(), threading.Event()
+
+    async def leave() -> None:
+        task = asyncio.ensure_future(w.run(held(gate, started, 1)))
+        await asyncio.to_thread(started.wait, 5)
+        task.cancel()  # the caller goes away; its unit of work goes on
+
+    asyncio.run(leave())  # and its event loop is closed
+    gate.set()
+
+    async def later() -> int:
+        return await asyncio.wait_for(w.run(put(2)), 5)
+
+    assert asyncio.run(later()) == 2
+    assert w.failure is None
+    assert committed(path) == [1, 2]
+
+
+async def test_a_units_base_exception_is_its_callers_alone(live):
+    w, path = live
+    gate, started = threading.Event(), threading.Event()
+    first = asyncio.ensure_future(w.run(held(gate, started)))
+    await asyncio.to_thread(started.wait, 5)
+
+    def aborts(session: Session) -> None:
+        session.execute(text("INSERT INTO t (v) VALUES (2)"))
+        raise Abort("from the unit")
+
+    grouped = [asyncio.ensure_future(w.run(work)) for work in (put(1), aborts, put(3))]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.wait_for(first, 5)
+    outcomes = await asyncio.wait_for(asyncio.gather(*grouped, return_exceptions=True), 5)
+    assert outcomes[0] == 1 and isinstance(outcomes[1], Abort) and outcomes[2] == 3
+
+    def exits(session: Session) -> None:  # alone, in its own transaction
+        session.execute(text("INSERT INTO t (v) VALUES (4)"))
+        raise SystemExit(3)
+
+    async def caught() -> BaseException | None:
+        # Caught in the caller's own coroutine: asyncio lets a SystemExit that leaves a task
+        # stop the event loop (as it would were the work run right there on the loop).
+        try:
+            await w.run(exits)
+        except SystemExit as exc:
+            return exc
+        return None
+
+    assert isinstance(await asyncio.wait_for(caught(), 5), SystemExit)
+    assert await asyncio.wait_for(w.run(put(5)), 5) == 5
+    assert w.failure is None
+    assert committed(path) == [1, 3, 5]
+
+
+async def test_close_runs_what_is_queued_then_refuses_work_at_once(live):
+    w, path = live
+    queued = [asyncio.ensure_future(w.run(put(v))) for v in (1, 2)]
+    await asyncio.sleep(0)  # both are queued
+    w.close()
+    w.close()
+    assert await asyncio.wait_for(asyncio.gather(*queued), 5) == [1, 2]
+    with pytest.raises(WriterError, match="closed") as refused:
+        await asyncio.wait_for(w.run(put(3)), 5)
+    assert refused.value.maybe_committed is False
+    with pytest.raises(WriterError, match="closed"):
+        w.restart()
+    assert committed(path) == [1, 2]
