@@ -19,7 +19,7 @@ from mini_program_api.admin import admin_router
 from mini_program_api.auth import AuthController
 from mini_program_api.boundary import check_request
 from mini_program_api.catalogue import CatalogueController
-from mini_program_api.deps import provide_ctx, provide_principal, provide_session
+from mini_program_api.deps import provide_ctx, provide_principal
 from mini_program_api.health import healthz, readyz
 from mini_program_api.limits import STORE, build_store, rate_limit_middleware
 from mini_program_api.me import MeController
@@ -93,7 +93,6 @@ def create_app(
         state=State({"ctx": ctx} if ctx else {}),
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
-            "db_session": Provide(provide_session),
             "principal": Provide(provide_principal),
             "period": Provide(provide_period, sync_to_thread=False),
         },

@@ -8,7 +8,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Insert, Table, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.models import Account, AuditEntry, Region
@@ -48,18 +47,6 @@ def record(
     purpose: str | None = None,
 ) -> None:
     session.execute(_entry(principal, action, target, at, detail, purpose))
-
-
-async def record_async(
-    session: AsyncSession,
-    principal: Principal | None,
-    action: str,
-    target: str,
-    at: datetime,
-    detail: dict[str, Any] | None = None,
-    purpose: str | None = None,
-) -> None:
-    await session.execute(_entry(principal, action, target, at, detail, purpose))
 
 
 class AuditView(msgspec.Struct, rename="camel", kw_only=True):

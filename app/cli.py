@@ -64,7 +64,7 @@ async def _migrate(settings: Settings) -> None:
 
     db = Database(settings)
     try:
-        await migrate.upgrade(db.write_engine)
+        await migrate.upgrade(db)
     finally:
         await db.dispose()
 
@@ -75,8 +75,8 @@ async def _makemigration(settings: Settings, message: str) -> None:
 
     db = Database(settings)
     try:
-        await migrate.upgrade(db.write_engine)
-        await migrate.autogenerate(db.write_engine, message)
+        await migrate.upgrade(db)
+        await migrate.autogenerate(db, message)
     finally:
         await db.dispose()
 
@@ -87,12 +87,10 @@ async def _seed(settings: Settings, *, announce: bool) -> None:
 
     ctx = Context.build(settings)
     try:
-        async with ctx.db.unit_of_work() as session:
-            created = await seed_demo(session, ctx)
+        created = await ctx.db.run_write(lambda session: seed_demo(session, ctx))
         if announce or created is not None:
             print("demo data created" if created is not None else "demo data already present")
-        async with ctx.db.reading() as session:
-            people = await demo_people(session)
+        people = await ctx.db.run_read(demo_people)
     finally:
         await ctx.aclose()
     if people:
@@ -103,14 +101,13 @@ async def _seed(settings: Settings, *, announce: bool) -> None:
 
 async def _catalogue(settings: Settings, action: str, path: Path) -> int:
     from app.catalogue import document as doc
-    from app.catalogue.service import export_document, import_file
+    from app.catalogue.service import export_document, import_document, read_file
     from app.db import Database
 
     db = Database(settings)
     try:
         if action == "export":
-            async with db.reading() as session:
-                exported = await export_document(session)
+            exported = await db.run_long_read(export_document)
             data = (
                 doc.dump_yaml(exported)
                 if path.suffix in (".yaml", ".yml")
@@ -121,10 +118,12 @@ async def _catalogue(settings: Settings, action: str, path: Path) -> int:
             return 0
         try:
             raw = path.read_bytes()  # noqa: ASYNC240 - a one-shot command, nothing else runs
-            async with db.unit_of_work() as session:
-                counts = await import_file(
-                    session, raw, path.name, actor_id=None, enable_within=None
+            document = await read_file(db, raw, path.name)
+            counts = await db.run_write(
+                lambda session: import_document(
+                    session, document, actor_id=None, enable_within=None
                 )
+            )
         except doc.DocumentInvalid as exc:
             print(f"nothing imported: {len(exc.problems)} problems", file=sys.stderr)
             for p in exc.problems:

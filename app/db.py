@@ -1,9 +1,8 @@
-"""Database engines and sessions: SQLite (WAL, BEGIN IMMEDIATE for writers) or PostgreSQL."""
+"""Database engines and the three ways into them: SQLite (WAL, one writer thread) or PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,12 +10,7 @@ import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.settings import Settings
@@ -28,11 +22,10 @@ T = TypeVar("T")
 _AFTER_COMMIT = "daiban.after_commit"
 
 
-def after_commit(session: Session | AsyncSession, callback: Callable[[], None]) -> None:
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the session's transaction has committed (never if it rolls back):
     for signals to other processes that must not arrive before the data they announce."""
-    sync = session.sync_session if isinstance(session, AsyncSession) else session
-    sync.info.setdefault(_AFTER_COMMIT, []).append(callback)
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 @event.listens_for(Session, "after_commit")
@@ -55,29 +48,39 @@ def json_text(value: Any) -> str:
 
 
 class Database:
-    """Two engines on SQLite (readers BEGIN DEFERRED, writers BEGIN IMMEDIATE); one elsewhere.
+    """The way into the database: plain synchronous use cases on a `Session`, run by one of
+    three entry points, each with its own job (docs/architecture.md, "Database access"):
 
-    SQLite lets a deferred transaction that starts reading and then writes fail at once with
-    "database is locked" when another writer got there first, whatever busy_timeout says.
-    Writers that take the lock at BEGIN wait their turn instead; readers stay concurrent (WAL).
+    - `run_write(work)`: one write transaction. On SQLite every write of the process goes
+      through one writer thread (app/sqlite_writer.py), which commits in groups.
+    - `run_read(work)`: a short read (a few indexed statements, one page of a list). On
+      SQLite it runs right on the event loop, on one kept connection.
+    - `run_long_read(work)`: a read that may take long (exports, ledgers, reports, figures
+      over a period). On SQLite it runs on aiosqlite's async engine, so each statement waits
+      in aiosqlite's thread while the event loop goes on serving others.
+
+    On PostgreSQL all three run on asyncpg through SQLAlchemy's greenlet bridge
+    (`AsyncSession.run_sync`). SQLite readers BEGIN DEFERRED and never wait (WAL); the writer
+    BEGINs IMMEDIATE, so it takes the lock before it reads rather than failing at once with
+    "database is locked" when it comes to write.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.url = make_url(settings.database_url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        engine: AsyncEngine
         if self.is_sqlite:
             database = self.url.database or ""
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.write_engine = _sqlite_engine(settings, immediate=True)
-            self.read_engine = _sqlite_engine(settings, immediate=False)
+            engine = _sqlite_long_read_engine(settings)
             sync_url = self.url.set(drivername="sqlite+pysqlite")
-            self._sync_writer = _sqlite_sync_engine(sync_url, settings, immediate=True, size=1)
-            self._sync_reader = _sqlite_sync_engine(sync_url, settings, immediate=False, size=1)
+            self._sync_writer = _sqlite_sync_engine(sync_url, settings, immediate=True)
+            self._sync_reader = _sqlite_sync_engine(sync_url, settings, immediate=False)
             self._read_connection: Connection | None = None
             self._writer = GroupCommitWriter(self._sync_writer)
         else:
-            self.write_engine = create_async_engine(
+            engine = create_async_engine(
                 self.url,
                 json_serializer=json_text,
                 pool_size=settings.database.pool_size,
@@ -85,42 +88,22 @@ class Database:
                 pool_pre_ping=True,
                 echo=settings.database.echo,
             )
-            self.read_engine = self.write_engine
-        self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
-        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
-
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One write transaction: committed on success, rolled back on any error."""
-        async with self.write_sessions() as session, session.begin():
-            yield session
-
-    async def lock_row(self, session: AsyncSession, key: Any, value: Any) -> bool:
-        """PostgreSQL: take the row `key == value` FOR UPDATE, so that transactions about
-        the same thing (one person's upload forms, one account's logins) take turns; True
-        when a lock was taken. SQLite's single writer already orders every write."""
-        if self.is_sqlite:
-            return False
-        await session.execute(select(key).where(key == value).with_for_update())
-        return True
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
-        async with self.read_sessions() as session, session.begin():
-            yield session
+        # PostgreSQL: every transaction. SQLite: long reads only (aiosqlite).
+        self.async_engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def run_write(self, work: Callable[[Session], T]) -> T:
-        """Run `work` (plain, synchronous code) in one write transaction.
+        """Run `work` (plain, synchronous code) in one write transaction: committed when it
+        returns, rolled back when it raises.
 
         On SQLite the whole unit of work runs in one hop to the single writer thread (see
         app/sqlite_writer.py), so the write lock is held for the statements alone, not for
-        every await between them (each aiosqlite statement is a thread hop that waits for a
-        busy event loop to come back). Elsewhere it runs on the async session through
+        every await between them. Elsewhere it runs on the async session through
         SQLAlchemy's greenlet bridge.
         """
         if self.is_sqlite:
             return await self._writer.run(work)
-        async with self.write_sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             return await session.run_sync(work)
 
     async def run_read(self, work: Callable[[Session], T]) -> T:
@@ -130,7 +113,7 @@ class Database:
         hundred microseconds on pages the OS has cached, and WAL readers never wait for a
         lock; a hop to a thread costs more than the read and makes the threads contend for
         the GIL across cores (bench/orders.py: list reads ~1,800/s through a thread pool,
-        ~2,500/s inline, unpinned). Long reads (exports, reports) use `reading()` instead.
+        ~2,500/s inline, unpinned). Long reads use `run_long_read` instead.
         Elsewhere it runs on the async session through SQLAlchemy's greenlet bridge.
         """
         if self.is_sqlite:
@@ -146,13 +129,36 @@ class Database:
                 self._read_connection = None  # start afresh with a new connection next time
                 connection.close()
                 raise
-        async with self.read_sessions() as session, session.begin():
+        return await self.run_long_read(work)
+
+    async def run_long_read(self, work: Callable[[Session], T]) -> T:
+        """Run `work`, a read that may take long (exports, reports), in one read
+        transaction without holding up the event loop: on SQLite each statement runs in
+        aiosqlite's thread, on PostgreSQL on asyncpg."""
+        async with self._sessions() as session, session.begin():
             return await session.run_sync(work)
 
+    def writer_failure(self) -> BaseException | None:
+        """SQLite: why the writer thread died, if it did; it is started again now, so the
+        next check (and the next write) finds it running. None when all is well."""
+        if not self.is_sqlite:
+            return None
+        failure = self._writer.failure
+        if failure is not None:
+            self._writer.restart()
+        return failure
+
+    def lock_row(self, session: Session, key: Any, value: Any) -> bool:
+        """PostgreSQL: take the row `key == value` FOR UPDATE, so that transactions about
+        the same thing (one person's upload forms, one account's logins) take turns; True
+        when a lock was taken. SQLite's single writer already orders every write."""
+        if self.is_sqlite:
+            return False
+        session.execute(select(key).where(key == value).with_for_update())
+        return True
+
     async def dispose(self) -> None:
-        await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
-            await self.read_engine.dispose()
+        await self.async_engine.dispose()
         if self.is_sqlite:
             self._writer.close()
             if self._read_connection is not None:
@@ -172,11 +178,11 @@ def _sqlite_pragmas(dbapi_connection: Any) -> None:
     cursor.close()
 
 
-def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool, size: int) -> Engine:
+def _sqlite_sync_engine(url: Any, settings: Settings, *, immediate: bool) -> Engine:
     engine = create_engine(
         url,
         json_serializer=json_text,
-        pool_size=size,
+        pool_size=1,  # the writer thread's connection, or the loop's reading one
         max_overflow=0,
         echo=settings.database.echo,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -204,15 +210,12 @@ def _rollback_to_savepoint(conn: Connection, name: str) -> None:
         driver_sql(conn, f"ROLLBACK TO {name}")
 
 
-def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:
+def _sqlite_long_read_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         settings.database_url,
         json_serializer=json_text,
-        # One writer connection per process: SQLite takes one writer at a time anyway, and
-        # writers queueing on the pool (asyncio, no sleeping) beat writers sleeping in
-        # SQLite's busy handler, whose back-off grows to 100 ms steps.
-        pool_size=settings.database.pool_size if not immediate else 1,
-        max_overflow=settings.database.pool_size if not immediate else 0,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.pool_size,
         pool_timeout=60,
         echo=settings.database.echo,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -222,10 +225,8 @@ def _sqlite_engine(settings: Settings, *, immediate: bool) -> AsyncEngine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         _sqlite_pragmas(dbapi_connection)
 
-    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        conn.exec_driver_sql("BEGIN")
 
     return engine

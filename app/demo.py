@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.accounts.service import set_phone
 from app.catalogue.document import CatalogueDocument, read_document
@@ -66,14 +66,14 @@ def demo_id_number(region6: str, birth: str, seq: str) -> str:
     return first17 + id_number_check_char(first17)
 
 
-async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | None:
+def seed_demo(session: Session, ctx: Context) -> list[DemoPerson] | None:
     """Insert the demo data unless any region exists; returns who can log in, or None."""
-    if await session.scalar(select(func.count()).select_from(Region)):
+    if session.scalar(select(func.count()).select_from(Region)):
         return None
     people: list[DemoPerson] = []
     district = new_region(*DISTRICT, parent=None)
     session.add(district)
-    await session.flush()
+    session.flush()
     session.add(_staff("admin", "admin", "王立新", district, "0632-8816001"))
     people.append(DemoPerson("admin", "admin", "王立新", district.name))
     villages: list[Region] = []
@@ -81,7 +81,7 @@ async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | N
         town = new_region(code, name, parent=district)
         town.auto_dispatch = t == 2  # 西集镇 dispatches by itself; 店子镇 by hand (人工派单)
         session.add(town)
-        await session.flush()
+        session.flush()
         for letter, dname in zip("ab", DISPATCHER_NAMES[2 * (t - 1) : 2 * t], strict=True):
             handle = f"dispatcher{t}{letter}"
             session.add(
@@ -92,7 +92,7 @@ async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | N
             village = new_region(vcode, vname, parent=town)
             session.add(village)
             villages.append(village)
-    await session.flush()
+    session.flush()
     for v, village in enumerate(villages, start=1):
         for post in ("A", "B"):
             handle = f"agent{v}{post.lower()}"
@@ -126,8 +126,8 @@ async def seed_demo(session: AsyncSession, ctx: Context) -> list[DemoPerson] | N
         set_phone(account, ctx, phone)
         session.add(account)
         people.append(DemoPerson(handle, "resident", name, village.name))
-    await session.flush()
-    await import_document(
+    session.flush()
+    import_document(
         session,
         shipped_catalogue(),
         actor_id=None,
@@ -154,10 +154,10 @@ def _staff(handle: str, role: str, name: str, region: Region, phone: str) -> Acc
     )
 
 
-async def demo_people(session: AsyncSession) -> list[DemoPerson]:
+def demo_people(session: Session) -> list[DemoPerson]:
     """The demo logins present in the database (for the start-up banner)."""
     rows = (
-        await session.execute(
+        session.execute(
             select(Account, Region)
             .join(Region, Region.id == Account.region_id)
             .where(Account.openid.like("dev\\_%", escape="\\"))

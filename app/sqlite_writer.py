@@ -33,7 +33,7 @@ Shared between the event loop's thread and the writer thread, and why each is sa
   loop); SQLAlchemy builds them for threads (memoized values are idempotent, mapper
   configuration takes a lock). Each engine's compiled cache (an LRUCache, made for concurrent
   use: it locks its own pruning) is used by one thread anyway: the write engine's here, the
-  read engines' on the loop.
+  reading engine's on the loop (the aiosqlite engine's: SQLAlchemy's async bridge, on the loop).
 - `Database._read_connection` (app/db.py): only ever touched on the loop, by `run_read`, which
   has no await, so reads never interleave; the writer thread neither sees it nor its engine.
 - `DriverStatement._prepared` (app/statements.py): filled only on pysqlite connections, and
@@ -52,8 +52,10 @@ Shared between the event loop's thread and the writer thread, and why each is sa
 - What a unit of work returns crosses to the loop after its Session has closed: ORM objects
   are detached then, their columns loaded (`expire_on_commit=False`), and only read.
 - `after_commit` callbacks (app/db.py) run on the thread that commits: for a unit of work,
-  this one. Today the only one (`Revocations.announce`) is registered on an async session,
-  on the loop; one registered in a unit of work must be safe to run off the loop.
+  this one, so each must be safe to run off the loop. The only one,
+  `Revocations._after_commit` (app/security/revocations.py), touches a stamp file and
+  increments a counter that only this thread writes (the loop reads it, and a stale read
+  only delays a reload to the next request).
 """
 
 from __future__ import annotations

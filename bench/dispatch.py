@@ -194,9 +194,8 @@ async def main(args: argparse.Namespace) -> None:
     ctx = Context.build(settings(folder))
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     ctx.now = lambda: now
-    await migrate.upgrade(ctx.db.write_engine)
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await migrate.upgrade(ctx.db)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
     print(f"filling: {args.open:,} open orders, {args.history:,} closed, {AGENTS} agents …")
     town, agent = await ctx.db.run_write(lambda s: fill(s, now, args.open, args.history))
     dispatcher = Principal(0, "dispatcher", town)
@@ -246,14 +245,17 @@ async def main(args: argparse.Namespace) -> None:
         ),
     }
     list_params = {"scope": agent, "limit": 21, "now": now}
-    async with ctx.db.reading() as session:
-        for name, statement in statements.items():
-            lines = await session.run_sync(
-                lambda s, st=statement, n=name: plan(s, st, list_params if "list" in n else params)
-            )
-            print(f"\n{name}:")
-            for line in lines:
-                print(f"    {line}")
+
+    def plans(session: Session) -> dict[str, list[str]]:
+        return {
+            name: plan(session, statement, list_params if "list" in name else params)
+            for name, statement in statements.items()
+        }
+
+    for name, lines in (await ctx.db.run_read(plans)).items():
+        print(f"\n{name}:")
+        for line in lines:
+            print(f"    {line}")
     await ctx.aclose()
 
 

@@ -124,9 +124,8 @@ async def tick_time(total: int, due: int) -> tuple[float, int]:
     folder = Path(tempfile.mkdtemp(prefix="daiban-bench-jobs-"))
     ctx = Context.build(bench_settings(folder))
     ctx.now = lambda: NOW
-    await migrate.upgrade(ctx.db.write_engine)
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await migrate.upgrade(ctx.db)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
     await ctx.db.run_write(lambda s: fill(s, total, due))
     await ctx.db.run_write(lambda s: s.execute(text("ANALYZE")))
     started = time.perf_counter()
@@ -186,7 +185,7 @@ async def delivery_rate(messages: int, workers: int) -> tuple[float, dict[str, i
             ),
         }
         ctx = Context.build(load_settings(env))
-        await migrate.upgrade(ctx.db.write_engine)
+        await migrate.upgrade(ctx.db)
         people = 20
 
         def queue(session: Session) -> None:
@@ -218,16 +217,15 @@ async def delivery_rate(messages: int, workers: int) -> tuple[float, dict[str, i
 
         await asyncio.gather(*(drain(f"w{i}") for i in range(workers)))
         elapsed = time.perf_counter() - started
-        async with ctx.db.reading() as session:
-            statuses = dict(
-                (
-                    await session.execute(
-                        select(Notification.wechat_status, func.count()).group_by(
-                            Notification.wechat_status
-                        )
+        statuses = await ctx.db.run_read(
+            lambda s: dict(
+                s.execute(
+                    select(Notification.wechat_status, func.count()).group_by(
+                        Notification.wechat_status
                     )
                 ).all()
             )
+        )
         await ctx.aclose()
         return messages / elapsed, statuses
 

@@ -13,7 +13,7 @@ from app.accounts.views import StaffCreated, StaffView
 from app.job_runs import JobsView, jobs_view
 from app.kinds import Post, StaffRole
 from mini_program_api.catalogue import CatalogueAdminController
-from mini_program_api.deps import Caller, Ctx, DbSession, require_role
+from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.ledger import AdminLedgerController
 from mini_program_api.orders import CalendarController
 from mini_program_api.ratings import ADMIN_ROUTES as ADMIN_RATING_ROUTES
@@ -44,17 +44,14 @@ class StaffController(Controller):
     @get(summary="本区工作人员")
     async def list_staff(
         self,
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
         role: FromQuery[StaffRole | None] = None,
     ) -> list[StaffView]:
-        return await staff.list_staff(db_session, ctx, principal, role)
+        return await ctx.db.run_read(lambda s: staff.list_staff(s, ctx, principal, role))
 
     @post(summary="新建工作人员, 返回一次性绑定码")
-    async def create(
-        self, data: JSONBody[StaffInput], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> StaffCreated:
+    async def create(self, data: JSONBody[StaffInput], ctx: Ctx, principal: Caller) -> StaffCreated:
         new = staff.StaffInput(
             role=data.role,
             name=data.name,
@@ -63,13 +60,15 @@ class StaffController(Controller):
             service_hours=data.service_hours,
             post=data.post,
         )
-        return await staff.create_staff(db_session, ctx, principal, new)
+        return await ctx.db.run_write(lambda s: staff.create_staff(s, ctx, principal, new))
 
     @post("/{staff_id:int}/binding-code", status_code=200, summary="重新生成绑定码 (换手机)")
     async def binding_code(
-        self, staff_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
+        self, staff_id: FromPath[int], ctx: Ctx, principal: Caller
     ) -> StaffCreated:
-        return await staff.reissue_binding_code(db_session, ctx, principal, staff_id)
+        return await ctx.db.run_write(
+            lambda s: staff.reissue_binding_code(s, ctx, principal, staff_id)
+        )
 
     @patch(
         "/{staff_id:int}", summary="修改工作人员资料 (姓名、值班电话、服务时间、岗位), 停用或启用"
@@ -78,7 +77,6 @@ class StaffController(Controller):
         self,
         staff_id: FromPath[int],
         data: JSONBody[StaffChangeInput],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> StaffView:
@@ -89,7 +87,9 @@ class StaffController(Controller):
             post=data.post,
             disabled=data.disabled,
         )
-        return await staff.update_staff(db_session, ctx, principal, staff_id, change)
+        return await ctx.db.run_write(
+            lambda s: staff.update_staff(s, ctx, principal, staff_id, change)
+        )
 
     @put("/{staff_id:int}/photo", summary="设置公示照片 (挂牌上岗): 先以 staff_photo 用途上传")
     async def set_photo(

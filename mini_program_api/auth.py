@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 
 from app.accounts import service
 from app.accounts.views import TokenPair
-from mini_program_api.deps import Caller, Ctx, DbSession, require_login
+from mini_program_api.deps import Caller, Ctx, require_login
 from mini_program_api.limits import limit_login_account
 from mini_program_api.problems import domain_error_response
 from mini_program_api.schemas import BindStaffInput, LoginInput, RefreshInput
@@ -28,14 +28,13 @@ class AuthController(Controller):
     async def login(
         self,
         data: JSONBody[LoginInput],
-        db_session: DbSession,
         ctx: Ctx,
         request: Request[Any, Any, Any],
     ) -> TokenPair:
         # WeChat is called before the first statement, so no transaction waits on the network.
         wx = await ctx.wechat.code_to_session(data.code)
         await limit_login_account(request, wx.openid)
-        return await service.login(db_session, ctx, wx)
+        return await ctx.db.run_write(lambda s: service.login(s, ctx, wx))
 
     @post(
         "/refresh",
@@ -43,10 +42,8 @@ class AuthController(Controller):
         summary="刷新登录 (refresh token 轮换)",
         opt={"limits": ("refresh_address",), "errors": (401,)},
     )
-    async def refresh(
-        self, data: JSONBody[RefreshInput], db_session: DbSession, ctx: Ctx
-    ) -> Response[Any] | TokenPair:
-        result = await service.refresh(db_session, ctx, data.refresh_token)
+    async def refresh(self, data: JSONBody[RefreshInput], ctx: Ctx) -> Response[Any] | TokenPair:
+        result = await ctx.db.run_write(lambda s: service.refresh(s, ctx, data.refresh_token))
         if result.error is not None:
             # Returned, not raised: a revoked family must be committed with the refusal.
             return domain_error_response(result.error)
@@ -54,8 +51,8 @@ class AuthController(Controller):
         return result.tokens
 
     @post("/logout", status_code=204, summary="退出登录")
-    async def logout(self, data: JSONBody[RefreshInput], db_session: DbSession, ctx: Ctx) -> None:
-        await service.logout(db_session, ctx, data.refresh_token)
+    async def logout(self, data: JSONBody[RefreshInput], ctx: Ctx) -> None:
+        await ctx.db.run_write(lambda s: service.logout(s, ctx, data.refresh_token))
 
     @post(
         "/bind-staff",
@@ -65,6 +62,6 @@ class AuthController(Controller):
         summary="用绑定码把当前微信绑定为工作人员账号",
     )
     async def bind_staff(
-        self, data: JSONBody[BindStaffInput], db_session: DbSession, ctx: Ctx, principal: Caller
+        self, data: JSONBody[BindStaffInput], ctx: Ctx, principal: Caller
     ) -> TokenPair:
-        return await service.bind_staff(db_session, ctx, principal, data.code)
+        return await ctx.db.run_write(lambda s: service.bind_staff(s, ctx, principal, data.code))

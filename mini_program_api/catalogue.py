@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, Router, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from sqlalchemy.orm import Session
 
 from app import audit, errors
 from app.catalogue import enablement, queries, service, views
 from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
-from mini_program_api.deps import Caller, Ctx, DbSession
+from mini_program_api.deps import Caller, Ctx
 from mini_program_api.params import Limit, RegionId, VillageId
 from mini_program_api.schemas import MAX_ID, Id, Input
 
@@ -26,7 +27,7 @@ class CatalogueController(Controller):
     @get("/items", summary="搜索事项 (名称、俗称、部门; 按本村可办过滤)")
     async def items(
         self,
-        db_session: DbSession,
+        ctx: Ctx,
         q: Annotated[str | None, QueryParameter(max_length=50, description="搜索词")] = None,
         village_id: VillageId = None,
         department: Annotated[str | None, QueryParameter(max_length=30)] = None,
@@ -34,35 +35,36 @@ class CatalogueController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
         limit: Limit = 20,
     ) -> views.ItemPage:
-        return await queries.search(
-            db_session,
-            q=q,
-            village_id=village_id,
-            department=department,
-            kind=kind,
-            cursor=cursor,
-            limit=limit,
+        return await ctx.db.run_read(
+            lambda s: queries.search(
+                s,
+                q=q,
+                village_id=village_id,
+                department=department,
+                kind=kind,
+                cursor=cursor,
+                limit=limit,
+            )
         )
 
     @get("/items/{code:str}", summary="办事指南 (材料清单、时限、收费、能否线上委托)")
     async def guide(
-        self, code: FromPath[str], db_session: DbSession, village_id: VillageId = None
+        self, code: FromPath[str], ctx: Ctx, village_id: VillageId = None
     ) -> views.Guide:
-        return await queries.guide(db_session, code, village_id=village_id)
+        return await ctx.db.run_read(lambda s: queries.guide(s, code, village_id=village_id))
 
     @get("/popular", summary="本村常办: 近 90 天本村委托最多的事项 (还没有办件时为空)")
     async def popular(
         self,
-        db_session: DbSession,
         ctx: Ctx,
         village_id: Annotated[int, QueryParameter(name="villageId", ge=1, le=MAX_ID)],
         limit: Limit = 10,
     ) -> list[views.PopularItem]:
-        return await queries.popular(db_session, ctx, village_id, limit)
+        return await ctx.db.run_read(lambda s: queries.popular(s, ctx, village_id, limit))
 
     @get("/departments", summary="部门列表")
-    async def departments(self, db_session: DbSession) -> list[views.DepartmentView]:
-        return await queries.departments(db_session)
+    async def departments(self, ctx: Ctx) -> list[views.DepartmentView]:
+        return await ctx.db.run_read(queries.departments)
 
 
 class EnablementInput(Input):
@@ -74,11 +76,33 @@ class EnablementInput(Input):
     enabled: bool
 
 
+async def _region_items(ctx: Ctx, principal: Caller, region_id: int) -> views.RegionItems:
+    return await ctx.db.run_read(lambda s: enablement.region_items(s, principal, region_id))
+
+
+async def _set_enabled(
+    ctx: Ctx, principal: Caller, data: EnablementInput
+) -> views.EnablementResult:
+    def work(session: Session) -> views.EnablementResult:
+        result = enablement.set_enabled(
+            session, principal, data.region_id, data.item_codes, data.enabled
+        )
+        audit.record(
+            session,
+            principal,
+            "catalogue.enablement",
+            f"region:{data.region_id}",
+            ctx.now(),
+            {"itemCodes": data.item_codes, "enabled": data.enabled},
+        )
+        return result
+
+    return await ctx.db.run_write(work)
+
+
 @get("/", summary="本镇或本村已开通的事项")
-async def list_enablements(
-    region_id: RegionId, db_session: DbSession, principal: Caller
-) -> views.RegionItems:
-    return await enablement.region_items(db_session, principal, region_id)
+async def list_enablements(region_id: RegionId, ctx: Ctx, principal: Caller) -> views.RegionItems:
+    return await _region_items(ctx, principal, region_id)
 
 
 @put(
@@ -86,26 +110,9 @@ async def list_enablements(
     summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
 )
 async def set_enablements(
-    data: JSONBody[EnablementInput], db_session: DbSession, ctx: Ctx, principal: Caller
+    data: JSONBody[EnablementInput], ctx: Ctx, principal: Caller
 ) -> views.EnablementResult:
-    result = await enablement.set_enabled(
-        db_session, principal, data.region_id, data.item_codes, data.enabled
-    )
-    await _audit_enablement(db_session, ctx, principal, data)
-    return result
-
-
-async def _audit_enablement(
-    db_session: DbSession, ctx: Ctx, principal: Caller, data: EnablementInput
-) -> None:
-    await audit.record_async(
-        db_session,
-        principal,
-        "catalogue.enablement",
-        f"region:{data.region_id}",
-        ctx.now(),
-        {"itemCodes": data.item_codes, "enabled": data.enabled},
-    )
+    return await _set_enabled(ctx, principal, data)
 
 
 # The dispatcher's pair; the admin router has the same two in its controller below.
@@ -127,71 +134,67 @@ class CatalogueAdminController(Controller):
     path = "/catalogue"
 
     @post("/items", summary="新建事项 (格式同导入文件), 在本区按 enabled 开通")
-    async def create(
-        self, data: JSONBody[ItemSpec], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> views.Guide:
-        guide = await service.save_item(db_session, ctx, principal, data, creating=True)
-        await audit.record_async(
-            db_session, principal, "catalogue.create", f"item:{data.code}", ctx.now()
-        )
-        return guide
+    async def create(self, data: JSONBody[ItemSpec], ctx: Ctx, principal: Caller) -> views.Guide:
+        def work(session: Session) -> views.Guide:
+            guide = service.save_item(session, ctx, principal, data, creating=True)
+            audit.record(session, principal, "catalogue.create", f"item:{data.code}", ctx.now())
+            return guide
+
+        return await ctx.db.run_write(work)
 
     @put("/items/{code:str}", summary="修改事项: 生成新版本, 已提交的办件不受影响")
     async def edit(
         self,
         code: FromPath[str],
         data: JSONBody[ItemSpec],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
     ) -> views.Guide:
         if data.code != code:
             raise errors.InvalidInput(errors=[{"field": "code", "message": "不能修改事项编码"}])
-        guide = await service.save_item(db_session, ctx, principal, data, creating=False)
-        await audit.record_async(db_session, principal, "catalogue.edit", f"item:{code}", ctx.now())
-        return guide
+
+        def work(session: Session) -> views.Guide:
+            guide = service.save_item(session, ctx, principal, data, creating=False)
+            audit.record(session, principal, "catalogue.edit", f"item:{code}", ctx.now())
+            return guide
+
+        return await ctx.db.run_write(work)
 
     @post("/items/{code:str}/retire", status_code=204, summary="停用事项")
-    async def retire(
-        self, code: FromPath[str], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> None:
-        await service.retire_item(db_session, ctx, code)
-        await audit.record_async(
-            db_session, principal, "catalogue.retire", f"item:{code}", ctx.now()
-        )
+    async def retire(self, code: FromPath[str], ctx: Ctx, principal: Caller) -> None:
+        def work(session: Session) -> None:
+            service.retire_item(session, ctx, code)
+            audit.record(session, principal, "catalogue.retire", f"item:{code}", ctx.now())
+
+        await ctx.db.run_write(work)
 
     @post("/items/{code:str}/restore", status_code=200, summary="恢复已停用的事项")
-    async def restore(
-        self, code: FromPath[str], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> views.Guide:
-        guide = await service.restore_item(db_session, code)
-        await audit.record_async(
-            db_session, principal, "catalogue.restore", f"item:{code}", ctx.now()
-        )
-        return guide
+    async def restore(self, code: FromPath[str], ctx: Ctx, principal: Caller) -> views.Guide:
+        def work(session: Session) -> views.Guide:
+            guide = service.restore_item(session, code)
+            audit.record(session, principal, "catalogue.restore", f"item:{code}", ctx.now())
+            return guide
+
+        return await ctx.db.run_write(work)
 
     @get("/items/{code:str}/versions", summary="事项的历史版本")
-    async def versions(self, code: FromPath[str], db_session: DbSession) -> list[views.VersionView]:
-        return await service.versions(db_session, code)
+    async def versions(self, code: FromPath[str], ctx: Ctx) -> list[views.VersionView]:
+        return await ctx.db.run_read(lambda s: service.versions(s, code))
 
     @get("/enablements", summary="某镇/村已开通的事项")
     async def list_enablements(
-        self, region_id: RegionId, db_session: DbSession, principal: Caller
+        self, region_id: RegionId, ctx: Ctx, principal: Caller
     ) -> views.RegionItems:
-        return await enablement.region_items(db_session, principal, region_id)
+        return await _region_items(ctx, principal, region_id)
 
     @put(
         "/enablements",
         summary="开通或关闭某镇/村的可办事项 (关闭乡镇时其下各村一并关闭; 村开通须乡镇已开通)",
     )
     async def enablements(
-        self, data: JSONBody[EnablementInput], db_session: DbSession, ctx: Ctx, principal: Caller
+        self, data: JSONBody[EnablementInput], ctx: Ctx, principal: Caller
     ) -> views.EnablementResult:
-        result = await enablement.set_enabled(
-            db_session, principal, data.region_id, data.item_codes, data.enabled
-        )
-        await _audit_enablement(db_session, ctx, principal, data)
-        return result
+        return await _set_enabled(ctx, principal, data)
 
     @post(
         "/import",
@@ -202,25 +205,26 @@ class CatalogueAdminController(Controller):
     async def import_file(
         self,
         request: Request[Any, Any, Any],
-        db_session: DbSession,
         ctx: Ctx,
         principal: Caller,
         format: FromQuery[Literal["yaml", "xlsx"]] = "yaml",
     ) -> views.ImportResult:
         body = await request.body()
-        try:
-            counts = await service.import_file(
-                db_session,
-                body,
-                f"upload.{format}",
-                actor_id=principal.account_id,
-                enable_within=principal.region_id,
+
+        def work(session: Session) -> dict[str, int]:
+            counts = service.import_document(
+                session, document, actor_id=principal.account_id, enable_within=principal.region_id
             )
+            audit.record(
+                session, principal, "catalogue.import", f"file:{format}", ctx.now(), dict(counts)
+            )
+            return counts
+
+        try:
+            document = await service.read_file(ctx.db, body, f"upload.{format}")
+            counts = await ctx.db.run_write(work)
         except DocumentInvalid as exc:
             raise _invalid(exc) from None
-        await audit.record_async(
-            db_session, principal, "catalogue.import", f"file:{format}", ctx.now(), dict(counts)
-        )
         return views.ImportResult(**counts)
 
     @get(
@@ -229,9 +233,9 @@ class CatalogueAdminController(Controller):
         opt={"media_types": (XLSX, "application/yaml")},
     )
     async def export_file(
-        self, db_session: DbSession, format: FromQuery[Literal["yaml", "xlsx"]] = "xlsx"
+        self, ctx: Ctx, format: FromQuery[Literal["yaml", "xlsx"]] = "xlsx"
     ) -> Response[bytes]:
-        document = await service.export_document(db_session)
+        document = await ctx.db.run_long_read(service.export_document)
         data, media_type = (
             (write_xlsx(document), XLSX)
             if format == "xlsx"

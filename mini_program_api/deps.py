@@ -1,8 +1,8 @@
-"""Request-scoped pieces: the unit of work, the caller, and role guards."""
+"""Request-scoped pieces: the context, the caller, and role guards."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 from litestar import Request
@@ -10,16 +10,12 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import errors
 from app.context import Context
 from app.security.tokens import Principal, TokenError
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
 # Handler parameters say explicitly that they are injected (Litestar 3 drops inference).
-DbSession: TypeAlias = NamedDependency[AsyncSession]
 Ctx: TypeAlias = NamedDependency[Context]
 Caller: TypeAlias = NamedDependency[Principal]
 
@@ -27,16 +23,6 @@ Caller: TypeAlias = NamedDependency[Principal]
 def provide_ctx(state: State) -> Context:
     ctx: Context = state.ctx
     return ctx
-
-
-async def provide_session(
-    state: State, request: Request[Any, Any, Any]
-) -> AsyncIterator[AsyncSession]:
-    """One request, one transaction: committed after the handler, rolled back if it raised."""
-    ctx: Context = state.ctx
-    scope = ctx.db.reading() if request.method in READ_METHODS else ctx.db.unit_of_work()
-    async with scope as session:
-        yield session
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

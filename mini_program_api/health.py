@@ -6,7 +6,6 @@ from typing import Literal
 
 import msgspec
 from litestar import get
-from sqlalchemy import text
 
 from app import errors, migrate
 from mini_program_api.deps import Ctx
@@ -28,10 +27,11 @@ async def healthz() -> Alive:
 
 @get("/readyz", tags=["ops"], summary="数据库可达且迁移为最新 (否则 503)")
 async def readyz(ctx: Ctx) -> Ready:
+    failure = ctx.db.writer_failure()
+    if failure is not None:
+        raise errors.DatabaseUnreachable("数据库写入线程曾停止, 已重新启动")
     try:
-        async with ctx.db.reading() as session:
-            await session.execute(text("SELECT 1"))
-        current = await migrate.current_revision(ctx.db.read_engine)
+        current = await migrate.current_revision(ctx.db)
     except Exception:
         raise errors.DatabaseUnreachable() from None
     head = migrate.head_revision()

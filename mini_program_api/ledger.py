@@ -54,8 +54,7 @@ class LedgerController(Controller):
         item_code: ItemCode = None,
     ) -> Figures:
         filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
-        async with ctx.db.reading() as session:
-            return await session.run_sync(lambda s: figures(s, ctx, principal, *period, filters))
+        return await ctx.db.run_long_read(lambda s: figures(s, ctx, principal, *period, filters))
 
     @get("/ledgers", summary="月度台账 (村级报表与镇汇总), 附限时下载链接")
     async def ledgers(self, ctx: Ctx, principal: Caller) -> list[LedgerFile]:

@@ -8,7 +8,7 @@ from litestar.params import FromQuery, JSONBody
 from app.accounts import service
 from app.accounts.views import MeView
 from app.notifications import inbox
-from mini_program_api.deps import Caller, Ctx, DbSession, require_login, require_role
+from mini_program_api.deps import Caller, Ctx, require_login, require_role
 from mini_program_api.params import Cursor, Limit
 from mini_program_api.schemas import MarkReadInput, PhoneCodeInput, ProfileInput, SubscribeInput
 
@@ -19,17 +19,15 @@ class MeController(Controller):
     guards = [require_login]
 
     @get(summary="我的资料 (身份证号、手机号均已脱敏)")
-    async def me(self, db_session: DbSession, ctx: Ctx, principal: Caller) -> MeView:
-        return await service.me(db_session, ctx, principal)
+    async def me(self, ctx: Ctx, principal: Caller) -> MeView:
+        return await ctx.db.run_read(lambda s: service.me(s, ctx, principal))
 
     @patch(guards=[require_role("resident")], summary="填写或修改我的资料")
-    async def update(
-        self, data: JSONBody[ProfileInput], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> MeView:
+    async def update(self, data: JSONBody[ProfileInput], ctx: Ctx, principal: Caller) -> MeView:
         change = service.ProfileChange(
             name=data.name, village_id=data.village_id, phone=data.phone, id_number=data.id_number
         )
-        return await service.update_profile(db_session, ctx, principal, change)
+        return await ctx.db.run_write(lambda s: service.update_profile(s, ctx, principal, change))
 
     @post(
         "/phone",
@@ -37,11 +35,9 @@ class MeController(Controller):
         guards=[require_role("resident")],
         summary="用微信手机号快速验证填写手机号",
     )
-    async def phone(
-        self, data: JSONBody[PhoneCodeInput], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> MeView:
+    async def phone(self, data: JSONBody[PhoneCodeInput], ctx: Ctx, principal: Caller) -> MeView:
         phone = await ctx.wechat.phone_number(data.code)
-        return await service.phone_from_wechat(db_session, ctx, principal, phone)
+        return await ctx.db.run_write(lambda s: service.phone_from_wechat(s, ctx, principal, phone))
 
     @get("/messages", summary="消息中心 (新的在前), 含未读数")
     async def messages(

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from app import errors
+from app.sqlite_writer import WriterError
 from mini_program_api.schemas import TEXT_PROBLEM, Input, field_text_problem, multiline_fields
 
 log = logging.getLogger("daiban.http")
@@ -109,6 +110,13 @@ def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Res
     return domain_error_response(errors.BodyTooDeep())
 
 
+def handle_writer_error(request: Request[Any, Any, Any], exc: WriterError) -> Response[Any]:
+    """SQLite's writer thread closed or died under this write (logged where it happened):
+    503, and the client retries (an order's idempotency key makes that safe)."""
+    log.error("database writer failed", extra={"path": request.url.path}, exc_info=exc)
+    return domain_error_response(errors.DatabaseUnreachable())
+
+
 def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error", extra={"path": request.url.path})
     code, title = HTTP_CODES[500]
@@ -120,6 +128,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: handle_validation_error,
     HTTPException: handle_http_error,
     RecursionError: handle_too_deep,
+    WriterError: handle_writer_error,
     Exception: handle_internal_error,
 }
 

@@ -226,7 +226,9 @@ class StaffRatingController(Controller):
         period: Period,
         by: FromQuery[Group] = "agent",
     ) -> stats.Satisfaction:
-        return await ctx.db.run_read(lambda s: stats.satisfaction(s, ctx, principal, *period, by))
+        return await ctx.db.run_long_read(
+            lambda s: stats.satisfaction(s, ctx, principal, *period, by)
+        )
 
 
 class DispatcherRatingController(StaffRatingController):

@@ -8,7 +8,7 @@ from app.accounts import staff
 from app.accounts.views import AgentCard, StaffView
 from mini_program_api import ratings as rating_routes
 from mini_program_api.catalogue import dispatch_enablements
-from mini_program_api.deps import Caller, Ctx, DbSession, require_role
+from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.dispatch import AGENT_ROUTES, DISPATCHER_ROUTES
 from mini_program_api.ledger import LedgerController
 from mini_program_api.moves import AgentMoves, DispatcherMoves
@@ -16,13 +16,13 @@ from mini_program_api.orders import AgentOrderController, DispatchOrderControlle
 
 
 @get("/station", summary="我所在村便民服务站的代办员")
-async def my_station(db_session: DbSession, ctx: Ctx, principal: Caller) -> list[AgentCard]:
-    return await staff.village_agents(db_session, ctx, principal.region_id or 0)
+async def my_station(ctx: Ctx, principal: Caller) -> list[AgentCard]:
+    return await ctx.db.run_read(lambda s: staff.village_agents(s, ctx, principal.region_id or 0))
 
 
 @get("/agents", summary="本镇代办员及在岗状态")
-async def town_agents(db_session: DbSession, ctx: Ctx, principal: Caller) -> list[StaffView]:
-    return await staff.town_agents(db_session, ctx, principal)
+async def town_agents(ctx: Ctx, principal: Caller) -> list[StaffView]:
+    return await ctx.db.run_read(lambda s: staff.town_agents(s, ctx, principal))
 
 
 agent_router = Router(

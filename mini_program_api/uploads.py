@@ -11,7 +11,7 @@ from litestar.response import File
 
 from app.uploads import service
 from app.uploads.service import DownloadLinks, UploadTicket, UploadView
-from mini_program_api.deps import Caller, Ctx, DbSession, require_login
+from mini_program_api.deps import Caller, Ctx, require_login
 from mini_program_api.problems import problem
 from mini_program_api.schemas import UploadInput
 from storage.base import (
@@ -33,15 +33,17 @@ class UploadController(Controller):
         opt={"limits": ("uploads_account",)},
     )
     async def create(
-        self, data: JSONBody[UploadInput], db_session: DbSession, ctx: Ctx, principal: Caller
+        self, data: JSONBody[UploadInput], ctx: Ctx, principal: Caller
     ) -> UploadTicket:
-        return await service.create_upload(
-            db_session,
-            ctx,
-            principal,
-            purpose=data.purpose,
-            content_type=data.content_type,
-            size=data.size,
+        return await ctx.db.run_write(
+            lambda s: service.create_upload(
+                s,
+                ctx,
+                principal,
+                purpose=data.purpose,
+                content_type=data.content_type,
+                size=data.size,
+            )
         )
 
     @post(
@@ -54,16 +56,12 @@ class UploadController(Controller):
         return await service.complete_upload(ctx, principal, upload_id)
 
     @get("/{upload_id:int}", summary="文件信息")
-    async def detail(
-        self, upload_id: FromPath[int], db_session: DbSession, principal: Caller
-    ) -> UploadView:
-        return await service.get_upload(db_session, principal, upload_id)
+    async def detail(self, upload_id: FromPath[int], ctx: Ctx, principal: Caller) -> UploadView:
+        return await ctx.db.run_read(lambda s: service.get_upload(s, principal, upload_id))
 
     @get("/{upload_id:int}/url", summary="短时有效的下载地址 (原图和缩略图)")
-    async def url(
-        self, upload_id: FromPath[int], db_session: DbSession, ctx: Ctx, principal: Caller
-    ) -> DownloadLinks:
-        return await service.download_links(db_session, ctx, principal, upload_id)
+    async def url(self, upload_id: FromPath[int], ctx: Ctx, principal: Caller) -> DownloadLinks:
+        return await ctx.db.run_read(lambda s: service.download_links(s, ctx, principal, upload_id))
 
 
 def _local_store(ctx: Any) -> LocalStore | None:

@@ -71,12 +71,13 @@ class ObjectInfo:
 
 
 class ObjectStore(Protocol):
-    """Every method may block on the network or disk in its backend, never on the event loop."""
+    """Every async method may block on the network or disk in its backend, never on the event
+    loop. Signing (`presign_*`) is computation only: both backends sign offline."""
 
     async def ensure_ready(self) -> None:
         """Create the bucket (and its lifecycle rule) if missing."""
 
-    async def presign_upload(
+    def presign_upload(
         self, key: str, content_type: str, max_bytes: int, expires_in: timedelta, now: datetime
     ) -> UploadForm: ...
 
@@ -90,7 +91,7 @@ class ObjectStore(Protocol):
 
     async def delete(self, *keys: str) -> None: ...
 
-    async def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str: ...
+    def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str: ...
 
 
 def incoming_key(content_type: str, now: datetime) -> str:

@@ -47,7 +47,7 @@ class LocalStore:
     async def ensure_ready(self) -> None:
         await anyio.to_thread.run_sync(lambda: self.root.mkdir(parents=True, exist_ok=True))
 
-    async def presign_upload(
+    def presign_upload(
         self, key: str, content_type: str, max_bytes: int, expires_in: timedelta, now: datetime
     ) -> UploadForm:
         expires_at = now + expires_in
@@ -111,7 +111,7 @@ class LocalStore:
 
         await anyio.to_thread.run_sync(delete)
 
-    async def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str:
+    def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str:
         self._path(key)
         expires = str(int((now + expires_in).timestamp()))
         query = {"expires": expires, "signature": self._sign("download", key, expires)}

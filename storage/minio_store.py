@@ -83,7 +83,7 @@ class MinioStore:
         config = LifecycleConfig([*others, ours])
         await self._run(self._client.set_bucket_lifecycle, self.bucket, config)
 
-    async def presign_upload(
+    def presign_upload(
         self, key: str, content_type: str, max_bytes: int, expires_in: timedelta, now: datetime
     ) -> UploadForm:
         expires_at = now + expires_in
@@ -148,7 +148,7 @@ class MinioStore:
                 if exc.code not in MISSING:
                     raise StorageError(str(exc)) from exc
 
-    async def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str:
+    def presign_download(self, key: str, expires_in: timedelta, now: datetime) -> str:
         # S3 lets a signed link set the answer's type and disposition, nothing more: nosniff
         # and the sandboxing CSP (storage.base.DOWNLOAD_HEADERS) must come from the reverse
         # proxy in front of MinIO's public endpoint.

@@ -60,10 +60,9 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
         async def reset() -> None:
             settings = make_settings(tmp_path_factory.mktemp("pg"), PG_URL)
             db = Database(settings)
-            async with db.write_engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            await migrate.upgrade(db.write_engine)
+            await db.run_write(lambda s: s.execute(text("DROP SCHEMA public CASCADE")))
+            await db.run_write(lambda s: s.execute(text("CREATE SCHEMA public")))
+            await migrate.upgrade(db)
             await db.dispose()
 
         asyncio.run(reset())
@@ -73,7 +72,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
 
     async def build() -> None:
         db = Database(make_settings(folder, f"sqlite+aiosqlite:///{path}"))
-        await migrate.upgrade(db.write_engine)
+        await migrate.upgrade(db)
         await db.dispose()
 
     asyncio.run(build())
@@ -128,14 +127,14 @@ async def ctx(settings: Settings, clock: Clock) -> AsyncIterator[Context]:
 async def truncate_all(context: Context) -> None:
     """PostgreSQL: one schema for the session, emptied before each test."""
     tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
-    async with context.db.unit_of_work() as session:
-        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await context.db.run_write(
+        lambda s: s.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    )
 
 
 @pytest.fixture
 async def demo(ctx: Context) -> None:
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
 
 
 @asynccontextmanager

@@ -198,8 +198,9 @@ async def test_a_catalogue_cursor_that_decodes_to_a_huge_number_is_422(client, d
 
 
 async def _count(ctx, model) -> int:
-    async with ctx.db.reading() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+    return int(
+        await ctx.db.run_read(lambda s: s.scalar(select(func.count()).select_from(model))) or 0
+    )
 
 
 async def test_a_nul_in_an_order_note_is_refused_and_no_order_is_made(client, demo, login, ctx):
@@ -281,12 +282,13 @@ async def test_text_already_stored_cannot_break_the_ledger_or_an_export(
     order = await submit(client, await login("resident2"))
     assert order.status_code == 201
     bad = "\x01记得\x0b带\x1f章" + ("" if ON_POSTGRES else "\x00")
-    async with ctx.db.unit_of_work() as session:
-        await session.execute(update(Order).values(note=bad))
-        await session.execute(update(OrderEvent).values(note=bad))
-        await session.execute(
-            update(Account).where(Account.name == "李建国").values(name="=1\x02+2")
-        )
+
+    def spoil(session) -> None:
+        session.execute(update(Order).values(note=bad))
+        session.execute(update(OrderEvent).values(note=bad))
+        session.execute(update(Account).where(Account.name == "李建国").values(name="=1\x02+2"))
+
+    await ctx.db.run_write(spoil)
     clock.current = at(2026, 11, 5, 10, 0)
     built = await monthly.build_missing(ctx)
     assert built.failed == [] and built.built == 8

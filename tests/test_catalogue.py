@@ -15,6 +15,7 @@ import msgspec
 import yaml
 from openpyxl import load_workbook
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.catalogue.document import read_document
 from app.demo import CATALOGUE_FILE
@@ -64,16 +65,15 @@ async def test_the_shipped_catalogue_meets_seed_001_minimums(client, demo, ctx):
     document = read_document(CATALOGUE_FILE.read_bytes(), CATALOGUE_FILE.name)
     assert sum("town" in i.enabled for i in document.items) >= 80
     assert sum("village" in i.enabled for i in document.items) >= 50
-    async with ctx.db.reading() as session:
-        per_region = dict(
-            (
-                await session.execute(
-                    select(Region.level, func.min(func.coalesce(_count_subquery(), 0)))
-                    .where(Region.level.in_(("town", "village")))
-                    .group_by(Region.level)
-                )
+    per_region = await ctx.db.run_read(
+        lambda s: dict(
+            s.execute(
+                select(Region.level, func.min(func.coalesce(_count_subquery(), 0)))
+                .where(Region.level.in_(("town", "village")))
+                .group_by(Region.level)
             ).all()
         )
+    )
     assert per_region["town"] >= 80 and per_region["village"] >= 50
 
 
@@ -183,10 +183,11 @@ async def test_editing_a_guide_makes_a_new_version_and_keeps_the_old(client, dem
     edited = await client.put("/mp/v1/admin/catalogue/items/RS-0001", json=body, headers=admin)
     assert edited.status_code == 200, edited.text
     assert edited.json()["version"] == 2 and edited.json()["promisedDays"] == 3
-    async with ctx.db.reading() as session:
-        first = (
-            await session.execute(select(ItemVersion).where(ItemVersion.id == guide["versionId"]))
+    first = await ctx.db.run_read(
+        lambda s: s.execute(
+            select(ItemVersion).where(ItemVersion.id == guide["versionId"])
         ).scalar_one()
+    )
     assert first.promised_days == guide["promisedDays"]
     assert len(first.materials) == len(guide["materials"]) > 2
     versions = (
@@ -214,8 +215,9 @@ async def test_a_bad_edit_lists_every_problem(client, demo, login):
 
 async def test_an_import_reports_every_problem_at_once_and_writes_nothing(client, demo, login, ctx):
     admin = await login("admin")
-    async with ctx.db.reading() as session:
-        before = await session.scalar(select(func.count()).select_from(ItemVersion))
+    before = await ctx.db.run_read(
+        lambda s: s.scalar(select(func.count()).select_from(ItemVersion))
+    )
     body = _doc(
         _item("BAD-0001", "正常的事项"),
         _item("BAD-0001", "编码重复的事项"),
@@ -235,16 +237,20 @@ async def test_an_import_reports_every_problem_at_once_and_writes_nothing(client
     assert ("BAD-0004", "materials[0].name") in by_row
     assert ("BAD-0005", "colour") in by_row
     assert ("BAD-0006", "department") in by_row
-    async with ctx.db.reading() as session:
-        after = await session.scalar(select(func.count()).select_from(ItemVersion))
+
+    def check(session: Session) -> int | None:
+        after = session.scalar(select(func.count()).select_from(ItemVersion))
         assert (
-            await session.scalar(
+            session.scalar(
                 select(func.count())
                 .select_from(CatalogueItem)
                 .where(CatalogueItem.code.like("BAD-%"))
             )
             == 0
         )
+        return after
+
+    after = await ctx.db.run_read(check)
     assert after == before
 
 
@@ -268,16 +274,17 @@ async def test_export_then_import_changes_nothing(client, demo, login, ctx):
     exported = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith(XLSX)
-    async with ctx.db.reading() as session:
-        versions_before = await session.scalar(select(func.count()).select_from(ItemVersion))
+    versions_before = await ctx.db.run_read(
+        lambda s: s.scalar(select(func.count()).select_from(ItemVersion))
+    )
     response = await _import(client, admin, exported.content, fmt="xlsx")
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["created"] == 0 and result["updated"] == 0 and result["unchanged"] >= 80
-    async with ctx.db.reading() as session:
-        assert (
-            await session.scalar(select(func.count()).select_from(ItemVersion)) == versions_before
-        )
+    assert (
+        await ctx.db.run_read(lambda s: s.scalar(select(func.count()).select_from(ItemVersion)))
+        == versions_before
+    )
     again = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
     first, second = (
         load_workbook(io.BytesIO(exported.content)),
@@ -448,15 +455,16 @@ async def test_files_that_broke_the_database_get_a_problem_list(client, demo, lo
         ("BAD-0306", "enabled"),
         ("BAD-0307", "fee.amount_fen"),
     }
-    async with ctx.db.reading() as session:
-        assert (
-            await session.scalar(
+    assert (
+        await ctx.db.run_read(
+            lambda s: s.scalar(
                 select(func.count())
                 .select_from(CatalogueItem)
                 .where(CatalogueItem.code.like("BAD-%"))
             )
-            == 0
         )
+        == 0
+    )
 
 
 async def test_xlsx_material_problems_name_the_materials_row(client, demo, login):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.asgi import create_app
 from app.clock import utcnow
@@ -69,22 +70,23 @@ async def live(database_url, tmp_path, wechat, clock):
     ctx.now = clock
     if ON_POSTGRES:
         await truncate_all(ctx)
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
     yield ctx
     await ctx.aclose()
 
 
 async def person(ctx: Context, openid: str, credits: int = 1) -> int:
-    async with ctx.db.unit_of_work() as session:
+    def add(session: Session) -> int:
         account = Account(role="resident", openid=openid, name="测试", on_duty=False)
         session.add(account)
-        await session.flush()
+        session.flush()
         if credits:
             session.add(
                 SubscriptionCredit(account_id=account.id, template_id=TEMPLATE, credits=credits)
             )
         return account.id
+
+    return await ctx.db.run_write(add)
 
 
 def accepted_message(n: int = 1, item: str = "城乡居民基本养老保险参保登记") -> Message:
@@ -105,18 +107,18 @@ async def queue(ctx: Context, recipient: int, n: int = 1, **message: str) -> Non
 
 
 async def rows(ctx: Context) -> list[Notification]:
-    async with ctx.db.reading() as session:
-        return list((await session.scalars(select(Notification).order_by(Notification.id))).all())
+    return await ctx.db.run_read(
+        lambda s: list(s.scalars(select(Notification).order_by(Notification.id)).all())
+    )
 
 
 async def credits_of(ctx: Context, account: int) -> int:
-    async with ctx.db.reading() as session:
-        return int(
-            await session.scalar(
-                select(SubscriptionCredit.credits).where(SubscriptionCredit.account_id == account)
-            )
-            or 0
+    credits = await ctx.db.run_read(
+        lambda s: s.scalar(
+            select(SubscriptionCredit.credits).where(SubscriptionCredit.account_id == account)
         )
+    )
+    return int(credits or 0)
 
 
 async def test_a_message_is_sent_once_with_its_fields_cut_to_wechats_limits(live, wechat):
@@ -354,8 +356,7 @@ async def test_each_allow_tap_reported_is_one_credit_up_to_a_cap(database_url, t
     ctx.now = clock
     if ON_POSTGRES:
         await truncate_all(ctx)
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
     async with serve(create_app(settings, ctx=ctx)) as client:
         login = await client.post("/mp/v1/auth/login", json={"code": "dev:resident2"})
         headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}

@@ -313,8 +313,8 @@ async def test_the_audit_log_refuses_changes(client, demo, login, ctx, statement
         headers=await login("dispatcher2a"),
     )
     with pytest.raises(Exception, match="append-only"):
-        async with ctx.db.unit_of_work() as session:
-            await session.execute(text(statement))
-    async with ctx.db.reading() as session:
-        rows = (await session.execute(text("SELECT action FROM audit_log"))).scalars().all()
+        await ctx.db.run_write(lambda s: s.execute(text(statement)))
+    rows = await ctx.db.run_read(
+        lambda s: s.execute(text("SELECT action FROM audit_log")).scalars().all()
+    )
     assert rows == ["dispatch.rule"]

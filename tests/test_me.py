@@ -63,8 +63,7 @@ async def test_staff_cannot_edit_their_profile_themselves(client, demo, login):
 async def test_no_plaintext_id_or_phone_in_the_stored_rows(client, demo, login, ctx):
     headers = await login("newcomer")
     await client.patch("/mp/v1/me", json={"phone": PHONE, "idNumber": ID_NUMBER}, headers=headers)
-    async with ctx.db.reading() as session:
-        rows = (await session.execute(text("SELECT * FROM accounts"))).all()
+    rows = await ctx.db.run_read(lambda s: s.execute(text("SELECT * FROM accounts")).all())
     dumped = repr(rows)
     assert ID_NUMBER not in dumped and PHONE not in dumped
     assert "11010519491231" not in dumped

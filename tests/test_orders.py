@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.models import Order, OrderEvent, Upload
 from tests.conftest import Clock
@@ -155,9 +156,12 @@ async def test_an_illegal_move_is_409_and_changes_nothing(client, demo, login, c
     assert response.json()["currentStatusName"] == "待派单"
     not_assigned = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
     assert not_assigned.status_code == 409  # nobody can take an order not yet dispatched
-    async with ctx.db.reading() as session:
-        assert await session.scalar(select(func.count()).select_from(OrderEvent)) == 2
-        assert (await session.get(Order, order_id)).status == "submitted"
+
+    def check(session: Session) -> None:
+        assert session.scalar(select(func.count()).select_from(OrderEvent)) == 2
+        assert session.get(Order, order_id).status == "submitted"
+
+    await ctx.db.run_read(check)
 
 
 async def test_two_simultaneous_moves_exactly_one_wins(client, demo, login, ctx):
@@ -169,16 +173,13 @@ async def test_two_simultaneous_moves_exactly_one_wins(client, demo, login, ctx)
     )
     codes = sorted(r.status_code for r in results)
     assert codes == [200, 409, 409], [r.text for r in results]
-    async with ctx.db.reading() as session:
-        events = (
-            (
-                await session.execute(
-                    select(OrderEvent.action).where(OrderEvent.order_id == order_id)
-                )
-            )
+    events = await ctx.db.run_read(
+        lambda s: (
+            s.execute(select(OrderEvent.action).where(OrderEvent.order_id == order_id))
             .scalars()
             .all()
         )
+    )
     assert len(events) == 5  # submit, pool, assign, take, and exactly one winner
 
 
@@ -204,8 +205,7 @@ async def test_a_retried_submission_returns_the_same_order(client, demo, login, 
         "/mp/v1/orders", json={**body, "note": "another body"}, headers=headers
     )
     assert other.status_code == 422 and other.json()["code"] == "idempotency_conflict"
-    async with ctx.db.reading() as session:
-        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+    assert await ctx.db.run_read(lambda s: s.scalar(select(func.count()).select_from(Order))) == 1
 
 
 async def test_hold_and_resume_give_back_exactly_the_days_left(client, demo, login, clock):
@@ -358,8 +358,7 @@ async def test_only_the_assigned_agent_moves_an_order(client, demo, login, ctx):
         f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=resident
     )
     assert by_resident.status_code == 403
-    async with ctx.db.reading() as session:
-        assert (await session.get(Order, order_id)).status == "reviewing"
+    assert (await ctx.db.run_read(lambda s: s.get(Order, order_id))).status == "reviewing"
 
 
 async def test_order_photos_are_shown_only_to_the_orders_people(client, demo, login):
@@ -392,8 +391,7 @@ async def test_result_photos_must_be_the_agents_own_finished_uploads(client, dem
         headers=agent,
     )
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "resultUploadIds"
-    async with ctx.db.reading() as session:
-        assert (await session.get(Order, order_id)).status == "accepted"
+    assert (await ctx.db.run_read(lambda s: s.get(Order, order_id))).status == "accepted"
 
 
 async def test_a_deadline_into_an_unscheduled_year_is_provisional_until_entered(
@@ -654,8 +652,11 @@ async def test_a_submission_with_wrong_photos_names_each_and_writes_nothing(
     )
     fields = [e["field"] for e in both.json()["errors"]]
     assert fields[0] == "materials.id_card" and "materials.hukou_book" in fields, fields
-    async with ctx.db.reading() as session:
-        assert await session.scalar(select(func.count()).select_from(Order)) == 1
-        assert (await session.get(Upload, mine)).order_id is None  # not half-attached
+
+    def check(session: Session) -> None:
+        assert session.scalar(select(func.count()).select_from(Order)) == 1
+        assert session.get(Upload, mine).order_id is None  # not half-attached
+
+    await ctx.db.run_read(check)
     second = await submit(client, resident, "RS-0009")
     assert int(second.json()["number"][-6:]) == 2  # the refused ones took no number

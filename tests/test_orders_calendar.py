@@ -87,13 +87,14 @@ async def test_a_running_order_gets_its_new_due_time_an_event_and_its_reminders(
     assert detail["dueAt"] == "2027-01-07T16:00:00Z" and detail["dueProvisional"] is False
     recomputed = [e for e in detail["timeline"] if e["action"] == "recompute_due"]
     assert len(recomputed) == 1 and recomputed[0]["data"]["dueAt"] == "2027-01-07T16:00:00+00:00"
-    async with ctx.db.reading() as session:
-        marks = {
+    marks = await ctx.db.run_read(
+        lambda s: {
             (kind, basis)
-            for kind, basis in await session.execute(
+            for kind, basis in s.execute(
                 select(Reminder.kind, Reminder.basis).where(Reminder.order_id == order_id)
             )
         }
+    )
     new_due = "2027-01-07T16:00:00+00:00"
     assert {("due_soon", new_due), ("overdue", new_due)} <= marks  # 催办 and 督办 follow it
     # Entering the same schedule again changes nothing and writes nothing more.

@@ -8,6 +8,7 @@ import uuid
 from datetime import date
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
 
 from app.asgi import create_app
 from app.context import Context
@@ -29,10 +30,9 @@ async def _submit(client, headers, photo: int):
 async def test_the_daily_sequence_stops_at_999999_with_a_clear_refusal(
     client, demo, login, ctx, clock
 ):
-    async with ctx.db.unit_of_work() as session:
-        await session.execute(
-            insert(OrderNumberCounter).values(day=date(2026, 11, 23), last=999_998)
-        )
+    await ctx.db.run_write(
+        lambda s: s.execute(insert(OrderNumberCounter).values(day=date(2026, 11, 23), last=999_998))
+    )
     resident = await login("resident1")
     last = await _submit(client, resident, await upload_photo(client, resident))
     assert last.status_code == 201, last.text
@@ -43,12 +43,15 @@ async def test_the_daily_sequence_stops_at_999999_with_a_clear_refusal(
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["code"] == "order_numbers_exhausted"
     assert refused.json()["title"] == "今日办件编号已用完,请明天再提交"
-    async with ctx.db.reading() as session:  # nothing of the refused submission was kept
-        assert await session.scalar(select(func.count()).select_from(Order)) == 1
-        assert await session.scalar(select(func.count()).select_from(OrderEvent)) == 2
-        assert (await session.get(Upload, photo)).order_id is None
-        counter = await session.get(OrderNumberCounter, date(2026, 11, 23))
+
+    def check(session: Session) -> None:  # nothing of the refused submission was kept
+        assert session.scalar(select(func.count()).select_from(Order)) == 1
+        assert session.scalar(select(func.count()).select_from(OrderEvent)) == 2
+        assert session.get(Upload, photo).order_id is None
+        counter = session.get(OrderNumberCounter, date(2026, 11, 23))
         assert counter.last == 999_999
+
+    await ctx.db.run_read(check)
     clock.advance(days=1)  # a new business day starts a new sequence
     resident = await login("resident1")
     tomorrow = await _submit(client, resident, photo)
@@ -77,6 +80,5 @@ async def test_numbers_are_unique_across_processes(client, demo, login, ctx, set
     numbers = sorted(a.json()["number"] for a in answers)
     assert all(re.fullmatch(r"DB20261123\d{6}", n) for n in numbers)
     assert numbers == [f"DB20261123{i:06d}" for i in range(1, 41)]
-    async with ctx.db.reading() as session:
-        stored = (await session.execute(select(Order.number))).scalars().all()
+    stored = await ctx.db.run_read(lambda s: s.execute(select(Order.number)).scalars().all())
     assert sorted(stored) == numbers

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from app.asgi import create_app
 from app.context import Context
@@ -57,11 +58,14 @@ async def _on_hold(client, login) -> int:
 
 
 async def _counts(ctx: Context, order_id: int) -> tuple[int, int]:
-    async with ctx.db.reading() as session:
-        events = await session.scalar(
+    def count(session: Session) -> tuple[int | None, int | None]:
+        events = session.scalar(
             select(func.count()).select_from(OrderEvent).where(OrderEvent.order_id == order_id)
         )
-        notes = await session.scalar(select(func.count()).select_from(Notification))
+        notes = session.scalar(select(func.count()).select_from(Notification))
+        return events, notes
+
+    events, notes = await ctx.db.run_read(count)
     return int(events or 0), int(notes or 0)
 
 
@@ -116,10 +120,14 @@ async def test_two_services_moving_one_order_at_once_one_wins(
     winner, loser = (hers, his) if by_resident.status_code == 200 else (his, hers)
     _lost(by_agent if winner == hers else by_resident, "reviewing")
     assert await _counts(ctx, order_id) == (events + 1, notes + 1)
-    async with ctx.db.reading() as session:
-        order = await session.get(Order, order_id)
-        assert (await session.get(Upload, winner)).order_id == order_id
-        assert (await session.get(Upload, loser)).order_id is None
+
+    def check(session: Session) -> Order | None:
+        order = session.get(Order, order_id)
+        assert session.get(Upload, winner).order_id == order_id
+        assert session.get(Upload, loser).order_id is None
+        return order
+
+    order = await ctx.db.run_read(check)
     assert order.status == "reviewing"
     assert order.materials["hukou_book"]["uploads"] == [winner]
 
@@ -142,8 +150,7 @@ async def test_a_job_moving_on_a_stale_read_loses_to_the_resident(client, demo, 
     )
     assert expired is False
     assert await _counts(ctx, order_id) == (events, notes)
-    async with ctx.db.reading() as session:
-        assert (await session.get(Order, order_id)).status == "reviewing"
+    assert (await ctx.db.run_read(lambda s: s.get(Order, order_id))).status == "reviewing"
 
 
 # --- PostgreSQL: both moves decided from the same read -------------------------------------
@@ -152,7 +159,7 @@ async def test_a_job_moving_on_a_stale_read_loses_to_the_resident(client, demo, 
 @asynccontextmanager
 async def _row_locked(ctx: Context, order_id: int) -> AsyncIterator[None]:
     """Hold the order's row lock: moves read it freely but wait at their UPDATE."""
-    async with ctx.db.write_engine.connect() as conn:
+    async with ctx.db.async_engine.connect() as conn:
         await conn.execute(
             text("SELECT id FROM orders WHERE id = :id FOR UPDATE"), {"id": order_id}
         )
@@ -167,7 +174,7 @@ async def _waiting(ctx: Context, count: int) -> None:
         "AND datname = current_database() AND query ILIKE 'UPDATE orders%'"
     )
     for _ in range(1000):
-        async with ctx.db.write_engine.connect() as conn:
+        async with ctx.db.async_engine.connect() as conn:
             if (await conn.scalar(query)) == count:
                 return
         await asyncio.sleep(0.01)
@@ -200,8 +207,7 @@ async def test_two_people_deciding_from_the_same_read_meet_at_the_compare_and_se
     assert accepted.status_code == 200, accepted.text
     _lost(cancelled, "accepted")  # it had passed the table's check against "reviewing"
     assert await _counts(ctx, order_id) == (events + 1, notes + 1)
-    async with ctx.db.reading() as session:
-        assert (await session.get(Order, order_id)).status == "accepted"
+    assert (await ctx.db.run_read(lambda s: s.get(Order, order_id))).status == "accepted"
 
 
 @postgres_only
@@ -228,8 +234,7 @@ async def test_an_agents_move_loses_to_a_reassignment_decided_at_the_same_time(
     _lost(accepted, "reviewing")
     assert accepted.json()["detail"] == "办件刚刚改派给了其他代办员,请刷新后再操作"
     assert (await _counts(ctx, order_id))[0] == events + 1
-    async with ctx.db.reading() as session:
-        order = await session.get(Order, order_id)
+    order = await ctx.db.run_read(lambda s: s.get(Order, order_id))
     assert order.agent_id == wang and order.status == "reviewing"
     assert order.accepted_at is None and order.due_at is None  # nothing of the accept
 
@@ -257,7 +262,10 @@ async def test_a_supplement_that_loses_attaches_nothing(client, demo, login, ctx
     assert terminated.status_code == 200, terminated.text
     _lost(supplemented, "cancelled")
     assert await _counts(ctx, order_id) == (events + 1, notes + 1)
-    async with ctx.db.reading() as session:
-        assert (await session.get(Upload, photo)).order_id is None
-        order = await session.get(Order, order_id)
+
+    def check(session: Session) -> Order | None:
+        assert session.get(Upload, photo).order_id is None
+        return session.get(Order, order_id)
+
+    order = await ctx.db.run_read(check)
     assert order.status == "cancelled" and order.materials["hukou_book"]["uploads"] != [photo]

@@ -297,8 +297,7 @@ async def start_app(stack: contextlib.AsyncExitStack, var_dir: Path, database_ur
     stack.push_async_callback(ctx.aclose)
     if ON_POSTGRES:
         await truncate_all(ctx)
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
     client = await stack.enter_async_context(serve(create_app(settings_, ctx=ctx)))
     login = await client.post("/mp/v1/auth/login", json={"code": "dev:dispatcher1a"})
     assert login.status_code == 200, login.text

@@ -6,18 +6,19 @@ import asyncio
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.orm import Session
 
 from app.models import Base
 
 
 async def test_migrations_from_empty_equal_the_models(ctx):
-    def diff(sync_connection):
+    def diff(session: Session):
         return compare_metadata(
-            MigrationContext.configure(sync_connection, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(session.connection(), opts={"compare_type": True}),
+            Base.metadata,
         )
 
-    async with ctx.db.write_engine.connect() as conn:
-        differences = await conn.run_sync(diff)
+    differences = await ctx.db.run_read(diff)
     assert differences == []
 
 

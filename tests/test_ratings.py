@@ -109,11 +109,9 @@ async def test_unrated_after_seven_days_the_order_gets_the_default_and_closes(
     await tick(ctx, clock, at(2026, 11, 26, 10, 0))  # 3 days after hand-back
     assert len(await messages(ctx, "resident2", "rating_reminder")) == 1
     await tick(ctx, clock, at(2026, 11, 30, 9, 59))
-    async with ctx.db.reading() as session:
-        assert (await session.get(Order, order_id)).status == "delivered"
+    assert (await ctx.db.run_read(lambda s: s.get(Order, order_id))).status == "delivered"
     await tick(ctx, clock, at(2026, 11, 30, 10, 0))  # 7 natural days
-    async with ctx.db.reading() as session:
-        assert (await session.get(Order, order_id)).status == "closed"
+    assert (await ctx.db.run_read(lambda s: s.get(Order, order_id))).status == "closed"
     [default] = (
         await client.get("/mp/v1/dispatch/ratings", headers=await login("dispatcher2a"))
     ).json()
@@ -355,8 +353,7 @@ async def test_complaints_are_the_residents_own_and_the_towns(client, demo, logi
         headers=await login("resident1"),
     )
     assert foreign.status_code == 404
-    async with ctx.db.reading() as session:
-        stored = (await session.scalars(select(Complaint.order_id))).all()
+    stored = await ctx.db.run_read(lambda s: s.scalars(select(Complaint.order_id)).all())
     assert stored == [order_id]  # the refused one left nothing behind
 
 
@@ -365,8 +362,8 @@ async def test_a_comment_left_unchecked_is_checked_by_the_job_and_then_shown(
 ):
     order_id = await _delivered(client, login)
     await _rate(client, login, order_id, 5, comment="态度很好")
-    async with ctx.db.unit_of_work() as session:  # as if WeChat had been unreachable
-        await session.execute(update(Rating).values(comment_status="pending"))
+    # As if WeChat had been unreachable.
+    await ctx.db.run_write(lambda s: s.execute(update(Rating).values(comment_status="pending")))
     dispatcher = await login("dispatcher2a")
     [hidden] = (await client.get("/mp/v1/dispatch/ratings", headers=dispatcher)).json()
     assert hidden["comment"] is None

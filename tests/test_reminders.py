@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.models import Account, Notification, Order, Reminder
 from jobs import tasks
@@ -27,19 +28,20 @@ def at(*args: int) -> datetime:
 
 
 async def messages(ctx, handle: str, kind: str | None = None) -> list[Notification]:
-    async with ctx.db.reading() as session:
-        account = await session.scalar(select(Account.id).where(Account.openid == f"dev_{handle}"))
+    def find(session: Session) -> list[Notification]:
+        account = session.scalar(select(Account.id).where(Account.openid == f"dev_{handle}"))
         query = select(Notification).where(Notification.recipient_id == account)
         if kind:
             query = query.where(Notification.kind == kind)
-        return list((await session.scalars(query.order_by(Notification.id))).all())
+        return list(session.scalars(query.order_by(Notification.id)).all())
+
+    return await ctx.db.run_read(find)
 
 
 async def order_row(ctx, order_id: int) -> Order:
-    async with ctx.db.reading() as session:
-        order = await session.get(Order, order_id)
-        assert order is not None
-        return order
+    order = await ctx.db.run_read(lambda s: s.get(Order, order_id))
+    assert order is not None
+    return order
 
 
 async def tick(ctx, clock: Clock, moment: datetime) -> int:
@@ -150,10 +152,9 @@ async def test_a_taken_order_drops_its_take_reminders(client, demo, login, ctx, 
     await tick(ctx, clock, at(2026, 11, 24, 12, 0))
     assert await messages(ctx, "agent4a", "take_reminder") == []
     assert await messages(ctx, "dispatcher2a", "take_escalated") == []
-    async with ctx.db.reading() as session:
-        outcomes = (
-            await session.scalars(select(Reminder.outcome).where(Reminder.order_id == order_id))
-        ).all()
+    outcomes = await ctx.db.run_read(
+        lambda s: s.scalars(select(Reminder.outcome).where(Reminder.order_id == order_id)).all()
+    )
     assert sorted(outcomes) == ["stale", "stale"]
 
 

@@ -53,10 +53,10 @@ async def test_a_disabled_agent_cannot_take_an_order_with_an_earlier_token(
         f"/mp/v1/agent/orders/{order['id']}/take", json={}, headers=_bearer(agent)
     )
     assert take.status_code == 401 and take.json()["code"] == "account_disabled"
-    async with ctx.db.reading() as session:
-        assert await session.scalar(select(Order.status).where(Order.id == order["id"])) == (
-            "assigned"
-        )
+    status = await ctx.db.run_read(
+        lambda s: s.scalar(select(Order.status).where(Order.id == order["id"]))
+    )
+    assert status == "assigned"
     refresh = await client.post("/mp/v1/auth/refresh", json={"refreshToken": agent["refresh"]})
     assert refresh.status_code == 401 and refresh.json()["code"] == "account_disabled"
 
@@ -116,12 +116,13 @@ async def test_three_hundred_logins_leave_only_the_newest_few(client, demo, ctx,
     first = await _tokens(client, "resident2")
     for _ in range(299):
         await _tokens(client, "resident2")
-    async with ctx.db.reading() as session:
-        live = await session.scalar(
+    live = await ctx.db.run_read(
+        lambda s: s.scalar(
             select(func.count(func.distinct(RefreshToken.family_id))).where(
                 RefreshToken.revoked_at.is_(None)
             )
         )
+    )
     assert live == cap
     me = await client.get("/mp/v1/me", headers=_bearer(first))
     assert me.status_code == 401 and me.json()["code"] == "token_revoked"

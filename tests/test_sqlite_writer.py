@@ -130,9 +130,7 @@ def live(tmp_path: Path):
     """A writer on the production write engine (BEGIN IMMEDIATE, WAL, driver savepoints)."""
     path = tmp_path / "live.sqlite3"
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{path}")
-    engine = _sqlite_sync_engine(
-        make_url(f"sqlite+pysqlite:///{path}"), settings, immediate=True, size=1
-    )
+    engine = _sqlite_sync_engine(make_url(f"sqlite+pysqlite:///{path}"), settings, immediate=True)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
     w = GroupCommitWriter(engine)
@@ -324,3 +322,52 @@ async def test_close_runs_what_is_queued_then_refuses_work_at_once(live):
     with pytest.raises(WriterError, match="closed"):
         w.restart()
     assert committed(path) == [1, 2]
+
+
+def test_readiness_reports_a_dead_writer_once_and_writes_go_on(tmp_path: Path):
+    """The writer dies (a caller left and the warning about it throws); /readyz answers 503
+    for it once, having started a new writer, then 200; and writes commit again."""
+    from app import migrate
+    from app.asgi import create_app
+    from app.context import Context
+    from app.models import Region
+    from tests.conftest import serve
+
+    path = tmp_path / "ready.sqlite3"
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{path}")
+    ctx = Context.build(settings)
+    asyncio.run(migrate.upgrade(ctx.db))
+    gate, started = threading.Event(), threading.Event()
+    handler = ThrowsOnWarning(Abort("thrown into the writer thread"))
+    logger = logging.getLogger("app.sqlite_writer")
+    logger.addHandler(handler)
+    try:
+
+        async def leave() -> None:
+            task = asyncio.ensure_future(ctx.db.run_write(held(gate, started)))
+            await asyncio.to_thread(started.wait, 5)
+            task.cancel()  # its loop closes before the writer can answer: a warning
+
+        asyncio.run(leave())
+        gate.set()
+        for _ in range(500):
+            if ctx.db._writer.failure is not None:
+                break
+            threading.Event().wait(0.01)
+        assert isinstance(ctx.db._writer.failure, Abort)
+    finally:
+        logger.removeHandler(handler)
+
+    async def check() -> None:
+        async with serve(create_app(settings, ctx=ctx)) as client:
+            first = await client.get("/readyz")
+            assert first.status_code == 503, first.text
+            assert first.json()["code"] == "database_unreachable"
+            assert (await client.get("/readyz")).status_code == 200
+            added = Region(code="990000000000", name="测试区", level="district")
+            await ctx.db.run_write(lambda s: s.add(added))
+        await ctx.aclose()
+
+    asyncio.run(check())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM regions").fetchall() == [("测试区",)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from app.models import Account, Region
 from app.regions.service import new_region
 
@@ -85,18 +87,21 @@ async def test_role_must_match_the_region_level(client, demo, login):
 
 
 async def test_admin_of_one_district_cannot_place_staff_in_another(client, demo, login, ctx):
-    async with ctx.db.unit_of_work() as session:
+
+    def other_district(session: Session) -> int:
         other = new_region("370402000000", "峄城区", None)
         session.add(other)
-        await session.flush()
+        session.flush()
         town = new_region("370402100000", "阴平镇", other)
         session.add(town)
-        await session.flush()
+        session.flush()
         village = new_region("370402100201", "阴平村", town)
         session.add(village)
-        await session.flush()
-        village_id = village.id
+        session.flush()
         assert isinstance(village, Region)
+        return village.id
+
+    village_id = await ctx.db.run_write(other_district)
     response = await _create_agent(client, await login("admin"), regionId=village_id)
     assert response.status_code == 404
 
@@ -222,13 +227,16 @@ async def test_staff_edits_refuse_unknown_fields(client, demo, login):
 
 async def _other_district_admin(ctx) -> str:
     """An admin of a second district, logging in as dev:other-admin."""
-    async with ctx.db.unit_of_work() as session:
+
+    def other_district(session: Session) -> None:
         other = new_region("370402000000", "峄城区", None)
         session.add(other)
-        await session.flush()
+        session.flush()
         session.add(
             Account(role="admin", name="外区管理员", region_id=other.id, openid="dev_other-admin")
         )
+
+    await ctx.db.run_write(other_district)
     return "other-admin"
 
 

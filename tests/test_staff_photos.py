@@ -16,6 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.asgi import create_app
 from app.context import Context
@@ -111,8 +112,7 @@ async def phone(
     await ctx.store.ensure_ready()
     if database_url.startswith("postgresql"):
         await truncate_all(ctx)
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
     async with serve(create_app(settings, ctx=ctx)) as client, httpx.AsyncClient() as outside:
         yield Phone(client, outside, ctx)
     await ctx.aclose()
@@ -130,15 +130,18 @@ async def _agent(phone: Phone, admin: dict[str, str], name: str = "刘桂兰") -
 
 
 async def _photo_keys(ctx: Context, upload_id: int) -> tuple[str | None, str | None]:
-    async with ctx.db.reading() as session:
-        upload = await session.get(Upload, upload_id)
+    def keys(session: Session) -> tuple[str | None, str | None]:
+        upload = session.get(Upload, upload_id)
         assert upload is not None
         return upload.key, upload.thumbnail_key
 
+    return await ctx.db.run_read(keys)
+
 
 async def _photo_key(ctx: Context, account_id: int) -> str | None:
-    async with ctx.db.reading() as session:
-        return await session.scalar(select(Account.photo_key).where(Account.id == account_id))
+    return await ctx.db.run_read(
+        lambda s: s.scalar(select(Account.photo_key).where(Account.id == account_id))
+    )
 
 
 async def test_an_admin_sets_a_photo_and_anyone_sees_it_on_the_public_card(phone: Phone):
@@ -258,13 +261,16 @@ async def test_only_an_admins_own_finished_staff_photo_will_do(phone: Phone):
 async def test_an_admin_of_another_district_gets_404(phone: Phone):
     admin = await phone.login("admin")
     agent = await _agent(phone, admin)
-    async with phone.ctx.db.unit_of_work() as session:
+
+    def other_district(session: Session) -> None:
         other = new_region("370402000000", "峄城区", None)
         session.add(other)
-        await session.flush()
+        session.flush()
         session.add(
             Account(role="admin", name="外区管理员", region_id=other.id, openid="dev_other-admin")
         )
+
+    await phone.ctx.db.run_write(other_district)
     outsider = await phone.login("other-admin")
     theirs = await phone.upload(outsider)
     response = await phone.client.put(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from sqlalchemy.orm import Session
 
 from app import migrate
 from app.asgi import create_app
@@ -31,13 +32,12 @@ async def _readyz(var_dir: Path, database_url: str) -> Any:
 async def _migrate_to(database_url: str, var_dir: Path, revision: str) -> None:
     db = Database(make_settings(var_dir, database_url))
 
-    def upgrade(sync_connection: Any) -> None:
+    def upgrade(session: Session) -> None:
         config = migrate.alembic_config()
-        config.attributes["connection"] = sync_connection
+        config.attributes["connection"] = session.connection()
         command.upgrade(config, revision)
 
-    async with db.write_engine.begin() as conn:
-        await conn.run_sync(upgrade)
+    await db.run_write(upgrade)
     await db.dispose()
 
 

@@ -121,8 +121,7 @@ async def up(
     await ctx.store.ensure_ready()
     if database_url.startswith("postgresql"):
         await truncate_all(ctx)
-    async with ctx.db.unit_of_work() as session:
-        await seed_demo(session, ctx)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
     async with serve(create_app(settings, ctx=ctx)) as client, httpx.AsyncClient() as outside:
         yield Uploader(client, outside, ctx)
     await ctx.aclose()
@@ -534,10 +533,9 @@ async def test_cleanup_never_removes_the_files_of_an_upload_an_order_just_took(
     either the order gets the upload with its files, or the clean-up gets both, never a row
     pointing at deleted files."""
     ticket, _ = await up.upload("resident1", jpeg())
-    async with up.ctx.db.reading() as session:
-        old = await session.get(Upload, ticket["id"])
-        assert old is not None and old.key and old.thumbnail_key
-        old_files = {local_root / old.key, local_root / old.thumbnail_key}
+    old = await up.ctx.db.run_read(lambda s: s.get(Upload, ticket["id"]))
+    assert old is not None and old.key and old.thumbnail_key
+    old_files = {local_root / old.key, local_root / old.thumbnail_key}
     clock.advance(hours=25)
     resident = await up.headers("resident1")
     materials = {
@@ -560,8 +558,9 @@ async def test_cleanup_never_removes_the_files_of_an_upload_an_order_just_took(
         await cleanup_unattached(up.ctx)
     assert len(answers) == 1, "the order was not placed during the clean-up"
     files = set(files_under(local_root))
-    async with up.ctx.db.reading() as session:
-        attached = (await session.scalars(select(Upload).where(Upload.order_id.is_not(None)))).all()
+    attached = await up.ctx.db.run_read(
+        lambda s: s.scalars(select(Upload).where(Upload.order_id.is_not(None))).all()
+    )
     for upload in attached:
         for key in (upload.key, upload.thumbnail_key):
             assert key and local_root / key in files, f"upload {upload.id} lost {key}"
@@ -661,11 +660,9 @@ async def test_minio_signs_for_the_public_endpoint_and_talks_on_the_internal_one
     await store.ensure_ready()  # reached moto through the internal endpoint
     assert await anyio.to_thread.run_sync(s3_client(s3_endpoint).bucket_exists, store.bucket)
     now = datetime.now(UTC)
-    form = await store.presign_upload(
-        "incoming/a.jpg", "image/jpeg", 1000, timedelta(minutes=10), now
-    )
+    form = store.presign_upload("incoming/a.jpg", "image/jpeg", 1000, timedelta(minutes=10), now)
     assert form.url == f"https://files.example.cn/{store.bucket}"
-    url = await store.presign_download("objects/a.jpg", timedelta(minutes=5), now)
+    url = store.presign_download("objects/a.jpg", timedelta(minutes=5), now)
     assert url.startswith(f"https://files.example.cn/{store.bucket}/objects/a.jpg?")
 
 

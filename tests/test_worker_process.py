@@ -39,12 +39,12 @@ async def test_the_worker_process_runs_the_jobs_and_stops_on_sigterm(ctx, demo, 
     for job in (b"deliver", b"reminders", b"ledgers", b"clean_up", b"comment_checks"):
         assert job in started, started
     for _ in range(100):  # the ledgers' catch-up runs at once
-        async with ctx.db.reading() as session:
-            if await session.scalar(select(JobRun.finished_at).where(JobRun.job == "ledgers")):
-                break
+        if await ctx.db.run_read(
+            lambda s: s.scalar(select(JobRun.finished_at).where(JobRun.job == "ledgers"))
+        ):
+            break
         await asyncio.sleep(0.1)
     worker.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(worker.wait(), 30) == 0
-    async with ctx.db.reading() as session:
-        built = (await session.scalars(select(Ledger.level))).all()
+    built = await ctx.db.run_read(lambda s: s.scalars(select(Ledger.level)).all())
     assert sorted(built) == ["town"] * 2 + ["village"] * 6

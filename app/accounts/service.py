@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app import errors
 from app.accounts import views
@@ -34,17 +34,17 @@ def principal_of(account: Account, login_id: str = "") -> Principal:
     return Principal(account.id, account.role, account.region_id, login_id)
 
 
-async def _region(session: AsyncSession, region_id: int | None) -> Region | None:
-    return await session.get(Region, region_id) if region_id else None
+def _region(session: Session, region_id: int | None) -> Region | None:
+    return session.get(Region, region_id) if region_id else None
 
 
-async def me(session: AsyncSession, ctx: Context, principal: Principal) -> views.MeView:
-    account = await _active_account(session, principal.account_id)
-    return views.me_view(account, await _region(session, account.region_id), ctx.cipher)
+def me(session: Session, ctx: Context, principal: Principal) -> views.MeView:
+    account = _active_account(session, principal.account_id)
+    return views.me_view(account, _region(session, account.region_id), ctx.cipher)
 
 
-async def _active_account(session: AsyncSession, account_id: int) -> Account:
-    account = await session.get(Account, account_id)
+def _active_account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
     if account is None or account.disabled_at is not None:
         raise errors.TokenInvalid("账号已停用或不存在,请重新登录")
     return account
@@ -53,28 +53,28 @@ async def _active_account(session: AsyncSession, account_id: int) -> Account:
 # --- login and tokens -------------------------------------------------------------------
 
 
-async def login(session: AsyncSession, ctx: Context, wx: WeChatSession) -> views.TokenPair:
+def login(session: Session, ctx: Context, wx: WeChatSession) -> views.TokenPair:
     """Find the account behind a WeChat openid, creating a resident on first login."""
     account = (
-        await session.execute(select(Account).where(Account.openid == wx.openid))
+        session.execute(select(Account).where(Account.openid == wx.openid))
     ).scalar_one_or_none()
     if account is None:
         account = Account(role="resident", openid=wx.openid, unionid=wx.unionid, on_duty=False)
         session.add(account)
-        await session.flush()
+        session.flush()
     elif account.disabled_at is not None:
         raise errors.Forbidden("该账号已停用,请联系便民服务中心")
     elif wx.unionid and account.unionid != wx.unionid:
         account.unionid = wx.unionid
-    return await issue_tokens(session, ctx, account, family_id=None)
+    return issue_tokens(session, ctx, account, family_id=None)
 
 
-async def issue_tokens(
-    session: AsyncSession, ctx: Context, account: Account, *, family_id: str | None
+def issue_tokens(
+    session: Session, ctx: Context, account: Account, *, family_id: str | None
 ) -> views.TokenPair:
     now = ctx.now()
     if family_id is None:  # a new login: the oldest beyond the cap end
-        await _cap_logins(session, ctx, account.id)
+        _cap_logins(session, ctx, account.id)
     family_id = family_id or new_secret()[:32]
     access, access_exp = ctx.tokens.issue(principal_of(account, family_id), now)
     refresh = new_secret()
@@ -88,7 +88,7 @@ async def issue_tokens(
             expires_at=refresh_expires_at,
         )
     )
-    region = await _region(session, account.region_id)
+    region = _region(session, account.region_id)
     return views.TokenPair(
         access_token=access,
         access_token_expires_at=now.fromtimestamp(access_exp, tz=now.tzinfo),
@@ -98,11 +98,11 @@ async def issue_tokens(
     )
 
 
-async def _cap_logins(session: AsyncSession, ctx: Context, account_id: int) -> None:
+def _cap_logins(session: Session, ctx: Context, account_id: int) -> None:
     """At most `max_logins_per_account` live logins: the oldest end first (a phone lost or
     replaced keeps its login until then; 300 logins in a row leave only the newest)."""
     keep = ctx.settings.security.max_logins_per_account - 1
-    await _lock_account(session, ctx, account_id)  # two logins at once count each other
+    _lock_account(session, ctx, account_id)  # two logins at once count each other
     live = (
         select(RefreshToken.family_id)
         .where(
@@ -113,35 +113,33 @@ async def _cap_logins(session: AsyncSession, ctx: Context, account_id: int) -> N
         )
         .order_by(RefreshToken.created_at.desc(), RefreshToken.id.desc())
     )
-    ended = (await session.scalars(live.offset(keep))).all()
+    ended = (session.scalars(live.offset(keep))).all()
     for family_id in ended:
-        await revoke_family(session, ctx, family_id, "capped")
+        revoke_family(session, ctx, family_id, "capped")
 
 
-async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshResult:
+def refresh(session: Session, ctx: Context, token: str) -> RefreshResult:
     """Rotate a refresh token. Presenting an already rotated one revokes its whole family;
     a token of a login that has ended is told why it ended."""
     now = ctx.now()
     row = (
-        await session.execute(
-            select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token))
-        )
+        session.execute(select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token)))
     ).scalar_one_or_none()
     if row is None:
         return RefreshResult(None, errors.TokenInvalid())
-    if await _lock_account(session, ctx, row.account_id):
-        await session.refresh(row)  # as it is now that no revocation can run beside us
+    if _lock_account(session, ctx, row.account_id):
+        session.refresh(row)  # as it is now that no revocation can run beside us
     if row.revoked_at is not None:
         return RefreshResult(
             None, errors.ENDED_LOGIN.get(row.revoked_reason or "", errors.SessionEnded)()
         )
     if row.used_at is not None:
-        await revoke_family(session, ctx, row.family_id, "reused")
+        revoke_family(session, ctx, row.family_id, "reused")
         return RefreshResult(None, errors.RefreshReused())
     if row.expires_at <= now:
         return RefreshResult(None, errors.TokenExpired())
     # Compare-and-set: of two requests racing with one token, exactly one rotates it.
-    claimed = await session.execute(
+    claimed = session.execute(
         update(RefreshToken)
         .where(
             RefreshToken.id == row.id,
@@ -151,55 +149,53 @@ async def refresh(session: AsyncSession, ctx: Context, token: str) -> RefreshRes
         .values(used_at=now)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        await revoke_family(session, ctx, row.family_id, "reused")
+        revoke_family(session, ctx, row.family_id, "reused")
         return RefreshResult(None, errors.RefreshReused())
-    account = await session.get(Account, row.account_id)
+    account = session.get(Account, row.account_id)
     if account is None or account.disabled_at is not None:
-        await revoke_family(session, ctx, row.family_id, "disabled")
+        revoke_family(session, ctx, row.family_id, "disabled")
         return RefreshResult(None, errors.AccountDisabled())
-    return RefreshResult(await issue_tokens(session, ctx, account, family_id=row.family_id))
+    return RefreshResult(issue_tokens(session, ctx, account, family_id=row.family_id))
 
 
-async def _lock_account(session: AsyncSession, ctx: Context, account_id: int) -> bool:
+def _lock_account(session: Session, ctx: Context, account_id: int) -> bool:
     """Refreshes and revocations of one account take turns, so a refresh cannot add a token
     to a login a revocation beside it is ending (ctx.db.lock_row)."""
-    return await ctx.db.lock_row(session, Account.id, account_id)
+    return ctx.db.lock_row(session, Account.id, account_id)
 
 
-async def revoke_family(session: AsyncSession, ctx: Context, family_id: str, reason: str) -> None:
+def revoke_family(session: Session, ctx: Context, family_id: str, reason: str) -> None:
     """End one login: its refresh tokens, and its access tokens on their next request."""
-    owner = await session.scalar(
+    owner = session.scalar(
         select(RefreshToken.account_id).where(RefreshToken.family_id == family_id).limit(1)
     )
     if owner is not None:
-        await _lock_account(session, ctx, owner)
-    await session.execute(
+        _lock_account(session, ctx, owner)
+    session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=ctx.now(), revoked_reason=reason)
     )
-    await ctx.revocations.announce(session)
+    ctx.revocations.announce(session)
 
 
-async def logout(session: AsyncSession, ctx: Context, token: str) -> None:
+def logout(session: Session, ctx: Context, token: str) -> None:
     row = (
-        await session.execute(
-            select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token))
-        )
+        session.execute(select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token)))
     ).scalar_one_or_none()
     if row is not None:
-        await revoke_family(session, ctx, row.family_id, "logout")
+        revoke_family(session, ctx, row.family_id, "logout")
 
 
-async def revoke_all(session: AsyncSession, account_id: int, ctx: Context, reason: str) -> None:
+def revoke_all(session: Session, account_id: int, ctx: Context, reason: str) -> None:
     """End every login of an account (disabled, re-bound to another phone, replaced)."""
-    await _lock_account(session, ctx, account_id)
-    await session.execute(
+    _lock_account(session, ctx, account_id)
+    session.execute(
         update(RefreshToken)
         .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=ctx.now(), revoked_reason=reason)
     )
-    await ctx.revocations.announce(session)
+    ctx.revocations.announce(session)
 
 
 # --- the resident's own profile ---------------------------------------------------------
@@ -214,10 +210,10 @@ class ProfileChange:
     phone_verified: bool = False  # the phone came from WeChat's getuserphonenumber
 
 
-async def update_profile(
-    session: AsyncSession, ctx: Context, principal: Principal, change: ProfileChange
+def update_profile(
+    session: Session, ctx: Context, principal: Principal, change: ProfileChange
 ) -> views.MeView:
-    account = await _active_account(session, principal.account_id)
+    account = _active_account(session, principal.account_id)
     if account.role != "resident":
         raise errors.Forbidden("工作人员的资料由管理员维护")
     problems: dict[str, str] = {}
@@ -241,7 +237,7 @@ async def update_profile(
             account.id_number_enc = ctx.cipher.encrypt(number, context="id_number")
             account.id_number_hash = ctx.cipher.lookup_hash(number, context="id_number")
     if change.village_id is not None:
-        village = await session.get(Region, change.village_id)
+        village = session.get(Region, change.village_id)
         if village is None or village.level != "village":
             problems["villageId"] = "没有找到该村(社区)"
         else:
@@ -250,9 +246,9 @@ async def update_profile(
         raise errors.InvalidInput(
             "填写的内容有误", errors=[{"field": f, "message": m} for f, m in problems.items()]
         )
-    await session.flush()
-    await claim_entered_orders(session, ctx, account)
-    return views.me_view(account, await _region(session, account.region_id), ctx.cipher)
+    session.flush()
+    claim_entered_orders(session, ctx, account)
+    return views.me_view(account, _region(session, account.region_id), ctx.cipher)
 
 
 def set_phone(account: Account, ctx: Context, phone: str, *, verified: bool = False) -> None:
@@ -266,28 +262,26 @@ def set_phone(account: Account, ctx: Context, phone: str, *, verified: bool = Fa
     account.phone_hash = phone_hash
 
 
-async def phone_from_wechat(
-    session: AsyncSession, ctx: Context, principal: Principal, phone: str
+def phone_from_wechat(
+    session: Session, ctx: Context, principal: Principal, phone: str
 ) -> views.MeView:
     if not identity.is_mobile(phone):
         raise errors.InvalidInput("暂只支持中国大陆手机号")
     change = ProfileChange(phone=phone, phone_verified=True)
-    return await update_profile(session, ctx, principal, change)
+    return update_profile(session, ctx, principal, change)
 
 
 # --- binding a WeChat login to a staff account ----------------------------------------
 
 
-async def bind_staff(
-    session: AsyncSession, ctx: Context, principal: Principal, code: str
-) -> views.TokenPair:
+def bind_staff(session: Session, ctx: Context, principal: Principal, code: str) -> views.TokenPair:
     """The logged-in WeChat user becomes the staff account the code was issued for."""
-    caller = await _active_account(session, principal.account_id)
+    caller = _active_account(session, principal.account_id)
     if caller.role != "resident":
         raise errors.AlreadyStaff()
     now = ctx.now()
     staff = (
-        await session.execute(
+        session.execute(
             select(Account).where(Account.binding_code_hash == secret_hash(code.strip().upper()))
         )
     ).scalar_one_or_none()
@@ -301,8 +295,8 @@ async def bind_staff(
     # Compare-and-set on the code: two phones redeeming one code, exactly one wins.
     openid, unionid = caller.openid, caller.unionid
     caller.openid = None
-    await session.flush()
-    won = await session.execute(
+    session.flush()
+    won = session.execute(
         update(Account)
         .where(Account.id == staff.id, Account.binding_code_hash == staff.binding_code_hash)
         .values(openid=openid, unionid=unionid, binding_code_hash=None, binding_expires_at=None)
@@ -310,7 +304,7 @@ async def bind_staff(
     )
     if won.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.BindingCodeInvalid()
-    await revoke_all(session, caller.id, ctx, "replaced")
+    revoke_all(session, caller.id, ctx, "replaced")
     caller.disabled_at = now  # the bare resident login is replaced by the staff account
-    await session.refresh(staff)
-    return await issue_tokens(session, ctx, staff, family_id=None)
+    session.refresh(staff)
+    return issue_tokens(session, ctx, staff, family_id=None)

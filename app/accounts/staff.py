@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from msgspec import UNSET, UnsetType
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app import audit, errors
 from app.accounts import views
@@ -30,8 +30,8 @@ log = logging.getLogger("daiban.accounts")
 STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
 
 
-async def _region(session: AsyncSession, region_id: int | None) -> Region | None:
-    return await session.get(Region, region_id) if region_id else None
+def _region(session: Session, region_id: int | None) -> Region | None:
+    return session.get(Region, region_id) if region_id else None
 
 
 @dataclass
@@ -58,9 +58,7 @@ def _field_problems(
     return problems
 
 
-async def _check_staff_input(
-    session: AsyncSession, admin_region: Region, data: StaffInput
-) -> Region:
+def _check_staff_input(session: Session, admin_region: Region, data: StaffInput) -> Region:
     problems = []
     if data.role not in STAFF_LEVEL:
         problems.append({"field": "role", "message": "角色只能是 agent、dispatcher 或 admin"})
@@ -69,7 +67,7 @@ async def _check_staff_input(
     )
     if problems:
         raise errors.InvalidInput("填写的内容有误", errors=problems)
-    region = await session.get(Region, data.region_id)
+    region = session.get(Region, data.region_id)
     if region is None or not contains(admin_region, region):
         raise errors.NotFound("没有找到该地区")
     wanted = STAFF_LEVEL[data.role]
@@ -81,11 +79,11 @@ async def _check_staff_input(
     return region
 
 
-async def create_staff(
-    session: AsyncSession, ctx: Context, admin: Principal, data: StaffInput
+def create_staff(
+    session: Session, ctx: Context, admin: Principal, data: StaffInput
 ) -> views.StaffCreated:
-    admin_region = await get_region(session, admin.region_id or 0)
-    region = await _check_staff_input(session, admin_region, data)
+    admin_region = get_region(session, admin.region_id or 0)
+    region = _check_staff_input(session, admin_region, data)
     account = Account(
         role=data.role,
         name=data.name.strip(),
@@ -97,11 +95,9 @@ async def create_staff(
     )
     code = _new_binding(account, ctx)
     session.add(account)
-    await session.flush()
+    session.flush()
     detail = {"role": data.role, "regionId": region.id, "post": data.post}
-    await audit.record_async(
-        session, admin, "staff.create", f"account:{account.id}", ctx.now(), detail
-    )
+    audit.record(session, admin, "staff.create", f"account:{account.id}", ctx.now(), detail)
     return views.StaffCreated(
         staff=views.staff_view(account, region, ctx.today()), binding_code=code
     )
@@ -116,19 +112,19 @@ def _new_binding(account: Account, ctx: Context) -> str:
     return code
 
 
-async def staff_in_scope(session: AsyncSession, admin: Principal, staff_id: int) -> Account:
-    account = await session.get(Account, staff_id)
+def staff_in_scope(session: Session, admin: Principal, staff_id: int) -> Account:
+    account = session.get(Account, staff_id)
     if account is None or account.role == "resident":
         raise errors.NotFound("没有找到该工作人员")
-    admin_region = await get_region(session, admin.region_id or 0)
-    region = await _region(session, account.region_id)
+    admin_region = get_region(session, admin.region_id or 0)
+    region = _region(session, account.region_id)
     if region is None or not contains(admin_region, region):
         raise errors.NotFound("没有找到该工作人员")
     return account
 
 
-async def list_staff(
-    session: AsyncSession, ctx: Context, admin: Principal, role: str | None
+def list_staff(
+    session: Session, ctx: Context, admin: Principal, role: str | None
 ) -> list[views.StaffView]:
     query = (
         select(Account, Region)
@@ -139,28 +135,26 @@ async def list_staff(
     )
     if role:
         query = query.where(Account.role == role)
-    rows = (await session.execute(query)).all()
+    rows = (session.execute(query)).all()
     return [views.staff_view(account, region, ctx.today()) for account, region in rows]
 
 
-async def reissue_binding_code(
-    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int
+def reissue_binding_code(
+    session: Session, ctx: Context, admin: Principal, staff_id: int
 ) -> views.StaffCreated:
     """A new code for an unbound staff account, or to move a staff account to a new phone."""
-    account = await staff_in_scope(session, admin, staff_id)
+    account = staff_in_scope(session, admin, staff_id)
     if account.id == admin.account_id:
         # It would unbind the admin's own phone: another admin must do it.
         raise errors.Conflict("不能为自己重新生成绑定码 (会解除本机绑定), 请由另一位管理员操作")
     if account.openid is not None:
-        await revoke_all(session, account.id, ctx, "rebound")
+        revoke_all(session, account.id, ctx, "rebound")
         account.openid = None
     code = _new_binding(account, ctx)
-    await session.flush()
-    await audit.record_async(
-        session, admin, "staff.binding_code", f"account:{account.id}", ctx.now()
-    )
+    session.flush()
+    audit.record(session, admin, "staff.binding_code", f"account:{account.id}", ctx.now())
     return views.StaffCreated(
-        staff=views.staff_view(account, await _region(session, account.region_id), ctx.today()),
+        staff=views.staff_view(account, _region(session, account.region_id), ctx.today()),
         binding_code=code,
     )
 
@@ -180,10 +174,10 @@ def _given(value: T | UnsetType | None) -> T | None:
     return None if isinstance(value, UnsetType) else value
 
 
-async def update_staff(
-    session: AsyncSession, ctx: Context, admin: Principal, staff_id: int, change: StaffChange
+def update_staff(
+    session: Session, ctx: Context, admin: Principal, staff_id: int, change: StaffChange
 ) -> views.StaffView:
-    account = await staff_in_scope(session, admin, staff_id)
+    account = staff_in_scope(session, admin, staff_id)
     problems = _field_problems(
         account.role,
         name=_given(change.name),
@@ -205,8 +199,8 @@ async def update_staff(
     if not isinstance(change.disabled, UnsetType):
         account.disabled_at = ctx.now() if change.disabled else None
         if change.disabled:
-            await revoke_all(session, account.id, ctx, "disabled")
-    await session.flush()
+            revoke_all(session, account.id, ctx, "disabled")
+    session.flush()
     changed = {
         name: value
         for name, value in (
@@ -218,10 +212,8 @@ async def update_staff(
         )
         if not isinstance(value, UnsetType)
     }
-    await audit.record_async(
-        session, admin, "staff.edit", f"account:{account.id}", ctx.now(), changed
-    )
-    return views.staff_view(account, await _region(session, account.region_id), ctx.today())
+    audit.record(session, admin, "staff.edit", f"account:{account.id}", ctx.now(), changed)
+    return views.staff_view(account, _region(session, account.region_id), ctx.today())
 
 
 # --- the photo on the public card (挂牌上岗) -------------------------------------------
@@ -236,10 +228,11 @@ async def set_staff_photo(
     photo_key keeps the clean-up of unattached uploads away from the file, and its guard
     makes an order or a concurrent request that took the upload first win. The replaced
     photo and the unused thumbnail are removed from storage after the commit."""
-    async with ctx.db.unit_of_work() as session:
-        account = await staff_in_scope(session, admin, staff_id)
+
+    def take(session: Session) -> tuple[views.StaffView, list[str | None]]:
+        account = staff_in_scope(session, admin, staff_id)
         taken = (
-            await session.execute(
+            session.execute(
                 delete(Upload)
                 .where(
                     Upload.id == upload_id,
@@ -257,22 +250,25 @@ async def set_staff_photo(
             raise errors.NotFound("没有找到这张照片,请先上传并完成检查")
         replaced = account.photo_key
         account.photo_key = taken.key
-        await session.flush()
-        await audit.record_async(session, admin, "staff.photo", f"account:{account.id}", ctx.now())
-        view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
-    await _remove_files(ctx, replaced, taken.thumbnail_key)
+        session.flush()
+        audit.record(session, admin, "staff.photo", f"account:{account.id}", ctx.now())
+        view = views.staff_view(account, _region(session, account.region_id), ctx.today())
+        return view, [replaced, taken.thumbnail_key]
+
+    view, unused = await ctx.db.run_write(take)
+    await _remove_files(ctx, *unused)
     return view
 
 
 async def remove_staff_photo(ctx: Context, admin: Principal, staff_id: int) -> views.StaffView:
-    async with ctx.db.unit_of_work() as session:
-        account = await staff_in_scope(session, admin, staff_id)
+    def remove(session: Session) -> tuple[views.StaffView, str | None]:
+        account = staff_in_scope(session, admin, staff_id)
         replaced, account.photo_key = account.photo_key, None
-        await session.flush()
-        await audit.record_async(
-            session, admin, "staff.photo_removed", f"account:{account.id}", ctx.now()
-        )
-        view = views.staff_view(account, await _region(session, account.region_id), ctx.today())
+        session.flush()
+        audit.record(session, admin, "staff.photo_removed", f"account:{account.id}", ctx.now())
+        return views.staff_view(account, _region(session, account.region_id), ctx.today()), replaced
+
+    view, replaced = await ctx.db.run_write(remove)
     await _remove_files(ctx, replaced)
     return view
 
@@ -288,12 +284,10 @@ async def _remove_files(ctx: Context, *keys: str | None) -> None:
         log.exception("could not remove replaced staff photo files", extra={"keys": wanted})
 
 
-async def village_agents(
-    session: AsyncSession, ctx: Context, village_id: int
-) -> list[views.AgentCard]:
-    await get_region(session, village_id, level="village")
+def village_agents(session: Session, ctx: Context, village_id: int) -> list[views.AgentCard]:
+    get_region(session, village_id, level="village")
     rows = (
-        await session.execute(
+        session.execute(
             select(Account)
             .where(
                 Account.region_id == village_id,
@@ -308,19 +302,15 @@ async def village_agents(
     ttl = timedelta(seconds=ctx.settings.storage.download_url_ttl_seconds)
     cards = []
     for agent in rows:
-        url = (
-            await ctx.store.presign_download(agent.photo_key, ttl, now) if agent.photo_key else None
-        )
+        url = ctx.store.presign_download(agent.photo_key, ttl, now) if agent.photo_key else None
         cards.append(views.agent_card(agent, ctx.today(), photo_url=url))
     return cards
 
 
-async def town_agents(
-    session: AsyncSession, ctx: Context, dispatcher: Principal
-) -> list[views.StaffView]:
+def town_agents(session: Session, ctx: Context, dispatcher: Principal) -> list[views.StaffView]:
     """Every agent of the dispatcher's town, village by village."""
     rows = (
-        await session.execute(
+        session.execute(
             select(Account, Region)
             .join(Region, Region.id == Account.region_id)
             .where(Region.town_id == dispatcher.region_id, Account.role == "agent")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import and_, delete, exists, func, insert, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import errors
@@ -16,11 +16,11 @@ from app.security.tokens import Principal
 TownNotEnabled = errors.error("town_not_enabled", 409, "所属乡镇(街道)没有开通该事项")
 
 
-async def _region_in_scope(session: AsyncSession, principal: Principal, region_id: int) -> Region:
+def _region_in_scope(session: Session, principal: Principal, region_id: int) -> Region:
     """A town or village the caller manages: admins any of their district, dispatchers their
     town and its villages; anything else is not found."""
-    scope = await get_region(session, principal.region_id or 0)
-    region = await session.get(Region, region_id)
+    scope = get_region(session, principal.region_id or 0)
+    region = session.get(Region, region_id)
     if region is None or region.level not in ("town", "village") or not contains(scope, region):
         raise errors.NotFound("没有找到该乡镇或村")
     return region
@@ -40,13 +40,11 @@ def offered_in(region: Region) -> ColumnElement[bool]:
     )
 
 
-async def region_items(
-    session: AsyncSession, principal: Principal, region_id: int
-) -> views.RegionItems:
+def region_items(session: Session, principal: Principal, region_id: int) -> views.RegionItems:
     """What a town centre or a village station offers (a village: only what its town does)."""
-    region = await _region_in_scope(session, principal, region_id)
+    region = _region_in_scope(session, principal, region_id)
     rows = (
-        await session.execute(
+        session.execute(
             select(CatalogueItem, Department.name, Department.code)
             .join(Department, Department.id == CatalogueItem.department_id)
             .where(CatalogueItem.retired_at.is_(None), offered_in(region))
@@ -61,16 +59,16 @@ async def region_items(
     )
 
 
-async def set_enabled(
-    session: AsyncSession, principal: Principal, region_id: int, codes: list[str], enabled: bool
+def set_enabled(
+    session: Session, principal: Principal, region_id: int, codes: list[str], enabled: bool
 ) -> views.EnablementResult:
     """Admins: any town or village of their district; dispatchers: their town and its villages.
 
     Switching an item off for a town switches it off for the town's villages too; a village
     may switch an item on only while its town has it."""
-    region = await _region_in_scope(session, principal, region_id)
+    region = _region_in_scope(session, principal, region_id)
     rows = (
-        await session.execute(
+        session.execute(
             select(CatalogueItem.code, CatalogueItem.id).where(
                 CatalogueItem.code.in_(codes), CatalogueItem.retired_at.is_(None)
             )
@@ -87,20 +85,20 @@ async def set_enabled(
     villages_off = 0
     if enabled:
         if region.level == "village":
-            town_has = await _enabled_ids(session, region.town_id or 0, ids)
+            town_has = _enabled_ids(session, region.town_id or 0, ids)
             missing_in_town = sorted(code for code, i in items.items() if i not in town_has)
             if missing_in_town:
                 raise TownNotEnabled(
                     "所属乡镇(街道)没有开通这些事项, 请先为乡镇开通: " + "、".join(missing_in_town),
                     itemCodes=missing_in_town,
                 )
-        present = await _enabled_ids(session, region_id, ids)
+        present = _enabled_ids(session, region_id, ids)
         missing = [{"region_id": region_id, "item_id": i} for i in ids if i not in present]
         if missing:
-            await session.execute(insert(ItemEnablement), missing)
+            session.execute(insert(ItemEnablement), missing)
     else:
         if region.level == "town":
-            result = await session.execute(
+            result = session.execute(
                 delete(ItemEnablement).where(
                     ItemEnablement.region_id.in_(
                         select(Region.id).where(Region.town_id == region_id)
@@ -109,12 +107,12 @@ async def set_enabled(
                 )
             )
             villages_off = int(getattr(result, "rowcount", 0) or 0)
-        await session.execute(
+        session.execute(
             delete(ItemEnablement).where(
                 ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(ids)
             )
         )
-    total = await session.scalar(
+    total = session.scalar(
         select(func.count())
         .select_from(ItemEnablement)
         .where(ItemEnablement.region_id == region_id)
@@ -124,10 +122,10 @@ async def set_enabled(
     )
 
 
-async def _enabled_ids(session: AsyncSession, region_id: int, item_ids: list[int]) -> set[int]:
+def _enabled_ids(session: Session, region_id: int, item_ids: list[int]) -> set[int]:
     return set(
         (
-            await session.execute(
+            session.execute(
                 select(ItemEnablement.item_id).where(
                     ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(item_ids)
                 )
@@ -136,8 +134,8 @@ async def _enabled_ids(session: AsyncSession, region_id: int, item_ids: list[int
     )
 
 
-async def enable_new_items(
-    session: AsyncSession, created: list[tuple[int, ItemSpec]], within: int | None
+def enable_new_items(
+    session: Session, created: list[tuple[int, ItemSpec]], within: int | None
 ) -> None:
     """New items switched on at the levels their `enabled` names, in every town and village
     under `within` (a district id; None: everywhere)."""
@@ -146,7 +144,7 @@ async def enable_new_items(
     query = select(Region.id, Region.level).where(Region.level.in_(("town", "village")))
     if within is not None:
         query = query.where(Region.district_id == within)
-    regions = (await session.execute(query)).all()
+    regions = (session.execute(query)).all()
     rows = [
         {"region_id": region_id, "item_id": item_id}
         for item_id, spec in created
@@ -154,11 +152,11 @@ async def enable_new_items(
         if level in spec.enabled
     ]
     if rows:
-        await session.execute(insert(ItemEnablement), rows)
+        session.execute(insert(ItemEnablement), rows)
 
 
-async def switch_levels(
-    session: AsyncSession, item_id: int, added: set[str], dropped: set[str], within: int | None
+def switch_levels(
+    session: Session, item_id: int, added: set[str], dropped: set[str], within: int | None
 ) -> None:
     """Switch one item on at every town or village of the added levels and off at the dropped
     ones. A village never offers what its town does not: dropping towns drops villages, and
@@ -167,7 +165,7 @@ async def switch_levels(
     if "town" in dropped:
         dropped = dropped | {"village"}
     if dropped:
-        await session.execute(
+        session.execute(
             delete(ItemEnablement).where(
                 ItemEnablement.item_id == item_id,
                 ItemEnablement.region_id.in_(
@@ -179,13 +177,13 @@ async def switch_levels(
         return
     present = set(
         (
-            await session.execute(
+            session.execute(
                 select(ItemEnablement.region_id).where(ItemEnablement.item_id == item_id)
             )
         ).scalars()
     )
     regions = (
-        await session.execute(
+        session.execute(
             select(Region.id, Region.level, Region.town_id).where(
                 Region.level.in_(("town", "village")), in_scope
             )
@@ -202,7 +200,7 @@ async def switch_levels(
         and r.town_id in with_town
     ]
     if towns or villages:
-        await session.execute(
+        session.execute(
             insert(ItemEnablement),
             [{"region_id": r, "item_id": item_id} for r in towns + villages],
         )

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import errors
@@ -25,8 +25,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def search(
-    session: AsyncSession,
+def search(
+    session: Session,
     *,
     q: str | None,
     village_id: int | None,
@@ -62,7 +62,7 @@ async def search(
     else:
         rank = literal(0)
     if village_id is not None:
-        query = query.where(offered_in(await get_region(session, village_id, level="village")))
+        query = query.where(offered_in(get_region(session, village_id, level="village")))
     if department:
         query = query.where(Department.code == department)
     if kind:
@@ -73,7 +73,7 @@ async def search(
             or_(rank > after_rank, and_(rank == after_rank, CatalogueItem.code > after_code))
         )
     rows = (
-        await session.execute(
+        session.execute(
             query.add_columns(rank.label("rank"))
             .order_by(rank, CatalogueItem.code)
             .limit(limit + 1)
@@ -93,9 +93,7 @@ POPULAR_DAYS = 90
 POPULAR_CACHE_SECONDS = 60
 
 
-async def popular(
-    session: AsyncSession, ctx: Context, village_id: int, limit: int
-) -> list[views.PopularItem]:
+def popular(session: Session, ctx: Context, village_id: int, limit: int) -> list[views.PopularItem]:
     """本村常办: the items the village asked for most in the last 90 days that it still
     offers; empty until it has orders. Ties go to the most recent request. Every resident
     opening the app asks for it, and it moves slowly: each answer is kept for a minute."""
@@ -105,7 +103,7 @@ async def popular(
     kept = cache.get((village_id, limit))
     if kept and timedelta(0) <= now - kept[0] < timedelta(seconds=POPULAR_CACHE_SECONDS):
         return kept[1]
-    village = await get_region(session, village_id, level="village")
+    village = get_region(session, village_id, level="village")
     since = now - timedelta(days=POPULAR_DAYS)
     counts = (
         select(
@@ -118,7 +116,7 @@ async def popular(
         .subquery()
     )
     rows = (
-        await session.execute(
+        session.execute(
             select(CatalogueItem, Department.name, Department.code, counts.c.orders)
             .join(counts, counts.c.item_id == CatalogueItem.id)
             .join(Department, Department.id == CatalogueItem.department_id)
@@ -155,9 +153,9 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     raise errors.InvalidInput("翻页参数无效", errors=[{"field": "cursor", "message": "无效"}])
 
 
-async def guide(session: AsyncSession, code: str, *, village_id: int | None = None) -> views.Guide:
+def guide(session: Session, code: str, *, village_id: int | None = None) -> views.Guide:
     row = (
-        await session.execute(
+        session.execute(
             select(CatalogueItem, ItemVersion, Department)
             .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
             .join(Department, Department.id == ItemVersion.department_id)
@@ -170,15 +168,15 @@ async def guide(session: AsyncSession, code: str, *, village_id: int | None = No
     agents: list[Account] = []
     offered: bool | None = None
     if village_id is not None:
-        village = await get_region(session, village_id, level="village")
+        village = get_region(session, village_id, level="village")
         offered = bool(
-            await session.scalar(
+            session.scalar(
                 select(literal(True)).where(CatalogueItem.id == item.id, offered_in(village))
             )
         )
         agents = list(
             (
-                await session.execute(
+                session.execute(
                     select(Account)
                     .where(
                         Account.region_id == village_id,
@@ -192,9 +190,9 @@ async def guide(session: AsyncSession, code: str, *, village_id: int | None = No
     return views.guide_view(item, version, department, agents, offered_in_village=offered)
 
 
-async def departments(session: AsyncSession) -> list[views.DepartmentView]:
+def departments(session: Session) -> list[views.DepartmentView]:
     rows = (
-        await session.execute(
+        session.execute(
             select(Department, func.count(CatalogueItem.id))
             .outerjoin(
                 CatalogueItem,

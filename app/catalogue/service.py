@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import msgspec
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app import errors
 from app.catalogue import queries, views
@@ -34,18 +35,21 @@ from app.models import (
 )
 from app.security.tokens import Principal
 
+if TYPE_CHECKING:
+    from app.db import Database
+
 ItemRetired = errors.error("item_retired", 409, "该事项已停用")
 
 
 # --- import and export ----------------------------------------------------------------
 
 
-async def known_to(session: AsyncSession) -> Known:
+def known_to(session: Session) -> Known:
     """What a file is checked against besides itself: departments and retired items."""
-    departments = await _department_ids(session)
+    departments = _department_ids(session)
     codes = {id_: code for code, id_ in departments.items()}
     retired = (
-        await session.execute(
+        session.execute(
             select(CatalogueItem, ItemVersion)
             .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
             .where(CatalogueItem.retired_at.is_not(None))
@@ -60,21 +64,16 @@ async def known_to(session: AsyncSession) -> Known:
     )
 
 
-async def import_file(
-    session: AsyncSession,
-    data: bytes,
-    filename: str,
-    *,
-    actor_id: int | None,
-    enable_within: int | None,
-) -> dict[str, int]:
-    """Read, check against the database and apply a file: every problem in one round."""
-    document = read_document(data, filename, await known_to(session))
-    return await import_document(session, document, actor_id=actor_id, enable_within=enable_within)
+async def read_file(db: Database, data: bytes, filename: str) -> CatalogueDocument:
+    """Read and check a file against the database, every problem in one round (raises
+    DocumentInvalid). The file is parsed in a worker thread, outside any transaction:
+    `import_document` then applies it in one write, checking again what it relies on."""
+    known = await db.run_read(known_to)
+    return await anyio.to_thread.run_sync(read_document, data, filename, known)
 
 
-async def import_document(
-    session: AsyncSession,
+def import_document(
+    session: Session,
     document: CatalogueDocument,
     *,
     actor_id: int | None,
@@ -89,12 +88,12 @@ async def import_document(
     stays retired: the file may repeat it unchanged, never change it. All or nothing: the
     caller's unit of work commits it whole.
     """
-    departments = await _department_ids(session)
+    departments = _department_ids(session)
     codes = {id_: code for code, id_ in departments.items()}
     existing = {
         item.code: (item, spec_of(version, codes[version.department_id], item))
         for item, version in (
-            await session.execute(
+            session.execute(
                 select(CatalogueItem, ItemVersion).join(
                     ItemVersion, ItemVersion.id == CatalogueItem.current_version_id
                 )
@@ -115,11 +114,11 @@ async def import_document(
     ]
     if problems:
         raise DocumentInvalid(problems)
-    await _upsert_departments(session, document.departments)
-    departments = await _department_ids(session)
+    _upsert_departments(session, document.departments)
+    departments = _department_ids(session)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     new_specs = [spec for spec in document.items if spec.code not in existing]
-    created = await _create_items(session, new_specs, departments, actor_id)
+    created = _create_items(session, new_specs, departments, actor_id)
     counts["created"] = len(created)
     for spec in document.items:
         found = existing.get(spec.code)
@@ -128,14 +127,14 @@ async def import_document(
         if same_item(spec, found[1]):
             counts["unchanged"] += 1
             continue
-        await _apply_edit(session, found[0], found[1], spec, departments, actor_id, enable_within)
+        _apply_edit(session, found[0], found[1], spec, departments, actor_id, enable_within)
         counts["updated"] += 1
-    await enable_new_items(session, created, enable_within)
+    enable_new_items(session, created, enable_within)
     return counts
 
 
-async def _apply_edit(
-    session: AsyncSession,
+def _apply_edit(
+    session: Session,
     item: CatalogueItem,
     current: ItemSpec,
     spec: ItemSpec,
@@ -146,32 +145,31 @@ async def _apply_edit(
     """A new guide version if the guide changed; the item switched on or off where the
     levels in `enabled` changed (a level left alone keeps each region's own choice)."""
     if not same_guide(spec, current):
-        latest = await session.scalar(
+        latest = session.scalar(
             select(func.max(ItemVersion.version)).where(ItemVersion.item_id == item.id)
         )
-        await _new_version(session, item, (latest or 0) + 1, spec, departments, actor_id)
+        _new_version(session, item, (latest or 0) + 1, spec, departments, actor_id)
     before, after = set(current.enabled), set(spec.enabled)
     if before != after:
         item.default_enabled = _levels_column(spec.enabled)
-        await switch_levels(session, item.id, after - before, before - after, within)
+        switch_levels(session, item.id, after - before, before - after, within)
 
 
-async def _upsert_departments(session: AsyncSession, specs: list[DepartmentSpec]) -> dict[str, int]:
-    current = await _department_ids(session)
-    by_code = {d.code: d for d in (await session.execute(select(Department))).scalars()}
+def _upsert_departments(session: Session, specs: list[DepartmentSpec]) -> dict[str, int]:
+    current = _department_ids(session)
+    by_code = {d.code: d for d in (session.execute(select(Department))).scalars()}
     for spec in specs:
         if spec.code in by_code:
             by_code[spec.code].name = spec.name
         else:
             session.add(Department(code=spec.code, name=spec.name))
-    await session.flush()
+    session.flush()
     return current
 
 
-async def _department_ids(session: AsyncSession) -> dict[str, int]:
+def _department_ids(session: Session) -> dict[str, int]:
     return {
-        code: id_
-        for id_, code in (await session.execute(select(Department.id, Department.code))).all()
+        code: id_ for id_, code in (session.execute(select(Department.id, Department.code))).all()
     }
 
 
@@ -212,15 +210,15 @@ def _search_columns(spec: ItemSpec, departments: dict[str, int]) -> dict[str, An
     }
 
 
-async def _create_items(
-    session: AsyncSession, specs: list[ItemSpec], departments: dict[str, int], actor_id: int | None
+def _create_items(
+    session: Session, specs: list[ItemSpec], departments: dict[str, int], actor_id: int | None
 ) -> list[tuple[int, ItemSpec]]:
     """New items and their first versions in three statements, however many there are."""
     if not specs:
         return []
     item_ids = (
         (
-            await session.execute(
+            session.execute(
                 insert(CatalogueItem).returning(CatalogueItem.id, sort_by_parameter_order=True),
                 [{"code": s.code, **_search_columns(s, departments)} for s in specs],
             )
@@ -230,7 +228,7 @@ async def _create_items(
     )
     version_ids = (
         (
-            await session.execute(
+            session.execute(
                 insert(ItemVersion).returning(ItemVersion.id, sort_by_parameter_order=True),
                 [
                     {
@@ -246,15 +244,15 @@ async def _create_items(
         .scalars()
         .all()
     )
-    await session.execute(
+    session.execute(
         update(CatalogueItem),
         [{"id": i, "current_version_id": v} for i, v in zip(item_ids, version_ids, strict=True)],
     )
     return list(zip(item_ids, specs, strict=True))
 
 
-async def _new_version(
-    session: AsyncSession,
+def _new_version(
+    session: Session,
     item: CatalogueItem,
     number: int,
     spec: ItemSpec,
@@ -265,7 +263,7 @@ async def _new_version(
         item_id=item.id, version=number, created_by=actor_id, **_version_values(spec, departments)
     )
     session.add(version)
-    await session.flush()
+    session.flush()
     item.current_version_id = version.id
     for column, value in _search_columns(spec, departments).items():
         setattr(item, column, value)
@@ -295,13 +293,11 @@ def spec_of(version: ItemVersion, department_code: str, item: CatalogueItem) -> 
     )
 
 
-async def export_document(session: AsyncSession) -> CatalogueDocument:
-    departments = (
-        (await session.execute(select(Department).order_by(Department.id))).scalars().all()
-    )
+def export_document(session: Session) -> CatalogueDocument:
+    departments = (session.execute(select(Department).order_by(Department.id))).scalars().all()
     codes = {d.id: d.code for d in departments}
     rows = (
-        await session.execute(
+        session.execute(
             select(CatalogueItem, ItemVersion)
             .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
             .where(CatalogueItem.retired_at.is_(None))
@@ -317,13 +313,13 @@ async def export_document(session: AsyncSession) -> CatalogueDocument:
 # --- administration ---------------------------------------------------------------------
 
 
-async def save_item(
-    session: AsyncSession, ctx: Context, admin: Principal, spec: ItemSpec, *, creating: bool
+def save_item(
+    session: Session, ctx: Context, admin: Principal, spec: ItemSpec, *, creating: bool
 ) -> views.Guide:
     """Create an item, or edit one: a new guide version if the guide changed, and the item
     switched on or off in the admin's district where its `enabled` levels changed."""
     existing = (
-        await session.execute(select(CatalogueItem).where(CatalogueItem.code == spec.code))
+        session.execute(select(CatalogueItem).where(CatalogueItem.code == spec.code))
     ).scalar_one_or_none()
     if creating and existing is not None:
         raise errors.Conflict("事项编码已存在")
@@ -331,50 +327,50 @@ async def save_item(
         raise errors.NotFound("没有找到该事项")
     if existing is not None and existing.retired_at is not None:
         raise ItemRetired("该事项已停用, 不能修改; 如需修改请先恢复该事项")
-    departments = await _department_ids(session)
+    departments = _department_ids(session)
     problems = check_item(spec, set(departments))
     if problems:
         raise errors.InvalidInput(errors=[{"field": f, "message": m} for f, m in problems])
     if existing is None:
-        created = await _create_items(session, [spec], departments, admin.account_id)
-        await enable_new_items(session, created, admin.region_id)
+        created = _create_items(session, [spec], departments, admin.account_id)
+        enable_new_items(session, created, admin.region_id)
     else:
-        version = await session.get(ItemVersion, existing.current_version_id)
+        version = session.get(ItemVersion, existing.current_version_id)
         assert version is not None
         codes = {id_: code for code, id_ in departments.items()}
         current = spec_of(version, codes[version.department_id], existing)
-        await _apply_edit(
+        _apply_edit(
             session, existing, current, spec, departments, admin.account_id, admin.region_id
         )
-    return await queries.guide(session, spec.code)
+    return queries.guide(session, spec.code)
 
 
-async def retire_item(session: AsyncSession, ctx: Context, code: str) -> None:
+def retire_item(session: Session, ctx: Context, code: str) -> None:
     item = (
-        await session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
+        session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
     ).scalar_one_or_none()
     if item is None or item.retired_at is not None:
         raise errors.NotFound("没有找到该事项")
     item.retired_at = ctx.now()
 
 
-async def restore_item(session: AsyncSession, code: str) -> views.Guide:
+def restore_item(session: Session, code: str) -> views.Guide:
     """Bring a retired item back, with its last guide and the regions it was enabled in."""
     item = (
-        await session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
+        session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
     ).scalar_one_or_none()
     if item is None:
         raise errors.NotFound("没有找到该事项")
     if item.retired_at is None:
         raise errors.Conflict("该事项没有停用, 不需要恢复")
     item.retired_at = None
-    return await queries.guide(session, code)
+    return queries.guide(session, code)
 
 
-async def versions(session: AsyncSession, code: str) -> list[views.VersionView]:
+def versions(session: Session, code: str) -> list[views.VersionView]:
     rows = (
         (
-            await session.execute(
+            session.execute(
                 select(ItemVersion)
                 .join(CatalogueItem, CatalogueItem.id == ItemVersion.item_id)
                 .where(CatalogueItem.code == code)

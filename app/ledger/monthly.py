@@ -119,8 +119,7 @@ async def build_ledger(ctx: Context, region_id: int, month: date) -> bool:
         assert region is not None
         return (region, *_contents(session, ctx, region, month))
 
-    async with ctx.db.reading() as session:
-        found = await session.run_sync(read)
+    found = await ctx.db.run_long_read(read)
     if found is None:
         return False
     region, summary, sheets = found
@@ -222,7 +221,7 @@ async def list_ledgers(ctx: Context, principal: Principal) -> list[LedgerFile]:
                 size=ledger.size,
                 sha256=ledger.sha256,
                 built_at=ledger.built_at,
-                url=await ctx.store.presign_download(ledger.object_key, ttl, ctx.now()),
+                url=ctx.store.presign_download(ledger.object_key, ttl, ctx.now()),
             )
         )
     return out

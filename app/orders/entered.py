@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -116,7 +115,7 @@ def _resident_for(
     )
 
 
-async def claim_entered_orders(session: AsyncSession, ctx: Context, account: Account) -> int:
+def claim_entered_orders(session: Session, ctx: Context, account: Account) -> int:
     """Move the orders agents entered for this ID number and phone to `account`, once its
     phone came from WeChat; each order's timeline says so. Returns how many moved."""
     if not (
@@ -128,7 +127,7 @@ async def claim_entered_orders(session: AsyncSession, ctx: Context, account: Acc
     ):
         return 0
     placeholders = (
-        await session.scalars(
+        session.scalars(
             select(ACCOUNTS.c.id).where(
                 ACCOUNTS.c.role == "resident",
                 ACCOUNTS.c.openid.is_(None),
@@ -143,17 +142,17 @@ async def claim_entered_orders(session: AsyncSession, ctx: Context, account: Acc
     now = ctx.now()
     owner = Principal(account.id, "resident", account.region_id)
     orders = (
-        await session.execute(
+        session.execute(
             select(ORDERS.c.id, ORDERS.c.status).where(ORDERS.c.resident_id.in_(placeholders))
         )
     ).all()
-    await session.execute(
+    session.execute(
         update(ORDERS)
         .where(ORDERS.c.resident_id.in_(placeholders))
         .values(resident_id=account.id, updated_at=now)
     )
     if orders:
-        await session.execute(
+        session.execute(
             insert(EVENTS),
             [
                 event_values(
@@ -169,12 +168,10 @@ async def claim_entered_orders(session: AsyncSession, ctx: Context, account: Acc
             ],
         )
     # The messages about those orders (acceptance, supplements…) join the inbox too.
-    await session.execute(
+    session.execute(
         update(Notification)
         .where(Notification.recipient_id.in_(placeholders))
         .values(recipient_id=account.id)
     )
-    await session.execute(
-        update(ACCOUNTS).where(ACCOUNTS.c.id.in_(placeholders)).values(disabled_at=now)
-    )
+    session.execute(update(ACCOUNTS).where(ACCOUNTS.c.id.in_(placeholders)).values(disabled_at=now))
     return len(orders)

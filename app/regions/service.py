@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app import errors
 from app.models import Region
@@ -18,8 +18,8 @@ class RegionNode(msgspec.Struct, rename="camel", kw_only=True):
     children: list[RegionNode] = msgspec.field(default_factory=list)
 
 
-async def region_tree(session: AsyncSession) -> list[RegionNode]:
-    rows = (await session.execute(select(Region).order_by(Region.code))).scalars().all()
+def region_tree(session: Session) -> list[RegionNode]:
+    rows = (session.execute(select(Region).order_by(Region.code))).scalars().all()
     nodes = {r.id: RegionNode(id=r.id, code=r.code, name=r.name, level=r.level) for r in rows}
     roots: list[RegionNode] = []
     for r in rows:
@@ -28,8 +28,8 @@ async def region_tree(session: AsyncSession) -> list[RegionNode]:
     return roots
 
 
-async def get_region(session: AsyncSession, region_id: int, *, level: str | None = None) -> Region:
-    region = await session.get(Region, region_id)
+def get_region(session: Session, region_id: int, *, level: str | None = None) -> Region:
+    region = session.get(Region, region_id)
     if region is None or (level and region.level != level):
         raise errors.NotFound("没有找到该地区" if not level else f"没有找到该{LEVEL_NAMES[level]}")
     return region

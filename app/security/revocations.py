@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.db import after_commit
@@ -61,12 +60,12 @@ class Revocations:
             await self._reload(now)
         return self._ended.get(login_id)
 
-    async def announce(self, session: AsyncSession) -> None:
+    def announce(self, session: Session) -> None:
         """Call in the transaction that ends logins: after its commit every process reloads
         (PostgreSQL delivers the NOTIFY with the commit)."""
         after_commit(session, self._after_commit)
         if not self._db.is_sqlite:
-            await session.execute(text(f"NOTIFY {CHANNEL}"))
+            session.execute(text(f"NOTIFY {CHANNEL}"))
 
     def _after_commit(self) -> None:
         self._signals += 1

@@ -11,7 +11,7 @@ from functools import partial
 import anyio
 import msgspec
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
@@ -87,8 +87,8 @@ def upload_view(upload: Upload) -> UploadView:
     )
 
 
-async def create_upload(
-    session: AsyncSession,
+def create_upload(
+    session: Session,
     ctx: Context,
     principal: Principal,
     *,
@@ -115,9 +115,9 @@ async def create_upload(
     # One person's forms are counted and issued one at a time: on PostgreSQL concurrent
     # requests would each count the others' rows as not yet there. The lock is on the
     # person's own account row, so no one else waits.
-    await ctx.db.lock_row(session, Account.id, principal.account_id)
+    ctx.db.lock_row(session, Account.id, principal.account_id)
     pending, bytes_today = (
-        await session.execute(
+        session.execute(
             select(
                 func.count().filter(Upload.status == "pending", Upload.upload_expires_at > now),
                 func.coalesce(func.sum(Upload.declared_size), 0),
@@ -131,7 +131,7 @@ async def create_upload(
     if bytes_today + size > limits.upload_bytes_per_person_per_day:
         raise errors.UploadLimitReached("今天上传的文件已达上限,请明天再试")
     key = incoming_key(content_type, now)
-    form = await ctx.store.presign_upload(
+    form = ctx.store.presign_upload(
         key, content_type, size, timedelta(seconds=limits.upload_url_ttl_seconds), now
     )
     upload = Upload(
@@ -145,7 +145,7 @@ async def create_upload(
         created_at=now,
     )
     session.add(upload)
-    await session.flush()
+    session.flush()
     return UploadTicket(
         id=upload.id,
         url=form.url,
@@ -156,16 +156,16 @@ async def create_upload(
     )
 
 
-async def _visible_upload(session: AsyncSession, principal: Principal, upload_id: int) -> Upload:
+def _visible_upload(session: Session, principal: Principal, upload_id: int) -> Upload:
     """The uploader's own file, for completing and checking it."""
-    upload = await session.get(Upload, upload_id)
+    upload = session.get(Upload, upload_id)
     if upload is None or upload.owner_id != principal.account_id:
         raise errors.NotFound("没有找到该文件")
     return upload
 
 
-async def get_upload(session: AsyncSession, principal: Principal, upload_id: int) -> UploadView:
-    return upload_view(await _visible_upload(session, principal, upload_id))
+def get_upload(session: Session, principal: Principal, upload_id: int) -> UploadView:
+    return upload_view(_visible_upload(session, principal, upload_id))
 
 
 async def complete_upload(ctx: Context, principal: Principal, upload_id: int) -> UploadView:
@@ -174,8 +174,7 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
     This use case talks to object storage between database steps, so it opens its own short
     transactions rather than holding one (and SQLite's write lock) across the network.
     """
-    async with ctx.db.reading() as session:
-        upload = await _visible_upload(session, principal, upload_id)
+    upload = await ctx.db.run_read(lambda s: _visible_upload(s, principal, upload_id))
     if upload.status == "ready":
         return upload_view(upload)  # a retry on a weak signal: same answer
     if upload.status == "rejected":
@@ -211,8 +210,9 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
         log.exception("verification failed unexpectedly", extra={"upload": upload_id})
         await _reject(ctx, upload, "file_unprocessable")
         raise errors.FileRejected("file_unprocessable", UNPROCESSABLE_MESSAGE) from None
-    async with ctx.db.unit_of_work() as session:
-        result = await session.execute(
+
+    def settle(session: Session) -> tuple[bool, Upload | None]:
+        result = session.execute(
             update(Upload)
             .where(Upload.id == upload.id, Upload.status == "pending")
             .values(
@@ -227,8 +227,9 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
                 completed_at=kept.at,
             )
         )
-        won = result.rowcount == 1  # type: ignore[attr-defined]
-        fresh = await session.get(Upload, upload.id, populate_existing=True)
+        return result.rowcount == 1, session.get(Upload, upload.id)  # type: ignore[attr-defined]
+
+    won, fresh = await ctx.db.run_write(settle)
     # Once more, now that the upload is settled: a second POST that arrived while it was
     # being verified may have put a raw file back (the local door is shut from here on).
     await _discard(ctx, upload.incoming_key)
@@ -307,8 +308,7 @@ async def _keep_clean_copy(ctx: Context, upload: Upload) -> _Kept:
 
 async def _settled_elsewhere(ctx: Context, principal: Principal, upload_id: int) -> UploadView:
     """What a concurrent complete made of the upload whose raw file this one did not find."""
-    async with ctx.db.reading() as session:
-        upload = await _visible_upload(session, principal, upload_id)
+    upload = await ctx.db.run_read(lambda s: _visible_upload(s, principal, upload_id))
     if upload.status == "ready":
         return upload_view(upload)
     if upload.status == "rejected":
@@ -331,21 +331,21 @@ async def _discard(ctx: Context, *keys: str) -> None:
 
 async def _reject(ctx: Context, upload: Upload, code: str) -> None:
     await _discard(ctx, upload.incoming_key)
-    async with ctx.db.unit_of_work() as session:
-        await session.execute(
+    await ctx.db.run_write(
+        lambda s: s.execute(
             update(Upload)
             .where(Upload.id == upload.id, Upload.status == "pending")
             .values(status="rejected", rejected_code=code, completed_at=ctx.now())
         )
+    )
     await _discard(ctx, upload.incoming_key)  # as in complete_upload
 
 
 async def upload_is_open(ctx: Context, incoming_key: str) -> bool:
     """Whether a signed form may still deliver its file: its upload exists and is pending."""
-    async with ctx.db.reading() as session:
-        status = await session.scalar(
-            select(Upload.status).where(Upload.incoming_key == incoming_key)
-        )
+    status = await ctx.db.run_read(
+        lambda s: s.scalar(select(Upload.status).where(Upload.incoming_key == incoming_key))
+    )
     return status == "pending"
 
 
@@ -359,19 +359,17 @@ async def clear_raw_files(ctx: Context, *, batch: int = 500) -> int:
     cleared = 0
     while True:
         now = ctx.now()
-        async with ctx.db.reading() as session:
-            rows = (
-                await session.execute(
-                    select(Upload.id, Upload.incoming_key)
-                    .where(
-                        Upload.raw_cleared_at.is_(None),
-                        Upload.status != "pending",
-                        Upload.upload_expires_at < now,
-                    )
-                    .order_by(Upload.upload_expires_at)
-                    .limit(batch)
-                )
-            ).all()
+        settled = (
+            select(Upload.id, Upload.incoming_key)
+            .where(
+                Upload.raw_cleared_at.is_(None),
+                Upload.status != "pending",
+                Upload.upload_expires_at < now,
+            )
+            .order_by(Upload.upload_expires_at)
+            .limit(batch)
+        )
+        rows = await ctx.db.run_read(lambda s: s.execute(settled).all())  # noqa: B023
         if not rows:
             return cleared
         try:
@@ -379,29 +377,27 @@ async def clear_raw_files(ctx: Context, *, batch: int = 500) -> int:
         except StorageError:
             log.exception("could not clear raw uploads")
             return cleared
-        async with ctx.db.unit_of_work() as session:
-            await session.execute(
-                update(Upload)
-                .where(Upload.id.in_([upload_id for upload_id, _ in rows]))
-                .values(raw_cleared_at=now)
-            )
+        cleared_now = (
+            update(Upload)
+            .where(Upload.id.in_([upload_id for upload_id, _ in rows]))
+            .values(raw_cleared_at=now)
+        )
+        await ctx.db.run_write(lambda s: s.execute(cleared_now))  # noqa: B023
         cleared += len(rows)
         if len(rows) < batch:
             return cleared
 
 
-async def _downloadable_upload(
-    session: AsyncSession, principal: Principal, upload_id: int
-) -> Upload:
+def _downloadable_upload(session: Session, principal: Principal, upload_id: int) -> Upload:
     """Who may look at a file: its uploader; once it belongs to an order, that order's
     resident and agent, and dispatchers or admins whose region covers the order. Anyone else
     is told it does not exist."""
-    upload = await session.get(Upload, upload_id)
+    upload = session.get(Upload, upload_id)
     if upload is None:
         raise errors.NotFound("没有找到该文件")
     if upload.owner_id == principal.account_id:
         return upload
-    order = await session.get(Order, upload.order_id) if upload.order_id else None
+    order = session.get(Order, upload.order_id) if upload.order_id else None
     allowed = order is not None and (
         (principal.role == "resident" and order.resident_id == principal.account_id)
         or (principal.role == "agent" and order.agent_id == principal.account_id)
@@ -413,19 +409,17 @@ async def _downloadable_upload(
     return upload
 
 
-async def download_links(
-    session: AsyncSession, ctx: Context, principal: Principal, upload_id: int
+def download_links(
+    session: Session, ctx: Context, principal: Principal, upload_id: int
 ) -> DownloadLinks:
-    upload = await _downloadable_upload(session, principal, upload_id)
+    upload = _downloadable_upload(session, principal, upload_id)
     if upload.status != "ready" or upload.key is None:
         raise errors.NotFound("文件还没有上传完成")
     now = ctx.now()
     ttl = timedelta(seconds=ctx.settings.storage.download_url_ttl_seconds)
-    url = await ctx.store.presign_download(upload.key, ttl, now)
+    url = ctx.store.presign_download(upload.key, ttl, now)
     thumb = (
-        await ctx.store.presign_download(upload.thumbnail_key, ttl, now)
-        if upload.thumbnail_key
-        else None
+        ctx.store.presign_download(upload.thumbnail_key, ttl, now) if upload.thumbnail_key else None
     )
     return DownloadLinks(url=url, thumbnail_url=thumb, expires_at=now + ttl)
 
@@ -441,19 +435,17 @@ async def cleanup_unattached(ctx: Context, *, batch: int = 500) -> int:
     cutoff = ctx.now() - timedelta(hours=ctx.settings.storage.unattached_upload_ttl_hours)
     unattached = (Upload.order_id.is_(None), Upload.created_at < cutoff)
     oldest = select(Upload.id).where(*unattached).order_by(Upload.created_at).limit(batch)
+    # The conditions are repeated outside the subquery so that PostgreSQL re-checks them
+    # on a row an order updated concurrently.
+    claim = (
+        delete(Upload)
+        .where(Upload.id.in_(oldest), *unattached)
+        .returning(Upload.incoming_key, Upload.key, Upload.thumbnail_key)
+        .execution_options(synchronize_session=False)
+    )
     removed = 0
     while True:
-        async with ctx.db.unit_of_work() as session:
-            claimed = (
-                await session.execute(
-                    # The conditions are repeated outside the subquery so that PostgreSQL
-                    # re-checks them on a row an order updated concurrently.
-                    delete(Upload)
-                    .where(Upload.id.in_(oldest), *unattached)
-                    .returning(Upload.incoming_key, Upload.key, Upload.thumbnail_key)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
+        claimed = await ctx.db.run_write(lambda s: s.execute(claim).all())
         removed += len(claimed)
         keys = [k for row in claimed for k in row if k]
         try:
