@@ -9,7 +9,7 @@ from sqlalchemy import delete
 
 from app.context import Context
 from app.job_runs import recorded
-from app.ledger import monthly
+from app.ledger import files as ledger_files
 from app.models import JobRun
 from app.notifications import delivery, due
 from app.ratings import service as ratings
@@ -52,7 +52,7 @@ async def check_comments(ctx: Context) -> int:
 
 async def build_ledgers(ctx: Context) -> int:
     """Last month's village and town ledgers that are still missing (catch-up included)."""
-    outcome = await monthly.build_recorded(ctx)
+    outcome = await ledger_files.build_recorded(ctx)
     return outcome.built if outcome else 0
 
 

@@ -10,10 +10,10 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from app import audit, errors
-from app.ledger import monthly
+from app.ledger import files as ledger_files
 from app.ledger.export import ExportRequest, export_orders
 from app.ledger.figures import Figures, Filters, figures
-from app.ledger.monthly import LedgerFile
+from app.ledger.files import LedgerFile
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.orders import Status
 from mini_program_api.params import ActorId, AgentId, Cursor, ItemCode, Period, VillageId
@@ -32,7 +32,7 @@ async def _export(ctx: Ctx, principal: Caller, request: ExportRequest) -> Respon
 def _xlsx(data: bytes, name: str) -> Response[bytes]:
     return Response(
         content=data,
-        media_type=monthly.XLSX,
+        media_type=ledger_files.XLSX,
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "Cache-Control": "no-store",
@@ -58,12 +58,12 @@ class LedgerController(Controller):
 
     @get("/ledgers", summary="月度台账 (村级报表与镇汇总), 附限时下载链接")
     async def ledgers(self, ctx: Ctx, principal: Caller) -> list[LedgerFile]:
-        return await monthly.list_ledgers(ctx, principal)
+        return await ledger_files.list_ledgers(ctx, principal)
 
     @get(
         "/orders/export",
         summary="导出办件清单 (xlsx, 身份证号和手机号已脱敏)",
-        opt={"media_types": (monthly.XLSX,)},
+        opt={"media_types": (ledger_files.XLSX,)},
     )
     async def export(
         self,
@@ -82,7 +82,7 @@ class LedgerController(Controller):
 class AdminLedgerController(LedgerController):
     @get(
         "/orders/export-unmasked",
-        opt={"media_types": (monthly.XLSX,)},
+        opt={"media_types": (ledger_files.XLSX,)},
         summary="导出未脱敏的办件清单 (须写明用途, 记入审计日志)",
     )
     async def export_unmasked(
@@ -107,9 +107,11 @@ class AdminLedgerController(LedgerController):
     )
     async def build(
         self, data: JSONBody[BuildInput], ctx: Ctx, principal: Caller
-    ) -> monthly.LedgerBuild:
-        month = monthly.month_of(data.month)
-        outcome = await monthly.build_recorded(ctx, month, worker=f"admin:{principal.account_id}")
+    ) -> ledger_files.LedgerBuild:
+        month = ledger_files.month_of(data.month)
+        outcome = await ledger_files.build_recorded(
+            ctx, month, worker=f"admin:{principal.account_id}"
+        )
         if outcome is None:
             raise errors.ServiceUnavailable("台账生成失败,请稍后再试 (原因见定时任务运行记录)")
         return outcome

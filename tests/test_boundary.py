@@ -275,7 +275,7 @@ async def test_text_already_stored_cannot_break_the_ledger_or_an_export(
     from openpyxl import load_workbook
     from sqlalchemy import update
 
-    from app.ledger import monthly
+    from app.ledger import files as ledger_files
     from tests.test_reminders import at
 
     clock.current = at(2026, 10, 12, 10, 0)
@@ -290,7 +290,7 @@ async def test_text_already_stored_cannot_break_the_ledger_or_an_export(
 
     await ctx.db.run_write(spoil)
     clock.current = at(2026, 11, 5, 10, 0)
-    built = await monthly.build_missing(ctx)
+    built = await ledger_files.build_missing(ctx)
     assert built.failed == [] and built.built == 8
     dispatcher = await login("dispatcher2a")
     village = next(

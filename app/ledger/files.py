@@ -1,7 +1,7 @@
 """The monthly ledger (台账): each village's record of the previous month and each town's
 compilation, as .xlsx in object storage, listed with short download links.
 
-Seed 002: villages report by the 7th, the centre compiles by the 10th. The ledgers job runs
+Villages report by the 7th of the month, the centre compiles by the 10th. The ledgers job runs
 every night and at start, and builds whatever of last month is missing, so a late or
 missed run catches up. Building twice (two workers) is harmless: the file's key is fixed
 and the row is written once."""
