@@ -12,6 +12,28 @@ driver's cursor, and a driver error is raised as SQLAlchemy's own exception clas
 Only writes with plain parameters belong here: no expanding IN, no Python-side column
 defaults (every value is given), and results limited to a row count or one RETURNING value.
 SQLAlchemy's statement log (DAIBAN_DATABASE_ECHO) does not show them.
+
+This reaches past SQLAlchemy's public API, as does app/db.py, which sets the pysqlite
+dialect's `do_begin`, `do_savepoint`, `do_release_savepoint` and `do_rollback_to_savepoint`
+to ones that go straight to the driver. The internals relied upon:
+- `compile(dialect=, column_keys=)` gives a `SQLCompiler` that sets only the given columns,
+  whose `positiontup` lists the bind names in the order of the `?` in its `string` (qmark
+  paramstyle), whose `binds` maps each such name to its `BindParameter`, and whose
+  `insert_prefetch` / `update_prefetch` list the columns with a Python-side default;
+- `BindParameter.expanding`, `.literal_execute`, `.callable`, `.required`, `.value`, `.type`;
+- `TypeEngine.dialect_impl(dialect).bind_processor(dialect)` is all the processing that
+  SQLAlchemy's own execute applies to a value (the engine's JSON serializer included);
+- `Dialect.name` / `.driver`; `Connection.connection.driver_connection` is the sqlite3
+  connection;
+- `DBAPIError.instance(statement, params, orig, dbapi_base_err, dialect=)` maps a sqlite3
+  error to SQLAlchemy's class of the same name; `StatementError(message, statement, params,
+  orig)`;
+- app/db.py: those four methods, set on the dialect instance, are looked up there at each
+  call, as `do_begin(pool connection)` and `do_*savepoint(Connection, name)` with a plain
+  identifier for a name; the aiosqlite adapter connection's `isolation_level` setter.
+The `test_sqlalchemy_internals_*` tests in tests/test_statements.py check each on a real
+SQLite database and fail naming the internal that a SQLAlchemy release changed: the pin in
+pyproject.toml admits only releases they pass on.
 """
 
 from __future__ import annotations

@@ -140,15 +140,14 @@ def _recompute_provisional(session: Session, ctx: Context, year: int) -> None:
         ).where(Order.due_provisional.is_(True), Order.status.in_(("accepted", "on_hold")))
     ).all()
     held = [r.id for r in rows if r.status == "on_hold"]
-    held_at = dict(
-        session.execute(
+    held_at = {
+        order_id: at
+        for order_id, at in session.execute(
             select(OrderEvent.order_id, func.max(OrderEvent.at))
             .where(OrderEvent.order_id.in_(held), OrderEvent.action == "hold")
             .group_by(OrderEvent.order_id)
         )
-        .tuples()
-        .all()
-    )
+    }
     now = ctx.now()
     for row in rows:
         if row.clock_started_at is None or row.clock_days is None:

@@ -323,7 +323,7 @@ def _accepted_data(event: Row[Any] | SimpleNamespace | None) -> dict[str, Any]:
     return (event.data or {}) if event is not None else {}
 
 
-def _contact(row: Row[Any] | None) -> views.AgentContact | None:
+def _contact(row: Any | None) -> views.AgentContact | None:
     return views.AgentContact(id=row.id, name=row.name, work_phone=row.work_phone) if row else None
 
 
@@ -334,9 +334,11 @@ def build_detail(
     version: ItemVersion,
     item_code: str,
     events: Sequence[Row[Any] | SimpleNamespace],
-    agent: Row[Any] | None,
+    # Rows of AGENT_CONTACT (id, name, work_phone), or Submitted.agent: a typed Row is
+    # spelt Row[tuple[...]] under SQLAlchemy 2.0 and Row[...] under 2.1.
+    agent: Any | None,
     calendar: WorkCalendar | None,
-    first_contact: Row[Any] | None = None,
+    first_contact: Any | None = None,
 ) -> views.OrderDetail:
     now = ctx.now()
     remaining = None
