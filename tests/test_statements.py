@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
-from app.db import _sqlite_engine, _sqlite_sync_engine, json_text
+from app.db import _sqlite_long_read_engine, _sqlite_sync_engine, json_text
 from app.models.base import UTCDateTime
 from app.statements import DriverStatement, _values
 from tests.conftest import make_settings
@@ -413,7 +413,7 @@ def test_sqlalchemy_internals_dialect_overrides_begin_and_take_savepoints(
     path = tmp_path / "overrides.sqlite3"
     settings = make_settings(tmp_path / "var", f"sqlite+aiosqlite:///{path}")
     url = make_url(f"sqlite+pysqlite:///{path}")
-    engine = _sqlite_sync_engine(url, settings, immediate=True, size=1)
+    engine = _sqlite_sync_engine(url, settings, immediate=True)
     METADATA.create_all(engine)
     engine.dispose()
     traced: list[str] = []
@@ -495,9 +495,7 @@ def test_sqlalchemy_internals_dialect_overrides_begin_and_take_savepoints(
 def test_sqlalchemy_internals_readers_begin_deferred(tmp_path: Path) -> None:
     path = tmp_path / "reader.sqlite3"
     settings = make_settings(tmp_path / "var", f"sqlite+aiosqlite:///{path}")
-    engine = _sqlite_sync_engine(
-        make_url(f"sqlite+pysqlite:///{path}"), settings, immediate=False, size=1
-    )
+    engine = _sqlite_sync_engine(make_url(f"sqlite+pysqlite:///{path}"), settings, immediate=False)
     traced: list[str] = []
     event.listen(engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(traced.append))
     with engine.connect() as conn, conn.begin():
@@ -510,12 +508,13 @@ def test_sqlalchemy_internals_readers_begin_deferred(tmp_path: Path) -> None:
     )
 
 
-async def test_sqlalchemy_internals_async_writer_begins_immediate(tmp_path: Path) -> None:
-    """The aiosqlite engines set isolation_level through SQLAlchemy's adapter connection and
-    BEGIN in a "begin" event: a writer holds SQLite's write lock from its first statement."""
+async def test_sqlalchemy_internals_async_reader_begins_and_never_writes(tmp_path: Path) -> None:
+    """The aiosqlite engine (long reads) sets isolation_level through SQLAlchemy's adapter
+    connection and BEGINs in a "begin" event: its transaction starts at begin() and, being
+    deferred, leaves SQLite's write lock to the writer thread."""
     path = tmp_path / "async.sqlite3"
-    engine = _sqlite_engine(
-        make_settings(tmp_path / "var", f"sqlite+aiosqlite:///{path}"), immediate=True
+    engine = _sqlite_long_read_engine(
+        make_settings(tmp_path / "var", f"sqlite+aiosqlite:///{path}")
     )
     other = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
@@ -527,19 +526,14 @@ async def test_sqlalchemy_internals_async_writer_begins_immediate(tmp_path: Path
                 raw.driver_connection.isolation_level,
             )
             async with conn.begin():
-                await conn.execute(select(1))
-                try:
-                    other.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    locked: Exception | None = exc
-                else:
-                    locked = None
-                    other.execute("ROLLBACK")
                 relied_on(
-                    locked is not None and "locked" in str(locked),
-                    'ConnectionEvents "begin" + exec_driver_sql("BEGIN IMMEDIATE") on aiosqlite',
-                    locked,
+                    raw.driver_connection.in_transaction,
+                    'ConnectionEvents "begin" + exec_driver_sql("BEGIN") on aiosqlite',
+                    raw.driver_connection.in_transaction,
                 )
+                await conn.execute(select(1))
+                other.execute("BEGIN IMMEDIATE")  # the reader holds no write lock
+                other.execute("ROLLBACK")
     finally:
         other.close()
         await engine.dispose()
