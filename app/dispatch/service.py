@@ -17,13 +17,8 @@ from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.kinds import DutyStatus, Post
 from app.models import Account, Order, Region
 from app.notifications import effects
-from app.orders.records import (
-    INSERT_EVENT,
-    OPEN_FOR_REASSIGN,
-    ORDERS,
-    event_values,
-    guide_version,
-)
+from app.orders.records import INSERT_EVENT, ORDERS, event_values, guide_version
+from app.orders.states import OPEN
 from app.security.tokens import Principal
 
 MAX_LEAVE_DAYS = 366
@@ -152,7 +147,7 @@ def hand_over(
     now = ctx.now()
     moved = session.execute(
         update(Order)
-        .where(Order.agent_id == source.id, Order.status.in_(OPEN_FOR_REASSIGN))
+        .where(Order.agent_id == source.id, Order.status.in_(OPEN))
         .values(agent_id=target.id, assigned_at=now, updated_at=now)
         .returning(*ORDERS.c)
         .execution_options(synchronize_session=False)

@@ -23,13 +23,12 @@ from app.notifications import effects, messages, reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.moves import system_move
 from app.orders.records import ORDER_BY_ID, guide_version, record_event
-from app.orders.states import FINAL
+from app.orders.states import OPEN
 from app.ratings import complaints, rectification
 from app.ratings import service as ratings
 
 log = logging.getLogger("daiban.reminders")
 BATCH = 100
-NOT_VISITING = FINAL | {"completed", "delivered"}
 
 
 def run_due(session: Session, ctx: Context, limit: int = BATCH) -> int:
@@ -104,7 +103,7 @@ def _fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
         note = f"一次性告知补正后{days}天内未补正材料,系统自动撤回委托"
         return "expired" if system_move(session, ctx, order, "expire", note) else "stale"
     if kind == "appointment":
-        if order.status in NOT_VISITING or not reminders.matches(basis, order.appointment_at):
+        if order.status not in OPEN or not reminders.matches(basis, order.appointment_at):
             return "stale"
         recipients = [(order.resident_id, False), (order.agent_id, True)]
         for person, staff in recipients:

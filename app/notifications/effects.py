@@ -14,6 +14,7 @@ from app.notifications import messages, reminders
 from app.notifications.messages import OrderFacts
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.records import AGENT_CONTACT, REGION_NAME, OrderRow
+from app.orders.states import UNTAKEN
 from app.security.tokens import Principal
 
 
@@ -71,7 +72,7 @@ def new_assignment(
     ]
     message = messages.assigned(o, village_name(session, ctx, order.village_id), marks)
     send(session, ctx, [agent_id], message, now)
-    if order.status in ("submitted", "assigned"):
+    if order.status in UNTAKEN:
         reminders.after_assignment(session, ctx, order.id, now)
 
 

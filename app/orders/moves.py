@@ -17,7 +17,6 @@ from app.notifications import effects, messages
 from app.orders.calendar import work_calendar
 from app.orders.records import (
     GAP_REASON,
-    OPEN_FOR_REASSIGN,
     STATUS_AND_AGENT_BY_ID,
     DelayExplanationRequired,
     GapsOutstanding,
@@ -34,7 +33,7 @@ from app.orders.records import (
     record_event,
     upload_problems,
 )
-from app.orders.states import ALLOWED_TRANSITIONS
+from app.orders.states import ALLOWED_TRANSITIONS, OPEN, RUNNING
 from app.security.tokens import Principal
 
 
@@ -484,7 +483,7 @@ def explain_delay(
     order = order_in_scope(session, principal, order_id)
     if principal.role != "agent" or order.agent_id != principal.account_id:
         raise errors.Forbidden("该办件不是派给您的")
-    if order.status not in ("accepted", "on_hold"):
+    if order.status not in RUNNING:
         raise illegal(order.status, "explain_delay")
     now = ctx.now()
     if not is_overdue(order, now):
@@ -514,7 +513,7 @@ def reassign(
     order = order_in_scope(session, principal, order_id)
     if principal.role != "dispatcher":
         raise errors.Forbidden()
-    if order.status not in OPEN_FOR_REASSIGN or order.agent_id is None:
+    if order.status not in OPEN or order.agent_id is None:
         raise illegal(order.status, "reassign")
     agent = _agent_of_town(session, agent_id, order.town_id)
     reason = _require(reason)

@@ -28,14 +28,11 @@ from app.models import (
     Region,
     Upload,
 )
-from app.orders.states import ACTION_NAMES, STATUS_NAMES
+from app.orders.states import ACTION_NAMES, RUNNING, STATUS_NAMES
 from app.security.tokens import Principal
 from app.statements import DriverStatement
 
 MAX_ID = 2**63 - 1
-OPEN_FOR_REASSIGN = frozenset(
-    {"submitted", "assigned", "reviewing", "supplement_required", "accepted", "on_hold"}
-)
 VERSION_CACHE_SIZE = 2000
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
 EVENTS: Table = OrderEvent.__table__  # type: ignore[assignment]
@@ -109,7 +106,7 @@ def may_follow(version: ItemVersion, slot: dict[str, Any]) -> bool:
 
 def gaps(order: OrderRow) -> list[str]:
     """The slots an accepted order still owes (容缺受理, not yet supplemented)."""
-    if order.status not in ("accepted", "on_hold"):
+    if order.status not in RUNNING:
         return []
     return sorted(c for c, s in order.materials.items() if s.get("state") == "missing")
 
@@ -314,7 +311,7 @@ def in_scope(principal: Principal, order: OrderRow) -> bool:
 
 def is_overdue(order: OrderRow, now: datetime) -> bool:
     """Past due while the clock runs, or found overdue before a hold stopped it."""
-    if order.status not in ("accepted", "on_hold"):
+    if order.status not in RUNNING:
         return False
     if order.overdue_at is not None:
         return True
