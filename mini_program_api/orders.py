@@ -225,7 +225,7 @@ class DispatchOrderController(Controller):
         principal: Caller,
     ) -> OrderDetail:
         await ctx.db.run_write(
-            lambda s: moves.reassign(s, ctx, principal, order_id, data.agent_id, data.reason)
+            lambda s: moves.reassign_order(s, ctx, principal, order_id, data.agent_id, data.reason)
         )
         return await _detail(ctx, principal, order_id)
 

@@ -4,12 +4,12 @@ writes and whom it then tells. A move is a compare-and-set on what it was decide
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import ColumnElement, Row, Update, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -19,6 +19,8 @@ from app.notifications import effects, messages
 from app.orders.calendar import work_calendar
 from app.orders.records import (
     GAP_REASON,
+    INSERT_EVENT,
+    ORDERS,
     STATUS_AND_AGENT_BY_ID,
     DelayExplanationRequired,
     GapsOutstanding,
@@ -26,6 +28,7 @@ from app.orders.records import (
     OrderRow,
     attach_uploads,
     check_materials,
+    event_values,
     gaps,
     guide_version,
     illegal,
@@ -561,12 +564,51 @@ def explain_delay(
 def reassign(
     session: Session,
     ctx: Context,
+    principal: Principal | None,
+    which: Sequence[ColumnElement[bool]],
+    agent: Any,
+    note: str | None,
+    data: dict[str, Any] | None,
+    now: datetime,
+) -> list[Row[Any]]:
+    """改派, the one way an order changes hands without a move (its status stays): the open
+    orders `which` picks go to `agent` (id, name) in one statement, each with its timeline
+    event (by `principal`, or the system) and the notice and take reminders of a new
+    assignment. `which` is the caller's guard: a dispatcher's compare-and-set on one order,
+    the take escalation's on the assignment its reminder was for, a hand-over's every order
+    of an agent. Returns the orders moved, as they now are (none when the guard failed)."""
+    assert which, "a guard picks the orders: never every open order"
+    moved = list(
+        session.execute(
+            update(Order)
+            .where(Order.status.in_(OPEN), *which)
+            .values(agent_id=agent.id, assigned_at=now, updated_at=now)
+            .returning(*ORDERS.c)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+    for row in moved:
+        item = guide_version(session, ctx, row.item_version_id).name
+        effects.new_assignment(session, ctx, row, item, agent.id, now)
+    if moved:
+        data = {"agentId": agent.id, "agentName": agent.name} | (data or {})
+        events = [
+            event_values(row.id, principal, now, "reassign", row.status, row.status, note, data)
+            for row in moved
+        ]
+        INSERT_EVENT.many(session.connection(), events)
+    return moved
+
+
+def reassign_order(
+    session: Session,
+    ctx: Context,
     principal: Principal,
     order_id: int,
     agent_id: int,
     reason: str | None,
 ) -> None:
-    """A dispatcher hands an open order to another agent of the town: an event, not a status."""
+    """A dispatcher hands an open order to another agent of the town, with a reason."""
     order = order_in_scope(session, principal, order_id)
     if principal.role != "dispatcher":
         raise errors.Forbidden()
@@ -574,23 +616,10 @@ def reassign(
         raise illegal(order.status, "reassign")
     agent = _agent_of_town(session, agent_id, order.town_id)
     reason = _require(reason)
-    now = ctx.now()
-    _guarded_update(
-        session,
-        order,
-        update(Order).values(agent_id=agent.id, assigned_at=now, updated_at=now),
-        "reassign",
+    decided_from = (
+        Order.id == order.id,
+        Order.status == order.status,
+        Order.agent_id == order.agent_id,
     )
-    version = guide_version(session, ctx, order.item_version_id)
-    effects.new_assignment(session, ctx, order, version.name, agent.id, now)
-    record_event(
-        session,
-        order.id,
-        principal,
-        now,
-        "reassign",
-        order.status,
-        order.status,
-        reason,
-        {"agentId": agent.id, "agentName": agent.name},
-    )
+    if not reassign(session, ctx, principal, decided_from, agent, reason, None, ctx.now()):
+        raise _lost(session, order, "reassign")
