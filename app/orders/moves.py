@@ -1,12 +1,15 @@
 """Every move of the transition table (app/orders/states.py) and the events that are not
 moves (delay explanation, re-assignment). STEPS gives each action of the table what it
-writes and whom it then tells. A move is a compare-and-set on what it was decided from."""
+writes and whom it then tells. A move is a compare-and-set on what it was decided from;
+submission's automatic assignment is the same move applied to the new order before it is
+written (`assign_on_submission`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Update, select, update
@@ -121,6 +124,42 @@ def _allowed(status: str, action: str, role: str) -> Move:
     if role not in move.roles:
         raise errors.Forbidden()
     return move
+
+
+@dataclass
+class Assignment:
+    """Submission's automatic assignment (the town's rule, or the agent who entered the
+    order): the table's ("submitted", "assign") move by the system, applied to the new
+    order's values before they are written, so the order is inserted as it stands after the
+    move (there is nothing yet to compare and set). Its event and what it tells whom follow
+    the insert (`event`, `announce`), as for any move."""
+
+    submitted: dict[str, Any]  # the order's values as submitted, before the move
+    to: str
+    change: Change
+
+    def event(self, order_id: int, now: datetime) -> dict[str, Any]:
+        note, data = self.change.note, self.change.data
+        return event_values(order_id, None, now, "assign", "submitted", self.to, note, data)
+
+    def announce(
+        self, session: Session, ctx: Context, order_id: int, item: str, now: datetime
+    ) -> None:
+        order = SimpleNamespace(**self.submitted, id=order_id)
+        _after(session, ctx, None, order, item, "assign", self.to, self.change, now)
+
+
+def assign_on_submission(
+    values: dict[str, Any], agent: Any, rule: str, note: str, now: datetime
+) -> Assignment:
+    """Move the new order `values` (status "submitted") to `agent` by the table, in place;
+    `rule` and `note` say why it went to them."""
+    move = _allowed(values["status"], "assign", "system")
+    assigned = _assignment(agent, now)
+    change = Change(assigned.values, note, {"rule": rule, **(assigned.data or {})})
+    assignment = Assignment(dict(values), move.to, change)
+    values.update(status=move.to, **change.values)
+    return assignment
 
 
 def _write_move(
