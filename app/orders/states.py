@@ -1,4 +1,5 @@
-"""The one transition table of an order: which action, by whom, moves which status where."""
+"""The one transition table of an order: which action, by whom, moves which status where;
+and the sets of statuses the rest of the service asks about, each named here once."""
 
 from __future__ import annotations
 
