@@ -14,8 +14,8 @@ from app.ledger import files as ledger_files
 from app.ledger.export import ExportRequest, export_orders
 from app.ledger.figures import Figures, Filters, figures
 from app.ledger.files import LedgerFile
+from app.orders.states import OrderStatus
 from mini_program_api.deps import Caller, Ctx
-from mini_program_api.orders import Status
 from mini_program_api.params import ActorId, AgentId, Cursor, ItemCode, Period, VillageId
 from mini_program_api.schemas import Input
 
@@ -70,7 +70,7 @@ class LedgerController(Controller):
         ctx: Ctx,
         principal: Caller,
         period: Period,
-        status: FromQuery[Status | None] = None,
+        status: FromQuery[OrderStatus | None] = None,
         village_id: VillageId = None,
         agent_id: AgentId = None,
         item_code: ItemCode = None,
@@ -91,7 +91,7 @@ class AdminLedgerController(LedgerController):
         principal: Caller,
         period: Period,
         purpose: Annotated[str, QueryParameter(min_length=1, max_length=200)],
-        status: FromQuery[Status | None] = None,
+        status: FromQuery[OrderStatus | None] = None,
         village_id: VillageId = None,
         agent_id: AgentId = None,
         item_code: ItemCode = None,

@@ -30,8 +30,6 @@ from mini_program_api.schemas import (
     SubmitOrderInput,
 )
 
-Status = OrderStatus  # one list: app/orders/states.py
-
 
 async def _detail(ctx: Context, principal: Principal, order_id: int) -> OrderDetail:
     return await ctx.db.run_read(lambda s: queries.order_detail(s, ctx, principal, order_id))
@@ -101,7 +99,7 @@ class ResidentOrderController(Controller):
         self,
         ctx: Ctx,
         principal: Caller,
-        status: FromQuery[Status | None] = None,
+        status: FromQuery[OrderStatus | None] = None,
         cursor: Cursor = None,
         limit: FromQuery[Limit] = 20,
     ) -> OrderPage:
@@ -143,7 +141,7 @@ class AgentOrderController(Controller):
         self,
         ctx: Ctx,
         principal: Caller,
-        status: FromQuery[Status | None] = None,
+        status: FromQuery[OrderStatus | None] = None,
         sort: FromQuery[Literal["newest", "due"]] = "newest",
         cursor: Cursor = None,
         limit: FromQuery[Limit] = 20,
@@ -191,7 +189,7 @@ class DispatchOrderController(Controller):
         self,
         ctx: Ctx,
         principal: Caller,
-        status: FromQuery[Status | None] = None,
+        status: FromQuery[OrderStatus | None] = None,
         village_id: VillageId = None,
         agent_id: AgentId = None,
         overdue: FromQuery[bool | None] = None,
@@ -225,7 +223,7 @@ class DispatchOrderController(Controller):
         principal: Caller,
     ) -> OrderDetail:
         await ctx.db.run_write(
-            lambda s: moves.reassign(s, ctx, principal, order_id, data.agent_id, data.reason)
+            lambda s: moves.reassign_order(s, ctx, principal, order_id, data.agent_id, data.reason)
         )
         return await _detail(ctx, principal, order_id)
 

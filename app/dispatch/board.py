@@ -16,19 +16,12 @@ from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.kinds import DutyStatus, Post
 from app.models import ItemVersion
 from app.orders.calendar import work_calendar
-from app.orders.records import (
-    ACCOUNTS,
-    EVENTS,
-    OPEN_FOR_REASSIGN,
-    ORDERS,
-    REGIONS,
-)
-from app.orders.states import FINAL, STATUS_NAMES, OrderStatus
+from app.orders.records import ACCOUNTS, EVENTS, ORDERS, REGIONS
+from app.orders.states import ACTIVE, OPEN, STATUS_NAMES, OrderStatus
 from app.security.tokens import Principal
 
 LIST_SIZE = 20
 VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
-ACTIVE = tuple(s for s in STATUS_NAMES if s not in FINAL)
 
 
 class StatusCount(msgspec.Struct, rename="camel", kw_only=True):
@@ -167,7 +160,7 @@ DUE_SOON = (
 DUE_SOON_TOTAL = select(func.count()).where(_TOWN, *_SOON)
 _OPEN_OF_AGENT = (
     select(func.count())
-    .where(ORDERS.c.agent_id == ACCOUNTS.c.id, ORDERS.c.status.in_(OPEN_FOR_REASSIGN))
+    .where(ORDERS.c.agent_id == ACCOUNTS.c.id, ORDERS.c.status.in_(OPEN))
     .scalar_subquery()
 )
 AGENTS = (

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit, errors
@@ -16,14 +15,7 @@ from app.context import Context
 from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.kinds import DutyStatus, Post
 from app.models import Account, Order, Region
-from app.notifications import effects
-from app.orders.records import (
-    INSERT_EVENT,
-    OPEN_FOR_REASSIGN,
-    ORDERS,
-    event_values,
-    guide_version,
-)
+from app.orders.moves import reassign
 from app.security.tokens import Principal
 
 MAX_LEAVE_DAYS = 366
@@ -149,33 +141,10 @@ def hand_over(
     event (改派); the first contact (首问负责) stays named. Returns how many moved."""
     if target.id == source.id:
         raise errors.InvalidInput(errors=[{"field": "toAgentId", "message": "不能交给本人"}])
-    now = ctx.now()
-    moved = session.execute(
-        update(Order)
-        .where(Order.agent_id == source.id, Order.status.in_(OPEN_FOR_REASSIGN))
-        .values(agent_id=target.id, assigned_at=now, updated_at=now)
-        .returning(*ORDERS.c)
-        .execution_options(synchronize_session=False)
-    ).all()
-    for row in moved:
-        item = guide_version(session, ctx, row.item_version_id).name
-        effects.new_assignment(session, ctx, row, item, target.id, now)
-    if moved:
-        note = f"{source.name}{reason},办件交由{target.name}接手"
-        data: dict[str, Any] = {
-            "agentId": target.id,
-            "agentName": target.name,
-            "fromAgentId": source.id,
-            "handOver": True,
-        }
-        INSERT_EVENT.many(
-            session.connection(),
-            [
-                event_values(row.id, principal, now, "reassign", row.status, row.status, note, data)
-                for row in moved
-            ],
-        )
-    return len(moved)
+    note = f"{source.name}{reason},办件交由{target.name}接手"
+    data = {"fromAgentId": source.id, "handOver": True}
+    of_source = (Order.agent_id == source.id,)
+    return len(reassign(session, ctx, principal, of_source, target, note, data, ctx.now()))
 
 
 def hand_over_to(

@@ -34,6 +34,7 @@ from app.context import Context
 from app.models import CatalogueItem, Order, OrderEvent, Rating
 from app.orders.calendar import work_calendar
 from app.orders.records import ORDERS, is_overdue
+from app.orders.states import RUNNING
 from app.security.tokens import Principal
 
 MAX_DAYS = 366
@@ -167,9 +168,7 @@ def figures(
     )
     now = ctx.now()
     running = session.execute(
-        select(o.status, o.due_at, o.overdue_at).where(
-            *where, o.status.in_(("accepted", "on_hold"))
-        )
+        select(o.status, o.due_at, o.overdue_at).where(*where, o.status.in_(RUNNING))
     ).all()
     calendar = work_calendar(session, ctx)
     spans = sorted(

@@ -21,15 +21,14 @@ from app.dispatch.service import station_partner
 from app.models import Account, Order
 from app.notifications import effects, messages, reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
-from app.orders.moves import system_move
-from app.orders.records import ORDER_BY_ID, guide_version, record_event
-from app.orders.states import FINAL
+from app.orders.moves import reassign, system_move
+from app.orders.records import ORDER_BY_ID, guide_version
+from app.orders.states import OPEN
 from app.ratings import complaints, rectification
 from app.ratings import service as ratings
 
 log = logging.getLogger("daiban.reminders")
 BATCH = 100
-NOT_VISITING = FINAL | {"completed", "delivered"}
 
 
 def run_due(session: Session, ctx: Context, limit: int = BATCH) -> int:
@@ -81,7 +80,7 @@ def _fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
             message = messages.for_agent(o, "take_reminder", "接单提醒", text)
             _send(session, ctx, reminder, [order.agent_id], message, now)
             return "sent"
-        return _escalate(session, ctx, reminder, order, item, o, now)
+        return _escalate(session, ctx, reminder, order, o, now)
     if kind == "due_soon":
         if order.status != "accepted" or not reminders.matches(basis, order.due_at):
             return "stale"
@@ -104,7 +103,7 @@ def _fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
         note = f"一次性告知补正后{days}天内未补正材料,系统自动撤回委托"
         return "expired" if system_move(session, ctx, order, "expire", note) else "stale"
     if kind == "appointment":
-        if order.status in NOT_VISITING or not reminders.matches(basis, order.appointment_at):
+        if order.status not in OPEN or not reminders.matches(basis, order.appointment_at):
             return "stale"
         recipients = [(order.resident_id, False), (order.agent_id, True)]
         for person, staff in recipients:
@@ -130,7 +129,6 @@ def _escalate(
     ctx: Context,
     reminder: Any,
     order: Any,
-    item: str,
     o: messages.OrderFacts,
     now: datetime,
 ) -> str:
@@ -145,34 +143,17 @@ def _escalate(
         partner = None
     moved = False
     if partner is not None:
-        moved = (
-            session.execute(
-                update(Order)
-                .where(
-                    Order.id == order.id,
-                    Order.status == "assigned",
-                    Order.agent_id == order.agent_id,
-                    Order.assigned_at == order.assigned_at,
-                )
-                .values(agent_id=partner.id, assigned_at=now, updated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            == 1
+        # Only while it is still the untaken assignment this reminder was set for.
+        still = (
+            Order.id == order.id,
+            Order.status == "assigned",
+            Order.agent_id == order.agent_id,
+            Order.assigned_at == order.assigned_at,
         )
-    if moved and partner is not None:
         note = f"{agent.name}超过{days}个工作日未接单,自动改派给{partner.name}"
-        record_event(
-            session,
-            order.id,
-            None,
-            now,
-            "reassign",
-            "assigned",
-            "assigned",
-            note,
-            {"agentId": partner.id, "agentName": partner.name, "rule": "take_escalation"},
-        )
-        effects.new_assignment(session, ctx, order, item, partner.id, now)
+        rule = {"rule": "take_escalation"}
+        moved = bool(reassign(session, ctx, None, still, partner, note, rule, now))
+    if moved and partner is not None:
         text = f"派给{agent.name}超过{days}个工作日未接单,已自动改派给{partner.name}。"
     else:
         text = f"派给{agent.name}超过{days}个工作日未接单,本站无人在岗可接替,请改派。"

@@ -1,20 +1,21 @@
 """What each move of an order tells whom, and which reminders it sets, in the move's own
-transaction (the outbox rule: a committed move has its messages, a failed one has none)."""
+transaction (the outbox rule: a committed move has its messages, a failed one has none).
+One function per action; app/orders/moves.py's STEPS names it beside the action."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.models import ItemVersion
 from app.notifications import messages, reminders
 from app.notifications.messages import OrderFacts
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.records import AGENT_CONTACT, REGION_NAME, OrderRow
-from app.security.tokens import Principal
+from app.orders.states import UNTAKEN
 
 
 def facts(
@@ -71,7 +72,7 @@ def new_assignment(
     ]
     message = messages.assigned(o, village_name(session, ctx, order.village_id), marks)
     send(session, ctx, [agent_id], message, now)
-    if order.status in ("submitted", "assigned"):
+    if order.status in UNTAKEN:
         reminders.after_assignment(session, ctx, order.id, now)
 
 
@@ -83,76 +84,123 @@ def entered_pool(
     send(session, ctx, list(town_dispatchers(session, ctx, order.town_id)), message, now)
 
 
-def after_move(
-    session: Session,
-    ctx: Context,
-    principal: Principal | None,
-    order: OrderRow,
-    version: ItemVersion,
-    action: str,
-    to_status: str,
-    values: dict[str, Any],
-    note: str | None,
-    data: dict[str, Any] | None,
-    now: datetime,
-) -> None:
-    """`order` is the row before the move; `values` what the move wrote."""
-    due_at = values.get("due_at", order.due_at)
-    o = facts(ctx, order, version.name, to_status, due_at)
-    resident, agent = order.resident_id, values.get("agent_id", order.agent_id)
-    by = principal.role if principal else "system"
-    if action == "assign":
-        new_assignment(session, ctx, order, version.name, values["agent_id"], now)
-    elif action == "decline":
-        message = messages.declined(o, agent_name(session, order.agent_id), note)
-        send(session, ctx, list(town_dispatchers(session, ctx, order.town_id)), message, now)
-    elif action == "accept":
-        send(session, ctx, [resident], messages.accepted(o, now), now)
-        reminders.after_clock_start(session, ctx, order.id, due_at, now)
-    elif action == "request_supplement":
-        missing = (data or {}).get("missing", [])
-        send(session, ctx, [resident], messages.supplement_requested(o, missing), now)
-        reminders.after_supplement_request(session, ctx, order.id, now)
-    elif action in ("supplement", "resume"):
-        if order.status == "supplement_required":
-            text = "的补正材料已提交,请审核。"
-            message = messages.for_agent(o, "supplemented", "材料已补正", text)
-            send(session, ctx, [agent], message, now)
-            return
-        if by == "resident":
-            message = messages.for_agent(o, "resumed", "恢复办理", "已恢复办理,请继续办理。")
-            send(session, ctx, [agent], message, now)
-        else:
-            message = messages.with_reason(o, "resumed", "恢复办理", "已恢复办理", note)
-            send(session, ctx, [resident], message, now)
-        if order.overdue_at is None:  # the clock runs again towards a new due time
-            reminders.after_clock_start(session, ctx, order.id, due_at, now)
-    elif action == "reject":
-        message = messages.with_reason(o, "rejected", "不予受理", "不予受理", note)
-        send(session, ctx, [resident], message, now)
-    elif action == "hold":
-        message = messages.with_reason(o, "held", "办理中止", "暂停办理", note)
-        send(session, ctx, [resident], message, now)
-    elif action == "complete":
-        message = messages.completed(o, values.get("outcome"), note)
-        send(session, ctx, [resident], message, now)
-    elif action == "deliver":
-        message = messages.delivered(o, values.get("delivery_method"))
-        send(session, ctx, [resident], message, now)
-        invite_rating(session, ctx, o, resident, now)
-    elif action == "confirm_receipt":
-        message = messages.for_agent(o, "received", "群众已确认收到", "的办理结果群众已确认收到。")
-        send(session, ctx, [agent], message, now)
-        invite_rating(session, ctx, o, resident, now)
-    elif action == "cancel":
-        message = messages.for_agent(o, "cancelled", "群众撤回委托", "已被群众撤回。")
-        send(session, ctx, [agent], message, now)
-    elif action == "terminate":
-        message = messages.with_reason(o, "terminated", "终止办理", "已终止办理", note)
-        send(session, ctx, [resident] + ([agent] if by == "dispatcher" else []), message, now)
-    elif action == "expire":
-        message = messages.expired(o, ctx.settings.scheduler.supplement_expire_days)
-        send(session, ctx, [resident, agent], message, now)
+@dataclass(frozen=True)
+class Moved:
+    """A move just written, for what it tells whom (each action's `after` in
+    app/orders/moves.py STEPS): `order` is the row before the move, `values` what the move
+    wrote, `by` the role that moved it ("system" for a rule or a job)."""
+
+    session: Session
+    ctx: Context
+    by: str
+    order: OrderRow
+    item: str
+    to: str
+    values: dict[str, Any]
+    note: str | None
+    data: dict[str, Any] | None
+    now: datetime
+
+    @property
+    def due_at(self) -> Any:
+        return self.values.get("due_at", self.order.due_at)
+
+    @property
+    def o(self) -> OrderFacts:
+        return facts(self.ctx, self.order, self.item, self.to, self.due_at)
+
+    @property
+    def resident(self) -> Any:
+        return self.order.resident_id
+
+    @property
+    def agent(self) -> Any:
+        return self.values.get("agent_id", self.order.agent_id)
+
+    def tell(self, recipients: list[int | None], message: Message) -> None:
+        send(self.session, self.ctx, recipients, message, self.now)
+
+    def tell_dispatchers(self, message: Message) -> None:
+        self.tell(list(town_dispatchers(self.session, self.ctx, self.order.town_id)), message)
+
+
+def assigned(m: Moved) -> None:
+    new_assignment(m.session, m.ctx, m.order, m.item, m.values["agent_id"], m.now)
+
+
+def declined(m: Moved) -> None:
+    m.tell_dispatchers(messages.declined(m.o, agent_name(m.session, m.order.agent_id), m.note))
+
+
+def accepted(m: Moved) -> None:
+    m.tell([m.resident], messages.accepted(m.o, m.now))
+    reminders.after_clock_start(m.session, m.ctx, m.order.id, m.due_at, m.now)
+
+
+def supplement_requested(m: Moved) -> None:
+    missing = (m.data or {}).get("missing", [])
+    m.tell([m.resident], messages.supplement_requested(m.o, missing))
+    reminders.after_supplement_request(m.session, m.ctx, m.order.id, m.now)
+
+
+def supplemented(m: Moved) -> None:
+    if m.order.status == "accepted":
+        # 容缺 materials arrived while the clock runs: neither a resumption nor a new clock.
+        if m.by == "resident":
+            text = "的容缺材料已补正,请审核。"
+            m.tell([m.agent], messages.for_agent(m.o, "supplemented", "容缺材料已补正", text))
+    elif m.order.status == "supplement_required":
+        text = "的补正材料已提交,请审核。"
+        m.tell([m.agent], messages.for_agent(m.o, "supplemented", "材料已补正", text))
+    else:  # on hold: the materials it waited for resume it
+        resumed(m)
+
+
+def resumed(m: Moved) -> None:
+    if m.by == "resident":
+        message = messages.for_agent(m.o, "resumed", "恢复办理", "已恢复办理,请继续办理。")
+        m.tell([m.agent], message)
+    else:
+        m.tell([m.resident], messages.with_reason(m.o, "resumed", "恢复办理", "已恢复办理", m.note))
+    if m.order.overdue_at is None:  # the clock runs again towards a new due time
+        reminders.after_clock_start(m.session, m.ctx, m.order.id, m.due_at, m.now)
+
+
+def rejected(m: Moved) -> None:
+    m.tell([m.resident], messages.with_reason(m.o, "rejected", "不予受理", "不予受理", m.note))
+
+
+def held(m: Moved) -> None:
+    m.tell([m.resident], messages.with_reason(m.o, "held", "办理中止", "暂停办理", m.note))
+
+
+def completed(m: Moved) -> None:
+    m.tell([m.resident], messages.completed(m.o, m.values.get("outcome"), m.note))
+
+
+def delivered(m: Moved) -> None:
+    m.tell([m.resident], messages.delivered(m.o, m.values.get("delivery_method")))
+    invite_rating(m.session, m.ctx, m.o, m.resident, m.now)
+
+
+def receipt_confirmed(m: Moved) -> None:
+    text = "的办理结果群众已确认收到。"
+    m.tell([m.agent], messages.for_agent(m.o, "received", "群众已确认收到", text))
+    invite_rating(m.session, m.ctx, m.o, m.resident, m.now)
+
+
+def cancelled(m: Moved) -> None:
+    m.tell([m.agent], messages.for_agent(m.o, "cancelled", "群众撤回委托", "已被群众撤回。"))
+
+
+def terminated(m: Moved) -> None:
+    message = messages.with_reason(m.o, "terminated", "终止办理", "已终止办理", m.note)
+    m.tell([m.resident] + ([m.agent] if m.by == "dispatcher" else []), message)
+
+
+def expired(m: Moved) -> None:
+    message = messages.expired(m.o, m.ctx.settings.scheduler.supplement_expire_days)
+    m.tell([m.resident, m.agent], message)
 
 
 def invite_rating(

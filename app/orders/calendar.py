@@ -14,6 +14,7 @@ from app import errors
 from app.context import Context
 from app.models import CalendarOverride, CalendarYear, Order, OrderEvent
 from app.orders.records import record_event
+from app.orders.states import RUNNING
 from app.workdays import CalendarOverrides, WorkCalendar
 
 CACHE_SECONDS = 60.0
@@ -137,7 +138,7 @@ def _recompute_provisional(session: Session, ctx: Context, year: int) -> None:
             Order.due_provisional,
             Order.remaining_days,
             Order.overdue_at,
-        ).where(Order.due_provisional.is_(True), Order.status.in_(("accepted", "on_hold")))
+        ).where(Order.due_provisional.is_(True), Order.status.in_(RUNNING))
     ).all()
     held = [r.id for r in rows if r.status == "on_hold"]
     held_at = {

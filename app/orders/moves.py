@@ -1,13 +1,18 @@
-"""Every move of the transition table after submission, and the events that are not moves
-(delay explanation, re-assignment). Each is a compare-and-set on what it was decided from."""
+"""Every move of the transition table (app/orders/states.py) and the events that are not
+moves (delay explanation, re-assignment). STEPS gives each action of the table what it
+writes and whom it then tells. A move is a compare-and-set on what it was decided from;
+submission's automatic assignment is the same move applied to the new order before it is
+written (`assign_on_submission`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import ColumnElement, Row, Update, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -17,7 +22,8 @@ from app.notifications import effects, messages
 from app.orders.calendar import work_calendar
 from app.orders.records import (
     GAP_REASON,
-    OPEN_FOR_REASSIGN,
+    INSERT_EVENT,
+    ORDERS,
     STATUS_AND_AGENT_BY_ID,
     DelayExplanationRequired,
     GapsOutstanding,
@@ -25,6 +31,7 @@ from app.orders.records import (
     OrderRow,
     attach_uploads,
     check_materials,
+    event_values,
     gaps,
     guide_version,
     illegal,
@@ -34,7 +41,7 @@ from app.orders.records import (
     record_event,
     upload_problems,
 )
-from app.orders.states import ALLOWED_TRANSITIONS
+from app.orders.states import ACTIONS, ALLOWED_TRANSITIONS, OPEN, RUNNING, Move
 from app.security.tokens import Principal
 
 
@@ -62,6 +69,19 @@ class Change:
     attach: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A person's action on an order, as its step reads it."""
+
+    session: Session
+    ctx: Context
+    principal: Principal
+    order: OrderRow
+    version: ItemVersion
+    data: ActionInput
+    now: datetime
+
+
 def act(
     session: Session,
     ctx: Context,
@@ -71,32 +91,75 @@ def act(
     data: ActionInput,
 ) -> None:
     order = order_in_scope(session, principal, order_id)
-    move = ALLOWED_TRANSITIONS.get((order.status, action))
-    if move is None:
-        raise illegal(order.status, action)
-    if principal.role not in move.roles:
-        raise errors.Forbidden()
+    move = _allowed(order.status, action, principal.role)
     if principal.role == "agent" and order.agent_id != principal.account_id:
         raise errors.Forbidden("该办件不是派给您的")
     now = ctx.now()
     version = guide_version(session, ctx, order.item_version_id)
-    change = _apply(session, ctx, principal, order, version, action, data, now)
+    step = STEPS[action]
+    attempt = Attempt(session, ctx, principal, order, version, data, now)
+    change = step.change(attempt) if step.change else Change(note=data.reason)
     _write_move(session, ctx, principal, order, version, action, move.to, change, now)
 
 
 def system_move(session: Session, ctx: Context, order: OrderRow, action: str, note: str) -> bool:
     """A move the table gives to the system (a scheduled job); False when the order has
     moved on meanwhile (another worker, or a person, got there first)."""
-    move = ALLOWED_TRANSITIONS.get((order.status, action))
-    if move is None or "system" not in move.roles:
-        return False
     now = ctx.now()
     version = guide_version(session, ctx, order.item_version_id)
     try:
+        move = _allowed(order.status, action, "system")
         _write_move(session, ctx, None, order, version, action, move.to, Change(note=note), now)
     except errors.DomainError:
         return False
     return True
+
+
+def _allowed(status: str, action: str, role: str) -> Move:
+    """The table's move of `action` from `status`: 409 if there is none, 403 if it is not
+    `role`'s to make."""
+    move = ALLOWED_TRANSITIONS.get((status, action))
+    if move is None:
+        raise illegal(status, action)
+    if role not in move.roles:
+        raise errors.Forbidden()
+    return move
+
+
+@dataclass
+class Assignment:
+    """Submission's automatic assignment (the town's rule, or the agent who entered the
+    order): the table's ("submitted", "assign") move by the system, applied to the new
+    order's values before they are written, so the order is inserted as it stands after the
+    move (there is nothing yet to compare and set). Its event and what it tells whom follow
+    the insert (`event`, `announce`), as for any move."""
+
+    submitted: dict[str, Any]  # the order's values as submitted, before the move
+    to: str
+    change: Change
+
+    def event(self, order_id: int, now: datetime) -> dict[str, Any]:
+        note, data = self.change.note, self.change.data
+        return event_values(order_id, None, now, "assign", "submitted", self.to, note, data)
+
+    def announce(
+        self, session: Session, ctx: Context, order_id: int, item: str, now: datetime
+    ) -> None:
+        order = SimpleNamespace(**self.submitted, id=order_id)
+        _after(session, ctx, None, order, item, "assign", self.to, self.change, now)
+
+
+def assign_on_submission(
+    values: dict[str, Any], agent: Any, rule: str, note: str, now: datetime
+) -> Assignment:
+    """Move the new order `values` (status "submitted") to `agent` by the table, in place;
+    `rule` and `note` say why it went to them."""
+    move = _allowed(values["status"], "assign", "system")
+    assigned = _assignment(agent, now)
+    change = Change(assigned.values, note, {"rule": rule, **(assigned.data or {})})
+    assignment = Assignment(dict(values), move.to, change)
+    values.update(status=move.to, **change.values)
+    return assignment
 
 
 def _write_move(
@@ -124,27 +187,29 @@ def _write_move(
     record_event(
         session, order.id, principal, now, action, order.status, to, change.note, change.data
     )
-    if action == "supplement" and order.status == "accepted":
-        # 容缺 materials arrived while the clock runs: neither a resumption nor a new clock.
-        o = effects.facts(ctx, order, version.name, to, order.due_at)
-        text = "的容缺材料已补正,请审核。"
-        message = messages.for_agent(o, "supplemented", "容缺材料已补正", text)
-        recipients = [order.agent_id] if principal and principal.role == "resident" else []
-        effects.send(session, ctx, recipients, message, now)
-        return
-    effects.after_move(
-        session,
-        ctx,
-        principal,
-        order,
-        version,
-        action,
-        to,
-        change.values,
-        change.note,
-        change.data,
-        now,
-    )
+    _after(session, ctx, principal, order, version.name, action, to, change, now)
+
+
+def _after(
+    session: Session,
+    ctx: Context,
+    principal: Principal | None,
+    order: OrderRow,
+    item: str,
+    action: str,
+    to: str,
+    change: Change,
+    now: datetime,
+) -> None:
+    """What the action's step tells whom once it is written (`order` as it was before)."""
+    after = STEPS[action].after
+    if after is not None:
+        by = principal.role if principal else "system"
+        after(
+            effects.Moved(
+                session, ctx, by, order, item, to, change.values, change.note, change.data, now
+            )
+        )
 
 
 def _guarded_update(session: Session, order: OrderRow, statement: Update, action: str) -> None:
@@ -159,10 +224,15 @@ def _guarded_update(session: Session, order: OrderRow, statement: Update, action
         ).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        now = session.execute(STATUS_AND_AGENT_BY_ID, {"id": order.id}).one()
-        if now.status == order.status:  # the same status: it went to another agent meanwhile
-            raise illegal(now.status, action, "办件刚刚改派给了其他代办员,请刷新后再操作")
-        raise illegal(now.status, action)
+        raise _lost(session, order, action)
+
+
+def _lost(session: Session, order: OrderRow, action: str) -> errors.DomainError:
+    """The 409 for a compare-and-set another move won: it names where the order now is."""
+    now = session.execute(STATUS_AND_AGENT_BY_ID, {"id": order.id}).one()
+    if now.status == order.status:  # the same status: it went to another agent meanwhile
+        return illegal(now.status, action, "办件刚刚改派给了其他代办员,请刷新后再操作")
+    return illegal(now.status, action)
 
 
 def _require(reason: str | None, field_name: str = "reason", message: str = "请填写原因") -> str:
@@ -180,82 +250,84 @@ def _own_files(
     return ids
 
 
-def _apply(
-    session: Session,
-    ctx: Context,
-    principal: Principal,
-    order: OrderRow,
-    version: ItemVersion,
-    action: str,
-    data: ActionInput,
-    now: datetime,
-) -> Change:
-    """What an action changes; raises if the rules do not allow it now."""
-    if action == "assign":
-        agent = _agent_of_town(session, data.agent_id, order.town_id)
-        return Change(
-            {"agent_id": agent.id, "assigned_at": now},
-            data={"agentId": agent.id, "agentName": agent.name},
-        )
-    if action == "decline":
-        return Change({"agent_id": None, "assigned_at": None}, _require(data.reason))
-    if action == "take":  # 首问负责: whoever first takes it stays named as the first contact
-        return Change({"first_contact_id": order.first_contact_id or principal.account_id})
-    if action == "accept":
-        return _acceptance(session, ctx, order, version, now)
-    if action == "request_supplement":
-        change = _supplement_request(order, version, data)
-        change.values["supplement_requested_at"] = now
-        return change
-    if action == "supplement":
-        return _supplement(session, ctx, principal, order, version, data, now)
-    if action == "reject":
-        reason = _require(data.reason)
-        return Change({"outcome_note": reason}, reason)
-    if action == "hold":
-        assert order.due_at is not None
-        remaining = work_calendar(session, ctx).remaining_working_days(order.due_at, now)
-        values: dict[str, Any] = {"remaining_days": remaining}
-        if now >= order.due_at and order.overdue_at is None:
-            values["overdue_at"] = order.due_at
-        return Change(values, _require(data.reason), {"remainingDays": remaining})
-    if action == "resume":
-        return _resumption(session, ctx, order, now, data.reason)
-    if action == "complete":
-        return _completion(session, principal, order, version, data, now)
-    if action == "deliver":
-        proof = _own_files(session, principal, data.proof_upload_ids, "proofUploadIds")
-        if not proof:
-            raise errors.InvalidInput(
-                errors=[{"field": "proofUploadIds", "message": "请拍照上传签收单或寄递凭证"}]
-            )
-        if data.delivery_method not in ("pickup", "delivery", "post"):
-            raise errors.InvalidInput(
-                errors=[{"field": "deliveryMethod", "message": "请选择自取、送达或邮寄"}]
-            )
-        return Change(
-            {"delivered_at": now, "delivery_method": data.delivery_method},
-            data.reason,
-            {"proofUploadIds": proof},
-            attach=proof,
-        )
-    if action == "confirm_receipt":
-        return Change({"delivered_at": now, "delivery_method": "pickup"}, data.reason)
-    if action in ("close", "rate"):
-        return Change({"closed_at": now}, data.reason)
-    if action == "cancel":
-        return Change({}, data.reason)
-    if action == "terminate":
-        return Change({}, _require(data.reason))
-    raise illegal(order.status, action)
+def _assign(a: Attempt) -> Change:
+    return _assignment(_agent_of_town(a.session, a.data.agent_id, a.order.town_id), a.now)
 
 
-def _acceptance(
-    session: Session, ctx: Context, order: OrderRow, version: ItemVersion, now: datetime
-) -> Change:
+def _assignment(agent: Any, now: datetime) -> Change:
+    """`agent` (id and name) gets the order."""
+    return Change(
+        {"agent_id": agent.id, "assigned_at": now},
+        data={"agentId": agent.id, "agentName": agent.name},
+    )
+
+
+def _decline(a: Attempt) -> Change:
+    return Change({"agent_id": None, "assigned_at": None}, _require(a.data.reason))
+
+
+def _take(a: Attempt) -> Change:
+    """首问负责: whoever first takes it stays named as the first contact."""
+    return Change({"first_contact_id": a.order.first_contact_id or a.principal.account_id})
+
+
+def _rejection(a: Attempt) -> Change:
+    reason = _require(a.data.reason)
+    return Change({"outcome_note": reason}, reason)
+
+
+def _hold(a: Attempt) -> Change:
+    """中止: the clock stops, keeping the working days that are left."""
+    order, now = a.order, a.now
+    assert order.due_at is not None
+    remaining = work_calendar(a.session, a.ctx).remaining_working_days(order.due_at, now)
+    values: dict[str, Any] = {"remaining_days": remaining}
+    if now >= order.due_at and order.overdue_at is None:
+        values["overdue_at"] = order.due_at
+    return Change(values, _require(a.data.reason), {"remainingDays": remaining})
+
+
+def _resume(a: Attempt) -> Change:
+    return _resumption(a.session, a.ctx, a.order, a.now, a.data.reason)
+
+
+def _delivery(a: Attempt) -> Change:
+    """回交: with the proof photos (the signed slip or the postal receipt)."""
+    data = a.data
+    proof = _own_files(a.session, a.principal, data.proof_upload_ids, "proofUploadIds")
+    if not proof:
+        raise errors.InvalidInput(
+            errors=[{"field": "proofUploadIds", "message": "请拍照上传签收单或寄递凭证"}]
+        )
+    if data.delivery_method not in ("pickup", "delivery", "post"):
+        raise errors.InvalidInput(
+            errors=[{"field": "deliveryMethod", "message": "请选择自取、送达或邮寄"}]
+        )
+    return Change(
+        {"delivered_at": a.now, "delivery_method": data.delivery_method},
+        data.reason,
+        {"proofUploadIds": proof},
+        attach=proof,
+    )
+
+
+def _receipt(a: Attempt) -> Change:
+    return Change({"delivered_at": a.now, "delivery_method": "pickup"}, a.data.reason)
+
+
+def _rating(a: Attempt) -> Change:
+    return Change({"closed_at": a.now}, a.data.reason)
+
+
+def _termination(a: Attempt) -> Change:
+    return Change({}, _require(a.data.reason))
+
+
+def _acceptance(a: Attempt) -> Change:
     """受理: the clock starts; due at the end of the Nth working day after today. On an item
     that allows 容缺受理 the materials that may follow are accepted as owed, the rest must be
     there."""
+    session, ctx, order, version, now = a.session, a.ctx, a.order, a.version, a.now
     empty = [
         m
         for m in version.materials
@@ -317,8 +389,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _supplement_request(order: OrderRow, version: ItemVersion, data: ActionInput) -> Change:
+def _supplement_request(a: Attempt) -> Change:
     """一次性告知: ONE notice listing every missing or unacceptable material with a reason."""
+    order, version, data = a.order, a.version, a.data
     slots = {m["code"]: m for m in version.materials}
     problems = []
     if not data.missing:
@@ -350,20 +423,15 @@ def _supplement_request(order: OrderRow, version: ItemVersion, data: ActionInput
         {"code": e["code"], "name": slots[e["code"]]["name"], "reason": e["reason"].strip()}
         for e in data.missing
     ]
-    return Change({"materials": merged}, data.reason, {"missing": notice})
+    return Change(
+        {"materials": merged, "supplement_requested_at": a.now}, data.reason, {"missing": notice}
+    )
 
 
-def _supplement(
-    session: Session,
-    ctx: Context,
-    principal: Principal,
-    order: OrderRow,
-    version: ItemVersion,
-    data: ActionInput,
-    now: datetime,
-) -> Change:
+def _supplement(a: Attempt) -> Change:
     """补正: new photos for every listed slot; on a hold, any slot, and the clock resumes;
     on an order accepted with gaps (容缺受理), any of the slots it still owes."""
+    session, principal, order, version, data = a.session, a.principal, a.order, a.version, a.data
     if order.status == "on_hold":
         if not data.materials:
             raise errors.InvalidInput(errors=[{"field": "materials", "message": "请上传材料"}])
@@ -405,20 +473,16 @@ def _supplement(
         }
     change = Change({"materials": merged}, data.reason, {"codes": sorted(listed)})
     if order.status == "on_hold":
-        resumed = _resumption(session, ctx, order, now, data.reason)
+        resumed = _resumption(session, a.ctx, order, a.now, data.reason)
         change.values.update(resumed.values)
     change.attach = [i for code in listed for i in materials_in[code]["uploads"]]
     return change
 
 
-def _completion(
-    session: Session,
-    principal: Principal,
-    order: OrderRow,
-    version: ItemVersion,
-    data: ActionInput,
-    now: datetime,
-) -> Change:
+def _completion(a: Attempt) -> Change:
+    """办结: the outcome, the result and receipt photos, and official fees only (免费代办)."""
+    session, principal, order, version, data = a.session, a.principal, a.order, a.version, a.data
+    now = a.now
     if is_overdue(order, now) and not order.delay_explanation:
         raise DelayExplanationRequired()
     owed = gaps(order)
@@ -477,6 +541,40 @@ def _agent_of_town(session: Session, agent_id: int | None, town_id: int) -> Acco
     return row
 
 
+@dataclass(frozen=True)
+class Step:
+    """What an action of the table does besides moving the status: `change` says what it
+    writes, raising when the rules do not allow it now (None: nothing but its note, the
+    reason given or the system's); `after` whom it then tells and which reminders it sets."""
+
+    change: Callable[[Attempt], Change] | None
+    after: Callable[[effects.Moved], None] | None = None
+
+
+# Each action of the table (app/orders/states.py) and what it does, in one place: an action
+# added to the table needs its step here (and its route, mini_program_api/moves.py).
+STEPS: dict[str, Step] = {
+    "assign": Step(_assign, effects.assigned),
+    "take": Step(_take),
+    "decline": Step(_decline, effects.declined),
+    "accept": Step(_acceptance, effects.accepted),
+    "request_supplement": Step(_supplement_request, effects.supplement_requested),
+    "supplement": Step(_supplement, effects.supplemented),
+    "reject": Step(_rejection, effects.rejected),
+    "hold": Step(_hold, effects.held),
+    "resume": Step(_resume, effects.resumed),
+    "complete": Step(_completion, effects.completed),
+    "deliver": Step(_delivery, effects.delivered),
+    "confirm_receipt": Step(_receipt, effects.receipt_confirmed),
+    "rate": Step(_rating),
+    "close": Step(None),
+    "cancel": Step(None, effects.cancelled),
+    "terminate": Step(_termination, effects.terminated),
+    "expire": Step(None, effects.expired),
+}
+assert set(STEPS) == ACTIONS, "every action of the table has its step, and only those"
+
+
 def explain_delay(
     session: Session, ctx: Context, principal: Principal, order_id: int, text: str
 ) -> None:
@@ -484,7 +582,7 @@ def explain_delay(
     order = order_in_scope(session, principal, order_id)
     if principal.role != "agent" or order.agent_id != principal.account_id:
         raise errors.Forbidden("该办件不是派给您的")
-    if order.status not in ("accepted", "on_hold"):
+    if order.status not in RUNNING:
         raise illegal(order.status, "explain_delay")
     now = ctx.now()
     if not is_overdue(order, now):
@@ -505,36 +603,62 @@ def explain_delay(
 def reassign(
     session: Session,
     ctx: Context,
+    principal: Principal | None,
+    which: Sequence[ColumnElement[bool]],
+    agent: Any,
+    note: str | None,
+    data: dict[str, Any] | None,
+    now: datetime,
+) -> list[Row[Any]]:
+    """改派, the one way an order changes hands without a move (its status stays): the open
+    orders `which` picks go to `agent` (id, name) in one statement, each with its timeline
+    event (by `principal`, or the system) and the notice and take reminders of a new
+    assignment. `which` is the caller's guard: a dispatcher's compare-and-set on one order,
+    the take escalation's on the assignment its reminder was for, a hand-over's every order
+    of an agent. Returns the orders moved, as they now are (none when the guard failed)."""
+    assert which, "a guard picks the orders: never every open order"
+    moved = list(
+        session.execute(
+            update(Order)
+            .where(Order.status.in_(OPEN), *which)
+            .values(agent_id=agent.id, assigned_at=now, updated_at=now)
+            .returning(*ORDERS.c)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+    for row in moved:
+        item = guide_version(session, ctx, row.item_version_id).name
+        effects.new_assignment(session, ctx, row, item, agent.id, now)
+    if moved:
+        data = {"agentId": agent.id, "agentName": agent.name} | (data or {})
+        events = [
+            event_values(row.id, principal, now, "reassign", row.status, row.status, note, data)
+            for row in moved
+        ]
+        INSERT_EVENT.many(session.connection(), events)
+    return moved
+
+
+def reassign_order(
+    session: Session,
+    ctx: Context,
     principal: Principal,
     order_id: int,
     agent_id: int,
     reason: str | None,
 ) -> None:
-    """A dispatcher hands an open order to another agent of the town: an event, not a status."""
+    """A dispatcher hands an open order to another agent of the town, with a reason."""
     order = order_in_scope(session, principal, order_id)
     if principal.role != "dispatcher":
         raise errors.Forbidden()
-    if order.status not in OPEN_FOR_REASSIGN or order.agent_id is None:
+    if order.status not in OPEN or order.agent_id is None:
         raise illegal(order.status, "reassign")
     agent = _agent_of_town(session, agent_id, order.town_id)
     reason = _require(reason)
-    now = ctx.now()
-    _guarded_update(
-        session,
-        order,
-        update(Order).values(agent_id=agent.id, assigned_at=now, updated_at=now),
-        "reassign",
+    decided_from = (
+        Order.id == order.id,
+        Order.status == order.status,
+        Order.agent_id == order.agent_id,
     )
-    version = guide_version(session, ctx, order.item_version_id)
-    effects.new_assignment(session, ctx, order, version.name, agent.id, now)
-    record_event(
-        session,
-        order.id,
-        principal,
-        now,
-        "reassign",
-        order.status,
-        order.status,
-        reason,
-        {"agentId": agent.id, "agentName": agent.name},
-    )
+    if not reassign(session, ctx, principal, decided_from, agent, reason, None, ctx.now()):
+        raise _lost(session, order, "reassign")

@@ -25,7 +25,6 @@ from app.orders.records import (
     EVENTS,
     ITEMS,
     MAX_ID,
-    OPEN_FOR_REASSIGN,
     ORDER_BY_ID,
     ORDERS,
     OrderRow,
@@ -35,7 +34,14 @@ from app.orders.records import (
     may_follow,
     order_in_scope,
 )
-from app.orders.states import ACTION_NAMES, STATUS_NAMES, OrderEventAction, actions_from
+from app.orders.states import (
+    ACTION_NAMES,
+    OPEN,
+    RUNNING,
+    STATUS_NAMES,
+    OrderEventAction,
+    actions_from,
+)
 from app.orders.submission import Submitted
 from app.security.tokens import Principal
 from app.workdays import WorkCalendar
@@ -43,7 +49,6 @@ from app.workdays import WorkCalendar
 MAX_PAGE = 50
 URL_SEGMENTS = {"rate": "rating"}  # POST /orders/{id}/rating, the ratings issue's route
 VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
-RUNNING = ("accepted", "on_hold")
 SCOPE_COLUMN = {
     "resident": ORDERS.c.resident_id,
     "agent": ORDERS.c.agent_id,
@@ -255,7 +260,7 @@ def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[s
         actions = [a for a in actions if a != "supplement"]
     if principal.role == "agent" and is_overdue(order, now) and not order.delay_explanation:
         actions = [a for a in actions if a != "complete"] + ["explain_delay"]
-    if principal.role == "dispatcher" and order.agent_id and order.status in OPEN_FOR_REASSIGN:
+    if principal.role == "dispatcher" and order.agent_id and order.status in OPEN:
         actions.append("reassign")
     return [URL_SEGMENTS.get(a, a.replace("_", "-")) for a in actions]
 

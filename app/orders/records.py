@@ -1,5 +1,6 @@
-"""What every order use case shares: the tables and statements, the errors, scope, the
-timeline, material checks and attachments, and the guide-version cache.
+"""What every order use case shares: the tables and statements, the errors, reading an
+order in the caller's scope (the rule is app/scope.py's), the timeline, material checks and
+attachments, and the guide-version cache.
 
 Use cases are plain synchronous functions on a Session, run by `Database.run_write` or
 `run_read` in one transaction: on SQLite one hop to a database thread, so the write lock is
@@ -16,7 +17,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import errors, scope
 from app.context import Context
 from app.models import (
     Account,
@@ -28,14 +29,11 @@ from app.models import (
     Region,
     Upload,
 )
-from app.orders.states import ACTION_NAMES, STATUS_NAMES
+from app.orders.states import ACTION_NAMES, RUNNING, STATUS_NAMES
 from app.security.tokens import Principal
 from app.statements import DriverStatement
 
 MAX_ID = 2**63 - 1
-OPEN_FOR_REASSIGN = frozenset(
-    {"submitted", "assigned", "reviewing", "supplement_required", "accepted", "on_hold"}
-)
 VERSION_CACHE_SIZE = 2000
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
 EVENTS: Table = OrderEvent.__table__  # type: ignore[assignment]
@@ -109,7 +107,7 @@ def may_follow(version: ItemVersion, slot: dict[str, Any]) -> bool:
 
 def gaps(order: OrderRow) -> list[str]:
     """The slots an accepted order still owes (容缺受理, not yet supplemented)."""
-    if order.status not in ("accepted", "on_hold"):
+    if order.status not in RUNNING:
         return []
     return sorted(c for c, s in order.materials.items() if s.get("state") == "missing")
 
@@ -294,27 +292,14 @@ def order_in_scope(session: Session, principal: Principal, order_id: int) -> Ord
         if 0 < order_id <= MAX_ID
         else None
     )
-    if order is None or not in_scope(principal, order):
+    if order is None or not scope.in_scope(principal, order, scope.ORDER):
         raise errors.NotFound("没有找到该办件")
     return order
 
 
-def in_scope(principal: Principal, order: OrderRow) -> bool:
-    role = principal.role
-    if role == "resident":
-        return bool(order.resident_id == principal.account_id)
-    if role == "agent":
-        return bool(
-            principal.account_id == order.agent_id or principal.region_id == order.village_id
-        )
-    if role == "dispatcher":
-        return bool(order.town_id == principal.region_id)
-    return role == "admin" and bool(order.district_id == principal.region_id)
-
-
 def is_overdue(order: OrderRow, now: datetime) -> bool:
     """Past due while the clock runs, or found overdue before a hold stopped it."""
-    if order.status not in ("accepted", "on_hold"):
+    if order.status not in RUNNING:
         return False
     if order.overdue_at is not None:
         return True

@@ -1,4 +1,5 @@
-"""The one transition table of an order: which action, by whom, moves which status where."""
+"""The one transition table of an order: which action, by whom, moves which status where;
+and the sets of statuses the rest of the service asks about, each named here once."""
 
 from __future__ import annotations
 
@@ -60,8 +61,6 @@ STATUS_NAMES = {
     "rejected": "不予受理",
     "cancelled": "已取消",
 }
-FINAL = frozenset({"closed", "rejected", "cancelled"})
-OPEN = frozenset(STATUS_NAMES) - FINAL - {"completed", "delivered"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,23 @@ ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.i
 }
 
 
+# The sets of statuses the rest of the service asks about, each named here once.
+# Final: nothing more happens; no move of the table leaves these.
+FINAL = frozenset({"closed", "rejected", "cancelled"})
+# Done (办结, 回交): the result is with the resident or on its way; only the rating is left.
+DONE = frozenset({"completed", "delivered"})
+# Not final, in the table's order: what the dispatcher's board counts.
+ACTIVE = tuple(s for s in STATUS_NAMES if s not in FINAL)
+# Open: an agent still has work to do on it (or it waits for one). It may be re-assigned
+# or handed over, counts in an agent's workload, and an appointment for it still stands.
+OPEN = frozenset(ACTIVE) - DONE
+# Accepted (受理) and not yet done: the clock runs (accepted) or a hold stopped it; it may
+# be overdue, or owe materials accepted as gaps (容缺受理).
+RUNNING = frozenset({"accepted", "on_hold"})
+# Not yet taken: an agent given it now is reminded to take it.
+UNTAKEN = frozenset({"submitted", "assigned"})
+
+
 def actions_from(status: str, role: str) -> list[str]:
     """What `role` may do next on an order in `status` (for the "what can I do" list)."""
     return [a for (s, a), move in ALLOWED_TRANSITIONS.items() if s == status and role in move.roles]
@@ -121,3 +137,5 @@ def actions_from(status: str, role: str) -> list[str]:
 
 assert set(get_args(OrderStatus)) == set(STATUS_NAMES), "OrderStatus and STATUS_NAMES differ"
 assert set(get_args(OrderEventAction)) == set(ACTION_NAMES), "OrderEventAction and ACTION_NAMES"
+assert FINAL == set(STATUS_NAMES) - {s for s, _ in ALLOWED_TRANSITIONS}, "FINAL: no move leaves"
+assert RUNNING | UNTAKEN <= OPEN, "accepted or untaken orders are open"

@@ -17,6 +17,7 @@ from app import errors
 from app.context import Context
 from app.dispatch.duty import Dispatch, choose_agent
 from app.notifications import effects, reminders
+from app.orders import moves
 from app.orders.records import (
     ACCOUNTS,
     AGENT_CONTACT,
@@ -213,7 +214,7 @@ def submit(
         "district_id": district_id,
         "item_id": item_id,
         "item_version_id": version.id,
-        "status": "assigned" if agent else "submitted",
+        "status": "submitted",
         "channel": "agent" if entry else "mini_program",
         "green_channel": data.green_channel,
         "home_visit": data.home_visit,
@@ -221,8 +222,8 @@ def submit(
         "priority": int(data.green_channel or data.home_visit or data.appointment_at is not None),
         "note": data.note,
         "materials": materials,
-        "agent_id": agent.id if agent else None,
-        "assigned_at": now if agent else None,
+        "agent_id": None,
+        "assigned_at": None,
         # 首问负责: the agent who entered the order received it first.
         "first_contact_id": principal.account_id if entry else None,
         "entrustment_upload_ids": data.entrustment_upload_ids,
@@ -234,28 +235,27 @@ def submit(
         "fees_collected_fen": 0,
         "updated_at": now,
     }
+    # An agent for it: the table's assignment by the system, applied before the insert.
+    assignment = (
+        moves.assign_on_submission(values, agent, dispatch.rule, dispatch.note, now)
+        if agent
+        else None
+    )
     order_id = int(INSERT_ORDER.returned(conn, values))
     claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | (files or {})
     claim_uploads(session, principal, order_id, claim)
-    events = [
-        event_values(order_id, principal, now, "submit", None, "submitted", data.note),
-        event_values(
-            order_id,
-            None,
-            now,
-            "assign" if agent else "pool",
-            "submitted",
-            values["status"],
-            dispatch.note,
-            {"rule": dispatch.rule}
-            | ({"agentId": agent.id, "agentName": agent.name} if agent else {}),
-        ),
-    ]
+    submitted = event_values(order_id, principal, now, "submit", None, "submitted", data.note)
+    if assignment is not None:
+        events = [submitted, assignment.event(order_id, now)]
+    else:  # into the pool: an event, not a move (the order stays submitted)
+        why, rule = dispatch.note, {"rule": dispatch.rule}
+        pooled = event_values(order_id, None, now, "pool", "submitted", "submitted", why, rule)
+        events = [submitted, pooled]
     INSERT_EVENT.many(conn, events)
-    written = SimpleNamespace(**values, id=order_id)
-    if agent:
-        effects.new_assignment(session, ctx, written, version.name, agent.id, now)
+    if assignment is not None:
+        assignment.announce(session, ctx, order_id, version.name, now)
     else:
+        written = SimpleNamespace(**values, id=order_id)
         effects.entered_pool(session, ctx, written, version.name, dispatch.note, now)
     if values["appointment_at"] is not None:
         reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import errors, scope
 from app.context import Context
 from app.models import Account, Complaint, Order, Region
 from app.notifications import reminders
@@ -109,13 +109,7 @@ def _town_of(
 
 def _in_scope(session: Session, principal: Principal, complaint_id: int) -> Complaint:
     complaint = session.get(Complaint, complaint_id)
-    role = principal.role
-    visible = complaint is not None and (
-        (role == "resident" and complaint.resident_id == principal.account_id)
-        or (role == "dispatcher" and complaint.town_id == principal.region_id)
-        or (role == "admin" and complaint.district_id == principal.region_id)
-    )
-    if not visible or complaint is None:
+    if complaint is None or not scope.in_scope(principal, complaint, scope.COMPLAINT):
         raise errors.NotFound("没有找到该投诉")
     return complaint
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from app import audit, errors
+from app import audit, errors, scope
 from app.context import Context
 from app.models import Account, Order, Rating, Rectification
 from app.notifications import reminders
@@ -90,11 +90,7 @@ def open_case(session: Session, ctx: Context, rating_id: int, order: Any) -> int
 
 def _case_in_scope(session: Session, principal: Principal, case_id: int) -> Rectification:
     case = session.get(Rectification, case_id)
-    visible = case is not None and (
-        (principal.role == "dispatcher" and case.town_id == principal.region_id)
-        or (principal.role == "admin" and case.district_id == principal.region_id)
-    )
-    if not visible or case is None:
+    if case is None or not scope.in_scope(principal, case, scope.CASE):
         raise errors.NotFound("没有找到该整改事项")
     return case
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import errors, scope
 from app.context import Context
 from app.models import Account, ItemVersion, Order, Rating, RatingAppeal, Rectification
 from app.notifications.outbox import Message, notify
@@ -268,11 +268,7 @@ def my_rating(session: Session, principal: Principal, order_id: int) -> MyRating
 
 def rating_in_scope(session: Session, principal: Principal, rating_id: int) -> Rating:
     rating = session.get(Rating, rating_id)
-    visible = rating is not None and (
-        (principal.role == "dispatcher" and rating.town_id == principal.region_id)
-        or (principal.role == "admin" and rating.district_id == principal.region_id)
-    )
-    if not visible or rating is None:
+    if rating is None or not scope.in_scope(principal, rating, scope.RATING):
         raise errors.NotFound("没有找到该评价")
     return rating
 
