@@ -11,9 +11,10 @@ from app.context import Context
 from app.job_runs import recorded
 from app.ledger import files as ledger_files
 from app.models import JobRun
-from app.notifications import delivery, due
+from app.notifications import delivery
 from app.ratings import service as ratings
 from app.uploads.service import cleanup_unattached, clear_raw_files
+from jobs import due_reminders
 
 MAX_BATCHES = 50  # one tick handles at most this many batches; the next tick goes on
 KEEP_RUNS = timedelta(days=14)
@@ -36,9 +37,9 @@ async def remind(ctx: Context) -> int:
     async def work() -> int:
         total = 0
         for _ in range(MAX_BATCHES):
-            handled = await ctx.db.run_write(lambda s: due.run_due(s, ctx))
+            handled = await ctx.db.run_write(lambda s: due_reminders.run_due(s, ctx))
             total += handled
-            if handled < due.BATCH:
+            if handled < due_reminders.BATCH:
                 break
         return total
 

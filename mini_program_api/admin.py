@@ -9,7 +9,7 @@ from litestar import Controller, Router, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.accounts import staff
-from app.accounts.views import StaffCreated, StaffView
+from app.accounts.outputs import StaffCreated, StaffView
 from app.job_runs import JobsView, jobs_view
 from app.kinds import Post, StaffRole
 from mini_program_api.catalogue import CatalogueAdminController

@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, post
 from litestar.params import JSONBody
 
 from app.accounts import service
-from app.accounts.views import TokenPair
+from app.accounts.outputs import TokenPair
 from mini_program_api.deps import Caller, Ctx, require_login
 from mini_program_api.limits import limit_login_account
 from mini_program_api.problems import domain_error_response

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.orm import Session
 
 from app import audit, errors
-from app.catalogue import enablement, queries, service, views
+from app.catalogue import enablement, outputs, queries, service
 from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.params import Limit, RegionId, VillageId
@@ -34,7 +34,7 @@ class CatalogueController(Controller):
         kind: FromQuery[Literal["immediate", "promised", "joint", "escalated"] | None] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
         limit: Limit = 20,
-    ) -> views.ItemPage:
+    ) -> outputs.ItemPage:
         return await ctx.db.run_read(
             lambda s: queries.search(
                 s,
@@ -50,7 +50,7 @@ class CatalogueController(Controller):
     @get("/items/{code:str}", summary="办事指南 (材料清单、时限、收费、能否线上委托)")
     async def guide(
         self, code: FromPath[str], ctx: Ctx, village_id: VillageId = None
-    ) -> views.Guide:
+    ) -> outputs.Guide:
         return await ctx.db.run_read(lambda s: queries.guide(s, code, village_id=village_id))
 
     @get("/popular", summary="本村常办: 近 90 天本村委托最多的事项 (还没有办件时为空)")
@@ -59,11 +59,11 @@ class CatalogueController(Controller):
         ctx: Ctx,
         village_id: Annotated[int, QueryParameter(name="villageId", ge=1, le=MAX_ID)],
         limit: Limit = 10,
-    ) -> list[views.PopularItem]:
+    ) -> list[outputs.PopularItem]:
         return await ctx.db.run_read(lambda s: queries.popular(s, ctx, village_id, limit))
 
     @get("/departments", summary="部门列表")
-    async def departments(self, ctx: Ctx) -> list[views.DepartmentView]:
+    async def departments(self, ctx: Ctx) -> list[outputs.DepartmentView]:
         return await ctx.db.run_read(queries.departments)
 
 
@@ -76,14 +76,14 @@ class EnablementInput(Input):
     enabled: bool
 
 
-async def _region_items(ctx: Ctx, principal: Caller, region_id: int) -> views.RegionItems:
+async def _region_items(ctx: Ctx, principal: Caller, region_id: int) -> outputs.RegionItems:
     return await ctx.db.run_read(lambda s: enablement.region_items(s, principal, region_id))
 
 
 async def _set_enabled(
     ctx: Ctx, principal: Caller, data: EnablementInput
-) -> views.EnablementResult:
-    def work(session: Session) -> views.EnablementResult:
+) -> outputs.EnablementResult:
+    def work(session: Session) -> outputs.EnablementResult:
         result = enablement.set_enabled(
             session, principal, data.region_id, data.item_codes, data.enabled
         )
@@ -101,7 +101,7 @@ async def _set_enabled(
 
 
 @get("/", summary="本镇或本村已开通的事项")
-async def list_enablements(region_id: RegionId, ctx: Ctx, principal: Caller) -> views.RegionItems:
+async def list_enablements(region_id: RegionId, ctx: Ctx, principal: Caller) -> outputs.RegionItems:
     return await _region_items(ctx, principal, region_id)
 
 
@@ -111,7 +111,7 @@ async def list_enablements(region_id: RegionId, ctx: Ctx, principal: Caller) -> 
 )
 async def set_enablements(
     data: JSONBody[EnablementInput], ctx: Ctx, principal: Caller
-) -> views.EnablementResult:
+) -> outputs.EnablementResult:
     return await _set_enabled(ctx, principal, data)
 
 
@@ -134,8 +134,8 @@ class CatalogueAdminController(Controller):
     path = "/catalogue"
 
     @post("/items", summary="新建事项 (格式同导入文件), 在本区按 enabled 开通")
-    async def create(self, data: JSONBody[ItemSpec], ctx: Ctx, principal: Caller) -> views.Guide:
-        def work(session: Session) -> views.Guide:
+    async def create(self, data: JSONBody[ItemSpec], ctx: Ctx, principal: Caller) -> outputs.Guide:
+        def work(session: Session) -> outputs.Guide:
             guide = service.save_item(session, ctx, principal, data, creating=True)
             audit.record(session, principal, "catalogue.create", f"item:{data.code}", ctx.now())
             return guide
@@ -149,11 +149,11 @@ class CatalogueAdminController(Controller):
         data: JSONBody[ItemSpec],
         ctx: Ctx,
         principal: Caller,
-    ) -> views.Guide:
+    ) -> outputs.Guide:
         if data.code != code:
             raise errors.InvalidInput(errors=[{"field": "code", "message": "不能修改事项编码"}])
 
-        def work(session: Session) -> views.Guide:
+        def work(session: Session) -> outputs.Guide:
             guide = service.save_item(session, ctx, principal, data, creating=False)
             audit.record(session, principal, "catalogue.edit", f"item:{code}", ctx.now())
             return guide
@@ -169,8 +169,8 @@ class CatalogueAdminController(Controller):
         await ctx.db.run_write(work)
 
     @post("/items/{code:str}/restore", status_code=200, summary="恢复已停用的事项")
-    async def restore(self, code: FromPath[str], ctx: Ctx, principal: Caller) -> views.Guide:
-        def work(session: Session) -> views.Guide:
+    async def restore(self, code: FromPath[str], ctx: Ctx, principal: Caller) -> outputs.Guide:
+        def work(session: Session) -> outputs.Guide:
             guide = service.restore_item(session, code)
             audit.record(session, principal, "catalogue.restore", f"item:{code}", ctx.now())
             return guide
@@ -178,13 +178,13 @@ class CatalogueAdminController(Controller):
         return await ctx.db.run_write(work)
 
     @get("/items/{code:str}/versions", summary="事项的历史版本")
-    async def versions(self, code: FromPath[str], ctx: Ctx) -> list[views.VersionView]:
+    async def versions(self, code: FromPath[str], ctx: Ctx) -> list[outputs.VersionView]:
         return await ctx.db.run_read(lambda s: service.versions(s, code))
 
     @get("/enablements", summary="某镇/村已开通的事项")
     async def list_enablements(
         self, region_id: RegionId, ctx: Ctx, principal: Caller
-    ) -> views.RegionItems:
+    ) -> outputs.RegionItems:
         return await _region_items(ctx, principal, region_id)
 
     @put(
@@ -193,7 +193,7 @@ class CatalogueAdminController(Controller):
     )
     async def enablements(
         self, data: JSONBody[EnablementInput], ctx: Ctx, principal: Caller
-    ) -> views.EnablementResult:
+    ) -> outputs.EnablementResult:
         return await _set_enabled(ctx, principal, data)
 
     @post(
@@ -208,7 +208,7 @@ class CatalogueAdminController(Controller):
         ctx: Ctx,
         principal: Caller,
         format: FromQuery[Literal["yaml", "xlsx"]] = "yaml",
-    ) -> views.ImportResult:
+    ) -> outputs.ImportResult:
         body = await request.body()
 
         def work(session: Session) -> dict[str, int]:
@@ -225,7 +225,7 @@ class CatalogueAdminController(Controller):
             counts = await ctx.db.run_write(work)
         except DocumentInvalid as exc:
             raise _invalid(exc) from None
-        return views.ImportResult(**counts)
+        return outputs.ImportResult(**counts)
 
     @get(
         "/export",

@@ -6,7 +6,7 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody
 
 from app.accounts import service
-from app.accounts.views import MeView
+from app.accounts.outputs import MeView
 from app.notifications import inbox
 from mini_program_api.deps import Caller, Ctx, require_login, require_role
 from mini_program_api.params import Cursor, Limit

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.orders import moves, queries
+from app.orders.outputs import OrderDetail
 from app.orders.states import ALLOWED_TRANSITIONS
-from app.orders.views import OrderDetail
 from app.security.tokens import Principal
 from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.schemas import (

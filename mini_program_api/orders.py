@@ -15,8 +15,8 @@ from app import audit
 from app.context import Context
 from app.orders import entered, moves, queries, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_calendar_year
+from app.orders.outputs import OrderDetail, OrderPage
 from app.orders.states import OrderStatus
-from app.orders.views import OrderDetail, OrderPage
 from app.security.tokens import Principal
 from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.params import AgentId, Cursor, IdempotencyKey, Limit, VillageId

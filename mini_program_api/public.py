@@ -6,7 +6,7 @@ from litestar import Controller, get
 from litestar.params import FromPath
 
 from app.accounts import staff
-from app.accounts.views import AgentCard
+from app.accounts.outputs import AgentCard
 from app.regions.service import RegionNode, region_tree
 from mini_program_api.deps import Ctx
 

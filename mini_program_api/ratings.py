@@ -12,7 +12,7 @@ from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, Compla
 from app.models import Account
 from app.ratings import complaints, rectification, stats
 from app.ratings import service as ratings
-from app.ratings.views import AppealView, CaseView, ComplaintView, MyRating, RatingView
+from app.ratings.outputs import AppealView, CaseView, ComplaintView, MyRating, RatingView
 from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.params import AgentId, Cursor, Limit, Period
 from mini_program_api.schemas import MULTILINE, Id, Input, Note, UploadIds

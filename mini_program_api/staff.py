@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Router, get
 
 from app.accounts import staff
-from app.accounts.views import AgentCard, StaffView
+from app.accounts.outputs import AgentCard, StaffView
 from mini_program_api import ratings as rating_routes
 from mini_program_api.catalogue import dispatch_enablements
 from mini_program_api.deps import Caller, Ctx, require_role

@@ -137,3 +137,32 @@ def test_the_layers_point_one_way():
     for unit, targets in units.items():
         if unit.startswith("app.") and unit not in ("app.asgi", "app.cli"):
             assert not targets & {"mini_program_api", "jobs"}, unit
+
+
+# docs/architecture.md, "Dependencies": the packages of app/ in layers, each importing only
+# layers below its own. Everything else of app/ (regions, security, models and the modules
+# at its top) is layer 0, whose members import one another without a circle (checked above); the
+# entry points that assemble the whole are not checked.
+LAYERS = {
+    "app.notifications": 1,
+    "app.catalogue": 1,
+    "app.uploads": 1,
+    "app.orders": 2,
+    "app.job_runs": 2,  # it reads the outbox's state
+    "app.ratings": 3,
+    "app.dispatch": 3,
+    "app.accounts": 3,
+    "app.ledger": 4,
+}
+ASSEMBLERS = {"app.asgi", "app.cli", "app.demo"}
+
+
+def test_each_package_imports_only_layers_below_its_own():
+    wrong = [
+        (unit, target)
+        for unit, targets in _units().items()
+        if unit.startswith("app.") and unit not in ASSEMBLERS
+        for target in targets
+        if LAYERS.get(target, 0) >= LAYERS.get(unit, 0) and LAYERS.get(target, 0) > 0
+    ]
+    assert wrong == []

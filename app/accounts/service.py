@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import errors
-from app.accounts import views
+from app.accounts import outputs
 from app.context import Context
 from app.models import Account, RefreshToken, Region
 from app.orders.entered import claim_entered_orders
@@ -26,7 +26,7 @@ from app.wechat import WeChatSession
 class RefreshResult:
     """Either new tokens, or the error to answer with after the revocation is committed."""
 
-    tokens: views.TokenPair | None
+    tokens: outputs.TokenPair | None
     error: errors.DomainError | None = None
 
 
@@ -38,9 +38,9 @@ def _region(session: Session, region_id: int | None) -> Region | None:
     return session.get(Region, region_id) if region_id else None
 
 
-def me(session: Session, ctx: Context, principal: Principal) -> views.MeView:
+def me(session: Session, ctx: Context, principal: Principal) -> outputs.MeView:
     account = _active_account(session, principal.account_id)
-    return views.me_view(account, _region(session, account.region_id), ctx.cipher)
+    return outputs.me_view(account, _region(session, account.region_id), ctx.cipher)
 
 
 def _active_account(session: Session, account_id: int) -> Account:
@@ -53,7 +53,7 @@ def _active_account(session: Session, account_id: int) -> Account:
 # --- login and tokens -------------------------------------------------------------------
 
 
-def login(session: Session, ctx: Context, wx: WeChatSession) -> views.TokenPair:
+def login(session: Session, ctx: Context, wx: WeChatSession) -> outputs.TokenPair:
     """Find the account behind a WeChat openid, creating a resident on first login."""
     account = (
         session.execute(select(Account).where(Account.openid == wx.openid))
@@ -71,7 +71,7 @@ def login(session: Session, ctx: Context, wx: WeChatSession) -> views.TokenPair:
 
 def issue_tokens(
     session: Session, ctx: Context, account: Account, *, family_id: str | None
-) -> views.TokenPair:
+) -> outputs.TokenPair:
     now = ctx.now()
     if family_id is None:  # a new login: the oldest beyond the cap end
         _cap_logins(session, ctx, account.id)
@@ -89,12 +89,12 @@ def issue_tokens(
         )
     )
     region = _region(session, account.region_id)
-    return views.TokenPair(
+    return outputs.TokenPair(
         access_token=access,
         access_token_expires_at=now.fromtimestamp(access_exp, tz=now.tzinfo),
         refresh_token=refresh,
         refresh_token_expires_at=refresh_expires_at,
-        account=views.me_view(account, region, ctx.cipher),
+        account=outputs.me_view(account, region, ctx.cipher),
     )
 
 
@@ -212,7 +212,7 @@ class ProfileChange:
 
 def update_profile(
     session: Session, ctx: Context, principal: Principal, change: ProfileChange
-) -> views.MeView:
+) -> outputs.MeView:
     account = _active_account(session, principal.account_id)
     if account.role != "resident":
         raise errors.Forbidden("工作人员的资料由管理员维护")
@@ -248,7 +248,7 @@ def update_profile(
         )
     session.flush()
     claim_entered_orders(session, ctx, account)
-    return views.me_view(account, _region(session, account.region_id), ctx.cipher)
+    return outputs.me_view(account, _region(session, account.region_id), ctx.cipher)
 
 
 def set_phone(account: Account, ctx: Context, phone: str, *, verified: bool = False) -> None:
@@ -264,7 +264,7 @@ def set_phone(account: Account, ctx: Context, phone: str, *, verified: bool = Fa
 
 def phone_from_wechat(
     session: Session, ctx: Context, principal: Principal, phone: str
-) -> views.MeView:
+) -> outputs.MeView:
     if not identity.is_mobile(phone):
         raise errors.InvalidInput("暂只支持中国大陆手机号")
     change = ProfileChange(phone=phone, phone_verified=True)
@@ -274,7 +274,9 @@ def phone_from_wechat(
 # --- binding a WeChat login to a staff account ----------------------------------------
 
 
-def bind_staff(session: Session, ctx: Context, principal: Principal, code: str) -> views.TokenPair:
+def bind_staff(
+    session: Session, ctx: Context, principal: Principal, code: str
+) -> outputs.TokenPair:
     """The logged-in WeChat user becomes the staff account the code was issued for."""
     caller = _active_account(session, principal.account_id)
     if caller.role != "resident":

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app import audit, errors
-from app.accounts import views
+from app.accounts import outputs
 from app.accounts.service import revoke_all
 from app.context import Context
 from app.kinds import Post
@@ -73,7 +73,7 @@ def _check_staff_input(session: Session, admin_region: Region, data: StaffInput)
     wanted = STAFF_LEVEL[data.role]
     if region.level != wanted:
         raise errors.InvalidInput(
-            f"{views.ROLE_NAMES[data.role]}应归属于{LEVEL_NAMES[wanted]}",
+            f"{outputs.ROLE_NAMES[data.role]}应归属于{LEVEL_NAMES[wanted]}",
             errors=[{"field": "regionId", "message": f"应选择{LEVEL_NAMES[wanted]}"}],
         )
     return region
@@ -81,7 +81,7 @@ def _check_staff_input(session: Session, admin_region: Region, data: StaffInput)
 
 def create_staff(
     session: Session, ctx: Context, admin: Principal, data: StaffInput
-) -> views.StaffCreated:
+) -> outputs.StaffCreated:
     admin_region = get_region(session, admin.region_id or 0)
     region = _check_staff_input(session, admin_region, data)
     account = Account(
@@ -98,8 +98,8 @@ def create_staff(
     session.flush()
     detail = {"role": data.role, "regionId": region.id, "post": data.post}
     audit.record(session, admin, "staff.create", f"account:{account.id}", ctx.now(), detail)
-    return views.StaffCreated(
-        staff=views.staff_view(account, region, ctx.today()), binding_code=code
+    return outputs.StaffCreated(
+        staff=outputs.staff_view(account, region, ctx.today()), binding_code=code
     )
 
 
@@ -125,7 +125,7 @@ def staff_in_scope(session: Session, admin: Principal, staff_id: int) -> Account
 
 def list_staff(
     session: Session, ctx: Context, admin: Principal, role: str | None
-) -> list[views.StaffView]:
+) -> list[outputs.StaffView]:
     query = (
         select(Account, Region)
         .join(Region, Region.id == Account.region_id)
@@ -136,12 +136,12 @@ def list_staff(
     if role:
         query = query.where(Account.role == role)
     rows = (session.execute(query)).all()
-    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
+    return [outputs.staff_view(account, region, ctx.today()) for account, region in rows]
 
 
 def reissue_binding_code(
     session: Session, ctx: Context, admin: Principal, staff_id: int
-) -> views.StaffCreated:
+) -> outputs.StaffCreated:
     """A new code for an unbound staff account, or to move a staff account to a new phone."""
     account = staff_in_scope(session, admin, staff_id)
     if account.id == admin.account_id:
@@ -153,8 +153,8 @@ def reissue_binding_code(
     code = _new_binding(account, ctx)
     session.flush()
     audit.record(session, admin, "staff.binding_code", f"account:{account.id}", ctx.now())
-    return views.StaffCreated(
-        staff=views.staff_view(account, _region(session, account.region_id), ctx.today()),
+    return outputs.StaffCreated(
+        staff=outputs.staff_view(account, _region(session, account.region_id), ctx.today()),
         binding_code=code,
     )
 
@@ -176,7 +176,7 @@ def _given(value: T | UnsetType | None) -> T | None:
 
 def update_staff(
     session: Session, ctx: Context, admin: Principal, staff_id: int, change: StaffChange
-) -> views.StaffView:
+) -> outputs.StaffView:
     account = staff_in_scope(session, admin, staff_id)
     problems = _field_problems(
         account.role,
@@ -213,7 +213,7 @@ def update_staff(
         if not isinstance(value, UnsetType)
     }
     audit.record(session, admin, "staff.edit", f"account:{account.id}", ctx.now(), changed)
-    return views.staff_view(account, _region(session, account.region_id), ctx.today())
+    return outputs.staff_view(account, _region(session, account.region_id), ctx.today())
 
 
 # --- the photo on the public card (挂牌上岗) -------------------------------------------
@@ -221,7 +221,7 @@ def update_staff(
 
 async def set_staff_photo(
     ctx: Context, admin: Principal, staff_id: int, upload_id: int
-) -> views.StaffView:
+) -> outputs.StaffView:
     """The admin's own finished photo upload (purpose staff_photo) becomes the card photo.
 
     The upload row is taken over, not copied: deleting it in the same transaction that sets
@@ -229,7 +229,7 @@ async def set_staff_photo(
     makes an order or a concurrent request that took the upload first win. The replaced
     photo and the unused thumbnail are removed from storage after the commit."""
 
-    def take(session: Session) -> tuple[views.StaffView, list[str | None]]:
+    def take(session: Session) -> tuple[outputs.StaffView, list[str | None]]:
         account = staff_in_scope(session, admin, staff_id)
         taken = (
             session.execute(
@@ -252,7 +252,7 @@ async def set_staff_photo(
         account.photo_key = taken.key
         session.flush()
         audit.record(session, admin, "staff.photo", f"account:{account.id}", ctx.now())
-        view = views.staff_view(account, _region(session, account.region_id), ctx.today())
+        view = outputs.staff_view(account, _region(session, account.region_id), ctx.today())
         return view, [replaced, taken.thumbnail_key]
 
     view, unused = await ctx.db.run_write(take)
@@ -260,13 +260,15 @@ async def set_staff_photo(
     return view
 
 
-async def remove_staff_photo(ctx: Context, admin: Principal, staff_id: int) -> views.StaffView:
-    def remove(session: Session) -> tuple[views.StaffView, str | None]:
+async def remove_staff_photo(ctx: Context, admin: Principal, staff_id: int) -> outputs.StaffView:
+    def remove(session: Session) -> tuple[outputs.StaffView, str | None]:
         account = staff_in_scope(session, admin, staff_id)
         replaced, account.photo_key = account.photo_key, None
         session.flush()
         audit.record(session, admin, "staff.photo_removed", f"account:{account.id}", ctx.now())
-        return views.staff_view(account, _region(session, account.region_id), ctx.today()), replaced
+        return outputs.staff_view(
+            account, _region(session, account.region_id), ctx.today()
+        ), replaced
 
     view, replaced = await ctx.db.run_write(remove)
     await _remove_files(ctx, replaced)
@@ -284,7 +286,7 @@ async def _remove_files(ctx: Context, *keys: str | None) -> None:
         log.exception("could not remove replaced staff photo files", extra={"keys": wanted})
 
 
-def village_agents(session: Session, ctx: Context, village_id: int) -> list[views.AgentCard]:
+def village_agents(session: Session, ctx: Context, village_id: int) -> list[outputs.AgentCard]:
     get_region(session, village_id, level="village")
     rows = (
         session.execute(
@@ -303,11 +305,11 @@ def village_agents(session: Session, ctx: Context, village_id: int) -> list[view
     cards = []
     for agent in rows:
         url = ctx.store.presign_download(agent.photo_key, ttl, now) if agent.photo_key else None
-        cards.append(views.agent_card(agent, ctx.today(), photo_url=url))
+        cards.append(outputs.agent_card(agent, ctx.today(), photo_url=url))
     return cards
 
 
-def town_agents(session: Session, ctx: Context, dispatcher: Principal) -> list[views.StaffView]:
+def town_agents(session: Session, ctx: Context, dispatcher: Principal) -> list[outputs.StaffView]:
     """Every agent of the dispatcher's town, village by village."""
     rows = (
         session.execute(
@@ -317,4 +319,4 @@ def town_agents(session: Session, ctx: Context, dispatcher: Principal) -> list[v
             .order_by(Region.code, Account.post, Account.id)
         )
     ).all()
-    return [views.staff_view(account, region, ctx.today()) for account, region in rows]
+    return [outputs.staff_view(account, region, ctx.today()) for account, region in rows]

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import errors
-from app.catalogue import views
+from app.catalogue import outputs
 from app.catalogue.document import ItemSpec
 from app.models import CatalogueItem, Department, ItemEnablement, Region
 from app.regions.service import contains, get_region
@@ -40,7 +40,7 @@ def offered_in(region: Region) -> ColumnElement[bool]:
     )
 
 
-def region_items(session: Session, principal: Principal, region_id: int) -> views.RegionItems:
+def region_items(session: Session, principal: Principal, region_id: int) -> outputs.RegionItems:
     """What a town centre or a village station offers (a village: only what its town does)."""
     region = _region_in_scope(session, principal, region_id)
     rows = (
@@ -51,17 +51,17 @@ def region_items(session: Session, principal: Principal, region_id: int) -> view
             .order_by(CatalogueItem.code)
         )
     ).all()
-    return views.RegionItems(
+    return outputs.RegionItems(
         region_id=region.id,
         region_name=region.name,
         level=region.level,
-        items=[views.item_summary(item, name, code) for item, name, code in rows],
+        items=[outputs.item_summary(item, name, code) for item, name, code in rows],
     )
 
 
 def set_enabled(
     session: Session, principal: Principal, region_id: int, codes: list[str], enabled: bool
-) -> views.EnablementResult:
+) -> outputs.EnablementResult:
     """Admins: any town or village of their district; dispatchers: their town and its villages.
 
     Switching an item off for a town switches it off for the town's villages too; a village
@@ -117,7 +117,7 @@ def set_enabled(
         .select_from(ItemEnablement)
         .where(ItemEnablement.region_id == region_id)
     )
-    return views.EnablementResult(
+    return outputs.EnablementResult(
         region_id=region_id, enabled_count=int(total or 0), switched_off_in_villages=villages_off
     )
 

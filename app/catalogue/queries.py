@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import errors
-from app.catalogue import views
+from app.catalogue import outputs
 from app.catalogue.enablement import offered_in
 from app.context import Context
 from app.models import Account, CatalogueItem, Department, ItemVersion, Order
@@ -34,7 +34,7 @@ def search(
     kind: str | None,
     cursor: str | None,
     limit: int,
-) -> views.ItemPage:
+) -> outputs.ItemPage:
     """Ranked: exact name, then exact alias, then part of the name, then part of an alias or
     the department; ties by code. Keyset pagination on (rank, code)."""
     limit = max(1, min(limit, MAX_PAGE))
@@ -80,25 +80,27 @@ def search(
         )
     ).all()
     page = [
-        views.item_summary(item, dept_name, dept_code)
+        outputs.item_summary(item, dept_name, dept_code)
         for item, dept_name, dept_code, _ in rows[:limit]
     ]
     next_cursor = (
         _encode_cursor(rows[limit - 1].rank, rows[limit - 1][0].code) if len(rows) > limit else None
     )
-    return views.ItemPage(items=page, next_cursor=next_cursor)
+    return outputs.ItemPage(items=page, next_cursor=next_cursor)
 
 
 POPULAR_DAYS = 90
 POPULAR_CACHE_SECONDS = 60
 
 
-def popular(session: Session, ctx: Context, village_id: int, limit: int) -> list[views.PopularItem]:
+def popular(
+    session: Session, ctx: Context, village_id: int, limit: int
+) -> list[outputs.PopularItem]:
     """本村常办: the items the village asked for most in the last 90 days that it still
     offers; empty until it has orders. Ties go to the most recent request. Every resident
     opening the app asks for it, and it moves slowly: each answer is kept for a minute."""
     now = ctx.now()
-    cache: dict[tuple[int, int], tuple[Any, list[views.PopularItem]]]
+    cache: dict[tuple[int, int], tuple[Any, list[outputs.PopularItem]]]
     cache = ctx.caches.setdefault("popular", {})
     kept = cache.get((village_id, limit))
     if kept and timedelta(0) <= now - kept[0] < timedelta(seconds=POPULAR_CACHE_SECONDS):
@@ -126,7 +128,7 @@ def popular(session: Session, ctx: Context, village_id: int, limit: int) -> list
         )
     ).all()
     answer = [
-        views.PopularItem(item=views.item_summary(item, name, code), orders=n)
+        outputs.PopularItem(item=outputs.item_summary(item, name, code), orders=n)
         for item, name, code, n in rows
     ]
     if len(cache) > 1000:
@@ -153,7 +155,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     raise errors.InvalidInput("翻页参数无效", errors=[{"field": "cursor", "message": "无效"}])
 
 
-def guide(session: Session, code: str, *, village_id: int | None = None) -> views.Guide:
+def guide(session: Session, code: str, *, village_id: int | None = None) -> outputs.Guide:
     row = (
         session.execute(
             select(CatalogueItem, ItemVersion, Department)
@@ -187,10 +189,10 @@ def guide(session: Session, code: str, *, village_id: int | None = None) -> view
                 )
             ).scalars()
         )
-    return views.guide_view(item, version, department, agents, offered_in_village=offered)
+    return outputs.guide_view(item, version, department, agents, offered_in_village=offered)
 
 
-def departments(session: Session) -> list[views.DepartmentView]:
+def departments(session: Session) -> list[outputs.DepartmentView]:
     rows = (
         session.execute(
             select(Department, func.count(CatalogueItem.id))
@@ -204,4 +206,4 @@ def departments(session: Session) -> list[views.DepartmentView]:
             .order_by(Department.id)
         )
     ).all()
-    return [views.DepartmentView(code=d.code, name=d.name, item_count=n) for d, n in rows]
+    return [outputs.DepartmentView(code=d.code, name=d.name, item_count=n) for d, n in rows]

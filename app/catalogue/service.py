@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
-from app.catalogue import queries, views
+from app.catalogue import outputs, queries
 from app.catalogue.document import (
     ENABLE_LEVELS,
     CatalogueDocument,
@@ -315,7 +315,7 @@ def export_document(session: Session) -> CatalogueDocument:
 
 def save_item(
     session: Session, ctx: Context, admin: Principal, spec: ItemSpec, *, creating: bool
-) -> views.Guide:
+) -> outputs.Guide:
     """Create an item, or edit one: a new guide version if the guide changed, and the item
     switched on or off in the admin's district where its `enabled` levels changed."""
     existing = (
@@ -354,7 +354,7 @@ def retire_item(session: Session, ctx: Context, code: str) -> None:
     item.retired_at = ctx.now()
 
 
-def restore_item(session: Session, code: str) -> views.Guide:
+def restore_item(session: Session, code: str) -> outputs.Guide:
     """Bring a retired item back, with its last guide and the regions it was enabled in."""
     item = (
         session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
@@ -367,7 +367,7 @@ def restore_item(session: Session, code: str) -> views.Guide:
     return queries.guide(session, code)
 
 
-def versions(session: Session, code: str) -> list[views.VersionView]:
+def versions(session: Session, code: str) -> list[outputs.VersionView]:
     rows = (
         (
             session.execute(
@@ -383,7 +383,7 @@ def versions(session: Session, code: str) -> list[views.VersionView]:
     if not rows:
         raise errors.NotFound("没有找到该事项")
     return [
-        views.VersionView(
+        outputs.VersionView(
             id=v.id,
             version=v.version,
             name=v.name,

@@ -12,13 +12,13 @@ from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.kinds import DutyStatus, Post
 from app.models import ItemVersion
-from app.orders.calendar import work_calendar
+from app.orders.assignment import DUTY_NAMES, duty_status
 from app.orders.records import ACCOUNTS, EVENTS, ORDERS, REGIONS
 from app.orders.states import ACTIVE, OPEN, STATUS_NAMES, OrderStatus
 from app.security.tokens import Principal
+from app.work_calendar import work_calendar
 
 LIST_SIZE = 20
 VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]

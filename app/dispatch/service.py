@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from app import audit, errors
 from app.context import Context
-from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.kinds import DutyStatus, Post
 from app.models import Account, Order, Region
+from app.orders.assignment import DUTY_NAMES, duty_status
 from app.orders.moves import reassign
 from app.security.tokens import Principal
 

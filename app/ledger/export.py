@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from app import audit, errors
 from app.context import Context
 from app.ledger import workbook
-from app.ledger.figures import Filters, period, scope_conditions
+from app.ledger.figures import Filters, scope_conditions
 from app.models import Order, Region
+from app.periods import period
 from app.security.tokens import Principal
 
 

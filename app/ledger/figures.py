@@ -22,22 +22,21 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import errors
 from app.context import Context
 from app.models import CatalogueItem, Order, OrderEvent, Rating
-from app.orders.calendar import work_calendar
 from app.orders.records import ORDERS, is_overdue
 from app.orders.states import RUNNING
+from app.periods import period
 from app.security.tokens import Principal
+from app.work_calendar import work_calendar
 
-MAX_DAYS = 366
 TOP_ITEMS = 10
 
 
@@ -77,16 +76,6 @@ class Filters:
     village_id: int | None = None
     agent_id: int | None = None
     item_code: str | None = None
-
-
-def period(ctx: Context, start: date, end: date) -> tuple[datetime, datetime]:
-    if end < start or (end - start).days > MAX_DAYS:
-        raise errors.InvalidInput(errors=[{"field": "to", "message": "统计区间应在一年之内"}])
-    zone = ctx.settings.zone
-    return (
-        datetime.combine(start, time.min, tzinfo=zone),
-        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
-    )
 
 
 def scope_conditions(

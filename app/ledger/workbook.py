@@ -17,7 +17,7 @@ from app.context import Context
 from app.ledger.figures import Figures, completed_on_time
 from app.models import Account, ItemVersion, Order, OrderEvent, Rating, Rectification
 from app.orders.states import ACTION_NAMES, STATUS_NAMES
-from app.ratings.views import GRADE_NAMES
+from app.ratings.outputs import GRADE_NAMES
 from app.security.pii import mask_id_number, mask_name, mask_phone
 from app.text import sheet_row
 from app.workdays import last_day

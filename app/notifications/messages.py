@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from app import workdays
 from app.notifications.outbox import Message
-from app.orders.states import STATUS_NAMES
 
 DELIVERY_NAMES = {"pickup": "自取", "delivery": "送达", "post": "邮寄"}
 
@@ -42,14 +41,14 @@ class OrderFacts:
         order_id: int,
         number: str,
         item: str,
-        status: str,
+        status_name: str,
         due_at: datetime | None,
         zone: ZoneInfo,
     ) -> None:
         self.order_id = order_id
         self.number = number
         self.item = item
-        self.status = status
+        self.status_name = status_name  # 办理中, 已办结, …
         self.due_at = due_at
         self.zone = zone
 
@@ -57,7 +56,7 @@ class OrderFacts:
         data: dict[str, Any] = {
             "number": self.number,
             "item": self.item,
-            "status": STATUS_NAMES.get(self.status, self.status),
+            "status": self.status_name,
             "dueAt": self.due_at.isoformat() if self.due_at else None,
             "title": title,
             **{k: v for k, v in extra.items() if v is not None},

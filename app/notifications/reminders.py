@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import Reminder
-from app.orders.calendar import work_calendar
+from app.work_calendar import work_calendar
 from app.workdays import WorkingHours, last_day
 
 REMINDERS: Table = Reminder.__table__  # type: ignore[assignment]

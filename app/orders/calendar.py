@@ -1,8 +1,8 @@
-"""The working-day calendar with the admin's overrides from the database, cached briefly."""
+"""The admin's calendar: entering a year's official schedule (overrides of the working-day
+rules) and recomputing the due dates that were computed without it."""
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from typing import Any
 
@@ -13,36 +13,12 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.models import CalendarOverride, CalendarYear, Order, OrderEvent
+from app.notifications import reminders
 from app.orders.records import record_event
 from app.orders.states import RUNNING
-from app.workdays import CalendarOverrides, WorkCalendar
+from app.work_calendar import forget_calendar, work_calendar
 
-CACHE_SECONDS = 60.0
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-
-
-def work_calendar(session: Session, ctx: Context) -> WorkCalendar:
-    """Overrides change a few times a year: each process reloads them at most once a minute
-    (another process's edit shows here within that minute)."""
-    cached = ctx.caches.get("calendar")
-    if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]  # type: ignore[no-any-return]
-    days = {
-        day: is_workday
-        for day, is_workday in session.execute(
-            select(CalendarOverride.day, CalendarOverride.is_workday)
-        )
-    }
-    years = frozenset(session.execute(select(CalendarYear.year)).scalars())
-    calendar = WorkCalendar(
-        CalendarOverrides(days=days, entered_years=years), zone=ctx.settings.zone
-    )
-    ctx.caches["calendar"] = (time.monotonic(), calendar)
-    return calendar
-
-
-def forget_calendar(ctx: Context) -> None:
-    ctx.caches.pop("calendar", None)
 
 
 def _check_year(year: int) -> None:
@@ -125,8 +101,6 @@ def _recompute_provisional(session: Session, ctx: Context, year: int) -> None:
     days it kept (counted again from its hold). Each is a compare-and-set on the clock the
     order was read with (one that moved meanwhile was computed afresh by that move), has a
     timeline event, and a running one gets the reminders of its new due time."""
-    from app.notifications import reminders  # they read this calendar: import at use
-
     calendar = work_calendar(session, ctx)
     rows = session.execute(
         select(

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.models import Account, ItemVersion, Order, Region
-from app.notifications import effects, messages
-from app.orders.calendar import work_calendar
+from app.notifications import messages
+from app.orders import notices
 from app.orders.records import (
     GAP_REASON,
     INSERT_EVENT,
@@ -43,6 +43,7 @@ from app.orders.records import (
 )
 from app.orders.states import ACTIONS, ALLOWED_TRANSITIONS, OPEN, RUNNING, Move
 from app.security.tokens import Principal
+from app.work_calendar import work_calendar
 
 
 @dataclass
@@ -206,7 +207,7 @@ def _after(
     if after is not None:
         by = principal.role if principal else "system"
         after(
-            effects.Moved(
+            notices.Moved(
                 session, ctx, by, order, item, to, change.values, change.note, change.data, now
             )
         )
@@ -548,29 +549,29 @@ class Step:
     reason given or the system's); `after` whom it then tells and which reminders it sets."""
 
     change: Callable[[Attempt], Change] | None
-    after: Callable[[effects.Moved], None] | None = None
+    after: Callable[[notices.Moved], None] | None = None
 
 
 # Each action of the table (app/orders/states.py) and what it does, in one place: an action
 # added to the table needs its step here (and its route, mini_program_api/moves.py).
 STEPS: dict[str, Step] = {
-    "assign": Step(_assign, effects.assigned),
+    "assign": Step(_assign, notices.assigned),
     "take": Step(_take),
-    "decline": Step(_decline, effects.declined),
-    "accept": Step(_acceptance, effects.accepted),
-    "request_supplement": Step(_supplement_request, effects.supplement_requested),
-    "supplement": Step(_supplement, effects.supplemented),
-    "reject": Step(_rejection, effects.rejected),
-    "hold": Step(_hold, effects.held),
-    "resume": Step(_resume, effects.resumed),
-    "complete": Step(_completion, effects.completed),
-    "deliver": Step(_delivery, effects.delivered),
-    "confirm_receipt": Step(_receipt, effects.receipt_confirmed),
+    "decline": Step(_decline, notices.declined),
+    "accept": Step(_acceptance, notices.accepted),
+    "request_supplement": Step(_supplement_request, notices.supplement_requested),
+    "supplement": Step(_supplement, notices.supplemented),
+    "reject": Step(_rejection, notices.rejected),
+    "hold": Step(_hold, notices.held),
+    "resume": Step(_resume, notices.resumed),
+    "complete": Step(_completion, notices.completed),
+    "deliver": Step(_delivery, notices.delivered),
+    "confirm_receipt": Step(_receipt, notices.receipt_confirmed),
     "rate": Step(_rating),
     "close": Step(None),
-    "cancel": Step(None, effects.cancelled),
-    "terminate": Step(_termination, effects.terminated),
-    "expire": Step(None, effects.expired),
+    "cancel": Step(None, notices.cancelled),
+    "terminate": Step(_termination, notices.terminated),
+    "expire": Step(None, notices.expired),
 }
 assert set(STEPS) == ACTIONS, "every action of the table has its step, and only those"
 
@@ -596,8 +597,8 @@ def explain_delay(
         session, order.id, principal, now, "explain_delay", order.status, order.status, text
     )
     version = guide_version(session, ctx, order.item_version_id)
-    o = effects.facts(ctx, order, version.name, order.status, order.due_at)
-    effects.send(session, ctx, [order.resident_id], messages.delay_explained(o, text), now)
+    o = notices.facts(ctx, order, version.name, order.status, order.due_at)
+    notices.send(session, ctx, [order.resident_id], messages.delay_explained(o, text), now)
 
 
 def reassign(
@@ -628,7 +629,7 @@ def reassign(
     )
     for row in moved:
         item = guide_version(session, ctx, row.item_version_id).name
-        effects.new_assignment(session, ctx, row, item, agent.id, now)
+        notices.new_assignment(session, ctx, row, item, agent.id, now)
     if moved:
         data = {"agentId": agent.id, "agentName": agent.name} | (data or {})
         events = [

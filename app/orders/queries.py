@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.models import ItemVersion
-from app.orders import views
-from app.orders.calendar import work_calendar
+from app.orders import outputs
 from app.orders.records import (
     ACCOUNTS,
     AGENT_CONTACT,
@@ -44,6 +43,7 @@ from app.orders.states import (
 )
 from app.orders.submission import Submitted
 from app.security.tokens import Principal
+from app.work_calendar import work_calendar
 from app.workdays import WorkCalendar
 
 MAX_PAGE = 50
@@ -169,7 +169,7 @@ def list_orders(
     cursor: int | None,
     limit: int,
     due_first: bool = False,
-) -> views.OrderPage:
+) -> outputs.OrderPage:
     """Newest first by id, one indexed range scan per page whatever the table's size; or,
     with `due_first`, the running orders (办理中) soonest due first, then those on hold (中止)."""
     limit = max(1, min(limit, MAX_PAGE))
@@ -201,7 +201,7 @@ def list_orders(
     # On the transaction's connection: the ORM session's execute costs more than the query.
     rows = session.connection().execute(statement, params).all()
     items = [
-        views.OrderSummary(
+        outputs.OrderSummary(
             id=order_id,
             number=number,
             item_code=code,
@@ -232,7 +232,7 @@ def list_orders(
         ) in (tuple(row) for row in rows[:limit])
     ]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    return views.OrderPage(items=items, next_cursor=next_cursor)
+    return outputs.OrderPage(items=items, next_cursor=next_cursor)
 
 
 def _position(session: Session, params: dict[str, Any], due_first: bool) -> str:
@@ -267,7 +267,7 @@ def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[s
 
 def order_detail(
     session: Session, ctx: Context, principal: Principal, order_id: int, *, scoped: bool = True
-) -> views.OrderDetail:
+) -> outputs.OrderDetail:
     """The order as `principal` sees it. `scoped=False` only right after a move the caller
     was allowed to make: an agent of another village who declines is answered with the
     order they just handed back, though it is no longer theirs to see."""
@@ -299,7 +299,7 @@ def order_detail(
 
 def new_order_detail(
     session: Session, ctx: Context, principal: Principal, new: Submitted
-) -> views.OrderDetail:
+) -> outputs.OrderDetail:
     """The detail of an order just written, from the values written (no read back)."""
     assert new.values is not None, "an idempotent retry reads the order as it is now"
     order = SimpleNamespace(**({column.key: None for column in ORDERS.c} | new.values))
@@ -328,8 +328,10 @@ def _accepted_data(event: Row[Any] | SimpleNamespace | None) -> dict[str, Any]:
     return (event.data or {}) if event is not None else {}
 
 
-def _contact(row: Any | None) -> views.AgentContact | None:
-    return views.AgentContact(id=row.id, name=row.name, work_phone=row.work_phone) if row else None
+def _contact(row: Any | None) -> outputs.AgentContact | None:
+    return (
+        outputs.AgentContact(id=row.id, name=row.name, work_phone=row.work_phone) if row else None
+    )
 
 
 def build_detail(
@@ -344,7 +346,7 @@ def build_detail(
     agent: Any | None,
     calendar: WorkCalendar | None,
     first_contact: Any | None = None,
-) -> views.OrderDetail:
+) -> outputs.OrderDetail:
     now = ctx.now()
     remaining = None
     if order.status == "accepted" and order.due_at is not None and calendar is not None:
@@ -354,7 +356,7 @@ def build_detail(
     # 受理单 is issued at acceptance: it names the agent who accepted (the accept event's
     # actor), not whoever handles the order after a re-assignment, and what was owed then.
     accepted = next((e for e in reversed(events) if e.action == "accept"), None)
-    return views.OrderDetail(
+    return outputs.OrderDetail(
         id=order.id,
         number=order.number,
         item_code=item_code,
@@ -384,7 +386,7 @@ def build_detail(
         agent=_contact(agent),
         first_contact=_contact(first_contact),
         checklist=[
-            views.ChecklistSlot(
+            outputs.ChecklistSlot(
                 code=m["code"],
                 name=m["name"],
                 required=bool(m.get("required", True)),
@@ -397,7 +399,7 @@ def build_detail(
             )
             for m in version.materials
         ],
-        acceptance_slip=views.AcceptanceSlip(
+        acceptance_slip=outputs.AcceptanceSlip(
             number=order.number,
             item_name=version.name,
             accepted_at=order.accepted_at,
@@ -413,7 +415,7 @@ def build_detail(
         if order.accepted_at
         else None,
         timeline=[
-            views.TimelineEntry(
+            outputs.TimelineEntry(
                 at=e.at,
                 action=e.action,
                 action_name=ACTION_NAMES.get(e.action, e.action),

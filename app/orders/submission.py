@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.dispatch.duty import Dispatch, choose_agent
-from app.notifications import effects, reminders
-from app.orders import moves
+from app.notifications import reminders
+from app.orders import moves, notices
+from app.orders.assignment import Dispatch, choose_agent
 from app.orders.records import (
     ACCOUNTS,
     AGENT_CONTACT,
@@ -256,7 +256,7 @@ def submit(
         assignment.announce(session, ctx, order_id, version.name, now)
     else:
         written = SimpleNamespace(**values, id=order_id)
-        effects.entered_pool(session, ctx, written, version.name, dispatch.note, now)
+        notices.entered_pool(session, ctx, written, version.name, dispatch.note, now)
     if values["appointment_at"] is not None:
         reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)
     submitter_name = agent.name if entry and agent else name

@@ -16,11 +16,11 @@ from app.context import Context
 from app.models import Account, Complaint, Order, Region
 from app.notifications import reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
-from app.orders.calendar import work_calendar
 from app.orders.records import order_in_scope, upload_problems
+from app.ratings.outputs import ComplaintView
 from app.ratings.rectification import district_admins
-from app.ratings.views import ComplaintView
 from app.security.tokens import Principal
+from app.work_calendar import work_calendar
 
 COMPLAINTS: Table = Complaint.__table__  # type: ignore[assignment]
 MAX_PAGE = 50

@@ -16,10 +16,10 @@ from app.context import Context
 from app.models import Account, Order, Rating, Rectification
 from app.notifications import reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
-from app.orders.calendar import work_calendar
 from app.orders.records import guide_version, order_in_scope
-from app.ratings.views import FOLLOW_UP_NAMES, GRADE_NAMES, CaseView
+from app.ratings.outputs import FOLLOW_UP_NAMES, GRADE_NAMES, CaseView
 from app.security.tokens import Principal
+from app.work_calendar import work_calendar
 
 CASES: Table = Rectification.__table__  # type: ignore[assignment]
 OPEN = ("open", "verified")

@@ -22,7 +22,7 @@ from app.orders.records import (
     upload_problems,
 )
 from app.ratings import rectification
-from app.ratings.views import GRADE_NAMES, AppealView, MyRating, RatingView
+from app.ratings.outputs import GRADE_NAMES, AppealView, MyRating, RatingView
 from app.security.tokens import Principal
 
 RATINGS: Table = Rating.__table__  # type: ignore[assignment]

@@ -18,8 +18,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.ledger.figures import period
 from app.models import Account, CatalogueItem, Complaint, Order, Rating, Rectification, Region
+from app.periods import period
 from app.security.tokens import Principal
 
 RATINGS: Table = Rating.__table__  # type: ignore[assignment]

@@ -15,13 +15,14 @@ from app.notifications import messages, reminders
 from app.notifications.messages import OrderFacts
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.records import AGENT_CONTACT, REGION_NAME, OrderRow
-from app.orders.states import UNTAKEN
+from app.orders.states import STATUS_NAMES, UNTAKEN
 
 
 def facts(
     ctx: Context, order: OrderRow, item: str, status: str, due_at: datetime | None
 ) -> OrderFacts:
-    return OrderFacts(order.id, order.number, item, status, due_at, ctx.settings.zone)
+    name = STATUS_NAMES.get(status, status)
+    return OrderFacts(order.id, order.number, item, name, due_at, ctx.settings.zone)
 
 
 def _key(kind: str, order_id: int, now: datetime) -> str:

@@ -19,8 +19,9 @@ from app import errors
 from app.context import Context
 from app.dispatch.service import station_partner
 from app.models import Account, Order
-from app.notifications import effects, messages, reminders
+from app.notifications import messages, reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
+from app.orders import notices
 from app.orders.moves import reassign, system_move
 from app.orders.records import ORDER_BY_ID, guide_version
 from app.orders.states import OPEN
@@ -69,7 +70,7 @@ def _fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
         return rectification.fire(session, ctx, reminder, now)
     order = session.execute(ORDER_BY_ID, {"id": reminder.order_id}).one()
     item = guide_version(session, ctx, order.item_version_id).name
-    o = effects.facts(ctx, order, item, order.status, order.due_at)
+    o = notices.facts(ctx, order, item, order.status, order.due_at)
     jobs = ctx.settings.scheduler
     if kind in ("take_remind", "take_escalate"):
         if order.status != "assigned" or not reminders.matches(basis, order.assigned_at):
@@ -181,7 +182,7 @@ def _overdue(
             .values(overdue_at=order.due_at)
             .execution_options(synchronize_session=False)
         )
-    agent = effects.agent_name(session, order.agent_id)
+    agent = notices.agent_name(session, order.agent_id)
     to_agent = messages.overdue(o, agent, for_dispatcher=False)
     _send(session, ctx, reminder, [order.agent_id], to_agent, now)
     to_dispatchers = messages.overdue(o, agent, for_dispatcher=True)

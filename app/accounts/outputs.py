@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 import msgspec
 
-from app.dispatch.duty import DUTY_NAMES, duty_status
 from app.kinds import DutyStatus, Post, RegionLevel, Role
 from app.models import Account, Region
+from app.orders.assignment import DUTY_NAMES, duty_status
 from app.security.pii import PiiCipher, mask_id_number, mask_phone
 
 ROLE_NAMES = {"resident": "群众", "agent": "代办员", "dispatcher": "调度员", "admin": "管理员"}
