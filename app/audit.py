@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Insert, Table, insert, select
+from sqlalchemy import Insert, insert, select
 from sqlalchemy.orm import Session
 
 from app.models import Account, AuditEntry, Region
+from app.models.tables import AUDIT
 from app.security.tokens import Principal
 
-AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 MAX_PAGE = 100
 
 

@@ -24,3 +24,6 @@ ComplaintStatus = Literal["open", "answered", "closed"]
 AppealStatus = Literal["pending", "upheld", "dismissed"]
 AppealReason = Literal["mistaken", "malicious"]  # 误评, 恶意差评
 AnswerKind = Literal["fixed", "explained"]  # 已整改, 作出说明
+OrderChannel = Literal["mini_program", "agent"]  # 小程序, 代办员录入
+Outcome = Literal["approved", "denied"]  # 准予办理, 不予办理 (what the department decided)
+DeliveryMethod = Literal["pickup", "delivery", "post"]  # 自取, 送达, 邮寄

@@ -34,8 +34,9 @@ from app.context import Context
 from app.demo import seed_demo
 from app.dispatch import board
 from app.models import Account, CatalogueItem, Region
+from app.models.tables import ACCOUNTS, EVENTS, ORDERS
 from app.orders import queries
-from app.orders.records import ACCOUNTS, EVENTS, ORDER_BY_ID, ORDERS
+from app.orders.records import ORDER_BY_ID
 from app.security.tokens import Principal
 from app.settings import load_settings
 

@@ -36,10 +36,9 @@ from app import migrate
 from app.context import Context
 from app.demo import seed_demo
 from app.models import Account, CatalogueItem, Notification, Region, SubscriptionCredit
+from app.models.tables import ORDERS, REMINDERS
 from app.notifications import delivery
 from app.notifications.outbox import Message, notify
-from app.notifications.reminders import REMINDERS
-from app.orders.records import ORDERS
 from app.settings import load_settings
 from jobs import tasks
 

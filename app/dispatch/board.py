@@ -8,20 +8,18 @@ from datetime import date, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.kinds import DutyStatus, Post
-from app.models import ItemVersion
+from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, VERSIONS
 from app.orders.assignment import DUTY_NAMES, duty_status
-from app.orders.records import ACCOUNTS, EVENTS, ORDERS, REGIONS
 from app.orders.states import ACTIVE, OPEN, STATUS_NAMES, OrderStatus
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
 
 LIST_SIZE = 20
-VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
 
 
 class StatusCount(msgspec.Struct, rename="camel", kw_only=True):

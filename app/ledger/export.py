@@ -16,6 +16,7 @@ from app.context import Context
 from app.ledger import workbook
 from app.ledger.figures import Filters, scope_conditions
 from app.models import Order, Region
+from app.models.tables import ORDERS
 from app.periods import period
 from app.security.tokens import Principal
 
@@ -50,7 +51,7 @@ def _rows(
             raise errors.NotFound("没有找到该村(社区)")
     low, high = period(ctx, request.start, request.end)
     where = [
-        *scope_conditions(session, principal, request.filters, Order.__table__),
+        *scope_conditions(session, principal, request.filters, ORDERS),
         Order.submitted_at >= low,
         Order.submitted_at < high,
     ]

@@ -30,8 +30,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.models import CatalogueItem, Order, OrderEvent, Rating
-from app.orders.records import ORDERS, is_overdue
+from app.models import CatalogueItem, Order, OrderEvent
+from app.models.tables import ORDERS, RATINGS
+from app.orders.records import is_overdue
 from app.orders.states import RUNNING
 from app.periods import period
 from app.security.tokens import Principal
@@ -139,7 +140,7 @@ def figures(
         .select_from(OrderEvent)
         .join(Order, Order.id == OrderEvent.order_id)
         .where(
-            *scope_conditions(session, principal, filters, Order.__table__),
+            *scope_conditions(session, principal, filters, ORDERS),
             OrderEvent.action == "reject",
             OrderEvent.at >= low,
             OrderEvent.at < high,
@@ -203,7 +204,7 @@ def figures(
 def _ratings(
     session: Session, principal: Principal, filters: Filters, low: datetime, high: datetime
 ) -> list[tuple[int, bool]]:
-    table: Any = Rating.__table__
+    table = RATINGS
     rows = session.execute(
         select(table.c.grade, table.c.is_default).where(
             *scope_conditions(session, principal, filters, table),

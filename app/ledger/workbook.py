@@ -10,19 +10,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from app.context import Context
 from app.ledger.figures import Figures, completed_on_time
-from app.models import Account, ItemVersion, Order, OrderEvent, Rating, Rectification
+from app.models import Account, Order, OrderEvent, Rating, Rectification
+from app.models.tables import VERSIONS
 from app.orders.states import ACTION_NAMES, STATUS_NAMES
 from app.ratings.outputs import GRADE_NAMES
 from app.security.pii import mask_id_number, mask_name, mask_phone
 from app.text import sheet_row
 from app.workdays import last_day
 
-VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
 OUTCOMES = {"approved": "准予", "denied": "不予"}
 MAX_EXPORT_ROWS = 50_000
 

@@ -17,18 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models import Account, Notification, SubscriptionCredit
+from app.models.tables import ACCOUNTS, CREDITS
+from app.models.tables import NOTIFICATIONS as N
 from app.wechat import WeChatError, WeChatNoAnswer
 
 log = logging.getLogger("daiban.delivery")
-N: Table = Notification.__table__  # type: ignore[assignment]
-CREDITS: Table = SubscriptionCredit.__table__  # type: ignore[assignment]
-ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 LEASE = timedelta(minutes=5)
 SEND_CONCURRENCY = 8  # messages of one batch in flight at once (WeChat answers in ~100 ms)
 UNSUBSCRIBED = 43101

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import Table, case, func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models import Notification, SubscriptionCredit
+from app.models import SubscriptionCredit
+from app.models.tables import CREDITS
+from app.models.tables import NOTIFICATIONS as N
 from app.security.tokens import Principal
 
-N: Table = Notification.__table__  # type: ignore[assignment]
-CREDITS: Table = SubscriptionCredit.__table__  # type: ignore[assignment]
 MAX_PAGE = 50
 MAX_CREDITS = 50  # a guard against a client reporting the same tap over and over
 

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, bindparam, select, text
+from sqlalchemy import JSON, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.models import Account, Notification
+from app.models import Notification
+from app.models.tables import ACCOUNTS
 from app.statements import DriverStatement
 
 CACHE_SECONDS = 60.0
-NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
-ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 
 # The same SQL on SQLite and PostgreSQL; a plain statement keeps its compiled form cached.
 INSERT = DriverStatement(

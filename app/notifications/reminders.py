@@ -12,15 +12,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import Reminder
+from app.models.tables import REMINDERS
 from app.work_calendar import work_calendar
 from app.workdays import WorkingHours, last_day
 
-REMINDERS: Table = Reminder.__table__  # type: ignore[assignment]
 INSERT = text(
     "INSERT INTO reminders (order_id, kind, basis, due_at, status) "
     "VALUES (:order_id, :kind, :basis, :due_at, 'pending') "

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.models import Account, Notification
-from app.orders.records import ACCOUNTS, EVENTS, ORDERS, event_values
+from app.models.tables import ACCOUNTS, EVENTS, ORDERS
+from app.orders.records import event_values
 from app.orders.submission import Entry, SubmitInput, Submitted, submit
 from app.security import identity
 from app.security.tokens import Principal

@@ -10,20 +10,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, Row, Update, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
+from app.kinds import DeliveryMethod, Outcome
 from app.models import Account, ItemVersion, Order, Region
+from app.models.tables import ORDERS
 from app.notifications import messages
 from app.orders import notices
 from app.orders.records import (
     GAP_REASON,
     INSERT_EVENT,
-    ORDERS,
     STATUS_AND_AGENT_BY_ID,
     DelayExplanationRequired,
     GapsOutstanding,
@@ -300,7 +301,7 @@ def _delivery(a: Attempt) -> Change:
         raise errors.InvalidInput(
             errors=[{"field": "proofUploadIds", "message": "请拍照上传签收单或寄递凭证"}]
         )
-    if data.delivery_method not in ("pickup", "delivery", "post"):
+    if data.delivery_method not in get_args(DeliveryMethod):
         raise errors.InvalidInput(
             errors=[{"field": "deliveryMethod", "message": "请选择自取、送达或邮寄"}]
         )
@@ -493,7 +494,7 @@ def _completion(a: Attempt) -> Change:
             errors=[{"field": f"materials.{c}", "message": f"{slots[c]}尚未补正"} for c in owed]
         )
     problems = []
-    if data.outcome not in ("approved", "denied"):
+    if data.outcome not in get_args(Outcome):
         problems.append({"field": "outcome", "message": "请选择办理结果:准予或不予"})
     if data.outcome == "denied" and not (data.reason or "").strip():
         problems.append({"field": "reason", "message": "不予办理须写明理由"})

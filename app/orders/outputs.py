@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from app.kinds import DeliveryMethod, OrderChannel, Outcome
 from app.orders.states import STATUS_NAMES, ActorRole, OrderEventAction, OrderStatus
 
 RIGHTS_AND_DUTIES = (
@@ -93,7 +94,7 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     item_version: int
     status: OrderStatus
     status_name: str
-    channel: Literal["mini_program", "agent"]  # 小程序, 代办员录入
+    channel: OrderChannel
     green_channel: bool
     home_visit: bool
     appointment_at: datetime | None
@@ -106,12 +107,12 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     remaining_working_days: int | None
     overdue: bool
     delay_explanation: str | None
-    outcome: Literal["approved", "denied"] | None
+    outcome: Outcome | None
     outcome_note: str | None
     fees_collected_fen: int
     completed_at: datetime | None
     delivered_at: datetime | None
-    delivery_method: Literal["pickup", "delivery", "post"] | None
+    delivery_method: DeliveryMethod | None
     agent: AgentContact | None  # who handles it now, with the duty phone to call
     first_contact: AgentContact | None  # 首问负责: who first received it
     checklist: list[ChecklistSlot]

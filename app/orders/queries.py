@@ -11,21 +11,18 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, case, select
+from sqlalchemy import Row, Select, bindparam, case, select
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
 from app.models import ItemVersion
+from app.models.tables import ACCOUNTS, EVENTS, ITEMS, ORDERS, VERSIONS
 from app.orders import outputs
 from app.orders.records import (
-    ACCOUNTS,
     AGENT_CONTACT,
-    EVENTS,
-    ITEMS,
     MAX_ID,
     ORDER_BY_ID,
-    ORDERS,
     OrderRow,
     gaps,
     guide_version,
@@ -48,7 +45,6 @@ from app.workdays import WorkCalendar
 
 MAX_PAGE = 50
 URL_SEGMENTS = {"rate": "rating"}  # POST /orders/{id}/rating, the ratings issue's route
-VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
 SCOPE_COLUMN = {
     "resident": ORDERS.c.resident_id,
     "agent": ORDERS.c.agent_id,

@@ -12,40 +12,155 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app import errors, scope
 from app.context import Context
+from app.kinds import DeliveryMethod, OrderChannel, Outcome
 from app.models import (
-    Account,
-    CatalogueItem,
-    ItemEnablement,
     ItemVersion,
-    Order,
-    OrderEvent,
-    Region,
-    Upload,
 )
-from app.orders.states import ACTION_NAMES, RUNNING, STATUS_NAMES
+from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, UPLOADS
+from app.orders.states import ACTION_NAMES, RUNNING, STATUS_NAMES, OrderStatus
 from app.security.tokens import Principal
 from app.statements import DriverStatement
 
 MAX_ID = 2**63 - 1
 VERSION_CACHE_SIZE = 2000
-ORDERS: Table = Order.__table__  # type: ignore[assignment]
-EVENTS: Table = OrderEvent.__table__  # type: ignore[assignment]
-UPLOADS: Table = Upload.__table__  # type: ignore[assignment]
-ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
-REGIONS: Table = Region.__table__  # type: ignore[assignment]
-ITEMS: Table = CatalogueItem.__table__  # type: ignore[assignment]
-ENABLED: Table = ItemEnablement.__table__  # type: ignore[assignment]
 
-# An order as a plain row of the orders table (attribute names are the model's), or those
-# values in a SimpleNamespace for an order just written: cheaper than an ORM object.
-OrderRow: TypeAlias = Any
+
+class OrderRow(Protocol):
+    """An order as a plain row of the orders table, as `select(ORDERS)` gives it (a Core
+    Row), or those values in a SimpleNamespace for an order just written: cheaper than an
+    ORM object (an `Order` fits too). Read only: an order changes through the moves'
+    compare-and-set UPDATEs."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def number(self) -> str: ...
+
+    @property
+    def resident_id(self) -> int: ...
+
+    @property
+    def village_id(self) -> int: ...
+
+    @property
+    def town_id(self) -> int: ...
+
+    @property
+    def district_id(self) -> int: ...
+
+    @property
+    def item_id(self) -> int: ...
+
+    @property
+    def item_version_id(self) -> int: ...
+
+    @property
+    def status(self) -> OrderStatus: ...
+
+    @property
+    def channel(self) -> OrderChannel: ...
+
+    @property
+    def green_channel(self) -> bool: ...
+
+    @property
+    def home_visit(self) -> bool: ...
+
+    @property
+    def appointment_at(self) -> datetime | None: ...
+
+    @property
+    def priority(self) -> int: ...
+
+    @property
+    def note(self) -> str | None: ...
+
+    @property
+    def materials(self) -> dict[str, Any]: ...
+
+    @property
+    def agent_id(self) -> int | None: ...
+
+    @property
+    def assigned_at(self) -> datetime | None: ...
+
+    @property
+    def supplement_requested_at(self) -> datetime | None: ...
+
+    @property
+    def first_contact_id(self) -> int | None: ...
+
+    @property
+    def entrustment_upload_ids(self) -> list[int] | None: ...
+
+    @property
+    def idempotency_key(self) -> str | None: ...
+
+    @property
+    def request_hash(self) -> str | None: ...
+
+    @property
+    def submitted_at(self) -> datetime: ...
+
+    @property
+    def accepted_at(self) -> datetime | None: ...
+
+    @property
+    def promised_days(self) -> int: ...
+
+    @property
+    def due_at(self) -> datetime | None: ...
+
+    @property
+    def due_provisional(self) -> bool: ...
+
+    @property
+    def clock_started_at(self) -> datetime | None: ...
+
+    @property
+    def clock_days(self) -> int | None: ...
+
+    @property
+    def overdue_at(self) -> datetime | None: ...
+
+    @property
+    def remaining_days(self) -> int | None: ...
+
+    @property
+    def completed_at(self) -> datetime | None: ...
+
+    @property
+    def outcome(self) -> Outcome | None: ...
+
+    @property
+    def outcome_note(self) -> str | None: ...
+
+    @property
+    def fees_collected_fen(self) -> int: ...
+
+    @property
+    def delay_explanation(self) -> str | None: ...
+
+    @property
+    def delivered_at(self) -> datetime | None: ...
+
+    @property
+    def delivery_method(self) -> DeliveryMethod | None: ...
+
+    @property
+    def closed_at(self) -> datetime | None: ...
+
+    @property
+    def updated_at(self) -> datetime: ...
+
 
 # The hot paths' statements, built once: SQLAlchemy then only binds and runs them (building
 # a statement costs more than SQLite takes to run it).

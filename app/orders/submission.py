@@ -15,17 +15,13 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
+from app.models.tables import ACCOUNTS, ENABLED, ITEMS, ORDERS, REGIONS
 from app.notifications import reminders
 from app.orders import moves, notices
 from app.orders.assignment import Dispatch, choose_agent
 from app.orders.records import (
-    ACCOUNTS,
     AGENT_CONTACT,
-    ENABLED,
     INSERT_EVENT,
-    ITEMS,
-    ORDERS,
-    REGIONS,
     IdempotencyConflict,
     ItemNotOnline,
     ProfileIncomplete,

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import errors, scope
 from app.context import Context
 from app.models import Account, Complaint, Order, Region
+from app.models.tables import COMPLAINTS
 from app.notifications import reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.records import order_in_scope, upload_problems
@@ -22,7 +23,6 @@ from app.ratings.rectification import district_admins
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
 
-COMPLAINTS: Table = Complaint.__table__  # type: ignore[assignment]
 MAX_PAGE = 50
 
 

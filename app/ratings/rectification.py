@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import audit, errors, scope
 from app.context import Context
 from app.models import Account, Order, Rating, Rectification
+from app.models.tables import CASES
 from app.notifications import reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.records import guide_version, order_in_scope
@@ -21,7 +22,6 @@ from app.ratings.outputs import FOLLOW_UP_NAMES, GRADE_NAMES, CaseView
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
 
-CASES: Table = Rectification.__table__  # type: ignore[assignment]
 OPEN = ("open", "verified")
 MAX_PAGE = 50
 

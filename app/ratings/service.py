@@ -6,27 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app import errors, scope
 from app.context import Context
-from app.models import Account, ItemVersion, Order, Rating, RatingAppeal, Rectification
+from app.models import Account, Order, Rating, RatingAppeal, Rectification
+from app.models.tables import ACCOUNTS, RATINGS, VERSIONS
 from app.notifications.outbox import Message, notify
 from app.orders import moves
-from app.orders.records import (
-    ACCOUNTS,
-    OrderRow,
-    illegal,
-    order_in_scope,
-    upload_problems,
-)
+from app.orders.records import OrderRow, illegal, order_in_scope, upload_problems
 from app.ratings import rectification
 from app.ratings.outputs import GRADE_NAMES, AppealView, MyRating, RatingView
 from app.security.tokens import Principal
 
-RATINGS: Table = Rating.__table__  # type: ignore[assignment]
-VERSIONS: Table = ItemVersion.__table__  # type: ignore[assignment]
 # Tags a resident may pick, by grade (a bad rating's tags say what went wrong).
 GOOD_TAGS = ("态度好", "办事快", "材料一次说清", "上门服务", "热情耐心", "全程代办省心")
 MIDDLE_TAGS = ("办事较快", "态度一般", "等待较久", "材料说明不够清楚")

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.context import Context
@@ -22,7 +22,6 @@ from app.models import Account, CatalogueItem, Complaint, Order, Rating, Rectifi
 from app.periods import period
 from app.security.tokens import Principal
 
-RATINGS: Table = Rating.__table__  # type: ignore[assignment]
 GROUPS = ("agent", "village", "town", "item")
 
 
