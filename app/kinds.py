@@ -1,6 +1,6 @@
 """The closed sets of words the service uses beyond an order's own (app/orders/states.py):
 one Literal each, for the API's enums and for type checking. The database's CHECK
-constraints and the tables of Chinese names say the same; tests/test_openapi.py holds
+constraints and the tables of Chinese names say the same; tests/api/test_openapi.py holds
 them together."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Who sees an order and what hangs on it (its rating, a complaint, a rectification case):
-one rule for every kind of record, checked by `in_scope` (tests/test_scope.py holds the
+one rule for every kind of record, checked by `in_scope` (tests/orders/test_scope.py holds the
 table). What a caller may not see is answered 404, as if it did not exist."""
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ to ones that go straight to the driver. The internals relied upon:
 - app/db.py: those four methods, set on the dialect instance, are looked up there at each
   call, as `do_begin(pool connection)` and `do_*savepoint(Connection, name)` with a plain
   identifier for a name; the aiosqlite adapter connection's `isolation_level` setter.
-The `test_sqlalchemy_internals_*` tests in tests/test_statements.py check each on a real
+The `test_sqlalchemy_internals_*` tests in tests/platform/test_statements.py check each on a real
 SQLite database and fail naming the internal that a SQLAlchemy release changed: the pin in
 pyproject.toml admits only releases they pass on.
 """

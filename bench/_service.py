@@ -72,7 +72,7 @@ def service(var_dir: Path, **env: str) -> Iterator[tuple[str, int]]:
         "DAIBAN_SCHEDULER_MODE": "off",
         "DAIBAN_STORAGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         # A benchmark sends far more than a person: it measures throughput, not the limits
-        # (tests/test_limits.py holds those, and their cost per request: docs/benchmarks.md).
+        # (tests/api/test_limits.py holds those, and their cost per request: docs/benchmarks.md).
         **{f"DAIBAN_LIMITS_{kind.upper()}": "0" for kind in LIMITED},
         **env,
     }

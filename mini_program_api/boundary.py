@@ -2,7 +2,7 @@
 once: path numbers that no id can have, and control characters in paths and queries.
 
 Request bodies check their own fields (mini_program_api/schemas.py: `Input`); query parameters
-carry their bounds in their declarations, and tests/test_boundary.py holds every route to that.
+carry their bounds in their declarations, and tests/api/test_boundary.py holds every route to that.
 A body nested too deep for the decoder (a thousand arrays in 2 kB) ends its decoding with a
 RecursionError, answered 400 `body_too_deep` (mini_program_api/problems.py): counting the
 depth beforehand would cost a pass over every body, and a careless pass is quadratic.

@@ -1,5 +1,5 @@
 """An example of every request body, as the mini-program sends it, for the API description.
-tests/test_openapi.py decodes each into its body type, so an example cannot drift from it."""
+tests/api/test_openapi.py decodes each into its body type, so an example cannot drift from it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Query and header parameters the routes share, each with its bounds declared where Litestar
 reads them (QueryParameter, HeaderParameter): constraints written as msgspec.Meta inside an
 optional query type are dropped by Litestar, both at run time and in the OpenAPI.
-tests/test_boundary.py holds every route's query parameters to having bounds."""
+tests/api/test_boundary.py holds every route's query parameters to having bounds."""
 
 from __future__ import annotations
 

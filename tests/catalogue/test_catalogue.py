@@ -705,7 +705,7 @@ def _daiban(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     """The `daiban` command of this checkout (python -m app.cli is its entry point)."""
     return subprocess.run(  # noqa: S603 - our own command; the arguments are the test's
         [sys.executable, "-m", "app.cli", *args],
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
         env=env,
         capture_output=True,
         text=True,

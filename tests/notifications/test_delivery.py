@@ -42,7 +42,7 @@ TEMPLATES = {
         },
     }
 }
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def live_env(wechat: FakeWeChat, timeout: str = "2.0") -> dict[str, str]:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from app.models import Complaint, Order, Rating
 from jobs import tasks
 from tests.factories import submit, upload_photo
-from tests.test_reminders import at, messages, tick
+from tests.notifications.test_reminders import at, messages, tick
 
 
 async def _delivered(client, login, resident="resident2", agent="agent4a") -> int:

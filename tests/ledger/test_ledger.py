@@ -26,7 +26,7 @@ from app.demo import demo_id_number
 from app.security.pii import mask_id_number, mask_phone
 from jobs import tasks
 from tests.factories import guide, submit, upload_photo
-from tests.test_reminders import at
+from tests.notifications.test_reminders import at
 
 RESIDENT2_ID = demo_id_number("370406", "19650817", "031")
 RESIDENT2_PHONE = "13706325678"

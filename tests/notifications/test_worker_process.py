@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.models import JobRun, Ledger
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_the_worker_process_runs_the_jobs_and_stops_on_sigterm(ctx, demo, settings, tmp_path):

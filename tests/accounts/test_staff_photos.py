@@ -26,7 +26,7 @@ from app.regions.service import new_region
 from app.uploads.service import cleanup_unattached
 from tests.conftest import Clock, make_settings, serve, truncate_all
 from tests.images import jpeg, pdf
-from tests.test_uploads import s3_endpoint  # noqa: F401 - the moto S3 server fixture
+from tests.uploads.test_uploads import s3_endpoint  # noqa: F401 - the moto S3 server fixture
 
 
 @pytest.fixture

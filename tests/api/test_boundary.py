@@ -276,7 +276,7 @@ async def test_text_already_stored_cannot_break_the_ledger_or_an_export(
     from sqlalchemy import update
 
     from app.ledger import files as ledger_files
-    from tests.test_reminders import at
+    from tests.notifications.test_reminders import at
 
     clock.current = at(2026, 10, 12, 10, 0)
     order = await submit(client, await login("resident2"))
@@ -317,7 +317,7 @@ async def test_a_ledger_build_that_fails_says_so_and_the_month_can_be_rebuilt(
 ):
     from pathlib import Path
 
-    from tests.test_reminders import at
+    from tests.notifications.test_reminders import at
 
     clock.current = at(2026, 11, 5, 10, 0)
     admin = await login("admin")

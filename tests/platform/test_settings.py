@@ -88,7 +88,7 @@ def test_the_command_stops_with_one_clear_line(tmp_path: Path):
     )
 
 
-OPERATIONS = Path(__file__).parent.parent / "docs" / "operations.md"
+OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
 # A row of the settings tables: | `DAIBAN_…` | default | meaning |
 SETTING_ROW = re.compile(r"^\| `(DAIBAN_[A-Z0-9_]+)` \|([^|]*)\|", re.MULTILINE)
 

@@ -45,7 +45,7 @@ from storage.minio_store import MinioStore
 from tests.conftest import Clock, make_settings, serve, truncate_all
 from tests.factories import guide, upload_photo
 from tests.images import bomb_png, jpeg, padded_jpeg, pdf
-from tests.test_storage_verify import PAGES, raw_pdf
+from tests.uploads.test_storage_verify import PAGES, raw_pdf
 
 _buckets = itertools.count()
 
