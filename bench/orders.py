@@ -15,7 +15,7 @@ four real uploads as the phone does. Then, for each size: GET /healthz (bare), P
 /mp/v1/orders (each with its own Idempotency-Key), GET /mp/v1/orders?limit=20 and GET
 /mp/v1/orders/{id} as resident1. Only 2xx answers count towards a rate; any other answer is
 reported beside it (and makes the run exit with status 1).
-Targets (issue 5): >= 1,000 submissions/s, >= 2,000 list reads/s, and the figures at
+Targets: >= 1,000 submissions/s, >= 2,000 list reads/s, and the figures at
 1,000,000 orders within 20 % of those at 10,000.
 """
 

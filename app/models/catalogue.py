@@ -86,7 +86,7 @@ class ItemVersion(Base):
     legal_basis: Mapped[str] = mapped_column(Text)
     in_person: Mapped[bool] = mapped_column(Boolean)
     phone: Mapped[str] = mapped_column(String(20))
-    # Minor gaps may be accepted now and supplemented later (容缺受理, seed 003).
+    # Minor gaps may be accepted now and supplemented later (容缺受理).
     allow_accept_with_gaps: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))

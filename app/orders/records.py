@@ -208,7 +208,7 @@ NotOverdue = errors.error("not_overdue", 409, "办件尚未超期,不需要延�
 UploadInUse = errors.error("upload_in_use", 409, "有文件刚被用于其他办件,请重新选择")
 GapsOutstanding = errors.error("materials_outstanding", 409, "容缺受理的材料尚未补齐,不能准予办结")
 
-# 容缺受理 (seed 003): on an item whose guide allows it, a required material may follow after
+# 容缺受理: on an item whose guide allows it, a required material may follow after
 # acceptance, except these: without the applicant's ID, their application and their
 # entrustment there is no request to accept. The guide has no per-material mark for this.
 ESSENTIAL_MATERIALS = frozenset({"id_card", "application_form", "entrustment"})

@@ -1,7 +1,6 @@
 """投诉: a resident complains about an order or an agent; the town answers by the end of the
-next working day (seed 002: the same day, or the next at the latest), is reminded on the
-last morning and the district's admins hear once it is late; the resident says whether the
-answer resolved it."""
+next working day, is reminded on the last morning and the district's admins hear once it is
+late; the resident says whether the answer resolved it."""
 
 from __future__ import annotations
 

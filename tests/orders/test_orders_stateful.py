@@ -1,7 +1,8 @@
 """Random walks through an order's life over HTTP, as the resident, the agents and the dispatcher.
 
-A Hypothesis state machine keeps its own model of each order, written from the table in issue 5
-(not from `app.orders.states`), and checks after every step that the app agrees on:
+A Hypothesis state machine keeps its own model of each order, written from the transition
+table as docs/domain.md states it (not from `app.orders.states`), and checks after every
+step that the app agrees on:
 
 - the table: who may move which status where; an illegal move is 409 with the current status,
   another role's endpoint or an agent the order is not assigned to is 403, another town's or
@@ -58,7 +59,7 @@ from tests.factories import upload_photo
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ONE_DAY = timedelta(days=1)
 
-# --- the table of issue 5, written out again ----------------------------------------------
+# --- the transition table of docs/domain.md, written out again ---------------------------
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ SPEC: dict[tuple[str, str], Move] = {
     ("supplement_required", "cancel"): _m("cancelled", "resident"),
     ("accepted", "terminate"): _m("cancelled", "agent", "dispatcher"),
     ("on_hold", "terminate"): _m("cancelled", "agent", "dispatcher"),
-    # Issue 8: "POST /mp/v1/orders/{id}/rating: once per order, only by that order's resident,
-    # only after hand-back"; "The order closes when rated".
+    # The rating rule: "POST /mp/v1/orders/{id}/rating: once per order, only by that order's
+    # resident, only after hand-back"; "The order closes when rated".
     ("delivered", "rate"): _m("closed", "resident"),
 }
 URL = {"rate": "rating"}  # the rating has its own route
