@@ -148,6 +148,37 @@ async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def storage_env(backend: str, request: pytest.FixtureRequest, bucket: str) -> dict[str, str]:
+    """Settings for the object store a test runs on: MinIO's client against the moto S3
+    server (the `s3_endpoint` fixture), or the local store behind the test's own app."""
+    if backend == "minio":
+        return {
+            "DAIBAN_STORAGE_BACKEND": "minio",
+            "DAIBAN_STORAGE_MINIO_ENDPOINT": request.getfixturevalue("s3_endpoint"),
+            "DAIBAN_STORAGE_MINIO_ACCESS_KEY": "test-access",
+            "DAIBAN_STORAGE_MINIO_SECRET_KEY": "test-secret",
+            "DAIBAN_STORAGE_MINIO_BUCKET": bucket,
+        }
+    return {"DAIBAN_STORAGE_PUBLIC_URL": "http://testserver"}
+
+
+@asynccontextmanager
+async def demo_service(
+    settings: Settings, clock: Callable[[], datetime]
+) -> AsyncIterator[tuple[Context, httpx.AsyncClient, httpx.AsyncClient]]:
+    """The demo district served by an app of these settings: its context, a client of the
+    app, and a plain client for the storage's own URLs."""
+    ctx = Context.build(settings)
+    ctx.now = clock
+    await ctx.store.ensure_ready()
+    if ON_POSTGRES:
+        await truncate_all(ctx)
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
+    async with serve(create_app(settings, ctx=ctx)) as client, httpx.AsyncClient() as outside:
+        yield ctx, client, outside
+    await ctx.aclose()
+
+
 @pytest.fixture
 async def client(ctx: Context, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(create_app(settings, ctx=ctx)) as test_client:

@@ -1,4 +1,5 @@
-"""Plain functions that build what tests need through the real API."""
+"""Plain functions that build what tests need through the real API (and, where the API
+has no route for it yet, through the database's own entry points)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session
 
+from app.context import Context
+from app.models import Account
+from app.regions.service import new_region
 from tests.images import jpeg
 
 
@@ -68,3 +73,18 @@ async def taken_by_agent1a(client: httpx.AsyncClient, login: Any, order_id: int)
     taken = await client.post(f"/mp/v1/agent/orders/{order_id}/take", json={}, headers=agent)
     assert taken.status_code == 200, taken.text
     return agent  # type: ignore[no-any-return]
+
+
+async def other_district_admin(ctx: Context) -> str:
+    """An admin of a second district; returns the dev login handle ("other-admin")."""
+
+    def other_district(session: Session) -> None:
+        other = new_region("370402000000", "峄城区", None)
+        session.add(other)
+        session.flush()
+        session.add(
+            Account(role="admin", name="外区管理员", region_id=other.id, openid="dev_other-admin")
+        )
+
+    await ctx.db.run_write(other_district)
+    return "other-admin"

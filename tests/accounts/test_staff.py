@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.models import Account, Region
+from app.models import Region
 from app.regions.service import new_region
+from tests.factories import other_district_admin
 
 
 async def _village_id(client, town_index: int = 0, village_index: int = 0) -> int:
@@ -225,25 +226,10 @@ async def test_staff_edits_refuse_unknown_fields(client, demo, login):
     assert (await _staff_named(client, admin, "钱多多"))["role"] == "agent"
 
 
-async def _other_district_admin(ctx) -> str:
-    """An admin of a second district, logging in as dev:other-admin."""
-
-    def other_district(session: Session) -> None:
-        other = new_region("370402000000", "峄城区", None)
-        session.add(other)
-        session.flush()
-        session.add(
-            Account(role="admin", name="外区管理员", region_id=other.id, openid="dev_other-admin")
-        )
-
-    await ctx.db.run_write(other_district)
-    return "other-admin"
-
-
 async def test_admin_of_another_district_gets_404_editing_staff(client, demo, login, ctx):
     admin = await login("admin")
     agent = (await _create_agent(client, admin)).json()["staff"]
-    outsider = await login(await _other_district_admin(ctx))
+    outsider = await login(await other_district_admin(ctx))
     response = await client.patch(
         f"/mp/v1/admin/staff/{agent['id']}", json={"name": "冒名顶替"}, headers=outsider
     )

@@ -18,13 +18,11 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.asgi import create_app
 from app.context import Context
-from app.demo import seed_demo
 from app.models import Account, Upload
-from app.regions.service import new_region
 from app.uploads.service import cleanup_unattached
-from tests.conftest import Clock, make_settings, serve, truncate_all
+from tests.conftest import Clock, demo_service, make_settings, storage_env
+from tests.factories import other_district_admin
 from tests.images import jpeg, pdf
 from tests.uploads.test_uploads import s3_endpoint  # noqa: F401 - the moto S3 server fixture
 
@@ -96,26 +94,10 @@ class Phone:
 async def phone(
     request: pytest.FixtureRequest, database_url: str, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[Phone]:
-    if request.param == "minio":
-        env = {
-            "DAIBAN_STORAGE_BACKEND": "minio",
-            "DAIBAN_STORAGE_MINIO_ENDPOINT": request.getfixturevalue("s3_endpoint"),
-            "DAIBAN_STORAGE_MINIO_ACCESS_KEY": "test-access",
-            "DAIBAN_STORAGE_MINIO_SECRET_KEY": "test-secret",
-            "DAIBAN_STORAGE_MINIO_BUCKET": f"daiban-photos-{uuid.uuid4().hex[:12]}",
-        }
-    else:
-        env = {"DAIBAN_STORAGE_PUBLIC_URL": "http://testserver"}
+    env = storage_env(request.param, request, f"daiban-photos-{uuid.uuid4().hex[:12]}")
     settings = make_settings(tmp_path / "var", database_url, **env)
-    ctx = Context.build(settings)
-    ctx.now = clock
-    await ctx.store.ensure_ready()
-    if database_url.startswith("postgresql"):
-        await truncate_all(ctx)
-    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
-    async with serve(create_app(settings, ctx=ctx)) as client, httpx.AsyncClient() as outside:
+    async with demo_service(settings, clock) as (ctx, client, outside):
         yield Phone(client, outside, ctx)
-    await ctx.aclose()
 
 
 @pytest.fixture
@@ -262,16 +244,7 @@ async def test_an_admin_of_another_district_gets_404(phone: Phone):
     admin = await phone.login("admin")
     agent = await _agent(phone, admin)
 
-    def other_district(session: Session) -> None:
-        other = new_region("370402000000", "峄城区", None)
-        session.add(other)
-        session.flush()
-        session.add(
-            Account(role="admin", name="外区管理员", region_id=other.id, openid="dev_other-admin")
-        )
-
-    await phone.ctx.db.run_write(other_district)
-    outsider = await phone.login("other-admin")
+    outsider = await phone.login(await other_district_admin(phone.ctx))
     theirs = await phone.upload(outsider)
     response = await phone.client.put(
         f"/mp/v1/admin/staff/{agent['id']}/photo", json={"uploadId": theirs}, headers=outsider

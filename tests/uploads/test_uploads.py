@@ -38,11 +38,10 @@ from sqlalchemy import select
 
 from app.asgi import create_app
 from app.context import Context
-from app.demo import seed_demo
 from app.models import Upload
 from app.uploads.service import cleanup_unattached, clear_raw_files
 from storage.minio_store import MinioStore
-from tests.conftest import Clock, make_settings, serve, truncate_all
+from tests.conftest import Clock, demo_service, make_settings, storage_env
 from tests.factories import guide, upload_photo
 from tests.images import bomb_png, jpeg, padded_jpeg, pdf
 from tests.uploads.test_storage_verify import PAGES, raw_pdf
@@ -105,26 +104,10 @@ async def up(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Uploader]:
     env = {"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "3", **up_env}
-    if backend == "minio":
-        env |= {
-            "DAIBAN_STORAGE_BACKEND": "minio",
-            "DAIBAN_STORAGE_MINIO_ENDPOINT": request.getfixturevalue("s3_endpoint"),
-            "DAIBAN_STORAGE_MINIO_ACCESS_KEY": "test-access",
-            "DAIBAN_STORAGE_MINIO_SECRET_KEY": "test-secret",
-            "DAIBAN_STORAGE_MINIO_BUCKET": f"daiban-{next(_buckets)}",
-        }
-    else:
-        env |= {"DAIBAN_STORAGE_PUBLIC_URL": "http://testserver"}
+    env |= storage_env(backend, request, f"daiban-{next(_buckets)}")
     settings = make_settings(tmp_path / "var", database_url, **env)
-    ctx = Context.build(settings)
-    ctx.now = clock
-    await ctx.store.ensure_ready()
-    if database_url.startswith("postgresql"):
-        await truncate_all(ctx)
-    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
-    async with serve(create_app(settings, ctx=ctx)) as client, httpx.AsyncClient() as outside:
+    async with demo_service(settings, clock) as (ctx, client, outside):
         yield Uploader(client, outside, ctx)
-    await ctx.aclose()
 
 
 class Uploader:
@@ -805,8 +788,6 @@ async def test_a_7000_pixel_square_png_is_refused_quickly(up: Uploader):
 def test_every_answer_carries_the_security_headers(settings):
     from litestar.testing import TestClient
 
-    from app.asgi import create_app
-
     with TestClient(create_app(settings)) as client:
         for url in ("/healthz", "/mp/v1/catalogue/items", "/mp/v1/nowhere"):
             answer = client.get(url)
@@ -819,7 +800,6 @@ def test_every_answer_carries_the_security_headers(settings):
 def test_hsts_once_the_service_is_reached_over_https(tmp_path, database_url):
     from litestar.testing import TestClient
 
-    from app.asgi import create_app
     from tests.conftest import make_settings
 
     settings = make_settings(
