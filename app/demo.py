@@ -156,13 +156,11 @@ def _staff(handle: str, role: str, name: str, region: Region, phone: str) -> Acc
 
 def demo_people(session: Session) -> list[DemoPerson]:
     """The demo logins present in the database (for the start-up banner)."""
-    rows = (
-        session.execute(
-            select(Account, Region)
-            .join(Region, Region.id == Account.region_id)
-            .where(Account.openid.like("dev\\_%", escape="\\"))
-            .order_by(Account.id)
-        )
+    rows = session.execute(
+        select(Account, Region)
+        .join(Region, Region.id == Account.region_id)
+        .where(Account.openid.like("dev\\_%", escape="\\"))
+        .order_by(Account.id)
     ).all()
     return [
         DemoPerson((a.openid or "").removeprefix("dev_"), a.role, a.name or "", r.name)

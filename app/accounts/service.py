@@ -55,8 +55,8 @@ def _active_account(session: Session, account_id: int) -> Account:
 
 def login(session: Session, ctx: Context, wx: WeChatSession) -> outputs.TokenPair:
     """Find the account behind a WeChat openid, creating a resident on first login."""
-    account = (
-        session.execute(select(Account).where(Account.openid == wx.openid))
+    account = session.execute(
+        select(Account).where(Account.openid == wx.openid)
     ).scalar_one_or_none()
     if account is None:
         account = Account(role="resident", openid=wx.openid, unionid=wx.unionid, on_duty=False)
@@ -113,7 +113,7 @@ def _cap_logins(session: Session, ctx: Context, account_id: int) -> None:
         )
         .order_by(RefreshToken.created_at.desc(), RefreshToken.id.desc())
     )
-    ended = (session.scalars(live.offset(keep))).all()
+    ended = session.scalars(live.offset(keep)).all()
     for family_id in ended:
         revoke_family(session, ctx, family_id, "capped")
 
@@ -122,8 +122,8 @@ def refresh(session: Session, ctx: Context, token: str) -> RefreshResult:
     """Rotate a refresh token. Presenting an already rotated one revokes its whole family;
     a token of a login that has ended is told why it ended."""
     now = ctx.now()
-    row = (
-        session.execute(select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token)))
+    row = session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token))
     ).scalar_one_or_none()
     if row is None:
         return RefreshResult(None, errors.TokenInvalid())
@@ -180,8 +180,8 @@ def revoke_family(session: Session, ctx: Context, family_id: str, reason: str) -
 
 
 def logout(session: Session, ctx: Context, token: str) -> None:
-    row = (
-        session.execute(select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token)))
+    row = session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == secret_hash(token))
     ).scalar_one_or_none()
     if row is not None:
         revoke_family(session, ctx, row.family_id, "logout")
@@ -282,10 +282,8 @@ def bind_staff(
     if caller.role != "resident":
         raise errors.AlreadyStaff()
     now = ctx.now()
-    staff = (
-        session.execute(
-            select(Account).where(Account.binding_code_hash == secret_hash(code.strip().upper()))
-        )
+    staff = session.execute(
+        select(Account).where(Account.binding_code_hash == secret_hash(code.strip().upper()))
     ).scalar_one_or_none()
     if (
         staff is None

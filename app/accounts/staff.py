@@ -135,7 +135,7 @@ def list_staff(
     )
     if role:
         query = query.where(Account.role == role)
-    rows = (session.execute(query)).all()
+    rows = session.execute(query).all()
     return [outputs.staff_view(account, region, ctx.today()) for account, region in rows]
 
 
@@ -231,20 +231,18 @@ async def set_staff_photo(
 
     def take(session: Session) -> tuple[outputs.StaffView, list[str | None]]:
         account = staff_in_scope(session, admin, staff_id)
-        taken = (
-            session.execute(
-                delete(Upload)
-                .where(
-                    Upload.id == upload_id,
-                    Upload.owner_id == admin.account_id,
-                    Upload.purpose == STAFF_PHOTO,
-                    Upload.status == "ready",
-                    Upload.order_id.is_(None),
-                    Upload.content_type.startswith("image/"),
-                )
-                .returning(Upload.key, Upload.thumbnail_key)
-                .execution_options(synchronize_session=False)
+        taken = session.execute(
+            delete(Upload)
+            .where(
+                Upload.id == upload_id,
+                Upload.owner_id == admin.account_id,
+                Upload.purpose == STAFF_PHOTO,
+                Upload.status == "ready",
+                Upload.order_id.is_(None),
+                Upload.content_type.startswith("image/"),
             )
+            .returning(Upload.key, Upload.thumbnail_key)
+            .execution_options(synchronize_session=False)
         ).one_or_none()
         if taken is None or taken.key is None:
             raise errors.NotFound("没有找到这张照片,请先上传并完成检查")
@@ -288,16 +286,14 @@ async def _remove_files(ctx: Context, *keys: str | None) -> None:
 
 def village_agents(session: Session, ctx: Context, village_id: int) -> list[outputs.AgentCard]:
     get_region(session, village_id, level="village")
-    rows = (
-        session.execute(
-            select(Account)
-            .where(
-                Account.region_id == village_id,
-                Account.role == "agent",
-                Account.disabled_at.is_(None),
-            )
-            .order_by(Account.post.is_(None), Account.post, Account.id)
+    rows = session.execute(
+        select(Account)
+        .where(
+            Account.region_id == village_id,
+            Account.role == "agent",
+            Account.disabled_at.is_(None),
         )
+        .order_by(Account.post.is_(None), Account.post, Account.id)
     ).scalars()
     # Public cards (挂牌上岗): anyone may see the photo, through a link that soon expires.
     now = ctx.now()
@@ -311,12 +307,10 @@ def village_agents(session: Session, ctx: Context, village_id: int) -> list[outp
 
 def town_agents(session: Session, ctx: Context, dispatcher: Principal) -> list[outputs.StaffView]:
     """Every agent of the dispatcher's town, village by village."""
-    rows = (
-        session.execute(
-            select(Account, Region)
-            .join(Region, Region.id == Account.region_id)
-            .where(Region.town_id == dispatcher.region_id, Account.role == "agent")
-            .order_by(Region.code, Account.post, Account.id)
-        )
+    rows = session.execute(
+        select(Account, Region)
+        .join(Region, Region.id == Account.region_id)
+        .where(Region.town_id == dispatcher.region_id, Account.role == "agent")
+        .order_by(Region.code, Account.post, Account.id)
     ).all()
     return [outputs.staff_view(account, region, ctx.today()) for account, region in rows]

@@ -43,13 +43,11 @@ def offered_in(region: Region) -> ColumnElement[bool]:
 def region_items(session: Session, principal: Principal, region_id: int) -> outputs.RegionItems:
     """What a town centre or a village station offers (a village: only what its town does)."""
     region = _region_in_scope(session, principal, region_id)
-    rows = (
-        session.execute(
-            select(CatalogueItem, Department.name, Department.code)
-            .join(Department, Department.id == CatalogueItem.department_id)
-            .where(CatalogueItem.retired_at.is_(None), offered_in(region))
-            .order_by(CatalogueItem.code)
-        )
+    rows = session.execute(
+        select(CatalogueItem, Department.name, Department.code)
+        .join(Department, Department.id == CatalogueItem.department_id)
+        .where(CatalogueItem.retired_at.is_(None), offered_in(region))
+        .order_by(CatalogueItem.code)
     ).all()
     return outputs.RegionItems(
         region_id=region.id,
@@ -67,11 +65,9 @@ def set_enabled(
     Switching an item off for a town switches it off for the town's villages too; a village
     may switch an item on only while its town has it."""
     region = _region_in_scope(session, principal, region_id)
-    rows = (
-        session.execute(
-            select(CatalogueItem.code, CatalogueItem.id).where(
-                CatalogueItem.code.in_(codes), CatalogueItem.retired_at.is_(None)
-            )
+    rows = session.execute(
+        select(CatalogueItem.code, CatalogueItem.id).where(
+            CatalogueItem.code.in_(codes), CatalogueItem.retired_at.is_(None)
         )
     ).all()
     items: dict[str, int] = {code: item_id for code, item_id in rows}
@@ -124,11 +120,9 @@ def set_enabled(
 
 def _enabled_ids(session: Session, region_id: int, item_ids: list[int]) -> set[int]:
     return set(
-        (
-            session.execute(
-                select(ItemEnablement.item_id).where(
-                    ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(item_ids)
-                )
+        session.execute(
+            select(ItemEnablement.item_id).where(
+                ItemEnablement.region_id == region_id, ItemEnablement.item_id.in_(item_ids)
             )
         ).scalars()
     )
@@ -144,7 +138,7 @@ def enable_new_items(
     query = select(Region.id, Region.level).where(Region.level.in_(("town", "village")))
     if within is not None:
         query = query.where(Region.district_id == within)
-    regions = (session.execute(query)).all()
+    regions = session.execute(query).all()
     rows = [
         {"region_id": region_id, "item_id": item_id}
         for item_id, spec in created
@@ -176,17 +170,13 @@ def switch_levels(
     if not added:
         return
     present = set(
-        (
-            session.execute(
-                select(ItemEnablement.region_id).where(ItemEnablement.item_id == item_id)
-            )
+        session.execute(
+            select(ItemEnablement.region_id).where(ItemEnablement.item_id == item_id)
         ).scalars()
     )
-    regions = (
-        session.execute(
-            select(Region.id, Region.level, Region.town_id).where(
-                Region.level.in_(("town", "village")), in_scope
-            )
+    regions = session.execute(
+        select(Region.id, Region.level, Region.town_id).where(
+            Region.level.in_(("town", "village")), in_scope
         )
     ).all()
     towns = [r.id for r in regions if r.level == "town" and "town" in added and r.id not in present]

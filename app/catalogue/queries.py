@@ -72,12 +72,8 @@ def search(
         query = query.where(
             or_(rank > after_rank, and_(rank == after_rank, CatalogueItem.code > after_code))
         )
-    rows = (
-        session.execute(
-            query.add_columns(rank.label("rank"))
-            .order_by(rank, CatalogueItem.code)
-            .limit(limit + 1)
-        )
+    rows = session.execute(
+        query.add_columns(rank.label("rank")).order_by(rank, CatalogueItem.code).limit(limit + 1)
     ).all()
     page = [
         outputs.item_summary(item, dept_name, dept_code)
@@ -117,15 +113,13 @@ def popular(
         .group_by(Order.item_id)
         .subquery()
     )
-    rows = (
-        session.execute(
-            select(CatalogueItem, Department.name, Department.code, counts.c.orders)
-            .join(counts, counts.c.item_id == CatalogueItem.id)
-            .join(Department, Department.id == CatalogueItem.department_id)
-            .where(CatalogueItem.retired_at.is_(None), offered_in(village))
-            .order_by(counts.c.orders.desc(), counts.c.latest.desc())
-            .limit(max(1, min(limit, MAX_PAGE)))
-        )
+    rows = session.execute(
+        select(CatalogueItem, Department.name, Department.code, counts.c.orders)
+        .join(counts, counts.c.item_id == CatalogueItem.id)
+        .join(Department, Department.id == CatalogueItem.department_id)
+        .where(CatalogueItem.retired_at.is_(None), offered_in(village))
+        .order_by(counts.c.orders.desc(), counts.c.latest.desc())
+        .limit(max(1, min(limit, MAX_PAGE)))
     ).all()
     answer = [
         outputs.PopularItem(item=outputs.item_summary(item, name, code), orders=n)
@@ -156,13 +150,11 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 def guide(session: Session, code: str, *, village_id: int | None = None) -> outputs.Guide:
-    row = (
-        session.execute(
-            select(CatalogueItem, ItemVersion, Department)
-            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
-            .join(Department, Department.id == ItemVersion.department_id)
-            .where(CatalogueItem.code == code, CatalogueItem.retired_at.is_(None))
-        )
+    row = session.execute(
+        select(CatalogueItem, ItemVersion, Department)
+        .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+        .join(Department, Department.id == ItemVersion.department_id)
+        .where(CatalogueItem.code == code, CatalogueItem.retired_at.is_(None))
     ).one_or_none()
     if row is None:
         raise errors.NotFound("没有找到该事项")
@@ -177,33 +169,27 @@ def guide(session: Session, code: str, *, village_id: int | None = None) -> outp
             )
         )
         agents = list(
-            (
-                session.execute(
-                    select(Account)
-                    .where(
-                        Account.region_id == village_id,
-                        Account.role == "agent",
-                        Account.disabled_at.is_(None),
-                    )
-                    .order_by(Account.on_duty.desc(), Account.post, Account.id)
+            session.execute(
+                select(Account)
+                .where(
+                    Account.region_id == village_id,
+                    Account.role == "agent",
+                    Account.disabled_at.is_(None),
                 )
+                .order_by(Account.on_duty.desc(), Account.post, Account.id)
             ).scalars()
         )
     return outputs.guide_view(item, version, department, agents, offered_in_village=offered)
 
 
 def departments(session: Session) -> list[outputs.DepartmentView]:
-    rows = (
-        session.execute(
-            select(Department, func.count(CatalogueItem.id))
-            .outerjoin(
-                CatalogueItem,
-                and_(
-                    CatalogueItem.department_id == Department.id, CatalogueItem.retired_at.is_(None)
-                ),
-            )
-            .group_by(Department.id)
-            .order_by(Department.id)
+    rows = session.execute(
+        select(Department, func.count(CatalogueItem.id))
+        .outerjoin(
+            CatalogueItem,
+            and_(CatalogueItem.department_id == Department.id, CatalogueItem.retired_at.is_(None)),
         )
+        .group_by(Department.id)
+        .order_by(Department.id)
     ).all()
     return [outputs.DepartmentView(code=d.code, name=d.name, item_count=n) for d, n in rows]

@@ -48,12 +48,10 @@ def known_to(session: Session) -> Known:
     """What a file is checked against besides itself: departments and retired items."""
     departments = _department_ids(session)
     codes = {id_: code for code, id_ in departments.items()}
-    retired = (
-        session.execute(
-            select(CatalogueItem, ItemVersion)
-            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
-            .where(CatalogueItem.retired_at.is_not(None))
-        )
+    retired = session.execute(
+        select(CatalogueItem, ItemVersion)
+        .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+        .where(CatalogueItem.retired_at.is_not(None))
     ).all()
     return Known(
         departments=frozenset(departments),
@@ -92,11 +90,9 @@ def import_document(
     codes = {id_: code for code, id_ in departments.items()}
     existing = {
         item.code: (item, spec_of(version, codes[version.department_id], item))
-        for item, version in (
-            session.execute(
-                select(CatalogueItem, ItemVersion).join(
-                    ItemVersion, ItemVersion.id == CatalogueItem.current_version_id
-                )
+        for item, version in session.execute(
+            select(CatalogueItem, ItemVersion).join(
+                ItemVersion, ItemVersion.id == CatalogueItem.current_version_id
             )
         ).all()
     }
@@ -157,7 +153,7 @@ def _apply_edit(
 
 def _upsert_departments(session: Session, specs: list[DepartmentSpec]) -> dict[str, int]:
     current = _department_ids(session)
-    by_code = {d.code: d for d in (session.execute(select(Department))).scalars()}
+    by_code = {d.code: d for d in session.execute(select(Department)).scalars()}
     for spec in specs:
         if spec.code in by_code:
             by_code[spec.code].name = spec.name
@@ -169,7 +165,7 @@ def _upsert_departments(session: Session, specs: list[DepartmentSpec]) -> dict[s
 
 def _department_ids(session: Session) -> dict[str, int]:
     return {
-        code: id_ for id_, code in (session.execute(select(Department.id, Department.code))).all()
+        code: id_ for id_, code in session.execute(select(Department.id, Department.code)).all()
     }
 
 
@@ -294,15 +290,13 @@ def spec_of(version: ItemVersion, department_code: str, item: CatalogueItem) -> 
 
 
 def export_document(session: Session) -> CatalogueDocument:
-    departments = (session.execute(select(Department).order_by(Department.id))).scalars().all()
+    departments = session.execute(select(Department).order_by(Department.id)).scalars().all()
     codes = {d.id: d.code for d in departments}
-    rows = (
-        session.execute(
-            select(CatalogueItem, ItemVersion)
-            .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
-            .where(CatalogueItem.retired_at.is_(None))
-            .order_by(CatalogueItem.code)
-        )
+    rows = session.execute(
+        select(CatalogueItem, ItemVersion)
+        .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+        .where(CatalogueItem.retired_at.is_(None))
+        .order_by(CatalogueItem.code)
     ).all()
     return CatalogueDocument(
         departments=[DepartmentSpec(code=d.code, name=d.name) for d in departments],
@@ -318,8 +312,8 @@ def save_item(
 ) -> outputs.Guide:
     """Create an item, or edit one: a new guide version if the guide changed, and the item
     switched on or off in the admin's district where its `enabled` levels changed."""
-    existing = (
-        session.execute(select(CatalogueItem).where(CatalogueItem.code == spec.code))
+    existing = session.execute(
+        select(CatalogueItem).where(CatalogueItem.code == spec.code)
     ).scalar_one_or_none()
     if creating and existing is not None:
         raise errors.Conflict("事项编码已存在")
@@ -346,8 +340,8 @@ def save_item(
 
 
 def retire_item(session: Session, ctx: Context, code: str) -> None:
-    item = (
-        session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
+    item = session.execute(
+        select(CatalogueItem).where(CatalogueItem.code == code)
     ).scalar_one_or_none()
     if item is None or item.retired_at is not None:
         raise errors.NotFound("没有找到该事项")
@@ -356,8 +350,8 @@ def retire_item(session: Session, ctx: Context, code: str) -> None:
 
 def restore_item(session: Session, code: str) -> outputs.Guide:
     """Bring a retired item back, with its last guide and the regions it was enabled in."""
-    item = (
-        session.execute(select(CatalogueItem).where(CatalogueItem.code == code))
+    item = session.execute(
+        select(CatalogueItem).where(CatalogueItem.code == code)
     ).scalar_one_or_none()
     if item is None:
         raise errors.NotFound("没有找到该事项")

@@ -41,14 +41,10 @@ class CalendarView(msgspec.Struct, rename="camel", kw_only=True):
 
 def calendar_year(session: Session, ctx: Context, year: int) -> CalendarView:
     _check_year(year)
-    rows = (
-        session.execute(
-            select(CalendarOverride)
-            .where(
-                CalendarOverride.day >= date(year, 1, 1), CalendarOverride.day <= date(year, 12, 31)
-            )
-            .order_by(CalendarOverride.day)
-        )
+    rows = session.execute(
+        select(CalendarOverride)
+        .where(CalendarOverride.day >= date(year, 1, 1), CalendarOverride.day <= date(year, 12, 31))
+        .order_by(CalendarOverride.day)
     ).scalars()
     entered = session.get(CalendarYear, year) is not None
     calendar = work_calendar(session, ctx)

@@ -127,25 +127,21 @@ def claim_entered_orders(session: Session, ctx: Context, account: Account) -> in
         and account.phone_verified_at
     ):
         return 0
-    placeholders = (
-        session.scalars(
-            select(ACCOUNTS.c.id).where(
-                ACCOUNTS.c.role == "resident",
-                ACCOUNTS.c.openid.is_(None),
-                ACCOUNTS.c.disabled_at.is_(None),
-                ACCOUNTS.c.id_number_hash == account.id_number_hash,
-                ACCOUNTS.c.phone_hash == account.phone_hash,
-            )
+    placeholders = session.scalars(
+        select(ACCOUNTS.c.id).where(
+            ACCOUNTS.c.role == "resident",
+            ACCOUNTS.c.openid.is_(None),
+            ACCOUNTS.c.disabled_at.is_(None),
+            ACCOUNTS.c.id_number_hash == account.id_number_hash,
+            ACCOUNTS.c.phone_hash == account.phone_hash,
         )
     ).all()
     if not placeholders:
         return 0
     now = ctx.now()
     owner = Principal(account.id, "resident", account.region_id)
-    orders = (
-        session.execute(
-            select(ORDERS.c.id, ORDERS.c.status).where(ORDERS.c.resident_id.in_(placeholders))
-        )
+    orders = session.execute(
+        select(ORDERS.c.id, ORDERS.c.status).where(ORDERS.c.resident_id.in_(placeholders))
     ).all()
     session.execute(
         update(ORDERS)

@@ -19,7 +19,7 @@ class RegionNode(msgspec.Struct, rename="camel", kw_only=True):
 
 
 def region_tree(session: Session) -> list[RegionNode]:
-    rows = (session.execute(select(Region).order_by(Region.code))).scalars().all()
+    rows = session.execute(select(Region).order_by(Region.code)).scalars().all()
     nodes = {r.id: RegionNode(id=r.id, code=r.code, name=r.name, level=r.level) for r in rows}
     roots: list[RegionNode] = []
     for r in rows:

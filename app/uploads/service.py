@@ -116,14 +116,12 @@ def create_upload(
     # requests would each count the others' rows as not yet there. The lock is on the
     # person's own account row, so no one else waits.
     ctx.db.lock_row(session, Account.id, principal.account_id)
-    pending, bytes_today = (
-        session.execute(
-            select(
-                func.count().filter(Upload.status == "pending", Upload.upload_expires_at > now),
-                func.coalesce(func.sum(Upload.declared_size), 0),
-            ).where(
-                Upload.owner_id == principal.account_id, Upload.created_at > now - timedelta(days=1)
-            )
+    pending, bytes_today = session.execute(
+        select(
+            func.count().filter(Upload.status == "pending", Upload.upload_expires_at > now),
+            func.coalesce(func.sum(Upload.declared_size), 0),
+        ).where(
+            Upload.owner_id == principal.account_id, Upload.created_at > now - timedelta(days=1)
         )
     ).one()
     if pending >= limits.pending_uploads_per_person:
