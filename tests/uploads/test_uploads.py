@@ -194,11 +194,16 @@ async def test_wrong_magic_bytes_behind_an_image_type_are_refused(up: Uploader):
 
 
 @pytest.mark.parametrize("up_env", [{"DAIBAN_STORAGE_PENDING_UPLOADS_PER_PERSON": "12"}])
-async def test_concurrent_completes_hold_no_more_files_than_verification_slots(up: Uploader):
+async def test_concurrent_completes_hold_no_more_files_than_verification_slots(
+    up: Uploader, backend: str
+):
     """The whole-file read happens inside the verification limiter (two slots): twelve
     phones completing at once cost two files and two decodes (about three files' worth of
-    memory here), where reading first and queueing for a slot after held five to twelve."""
+    memory here), where reading first and queueing for a slot after held five to twelve.
+    On MinIO the S3 stand-in runs in this process, and its copy of each object being read
+    counts too: two reads at the same moment are up to four files' worth before decoding."""
     size, phones = 5_000_000, 12
+    bound = 4 if backend == "local" else 5
     data = padded_jpeg(size)
     headers = await up.headers("resident1")
     tickets = [(await up.ticket(headers, len(data))).json() for _ in range(phones)]
@@ -216,7 +221,7 @@ async def test_concurrent_completes_hold_no_more_files_than_verification_slots(u
     finally:
         tracemalloc.stop()
     assert [d.status_code for d in done] == [200] * phones
-    assert peak < 4 * size, f"{peak / size:.1f} files' worth of memory at once"
+    assert peak < bound * size, f"{peak / size:.1f} files' worth of memory at once"
 
 
 async def test_a_crash_while_verifying_still_removes_the_raw_file(
