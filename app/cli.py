@@ -1,4 +1,5 @@
-"""The `daiban` command: serve, migrate, seed-demo, worker, config, makemigration."""
+"""The `daiban` command: serve, migrate, setup, seed-demo, worker, config, catalogue,
+makemigration."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     catalogue = commands.add_parser("catalogue", help="import or export the service catalogue")
     catalogue.add_argument("action", choices=["import", "export"])
     catalogue.add_argument("file", help="import: .yaml or .xlsx; export: .xlsx or .yaml")
+    setup = commands.add_parser(
+        "setup", help="first day: load the region tree, create the first admin"
+    )
+    setup.add_argument(
+        "--regions", type=Path, help="the district's division codes (统计用区划代码): .csv or .xlsx"
+    )
+    setup.add_argument("--first-admin", metavar="NAME", help="create the first admin, print a code")
+    setup.add_argument(
+        "--district", metavar="CODE", help="the district's 12-digit code (default: the file's)"
+    )
     make = commands.add_parser("makemigration", help="(developers) autogenerate a migration")
     make.add_argument("message")
     args = parser.parse_args(argv)
@@ -49,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_makemigration(settings, args.message))
     elif args.command == "catalogue":
         return asyncio.run(_catalogue(settings, args.action, Path(args.file)))
+    elif args.command == "setup":
+        if args.regions is None and args.first_admin is None:
+            print("daiban setup: give --regions FILE, --first-admin NAME, or both", file=sys.stderr)
+            return 2
+        return asyncio.run(_setup(settings, args.regions, args.first_admin, args.district))
     elif args.command == "worker":
         from jobs.__main__ import run_worker
 
@@ -133,6 +149,60 @@ async def _catalogue(settings: Settings, action: str, path: Path) -> int:
         return 0
     finally:
         await db.dispose()
+
+
+async def _setup(
+    settings: Settings, regions: Path | None, admin_name: str | None, district: str | None
+) -> int:
+    """Migrate, then load the region file and/or create the first admin; every problem of
+    the file is printed with its row, and nothing is written then."""
+    from app import errors
+    from app.accounts.staff import first_admin
+    from app.context import Context
+    from app.regions.division_codes import RegionsInvalid, load_regions, read_regions
+
+    await _migrate(settings)
+    ctx = Context.build(settings)
+    try:
+        if regions is not None:
+            try:
+                rows = read_regions(regions.read_bytes(), regions.name)  # noqa: ASYNC240
+                loaded = await ctx.db.run_write(lambda s: load_regions(s, rows))
+            except RegionsInvalid as exc:
+                print(f"nothing loaded: {len(exc.problems)} problems", file=sys.stderr)
+                for p in exc.problems:
+                    print(f"  row {p.row}  {p.field}: {p.message}", file=sys.stderr)
+                return 1
+            district = district or rows[0].code
+            print(
+                f"regions of {loaded.district}: {loaded.added} added, {loaded.renamed} renamed,"
+                f" {loaded.unchanged} unchanged"
+            )
+            if loaded.absent:
+                print(f"kept, not in the file ({len(loaded.absent)}):")
+                for region in loaded.absent:
+                    print(f"  {region}")
+        if admin_name is not None:
+            if district is None:
+                print("daiban setup: --first-admin needs --district CODE or --regions FILE")
+                return 2
+            code = district
+            try:
+                created = await ctx.db.run_write(lambda s: first_admin(s, ctx, code, admin_name))
+            except errors.DomainError as exc:
+                print(f"daiban setup: {exc.detail}", file=sys.stderr)
+                for problem in exc.extra.get("errors", []):
+                    print(f"  {problem['field']}: {problem['message']}", file=sys.stderr)
+                return 1
+            hours = settings.security.binding_code_ttl_hours
+            print(f"first admin {created.staff.name}: binding code {created.binding_code}")
+            print(
+                f"  valid {hours} h, once: log in to the mini-program with WeChat, then enter"
+                " it (绑定工作人员账号; POST /mp/v1/auth/bind-staff)"
+            )
+    finally:
+        await ctx.aclose()
+    return 0
 
 
 def port_taken(host: str, port: int) -> str | None:

@@ -18,23 +18,12 @@ from app.catalogue.document import CatalogueDocument, read_document
 from app.catalogue.service import import_document
 from app.context import Context
 from app.models import Account, Region
-from app.regions.service import new_region
+from app.regions.division_codes import load_regions, read_regions
 from app.security.identity import id_number_check_char
 
 CATALOGUE_FILE = Path(__file__).parent / "catalogue" / "data" / "catalogue.yaml"
-DISTRICT = ("370406000000", "山亭区")
-TOWNS = [
-    (
-        "370406101000",
-        "店子镇",
-        [("370406101201", "店子村"), ("370406101202", "东庄村"), ("370406101203", "岩马村")],
-    ),
-    (
-        "370406102000",
-        "西集镇",
-        [("370406102201", "西集村"), ("370406102202", "孟庄村"), ("370406102203", "东江村")],
-    ),
-]
+# The demo district's tree, in the format of a county's own file (`daiban setup --regions`).
+REGIONS_FILE = Path(__file__).parent / "regions" / "data" / "demo_district.csv"
 AGENT_NAMES = [
     "刘桂兰",
     "王建军",
@@ -71,27 +60,21 @@ def seed_demo(session: Session, ctx: Context) -> list[DemoPerson] | None:
     if session.scalar(select(func.count()).select_from(Region)):
         return None
     people: list[DemoPerson] = []
-    district = new_region(*DISTRICT, parent=None)
-    session.add(district)
-    session.flush()
+    load_regions(session, read_regions(REGIONS_FILE.read_bytes(), REGIONS_FILE.name))
+    tree = session.scalars(select(Region).order_by(Region.code)).all()
+    district = next(r for r in tree if r.level == "district")
     session.add(_staff("admin", "admin", "王立新", district, "0632-8816001"))
     people.append(DemoPerson("admin", "admin", "王立新", district.name))
     villages: list[Region] = []
-    for t, (code, name, village_rows) in enumerate(TOWNS, start=1):
-        town = new_region(code, name, parent=district)
+    for t, town in enumerate((r for r in tree if r.level == "town"), start=1):
         town.auto_dispatch = t == 2  # 西集镇 dispatches by itself; 店子镇 by hand (人工派单)
-        session.add(town)
-        session.flush()
         for letter, dname in zip("ab", DISPATCHER_NAMES[2 * (t - 1) : 2 * t], strict=True):
             handle = f"dispatcher{t}{letter}"
             session.add(
                 _staff(handle, "dispatcher", dname, town, f"0632-88{t}600{letter == 'b':d}")
             )
             people.append(DemoPerson(handle, "dispatcher", dname, town.name))
-        for vcode, vname in village_rows:
-            village = new_region(vcode, vname, parent=town)
-            session.add(village)
-            villages.append(village)
+        villages += [r for r in tree if r.level == "village" and r.town_id == town.id]
     session.flush()
     for v, village in enumerate(villages, start=1):
         for post in ("A", "B"):

@@ -34,7 +34,12 @@ ON_POSTGRES = PG_URL.startswith("postgresql")
 
 
 def make_settings(var_dir: Path, database_url: str, **extra: str) -> Settings:
-    env = {
+    return load_settings(settings_env(var_dir, database_url, **extra))
+
+
+def settings_env(var_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
+    """The DAIBAN_* variables of a test's settings (for a command run as an operator would)."""
+    return {
         "DAIBAN_VAR_DIR": str(var_dir),
         "DAIBAN_DATABASE_URL": database_url,
         "DAIBAN_SECURITY_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
@@ -47,7 +52,6 @@ def make_settings(var_dir: Path, database_url: str, **extra: str) -> Settings:
         **{f"DAIBAN_LIMITS_{kind.upper()}": "100000" for kind in LIMITED},
         **extra,
     }
-    return load_settings(env)
 
 
 @pytest.fixture(scope="session")

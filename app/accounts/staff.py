@@ -103,6 +103,42 @@ def create_staff(
     )
 
 
+FirstAdminRefused = errors.error("first_admin_bound", 409, "本区已有绑定的管理员")
+
+
+def first_admin(
+    session: Session, ctx: Context, district_code: str, name: str
+) -> outputs.StaffCreated:
+    """The district's first admin, created from the command line (`daiban setup`), with a
+    one-time binding code to enter in the mini-program. Run again before anyone has bound,
+    it gives the same account a new code (and the name given); once an admin of the
+    district is bound, it refuses: admins then create admins in the mini-program."""
+    district = session.scalar(
+        select(Region).where(Region.code == district_code, Region.level == "district")
+    )
+    if district is None:
+        raise errors.NotFound(f"没有找到区县 {district_code}, 请先导入区划")
+    problems = _field_problems("admin", name=name, work_phone=None, post=None)
+    if problems:
+        raise errors.InvalidInput("填写的内容有误", errors=problems)
+    admins = session.scalars(
+        select(Account)
+        .where(Account.role == "admin", Account.region_id == district.id)
+        .order_by(Account.id)
+    ).all()
+    if any(a.openid is not None and a.disabled_at is None for a in admins):
+        raise FirstAdminRefused("本区已有绑定的管理员, 请由其在小程序中新建管理员")
+    account = admins[0] if admins else Account(role="admin", region_id=district.id, on_duty=False)
+    account.name, account.disabled_at = name.strip(), None
+    code = _new_binding(account, ctx)
+    session.add(account)
+    session.flush()
+    audit.record(session, None, "staff.first_admin", f"account:{account.id}", ctx.now())
+    return outputs.StaffCreated(
+        staff=outputs.staff_view(account, district, ctx.today()), binding_code=code
+    )
+
+
 def _new_binding(account: Account, ctx: Context) -> str:
     code = new_binding_code()
     account.binding_code_hash = secret_hash(code)

@@ -1,0 +1,224 @@
+"""A district's region tree from the national statistical division codes (统计用区划代码).
+
+The file is what a county has: one row per region with its 12-digit code and its name, as
+CSV (UTF-8, with or without a byte-order mark, or GB18030) or as xlsx (the first sheet).
+The first row names the columns; the code's column is headed 统计用区划代码, 区划代码, 代码 or
+`code`, the name's 名称 or `name`. Other columns (城乡分类代码, …) are read past.
+
+The level follows from the code, PP CC DD TTT VVV:
+- DD ≠ 00, TTTVVV = 000000: the district (区县), the root of the file;
+- TTT ≠ 000, VVV = 000: a town or street (乡镇/街道), under its district;
+- VVV ≠ 000: a village or community (村/社区), under its town.
+Rows above the district (a province PP0000000000, a city PPCC00000000) are skipped, so a
+slice of the published list can be used as it is. One district per file.
+
+Every problem of the file is found before anything is written, and listed with its row.
+Loading is idempotent: a region is known by its code, so a file loaded again renames what
+changed its name and adds what is new; regions of the district the file no longer lists
+are kept and reported (`absent`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from openpyxl import load_workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.kinds import RegionLevel
+from app.models import Region
+from app.regions.service import new_region
+from app.text import text_problem
+
+CODE_HEADERS = ("统计用区划代码", "区划代码", "代码", "code")
+NAME_HEADERS = ("名称", "name")
+MAX_NAME = 60
+MAX_ROWS = 20_000  # a district has a few thousand at most
+
+
+class Problem(msgspec.Struct, rename="camel", kw_only=True):
+    row: int  # the row in the file, counting the header as 1
+    field: str  # "code", "name", or "file"
+    message: str
+
+
+class RegionsInvalid(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RegionRow:
+    row: int
+    code: str
+    name: str
+    level: RegionLevel
+    parent_code: str | None
+
+
+@dataclass
+class RegionsLoaded:
+    district: str  # its name
+    added: int = 0
+    renamed: int = 0
+    unchanged: int = 0
+    absent: list[str] = field(default_factory=list)  # "code name" of regions not in the file
+
+
+def level_of(code: str) -> RegionLevel | None:
+    """The level a 12-digit code names; None above the district (province, city)."""
+    if code[4:6] == "00":
+        return None
+    if code[6:] == "000000":
+        return "district"
+    if code[9:] == "000":
+        return "town"
+    return "village"
+
+
+def parent_code(code: str, level: RegionLevel) -> str | None:
+    return {"district": None, "town": code[:6] + "000000", "village": code[:9] + "000"}[level]
+
+
+def read_regions(data: bytes, filename: str) -> list[RegionRow]:
+    """The file's regions, district first; raises RegionsInvalid listing every problem."""
+    problems: list[Problem] = []
+    table = _xlsx_rows(data, problems) if filename.lower().endswith(".xlsx") else _csv_rows(data)
+    if problems:
+        raise RegionsInvalid(problems)
+    if not table:
+        raise RegionsInvalid([Problem(row=1, field="file", message="文件是空的")])
+    header = [_text(cell) for cell in table[0]]
+    code_at = next((header.index(h) for h in CODE_HEADERS if h in header), None)
+    name_at = next((header.index(h) for h in NAME_HEADERS if h in header), None)
+    if code_at is None or name_at is None:
+        message = "第一行应为表头, 含「统计用区划代码」和「名称」两列"
+        raise RegionsInvalid([Problem(row=1, field="file", message=message)])
+    if len(table) > MAX_ROWS + 1:
+        message = f"行数太多 (最多 {MAX_ROWS} 行)"
+        raise RegionsInvalid([Problem(row=1, field="file", message=message)])
+    rows: list[RegionRow] = []
+    seen: dict[str, int] = {}
+    for number, cells in enumerate(table[1:], start=2):
+        code = _text(cells[code_at] if code_at < len(cells) else None)
+        name = _text(cells[name_at] if name_at < len(cells) else None)
+        if not code and not name:
+            continue  # a blank line
+        found = _row_problems(number, code, name, seen)
+        problems += found
+        level = level_of(code) if len(code) == 12 and code.isdigit() else None
+        if found or level is None:
+            continue
+        seen[code] = number
+        rows.append(RegionRow(number, code, name, level, parent_code(code, level)))
+    problems += _tree_problems(rows)
+    if problems:
+        raise RegionsInvalid(sorted(problems, key=lambda p: p.row))
+    # In code order: the district first, each town followed by its villages (a parent's
+    # code sorts before its children's), so parents are added before children.
+    return sorted(rows, key=lambda r: r.code)
+
+
+def load_regions(session: Session, rows: list[RegionRow]) -> RegionsLoaded:
+    """Add and rename the file's regions under its district (see the module's docstring).
+    Raises RegionsInvalid when a parent is neither in the file nor in the database."""
+    district = rows[0]
+    existing = {
+        r.code: r
+        for r in session.scalars(select(Region).where(Region.code.startswith(district.code[:6])))
+    }
+    missing = [
+        Problem(row=r.row, field="code", message=f"上级 {r.parent_code} 不在文件中, 也不在系统中")
+        for r in rows
+        if r.parent_code
+        and r.parent_code not in existing
+        and not any(p.code == r.parent_code for p in rows)
+    ]
+    if missing:
+        raise RegionsInvalid(missing)
+    loaded = RegionsLoaded(district=district.name)
+    for r in rows:  # parents before children
+        region = existing.get(r.code)
+        if region is None:
+            parent = existing[r.parent_code] if r.parent_code else None
+            region = new_region(r.code, r.name, parent)
+            session.add(region)
+            session.flush()
+            existing[r.code] = region
+            loaded.added += 1
+        elif region.name != r.name:
+            region.name = r.name
+            loaded.renamed += 1
+        else:
+            loaded.unchanged += 1
+    listed = {r.code for r in rows}
+    loaded.absent = [
+        f"{code} {r.name}" for code, r in sorted(existing.items()) if code not in listed
+    ]
+    session.flush()
+    return loaded
+
+
+def _row_problems(number: int, code: str, name: str, seen: dict[str, int]) -> list[Problem]:
+    problems = []
+    if not (len(code) == 12 and code.isdigit()):
+        problems.append(Problem(row=number, field="code", message="区划代码应为12位数字"))
+    elif code in seen:
+        message = f"区划代码与第 {seen[code]} 行重复"
+        problems.append(Problem(row=number, field="code", message=message))
+    if not name:
+        problems.append(Problem(row=number, field="name", message="缺少名称"))
+    elif len(name) > MAX_NAME:
+        problems.append(Problem(row=number, field="name", message=f"名称超过{MAX_NAME}个字"))
+    elif problem := text_problem(name):
+        problems.append(Problem(row=number, field="name", message=f"名称{problem}"))
+    return problems
+
+
+def _tree_problems(rows: list[RegionRow]) -> list[Problem]:
+    districts = [r for r in rows if r.level == "district"]
+    if not districts:
+        return [Problem(row=1, field="file", message="文件中没有区县一级 (代码后6位为0) 的行")]
+    district = districts[0]
+    prefix = district.code[:6]
+    return [
+        Problem(row=r.row, field="code", message="一个文件只能有一个区县") for r in districts[1:]
+    ] + [
+        Problem(row=r.row, field="code", message=f"不属于 {district.name} ({prefix})")
+        for r in rows
+        if r.level != "district" and not r.code.startswith(prefix)
+    ]
+
+
+def _csv_rows(data: bytes) -> list[list[Any]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("gb18030", errors="replace")
+    return [row for row in csv.reader(io.StringIO(text))]
+
+
+def _xlsx_rows(data: bytes, problems: list[Problem]) -> list[list[Any]]:
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        return [list(row) for row in sheet.iter_rows(values_only=True)]
+    except Exception:
+        problems.append(Problem(row=1, field="file", message="无法读取该 xlsx 文件"))
+        return []
+
+
+def _text(value: Any) -> str:
+    """A cell as text: a code Excel kept as a number (370406101000, or 3.70406101E11) is
+    written out in full."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
