@@ -19,7 +19,6 @@ from mini_program_api.schemas import MULTILINE, Id, Input, Note, UploadIds
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, extra=MULTILINE)]
 Grade = Annotated[int, msgspec.Meta(ge=1, le=5)]
-Group = Literal["agent", "village", "town", "item"]
 
 
 class RatingInput(Input):
@@ -224,7 +223,7 @@ class StaffRatingController(Controller):
         ctx: Ctx,
         principal: Caller,
         period: Period,
-        by: FromQuery[Group] = "agent",
+        by: FromQuery[stats.Group] = "agent",
     ) -> stats.Satisfaction:
         return await ctx.db.run_long_read(
             lambda s: stats.satisfaction(s, ctx, principal, *period, by)

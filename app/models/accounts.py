@@ -11,9 +11,6 @@ from app.clock import utcnow
 from app.kinds import Post, Role
 from app.models.base import Base, BigId, UTCDateTime
 
-ROLES = ("resident", "agent", "dispatcher", "admin")
-STAFF_ROLES = ("agent", "dispatcher", "admin")
-
 
 class Account(Base):
     """One person: a resident (from WeChat) or a staff member (created by an admin).

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import select
@@ -22,7 +22,8 @@ from app.models import Account, CatalogueItem, Complaint, Order, Rating, Rectifi
 from app.periods import period
 from app.security.tokens import Principal
 
-GROUPS = ("agent", "village", "town", "item")
+# What the figures are grouped by (the API's `by`).
+Group = Literal["agent", "village", "town", "item"]
 
 
 class Figures(msgspec.Struct, rename="camel", kw_only=True):
@@ -47,7 +48,7 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
 class Satisfaction(msgspec.Struct, rename="camel", kw_only=True):
     start: date
     end: date
-    by: str
+    by: Group
     total: Figures
     rows: list[Figures]
 
@@ -95,7 +96,7 @@ def _figures(key: int | None, name: str, t: _Tally) -> Figures:
 
 
 def satisfaction(
-    session: Session, ctx: Context, principal: Principal, start: date, end: date, by: str
+    session: Session, ctx: Context, principal: Principal, start: date, end: date, by: Group
 ) -> Satisfaction:
     """Dispatchers: their town; admins: their district."""
     low, high = period(ctx, start, end)
@@ -151,11 +152,11 @@ def satisfaction(
     )
 
 
-def _key(by: str, agent: int | None, village: int | None, town: int, item: int | None) -> Any:
+def _key(by: Group, agent: int | None, village: int | None, town: int, item: int | None) -> Any:
     return {"agent": agent, "village": village, "town": town, "item": item}[by]
 
 
-def _names(session: Session, by: str, keys: list[int]) -> dict[int, str]:
+def _names(session: Session, by: Group, keys: list[int]) -> dict[int, str]:
     if not keys:
         return {}
     if by == "agent":
