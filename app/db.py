@@ -138,9 +138,9 @@ class Database:
         async with self._sessions() as session, session.begin():
             return await session.run_sync(work)
 
-    def writer_failure(self) -> BaseException | None:
-        """SQLite: why the writer thread died, if it did; it is started again now, so the
-        next check (and the next write) finds it running. None when all is well."""
+    def revive_writer(self) -> BaseException | None:
+        """SQLite: if the writer thread died, start it again and say why it died (for
+        readiness: the next check, and the next write, find it running). None when it runs."""
         if not self.is_sqlite:
             return None
         failure = self._writer.failure

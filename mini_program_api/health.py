@@ -27,7 +27,7 @@ async def healthz() -> Alive:
 
 @get("/readyz", tags=["ops"], summary="数据库可达且迁移为最新 (否则 503)")
 async def readyz(ctx: Ctx) -> Ready:
-    failure = ctx.db.writer_failure()
+    failure = ctx.db.revive_writer()
     if failure is not None:
         raise errors.DatabaseUnreachable("数据库写入线程曾停止, 已重新启动")
     try:
