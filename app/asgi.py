@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from app.context import Context
 from app.logs import configure_logging
 from app.security.tokens import AccessTokens
 from app.settings import Settings, load_settings
+from app.work_calendar import next_year_missing
 from jobs.scheduler import start_in_process
 from mini_program_api.admin import admin_router
 from mini_program_api.auth import AuthController
@@ -39,6 +41,8 @@ from mini_program_api.ratings import RESIDENT_ROUTES as RESIDENT_RATING_ROUTES
 from mini_program_api.staff import agent_router, dispatch_router
 from mini_program_api.uploads import UploadController, local_download, local_upload
 
+log = logging.getLogger("daiban")
+
 
 def create_app(
     settings: Settings, *, ctx: Context | None = None, own_logging: bool = False
@@ -53,6 +57,15 @@ def create_app(
         app.state.ctx = context
         if ctx is None:
             await context.store.ensure_ready()
+        year = await context.db.run_read(lambda s: next_year_missing(s, context))
+        if year is not None:
+            log.warning(
+                "the official working-day schedule of %s is not entered: due dates into %s"
+                " are provisional until an admin enters it (PUT /mp/v1/admin/calendar/%s)",
+                year,
+                year,
+                year,
+            )
         scheduler = start_in_process(context) if settings.scheduler.mode == "in-process" else None
         try:
             yield

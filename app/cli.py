@@ -167,7 +167,7 @@ async def _setup(
         if regions is not None:
             try:
                 rows = read_regions(regions.read_bytes(), regions.name)  # noqa: ASYNC240
-                loaded = await ctx.db.run_write(lambda s: load_regions(s, rows))
+                loaded = await ctx.db.run_write(lambda s: load_regions(s, rows, ctx.now()))
             except RegionsInvalid as exc:
                 print(f"nothing loaded: {len(exc.problems)} problems", file=sys.stderr)
                 for p in exc.problems:
@@ -176,12 +176,19 @@ async def _setup(
             district = district or rows[0].code
             print(
                 f"regions of {loaded.district}: {loaded.added} added, {loaded.renamed} renamed,"
-                f" {loaded.unchanged} unchanged"
+                f" {loaded.restored} brought back, {loaded.unchanged} unchanged"
             )
-            if loaded.absent:
-                print(f"kept, not in the file ({len(loaded.absent)}):")
-                for region in loaded.absent:
-                    print(f"  {region}")
+            for title, listed in (
+                ("removed, not in the file", loaded.removed),
+                (
+                    "retired, not in the file but in use (orders, staff or residents)",
+                    loaded.retired,
+                ),
+            ):
+                if listed:
+                    print(f"{title} ({len(listed)}):")
+                    for region in listed:
+                        print(f"  {region}")
         if admin_name is not None:
             if district is None:
                 print("daiban setup: --first-admin needs --district CODE or --regions FILE")

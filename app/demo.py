@@ -60,7 +60,7 @@ def seed_demo(session: Session, ctx: Context) -> list[DemoPerson] | None:
     if session.scalar(select(func.count()).select_from(Region)):
         return None
     people: list[DemoPerson] = []
-    load_regions(session, read_regions(REGIONS_FILE.read_bytes(), REGIONS_FILE.name))
+    load_regions(session, read_regions(REGIONS_FILE.read_bytes(), REGIONS_FILE.name), ctx.now())
     tree = session.scalars(select(Region).order_by(Region.code)).all()
     district = next(r for r in tree if r.level == "district")
     session.add(_staff("admin", "admin", "王立新", district, "0632-8816001"))

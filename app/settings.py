@@ -402,6 +402,15 @@ def validate(settings: Settings) -> Settings:
         raise SettingsError("DAIBAN_WECHAT_MODE: production refuses dev WeChat mode")
     if settings.core.demo_data:
         raise SettingsError("DAIBAN_DEMO_DATA: production refuses demo data")
+    # Phones post photos of ID cards to this address and fetch them back: in production only
+    # over HTTPS (a mini-program also reaches only HTTPS domains).
+    storage = settings.storage
+    if storage.backend == "local" and not storage.public_url.startswith("https://"):
+        raise SettingsError("DAIBAN_STORAGE_PUBLIC_URL: production needs an https:// address")
+    if storage.backend == "minio" and not storage.minio_public_secure:
+        raise SettingsError(
+            "DAIBAN_STORAGE_MINIO_PUBLIC_SECURE: production needs phones to reach MinIO over HTTPS"
+        )
     for secret_name, secret in (
         ("DAIBAN_SECURITY_SECRET_KEY", settings.security.secret_key),
         ("DAIBAN_SECURITY_PII_KEYS", settings.security.pii_keys),

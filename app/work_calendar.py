@@ -37,3 +37,18 @@ def work_calendar(session: Session, ctx: Context) -> WorkCalendar:
 
 def forget_calendar(ctx: Context) -> None:
     ctx.caches.pop("calendar", None)
+
+
+# From November on, next year's official schedule (放假安排, published by the State Council
+# late in the year) should be entered: without it, due dates into next year are provisional.
+NEXT_YEAR_FROM_MONTH = 11
+
+
+def next_year_missing(session: Session, ctx: Context) -> int | None:
+    """Next year, when it is November or December and its official schedule is neither
+    known to the calendar library nor entered by an admin; otherwise None."""
+    today = ctx.today()
+    if today.month < NEXT_YEAR_FROM_MONTH:
+        return None
+    year = today.year + 1
+    return None if work_calendar(session, ctx).is_official(year) else year

@@ -1,4 +1,5 @@
-"""Admin (district): staff accounts, their one-time binding codes and card photos."""
+"""Admin (district): staff accounts, their one-time binding codes and card photos; the
+district's regions."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.accounts import staff
 from app.accounts.outputs import StaffCreated, StaffView
+from app.district.regions import RegionRetirement, retire_region
 from app.job_runs import JobsView, jobs_view
 from app.kinds import Post, StaffRole
+from app.regions import service as regions
+from app.regions.service import RegionView
 from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.ledger import AdminLedgerController
@@ -36,6 +40,58 @@ class StaffChangeInput(Input):
 
 class StaffPhotoInput(Input):
     upload_id: Id  # the admin's own finished upload with purpose staff_photo
+
+
+RegionCode = Annotated[str, msgspec.Meta(min_length=12, max_length=12, pattern="^[0-9]{12}$")]
+RegionName = Annotated[str, msgspec.Meta(min_length=1, max_length=regions.MAX_NAME)]
+
+
+class RegionInput(Input):
+    code: RegionCode  # 12-digit statistical division code (统计用区划代码); gives the level
+    name: RegionName
+
+
+class RegionRenameInput(Input):
+    name: RegionName
+
+
+class RegionController(Controller):
+    """The district's towns and villages after setup: added, renamed, retired (撤并), each
+    change audited. A file of division codes does the same in bulk (`daiban setup`)."""
+
+    path = "/regions"
+
+    @get(summary="本区的乡镇(街道)和村(社区), 含已撤销的")
+    async def list_regions(self, ctx: Ctx, principal: Caller) -> list[RegionView]:
+        return await ctx.db.run_read(lambda s: regions.district_regions(s, principal))
+
+    @post(summary="新增乡镇(街道)或村(社区), 层级由区划代码决定; 已撤销的代码则恢复")
+    async def add(self, data: JSONBody[RegionInput], ctx: Ctx, principal: Caller) -> RegionView:
+        return await ctx.db.run_write(
+            lambda s: regions.add_region(s, ctx, principal, data.code, data.name)
+        )
+
+    @patch("/{region_id:int}", summary="改名")
+    async def rename(
+        self,
+        region_id: FromPath[int],
+        data: JSONBody[RegionRenameInput],
+        ctx: Ctx,
+        principal: Caller,
+    ) -> RegionView:
+        return await ctx.db.run_write(
+            lambda s: regions.rename_region(s, ctx, principal, region_id, data.name)
+        )
+
+    @post(
+        "/{region_id:int}/retire",
+        status_code=200,
+        summary="撤销 (撤并): 不再可选; 已有办件照常办完, 返回仍在办的件数和在岗人员数",
+    )
+    async def retire(
+        self, region_id: FromPath[int], ctx: Ctx, principal: Caller
+    ) -> RegionRetirement:
+        return await ctx.db.run_write(lambda s: retire_region(s, ctx, principal, region_id))
 
 
 class StaffController(Controller):
@@ -111,6 +167,7 @@ admin_router = Router(
     path="/admin",
     route_handlers=[
         StaffController,
+        RegionController,
         CatalogueAdminController,
         CalendarController,
         job_runs,

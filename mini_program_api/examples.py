@@ -21,6 +21,8 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "StaffChangeInput": {"serviceHours": "周一至周六 8:30-17:00", "post": "B"},
     "StaffPhotoInput": {"uploadId": 1201},
+    "RegionInput": {"code": "370406103001", "name": "山城社区"},
+    "RegionRenameInput": {"name": "山城东社区"},
     "UploadInput": {"purpose": "material", "contentType": "image/jpeg", "size": 2480133},
     "SubmitOrderInput": {
         "itemCode": "RS-0001",

@@ -240,6 +240,8 @@ def update_profile(
         village = session.get(Region, change.village_id)
         if village is None or village.level != "village":
             problems["villageId"] = "没有找到该村(社区)"
+        elif village.retired_at is not None:
+            problems["villageId"] = f"{village.name}已撤销, 请选择现在所在的村(社区)"
         else:
             account.region_id = village.id
     if problems:

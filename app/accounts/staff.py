@@ -70,6 +70,7 @@ def _check_staff_input(session: Session, admin_region: Region, data: StaffInput)
     region = session.get(Region, data.region_id)
     if region is None or not contains(admin_region, region):
         raise errors.NotFound("没有找到该地区")
+    get_region(session, region.id, in_service=True)
     wanted = STAFF_LEVEL[data.role]
     if region.level != wanted:
         raise errors.InvalidInput(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.kinds import RegionLevel
-from app.models.base import Base, BigId
+from app.models.base import Base, BigId, UTCDateTime
 
 REGION_LEVELS = ("district", "town", "village")
 
@@ -29,3 +31,6 @@ class Region(Base):
     # Towns: new orders go to the village's A or B agent by themselves, or all to the
     # dispatchers' pool (人工派单). Villages and districts ignore it.
     auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Retired (撤并): no longer offered to residents, staff or new orders; its orders, staff
+    # and records stay. A division-code file that lists it again brings it back.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

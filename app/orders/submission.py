@@ -66,8 +66,11 @@ SUBMISSION_CONTEXT = (
     .select_from(
         ACCOUNTS.outerjoin(
             REGIONS,
-            REGIONS.c.id
-            == func.coalesce(bindparam("village", type_=BigInteger), ACCOUNTS.c.region_id),
+            (
+                REGIONS.c.id
+                == func.coalesce(bindparam("village", type_=BigInteger), ACCOUNTS.c.region_id)
+            )
+            & REGIONS.c.retired_at.is_(None),  # a retired village: choose again
         )
         .outerjoin(TOWNS, TOWNS.c.id == REGIONS.c.town_id)
         .outerjoin(ITEMS, (ITEMS.c.code == bindparam("code")) & ITEMS.c.retired_at.is_(None))

@@ -14,8 +14,9 @@ slice of the published list can be used as it is. One district per file.
 
 Every problem of the file is found before anything is written, and listed with its row.
 Loading is idempotent: a region is known by its code, so a file loaded again renames what
-changed its name and adds what is new; regions of the district the file no longer lists
-are kept and reported (`absent`).
+changed its name, adds what is new and brings back a retired region it lists again. A
+region of the district the file no longer lists is removed when nothing refers to it, and
+retired otherwise (it has orders, staff, residents or records): never deleted with them.
 """
 
 from __future__ import annotations
@@ -23,21 +24,29 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import audit
 from app.kinds import RegionLevel
-from app.models import Region
-from app.regions.service import new_region
-from app.text import text_problem
+from app.models import ItemEnablement, Region
+from app.regions.service import (
+    code_problem,
+    level_of,
+    name_problem,
+    new_region,
+    parent_code,
+    retire,
+)
 
 CODE_HEADERS = ("统计用区划代码", "区划代码", "代码", "code")
 NAME_HEADERS = ("名称", "name")
-MAX_NAME = 60
 MAX_ROWS = 20_000  # a district has a few thousand at most
 
 
@@ -68,22 +77,10 @@ class RegionsLoaded:
     added: int = 0
     renamed: int = 0
     unchanged: int = 0
-    absent: list[str] = field(default_factory=list)  # "code name" of regions not in the file
-
-
-def level_of(code: str) -> RegionLevel | None:
-    """The level a 12-digit code names; None above the district (province, city)."""
-    if code[4:6] == "00":
-        return None
-    if code[6:] == "000000":
-        return "district"
-    if code[9:] == "000":
-        return "town"
-    return "village"
-
-
-def parent_code(code: str, level: RegionLevel) -> str | None:
-    return {"district": None, "town": code[:6] + "000000", "village": code[:9] + "000"}[level]
+    restored: int = 0  # retired, and listed again
+    # "code name" of the district's regions the file no longer lists
+    removed: list[str] = field(default_factory=list)  # nothing referred to them
+    retired: list[str] = field(default_factory=list)  # in use: kept, out of service
 
 
 def read_regions(data: bytes, filename: str) -> list[RegionRow]:
@@ -112,7 +109,7 @@ def read_regions(data: bytes, filename: str) -> list[RegionRow]:
             continue  # a blank line
         found = _row_problems(number, code, name, seen)
         problems += found
-        level = level_of(code) if len(code) == 12 and code.isdigit() else None
+        level = level_of(code) if code_problem(code) is None else None
         if found or level is None:
             continue
         seen[code] = number
@@ -125,23 +122,13 @@ def read_regions(data: bytes, filename: str) -> list[RegionRow]:
     return sorted(rows, key=lambda r: r.code)
 
 
-def load_regions(session: Session, rows: list[RegionRow]) -> RegionsLoaded:
-    """Add and rename the file's regions under its district (see the module's docstring).
-    Raises RegionsInvalid when a parent is neither in the file nor in the database."""
+def load_regions(session: Session, rows: list[RegionRow], now: datetime) -> RegionsLoaded:
+    """Load the file's regions under its district (see the module's docstring)."""
     district = rows[0]
     existing = {
         r.code: r
         for r in session.scalars(select(Region).where(Region.code.startswith(district.code[:6])))
     }
-    missing = [
-        Problem(row=r.row, field="code", message=f"上级 {r.parent_code} 不在文件中, 也不在系统中")
-        for r in rows
-        if r.parent_code
-        and r.parent_code not in existing
-        and not any(p.code == r.parent_code for p in rows)
-    ]
-    if missing:
-        raise RegionsInvalid(missing)
     loaded = RegionsLoaded(district=district.name)
     for r in rows:  # parents before children
         region = existing.get(r.code)
@@ -152,32 +139,64 @@ def load_regions(session: Session, rows: list[RegionRow]) -> RegionsLoaded:
             session.flush()
             existing[r.code] = region
             loaded.added += 1
-        elif region.name != r.name:
+            continue
+        if region.retired_at is not None:
+            region.retired_at = None
+            loaded.restored += 1
+        if region.name != r.name:
             region.name = r.name
             loaded.renamed += 1
         else:
             loaded.unchanged += 1
-    listed = {r.code for r in rows}
-    loaded.absent = [
-        f"{code} {r.name}" for code, r in sorted(existing.items()) if code not in listed
-    ]
     session.flush()
+    listed = {r.code for r in rows}
+    in_use = []
+    # Villages before their towns: a town goes only once its villages have.
+    for code, region in sorted(existing.items(), reverse=True):
+        if code in listed:
+            continue
+        if _remove(session, region.id):
+            loaded.removed.append(f"{code} {region.name}")
+        elif region.retired_at is None:
+            in_use.append(region)
+    loaded.retired = [f"{r.code} {r.name}" for r in retire(session, in_use, now)]
+    loaded.removed.sort()
+    detail = {
+        "added": loaded.added,
+        "renamed": loaded.renamed,
+        "restored": loaded.restored,
+        "removed": len(loaded.removed),
+        "retired": len(loaded.retired),
+    }
+    audit.record(session, None, "regions.load", f"region:{existing[district.code].id}", now, detail)
     return loaded
+
+
+def _remove(session: Session, region_id: int) -> bool:
+    """Delete a region nothing refers to (its items switched on go with it); False, with
+    nothing changed, when an order, an account or a record still refers to it."""
+    try:
+        with session.begin_nested():
+            session.execute(delete(ItemEnablement).where(ItemEnablement.region_id == region_id))
+            session.execute(
+                delete(Region)
+                .where(Region.id == region_id)
+                .execution_options(synchronize_session=False)
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def _row_problems(number: int, code: str, name: str, seen: dict[str, int]) -> list[Problem]:
     problems = []
-    if not (len(code) == 12 and code.isdigit()):
-        problems.append(Problem(row=number, field="code", message="区划代码应为12位数字"))
+    if message := code_problem(code):
+        problems.append(Problem(row=number, field="code", message=message))
     elif code in seen:
         message = f"区划代码与第 {seen[code]} 行重复"
         problems.append(Problem(row=number, field="code", message=message))
-    if not name:
-        problems.append(Problem(row=number, field="name", message="缺少名称"))
-    elif len(name) > MAX_NAME:
-        problems.append(Problem(row=number, field="name", message=f"名称超过{MAX_NAME}个字"))
-    elif problem := text_problem(name):
-        problems.append(Problem(row=number, field="name", message=f"名称{problem}"))
+    if message := name_problem(name):
+        problems.append(Problem(row=number, field="name", message=message))
     return problems
 
 
@@ -187,13 +206,20 @@ def _tree_problems(rows: list[RegionRow]) -> list[Problem]:
         return [Problem(row=1, field="file", message="文件中没有区县一级 (代码后6位为0) 的行")]
     district = districts[0]
     prefix = district.code[:6]
-    return [
-        Problem(row=r.row, field="code", message="一个文件只能有一个区县") for r in districts[1:]
-    ] + [
-        Problem(row=r.row, field="code", message=f"不属于 {district.name} ({prefix})")
-        for r in rows
-        if r.level != "district" and not r.code.startswith(prefix)
-    ]
+    codes = {r.code for r in rows}
+    return (
+        [Problem(row=r.row, field="code", message="一个文件只能有一个区县") for r in districts[1:]]
+        + [
+            Problem(row=r.row, field="code", message=f"不属于 {district.name} ({prefix})")
+            for r in rows
+            if r.level != "district" and not r.code.startswith(prefix)
+        ]
+        + [
+            Problem(row=r.row, field="code", message=f"上级 {r.parent_code} 不在文件中")
+            for r in rows
+            if r.parent_code and r.code.startswith(prefix) and r.parent_code not in codes
+        ]
+    )
 
 
 def _csv_rows(data: bytes) -> list[list[Any]]:

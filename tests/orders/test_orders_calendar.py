@@ -3,11 +3,15 @@ that year's schedule: running orders and orders on hold, with a timeline event e
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from app.asgi import create_app
+from app.demo import seed_demo
 from app.models import Reminder
 from tests.conftest import Clock
 from tests.factories import submit, taken_by_agent1a
@@ -106,3 +110,32 @@ async def test_a_running_order_gets_its_new_due_time_an_event_and_its_reminders(
         await client.get(f"/mp/v1/orders/{order_id}", headers=await login("resident1"))
     ).json()
     assert [e["action"] for e in detail["timeline"]].count("recompute_due") == 1
+
+
+async def test_from_november_the_start_warns_until_next_years_schedule_is_entered(
+    ctx, settings, client, login
+):
+    """30 December 2026, and the library knows nothing of 2027: the service says so at start
+    (as it would from 1 November); once an admin has entered 2027 as complete, it is quiet."""
+
+    async def started_with_warning() -> bool:
+        seen: list[str] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("daiban").addHandler(handler)
+        try:
+            async with AsyncTestClient(create_app(settings, ctx=ctx)):
+                pass
+        finally:
+            logging.getLogger("daiban").removeHandler(handler)
+        return any("schedule of 2027 is not entered" in message for message in seen)
+
+    assert await started_with_warning()
+    await ctx.db.run_write(lambda s: seed_demo(s, ctx))
+    entered = await client.put(
+        "/mp/v1/admin/calendar/2027",
+        json={**NEW_YEAR_2027, "complete": True},
+        headers=await login("admin"),
+    )
+    assert entered.status_code == 200, entered.text
+    assert not await started_with_warning()

@@ -153,6 +153,7 @@ LAYERS = {
     "app.dispatch": 3,
     "app.accounts": 3,
     "app.ledger": 4,
+    "app.district": 4,
 }
 ASSEMBLERS = {"app.asgi", "app.cli", "app.demo"}
 

@@ -23,6 +23,7 @@ PROD = {
     "DAIBAN_SECURITY_PII_KEYS": "k1:" + base64.b64encode(b"z" * 32).decode(),
     "DAIBAN_SECURITY_PII_HASH_KEY": "h" * 40,
     "DAIBAN_DATABASE_URL": "postgresql+asyncpg://daiban@db/daiban",
+    "DAIBAN_STORAGE_PUBLIC_URL": "https://daiban.example.gov.cn",
 }
 
 
@@ -56,6 +57,15 @@ def test_a_bad_value_names_its_variable(tmp_path: Path, env, variable):
         ({"DAIBAN_SECURITY_PII_HASH_KEY": ""}, "DAIBAN_SECURITY_PII_HASH_KEY"),
         ({"DAIBAN_SECURITY_PII_HASH_KEY": "h" * 31}, "DAIBAN_SECURITY_PII_HASH_KEY"),
         ({"DAIBAN_DEMO_DATA": "true"}, "DAIBAN_DEMO_DATA"),
+        ({"DAIBAN_STORAGE_PUBLIC_URL": "http://10.0.0.5:8000"}, "DAIBAN_STORAGE_PUBLIC_URL"),
+        (
+            {
+                "DAIBAN_STORAGE_BACKEND": "minio",
+                "DAIBAN_STORAGE_MINIO_ACCESS_KEY": "a",
+                "DAIBAN_STORAGE_MINIO_SECRET_KEY": "b",
+            },
+            "DAIBAN_STORAGE_MINIO_PUBLIC_SECURE",
+        ),
     ],
 )
 def test_production_refuses_dev_defaults(tmp_path: Path, override, variable):

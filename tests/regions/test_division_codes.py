@@ -37,8 +37,9 @@ async def _tree(ctx) -> dict[str, tuple[str, str, str | None]]:
 
 async def test_the_sample_file_loads_the_demo_district_with_levels_from_the_codes(ctx):
     rows = read_regions(SAMPLE, REGIONS_FILE.name)
-    loaded = await ctx.db.run_write(lambda s: load_regions(s, rows))
-    assert (loaded.district, loaded.added, loaded.renamed, loaded.absent) == ("山亭区", 9, 0, [])
+    loaded = await ctx.db.run_write(lambda s: load_regions(s, rows, ctx.now()))
+    assert (loaded.district, loaded.added, loaded.renamed) == ("山亭区", 9, 0)
+    assert (loaded.removed, loaded.retired) == ([], [])
     tree = await _tree(ctx)
     assert tree["370406000000"] == ("山亭区", "district", None)
     assert tree["370406101000"] == ("店子镇", "town", "370406000000")
@@ -56,7 +57,7 @@ async def test_the_sample_file_loads_the_demo_district_with_levels_from_the_code
 
 async def test_loading_a_corrected_file_renames_and_adds_and_duplicates_nothing(ctx):
     first = read_regions(SAMPLE, "d.csv")
-    await ctx.db.run_write(lambda s: load_regions(s, first))
+    await ctx.db.run_write(lambda s: load_regions(s, first, ctx.now()))
     corrected = _csv(
         "370000000000,,山东省",  # above the district: skipped
         "370406000000,,山亭区",
@@ -68,24 +69,76 @@ async def test_loading_a_corrected_file_renames_and_adds_and_duplicates_nothing(
         "370406103001,111,山城社区",
     )
     again = read_regions(corrected, "d.csv")
-    loaded = await ctx.db.run_write(lambda s: load_regions(s, again))
+    loaded = await ctx.db.run_write(lambda s: load_regions(s, again, ctx.now()))
     assert (loaded.added, loaded.renamed, loaded.unchanged) == (3, 1, 3)
-    # What the file no longer lists is kept and reported, never deleted.
-    assert loaded.absent == [
+    # What the file no longer lists and nothing refers to is removed, and reported.
+    assert loaded.removed == [
         "370406101203 岩马村",
         "370406102000 西集镇",
         "370406102201 西集村",
         "370406102202 孟庄村",
         "370406102203 东江村",
     ]
+    assert loaded.retired == []
     tree = await _tree(ctx)
-    assert len(tree) == 12
+    assert len(tree) == 7
     assert tree["370406101202"][0] == "东庄社区"
     assert tree["370406103001"] == ("山城社区", "village", "370406103000")
     # Once more, the same file: nothing changes.
-    third = await ctx.db.run_write(lambda s: load_regions(s, read_regions(corrected, "d.csv")))
+    third = await ctx.db.run_write(
+        lambda s: load_regions(s, read_regions(corrected, "d.csv"), ctx.now())
+    )
     assert (third.added, third.renamed, third.unchanged) == (0, 0, 7)
-    assert len(await _tree(ctx)) == 12
+    assert (third.removed, third.retired) == ([], [])
+    assert len(await _tree(ctx)) == 7
+
+
+async def test_a_region_in_use_that_the_file_drops_is_retired_and_comes_back_when_listed(
+    ctx, demo, client, login
+):
+    """The demo district has orders, staff and residents in 西集镇's villages: a file without
+    西集镇 retires the town and its villages in use (never deleting them), removes what
+    nothing refers to, and residents can no longer choose a retired village. Listing them
+    again brings them back."""
+    without = _csv(
+        "370406000000,,山亭区",
+        "370406101000,,店子镇",
+        "370406101201,,店子村",
+        "370406101202,,东庄村",
+        "370406101203,,岩马村",
+    )
+    loaded = await ctx.db.run_write(
+        lambda s: load_regions(s, read_regions(without, "d.csv"), ctx.now())
+    )
+    assert "370406102000 西集镇" in loaded.retired
+    assert set(loaded.removed) | set(loaded.retired) == {
+        "370406102000 西集镇",
+        "370406102201 西集村",
+        "370406102202 孟庄村",
+        "370406102203 东江村",
+    }
+    tree = await _tree(ctx)
+    assert "370406102000" in tree  # kept
+    public = (await client.get("/mp/v1/regions")).json()
+    assert [t["name"] for t in public[0]["children"]] == ["店子镇"]
+    retired_village = await ctx.db.run_read(
+        lambda s: s.scalar(
+            select(Region.id).where(
+                Region.code.in_([c.split()[0] for c in loaded.retired]), Region.level == "village"
+            )
+        )
+    )
+    headers = await login("newcomer")
+    chosen = await client.patch("/mp/v1/me", json={"villageId": retired_village}, headers=headers)
+    assert chosen.status_code == 422 and "已撤销" in chosen.json()["errors"][0]["message"]
+
+    back = await ctx.db.run_write(
+        lambda s: load_regions(s, read_regions(SAMPLE, "d.csv"), ctx.now())
+    )
+    assert back.restored == len(loaded.retired)
+    assert back.added == len(loaded.removed)
+    public = (await client.get("/mp/v1/regions")).json()
+    assert [t["name"] for t in public[0]["children"]] == ["店子镇", "西集镇"]
 
 
 def test_a_file_with_ten_problems_reports_ten_with_their_rows():
@@ -130,12 +183,12 @@ def test_a_file_without_the_header_or_the_district_says_so():
     assert "区县" in raised.value.problems[0].message
 
 
-async def test_a_village_whose_town_is_nowhere_is_refused_and_nothing_is_written(ctx):
-    rows = read_regions(_csv("370406000000,,山亭区", "370406109201,,孤村"), "x.csv")
+def test_a_village_whose_town_is_not_in_the_file_is_refused():
     with pytest.raises(RegionsInvalid) as raised:
-        await ctx.db.run_write(lambda s: load_regions(s, rows))
-    assert raised.value.problems[0].row == 3
-    assert await _tree(ctx) == {}
+        read_regions(_csv("370406000000,,山亭区", "370406109201,,孤村"), "x.csv")
+    assert [(p.row, p.message) for p in raised.value.problems] == [
+        (3, "上级 370406109000 不在文件中")
+    ]
 
 
 def test_an_xlsx_with_codes_kept_as_numbers_and_a_gb18030_csv_read_the_same():
@@ -171,7 +224,7 @@ async def test_setup_loads_the_file_and_the_first_admin_binds_with_the_printed_c
     argv = ["setup", "--regions", str(REGIONS_FILE), "--first-admin", "王立新"]
     assert await asyncio.to_thread(main, argv) == 0
     out = capsys.readouterr().out
-    assert "regions of 山亭区: 9 added, 0 renamed, 0 unchanged" in out
+    assert "regions of 山亭区: 9 added, 0 renamed, 0 brought back, 0 unchanged" in out
     code = out.split("binding code ")[1].split()[0]
 
     login = await client.post("/mp/v1/auth/login", json={"code": "dev:county-it"})
@@ -205,7 +258,7 @@ async def test_setup_run_again_before_binding_gives_the_same_admin_a_new_code(
     first = capsys.readouterr().out.split("binding code ")[1].split()[0]
     assert await asyncio.to_thread(main, argv) == 0
     out = capsys.readouterr().out
-    assert "0 added, 0 renamed, 9 unchanged" in out
+    assert "0 added, 0 renamed, 0 brought back, 9 unchanged" in out
     second = out.split("binding code ")[1].split()[0]
     assert second != first
     admins = await ctx.db.run_read(
