@@ -130,7 +130,10 @@ class AgentOrderController(Controller):
     ) -> OrderDetail:
         request = _submit_input(data, idempotency_key, data.entrustment_upload_ids)
         person = entered.Person(
-            name=data.resident.name, id_number=data.resident.id_number, phone=data.resident.phone
+            name=data.resident.name,
+            id_number=data.resident.id_number,
+            phone=data.resident.phone,
+            village_id=data.resident.village_id,
         )
         return await _submit(
             ctx, principal, lambda s: entered.enter_order(s, ctx, principal, person, request)

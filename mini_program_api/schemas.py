@@ -142,6 +142,8 @@ class PersonInput(Input):
     name: Name
     id_number: Annotated[str, msgspec.Meta(max_length=18)]
     phone: Annotated[str, msgspec.Meta(max_length=20)]
+    # the resident's village: a town centre's agent gives it; a station's is its own village
+    village_id: Id | None = None
 
 
 class EnteredOrderInput(SubmitOrderInput, kw_only=True):

@@ -15,9 +15,9 @@ from mini_program_api.moves import AgentMoves, DispatcherMoves
 from mini_program_api.orders import AgentOrderController, DispatchOrderController
 
 
-@get("/station", summary="我所在村便民服务站的代办员")
+@get("/station", summary="我所在便民服务站(或乡镇便民服务中心)的代办员")
 async def my_station(ctx: Ctx, principal: Caller) -> list[AgentCard]:
-    return await ctx.db.run_read(lambda s: staff.village_agents(s, ctx, principal.region_id or 0))
+    return await ctx.db.run_read(lambda s: staff.posted_agents(s, ctx, principal.region_id or 0))
 
 
 @get("/agents", summary="本镇代办员及在岗状态")

@@ -27,7 +27,12 @@ from storage.base import StorageError
 T = TypeVar("T")
 log = logging.getLogger("daiban.accounts")
 
-STAFF_LEVEL = {"agent": "village", "dispatcher": "town", "admin": "district"}
+# Where each role is posted: an agent at a village station (便民服务站) or at the town's
+# centre (便民服务中心, seed 001: at least two there), a dispatcher at the town's centre.
+STAFF_LEVELS = {"agent": ("village", "town"), "dispatcher": ("town",), "admin": ("district",)}
+POSTED_AT = {"agent": "村(社区)便民服务站或乡镇(街道)便民服务中心"} | {
+    role: LEVEL_NAMES[levels[0]] for role, levels in STAFF_LEVELS.items() if role != "agent"
+}
 
 
 def _region(session: Session, region_id: int | None) -> Region | None:
@@ -60,7 +65,7 @@ def _field_problems(
 
 def _check_staff_input(session: Session, admin_region: Region, data: StaffInput) -> Region:
     problems = []
-    if data.role not in STAFF_LEVEL:
+    if data.role not in STAFF_LEVELS:
         problems.append({"field": "role", "message": "角色只能是 agent、dispatcher 或 admin"})
     problems += _field_problems(
         data.role, name=data.name, work_phone=data.work_phone, post=data.post
@@ -71,11 +76,11 @@ def _check_staff_input(session: Session, admin_region: Region, data: StaffInput)
     if region is None or not contains(admin_region, region):
         raise errors.NotFound("没有找到该地区")
     get_region(session, region.id, in_service=True)
-    wanted = STAFF_LEVEL[data.role]
-    if region.level != wanted:
+    if region.level not in STAFF_LEVELS[data.role]:
+        wanted = POSTED_AT[data.role]
         raise errors.InvalidInput(
-            f"{outputs.ROLE_NAMES[data.role]}应归属于{LEVEL_NAMES[wanted]}",
-            errors=[{"field": "regionId", "message": f"应选择{LEVEL_NAMES[wanted]}"}],
+            f"{outputs.ROLE_NAMES[data.role]}应归属于{wanted}",
+            errors=[{"field": "regionId", "message": f"应选择{wanted}"}],
         )
     return region
 
@@ -323,10 +328,15 @@ async def _remove_files(ctx: Context, *keys: str | None) -> None:
 
 def village_agents(session: Session, ctx: Context, village_id: int) -> list[outputs.AgentCard]:
     get_region(session, village_id, level="village")
+    return posted_agents(session, ctx, village_id)
+
+
+def posted_agents(session: Session, ctx: Context, region_id: int) -> list[outputs.AgentCard]:
+    """The public cards of the agents posted at a village station or a town centre."""
     rows = session.execute(
         select(Account)
         .where(
-            Account.region_id == village_id,
+            Account.region_id == region_id,
             Account.role == "agent",
             Account.disabled_at.is_(None),
         )
@@ -343,11 +353,12 @@ def village_agents(session: Session, ctx: Context, village_id: int) -> list[outp
 
 
 def town_agents(session: Session, ctx: Context, dispatcher: Principal) -> list[outputs.StaffView]:
-    """Every agent of the dispatcher's town, village by village."""
+    """Every agent of the dispatcher's town: the centre's, then village by village."""
+    town = dispatcher.region_id
     rows = session.execute(
         select(Account, Region)
         .join(Region, Region.id == Account.region_id)
-        .where(Region.town_id == dispatcher.region_id, Account.role == "agent")
+        .where((Region.town_id == town) | (Region.id == town), Account.role == "agent")
         .order_by(Region.code, Account.post, Account.id)
     ).all()
     return [outputs.staff_view(account, region, ctx.today()) for account, region in rows]

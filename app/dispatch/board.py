@@ -173,7 +173,8 @@ AGENTS = (
     )
     .select_from(ACCOUNTS.join(REGIONS, REGIONS.c.id == ACCOUNTS.c.region_id))
     .where(
-        REGIONS.c.town_id == bindparam("town"),
+        # the village stations' agents and the town centre's own (便民服务中心)
+        (REGIONS.c.town_id == bindparam("town")) | (REGIONS.c.id == bindparam("town")),
         ACCOUNTS.c.role == "agent",
         ACCOUNTS.c.disabled_at.is_(None),
     )

@@ -51,8 +51,8 @@ def agent_in_scope(session: Session, principal: Principal, agent_id: int) -> Acc
     if found and principal.role == "agent":
         found = agent_id == principal.account_id
     elif found and principal.role == "dispatcher":
-        village = session.get(Region, agent.region_id) if agent else None
-        found = village is not None and village.town_id == principal.region_id
+        post = session.get(Region, agent.region_id) if agent else None
+        found = post is not None and principal.region_id in (post.town_id, post.id)
     if not found or agent is None:
         raise errors.NotFound("本镇没有该代办员")
     return agent

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models import Account, Notification
+from app.models import Account, Notification, Region
 from app.models.tables import ACCOUNTS, EVENTS, ORDERS
 from app.orders.records import event_values
 from app.orders.submission import Entry, SubmitInput, Submitted, submit
@@ -31,12 +31,16 @@ class Person:
     name: str
     id_number: str
     phone: str
+    # Where the resident lives: a village agent's own village, which they need not give; an
+    # agent of a town centre (便民服务中心) names a village of that town.
+    village_id: int | None = None
 
 
 def enter_order(
     session: Session, ctx: Context, principal: Principal, person: Person, data: SubmitInput
 ) -> Submitted:
-    """An agent's order for `person` of the agent's own village, handled by that agent."""
+    """An agent's order for `person`, handled by that agent: a village agent's for a resident
+    of their village, a centre agent's for a resident of a village of their town."""
     if principal.role != "agent" or principal.region_id is None:
         raise errors.Forbidden()
     now = ctx.now()
@@ -51,10 +55,28 @@ def enter_order(
         problems.append({"field": "resident.phone", "message": "请填写11位手机号码"})
     if not data.entrustment_upload_ids:  # the photos themselves are checked with the rest
         problems.append({"field": "entrustmentUploadIds", "message": "请拍照上传群众签字的委托书"})
+    village_id, problem = _village_of(session, principal.region_id, person.village_id)
+    if problem:
+        problems.append({"field": "resident.villageId", "message": problem})
     if problems:
         raise errors.InvalidInput("填写的内容有误", errors=problems)
-    resident_id = _resident_for(session, ctx, principal.region_id, name, number, person.phone, now)
-    return submit(session, ctx, principal, data, Entry(resident_id, principal.region_id))
+    resident_id = _resident_for(session, ctx, village_id, name, number, person.phone, now)
+    return submit(session, ctx, principal, data, Entry(resident_id, village_id))
+
+
+def _village_of(session: Session, post_id: int, given: int | None) -> tuple[int, str | None]:
+    """The resident's village for an agent posted at `post_id`, or a problem to report."""
+    post = session.get(Region, post_id)
+    if post is None or post.level == "village":
+        if given not in (None, post_id):
+            return post_id, "只能为本村(社区)群众代为委托"
+        return post_id, None
+    village = session.get(Region, given) if given else None
+    if village is None or village.town_id != post.id or village.level != "village":
+        return post_id, "请选择群众所在的本镇村(社区)"
+    if village.retired_at is not None:
+        return post_id, f"{village.name}已撤销"
+    return village.id, None
 
 
 def _resident_for(

@@ -535,7 +535,7 @@ def _agent_of_town(session: Session, agent_id: int | None, town_id: int) -> Acco
             Account.id == agent_id,
             Account.role == "agent",
             Account.disabled_at.is_(None),
-            Region.town_id == town_id,
+            (Region.town_id == town_id) | (Region.id == town_id),  # a station's or the centre's
         )
     ).scalar_one_or_none()
     if row is None:
