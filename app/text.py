@@ -53,3 +53,13 @@ def sheet_row(sheet: Worksheet | WriteOnlyWorksheet, values: list[Any]) -> list[
                 value = cell
         row.append(value)
     return row
+
+
+def cell_text(value: Any) -> str:
+    """A spreadsheet cell (or a CSV field) as stripped text: empty for an empty cell, and a
+    number Excel kept as a float (370406101000.0, shown 3.70406101E11) written out whole."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()

@@ -3,14 +3,24 @@ district's regions."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 import msgspec
-from litestar import Controller, Router, delete, get, patch, post, put
+from litestar import Controller, Request, Response, Router, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from app import errors
 from app.accounts import staff
 from app.accounts.outputs import StaffCreated, StaffView
+from app.accounts.staff_import import (
+    StaffFileInvalid,
+    StaffImported,
+    codes_sheet,
+    import_staff,
+    read_staff_file,
+)
+from app.district.readiness import Readiness, readiness
 from app.district.regions import RegionRetirement, retire_region
 from app.job_runs import JobsView, jobs_view
 from app.kinds import Post, StaffRole
@@ -94,6 +104,24 @@ class RegionController(Controller):
         return await ctx.db.run_write(lambda s: retire_region(s, ctx, principal, region_id))
 
 
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _import_staff(
+    request: Request[Any, Any, Any], ctx: Ctx, principal: Caller
+) -> StaffImported:
+    body = await request.body()
+    try:
+        rows = await anyio.to_thread.run_sync(read_staff_file, body)
+        return await ctx.db.run_write(lambda s: import_staff(s, ctx, principal, rows))
+    except StaffFileInvalid as exc:
+        raise errors.InvalidInput(
+            f"文件有 {len(exc.problems)} 处问题,未导入任何内容",
+            errors=[msgspec.to_builtins(p) for p in exc.problems],
+        ) from None
+
+
 class StaffController(Controller):
     path = "/staff"
 
@@ -117,6 +145,34 @@ class StaffController(Controller):
             post=data.post,
         )
         return await ctx.db.run_write(lambda s: staff.create_staff(s, ctx, principal, new))
+
+    @post(
+        "/import",
+        status_code=200,
+        request_max_body_size=IMPORT_MAX_BYTES,
+        summary="批量导入工作人员 (请求体为 xlsx 文件; 全部成功或全部不导入), 返回新人员的绑定码",
+    )
+    async def import_sheet(
+        self, request: Request[Any, Any, Any], ctx: Ctx, principal: Caller
+    ) -> StaffImported:
+        return await _import_staff(request, ctx, principal)
+
+    @post(
+        "/import/codes",
+        status_code=200,
+        request_max_body_size=IMPORT_MAX_BYTES,
+        summary="同上, 但返回新人员绑定码的 xlsx 表 (打印分发)",
+        opt={"media_types": (XLSX,)},
+    )
+    async def import_sheet_codes(
+        self, request: Request[Any, Any, Any], ctx: Ctx, principal: Caller
+    ) -> Response[bytes]:
+        imported = await _import_staff(request, ctx, principal)
+        return Response(
+            codes_sheet(imported, ctx.settings.zone),
+            media_type=XLSX,
+            headers={"Content-Disposition": 'attachment; filename="binding-codes.xlsx"'},
+        )
 
     @post("/{staff_id:int}/binding-code", status_code=200, summary="重新生成绑定码 (换手机)")
     async def binding_code(
@@ -158,6 +214,14 @@ class StaffController(Controller):
         return await staff.remove_staff_photo(ctx, principal, staff_id)
 
 
+@get(
+    "/readiness",
+    summary="八有达标情况: 代办员、事项、绑定、订阅模板、次年日历、HTTPS, 按数据即时计算",
+)
+async def district_readiness(ctx: Ctx, principal: Caller) -> Readiness:
+    return await ctx.db.run_read(lambda s: readiness(s, ctx, principal))
+
+
 @get("/jobs", summary="定时任务运行记录: 各任务最近一次、最近的运行、待处理的提醒和消息")
 async def job_runs(ctx: Ctx) -> JobsView:
     return await ctx.db.run_read(lambda s: jobs_view(s, ctx.now()))
@@ -171,6 +235,7 @@ admin_router = Router(
         CatalogueAdminController,
         CalendarController,
         job_runs,
+        district_readiness,
         *ADMIN_RATING_ROUTES,
         AdminLedgerController,
     ],

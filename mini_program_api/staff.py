@@ -6,6 +6,7 @@ from litestar import Router, get
 
 from app.accounts import staff
 from app.accounts.outputs import AgentCard, StaffView
+from app.district.readiness import Readiness, readiness
 from mini_program_api import ratings as rating_routes
 from mini_program_api.catalogue import dispatch_enablements
 from mini_program_api.deps import Caller, Ctx, require_role
@@ -25,6 +26,11 @@ async def town_agents(ctx: Ctx, principal: Caller) -> list[StaffView]:
     return await ctx.db.run_read(lambda s: staff.town_agents(s, ctx, principal))
 
 
+@get("/readiness", summary="本镇八有达标情况 (与管理员所见同一计算)")
+async def town_readiness(ctx: Ctx, principal: Caller) -> Readiness:
+    return await ctx.db.run_read(lambda s: readiness(s, ctx, principal))
+
+
 agent_router = Router(
     path="/agent",
     route_handlers=[
@@ -42,6 +48,7 @@ dispatch_router = Router(
     path="/dispatch",
     route_handlers=[
         town_agents,
+        town_readiness,
         dispatch_enablements,
         *DISPATCHER_ROUTES,
         *rating_routes.DISPATCHER_ROUTES,

@@ -17,7 +17,7 @@ import httpx
 import msgspec
 import pytest
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from app import migrate
 from app.asgi import create_app
@@ -27,10 +27,19 @@ from app.demo import seed_demo
 from app.models import Base
 from app.settings import LimitSettings, Settings, load_settings
 
-PG_URL = os.environ.get("DAIBAN_DATABASE_URL", "")
+SHARED_PG_URL = os.environ.get("DAIBAN_DATABASE_URL", "")
+ON_POSTGRES = SHARED_PG_URL.startswith("postgresql")
+# `make test` runs the suite in several processes (pytest-xdist): on PostgreSQL each has a
+# database of its own beside the one given, e.g. test_gw0 beside test, made when it starts.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PG_URL = SHARED_PG_URL
+if ON_POSTGRES and WORKER:
+    _shared = make_url(SHARED_PG_URL)
+    PG_URL = _shared.set(database=f"{_shared.database}_{WORKER}").render_as_string(
+        hide_password=False
+    )
 # Every DAIBAN_LIMITS_* count (the Redis URL aside).
 LIMITED = [f.name for f in msgspec.structs.fields(LimitSettings) if f.type is int]
-ON_POSTGRES = PG_URL.startswith("postgresql")
 
 
 def make_settings(var_dir: Path, database_url: str, **extra: str) -> Settings:
@@ -62,6 +71,8 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     if ON_POSTGRES:
 
         async def reset() -> None:
+            if PG_URL != SHARED_PG_URL:
+                await _create_database(make_url(PG_URL).database or "")
             settings = make_settings(tmp_path_factory.mktemp("pg"), PG_URL)
             db = Database(settings)
             await db.run_write(lambda s: s.execute(text("DROP SCHEMA public CASCADE")))
@@ -83,6 +94,19 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     with sqlite3.connect(path) as conn:  # fold the WAL into the file so one copy is whole
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
+
+
+async def _create_database(name: str) -> None:
+    """The worker's own database, made through the shared one if it is not there yet."""
+    import asyncpg
+
+    shared = make_url(SHARED_PG_URL).set(drivername="postgresql")
+    conn = await asyncpg.connect(shared.render_as_string(hide_password=False))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

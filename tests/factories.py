@@ -75,6 +75,51 @@ async def taken_by_agent1a(client: httpx.AsyncClient, login: Any, order_id: int)
     return agent  # type: ignore[no-any-return]
 
 
+async def region_ids(client: httpx.AsyncClient) -> dict[str, int]:
+    """Every region in service by its name and by its code, from the public tree."""
+    found: dict[str, int] = {}
+    stack = list((await client.get("/mp/v1/regions")).json())
+    while stack:
+        node = stack.pop()
+        found[node["code"]] = found[node["name"]] = node["id"]
+        stack += node["children"]
+    return found
+
+
+async def centre_agent(
+    client: httpx.AsyncClient,
+    login: Any,
+    admin: dict[str, str],
+    name: str,
+    post: str,
+    handle: str,
+    town: str = "店子镇",
+) -> dict[str, Any]:
+    """An agent the admin posts at a town centre (便民服务中心), bound to the WeChat login
+    `handle`: their account id and headers."""
+    created = await client.post(
+        "/mp/v1/admin/staff",
+        json={
+            "role": "agent",
+            "name": name,
+            "regionId": (await region_ids(client))[town],
+            "post": post,
+        },
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    bound = await client.post(
+        "/mp/v1/auth/bind-staff",
+        json={"code": created.json()["bindingCode"]},
+        headers=await login(handle),
+    )
+    assert bound.status_code == 200, bound.text
+    return {
+        "id": created.json()["staff"]["id"],
+        "headers": {"Authorization": f"Bearer {bound.json()['accessToken']}"},
+    }
+
+
 async def other_district_admin(ctx: Context) -> str:
     """An admin of a second district; returns the dev login handle ("other-admin")."""
 

@@ -51,6 +51,7 @@ class StaffView(msgspec.Struct, rename="camel", kw_only=True):
     name: str | None
     region: RegionRef | None
     work_phone: str | None
+    staff_number: str | None  # the county's own number (工号), if any
     service_hours: str | None
     on_duty: bool
     duty_status: DutyStatus
@@ -120,6 +121,7 @@ def staff_view(account: Account, region: Region | None, today: date) -> StaffVie
         name=account.name,
         region=region_ref(region),
         work_phone=account.work_phone,
+        staff_number=account.staff_number,
         service_hours=account.service_hours,
         on_duty=status == "on_duty",
         duty_status=status,

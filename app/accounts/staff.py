@@ -99,7 +99,7 @@ def create_staff(
         post=data.post,
         on_duty=data.role == "agent",
     )
-    code = _new_binding(account, ctx)
+    code = new_binding(account, ctx)
     session.add(account)
     session.flush()
     detail = {"role": data.role, "regionId": region.id, "post": data.post}
@@ -136,7 +136,7 @@ def first_admin(
         raise FirstAdminRefused("本区已有绑定的管理员, 请由其在小程序中新建管理员")
     account = admins[0] if admins else Account(role="admin", region_id=district.id, on_duty=False)
     account.name, account.disabled_at = name.strip(), None
-    code = _new_binding(account, ctx)
+    code = new_binding(account, ctx)
     session.add(account)
     session.flush()
     audit.record(session, None, "staff.first_admin", f"account:{account.id}", ctx.now())
@@ -145,7 +145,7 @@ def first_admin(
     )
 
 
-def _new_binding(account: Account, ctx: Context) -> str:
+def new_binding(account: Account, ctx: Context) -> str:
     code = new_binding_code()
     account.binding_code_hash = secret_hash(code)
     account.binding_expires_at = ctx.now() + timedelta(
@@ -192,7 +192,7 @@ def reissue_binding_code(
     if account.openid is not None:
         revoke_all(session, account.id, ctx, "rebound")
         account.openid = None
-    code = _new_binding(account, ctx)
+    code = new_binding(account, ctx)
     session.flush()
     audit.record(session, admin, "staff.binding_code", f"account:{account.id}", ctx.now())
     return outputs.StaffCreated(

@@ -38,6 +38,9 @@ class Account(Base):
     id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
     work_phone: Mapped[str | None] = mapped_column(String(20))
+    # Staff: the county's own number for the person (工号), if it has one; a staff import
+    # finds the person again by it (else by work phone).
+    staff_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     photo_key: Mapped[str | None] = mapped_column(String(200))
     service_hours: Mapped[str | None] = mapped_column(String(100))
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)

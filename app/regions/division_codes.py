@@ -44,6 +44,7 @@ from app.regions.service import (
     parent_code,
     retire,
 )
+from app.text import cell_text
 
 CODE_HEADERS = ("统计用区划代码", "区划代码", "代码", "code")
 NAME_HEADERS = ("名称", "name")
@@ -91,7 +92,7 @@ def read_regions(data: bytes, filename: str) -> list[RegionRow]:
         raise RegionsInvalid(problems)
     if not table:
         raise RegionsInvalid([Problem(row=1, field="file", message="文件是空的")])
-    header = [_text(cell) for cell in table[0]]
+    header = [cell_text(cell) for cell in table[0]]
     code_at = next((header.index(h) for h in CODE_HEADERS if h in header), None)
     name_at = next((header.index(h) for h in NAME_HEADERS if h in header), None)
     if code_at is None or name_at is None:
@@ -103,8 +104,8 @@ def read_regions(data: bytes, filename: str) -> list[RegionRow]:
     rows: list[RegionRow] = []
     seen: dict[str, int] = {}
     for number, cells in enumerate(table[1:], start=2):
-        code = _text(cells[code_at] if code_at < len(cells) else None)
-        name = _text(cells[name_at] if name_at < len(cells) else None)
+        code = cell_text(cells[code_at] if code_at < len(cells) else None)
+        name = cell_text(cells[name_at] if name_at < len(cells) else None)
         if not code and not name:
             continue  # a blank line
         found = _row_problems(number, code, name, seen)
@@ -238,13 +239,3 @@ def _xlsx_rows(data: bytes, problems: list[Problem]) -> list[list[Any]]:
     except Exception:
         problems.append(Problem(row=1, field="file", message="无法读取该 xlsx 文件"))
         return []
-
-
-def _text(value: Any) -> str:
-    """A cell as text: a code Excel kept as a number (370406101000, or 3.70406101E11) is
-    written out in full."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()

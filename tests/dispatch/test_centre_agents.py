@@ -9,41 +9,7 @@ from __future__ import annotations
 import uuid
 
 from app.demo import demo_id_number
-from tests.factories import guide, submit, upload_photo
-
-TOWN = "370406101000"  # 店子镇
-
-
-async def _regions(client) -> dict[str, int]:
-    found: dict[str, int] = {}
-    stack = list((await client.get("/mp/v1/regions")).json())
-    while stack:
-        node = stack.pop()
-        found[node["code"]] = node["id"]
-        found[node["name"]] = node["id"]
-        stack += node["children"]
-    return found
-
-
-async def centre_agent(client, login, admin, name: str, post: str, handle: str) -> dict:
-    """An agent the admin posts at 店子镇's centre, bound to their WeChat: headers and id."""
-    town = (await _regions(client))[TOWN]
-    created = await client.post(
-        "/mp/v1/admin/staff",
-        json={"role": "agent", "name": name, "regionId": town, "post": post},
-        headers=admin,
-    )
-    assert created.status_code == 201, created.text
-    bound = await client.post(
-        "/mp/v1/auth/bind-staff",
-        json={"code": created.json()["bindingCode"]},
-        headers=await login(handle),
-    )
-    assert bound.status_code == 200, bound.text
-    return {
-        "id": created.json()["staff"]["id"],
-        "headers": {"Authorization": f"Bearer {bound.json()['accessToken']}"},
-    }
+from tests.factories import centre_agent, guide, region_ids, submit, upload_photo
 
 
 async def test_a_town_centre_has_its_own_agents_seen_by_the_town_and_dispatched_to(
@@ -53,7 +19,7 @@ async def test_a_town_centre_has_its_own_agents_seen_by_the_town_and_dispatched_
     a = await centre_agent(client, login, admin, "中心甲", "A", "centre-a")
     b = await centre_agent(client, login, admin, "中心乙", "B", "centre-b")
     # A dispatcher is posted at a town, never at a village.
-    village = (await _regions(client))["店子村"]
+    village = (await region_ids(client))["店子村"]
     wrong = await client.post(
         "/mp/v1/admin/staff",
         json={"role": "dispatcher", "name": "错位", "regionId": village},
@@ -105,7 +71,7 @@ async def test_a_centre_agent_enters_a_walk_in_for_a_resident_of_any_village_of_
 ):
     admin = await login("admin")
     a = await centre_agent(client, login, admin, "中心甲", "A", "centre-a")
-    regions = await _regions(client)
+    regions = await region_ids(client)
 
     async def enter(village: int | None):
         materials = {}
