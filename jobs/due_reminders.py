@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.dispatch.service import station_partner
 from app.models import Account, Order
 from app.notifications import messages, reminders
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders import notices
+from app.orders.handover import station_partner
 from app.orders.moves import reassign, system_move
 from app.orders.records import ORDER_BY_ID, guide_version
 from app.orders.states import OPEN

@@ -46,6 +46,10 @@ class StaffChangeInput(Input):
     service_hours: ServiceHours | Unset | None = msgspec.UNSET
     post: Post | Unset | None = msgspec.UNSET
     disabled: bool | Unset = msgspec.UNSET
+    # disabling an agent: who takes over their open orders (default: their partner on duty)
+    hand_over_to: Id | None = None
+    # disabling the last agent on duty of a station or centre: the station is closing
+    station_closing: bool = False
 
 
 class StaffPhotoInput(Input):
@@ -198,6 +202,8 @@ class StaffController(Controller):
             service_hours=data.service_hours,
             post=data.post,
             disabled=data.disabled,
+            hand_over_to=data.hand_over_to,
+            station_closing=data.station_closing,
         )
         return await ctx.db.run_write(
             lambda s: staff.update_staff(s, ctx, principal, staff_id, change)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from msgspec import UNSET, UnsetType
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app import audit, errors
@@ -17,7 +17,10 @@ from app.accounts import outputs
 from app.accounts.service import revoke_all
 from app.context import Context
 from app.kinds import Post
-from app.models import Account, Region, Upload
+from app.models import Account, Order, Region, Upload
+from app.notifications.outbox import Message, notify, town_dispatchers
+from app.orders.handover import hand_over, station_partner
+from app.orders.states import OPEN
 from app.regions.service import LEVEL_NAMES, contains, get_region
 from app.security import identity
 from app.security.tokens import Principal, new_binding_code, secret_hash
@@ -210,6 +213,10 @@ class StaffChange:
     service_hours: str | UnsetType | None = UNSET
     post: Post | UnsetType | None = UNSET
     disabled: bool | UnsetType = UNSET
+    # Disabling an agent: who takes over their open orders (else their partner on duty),
+    # and, for the last agent on duty where they are posted, that the station is closing.
+    hand_over_to: int | None = None
+    station_closing: bool = False
 
 
 def _given(value: T | UnsetType | None) -> T | None:
@@ -230,6 +237,9 @@ def update_staff(
         raise errors.InvalidInput("填写的内容有误", errors=problems)
     if change.disabled is True and account.id == admin.account_id:
         raise errors.Conflict("不能停用自己的账号")
+    handed = 0
+    if change.disabled is True and account.role == "agent" and account.disabled_at is None:
+        handed = _agent_leaving(session, ctx, admin, account, change)
     if not isinstance(change.name, UnsetType):
         account.name = change.name.strip()
     if not isinstance(change.work_phone, UnsetType):
@@ -243,7 +253,7 @@ def update_staff(
         if change.disabled:
             revoke_all(session, account.id, ctx, "disabled")
     session.flush()
-    changed = {
+    changed: dict[str, object] = {
         name: value
         for name, value in (
             ("name", change.name),
@@ -254,8 +264,77 @@ def update_staff(
         )
         if not isinstance(value, UnsetType)
     }
+    if handed:
+        changed["handedOver"] = handed
     audit.record(session, admin, "staff.edit", f"account:{account.id}", ctx.now(), changed)
     return outputs.staff_view(account, _region(session, account.region_id), ctx.today())
+
+
+LastAgent = errors.error("last_agent", 409, "该站将没有在岗的代办员")
+
+
+def _agent_leaving(
+    session: Session, ctx: Context, admin: Principal, agent: Account, change: StaffChange
+) -> int:
+    """Before an agent is disabled: their open orders go to `hand_over_to`, else to their
+    partner on duty where they are posted (AB岗). The last agent on duty of a station or a
+    centre goes only when the admin names who takes over or confirms the station is
+    closing; the town's dispatchers are then told. Returns how many orders were handed."""
+    post = get_region(session, agent.region_id or 0)
+    town_id = post.id if post.level == "town" else post.town_id or 0
+    try:
+        partner: Account | None = station_partner(session, agent, ctx.today())
+    except errors.Conflict:
+        partner = None
+    target = partner
+    if change.hand_over_to is not None:
+        target = _town_agent(session, town_id, change.hand_over_to)
+        if target is None or target.id == agent.id:
+            raise errors.InvalidInput(
+                errors=[{"field": "handOverTo", "message": "请选择本镇另一位在用的代办员"}]
+            )
+    if partner is None and change.hand_over_to is None and not change.station_closing:
+        raise LastAgent(
+            f"{agent.name}是{post.name}唯一在岗的代办员: 请指定接手办件的代办员"
+            " (handOverTo), 或确认该站撤站 (stationClosing)"
+        )
+    open_orders = session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(Order.agent_id == agent.id, Order.status.in_(OPEN))
+    )
+    handed = 0
+    if open_orders:
+        if target is None:
+            raise LastAgent(
+                f"{agent.name}还有 {open_orders} 件在办, 请指定接手的代办员 (handOverTo)"
+            )
+        handed = hand_over(session, ctx, admin, agent, target, "停用")
+    if partner is None:
+        taken = f", 在办的 {handed} 件已交{target.name}" if handed and target else ""
+        body = f"{post.name}的代办员{agent.name}已停用{taken}, 该站暂无在岗代办员, 请安排人员。"
+        message = Message(
+            "station_unstaffed",
+            "便民服务站无在岗代办员",
+            body,
+            {"title": "便民服务站无在岗代办员", "note": body},
+        )
+        key = f"unstaffed:{agent.id}:{ctx.now().isoformat()}"
+        notify(session, ctx, town_dispatchers(session, ctx, town_id), message, key, ctx.now())
+    return handed
+
+
+def _town_agent(session: Session, town_id: int, agent_id: int) -> Account | None:
+    return session.scalar(
+        select(Account)
+        .join(Region, Region.id == Account.region_id)
+        .where(
+            Account.id == agent_id,
+            Account.role == "agent",
+            Account.disabled_at.is_(None),
+            (Region.town_id == town_id) | (Region.id == town_id),
+        )
+    )
 
 
 # --- the photo on the public card (挂牌上岗) -------------------------------------------

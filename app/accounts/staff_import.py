@@ -14,14 +14,17 @@ The first sheet, a header row, then one row per person. Columns, by their header
 A person already in the district is found by staff number, else by work phone, and updated
 (name, post, where they are posted, phone, hours): re-importing a corrected sheet never
 duplicates anyone. Every problem of the sheet is found before anything is written and listed
-with its row; a sheet with problems changes nothing. Someone who still has open orders is
-not moved by an import (hand them over first); a disabled account stays disabled.
+with its row; a sheet with problems changes nothing. An import does not move an agent who
+still has open orders (hand them over first), nor the only agent on duty of a station or a
+centre (post someone there first); a disabled account stays disabled.
 """
 
 from __future__ import annotations
 
 import io
+from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -35,6 +38,7 @@ from app.accounts.staff import POSTED_AT, STAFF_LEVELS, new_binding
 from app.context import Context
 from app.kinds import Post
 from app.models import Account, Order, Region
+from app.orders.assignment import duty_status
 from app.orders.states import OPEN
 from app.regions.division_codes import Problem
 from app.regions.service import code_problem, get_region
@@ -237,18 +241,34 @@ def import_staff(
         ).all()
     )
 
+    today = ctx.today()
+    on_duty = Counter(
+        a.region_id
+        for a in staff
+        if a.role == "agent"
+        and a.disabled_at is None
+        and a.openid is not None
+        and duty_status(a.on_duty, a.leave_until, today) == "on_duty"
+    )
     problems: list[Problem] = []
     plan: list[tuple[StaffRow, Region, Account | None]] = []
     for r in rows:
         found = _row_against_data(r, regions, by_number, by_phone, taken_elsewhere, open_orders)
         if isinstance(found, Problem):
             problems.append(found)
-        else:
-            plan.append((r, *found))
+            continue
+        region, account = found
+        moving = account is not None and account.region_id != region.id
+        if moving and account is not None and _last_on_duty(account, on_duty, today):
+            post = next(p.name for p in regions.values() if p.id == account.region_id)
+            message = f"{account.name}是{post}唯一在岗的代办员, 请先安排接替的人再调岗"
+            problems.append(Problem(row=r.row, field="regionCode", message=message))
+            continue
+        plan.append((r, region, account))
     if problems:
         raise StaffFileInvalid(problems)
 
-    now, today = ctx.now(), ctx.today()
+    now = ctx.now()
     people, created, updated = [], 0, 0
     for r, region, account in plan:
         code = None
@@ -319,6 +339,17 @@ def _row_against_data(
         message = f"{account.name}还有 {open_orders[account.id]} 件在办, 请先移交再调岗"
         return Problem(row=r.row, field="regionCode", message=message)
     return region, account
+
+
+def _last_on_duty(account: Account, on_duty: Counter[int | None], today: date) -> bool:
+    """Whether the agent is the only one on duty (and bound) where they are posted."""
+    counted = (
+        account.role == "agent"
+        and account.openid is not None
+        and account.disabled_at is None
+        and duty_status(account.on_duty, account.leave_until, today) == "on_duty"
+    )
+    return counted and on_duty[account.region_id] == 1
 
 
 def _changes(account: Account, r: StaffRow, region: Region) -> bool:

@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit, errors
 from app.context import Context
 from app.kinds import DutyStatus, Post
-from app.models import Account, Order, Region
+from app.models import Account, Region
 from app.orders.assignment import DUTY_NAMES, duty_status
-from app.orders.moves import reassign
+from app.orders.handover import hand_over, station_partner
 from app.security.tokens import Principal
 
 MAX_LEAVE_DAYS = 366
@@ -105,46 +104,6 @@ def set_duty(
         }
         audit.record(session, principal, "dispatch.duty", f"account:{agent.id}", ctx.now(), detail)
     return duty_view(agent, day, handed)
-
-
-def station_partner(session: Session, agent: Account, day: date) -> Account:
-    """The other agent of the same station who is on duty: B for A (AB岗), A for B."""
-    others = session.scalars(
-        select(Account)
-        .where(
-            Account.region_id == agent.region_id,
-            Account.role == "agent",
-            Account.id != agent.id,
-            Account.disabled_at.is_(None),
-        )
-        .order_by(Account.post.is_(None), Account.post, Account.id)
-    ).all()
-    on_duty = [a for a in others if duty_status(a.on_duty, a.leave_until, day) == "on_duty"]
-    wanted = {"A": "B", "B": "A"}.get(agent.post or "")
-    for candidate in on_duty:
-        if candidate.post == wanted:
-            return candidate
-    if on_duty:
-        return on_duty[0]
-    raise errors.Conflict("本站没有在岗的代办员可以接手,请联系镇调度员改派")
-
-
-def hand_over(
-    session: Session,
-    ctx: Context,
-    principal: Principal,
-    source: Account,
-    target: Account,
-    reason: str,
-) -> int:
-    """Every open order of `source` goes to `target` in one statement, each with a timeline
-    event (改派); the first contact (首问负责) stays named. Returns how many moved."""
-    if target.id == source.id:
-        raise errors.InvalidInput(errors=[{"field": "toAgentId", "message": "不能交给本人"}])
-    note = f"{source.name}{reason},办件交由{target.name}接手"
-    data = {"fromAgentId": source.id, "handOver": True}
-    of_source = (Order.agent_id == source.id,)
-    return len(reassign(session, ctx, principal, of_source, target, note, data, ctx.now()))
 
 
 def hand_over_to(
