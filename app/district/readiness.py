@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from app.context import Context
 from app.models import Account, CatalogueItem, ItemEnablement, Region
 from app.orders.assignment import duty_status
+from app.regions.service import get_region
 from app.security.tokens import Principal
 from app.work_calendar import NEXT_YEAR_FROM_MONTH, work_calendar
 
@@ -56,8 +57,7 @@ class Readiness(msgspec.Struct, rename="camel", kw_only=True):
 
 
 def readiness(session: Session, ctx: Context, principal: Principal) -> Readiness:
-    scope = session.get(Region, principal.region_id or 0)
-    assert scope is not None  # a staff member's post
+    scope = get_region(session, principal.region_id or 0)
     in_scope = (
         (Region.district_id == scope.id)
         if scope.level == "district"

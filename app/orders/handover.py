@@ -18,7 +18,8 @@ from app.security.tokens import Principal
 
 
 def station_partner(session: Session, agent: Account, day: date) -> Account:
-    """The other agent of the same station who is on duty: B for A (AB岗), A for B."""
+    """The other agent of the same station (or centre) who is on duty and can log in: B for
+    A (AB岗), A for B."""
     others = session.scalars(
         select(Account)
         .where(
@@ -26,6 +27,7 @@ def station_partner(session: Session, agent: Account, day: date) -> Account:
             Account.role == "agent",
             Account.id != agent.id,
             Account.disabled_at.is_(None),
+            Account.openid.is_not(None),
         )
         .order_by(Account.post.is_(None), Account.post, Account.id)
     ).all()

@@ -141,14 +141,11 @@ def load_regions(session: Session, rows: list[RegionRow], now: datetime) -> Regi
             existing[r.code] = region
             loaded.added += 1
             continue
-        if region.retired_at is not None:
-            region.retired_at = None
-            loaded.restored += 1
-        if region.name != r.name:
-            region.name = r.name
-            loaded.renamed += 1
-        else:
-            loaded.unchanged += 1
+        restored, renamed = region.retired_at is not None, region.name != r.name
+        region.retired_at, region.name = None, r.name
+        loaded.restored += restored
+        loaded.renamed += renamed
+        loaded.unchanged += not (restored or renamed)
     session.flush()
     listed = {r.code for r in rows}
     in_use = []
