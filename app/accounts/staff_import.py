@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from itertools import islice
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -108,7 +109,9 @@ def read_staff_file(data: bytes) -> list[StaffRow]:
     problem (those that need the database are found by `import_staff`)."""
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        table = [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+        # Read no further than one row past the limit: a small file may unpack to millions.
+        rows_read = book.worksheets[0].iter_rows(values_only=True, max_col=len(COLUMNS) * 3)
+        table = [list(row) for row in islice(rows_read, MAX_ROWS + 2)]
     except Exception:
         raise StaffFileInvalid(
             [Problem(row=1, field="file", message="无法读取该 xlsx 文件")]
