@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 class DomainError(Exception):
@@ -70,3 +70,15 @@ class FileRejected(DomainError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+P = TypeVar("P")
+
+
+class FileProblems(Exception, Generic[P]):
+    """A file that cannot be taken as it is (a catalogue, a region list, a staff sheet):
+    every problem found in it, each naming its row, so that one round fixes them all."""
+
+    def __init__(self, problems: list[P]) -> None:
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems

@@ -20,6 +20,7 @@ from app.kinds import Post
 from app.models import Account, Order, Region, Upload
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.handover import hand_over, station_partner
+from app.orders.moves import town_agent
 from app.orders.states import OPEN
 from app.regions.service import LEVEL_NAMES, contains, get_region
 from app.security import identity
@@ -288,7 +289,7 @@ def _agent_leaving(
         partner = None
     target = partner
     if change.hand_over_to is not None:
-        target = _town_agent(session, town_id, change.hand_over_to)
+        target = town_agent(session, town_id, change.hand_over_to)
         if target is None or target.id == agent.id:
             raise errors.InvalidInput(
                 errors=[{"field": "handOverTo", "message": "请选择本镇另一位在用的代办员"}]
@@ -322,19 +323,6 @@ def _agent_leaving(
         key = f"unstaffed:{agent.id}:{ctx.now().isoformat()}"
         notify(session, ctx, town_dispatchers(session, ctx, town_id), message, key, ctx.now())
     return handed
-
-
-def _town_agent(session: Session, town_id: int, agent_id: int) -> Account | None:
-    return session.scalar(
-        select(Account)
-        .join(Region, Region.id == Account.region_id)
-        .where(
-            Account.id == agent_id,
-            Account.role == "agent",
-            Account.disabled_at.is_(None),
-            (Region.town_id == town_id) | (Region.id == town_id),
-        )
-    )
 
 
 # --- the photo on the public card (挂牌上岗) -------------------------------------------

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from itertools import islice
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -33,7 +33,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, errors
 from app.accounts import outputs
 from app.accounts.staff import POSTED_AT, STAFF_LEVELS, new_binding
 from app.context import Context
@@ -73,10 +73,8 @@ POSTS: dict[str, Post] = {"A": "A", "B": "B", "A岗": "A", "B岗": "B"}
 MAX_ROWS = 5000
 
 
-class StaffFileInvalid(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problems")
-        self.problems = problems
+class StaffFileInvalid(errors.FileProblems[Problem]):
+    """A staff sheet's problems; nothing of it is imported."""
 
 
 @dataclass(frozen=True)

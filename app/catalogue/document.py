@@ -12,6 +12,7 @@ import msgspec
 import yaml
 from openpyxl import Workbook, load_workbook
 
+from app import errors
 from app.text import sheet_row, text_problem
 
 LEVELS = ("village", "town", "district")
@@ -84,10 +85,8 @@ class Problem(msgspec.Struct, rename="camel", kw_only=True):
     message: str
 
 
-class DocumentInvalid(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problems")
-        self.problems = problems
+class DocumentInvalid(errors.FileProblems[Problem]):
+    """A catalogue file's problems; nothing of it is imported."""
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -525,19 +525,24 @@ def _completion(a: Attempt) -> Change:
     )
 
 
-def _agent_of_town(session: Session, agent_id: int | None, town_id: int) -> Account:
-    if agent_id is None:
-        raise errors.InvalidInput(errors=[{"field": "agentId", "message": "请选择代办员"}])
-    row = session.execute(
+def town_agent(session: Session, town_id: int, agent_id: int) -> Account | None:
+    """An agent in use of the town, at a village station or at the town centre."""
+    return session.scalar(
         select(Account)
         .join(Region, Region.id == Account.region_id)
         .where(
             Account.id == agent_id,
             Account.role == "agent",
             Account.disabled_at.is_(None),
-            (Region.town_id == town_id) | (Region.id == town_id),  # a station's or the centre's
+            (Region.town_id == town_id) | (Region.id == town_id),
         )
-    ).scalar_one_or_none()
+    )
+
+
+def _agent_of_town(session: Session, agent_id: int | None, town_id: int) -> Account:
+    if agent_id is None:
+        raise errors.InvalidInput(errors=[{"field": "agentId", "message": "请选择代办员"}])
+    row = town_agent(session, town_id, agent_id)
     if row is None:
         raise errors.NotFound("本镇没有该代办员")
     return row

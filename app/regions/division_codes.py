@@ -33,7 +33,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, errors
 from app.kinds import RegionLevel
 from app.models import ItemEnablement, Region
 from app.regions.service import (
@@ -57,10 +57,8 @@ class Problem(msgspec.Struct, rename="camel", kw_only=True):
     message: str
 
 
-class RegionsInvalid(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problems")
-        self.problems = problems
+class RegionsInvalid(errors.FileProblems[Problem]):
+    """A division-code file's problems; nothing of it is loaded."""
 
 
 @dataclass(frozen=True)
