@@ -70,6 +70,7 @@ async def _bind(client, openid: str, code: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {bound.json()['accessToken']}"}
 
 
+@pytest.mark.usefixtures("ctx")  # on PostgreSQL, it empties the database first
 async def test_from_an_empty_database_to_a_residents_order_in_production(
     database_url, tmp_path, wechat, monkeypatch, capsys
 ):
@@ -87,9 +88,9 @@ async def test_from_an_empty_database_to_a_residents_order_in_production(
 
     settings = load_settings(env)
     assert settings.core.env == "prod" and not settings.core.demo_data
-    ctx = Context.build(settings)
+    service = Context.build(settings)
     try:
-        async with serve(create_app(settings, ctx=ctx)) as client:
+        async with serve(create_app(settings, ctx=service)) as client:
             admin = await _bind(client, "county-admin", admin_code)
             readiness = (await client.get("/mp/v1/admin/readiness", headers=admin)).json()
             standards = {s["code"]: s for s in readiness["standards"]}
@@ -143,4 +144,4 @@ async def test_from_an_empty_database_to_a_residents_order_in_production(
             order = submitted.json()
             assert order["status"] == "assigned" and order["agent"]["name"] == "郑站员"
     finally:
-        await ctx.aclose()
+        await service.aclose()

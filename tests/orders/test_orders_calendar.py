@@ -7,7 +7,6 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from app.asgi import create_app
@@ -124,7 +123,7 @@ async def test_from_november_the_start_warns_until_next_years_schedule_is_entere
         handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
         logging.getLogger("daiban").addHandler(handler)
         try:
-            async with AsyncTestClient(create_app(settings, ctx=ctx)):
+            async with create_app(settings, ctx=ctx).lifespan():  # in this event loop
                 pass
         finally:
             logging.getLogger("daiban").removeHandler(handler)
