@@ -225,7 +225,7 @@ class StaffController(Controller):
     summary="八有达标情况: 代办员、事项、绑定、订阅模板、次年日历、HTTPS, 按数据即时计算",
 )
 async def district_readiness(ctx: Ctx, principal: Caller) -> Readiness:
-    return await ctx.db.run_read(lambda s: readiness(s, ctx, principal))
+    return await ctx.db.run_long_read(lambda s: readiness(s, ctx, principal))
 
 
 @get("/jobs", summary="定时任务运行记录: 各任务最近一次、最近的运行、待处理的提醒和消息")

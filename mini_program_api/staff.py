@@ -28,7 +28,7 @@ async def town_agents(ctx: Ctx, principal: Caller) -> list[StaffView]:
 
 @get("/readiness", summary="本镇八有达标情况 (与管理员所见同一计算)")
 async def town_readiness(ctx: Ctx, principal: Caller) -> Readiness:
-    return await ctx.db.run_read(lambda s: readiness(s, ctx, principal))
+    return await ctx.db.run_long_read(lambda s: readiness(s, ctx, principal))
 
 
 agent_router = Router(
