@@ -117,8 +117,8 @@ async def _import_staff(
 ) -> StaffImported:
     body = await request.body()
     try:
-        rows = await anyio.to_thread.run_sync(read_staff_file, body)
-        return await ctx.db.run_write(lambda s: import_staff(s, ctx, principal, rows))
+        sheet = await anyio.to_thread.run_sync(read_staff_file, body)
+        return await ctx.db.run_write(lambda s: import_staff(s, ctx, principal, sheet))
     except StaffFileInvalid as exc:
         raise errors.InvalidInput(
             f"文件有 {len(exc.problems)} 处问题,未导入任何内容",

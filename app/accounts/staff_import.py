@@ -102,9 +102,18 @@ class StaffImported(msgspec.Struct, rename="camel", kw_only=True):
     people: list[ImportedPerson]  # every row, in the sheet's order
 
 
-def read_staff_file(data: bytes) -> list[StaffRow]:
-    """The sheet's rows, each checked on its own; raises StaffFileInvalid listing every
-    problem (those that need the database are found by `import_staff`)."""
+@dataclass(frozen=True)
+class StaffSheet:
+    """A sheet as read: the rows that passed the checks of their own, and the problems of
+    the others (`import_staff` adds those that need the database and lists them all)."""
+
+    rows: list[StaffRow]
+    problems: list[Problem]
+
+
+def read_staff_file(data: bytes) -> StaffSheet:
+    """The sheet's rows, each checked on its own; raises StaffFileInvalid when the file
+    itself cannot be read (not an xlsx, no header, too many rows)."""
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         # Read no further than one row past the limit: a small file may unpack to millions.
@@ -151,10 +160,10 @@ def read_staff_file(data: bytes) -> list[StaffRow]:
                     service_hours=values["service_hours"] or None,
                 )
             )
-    problems += _duplicates(rows)
-    if problems:
-        raise StaffFileInvalid(sorted(problems, key=lambda p: p.row))
-    return rows
+    duplicated = _duplicates(rows)
+    problems += duplicated
+    rows = [r for r in rows if r.row not in {p.row for p in duplicated}]
+    return StaffSheet(rows=rows, problems=problems)
 
 
 def _row_problems(values: dict[str, str]) -> list[tuple[str, str]]:
@@ -205,9 +214,11 @@ def _duplicates(rows: list[StaffRow]) -> list[Problem]:
 
 
 def import_staff(
-    session: Session, ctx: Context, admin: Principal, rows: list[StaffRow]
+    session: Session, ctx: Context, admin: Principal, sheet: StaffSheet
 ) -> StaffImported:
-    """Create or update everyone of the sheet, or nothing (raises StaffFileInvalid)."""
+    """Create or update everyone of the sheet, or nothing: raises StaffFileInvalid listing
+    every problem of every row, those of the sheet and those against the data at once."""
+    rows = sheet.rows
     district = get_region(session, admin.region_id or 0, level="district")
     regions = {
         r.code: r
@@ -251,7 +262,7 @@ def import_staff(
         and a.openid is not None
         and duty_status(a.on_duty, a.leave_until, today) == "on_duty"
     )
-    problems: list[Problem] = []
+    problems: list[Problem] = list(sheet.problems)
     plan: list[tuple[StaffRow, Region, Account | None]] = []
     for r in rows:
         found = _row_against_data(r, regions, by_number, by_phone, taken_elsewhere, open_orders)
@@ -267,7 +278,7 @@ def import_staff(
             continue
         plan.append((r, region, account))
     if problems:
-        raise StaffFileInvalid(problems)
+        raise StaffFileInvalid(sorted(problems, key=lambda p: p.row))
 
     now = ctx.now()
     people, created, updated = [], 0, 0
