@@ -49,12 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     from app.logs import configure_logging
 
     configure_logging(settings.core.log_level, settings.core.log_format)
+    from app.security.key_check import KeysMismatch
+
+    try:
+        return _run(args, settings)
+    except KeysMismatch as exc:
+        print(f"daiban: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "seed-demo":
         if not settings.is_dev:
             print("daiban seed-demo: production refuses demo data (its logins are dev: codes)")
             return 2
+        asyncio.run(_migrate(settings))
         asyncio.run(_seed(settings, announce=True))
     elif args.command == "makemigration":
         asyncio.run(_makemigration(settings, args.message))
@@ -75,12 +86,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
+    """Migrate, then check the personal-data keys against the database (KeysMismatch)."""
     from app import migrate
+    from app.clock import utcnow
     from app.db import Database
+    from app.security.key_check import check_keys
+    from app.security.pii import PiiCipher
 
     db = Database(settings)
+    cipher = PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key)
     try:
-        await migrate.upgrade(db)
+        await migrate.upgrade(db, then=lambda session: check_keys(session, cipher, utcnow()))
     finally:
         await db.dispose()
 

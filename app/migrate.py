@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -28,10 +29,24 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(db: Database) -> None:
-    """Bring the schema to the newest revision, in one write transaction (on SQLite through
-    the writer thread, so it waits its turn like any other write)."""
-    await db.run_write(lambda session: _run(session, lambda cfg: command.upgrade(cfg, "head")))
+# PostgreSQL: the advisory lock every upgrade takes first, so that services started at once
+# on one database migrate one after the other (the later ones find the schema current).
+MIGRATION_LOCK = int.from_bytes(b"daiban:m", "big") >> 1
+
+
+async def upgrade(db: Database, then: Callable[[Session], Any] | None = None) -> None:
+    """Bring the schema to the newest revision, then run `then` (a check of the data, say),
+    in one write transaction: on PostgreSQL under an advisory lock, on SQLite through the
+    writer thread (`BEGIN IMMEDIATE`), so that two services starting at once take turns."""
+
+    def work(session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        _run(session, lambda cfg: command.upgrade(cfg, "head"))
+        if then is not None:
+            then(session)
+
+    await db.run_write(work)
 
 
 async def autogenerate(db: Database, message: str) -> None:

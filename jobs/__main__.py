@@ -8,6 +8,7 @@ import signal
 
 from app.context import Context
 from app.logs import configure_logging
+from app.security.key_check import KeysMismatch, check_keys
 from app.settings import Settings, SettingsError, load_settings
 from jobs.scheduler import build_scheduler
 
@@ -15,7 +16,14 @@ log = logging.getLogger("daiban.jobs")
 
 
 async def run_worker(settings: Settings) -> None:
+    """Run the jobs until SIGINT or SIGTERM; raises KeysMismatch, before any job runs, when
+    the personal-data keys are not the database's."""
     ctx = Context.build(settings)
+    try:
+        await ctx.db.run_write(lambda session: check_keys(session, ctx.cipher, ctx.now()))
+    except BaseException:
+        await ctx.aclose()
+        raise
     scheduler = build_scheduler(ctx)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,7 +46,11 @@ def main() -> int:
         print(f"daiban worker: bad setting: {exc}")
         return 2
     configure_logging(settings.core.log_level, settings.core.log_format)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except KeysMismatch as exc:
+        print(f"daiban worker: {exc}")
+        return 2
     return 0
 
 

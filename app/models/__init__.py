@@ -3,6 +3,7 @@
 from app.models.accounts import Account, RefreshToken
 from app.models.base import Base
 from app.models.catalogue import CatalogueItem, Department, ItemEnablement, ItemVersion
+from app.models.keys import KeyCheck
 from app.models.ledger import AuditEntry, Ledger
 from app.models.notifications import JobRun, Notification, Reminder, SubscriptionCredit
 from app.models.orders import (
@@ -28,6 +29,7 @@ __all__ = [
     "ItemEnablement",
     "ItemVersion",
     "JobRun",
+    "KeyCheck",
     "Ledger",
     "Notification",
     "Order",

@@ -1,0 +1,156 @@
+"""Keys cannot silently change: a start with personal-data keys that are not the database's
+stops with one line naming the variable and changes nothing; adding a new first key while
+keeping the old passes. Services started at once on an empty database all migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import delete, make_url, select
+
+from app import migrate
+from app.cli import main
+from app.db import Database
+from app.models import KeyCheck
+from app.security.key_check import KeysMismatch
+from jobs.__main__ import run_worker
+from tests.conftest import ON_POSTGRES, make_settings, settings_env
+
+OTHER_KEYS = "t2:" + base64.b64encode(b"o" * 32).decode()
+
+
+def _env(monkeypatch, tmp_path: Path, database_url: str, **extra: str) -> None:
+    for name, value in settings_env(tmp_path / "var", database_url, **extra).items():
+        monkeypatch.setenv(name, value)
+
+
+async def _migrate(capsys) -> tuple[int, str]:
+    code = await asyncio.to_thread(main, ["migrate"])
+    return code, capsys.readouterr().err.strip()
+
+
+async def _check_value(ctx) -> str | None:
+    return await ctx.db.run_read(lambda s: s.scalar(select(KeyCheck.sealed)))
+
+
+async def test_other_keys_stop_the_start_with_one_line_and_change_nothing(
+    ctx, demo, database_url, tmp_path, monkeypatch, capsys
+):
+    _env(monkeypatch, tmp_path, database_url)
+    assert await _migrate(capsys) == (0, "")
+    written = await _check_value(ctx)
+    assert written is not None and written.startswith("t1:")
+
+    _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_KEYS=OTHER_KEYS)
+    code, err = await _migrate(capsys)
+    assert code == 2 and "\n" not in err
+    assert err.startswith("daiban: DAIBAN_SECURITY_PII_KEYS:") and "'t1'" in err
+    _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_HASH_KEY="another-hash-key")
+    code, err = await _migrate(capsys)
+    assert code == 2 and err.startswith("daiban: DAIBAN_SECURITY_PII_HASH_KEY:")
+    assert await _check_value(ctx) == written
+
+    # The worker refuses the same way, before any job runs.
+    with pytest.raises(KeysMismatch):
+        await run_worker(
+            make_settings(tmp_path / "w", database_url, DAIBAN_SECURITY_PII_KEYS=OTHER_KEYS)
+        )
+
+    # A new first key, the old one kept in the ring: the data stays readable, start passes.
+    ring = f"{OTHER_KEYS},{settings_env(tmp_path, database_url)['DAIBAN_SECURITY_PII_KEYS']}"
+    _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_KEYS=ring)
+    assert await _migrate(capsys) == (0, "")
+
+
+async def test_a_database_from_before_the_check_is_checked_against_its_stored_phones(
+    ctx, demo, database_url, tmp_path, monkeypatch, capsys
+):
+    """The demo's residents have phones but no check value exists yet (as after upgrading
+    an older database): wrong keys are caught on a stored phone, and nothing is written."""
+    await ctx.db.run_write(lambda s: s.execute(delete(KeyCheck)))
+    _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_KEYS=OTHER_KEYS)
+    code, err = await _migrate(capsys)
+    assert code == 2 and err.startswith("daiban: DAIBAN_SECURITY_PII_KEYS:")
+    assert await _check_value(ctx) is None
+    _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_HASH_KEY="another-hash-key")
+    code, err = await _migrate(capsys)
+    assert code == 2 and err.startswith("daiban: DAIBAN_SECURITY_PII_HASH_KEY:")
+    _env(monkeypatch, tmp_path, database_url)
+    assert await _migrate(capsys) == (0, "")
+    assert await _check_value(ctx) is not None
+
+
+def test_dev_secrets_deleted_beside_a_kept_database_stop_the_start(tmp_path):
+    """Dev mode generates missing secrets: without the check, new keys would be made over
+    data written with the old ones."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "DAIBAN_VAR_DIR": str(tmp_path / "var"),
+        "DAIBAN_LOG_FORMAT": "text",
+        "DAIBAN_SCHEDULER_MODE": "off",
+    }
+    seeded = _daiban(env, "seed-demo")
+    assert seeded.returncode == 0, seeded.stderr
+    (tmp_path / "var" / "dev-secrets.json").unlink()
+    again = _daiban(env, "migrate")
+    assert again.returncode == 2
+    assert again.stderr.strip().startswith("daiban: DAIBAN_SECURITY_PII_KEYS:")
+
+
+def _daiban(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-m", "app.cli", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_two_services_started_at_once_on_an_empty_database_both_migrate(tmp_path):
+    if ON_POSTGRES:
+        shared = make_url(os.environ["DAIBAN_DATABASE_URL"])
+        name = f"{shared.database}_race_{os.getpid()}"
+        admin = shared.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+        url = shared.set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'race.sqlite3'}"
+    env = {**os.environ, **settings_env(tmp_path / "var", url)}
+    try:
+        started = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "app.cli",
+                "migrate",
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(3)
+        ]
+        results = [await asyncio.wait_for(p.communicate(), 120) for p in started]
+        codes = [p.returncode for p in started]
+        assert codes == [0, 0, 0], [err.decode() for _, err in results]
+        db = Database(make_settings(tmp_path / "check", url))
+        try:
+            assert await migrate.current_revision(db) == migrate.head_revision()
+            assert await db.run_read(lambda s: s.scalar(select(KeyCheck.name))) == "pii"
+        finally:
+            await db.dispose()
+    finally:
+        if ON_POSTGRES:
+            conn = await asyncpg.connect(admin)
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.close()
