@@ -1,5 +1,5 @@
 """The `daiban` command: serve, migrate, setup, seed-demo, worker, config, catalogue,
-makemigration."""
+backup, restore, makemigration."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument(
         "--district", metavar="CODE", help="the district's 12-digit code (default: the file's)"
     )
+    backup = commands.add_parser("backup", help="write a dated backup folder under DEST")
+    backup.add_argument("dest", type=Path)
+    restore = commands.add_parser("restore", help="restore a backup folder into an empty setup")
+    restore.add_argument("source", type=Path)
     make = commands.add_parser("makemigration", help="(developers) autogenerate a migration")
     make.add_argument("message")
     args = parser.parse_args(argv)
@@ -82,6 +86,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run_worker(settings))
     elif args.command == "serve":
         return _serve(settings)
+    elif args.command in ("backup", "restore"):
+        return asyncio.run(_backup(settings, args))
     return 0
 
 
@@ -99,6 +105,24 @@ async def _migrate(settings: Settings) -> None:
         await migrate.upgrade(db, then=lambda session: check_keys(session, cipher, utcnow()))
     finally:
         await db.dispose()
+
+
+async def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from app.backup import BackupError, backup, restore
+    from app.clock import utcnow
+
+    try:
+        if args.command == "backup":
+            done = await backup(settings, args.dest, utcnow())
+            print(f"backup written: {done.folder} ({done.rows} rows, {done.files} files)")
+        else:
+            manifest = await restore(settings, args.source)
+            rows = sum(manifest["counts"].values())
+            print(f"restored {args.source} (made {manifest['createdAt']}): {rows} rows checked")
+    except BackupError as exc:
+        print(f"daiban {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def _makemigration(settings: Settings, message: str) -> None:
