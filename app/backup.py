@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -51,6 +52,7 @@ SQLITE_FILE, PG_DUMP, OBJECTS = "daiban.sqlite3", "daiban.pgdump", "objects"
 FINGERPRINT_MESSAGE = b"daiban key fingerprint"
 COUNT = 'SELECT count(*) FROM "{table}"'  # our own table names, from the metadata
 REVISION = "SELECT version_num FROM alembic_version"
+FOLDER = re.compile(r"daiban-\d{8}-\d{6}")
 
 
 class BackupError(Exception):
@@ -182,6 +184,36 @@ def _copy_objects(settings: Settings, folder: Path) -> dict[str, dict[str, Any]]
             continue  # removed since it was listed
         files[name] = _describe(target)
     return files
+
+
+def prune(dest: Path, keep_daily: int, keep_monthly: int) -> list[Path]:
+    """Keep the newest backup of each of the last `keep_daily` days that have one and of
+    each of the last `keep_monthly` months; remove the other backup folders (only folders
+    named as this module names them, with a manifest). The folders removed, newest first."""
+    found = sorted(
+        (
+            path
+            for path in dest.iterdir()
+            if path.is_dir() and FOLDER.fullmatch(path.name) and (path / MANIFEST).is_file()
+        ),
+        key=lambda path: path.name,
+        reverse=True,
+    )
+    days: set[str] = set()
+    months: set[str] = set()
+    keep = set()
+    for path in found:  # newest first: the first seen of a day or a month is its newest
+        day = path.name.split("-")[1]
+        if day not in days and len(days) < keep_daily:
+            days.add(day)
+            keep.add(path)
+        if day[:6] not in months and len(months) < keep_monthly:
+            months.add(day[:6])
+            keep.add(path)
+    removed = [path for path in found if path not in keep]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
 
 
 # --- restore -----------------------------------------------------------------------------

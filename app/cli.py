@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import socket
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from app.settings import Settings, SettingsError, all_env_names, load_settings
@@ -113,7 +114,9 @@ async def _backup(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         if args.command == "backup":
-            done = await backup(settings, args.dest, utcnow())
+            started = utcnow()
+            done = await backup(settings, args.dest, started)
+            await _record_backup(settings, started, done.rows)
             print(f"backup written: {done.folder} ({done.rows} rows, {done.files} files)")
         else:
             manifest = await restore(settings, args.source)
@@ -123,6 +126,22 @@ async def _backup(settings: Settings, args: argparse.Namespace) -> int:
         print(f"daiban {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _record_backup(settings: Settings, started: datetime, rows: int) -> None:
+    """A backup made by hand counts as the job's run (/admin/jobs, readiness)."""
+    from app.clock import utcnow
+    from app.db import Database
+    from app.models import JobRun
+
+    db = Database(settings)
+    run = JobRun(
+        job="backup", worker="daiban backup", started_at=started, finished_at=utcnow(), items=rows
+    )
+    try:
+        await db.run_write(lambda session: session.add(run))
+    finally:
+        await db.dispose()
 
 
 async def _makemigration(settings: Settings, message: str) -> None:

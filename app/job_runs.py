@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.context import Context
@@ -30,18 +30,19 @@ class JobIncomplete(Exception):
 
 
 async def recorded(
-    ctx: Context, job: str, work: Callable[[], Awaitable[int]], *, worker: str = WORKER
+    ctx: Context,
+    job: str,
+    work: Callable[[], Awaitable[int]],
+    *,
+    worker: str = WORKER,
+    run_id: int | None = None,
 ) -> int:
     """Run `work` (returns the items it handled) between two rows of job_runs; a failure is
-    written there and logged, never raised into the scheduler."""
-    started = ctx.now()
-    run_id = await ctx.db.run_write(
-        lambda s: s.execute(
-            insert(JobRun)
-            .values(job=job, worker=worker, started_at=started, items=0)
-            .returning(JobRun.id)
-        ).scalar_one()
-    )
+    written there and logged, never raised into the scheduler. `run_id`: the run's row,
+    already written by a claim (`claim_run`)."""
+    if run_id is None:
+        started = ctx.now()
+        run_id = await ctx.db.run_write(lambda s: start_run(s, job, worker, started))
     items, error = 0, None
     try:
         items = await work()
@@ -60,6 +61,28 @@ async def recorded(
         )
     )
     return items
+
+
+def start_run(session: Session, job: str, worker: str, started: datetime) -> int:
+    return int(
+        session.execute(
+            insert(JobRun)
+            .values(job=job, worker=worker, started_at=started, items=0)
+            .returning(JobRun.id)
+        ).scalar_one()
+    )
+
+
+def claim_run(session: Session, job: str, within: timedelta, now: datetime) -> int | None:
+    """For a job that one worker should run once in a while (a backup): the new run's row,
+    or None when a run of it started within `within`. Workers take turns at the check (an
+    advisory lock on PostgreSQL; SQLite's single writer), so one of them claims it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:job))"), {"job": job})
+    recent = session.scalar(
+        select(JobRun.id).where(JobRun.job == job, JobRun.started_at > now - within).limit(1)
+    )
+    return None if recent is not None else start_run(session, job, WORKER, now)
 
 
 class RunView(msgspec.Struct, rename="camel", kw_only=True):

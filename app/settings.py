@@ -139,6 +139,16 @@ class RatingSettings(msgspec.Struct, frozen=True, kw_only=True):
     rectify_remind_working_days: int = 2  # remind the dispatchers this long before
 
 
+class BackupSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # Where the nightly backup job writes (empty: no scheduled backups; `daiban backup`
+    # still works); the folder must not be inside the var directory it backs up.
+    dir: str = ""
+    at: str = "02:30"  # business time
+    keep_daily: int = 7  # the newest backup of each of the last N days with one
+    keep_monthly: int = 12  # and the newest of each of the last M months with one
+    max_age_hours: int = 36  # readiness fails when the newest backup is older
+
+
 AREAS: dict[str, type[msgspec.Struct]] = {
     "": CoreSettings,
     "server": ServerSettings,
@@ -149,6 +159,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "scheduler": SchedulerSettings,
     "ratings": RatingSettings,
     "limits": LimitSettings,
+    "backup": BackupSettings,
 }
 
 
@@ -162,6 +173,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     ratings: RatingSettings = msgspec.field(default_factory=RatingSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -380,6 +392,14 @@ def validate(settings: Settings) -> Settings:
     if not start < end:
         raise SettingsError("DAIBAN_SCHEDULER_WORKDAY_END: must be after the workday start")
     _clock_time("DAIBAN_SCHEDULER_CLEANUP_AT", settings.scheduler.cleanup_at)
+    _clock_time("DAIBAN_BACKUP_AT", settings.backup.at)
+    for name, value in (
+        ("DAIBAN_BACKUP_KEEP_DAILY", settings.backup.keep_daily),
+        ("DAIBAN_BACKUP_KEEP_MONTHLY", settings.backup.keep_monthly),
+        ("DAIBAN_BACKUP_MAX_AGE_HOURS", settings.backup.max_age_hours),
+    ):
+        if value < 1:
+            raise SettingsError(f"{name}: must be a positive number (got {value})")
     parse_templates(settings.wechat.templates)
     url = settings.database_url
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

@@ -52,6 +52,15 @@ def build_scheduler(ctx: Context) -> AsyncIOScheduler:
         id="clean_up",
         misfire_grace_time=6 * 3600,
     )
+    if ctx.settings.backup.dir:
+        at = time.fromisoformat(ctx.settings.backup.at)
+        scheduler.add_job(
+            tasks.back_up,
+            CronTrigger(hour=at.hour, minute=at.minute, timezone=ctx.settings.zone),
+            args=[ctx],
+            id="backup",
+            misfire_grace_time=6 * 3600,
+        )
     return scheduler
 
 

@@ -4,11 +4,14 @@ the same ones the API uses."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import anyio
 from sqlalchemy import delete
 
+from app.backup import backup, prune
 from app.context import Context
-from app.job_runs import recorded
+from app.job_runs import claim_run, recorded
 from app.ledger import files as ledger_files
 from app.models import JobRun
 from app.notifications import delivery
@@ -18,6 +21,7 @@ from jobs import due_reminders
 
 MAX_BATCHES = 50  # one tick handles at most this many batches; the next tick goes on
 KEEP_RUNS = timedelta(days=14)
+BACKUP_EVERY = timedelta(hours=12)  # a backup run started more recently: the others skip
 
 
 async def deliver(ctx: Context) -> int:
@@ -74,3 +78,21 @@ async def clean_up(ctx: Context) -> int:
         return removed
 
     return await recorded(ctx, "clean_up", work)
+
+
+async def back_up(ctx: Context) -> int:
+    """The nightly backup into DAIBAN_BACKUP_DIR, then the retention of older ones; the
+    items are the rows backed up. One worker of several claims it; the others skip."""
+    claimed = await ctx.db.run_write(lambda s: claim_run(s, "backup", BACKUP_EVERY, ctx.now()))
+    if claimed is None:
+        return 0
+
+    async def work() -> int:
+        settings = ctx.settings.backup
+        done = await backup(ctx.settings, Path(settings.dir), ctx.now())
+        await anyio.to_thread.run_sync(
+            prune, Path(settings.dir), settings.keep_daily, settings.keep_monthly
+        )
+        return done.rows
+
+    return await recorded(ctx, "backup", work, run_id=claimed)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.context import Context
-from app.models import Account, CatalogueItem, ItemEnablement, Region
+from app.models import Account, CatalogueItem, ItemEnablement, JobRun, Region
 from app.orders.assignment import duty_status
 from app.regions.service import get_region
 from app.security.tokens import Principal
@@ -133,6 +133,7 @@ def readiness(session: Session, ctx: Context, principal: Principal) -> Readiness
         _templates(ctx),
         _next_year(session, ctx),
         _https(ctx),
+        _backup(session, ctx),
     ]
     return Readiness(
         scope=scope.name,
@@ -235,4 +236,27 @@ def _https(ctx: Context) -> Standard:
         title="群众上传和查看证件照片的地址使用 HTTPS",
         holds=secure,
         figure=int(secure),
+    )
+
+
+def _backup(session: Session, ctx: Context) -> Standard:
+    """The newest backup that finished well, by the nightly job or `daiban backup`."""
+    last = session.scalar(
+        select(func.max(JobRun.finished_at)).where(
+            JobRun.job == "backup", JobRun.error.is_(None), JobRun.finished_at.is_not(None)
+        )
+    )
+    limit = ctx.settings.backup.max_age_hours
+    age = int((ctx.now() - last).total_seconds() // 3600) if last else None
+    return Standard(
+        code="backup",
+        title=f"{limit}小时内有一份完好的备份",
+        holds=age is not None and age < limit,
+        figure=age if age is not None else 0,
+        out_of=limit,
+        note=(
+            f"最近一次备份在{age}小时前"
+            if age is not None
+            else "没有备份记录: 设置 DAIBAN_BACKUP_DIR, 或运行 daiban backup"
+        ),
     )

@@ -8,6 +8,7 @@ import json
 
 from app.asgi import create_app
 from app.context import Context
+from jobs import tasks
 from tests.conftest import Clock, make_settings, serve
 from tests.factories import centre_agent
 
@@ -92,18 +93,21 @@ async def test_readiness_turns_from_failing_to_holding_as_the_district_is_filled
     assert calendar.status_code == 200
     after = _standards((await client.get("/mp/v1/admin/readiness", headers=admin)).json())
     failing = sorted(code for code, s in after.items() if not s["holds"])
-    assert failing == ["https", "subscription_templates"]
+    assert failing == ["backup", "https", "subscription_templates"]
 
-    # The same data served with HTTPS and a template configured: every standard holds.
+    # The same data served with HTTPS and a template configured, after the nightly backup
+    # job has run: every standard holds.
     live = make_settings(
         tmp_path / "live",
         database_url,
         DAIBAN_STORAGE_PUBLIC_URL="https://daiban.example.gov.cn",
         DAIBAN_WECHAT_TEMPLATES=TEMPLATES,
+        DAIBAN_BACKUP_DIR=str(tmp_path / "backups"),
     )
     live_ctx = Context.build(live)
     live_ctx.now = clock
     try:
+        assert await tasks.back_up(live_ctx) > 0
         async with serve(create_app(live, ctx=live_ctx)) as live_client:
             answer = await live_client.get(
                 "/mp/v1/admin/readiness", headers=await _login(live_client, "admin")

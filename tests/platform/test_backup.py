@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import make_url, select
 
 from app.asgi import create_app
-from app.backup import BackupError, backup, restore
+from app.backup import BackupError, backup, prune, restore
 from app.context import Context
 from app.demo import demo_id_number
-from app.models import Order, Upload
+from app.models import JobRun, Order, Upload
 from app.security.pii import mask_id_number
+from jobs import tasks
 from tests.conftest import ON_POSTGRES, PG_URL, make_settings, serve
 from tests.factories import submit
 
@@ -137,3 +138,59 @@ async def test_a_restore_refuses_other_keys_a_used_setup_and_a_damaged_backup(
     assert not await anyio.Path(target.local_storage_dir).exists()
     if not ON_POSTGRES:
         assert not await anyio.Path(make_url(target.database_url).database or "").exists()
+
+
+def test_retention_keeps_the_newest_of_each_recent_day_and_month(tmp_path):
+    dest = tmp_path / "backups"
+    names = [
+        "daiban-20261203-023000",
+        "daiban-20261203-120000",  # two on one day: the newer stays
+        "daiban-20261202-023000",
+        "daiban-20261201-023000",
+        "daiban-20261130-023000",  # November's newest
+        "daiban-20261115-023000",
+        "daiban-20261031-023000",  # October's newest
+        "daiban-20260930-023000",  # beyond the months kept
+    ]
+    for name in names:
+        (dest / name).mkdir(parents=True)
+        (dest / name / "manifest.json").write_text("{}")
+    (dest / "daiban-20200101-000000").mkdir()  # no manifest: not a backup, left alone
+    (dest / "notes").mkdir()
+    removed = prune(dest, keep_daily=3, keep_monthly=3)
+    # Days kept: 3 Dec (its newer), 2 Dec, 1 Dec; months: December (3 Dec), November
+    # (30 Nov), October (31 Oct).
+    assert [p.name for p in removed] == [
+        "daiban-20261203-023000",
+        "daiban-20261115-023000",
+        "daiban-20260930-023000",
+    ]
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "daiban-20200101-000000",
+        "daiban-20261031-023000",
+        "daiban-20261130-023000",
+        "daiban-20261201-023000",
+        "daiban-20261202-023000",
+        "daiban-20261203-120000",
+        "notes",
+    ]
+
+
+async def test_the_nightly_job_backs_up_once_however_many_workers_run_it(
+    ctx, demo, database_url, tmp_path
+):
+    settings = make_settings(tmp_path / "var", database_url, DAIBAN_BACKUP_DIR=str(tmp_path / "b"))
+    workers = [Context.build(settings) for _ in range(3)]
+    for worker in workers:
+        worker.now = ctx.now
+    try:
+        rows = await asyncio.gather(*(tasks.back_up(w) for w in workers))
+    finally:
+        for worker in workers:
+            await worker.aclose()
+    assert sorted(rows)[:2] == [0, 0] and sorted(rows)[2] > 0
+    assert len(list((tmp_path / "b").iterdir())) == 1
+    runs = await ctx.db.run_read(
+        lambda s: s.execute(select(JobRun.job, JobRun.error).where(JobRun.job == "backup")).all()
+    )
+    assert [tuple(r) for r in runs] == [("backup", None)]
