@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("dest", type=Path)
     restore = commands.add_parser("restore", help="restore a backup folder into an empty setup")
     restore.add_argument("source", type=Path)
+    rotate = commands.add_parser(
+        "rotate-keys", help="re-encrypt personal data with the first of DAIBAN_SECURITY_PII_KEYS"
+    )
+    rotate.add_argument("--batch", type=int, default=500, help="accounts per transaction")
     make = commands.add_parser("makemigration", help="(developers) autogenerate a migration")
     make.add_argument("message")
     args = parser.parse_args(argv)
@@ -87,6 +91,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run_worker(settings))
     elif args.command == "serve":
         return _serve(settings)
+    elif args.command == "rotate-keys":
+        return asyncio.run(_rotate_keys(settings, max(1, args.batch)))
     elif args.command in ("backup", "restore"):
         return asyncio.run(_backup(settings, args))
     return 0
@@ -125,6 +131,45 @@ async def _backup(settings: Settings, args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"daiban {args.command}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _rotate_keys(settings: Settings, batch: int) -> int:
+    """Batch after batch, each its own transaction, until nothing is left under an older
+    key: stopped at any point, run again to go on. Audited."""
+    from app import audit
+    from app.clock import utcnow
+    from app.db import Database
+    from app.security.key_check import rotate_batch, stale_accounts
+    from app.security.pii import PiiCipher
+
+    await _migrate(settings)  # also checks that these keys read the database
+    db = Database(settings)
+    cipher = PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key)
+    key, total = cipher.current_kid, 0
+    try:
+        while changed := await db.run_write(lambda s: rotate_batch(s, cipher, batch)):
+            total += changed
+            print(f"  {total} values re-encrypted with key {key}")
+        left = await db.run_read(lambda s: stale_accounts(s, cipher))
+        detail = {"key": key, "values": total, "accountsLeft": left}
+        await db.run_write(
+            lambda s: audit.record(s, None, "keys.rotate", f"key:{key}", utcnow(), detail)
+        )
+    finally:
+        await db.dispose()
+    if left:
+        print(
+            f"{left} accounts still have values under older keys (written meanwhile by a"
+            " service with another first key): give every service the new key first, then"
+            " run again"
+        )
+        return 1
+    older = ", ".join(kid for kid in settings.pii_key_ring() if kid != key)
+    print(f"done: {total} values re-encrypted; every value is under key {key}.")
+    if older:
+        print(f"{older} may be removed from DAIBAN_SECURITY_PII_KEYS once no backup made")
+        print("with it is kept (a restore needs the keys its backup was made with).")
     return 0
 
 

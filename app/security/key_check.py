@@ -14,8 +14,9 @@ read back with the keys given, so that wrong keys are caught there too."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,3 +93,54 @@ def _wrong_hash_key() -> KeysMismatch:
         "DAIBAN_SECURITY_PII_HASH_KEY: not the key this database's look-ups were made with;"
         " set that key. Nothing was changed."
     )
+
+
+# --- rotation --------------------------------------------------------------------------
+
+ENCRYPTED = (("phone_enc", "phone"), ("id_number_enc", "id_number"))  # column, context
+
+
+def _stale(cipher: PiiCipher) -> Any:
+    prefix = f"{cipher.current_kid}:"
+    return or_(
+        *(
+            getattr(Account, column).is_not(None) & ~getattr(Account, column).startswith(prefix)
+            for column, _ in ENCRYPTED
+        )
+    )
+
+
+def stale_accounts(session: Session, cipher: PiiCipher) -> int:
+    """Accounts with a value under a key other than the ring's first."""
+    return int(session.scalar(select(func.count()).where(_stale(cipher))) or 0)
+
+
+def rotate_batch(session: Session, cipher: PiiCipher, batch: int) -> int:
+    """Re-encrypt with the ring's first key the values of up to `batch` accounts still
+    under an older key (and the check value); how many values changed. A value changes
+    only if it is still the one read: a phone changed meanwhile is kept as it is."""
+    prefix = f"{cipher.current_kid}:"
+    rows = session.execute(
+        select(Account.id, Account.phone_enc, Account.id_number_enc)
+        .where(_stale(cipher))
+        .order_by(Account.id)
+        .limit(batch)
+    ).all()
+    changed = 0
+    for row in rows:
+        for column, context in ENCRYPTED:
+            old = getattr(row, column)
+            if old is None or old.startswith(prefix):
+                continue
+            new = cipher.encrypt(cipher.decrypt(old, context=context), context=context)
+            done = session.execute(
+                update(Account)
+                .where(Account.id == row.id, getattr(Account, column) == old)
+                .values({column: new})
+            )
+            changed += done.rowcount  # type: ignore[attr-defined]
+    check = session.get(KeyCheck, NAME)
+    if check is not None and not check.sealed.startswith(prefix):
+        known = cipher.decrypt(check.sealed, context=CONTEXT)
+        check.sealed = cipher.encrypt(known, context=CONTEXT)
+    return changed

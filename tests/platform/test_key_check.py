@@ -16,12 +16,16 @@ import pytest
 from sqlalchemy import delete, make_url, select
 
 from app import migrate
+from app.asgi import create_app
 from app.cli import main
+from app.context import Context
 from app.db import Database
-from app.models import KeyCheck
-from app.security.key_check import KeysMismatch
+from app.demo import demo_id_number
+from app.models import Account, AuditEntry, KeyCheck
+from app.security.key_check import KeysMismatch, rotate_batch
+from app.security.pii import PiiCipher, mask_id_number
 from jobs.__main__ import run_worker
-from tests.conftest import ON_POSTGRES, make_settings, settings_env
+from tests.conftest import ON_POSTGRES, make_settings, serve, settings_env
 
 OTHER_KEYS = "t2:" + base64.b64encode(b"o" * 32).decode()
 
@@ -154,3 +158,49 @@ async def test_two_services_started_at_once_on_an_empty_database_both_migrate(tm
             conn = await asyncpg.connect(admin)
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await conn.close()
+
+
+async def test_rotation_moves_every_value_to_the_new_key_resumably_then_the_old_goes(
+    ctx, demo, client, database_url, tmp_path, monkeypatch, capsys
+):
+    old = settings_env(tmp_path, database_url)["DAIBAN_SECURITY_PII_KEYS"]
+    _env(monkeypatch, tmp_path, database_url)
+    assert await _migrate(capsys) == (0, "")
+    ring = f"{OTHER_KEYS},{old}"  # the new key first, the old kept
+    # Interrupted after one batch of one account ...
+    rotating = make_settings(tmp_path / "r", database_url, DAIBAN_SECURITY_PII_KEYS=ring)
+    cipher = PiiCipher(rotating.pii_key_ring(), rotating.security.pii_hash_key)
+    assert await ctx.db.run_write(lambda s: rotate_batch(s, cipher, 1)) >= 1
+    # ... and run again: it goes on from there.
+    _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_KEYS=ring)
+    assert await asyncio.to_thread(main, ["rotate-keys", "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "every value is under key t2" in out and "t1 may be removed" in out
+
+    def values(session):
+        rows = session.execute(select(Account.phone_enc, Account.id_number_enc)).all()
+        return [v for row in rows for v in row if v] + [session.scalar(select(KeyCheck.sealed))]
+
+    stored = await ctx.db.run_read(values)
+    assert stored and all(v.startswith("t2:") for v in stored)
+    audited = await ctx.db.run_read(
+        lambda s: s.scalars(
+            select(AuditEntry.action).where(AuditEntry.action == "keys.rotate")
+        ).all()
+    )
+    assert audited == ["keys.rotate"]
+
+    # The old key removed: the start passes and a resident's ID number reads back.
+    _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_KEYS=OTHER_KEYS)
+    assert await _migrate(capsys) == (0, "")
+    new_only = make_settings(tmp_path / "n", database_url, DAIBAN_SECURITY_PII_KEYS=OTHER_KEYS)
+    service = Context.build(new_only)
+    service.now = ctx.now
+    try:
+        async with serve(create_app(new_only, ctx=service)) as rotated:
+            login = await rotated.post("/mp/v1/auth/login", json={"code": "dev:resident1"})
+            headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+            me = (await rotated.get("/mp/v1/me", headers=headers)).json()
+    finally:
+        await service.aclose()
+    assert me["idNumber"] == mask_id_number(demo_id_number("370406", "19480312", "022"))
