@@ -17,6 +17,7 @@ from app.security.tokens import AccessTokens
 from app.settings import Settings, load_settings
 from app.work_calendar import next_year_missing
 from jobs.scheduler import start_in_process
+from jobs.scheduler import stop as stop_scheduler
 from mini_program_api.admin import admin_router
 from mini_program_api.auth import AuthController
 from mini_program_api.boundary import check_request
@@ -71,7 +72,7 @@ def create_app(
             yield
         finally:
             if scheduler is not None:
-                scheduler.shutdown(wait=False)
+                await stop_scheduler(scheduler, context)
             if ctx is None:
                 await context.aclose()
 

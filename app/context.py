@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,6 +35,10 @@ class Context:
     _verification_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
     # Small per-process caches of rarely changing data (the working calendar, guide versions).
     caches: dict[str, Any] = field(default_factory=dict, repr=False)
+    # An ordinary stop (SIGTERM) has begun: jobs start no new work and finish what is in
+    # hand; `running` holds the job runs under way (app/job_runs.py), to wait for them.
+    stopping: bool = False
+    running: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     def today(self) -> date:
         """The business date now, in the configured zone."""

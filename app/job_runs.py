@@ -3,6 +3,7 @@ recorded, and admins read each job's latest run and the recent runs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -44,14 +45,31 @@ async def recorded(
         started = ctx.now()
         run_id = await ctx.db.run_write(lambda s: start_run(s, job, worker, started))
     items, error = 0, None
+    task = asyncio.current_task()
+    if task is not None:
+        ctx.running.add(task)
     try:
-        items = await work()
-    except JobIncomplete as exc:
-        items, error = exc.items, str(exc)[-2000:]
-        log.error("job incomplete", extra={"job": job, "reason": str(exc)})
-    except Exception:
-        error = traceback.format_exc(limit=5)[-2000:]
-        log.exception("job failed", extra={"job": job})
+        try:
+            items = await work()
+        except JobIncomplete as exc:
+            items, error = exc.items, str(exc)[-2000:]
+            log.error("job incomplete", extra={"job": job, "reason": str(exc)})
+        except asyncio.CancelledError:
+            # The process stops and would not wait longer: the run still records its end.
+            error = "cancelled: the process stopped before the run ended"
+            await asyncio.shield(_finish(ctx, run_id, items, error))
+            raise
+        except Exception:
+            error = traceback.format_exc(limit=5)[-2000:]
+            log.exception("job failed", extra={"job": job})
+        await _finish(ctx, run_id, items, error)
+    finally:
+        if task is not None:
+            ctx.running.discard(task)
+    return items
+
+
+async def _finish(ctx: Context, run_id: int, items: int, error: str | None) -> None:
     finished = ctx.now()
     await ctx.db.run_write(
         lambda s: s.execute(
@@ -60,7 +78,6 @@ async def recorded(
             .values(finished_at=finished, items=items, error=error)
         )
     )
-    return items
 
 
 def start_run(session: Session, job: str, worker: str, started: datetime) -> int:

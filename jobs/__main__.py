@@ -10,7 +10,7 @@ from app.context import Context
 from app.logs import configure_logging
 from app.security.key_check import KeysMismatch, check_keys
 from app.settings import Settings, SettingsError, load_settings
-from jobs.scheduler import build_scheduler
+from jobs.scheduler import build_scheduler, stop
 
 log = logging.getLogger("daiban.jobs")
 
@@ -25,16 +25,16 @@ async def run_worker(settings: Settings) -> None:
         await ctx.aclose()
         raise
     scheduler = build_scheduler(ctx)
-    stop = asyncio.Event()
+    stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopped.set)
     scheduler.start()
     log.info("worker started", extra={"jobs": [job.id for job in scheduler.get_jobs()]})
     try:
-        await stop.wait()
+        await stopped.wait()
     finally:
-        scheduler.shutdown(wait=True)
+        await stop(scheduler, ctx)
         await ctx.aclose()
         log.info("worker stopped")
 

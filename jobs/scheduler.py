@@ -7,6 +7,7 @@ Stable ids, coalescing and a misfire grace keep a busy or sleeping worker from p
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -15,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from app.context import Context
 from jobs import tasks
 
+STOP_GRACE = 30.0  # seconds an ordinary stop waits for the job runs under way
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
 
@@ -68,3 +70,21 @@ def start_in_process(ctx: Context) -> AsyncIOScheduler:
     scheduler = build_scheduler(ctx)
     scheduler.start()
     return scheduler
+
+
+async def stop(scheduler: AsyncIOScheduler, ctx: Context, grace: float = STOP_GRACE) -> None:
+    """An ordinary stop: no new runs, no new work in the runs under way (`ctx.stopping`),
+    and up to `grace` seconds for them to finish what is in hand (a message being sent
+    waits at most the WeChat timeout); what is still running then is cancelled, and its
+    run records that."""
+    ctx.stopping = True
+    scheduler.pause()
+    running = {task for task in ctx.running if not task.done()}
+    if running:
+        await asyncio.wait(running, timeout=grace)
+    scheduler.shutdown(wait=False)
+    left = {task for task in ctx.running if not task.done()}
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left, timeout=5)

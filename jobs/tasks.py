@@ -30,7 +30,7 @@ async def deliver(ctx: Context) -> int:
         for _ in range(MAX_BATCHES):
             handled = await delivery.deliver_due(ctx)
             total += handled
-            if handled < ctx.settings.scheduler.delivery_batch:
+            if handled < ctx.settings.scheduler.delivery_batch or ctx.stopping:
                 break
         return total
 
@@ -43,7 +43,7 @@ async def remind(ctx: Context) -> int:
         for _ in range(MAX_BATCHES):
             handled = await ctx.db.run_write(lambda s: due_reminders.run_due(s, ctx))
             total += handled
-            if handled < due_reminders.BATCH:
+            if handled < due_reminders.BATCH or ctx.stopping:
                 break
         return total
 

@@ -65,6 +65,17 @@ LAPSED = (
     )
     .values(wechat_status="uncertain", last_error="发送中断(进程退出),不再重发")
 )
+# Claimed, never begun (the process is stopping): due again now, for any worker.
+RELEASE = (
+    update(N)
+    .where(
+        N.c.id.in_(bindparam("ids", expanding=True)),
+        N.c.claimed_by == bindparam("worker"),
+        N.c.wechat_status == "sending",
+        N.c.send_started_at.is_(None),
+    )
+    .values(claimed_by=None, next_attempt_at=bindparam("now"))
+)
 SPEND = (
     update(CREDITS)
     .where(
@@ -155,22 +166,36 @@ def _finish(
 
 
 async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = None) -> int:
-    """Send what is due; returns how many rows were settled (sent or not)."""
+    """Send what is due; returns how many rows were settled (sent or not). Once the process
+    is stopping, no send begins: those in flight finish, and what was claimed but not
+    begun is handed back at once, due now, for the next worker."""
+    if ctx.stopping:
+        return 0
     batch = limit or ctx.settings.scheduler.delivery_batch
     ids = await ctx.db.run_write(lambda s: claim(s, ctx, worker, batch))
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
+    begun: set[int] = set()
 
     async def one(notification_id: int) -> None:
         def begin(session: Session) -> Outgoing | None:
             return start(session, ctx, worker, notification_id)
 
         async with gate:
+            if ctx.stopping:
+                return
+            begun.add(notification_id)
             outgoing = await ctx.db.run_write(begin)
             if outgoing is not None:
                 await _send(ctx, worker, outgoing)
 
     await asyncio.gather(*(one(i) for i in ids))
-    return len(ids)
+    handed_back = [i for i in ids if i not in begun]
+    if handed_back:
+        now = ctx.now()
+        await ctx.db.run_write(
+            lambda s: s.execute(RELEASE, {"ids": handed_back, "worker": worker, "now": now})
+        )
+    return len(ids) - len(handed_back)
 
 
 async def _send(ctx: Context, worker: str, out: Outgoing) -> None:

@@ -328,6 +328,50 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert len(counts) >= statuses["sent"]
 
 
+async def test_an_ordinary_stop_of_the_worker_leaves_nothing_uncertain_or_held(
+    live, wechat, tmp_path
+):
+    """SIGTERM to `python -m jobs` mid-delivery: the sends in flight finish, what it had
+    claimed but not begun is handed back due at once, it exits 0; then another worker sends
+    the rest at once (no lease to wait out), each message once."""
+    await _many(live, 300, 10)
+    wechat.send_delay = 0.05
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")}
+    env.update(
+        {
+            "DAIBAN_VAR_DIR": str(tmp_path / "worker"),
+            "DAIBAN_DATABASE_URL": live.settings.database_url,
+            "DAIBAN_SECURITY_SECRET_KEY": live.settings.security.secret_key,
+            "DAIBAN_SECURITY_PII_KEYS": live.settings.security.pii_keys,
+            "DAIBAN_SECURITY_PII_HASH_KEY": live.settings.security.pii_hash_key,
+            "DAIBAN_STORAGE_LOCAL_DIR": str(live.settings.local_storage_dir),
+            "DAIBAN_SCHEDULER_MODE": "off",
+            "DAIBAN_SCHEDULER_DELIVERY_SECONDS": "1",
+            "DAIBAN_LOG_LEVEL": "WARNING",
+            **live_env(wechat),
+        }
+    )
+    worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "jobs", cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while len(wechat.delivered) < 40 and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(worker.wait(), 40) == 0
+    stopped_at = utcnow()
+    left = [r for r in await rows(live) if r.wechat_status != "sent"]
+    assert 0 < len(left) < 300
+    assert {r.wechat_status for r in left} <= {"pending", "sending"}, "uncertain after a stop"
+    assert all(r.send_started_at is None and r.claimed_by is None for r in left)
+    assert all(r.next_attempt_at is not None and r.next_attempt_at <= stopped_at for r in left)
+
+    live.now = utcnow  # the restart: at once, no lease to wait for
+    while await delivery.deliver_due(live, "restarted", limit=50):
+        pass
+    counts = _numbers(wechat)
+    assert len(counts) == 300 and set(counts.values()) == {1}
+    assert Counter(r.wechat_status for r in await rows(live)) == {"sent": 300}
+
+
 async def test_live_comments_pass_wechats_text_check_before_staff_see_them(live, wechat):
     assert await ratings.check_comment(live, "ok-1", "办得很好") == "passed"
     assert await ratings.check_comment(live, "ok-1", "含违禁词的内容") == "blocked"
