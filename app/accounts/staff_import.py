@@ -264,12 +264,21 @@ def import_staff(
     )
     problems: list[Problem] = list(sheet.problems)
     plan: list[tuple[StaffRow, Region, Account | None]] = []
+    matched: dict[int, int] = {}  # account id -> the row that found it
     for r in rows:
         found = _row_against_data(r, regions, by_number, by_phone, taken_elsewhere, open_orders)
         if isinstance(found, Problem):
             problems.append(found)
             continue
         region, account = found
+        if account is not None and account.id in matched:
+            message = (
+                f"与第 {matched[account.id]} 行找到的是同一人 ({account.name}), 请填写工号区分"
+            )
+            problems.append(Problem(row=r.row, field="staffNumber", message=message))
+            continue
+        if account is not None:
+            matched[account.id] = r.row
         moving = account is not None and account.region_id != region.id
         if moving and account is not None and _last_on_duty(account, on_duty, today):
             post = next(p.name for p in regions.values() if p.id == account.region_id)

@@ -92,6 +92,13 @@ async def test_a_sheet_creates_staff_with_codes_and_a_corrected_one_updates_them
     # The same sheet once more changes nothing.
     third = (await _import(client, admin, corrected)).json()
     assert (third["created"], third["updated"], third["unchanged"]) == (0, 0, 5)
+    # Two rows that would find one person (a new staff number, and the phone alone).
+    twice = sheet(
+        ["郑站员", "代办员", None, VILLAGE, "13806321111", "SD-009", None],
+        ["郑站员", "代办员", None, VILLAGE, "13806321111", None, None],
+    )
+    answer = await _import(client, admin, twice)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["row"] == 3
 
 
 async def test_the_codes_come_back_as_a_sheet_to_print(ctx, demo, client, login):
