@@ -26,6 +26,7 @@ from mini_program_api.deps import provide_ctx, provide_principal
 from mini_program_api.health import healthz, readyz
 from mini_program_api.limits import STORE, build_store, rate_limit_middleware
 from mini_program_api.me import MeController
+from mini_program_api.metrics import metrics, prometheus_config
 from mini_program_api.moves import ResidentMoves
 from mini_program_api.observability import request_id_middleware, security_headers
 from mini_program_api.openapi import (
@@ -93,6 +94,7 @@ def create_app(
         ],
     )
     docs = settings.serves_api_docs
+    measured = bool(settings.server.metrics_token)
     app = Litestar(
         route_handlers=[
             api,
@@ -101,6 +103,7 @@ def create_app(
             local_upload,
             local_download,
             *([docs_assets()] if docs else []),
+            *([metrics] if measured else []),
         ],
         lifespan=[lifespan],
         # A given context is there from the start, so an app served without lifespan works.
@@ -114,6 +117,7 @@ def create_app(
         before_send=[security_headers(settings.storage.public_url)],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            *([prometheus_config().middleware] if measured else []),
             request_id_middleware,
             rate_limit_middleware(settings, AccessTokens(settings.security.secret_key, 1)),
         ],

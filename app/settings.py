@@ -41,6 +41,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Addresses of reverse proxies (nginx) whose X-Real-IP header names the client; from any
     # other peer the header is ignored. Comma-separated, e.g. "127.0.0.1,::1".
     trusted_proxies: str = ""
+    # /metrics for Prometheus answers only a bearer of this token (at least 32 characters);
+    # empty: no /metrics at all.
+    metrics_token: str = ""
 
 
 class LimitSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -393,6 +396,8 @@ def validate(settings: Settings) -> Settings:
         raise SettingsError("DAIBAN_SCHEDULER_WORKDAY_END: must be after the workday start")
     _clock_time("DAIBAN_SCHEDULER_CLEANUP_AT", settings.scheduler.cleanup_at)
     _clock_time("DAIBAN_BACKUP_AT", settings.backup.at)
+    if settings.server.metrics_token and len(settings.server.metrics_token) < 32:
+        raise SettingsError("DAIBAN_SERVER_METRICS_TOKEN: must be at least 32 characters")
     for name, value in (
         ("DAIBAN_BACKUP_KEEP_DAILY", settings.backup.keep_daily),
         ("DAIBAN_BACKUP_KEEP_MONTHLY", settings.backup.keep_monthly),
