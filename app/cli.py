@@ -333,7 +333,10 @@ def port_taken(host: str, port: int) -> str | None:
 
 def _serve(settings: Settings) -> int:
     from granian.constants import Interfaces
+    from granian.log import LogLevels
     from granian.server import Server
+
+    from app.logs import granian_log_config
 
     problem = port_taken(settings.server.host, settings.server.port)
     if problem:
@@ -354,6 +357,8 @@ def _serve(settings: Settings) -> int:
         workers=settings.server.workers,
         factory=True,
         log_access=False,
+        log_level=LogLevels(settings.core.log_level.lower()),
+        log_dictconfig=granian_log_config(settings.core.log_level, settings.core.log_format),
     ).serve()
     return 0
 

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -61,3 +62,25 @@ def configure_logging(level: str, fmt: str) -> None:
     # token in their query: never below WARNING, whatever the level asked for.
     for client in ("httpx", "httpcore"):
         logging.getLogger(client).setLevel(logging.WARNING)
+
+
+def granian_log_config(level: str, fmt: str) -> dict[str, Any]:
+    """granian's own loggers (its start, its workers' lives and deaths) in the same stream
+    and format as the service's: a dictConfig that granian merges into its own."""
+    formatter = "app.logs.JsonFormatter" if fmt == "json" else "app.logs.TextFormatter"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"daiban": {"()": formatter}},
+        "handlers": {
+            "daiban": {
+                "class": "logging.StreamHandler",
+                "formatter": "daiban",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "_granian": {"handlers": ["daiban"], "level": level, "propagate": False},
+            "granian.access": {"handlers": ["daiban"], "level": level, "propagate": False},
+        },
+    }
