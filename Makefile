@@ -2,15 +2,22 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Exact versions of every package the service, the tests and the linters use, so that an
+# install is the same on every machine; `make constraints` writes it anew (newest releases).
+CONSTRAINTS := constraints.txt
+# What each target installs: `make run` the service alone; tests and linters on top of it.
+EXTRAS_run :=
+EXTRAS_test := [test]
+EXTRAS_lint := [lint]
+STAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint migrate seed-demo worker bench clean
+.PHONY: run test lint migrate seed-demo worker bench clean constraints
 
-$(STAMP): pyproject.toml
+$(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.$(EXTRAS_$*)'
+	touch $@
 
 run: $(STAMP)
 	$(BIN)/daiban serve
@@ -19,10 +26,10 @@ run: $(STAMP)
 # given (test_gw0, test_gw1). TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check app mini_program_api storage jobs tests bench
 	$(BIN)/ruff format --check app mini_program_api storage jobs tests bench
 	$(BIN)/mypy app
@@ -38,6 +45,14 @@ worker: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet --upgrade pip
+	.venv-constraints/bin/python -m pip install --quiet '.[test,lint]'
+	.venv-constraints/bin/python -m pip freeze --exclude-editable | grep -v '^daiban' > $(CONSTRAINTS)
+	rm -rf .venv-constraints build
 
 bench: $(STAMP)
 	$(BIN)/python bench/orders.py
