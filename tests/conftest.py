@@ -109,6 +109,35 @@ async def _create_database(name: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def empty_database(folder: Path, name: str) -> AsyncIterator[str]:
+    """The URL of a database with nothing in it: a new SQLite file in `folder`, or on
+    PostgreSQL a new database beside this process's (dropped afterwards)."""
+    if not ON_POSTGRES:
+        yield f"sqlite+aiosqlite:///{folder / name}.sqlite3"
+        return
+    mine = make_url(PG_URL)
+    database = f"{mine.database}_{name}"
+    admin = mine.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(*statements: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(admin)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+    await run(drop, f'CREATE DATABASE "{database}"')
+    try:
+        yield mine.set(database=database).render_as_string(hide_password=False)
+    finally:
+        await run(drop)
+
+
 @pytest.fixture
 def database_url(migrated_template: Path | None, tmp_path: Path) -> str:
     if migrated_template is None:

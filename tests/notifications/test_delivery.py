@@ -285,26 +285,34 @@ async def test_two_workers_deliver_a_thousand_messages_none_twice_none_lost(
     assert workers == {None: 1000}  # every claim was settled and released
 
 
+def _worker_env(live: Context, wechat: FakeWeChat, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A worker process's environment: the live context's database and keys, WeChat live."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")}
+    return {
+        **env,
+        "DAIBAN_VAR_DIR": str(tmp_path / "worker"),
+        "DAIBAN_DATABASE_URL": live.settings.database_url,
+        "DAIBAN_SECURITY_SECRET_KEY": live.settings.security.secret_key,
+        "DAIBAN_SECURITY_PII_KEYS": live.settings.security.pii_keys,
+        "DAIBAN_SECURITY_PII_HASH_KEY": live.settings.security.pii_hash_key,
+        "DAIBAN_SCHEDULER_MODE": "off",
+        "DAIBAN_LOG_LEVEL": "WARNING",
+        **live_env(wechat),
+        **extra,
+    }
+
+
 async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     live, wechat, tmp_path
 ):
     await _many(live, 300, 10)
     wechat.send_delay = 0.01
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")}
-    env.update(
-        {
-            "DAIBAN_VAR_DIR": str(tmp_path / "worker"),
-            "DAIBAN_DATABASE_URL": live.settings.database_url,
-            "DAIBAN_SECURITY_SECRET_KEY": live.settings.security.secret_key,
-            "DAIBAN_SECURITY_PII_KEYS": live.settings.security.pii_keys,
-            "DAIBAN_SECURITY_PII_HASH_KEY": live.settings.security.pii_hash_key,
-            "DAIBAN_SCHEDULER_MODE": "off",
-            "DAIBAN_LOG_LEVEL": "WARNING",
-            **live_env(wechat),
-        }
-    )
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.delivery_worker", cwd=ROOT, env=env
+        sys.executable,
+        "-m",
+        "tests.delivery_worker",
+        cwd=ROOT,
+        env=_worker_env(live, wechat, tmp_path),
     )
     deadline = time.monotonic() + 60
     # The fake server's thread counts what arrives; polling it is the simplest honest wait.
@@ -336,20 +344,12 @@ async def test_an_ordinary_stop_of_the_worker_leaves_nothing_uncertain_or_held(
     the rest at once (no lease to wait out), each message once."""
     await _many(live, 300, 10)
     wechat.send_delay = 0.05
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")}
-    env.update(
-        {
-            "DAIBAN_VAR_DIR": str(tmp_path / "worker"),
-            "DAIBAN_DATABASE_URL": live.settings.database_url,
-            "DAIBAN_SECURITY_SECRET_KEY": live.settings.security.secret_key,
-            "DAIBAN_SECURITY_PII_KEYS": live.settings.security.pii_keys,
-            "DAIBAN_SECURITY_PII_HASH_KEY": live.settings.security.pii_hash_key,
-            "DAIBAN_STORAGE_LOCAL_DIR": str(live.settings.local_storage_dir),
-            "DAIBAN_SCHEDULER_MODE": "off",
-            "DAIBAN_SCHEDULER_DELIVERY_SECONDS": "1",
-            "DAIBAN_LOG_LEVEL": "WARNING",
-            **live_env(wechat),
-        }
+    env = _worker_env(
+        live,
+        wechat,
+        tmp_path,
+        DAIBAN_STORAGE_LOCAL_DIR=str(live.settings.local_storage_dir),
+        DAIBAN_SCHEDULER_DELIVERY_SECONDS="1",
     )
     worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "jobs", cwd=ROOT, env=env)
     deadline = time.monotonic() + 60

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import anyio
-import asyncpg
 import pytest
 from sqlalchemy import make_url, select
 
@@ -22,33 +21,16 @@ from app.demo import demo_id_number
 from app.models import JobRun, Order, Upload
 from app.security.pii import mask_id_number
 from jobs import tasks
-from tests.conftest import ON_POSTGRES, PG_URL, make_settings, serve
+from tests.conftest import ON_POSTGRES, empty_database, make_settings, serve
 from tests.factories import submit
 
 
 @pytest.fixture
 async def empty_target(tmp_path: Path):
-    """Settings for an empty setup to restore into: a new var directory, and on PostgreSQL
-    a new database beside the suite's."""
-    if not ON_POSTGRES:
-        yield lambda **extra: make_settings(
-            tmp_path / "restored",
-            f"sqlite+aiosqlite:///{tmp_path / 'restored' / 'db.sqlite3'}",
-            **extra,
-        )
-        return
-    shared = make_url(PG_URL)
-    name = f"{shared.database}_restore"
-    admin = shared.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = shared.set(database=name).render_as_string(hide_password=False)
-    yield lambda **extra: make_settings(tmp_path / "restored", url, **extra)
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
+    """Settings for an empty setup to restore into: a new var directory, and a new
+    database (on PostgreSQL, beside the suite's)."""
+    async with empty_database(tmp_path, "restore") as url:
+        yield lambda **extra: make_settings(tmp_path / "restored", url, **extra)
 
 
 async def test_a_backup_during_live_writes_restores_every_acknowledged_order(

@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy import delete, make_url, select
+from sqlalchemy import delete, select
 
 from app import migrate
 from app.asgi import create_app
@@ -25,7 +24,7 @@ from app.models import Account, AuditEntry, KeyCheck
 from app.security.key_check import KeysMismatch, rotate_batch
 from app.security.pii import PiiCipher, mask_id_number
 from jobs.__main__ import run_worker
-from tests.conftest import ON_POSTGRES, make_settings, serve, settings_env
+from tests.conftest import empty_database, make_settings, serve, settings_env
 
 OTHER_KEYS = "t2:" + base64.b64encode(b"o" * 32).decode()
 
@@ -119,19 +118,8 @@ def _daiban(env: dict[str, str], command: str) -> subprocess.CompletedProcess[st
 
 
 async def test_two_services_started_at_once_on_an_empty_database_both_migrate(tmp_path):
-    if ON_POSTGRES:
-        shared = make_url(os.environ["DAIBAN_DATABASE_URL"])
-        name = f"{shared.database}_race_{os.getpid()}"
-        admin = shared.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-        url = shared.set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'race.sqlite3'}"
-    env = {**os.environ, **settings_env(tmp_path / "var", url)}
-    try:
+    async with empty_database(tmp_path, "race") as url:
+        env = {**os.environ, **settings_env(tmp_path / "var", url)}
         started = [
             await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -153,11 +141,6 @@ async def test_two_services_started_at_once_on_an_empty_database_both_migrate(tm
             assert await db.run_read(lambda s: s.scalar(select(KeyCheck.name))) == "pii"
         finally:
             await db.dispose()
-    finally:
-        if ON_POSTGRES:
-            conn = await asyncpg.connect(admin)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
 
 
 async def test_rotation_moves_every_value_to_the_new_key_resumably_then_the_old_goes(
