@@ -32,7 +32,7 @@ T = TypeVar("T")
 log = logging.getLogger("daiban.accounts")
 
 # Where each role is posted: an agent at a village station (便民服务站) or at the town's
-# centre (便民服务中心, seed 001: at least two there), a dispatcher at the town's centre.
+# centre (便民服务中心, at least two there), a dispatcher at the town's centre.
 STAFF_LEVELS = {"agent": ("village", "town"), "dispatcher": ("town",), "admin": ("district",)}
 POSTED_AT = {"agent": "村(社区)便民服务站或乡镇(街道)便民服务中心"} | {
     role: LEVEL_NAMES[levels[0]] for role, levels in STAFF_LEVELS.items() if role != "agent"

@@ -1,4 +1,4 @@
-"""Agents of a town centre (便民服务中心, seed 001: at least two there): posted at the town,
+"""Agents of a town centre (便民服务中心, at least two there): posted at the town,
 listed with the town's agents and on the board, dispatched to by the town's dispatcher,
 entering walk-ins for residents of any village of the town, covering for each other (AB).
 
