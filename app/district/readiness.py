@@ -1,11 +1,12 @@
 """Readiness (八有 as data): whether a district's network meets the standard an inspection
 from the county asks about, each figure computed from the data when asked, never kept.
 
-The numbers are the 八有 standard's (至少2名代办员 at a town centre, 1 at a village station; 不少于80项
-items at a town, 50 at a village); the rest is what a service needs to work for residents:
-agents who can log in and are on duty, messages that reach WeChat, next year's working
-days, an HTTPS address for their photos. An admin sees the district; a dispatcher their
-town (the service-wide standards too, so they know why something does not reach them)."""
+The numbers are the 八有 standard's (至少2名代办员 at a town centre, 1 at a village
+station; 不少于80项 items at a town, 50 at a village); the rest is what a service needs to
+work for residents: agents who can log in and are on duty, messages that reach WeChat,
+next year's working days, an HTTPS address for their photos. An admin sees the district;
+a dispatcher their town (the service-wide standards too, so they know why something does
+not reach them)."""
 
 from __future__ import annotations
 
