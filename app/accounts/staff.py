@@ -22,7 +22,7 @@ from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.handover import hand_over, station_partner
 from app.orders.moves import town_agent
 from app.orders.states import OPEN
-from app.regions.service import LEVEL_NAMES, contains, get_region
+from app.regions.service import LEVEL_NAMES, contains, get_region, within
 from app.security import identity
 from app.security.tokens import Principal, new_binding_code, secret_hash
 from app.uploads.service import STAFF_PHOTO
@@ -176,7 +176,7 @@ def list_staff(
         select(Account, Region)
         .join(Region, Region.id == Account.region_id)
         .where(Account.role != "resident")
-        .where((Region.district_id == admin.region_id) | (Region.id == admin.region_id))
+        .where(within(admin.region_id))
         .order_by(Region.code, Account.role, Account.id)
     )
     if role:
@@ -425,7 +425,7 @@ def town_agents(session: Session, ctx: Context, dispatcher: Principal) -> list[o
     rows = session.execute(
         select(Account, Region)
         .join(Region, Region.id == Account.region_id)
-        .where((Region.town_id == town) | (Region.id == town), Account.role == "agent")
+        .where(within(town), Account.role == "agent")
         .order_by(Region.code, Account.post, Account.id)
     ).all()
     return [outputs.staff_view(account, region, ctx.today()) for account, region in rows]

@@ -42,7 +42,7 @@ from app.models import Account, Order, Region
 from app.orders.assignment import duty_status
 from app.orders.states import OPEN
 from app.regions.division_codes import Problem
-from app.regions.service import code_problem, get_region
+from app.regions.service import code_problem, get_region, within
 from app.security import identity
 from app.security.tokens import Principal
 from app.text import cell_text, text_problem
@@ -220,12 +220,7 @@ def import_staff(
     every problem of every row, those of the sheet and those against the data at once."""
     rows = sheet.rows
     district = get_region(session, admin.region_id or 0, level="district")
-    regions = {
-        r.code: r
-        for r in session.scalars(
-            select(Region).where((Region.district_id == district.id) | (Region.id == district.id))
-        )
-    }
+    regions = {r.code: r for r in session.scalars(select(Region).where(within(district.id)))}
     staff = session.scalars(
         select(Account).where(
             Account.role != "resident",

@@ -16,6 +16,7 @@ from app.kinds import DutyStatus, Post
 from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, VERSIONS
 from app.orders.assignment import DUTY_NAMES, duty_status
 from app.orders.states import ACTIVE, OPEN, STATUS_NAMES, OrderStatus
+from app.regions.service import within
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
 
@@ -173,8 +174,7 @@ AGENTS = (
     )
     .select_from(ACCOUNTS.join(REGIONS, REGIONS.c.id == ACCOUNTS.c.region_id))
     .where(
-        # the village stations' agents and the town centre's own (便民服务中心)
-        (REGIONS.c.town_id == bindparam("town")) | (REGIONS.c.id == bindparam("town")),
+        within(bindparam("town")),  # the village stations' agents and the centre's own
         ACCOUNTS.c.role == "agent",
         ACCOUNTS.c.disabled_at.is_(None),
     )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from app.context import Context
 from app.models import Account, CatalogueItem, ItemEnablement, JobRun, Region
 from app.orders.assignment import duty_status
-from app.regions.service import get_region
+from app.regions.service import get_region, within
 from app.security.tokens import Principal
 from app.work_calendar import NEXT_YEAR_FROM_MONTH, work_calendar
 
@@ -59,14 +59,9 @@ class Readiness(msgspec.Struct, rename="camel", kw_only=True):
 
 def readiness(session: Session, ctx: Context, principal: Principal) -> Readiness:
     scope = get_region(session, principal.region_id or 0)
-    in_scope = (
-        (Region.district_id == scope.id)
-        if scope.level == "district"
-        else ((Region.town_id == scope.id) | (Region.id == scope.id))
-    )
     regions = session.scalars(
         select(Region)
-        .where(in_scope, Region.retired_at.is_(None), Region.level != "district")
+        .where(within(scope.id), Region.retired_at.is_(None), Region.level != "district")
         .order_by(Region.code)
     ).all()
     towns = [r for r in regions if r.level == "town"]

@@ -25,6 +25,7 @@ from app.ledger import workbook
 from app.ledger.figures import Filters, figures
 from app.models import Ledger, Order, Rating, Region
 from app.notifications.delivery import WORKER
+from app.regions.service import within
 from app.security.tokens import Principal
 
 log = logging.getLogger("daiban.ledger")
@@ -188,17 +189,12 @@ async def build_recorded(
 
 def ledger_files(session: Session, principal: Principal) -> list[tuple[Ledger, str]]:
     """A dispatcher's town and its villages; an admin's whole district; newest month first."""
-    scope: Any = (
-        (Region.id == principal.region_id) | (Region.town_id == principal.region_id)
-        if principal.role == "dispatcher"
-        else Region.district_id == principal.region_id
-    )
     return [
         (ledger, name)
         for ledger, name in session.execute(
             select(Ledger, Region.name)
             .join(Region, Region.id == Ledger.region_id)
-            .where(scope)
+            .where(within(principal.region_id))
             .order_by(Ledger.month.desc(), Ledger.level.desc(), Region.code)
             .limit(500)
         )

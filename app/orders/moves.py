@@ -43,6 +43,7 @@ from app.orders.records import (
     upload_problems,
 )
 from app.orders.states import ACTIONS, ALLOWED_TRANSITIONS, OPEN, RUNNING, Move
+from app.regions.service import within
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
 
@@ -534,7 +535,7 @@ def town_agent(session: Session, town_id: int, agent_id: int) -> Account | None:
             Account.id == agent_id,
             Account.role == "agent",
             Account.disabled_at.is_(None),
-            (Region.town_id == town_id) | (Region.id == town_id),
+            within(town_id),  # at a village station or at the town centre
         )
     )
 

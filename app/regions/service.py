@@ -4,10 +4,12 @@ changes to their district's tree (add, rename, retire; each audited)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from app import audit, errors
 from app.context import Context
@@ -57,6 +59,12 @@ def get_region(
 def contains(scope: Region, region: Region) -> bool:
     """Whether `region` lies inside `scope` (a region contains itself)."""
     return scope.id in (region.id, region.town_id, region.district_id)
+
+
+def within(scope_id: Any) -> ColumnElement[bool]:
+    """`contains` in SQL: the region is the scope (a town, a district) or lies inside it.
+    `scope_id` is a value or a bind parameter."""
+    return or_(Region.id == scope_id, Region.town_id == scope_id, Region.district_id == scope_id)
 
 
 def new_region(code: str, name: str, parent: Region | None) -> Region:
@@ -143,11 +151,7 @@ def in_district(session: Session, admin: Principal, region_id: int) -> Region:
 def district_regions(session: Session, admin: Principal) -> list[RegionView]:
     """Every region of the admin's district in code order, retired ones included."""
     district = _district(session, admin)
-    rows = session.scalars(
-        select(Region)
-        .where((Region.district_id == district.id) | (Region.id == district.id))
-        .order_by(Region.code)
-    )
+    rows = session.scalars(select(Region).where(within(district.id)).order_by(Region.code))
     return [region_view(r) for r in rows]
 
 
