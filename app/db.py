@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -165,6 +165,14 @@ class Database:
                 self._read_connection.close()
             self._sync_writer.dispose()
             self._sync_reader.dispose()
+
+
+def take_turns(session: Session, name: str) -> None:
+    """Transactions that name the same thing take turns until they end: on PostgreSQL a
+    transaction-scoped advisory lock on `name`; on SQLite the single writer already orders
+    every write transaction (`BEGIN IMMEDIATE`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
 def _sqlite_pragmas(dbapi_connection: Any) -> None:

@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import msgspec
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.context import Context
+from app.db import take_turns
 from app.models import JobRun, Notification, Reminder
 from app.notifications.delivery import WORKER
 
@@ -94,8 +95,7 @@ def claim_run(session: Session, job: str, within: timedelta, now: datetime) -> i
     """For a job that one worker should run once in a while (a backup): the new run's row,
     or None when a run of it started within `within`. Workers take turns at the check (an
     advisory lock on PostgreSQL; SQLite's single writer), so one of them claims it."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:job))"), {"job": job})
+    take_turns(session, f"job:{job}")
     recent = session.scalar(
         select(JobRun.id).where(JobRun.job == job, JobRun.started_at > now - within).limit(1)
     )

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from app.db import Database
+from app.db import Database, take_turns
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -29,19 +27,15 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-# PostgreSQL: the advisory lock every upgrade takes first, so that services started at once
-# on one database migrate one after the other (the later ones find the schema current).
-MIGRATION_LOCK = int.from_bytes(b"daiban:m", "big") >> 1
-
-
 async def upgrade(db: Database, then: Callable[[Session], Any] | None = None) -> None:
     """Bring the schema to the newest revision, then run `then` (a check of the data, say),
     in one write transaction: on PostgreSQL under an advisory lock, on SQLite through the
     writer thread (`BEGIN IMMEDIATE`), so that two services starting at once take turns."""
 
     def work(session: Session) -> None:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        # Services started at once on one database migrate one after the other; the later
+        # ones find the schema current.
+        take_turns(session, "daiban:migrate")
         _run(session, lambda cfg: command.upgrade(cfg, "head"))
         if then is not None:
             then(session)
