@@ -43,7 +43,6 @@ from app.clock import utcnow
 from app.db import Database
 from app.models import Base
 from app.security.key_check import check_keys
-from app.security.pii import PiiCipher
 from app.settings import Settings
 
 FORMAT = 1
@@ -322,7 +321,7 @@ async def _verify(settings: Settings, manifest: dict[str, Any]) -> None:
     """Every table holds the rows the manifest counted; the keys read the data back; the
     schema is brought to this release's revision."""
     db = Database(settings)
-    cipher = PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key)
+    cipher = settings.pii_cipher()
     try:
         counts = await db.run_read(
             lambda s: {

@@ -104,10 +104,9 @@ async def _migrate(settings: Settings) -> None:
     from app.clock import utcnow
     from app.db import Database
     from app.security.key_check import check_keys
-    from app.security.pii import PiiCipher
 
     db = Database(settings)
-    cipher = PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key)
+    cipher = settings.pii_cipher()
     try:
         await migrate.upgrade(db, then=lambda session: check_keys(session, cipher, utcnow()))
     finally:
@@ -141,11 +140,10 @@ async def _rotate_keys(settings: Settings, batch: int) -> int:
     from app.clock import utcnow
     from app.db import Database
     from app.security.key_check import rotate_batch, stale_accounts
-    from app.security.pii import PiiCipher
 
     await _migrate(settings)  # also checks that these keys read the database
     db = Database(settings)
-    cipher = PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key)
+    cipher = settings.pii_cipher()
     key, total = cipher.current_kid, 0
     try:
         while changed := await db.run_write(lambda s: rotate_batch(s, cipher, batch)):

@@ -65,7 +65,7 @@ class Context:
         return cls(
             settings=settings,
             db=db,
-            cipher=PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key),
+            cipher=settings.pii_cipher(),
             tokens=AccessTokens(
                 settings.security.secret_key, settings.security.access_token_ttl_seconds
             ),
