@@ -43,6 +43,7 @@ from app.clock import utcnow
 from app.db import Database
 from app.models import Base
 from app.security.key_check import check_keys
+from app.security.pii import cipher_for
 from app.settings import Settings
 
 FORMAT = 1
@@ -321,7 +322,7 @@ async def _verify(settings: Settings, manifest: dict[str, Any]) -> None:
     """Every table holds the rows the manifest counted; the keys read the data back; the
     schema is brought to this release's revision."""
     db = Database(settings)
-    cipher = settings.pii_cipher()
+    cipher = cipher_for(settings)
     try:
         counts = await db.run_read(
             lambda s: {

@@ -104,9 +104,10 @@ async def _migrate(settings: Settings) -> None:
     from app.clock import utcnow
     from app.db import Database
     from app.security.key_check import check_keys
+    from app.security.pii import cipher_for
 
     db = Database(settings)
-    cipher = settings.pii_cipher()
+    cipher = cipher_for(settings)
     try:
         await migrate.upgrade(db, then=lambda session: check_keys(session, cipher, utcnow()))
     finally:
@@ -140,10 +141,11 @@ async def _rotate_keys(settings: Settings, batch: int) -> int:
     from app.clock import utcnow
     from app.db import Database
     from app.security.key_check import rotate_batch, stale_accounts
+    from app.security.pii import cipher_for
 
     await _migrate(settings)  # also checks that these keys read the database
     db = Database(settings)
-    cipher = settings.pii_cipher()
+    cipher = cipher_for(settings)
     key, total = cipher.current_kid, 0
     try:
         while changed := await db.run_write(lambda s: rotate_batch(s, cipher, batch)):

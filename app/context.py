@@ -13,7 +13,7 @@ import anyio
 
 from app.clock import utcnow
 from app.db import Database
-from app.security.pii import PiiCipher
+from app.security.pii import PiiCipher, cipher_for
 from app.security.revocations import Revocations
 from app.security.tokens import AccessTokens
 from app.settings import Settings, Template
@@ -65,7 +65,7 @@ class Context:
         return cls(
             settings=settings,
             db=db,
-            cipher=settings.pii_cipher(),
+            cipher=cipher_for(settings),
             tokens=AccessTokens(
                 settings.security.secret_key, settings.security.access_token_ttl_seconds
             ),

@@ -15,8 +15,6 @@ from typing import Any, Literal
 
 import msgspec
 
-from app.security.pii import PiiCipher
-
 DEV_SECRETS_FILE = "dev-secrets.json"
 
 
@@ -204,10 +202,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def pii_key_ring(self) -> dict[str, bytes]:
         return parse_pii_keys(self.security.pii_keys)
-
-    def pii_cipher(self) -> PiiCipher:
-        """The personal-data keys as a cipher: the first key encrypts, all decrypt."""
-        return PiiCipher(self.pii_key_ring(), self.security.pii_hash_key)
 
     def templates(self) -> dict[str, Template]:
         return parse_templates(self.wechat.templates)

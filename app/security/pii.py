@@ -9,6 +9,8 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.settings import Settings
+
 
 class PiiCipher:
     """Encrypts with the first key of the ring; decrypts with whichever key id is stored."""
@@ -36,6 +38,11 @@ class PiiCipher:
         """A keyed hash for equality look-ups; useless without the key (ID numbers are few)."""
         message = f"{context}:{value}".encode()
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+
+
+def cipher_for(settings: Settings) -> PiiCipher:
+    """The settings' personal-data keys as a cipher: the first key encrypts, all decrypt."""
+    return PiiCipher(settings.pii_key_ring(), settings.security.pii_hash_key)
 
 
 def mask_id_number(value: str | None) -> str | None:

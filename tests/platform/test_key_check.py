@@ -22,7 +22,7 @@ from app.db import Database
 from app.demo import demo_id_number
 from app.models import Account, AuditEntry, KeyCheck
 from app.security.key_check import KeysMismatch, rotate_batch
-from app.security.pii import mask_id_number
+from app.security.pii import cipher_for, mask_id_number
 from jobs.__main__ import run_worker
 from tests.conftest import empty_database, make_settings, serve, settings_env
 
@@ -152,7 +152,7 @@ async def test_rotation_moves_every_value_to_the_new_key_resumably_then_the_old_
     ring = f"{OTHER_KEYS},{old}"  # the new key first, the old kept
     # Interrupted after one batch of one account ...
     rotating = make_settings(tmp_path / "r", database_url, DAIBAN_SECURITY_PII_KEYS=ring)
-    cipher = rotating.pii_cipher()
+    cipher = cipher_for(rotating)
     assert await ctx.db.run_write(lambda s: rotate_batch(s, cipher, 1)) >= 1
     # ... and run again: it goes on from there.
     _env(monkeypatch, tmp_path, database_url, DAIBAN_SECURITY_PII_KEYS=ring)
