@@ -4,6 +4,7 @@ overrides from the database (app/orders/calendar.py edits them), cached briefly.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,11 +45,29 @@ def forget_calendar(ctx: Context) -> None:
 NEXT_YEAR_FROM_MONTH = 11
 
 
+@dataclass(frozen=True)
+class NextYear:
+    year: int
+    official: bool  # known to the calendar library, or entered by an admin
+    due: bool  # it is November or December: the schedule should be in by now
+
+    @property
+    def missing(self) -> bool:
+        return self.due and not self.official
+
+
+def next_year(session: Session, ctx: Context) -> NextYear:
+    today = ctx.today()
+    year = today.year + 1
+    return NextYear(
+        year=year,
+        official=work_calendar(session, ctx).is_official(year),
+        due=today.month >= NEXT_YEAR_FROM_MONTH,
+    )
+
+
 def next_year_missing(session: Session, ctx: Context) -> int | None:
     """Next year, when it is November or December and its official schedule is neither
     known to the calendar library nor entered by an admin; otherwise None."""
-    today = ctx.today()
-    if today.month < NEXT_YEAR_FROM_MONTH:
-        return None
-    year = today.year + 1
-    return None if work_calendar(session, ctx).is_official(year) else year
+    found = next_year(session, ctx)
+    return found.year if found.missing else None

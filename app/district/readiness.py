@@ -22,7 +22,7 @@ from app.models import Account, CatalogueItem, ItemEnablement, JobRun, Region
 from app.orders.assignment import duty_status
 from app.regions.service import get_region, within
 from app.security.tokens import Principal
-from app.work_calendar import NEXT_YEAR_FROM_MONTH, work_calendar
+from app.work_calendar import next_year
 
 CENTRE_AGENTS, STATION_AGENTS = 2, 1
 CENTRE_ITEMS, STATION_ITEMS = 80, 50
@@ -207,16 +207,13 @@ def _templates(ctx: Context) -> Standard:
 
 
 def _next_year(session: Session, ctx: Context) -> Standard:
-    today = ctx.today()
-    year = today.year + 1
-    official = work_calendar(session, ctx).is_official(year)
-    due = today.month >= NEXT_YEAR_FROM_MONTH
+    found = next_year(session, ctx)
     return Standard(
         code="next_year_calendar",
-        title=f"已录入{year}年放假和调休安排 (每年11月起检查)",
-        holds=official or not due,
-        figure=year,
-        note=None if official else f"管理员在 /mp/v1/admin/calendar/{year} 录入",
+        title=f"已录入{found.year}年放假和调休安排 (每年11月起检查)",
+        holds=not found.missing,
+        figure=found.year,
+        note=None if found.official else f"管理员在 /mp/v1/admin/calendar/{found.year} 录入",
     )
 
 
