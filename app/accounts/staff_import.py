@@ -39,7 +39,7 @@ from app.accounts.staff import POSTED_AT, STAFF_LEVELS, new_binding
 from app.context import Context
 from app.kinds import Post
 from app.models import Account, Order, Region
-from app.orders.assignment import duty_status
+from app.orders.assignment import takes_orders
 from app.orders.states import OPEN
 from app.regions.division_codes import Problem
 from app.regions.service import code_problem, get_region, within
@@ -249,14 +249,7 @@ def import_staff(
     )
 
     today = ctx.today()
-    on_duty = Counter(
-        a.region_id
-        for a in staff
-        if a.role == "agent"
-        and a.disabled_at is None
-        and a.openid is not None
-        and duty_status(a.on_duty, a.leave_until, today) == "on_duty"
-    )
+    on_duty = Counter(a.region_id for a in staff if takes_orders(a, today))
     problems: list[Problem] = list(sheet.problems)
     plan: list[tuple[StaffRow, Region, Account | None]] = []
     matched: dict[int, int] = {}  # account id -> the row that found it
@@ -359,13 +352,7 @@ def _row_against_data(
 
 def _last_on_duty(account: Account, on_duty: Counter[int | None], today: date) -> bool:
     """Whether the agent is the only one on duty (and bound) where they are posted."""
-    counted = (
-        account.role == "agent"
-        and account.openid is not None
-        and account.disabled_at is None
-        and duty_status(account.on_duty, account.leave_until, today) == "on_duty"
-    )
-    return counted and on_duty[account.region_id] == 1
+    return takes_orders(account, today) and on_duty[account.region_id] == 1
 
 
 def _changes(account: Account, r: StaffRow, region: Region) -> bool:

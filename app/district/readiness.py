@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.context import Context
 from app.models import Account, CatalogueItem, ItemEnablement, JobRun, Region
-from app.orders.assignment import duty_status
+from app.orders.assignment import takes_orders
 from app.regions.service import get_region, within
 from app.security.tokens import Principal
 from app.work_calendar import next_year
@@ -80,13 +80,7 @@ def readiness(session: Session, ctx: Context, principal: Principal) -> Readiness
         )
     ]
     agents = Counter(a.region_id or 0 for a, _ in staff if a.role == "agent")
-    on_duty = Counter(
-        a.region_id or 0
-        for a, _ in staff
-        if a.role == "agent"
-        and a.openid is not None
-        and duty_status(a.on_duty, a.leave_until, today) == "on_duty"
-    )
+    on_duty = Counter(a.region_id or 0 for a, _ in staff if takes_orders(a, today))
     items = _items(session, ids)
 
     standards = [

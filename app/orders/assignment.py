@@ -19,6 +19,17 @@ def duty_status(on_duty: bool, leave_until: date | None, today: date) -> DutySta
     return "on_duty" if on_duty else "off_duty"
 
 
+def takes_orders(agent: Any, today: date) -> bool:
+    """An agent who can take an order today: in use, bound to WeChat (can log in), on duty.
+    `agent` is an account row or model (role, disabled_at, openid, on_duty, leave_until)."""
+    return (
+        agent.role == "agent"
+        and agent.disabled_at is None
+        and agent.openid is not None
+        and duty_status(agent.on_duty, agent.leave_until, today) == "on_duty"
+    )
+
+
 @dataclass(frozen=True)
 class Dispatch:
     """Where a new order goes: an agent, or the town's pool; and the rule that said so."""

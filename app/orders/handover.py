@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.models import Account, Order
-from app.orders.assignment import duty_status
+from app.orders.assignment import takes_orders
 from app.orders.moves import reassign
 from app.security.tokens import Principal
 
@@ -31,7 +31,7 @@ def station_partner(session: Session, agent: Account, day: date) -> Account:
         )
         .order_by(Account.post.is_(None), Account.post, Account.id)
     ).all()
-    on_duty = [a for a in others if duty_status(a.on_duty, a.leave_until, day) == "on_duty"]
+    on_duty = [a for a in others if takes_orders(a, day)]
     wanted = {"A": "B", "B": "A"}.get(agent.post or "")
     for candidate in on_duty:
         if candidate.post == wanted:
