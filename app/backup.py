@@ -88,8 +88,9 @@ async def backup(settings: Settings, dest: Path, now: datetime) -> BackupDone:
     folder = dest / f"daiban-{now.astimezone(settings.zone):%Y%m%d-%H%M%S}"
     await anyio.to_thread.run_sync(_new_folder, folder)
     url = make_url(settings.database_url)
+    kind = url.get_backend_name()
     try:
-        if url.get_backend_name() == "sqlite":
+        if kind == "sqlite":
             counts, revision = await anyio.to_thread.run_sync(
                 _sqlite_backup, Path(url.database or ""), folder / SQLITE_FILE
             )
@@ -100,11 +101,11 @@ async def backup(settings: Settings, dest: Path, now: datetime) -> BackupDone:
             if settings.storage.backend == "local"
             else {}
         )
-        database_file = SQLITE_FILE if url.get_backend_name() == "sqlite" else PG_DUMP
+        database_file = SQLITE_FILE if kind == "sqlite" else PG_DUMP
         manifest = {
             "format": FORMAT,
             "createdAt": now.isoformat(),
-            "database": url.get_backend_name(),
+            "database": kind,
             "revision": revision,
             "counts": counts,
             "storage": settings.storage.backend,
@@ -327,8 +328,7 @@ async def _verify(settings: Settings, manifest: dict[str, Any]) -> None:
         counts = await db.run_read(
             lambda s: {
                 t: s.connection().exec_driver_sql(COUNT.format(table=t)).scalar()
-                for t in manifest["counts"]
-                if t in _tables()
+                for t in manifest["counts"]  # the tables as they were backed up
             }
         )
         wrong = [t for t, n in manifest["counts"].items() if counts.get(t) != n]
