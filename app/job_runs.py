@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.context import Context
 from app.db import take_turns
 from app.models import JobRun, Notification, Reminder
-from app.notifications.delivery import WORKER
+from app.notifications.delivery import WAITING, WORKER
 
 RECENT = 50
 log = logging.getLogger("daiban.jobs")
@@ -135,15 +135,32 @@ def jobs_view(session: Session, now: datetime) -> JobsView:
     latest_ids = select(func.max(JobRun.id)).group_by(JobRun.job)
     latest = session.scalars(select(JobRun).where(JobRun.id.in_(latest_ids)).order_by(JobRun.job))
     recent = session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(RECENT))
-    due = session.scalar(
-        select(func.count()).where(Reminder.status == "pending", Reminder.due_at <= now)
-    )
-    waiting = session.scalar(
-        select(func.count()).where(Notification.wechat_status.in_(("pending", "sending")))
-    )
     return JobsView(
         latest=[_view(r) for r in latest],
         recent=[_view(r) for r in recent],
-        reminders_due=int(due or 0),
-        messages_waiting=int(waiting or 0),
+        reminders_due=reminders_due(session, now),
+        messages_waiting=messages_waiting(session),
     )
+
+
+def reminders_due(session: Session, now: datetime) -> int:
+    """Reminders whose time has come and that no run has handled yet."""
+    due = select(func.count()).where(Reminder.status == "pending", Reminder.due_at <= now)
+    return int(session.scalar(due) or 0)
+
+
+def messages_waiting(session: Session) -> int:
+    """WeChat copies still to send (or being sent)."""
+    return int(
+        session.scalar(select(func.count()).where(Notification.wechat_status.in_(WAITING))) or 0
+    )
+
+
+def last_successes(session: Session) -> dict[str, datetime]:
+    """When each job last finished well."""
+    rows = session.execute(
+        select(JobRun.job, func.max(JobRun.finished_at))
+        .where(JobRun.error.is_(None), JobRun.finished_at.is_not(None))
+        .group_by(JobRun.job)
+    )
+    return {job: finished for job, finished in rows if finished is not None}

@@ -18,7 +18,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.context import Context
-from app.models import Account, CatalogueItem, ItemEnablement, JobRun, Region
+from app.job_runs import last_successes
+from app.models import Account, CatalogueItem, ItemEnablement, Region
 from app.orders.assignment import takes_orders
 from app.regions.service import get_region, within
 from app.security.tokens import Principal
@@ -228,11 +229,7 @@ def _https(ctx: Context) -> Standard:
 
 def _backup(session: Session, ctx: Context) -> Standard:
     """The newest backup that finished well, by the nightly job or `daiban backup`."""
-    last = session.scalar(
-        select(func.max(JobRun.finished_at)).where(
-            JobRun.job == "backup", JobRun.error.is_(None), JobRun.finished_at.is_not(None)
-        )
-    )
+    last = last_successes(session).get("backup")
     limit = ctx.settings.backup.max_age_hours
     age = int((ctx.now() - last).total_seconds() // 3600) if last else None
     return Standard(

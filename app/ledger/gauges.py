@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import JobRun, Notification, Order, Reminder
+from app.job_runs import last_successes, reminders_due
+from app.models import Notification, Order
+from app.notifications.delivery import WAITING
 from app.orders.states import RUNNING
-
-WAITING = ("pending", "sending")  # WeChat copies still to send
 
 
 @dataclass
@@ -46,20 +46,9 @@ def service_gauges(session: Session, now: datetime) -> ServiceGauges:
     ).one()
     gauges.outbox = int(waiting or 0)
     gauges.outbox_oldest_seconds = (now - oldest).total_seconds() if oldest else 0.0
-    gauges.reminders_due = int(
-        session.scalar(
-            select(func.count()).where(Reminder.status == "pending", Reminder.due_at <= now)
-        )
-        or 0
-    )
+    gauges.reminders_due = reminders_due(session, now)
     gauges.job_last_success = {
-        job: finished.timestamp()
-        for job, finished in session.execute(
-            select(JobRun.job, func.max(JobRun.finished_at))
-            .where(JobRun.error.is_(None), JobRun.finished_at.is_not(None))
-            .group_by(JobRun.job)
-        )
-        if finished is not None
+        job: finished.timestamp() for job, finished in last_successes(session).items()
     }
     for error, count in session.execute(
         select(Notification.last_error, func.count())

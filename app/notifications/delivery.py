@@ -34,10 +34,11 @@ UNSUBSCRIBED = 43101
 TRANSIENT_CODES = frozenset({-1, 45009, 45011})
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
+WAITING = ("pending", "sending")  # a WeChat copy still to send (or being sent)
 _DUE = (
     select(N.c.id)
     .where(
-        N.c.wechat_status.in_(("pending", "sending")),
+        N.c.wechat_status.in_(WAITING),
         N.c.next_attempt_at <= bindparam("now"),
         N.c.send_started_at.is_(None),
     )
