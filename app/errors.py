@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 
 class DomainError(Exception):
     status = 400
@@ -82,3 +84,10 @@ class FileProblems(Exception, Generic[P]):
     def __init__(self, problems: list[P]) -> None:
         super().__init__(f"{len(problems)} problems")
         self.problems = problems
+
+    def as_invalid_input(self) -> DomainError:
+        """What a caller of the API is told: 422, nothing taken, every problem listed."""
+        return InvalidInput(
+            f"文件有 {len(self.problems)} 处问题,未导入任何内容",
+            errors=[msgspec.to_builtins(p) for p in self.problems],
+        )

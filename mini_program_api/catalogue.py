@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app import audit, errors
 from app.catalogue import enablement, outputs, queries, service
-from app.catalogue.document import DocumentInvalid, ItemSpec, dump_yaml, write_xlsx
+from app.catalogue.document import ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.params import Limit, RegionId, VillageId
 from mini_program_api.schemas import MAX_ID, Id, Input
@@ -123,13 +123,6 @@ dispatch_enablements = Router(
 )
 
 
-def _invalid(exc: DocumentInvalid) -> errors.DomainError:
-    return errors.InvalidInput(
-        f"文件有 {len(exc.problems)} 处问题,未导入任何内容",
-        errors=[msgspec.to_builtins(p) for p in exc.problems],
-    )
-
-
 class CatalogueAdminController(Controller):
     path = "/catalogue"
 
@@ -220,11 +213,9 @@ class CatalogueAdminController(Controller):
             )
             return counts
 
-        try:
-            document = await service.read_file(ctx.db, body, f"upload.{format}")
-            counts = await ctx.db.run_write(work)
-        except DocumentInvalid as exc:
-            raise _invalid(exc) from None
+        # A file with problems (DocumentInvalid) answers 422 listing each (problems.py).
+        document = await service.read_file(ctx.db, body, f"upload.{format}")
+        counts = await ctx.db.run_write(work)
         return outputs.ImportResult(**counts)
 
     @get(

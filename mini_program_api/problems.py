@@ -56,6 +56,11 @@ def handle_domain_error(_: Request[Any, Any, Any], exc: errors.DomainError) -> R
     return domain_error_response(exc)
 
 
+def handle_file_problems(_: Request[Any, Any, Any], exc: errors.FileProblems[Any]) -> Response[Any]:
+    """An uploaded file (a catalogue, a staff sheet) with problems: 422 listing each."""
+    return domain_error_response(exc.as_invalid_input())
+
+
 def handle_validation_error(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[Any]:
@@ -125,6 +130,7 @@ def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Re
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     errors.DomainError: handle_domain_error,
+    errors.FileProblems: handle_file_problems,
     ValidationException: handle_validation_error,
     HTTPException: handle_http_error,
     RecursionError: handle_too_deep,
