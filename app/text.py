@@ -9,9 +9,13 @@ into a spreadsheet, so no row can break a ledger or an export.
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Any
 
+from openpyxl import load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
@@ -63,3 +67,26 @@ def cell_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def sheet_rows(data: bytes, limit: int, *, max_col: int | None = None) -> list[list[Any]] | None:
+    """The rows of an xlsx file's first sheet, its header row first, reading no further than
+    one row past `limit` rows below the header (a small file may unpack to millions), and no
+    further right than `max_col`; None when it is not a workbook openpyxl can read."""
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        rows = book.worksheets[0].iter_rows(values_only=True, max_col=max_col)
+        return [list(row) for row in islice(rows, limit + 2)]
+    except Exception:
+        return None
+
+
+def header_positions(
+    row: Sequence[Any], columns: Mapping[str, Sequence[str]]
+) -> dict[str, int | None]:
+    """Where each column is in a header row, by the first of its names found there."""
+    header = [cell_text(cell) for cell in row]
+    return {
+        key: next((header.index(name) for name in names if name in header), None)
+        for key, names in columns.items()
+    }

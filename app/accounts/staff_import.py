@@ -25,11 +25,10 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice
 from zoneinfo import ZoneInfo
 
 import msgspec
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -45,7 +44,7 @@ from app.regions.division_codes import Problem
 from app.regions.service import code_problem, get_region, within
 from app.security import identity
 from app.security.tokens import Principal
-from app.text import cell_text, text_problem
+from app.text import cell_text, header_positions, sheet_rows, text_problem
 
 COLUMNS = {
     "name": ("姓名", "name"),
@@ -114,22 +113,12 @@ class StaffSheet:
 def read_staff_file(data: bytes) -> StaffSheet:
     """The sheet's rows, each checked on its own; raises StaffFileInvalid when the file
     itself cannot be read (not an xlsx, no header, too many rows)."""
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        # Read no further than one row past the limit: a small file may unpack to millions.
-        rows_read = book.worksheets[0].iter_rows(values_only=True, max_col=len(COLUMNS) * 3)
-        table = [list(row) for row in islice(rows_read, MAX_ROWS + 2)]
-    except Exception:
-        raise StaffFileInvalid(
-            [Problem(row=1, field="file", message="无法读取该 xlsx 文件")]
-        ) from None
+    table = sheet_rows(data, MAX_ROWS, max_col=len(COLUMNS) * 3)
+    if table is None:
+        raise StaffFileInvalid([Problem(row=1, field="file", message="无法读取该 xlsx 文件")])
     if not table:
         raise StaffFileInvalid([Problem(row=1, field="file", message="文件是空的")])
-    header = [cell_text(cell) for cell in table[0]]
-    at = {
-        key: next((header.index(h) for h in names if h in header), None)
-        for key, names in COLUMNS.items()
-    }
+    at = header_positions(table[0], COLUMNS)
     missing = [COLUMNS[key][0] for key in REQUIRED if at[key] is None]
     if missing:
         message = f"第一行应为表头, 缺少「{'」「'.join(missing)}」列"

@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from openpyxl import load_workbook
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,7 +43,7 @@ from app.regions.service import (
     parent_code,
     retire,
 )
-from app.text import cell_text
+from app.text import cell_text, header_positions, sheet_rows
 
 CODE_HEADERS = ("统计用区划代码", "区划代码", "代码", "code")
 NAME_HEADERS = ("名称", "name")
@@ -85,14 +84,13 @@ class RegionsLoaded:
 def read_regions(data: bytes, filename: str) -> list[RegionRow]:
     """The file's regions, district first; raises RegionsInvalid listing every problem."""
     problems: list[Problem] = []
-    table = _xlsx_rows(data, problems) if filename.lower().endswith(".xlsx") else _csv_rows(data)
-    if problems:
-        raise RegionsInvalid(problems)
+    table = sheet_rows(data, MAX_ROWS) if filename.lower().endswith(".xlsx") else _csv_rows(data)
+    if table is None:
+        raise RegionsInvalid([Problem(row=1, field="file", message="无法读取该 xlsx 文件")])
     if not table:
         raise RegionsInvalid([Problem(row=1, field="file", message="文件是空的")])
-    header = [cell_text(cell) for cell in table[0]]
-    code_at = next((header.index(h) for h in CODE_HEADERS if h in header), None)
-    name_at = next((header.index(h) for h in NAME_HEADERS if h in header), None)
+    at = header_positions(table[0], {"code": CODE_HEADERS, "name": NAME_HEADERS})
+    code_at, name_at = at["code"], at["name"]
     if code_at is None or name_at is None:
         message = "第一行应为表头, 含「统计用区划代码」和「名称」两列"
         raise RegionsInvalid([Problem(row=1, field="file", message=message)])
@@ -224,13 +222,3 @@ def _csv_rows(data: bytes) -> list[list[Any]]:
     except UnicodeDecodeError:
         text = data.decode("gb18030", errors="replace")
     return [row for row in csv.reader(io.StringIO(text))]
-
-
-def _xlsx_rows(data: bytes, problems: list[Problem]) -> list[list[Any]]:
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
-    except Exception:
-        problems.append(Problem(row=1, field="file", message="无法读取该 xlsx 文件"))
-        return []
