@@ -36,6 +36,7 @@ TokenRevoked = error("token_revoked", 401, "登录已失效,请重新登录")
 AccountDisabled = error("account_disabled", 401, "账号已停用,请联系便民服务中心")
 SessionRebound = error("session_rebound", 401, "该账号已绑定到另一部手机,本机已退出")
 SessionLimit = error("session_limit", 401, "登录的设备太多,本机已退出,请重新登录")
+AccountClosed = error("account_closed", 401, "账号已注销")
 ENDED_LOGIN: dict[str, type[DomainError]] = {
     "logout": SessionEnded,
     "replaced": SessionEnded,
@@ -43,6 +44,7 @@ ENDED_LOGIN: dict[str, type[DomainError]] = {
     "disabled": AccountDisabled,
     "rebound": SessionRebound,
     "capped": SessionLimit,
+    "closed": AccountClosed,
 }
 Forbidden = error("forbidden", 403, "您没有权限进行此操作")
 Conflict = error("conflict", 409, "操作冲突,请刷新后重试")
@@ -57,6 +59,8 @@ WeChatFailed = error("wechat_error", 502, "微信服务返回错误,请稍后再
 UploadLimitReached = error("upload_limit_reached", 429, "上传的文件太多,请稍后再试")
 UploadNotReceived = error("upload_not_received", 409, "还没有收到文件,请重新上传")
 UploadExpired = error("upload_expired", 410, "上传已过期,请重新上传")
+FileRemoved = error("file_removed", 410, "文件已过保存期限,已按规定删除")
+OrdersStillOpen = error("orders_still_open", 409, "还有未办结的办件,办结或撤回后才能注销")
 StorageUnavailable = error("storage_unavailable", 503, "文件服务暂不可用,请稍后再试")
 ServiceUnavailable = error("service_unavailable", 503, "服务暂不可用,请稍后再试")
 DatabaseUnreachable = error("database_unreachable", 503, "数据库不可用")

@@ -152,6 +152,14 @@ class BackupSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_age_hours: int = 36  # readiness fails when the newest backup is older
 
 
+class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # How long personal data is kept (docs/operations.md, "Personal data and retention").
+    order_files_days: int = 180  # an order's photos and files, from when it ended
+    audit_years: int = 3  # the audit log (at least 1: the database refuses younger removals)
+    idle_account_days: int = 1095  # a resident unseen this long, with nothing open, is closed
+    at: str = "03:40"  # the daily retention run (business time)
+
+
 AREAS: dict[str, type[msgspec.Struct]] = {
     "": CoreSettings,
     "server": ServerSettings,
@@ -163,6 +171,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "ratings": RatingSettings,
     "limits": LimitSettings,
     "backup": BackupSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -177,6 +186,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ratings: RatingSettings = msgspec.field(default_factory=RatingSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -396,6 +406,14 @@ def validate(settings: Settings) -> Settings:
         raise SettingsError("DAIBAN_SCHEDULER_WORKDAY_END: must be after the workday start")
     _clock_time("DAIBAN_SCHEDULER_CLEANUP_AT", settings.scheduler.cleanup_at)
     _clock_time("DAIBAN_BACKUP_AT", settings.backup.at)
+    _clock_time("DAIBAN_RETENTION_AT", settings.retention.at)
+    for name, value, least in (
+        ("DAIBAN_RETENTION_ORDER_FILES_DAYS", settings.retention.order_files_days, 30),
+        ("DAIBAN_RETENTION_AUDIT_YEARS", settings.retention.audit_years, 1),
+        ("DAIBAN_RETENTION_IDLE_ACCOUNT_DAYS", settings.retention.idle_account_days, 180),
+    ):
+        if value < least:
+            raise SettingsError(f"{name}: must be at least {least} (got {value})")
     if settings.server.metrics_token and len(settings.server.metrics_token) < 32:
         raise SettingsError("DAIBAN_SERVER_METRICS_TOKEN: must be at least 32 characters")
     for name, value in (

@@ -54,6 +54,14 @@ def build_scheduler(ctx: Context) -> AsyncIOScheduler:
         id="clean_up",
         misfire_grace_time=6 * 3600,
     )
+    retention = time.fromisoformat(ctx.settings.retention.at)
+    scheduler.add_job(
+        tasks.retain,
+        CronTrigger(hour=retention.hour, minute=retention.minute, timezone=ctx.settings.zone),
+        args=[ctx],
+        id="retention",
+        misfire_grace_time=6 * 3600,
+    )
     if ctx.settings.backup.dir:
         at = time.fromisoformat(ctx.settings.backup.at)
         scheduler.add_job(

@@ -16,6 +16,7 @@ from app.ledger import files as ledger_files
 from app.models import JobRun
 from app.notifications import delivery
 from app.ratings import service as ratings
+from app.retention.run import run_retention
 from app.uploads.service import cleanup_unattached, clear_raw_files
 from jobs import due_reminders
 
@@ -96,3 +97,13 @@ async def back_up(ctx: Context) -> int:
         return done.rows
 
     return await recorded(ctx, "backup", work, run_id=claimed)
+
+
+async def retain(ctx: Context) -> int:
+    """Personal data past its time (app/retention): ended orders' files, old audit rows,
+    accounts unused for long; the items are all three together."""
+
+    async def work() -> int:
+        return (await run_retention(ctx)).total
+
+    return await recorded(ctx, "retention", work)

@@ -8,9 +8,16 @@ from litestar.params import FromQuery, JSONBody
 from app.accounts import service
 from app.accounts.outputs import MeView
 from app.notifications import inbox
+from app.retention.accounts import ClosedAccount, close_own_account
 from mini_program_api.deps import Caller, Ctx, require_login, require_role
 from mini_program_api.params import Cursor, Limit
-from mini_program_api.schemas import MarkReadInput, PhoneCodeInput, ProfileInput, SubscribeInput
+from mini_program_api.schemas import (
+    CloseAccountInput,
+    MarkReadInput,
+    PhoneCodeInput,
+    ProfileInput,
+    SubscribeInput,
+)
 
 
 class MeController(Controller):
@@ -38,6 +45,17 @@ class MeController(Controller):
     async def phone(self, data: JSONBody[PhoneCodeInput], ctx: Ctx, principal: Caller) -> MeView:
         phone = await ctx.wechat.phone_number(data.code)
         return await ctx.db.run_write(lambda s: service.phone_from_wechat(s, ctx, principal, phone))
+
+    @post(
+        "/close",
+        status_code=200,
+        guards=[require_role("resident")],
+        summary="注销账号: 删除本人信息, 办件匿名保留 (有未办结办件时不能注销)",
+    )
+    async def close(
+        self, data: JSONBody[CloseAccountInput], ctx: Ctx, principal: Caller
+    ) -> ClosedAccount:
+        return await close_own_account(ctx, principal)
 
     @get("/messages", summary="消息中心 (新的在前), 含未读数")
     async def messages(

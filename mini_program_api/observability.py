@@ -78,14 +78,20 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
+            # The caller as authentication found it (an account id and role, never who they
+            # are), and the route's template, which groups /orders/17 with /orders/18.
+            principal = scope.get("state", {}).get("principal")
             log.info(
                 "request",
                 extra={
                     "requestId": request_id,
                     "method": scope.get("method"),
+                    "route": scope.get("path_template"),
                     "path": scope.get("path"),
                     "status": status["code"],
                     "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "userId": principal.account_id if principal else None,
+                    "role": principal.role if principal else None,
                 },
             )
             request_id_var.reset(token)

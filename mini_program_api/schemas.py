@@ -104,6 +104,12 @@ class PhoneCodeInput(Input):
     code: Code
 
 
+class CloseAccountInput(Input):
+    """The resident types 注销 to confirm: the account cannot be brought back."""
+
+    confirm: Literal["注销"]
+
+
 class ProfileInput(Input):
     """Only the fields present change."""
 

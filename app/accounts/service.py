@@ -21,6 +21,8 @@ from app.security.tokens import (
 )
 from app.wechat import WeChatSession
 
+SEEN_EVERY = timedelta(days=1)  # how often a login or refresh records that the person was seen
+
 
 @dataclass
 class RefreshResult:
@@ -73,6 +75,8 @@ def issue_tokens(
     session: Session, ctx: Context, account: Account, *, family_id: str | None
 ) -> outputs.TokenPair:
     now = ctx.now()
+    if account.last_seen_at is None or account.last_seen_at < now - SEEN_EVERY:
+        account.last_seen_at = now  # the retention rules count disuse from here
     if family_id is None:  # a new login: the oldest beyond the cap end
         _cap_logins(session, ctx, account.id)
     family_id = family_id or new_secret()[:32]

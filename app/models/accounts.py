@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -25,6 +25,13 @@ class Account(Base):
         CheckConstraint("role IN ('resident', 'agent', 'dispatcher', 'admin')", name="role"),
         CheckConstraint("post IS NULL OR post IN ('A', 'B')", name="post"),
         Index("ix_accounts_region_role", "region_id", "role"),
+        # The retention job finds residents unseen for long by when they were last seen.
+        Index(
+            "ix_accounts_idle",
+            "last_seen_at",
+            postgresql_where=text("role = 'resident' AND closed_at IS NULL"),
+            sqlite_where=text("role = 'resident' AND closed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -55,6 +62,11 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A resident's last login or token refresh (at most a day old), or the account's start.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    # 注销: closed by the resident, or for long disuse by the retention job; the person's
+    # data is erased then and the row stays only so that their orders keep an owner.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RefreshToken(Base):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,6 +44,13 @@ class Order(Base):
         Index("ix_orders_due", "status", "due_at"),
         # The village's recent requests by item (本村常办), answered from the index alone.
         Index("ix_orders_village_recent", "village_id", "submitted_at", "item_id"),
+        # The retention job finds ended orders whose files are due by when they ended.
+        Index(
+            "ix_orders_files_due",
+            "ended_at",
+            postgresql_where=text("files_removed_at IS NULL AND ended_at IS NOT NULL"),
+            sqlite_where=text("files_removed_at IS NULL AND ended_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -95,6 +103,10 @@ class Order(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivery_method: Mapped[str | None] = mapped_column(String(10))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it reached a final status (归档, 不予受理, 撤回 or 终止); its files are removed
+    # DAIBAN_RETENTION_ORDER_FILES_DAYS later (app/retention), and then files_removed_at set.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    files_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

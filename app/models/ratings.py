@@ -45,7 +45,10 @@ class Rectification(Base):
     """整改: a bad rating's case for the town: verify, fix or explain, answer, follow-up."""
 
     __tablename__ = "rectifications"
-    __table_args__ = (Index("ix_rectifications_town", "town_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_rectifications_town", "town_id", "status", "id"),
+        Index("ix_rectifications_order", "order_id", "status"),  # retention: a case open?
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), unique=True)
@@ -95,6 +98,7 @@ class Complaint(Base):
     __table_args__ = (
         Index("ix_complaints_town", "town_id", "status", "id"),
         Index("ix_complaints_resident", "resident_id", "id"),
+        Index("ix_complaints_order", "order_id", "status"),  # retention: a complaint open?
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -68,3 +68,6 @@ class Upload(Base):
     # When the raw file's key was cleared for good, after the form could no longer be used
     # (MinIO takes a second POST to a form that is still valid; app/uploads/service.py).
     raw_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its files were removed under the retention rules (key and thumbnail_key then
+    # empty): the row stays, so the order still says which material was given.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

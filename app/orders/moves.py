@@ -42,7 +42,7 @@ from app.orders.records import (
     record_event,
     upload_problems,
 )
-from app.orders.states import ACTIONS, ALLOWED_TRANSITIONS, OPEN, RUNNING, Move
+from app.orders.states import ACTIONS, ALLOWED_TRANSITIONS, FINAL, OPEN, RUNNING, Move
 from app.regions.service import within
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
@@ -178,12 +178,10 @@ def _write_move(
 ) -> None:
     """The compare-and-set, the files, the timeline event and the notifications: together
     in the caller's transaction."""
-    _guarded_update(
-        session,
-        order,
-        update(Order).values(status=to, updated_at=now, **change.values),
-        action,
-    )
+    values = {"status": to, "updated_at": now, **change.values}
+    if to in FINAL:
+        values["ended_at"] = now  # from here the retention rules count (app/retention)
+    _guarded_update(session, order, update(Order).values(**values), action)
     if change.attach:
         assert principal is not None, "only a person's move attaches files"
         attach_uploads(session, principal, order.id, change.attach)

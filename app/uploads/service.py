@@ -411,6 +411,8 @@ def download_links(
     session: Session, ctx: Context, principal: Principal, upload_id: int
 ) -> DownloadLinks:
     upload = _downloadable_upload(session, principal, upload_id)
+    if upload.removed_at is not None:
+        raise errors.FileRemoved()
     if upload.status != "ready" or upload.key is None:
         raise errors.NotFound("文件还没有上传完成")
     now = ctx.now()

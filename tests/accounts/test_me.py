@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -96,7 +97,13 @@ async def test_logs_carry_the_request_id_and_never_the_id_or_phone(client, demo,
     formatter = JsonFormatter()
     lines = [formatter.format(record) for record in caplog.records]
     access = [line for line in lines if '"logger": "daiban.access"' in line]
-    assert any('"requestId": "trace-me-1"' in line and '"status": 200' in line for line in access)
+    me = (await client.get("/mp/v1/me", headers=headers)).json()
+    mine = [json.loads(line) for line in access if '"requestId": "trace-me-1"' in line]
+    assert {(a["route"], a["status"], a["userId"], a["role"]) for a in mine} == {
+        ("/mp/v1/me", 200, me["id"], "resident"),
+        ("/mp/v1/me", 422, me["id"], "resident"),
+    }
+    assert all(a["method"] in ("PATCH", "GET") and a["ms"] >= 0 for a in mine)
     everything = "\n".join(lines)
     assert ID_NUMBER not in everything and PHONE not in everything
     assert ID_NUMBER[:-1] not in everything

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -336,22 +337,41 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert len(counts) >= statuses["sent"]
 
 
-async def test_an_ordinary_stop_of_the_worker_leaves_nothing_uncertain_or_held(
-    live, wechat, tmp_path
-):
-    """SIGTERM to `python -m jobs` mid-delivery: the sends in flight finish, what it had
-    claimed but not begun is handed back due at once, it exits 0; then another worker sends
-    the rest at once (no lease to wait out), each message once."""
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# The job worker alone, and the API (granian, one worker) running the jobs in its process.
+PROCESSES = {
+    "worker": (["-m", "jobs"], {}),
+    "api": (
+        ["-m", "app.cli", "serve"],
+        {"DAIBAN_SCHEDULER_MODE": "in-process", "DAIBAN_DEMO_DATA": "false"},
+    ),
+}
+
+
+@pytest.mark.parametrize("process", PROCESSES)
+async def test_an_ordinary_stop_leaves_nothing_uncertain_or_held(live, wechat, tmp_path, process):
+    """SIGTERM mid-delivery to `python -m jobs`, or to `daiban serve` with the scheduler in
+    its process: the sends in flight finish, what it had claimed but not begun is handed
+    back due at once, it exits 0; then another worker sends the rest at once (no lease to
+    wait out), each message once."""
     await _many(live, 300, 10)
     wechat.send_delay = 0.05
+    command, extra = PROCESSES[process]
     env = _worker_env(
         live,
         wechat,
         tmp_path,
         DAIBAN_STORAGE_LOCAL_DIR=str(live.settings.local_storage_dir),
         DAIBAN_SCHEDULER_DELIVERY_SECONDS="1",
+        DAIBAN_SERVER_PORT=str(_free_port()),
+        **extra,
     )
-    worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "jobs", cwd=ROOT, env=env)
+    worker = await asyncio.create_subprocess_exec(sys.executable, *command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while len(wechat.delivered) < 40 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)

@@ -154,6 +154,7 @@ LAYERS = {
     "app.accounts": 3,
     "app.ledger": 4,
     "app.district": 4,
+    "app.retention": 4,
 }
 ASSEMBLERS = {"app.asgi", "app.cli", "app.demo"}
 
