@@ -59,3 +59,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/uploads.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/retention.py

@@ -34,6 +34,8 @@ class Upload(Base):
             postgresql_where=text("order_id IS NULL"),
             sqlite_where=text("order_id IS NULL"),
         ),
+        # The retention job finds an ended order's files by the order.
+        Index("ix_uploads_order", "order_id"),
         # A POST to the local upload URL finds its upload by the key it was signed for.
         Index("ix_uploads_incoming_key", "incoming_key"),
         # Settled uploads whose raw key is still to be cleared, by when their form expires.

@@ -3,9 +3,9 @@
 What goes: name, phone, ID number (and their look-up hashes), the WeChat openid and unionid
 (the same WeChat logs in afresh as a new person), the village, every login, the message
 inbox and the subscription credits. What stays, and why (docs/operations.md): the orders,
-their timelines, ratings and complaints, with the person shown as 已注销用户 — the monthly
-ledgers and the district's figures are records of public service the county must keep, and
-they name the service, not the person; the audit log entries, for their own years."""
+their timelines, ratings and complaints, owned by the closed account and so without a name,
+ID number or phone — the monthly ledgers and the district's figures are records of public
+service the county must keep; the audit log entries, for their own years."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def due_orders(session: Session, cutoff: datetime, limit: int) -> list[int]:
     )
 
 
-def _keys(session: Session, order_ids: list[int]) -> list[str]:
+def file_keys(session: Session, order_ids: list[int]) -> list[str]:
+    """The stored keys of these orders' files not yet removed, through ix_uploads_order."""
     rows = session.execute(
         select(Upload.key, Upload.thumbnail_key, Upload.incoming_key).where(
             Upload.order_id.in_(order_ids), Upload.removed_at.is_(None)
@@ -84,7 +85,7 @@ async def remove_files(ctx: Context, order_ids: list[int]) -> int:
     harmless), so no file is ever left behind without a row that still names it."""
     if not order_ids:
         return 0
-    keys = await ctx.db.run_read(lambda s: _keys(s, order_ids))
+    keys = await ctx.db.run_read(lambda s: file_keys(s, order_ids))
     try:
         await ctx.store.delete(*keys)
     except StorageError:

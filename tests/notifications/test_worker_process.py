@@ -36,7 +36,7 @@ async def test_the_worker_process_runs_the_jobs_and_stops_on_sigterm(ctx, demo, 
     assert worker.stderr is not None
     started = await asyncio.wait_for(worker.stderr.readline(), 30)
     assert b"worker started" in started
-    for job in (b"deliver", b"reminders", b"ledgers", b"clean_up", b"comment_checks"):
+    for job in (b"deliver", b"reminders", b"ledgers", b"clean_up", b"comment_checks", b"retention"):
         assert job in started, started
     for _ in range(100):  # the ledgers' catch-up runs at once
         if await ctx.db.run_read(

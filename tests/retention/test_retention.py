@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.models import Account, AuditEntry, Complaint, Order, Upload
 from app.retention.accounts import idle_accounts
-from app.retention.files import due_orders
+from app.retention.files import due_orders, file_keys
 from app.retention.run import prune_audit, run_retention
 from jobs import tasks
 from tests.factories import submit, upload_photo
@@ -310,12 +310,18 @@ def _plans(session, *runs) -> list[str]:
 async def test_what_is_due_is_found_through_an_index(ctx):
     """A range over a partial index of what may come due, never a scan of what is stored."""
     cutoff = datetime(2026, 1, 1, tzinfo=UTC)
-    orders_plan, accounts_plan = await ctx.db.run_read(
-        lambda s: _plans(s, lambda: due_orders(s, cutoff, 10), lambda: idle_accounts(s, cutoff, 10))
+    orders_plan, accounts_plan, files_plan = await ctx.db.run_read(
+        lambda s: _plans(
+            s,
+            lambda: due_orders(s, cutoff, 10),
+            lambda: idle_accounts(s, cutoff, 10),
+            lambda: file_keys(s, [1, 2]),
+        )
     )
+    assert files_plan.startswith("SEARCH uploads USING INDEX ix_uploads_order"), files_plan
     assert orders_plan.startswith("SEARCH orders USING INDEX ix_orders_files_due"), orders_plan
     assert accounts_plan.startswith("SEARCH accounts USING INDEX ix_accounts_idle"), accounts_plan
-    for plan in (orders_plan, accounts_plan):
+    for plan in (orders_plan, accounts_plan, files_plan):
         assert "SCAN" not in plan, plan  # each check of a candidate is a search too
 
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("removed_at", app.models.base.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.create_index("ix_uploads_order", ["order_id"], unique=False)
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("last_seen_at", app.models.base.UTCDateTime(timezone=True), nullable=True)
@@ -103,6 +104,7 @@ def downgrade() -> None:
         batch_op.drop_column("closed_at")
         batch_op.drop_column("last_seen_at")
     with op.batch_alter_table("uploads", schema=None) as batch_op:
+        batch_op.drop_index("ix_uploads_order")
         batch_op.drop_column("removed_at")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_files_due")
