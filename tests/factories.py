@@ -75,6 +75,31 @@ async def taken_by_agent1a(client: httpx.AsyncClient, login: Any, order_id: int)
     return agent  # type: ignore[no-any-return]
 
 
+async def delivered(
+    client: httpx.AsyncClient, login: Any, resident: str = "resident2", agent: str = "agent4a"
+) -> int:
+    """An order carried through to hand-back (回交): `resident` submits, `agent` takes,
+    accepts, completes and delivers it with a photo of the signed receipt."""
+    response = await submit(client, await login(resident))
+    assert response.status_code == 201, response.text
+    order_id = response.json()["id"]
+    headers = await login(agent)
+    for action, body in (
+        ("take", {}),
+        ("accept", {}),
+        ("complete", {"outcome": "approved"}),
+        (
+            "deliver",
+            {"deliveryMethod": "pickup", "proofUploadIds": [await upload_photo(client, headers)]},
+        ),
+    ):
+        moved = await client.post(
+            f"/mp/v1/agent/orders/{order_id}/{action}", json=body, headers=headers
+        )
+        assert moved.status_code == 200, moved.text
+    return int(order_id)
+
+
 async def region_ids(client: httpx.AsyncClient) -> dict[str, int]:
     """Every region in service by its name and by its code, from the public tree."""
     found: dict[str, int] = {}

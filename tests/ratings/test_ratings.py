@@ -11,30 +11,8 @@ from sqlalchemy import select, update
 
 from app.models import Complaint, Order, Rating
 from jobs import tasks
-from tests.factories import submit, upload_photo
+from tests.factories import delivered, submit
 from tests.notifications.test_reminders import at, messages, tick
-
-
-async def _delivered(client, login, resident="resident2", agent="agent4a") -> int:
-    """An order carried through to hand-back (回交)."""
-    response = await submit(client, await login(resident))
-    assert response.status_code == 201, response.text
-    order_id = response.json()["id"]
-    headers = await login(agent)
-    for action, body in (
-        ("take", {}),
-        ("accept", {}),
-        ("complete", {"outcome": "approved"}),
-        (
-            "deliver",
-            {"deliveryMethod": "pickup", "proofUploadIds": [await upload_photo(client, headers)]},
-        ),
-    ):
-        moved = await client.post(
-            f"/mp/v1/agent/orders/{order_id}/{action}", json=body, headers=headers
-        )
-        assert moved.status_code == 200, moved.text
-    return int(order_id)
 
 
 async def _rate(client, login, order_id, grade, handle="resident2", **extra):
@@ -50,7 +28,7 @@ async def test_only_the_orders_resident_only_once_only_after_hand_back(client, d
     too_early = await _rate(client, login, early, 5)
     assert too_early.status_code == 409 and too_early.json()["code"] == "illegal_transition"
     assert too_early.json()["currentStatus"] == "assigned"
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     invited = await messages(ctx, "resident2", "rating_invite")
     assert [m.order_id for m in invited] == [order_id]
     assert (await _rate(client, login, order_id, 5, handle="resident1")).status_code == 404
@@ -71,7 +49,7 @@ async def test_only_the_orders_resident_only_once_only_after_hand_back(client, d
 
 
 async def test_tags_must_fit_the_grade_and_bad_words_stay_hidden_from_staff(client, demo, login):
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     wrong = await _rate(client, login, order_id, 5, tags=["材料反复要"])
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "tags"
     rated = await _rate(client, login, order_id, 2, tags=["超时"], comment="办事太慢,什么垃圾东西")
@@ -86,7 +64,7 @@ async def test_tags_must_fit_the_grade_and_bad_words_stay_hidden_from_staff(clie
 
 
 async def test_a_kind_comment_reaches_staff_and_the_agent_never_sees_who(client, demo, login):
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     await _rate(client, login, order_id, 4, comment="吴书记跑了两趟,辛苦了")
     [mine] = (await client.get("/mp/v1/agent/ratings", headers=await login("agent4a"))).json()
     assert mine["comment"] == "吴书记跑了两趟,辛苦了"
@@ -103,7 +81,7 @@ async def test_a_kind_comment_reaches_staff_and_the_agent_never_sees_who(client,
 async def test_unrated_after_seven_days_the_order_gets_the_default_and_closes(
     client, demo, login, ctx, clock
 ):
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     await tick(ctx, clock, at(2026, 11, 26, 9, 59))
     assert await messages(ctx, "resident2", "rating_reminder") == []
     await tick(ctx, clock, at(2026, 11, 26, 10, 0))  # 3 days after hand-back
@@ -125,7 +103,7 @@ async def test_unrated_after_seven_days_the_order_gets_the_default_and_closes(
 
 
 async def test_a_rating_before_the_window_ends_cancels_the_default(client, demo, login, ctx, clock):
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     await tick(ctx, clock, at(2026, 11, 27, 10, 0))
     assert (await _rate(client, login, order_id, 4)).status_code == 201
     await tick(ctx, clock, at(2026, 12, 1, 10, 0))
@@ -138,7 +116,7 @@ async def test_a_rating_before_the_window_ends_cancels_the_default(client, demo,
 async def test_a_bad_rating_opens_a_case_with_reminders_escalation_and_a_follow_up(
     client, demo, login, ctx, clock
 ):
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     rated = await _rate(client, login, order_id, 1, tags=["材料反复要"], comment="来回跑了三趟")
     assert rated.status_code == 201
     told = await messages(ctx, "dispatcher2a", "bad_rating")
@@ -191,7 +169,7 @@ async def test_a_bad_rating_opens_a_case_with_reminders_escalation_and_a_follow_
 async def test_an_upheld_appeal_leaves_the_rating_out_and_a_dismissed_one_keeps_it(
     client, demo, login
 ):
-    first, second = await _delivered(client, login), await _delivered(client, login)
+    first, second = await delivered(client, login), await delivered(client, login)
     await _rate(client, login, first, 1)
     await _rate(client, login, second, 1)
     dispatcher = await login("dispatcher2a")
@@ -238,8 +216,8 @@ async def test_satisfaction_on_a_hand_made_month_equals_the_hand_computed_rate(
 ):
     # Given: 5, 5, 4, 3, 2, 1 (吴秀芳); defaults: two orders left unrated past the window.
     given = [5, 5, 4, 3, 2, 1]
-    rated = [await _delivered(client, login) for _ in given]
-    unrated = [await _delivered(client, login) for _ in range(2)]
+    rated = [await delivered(client, login) for _ in given]
+    unrated = [await delivered(client, login) for _ in range(2)]
     for order_id, grade in zip(rated, given, strict=True):
         assert (await _rate(client, login, order_id, grade)).status_code == 201
     await tick(ctx, clock, at(2026, 11, 30, 10, 0))  # both defaults are recorded
@@ -332,7 +310,7 @@ async def test_a_complaint_before_national_day_is_due_after_the_holiday(client, 
 
 
 async def test_complaints_are_the_residents_own_and_the_towns(client, demo, login, ctx):
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     made = await client.post(
         "/mp/v1/complaints",
         json={"orderId": order_id, "text": "结果送错了"},
@@ -360,7 +338,7 @@ async def test_complaints_are_the_residents_own_and_the_towns(client, demo, logi
 async def test_a_comment_left_unchecked_is_checked_by_the_job_and_then_shown(
     client, demo, login, ctx
 ):
-    order_id = await _delivered(client, login)
+    order_id = await delivered(client, login)
     await _rate(client, login, order_id, 5, comment="态度很好")
     # As if WeChat had been unreachable.
     await ctx.db.run_write(lambda s: s.execute(update(Rating).values(comment_status="pending")))

@@ -18,34 +18,13 @@ from app.retention.accounts import idle_accounts
 from app.retention.files import due_orders, file_keys
 from app.retention.run import prune_audit, run_retention
 from jobs import tasks
-from tests.factories import submit, upload_photo
+from tests.factories import delivered, submit
 
 DAYS = 180  # DAIBAN_RETENTION_ORDER_FILES_DAYS's default
 
 
-async def _delivered(client, login, resident="resident2", agent="agent4a") -> int:
-    response = await submit(client, await login(resident))
-    assert response.status_code == 201, response.text
-    order_id = int(response.json()["id"])
-    headers = await login(agent)
-    for action, body in (
-        ("take", {}),
-        ("accept", {}),
-        ("complete", {"outcome": "approved"}),
-        (
-            "deliver",
-            {"deliveryMethod": "pickup", "proofUploadIds": [await upload_photo(client, headers)]},
-        ),
-    ):
-        moved = await client.post(
-            f"/mp/v1/agent/orders/{order_id}/{action}", json=body, headers=headers
-        )
-        assert moved.status_code == 200, moved.text
-    return order_id
-
-
 async def _archived(client, login, resident="resident2") -> int:
-    order_id = await _delivered(client, login, resident)
+    order_id = await delivered(client, login, resident)
     rated = await client.post(
         f"/mp/v1/orders/{order_id}/rating", json={"grade": 5}, headers=await login(resident)
     )
