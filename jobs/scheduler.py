@@ -8,7 +8,9 @@ Stable ids, coalescing and a misfire grace keep a busy or sleeping worker from p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, time
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -46,32 +48,26 @@ def build_scheduler(ctx: Context) -> AsyncIOScheduler:
         next_run_time=datetime.now(ctx.settings.zone),
         misfire_grace_time=6 * 3600,
     )
-    cleanup = time.fromisoformat(settings.cleanup_at)
-    scheduler.add_job(
-        tasks.clean_up,
-        CronTrigger(hour=cleanup.hour, minute=cleanup.minute, timezone=ctx.settings.zone),
-        args=[ctx],
-        id="clean_up",
-        misfire_grace_time=6 * 3600,
-    )
-    retention = time.fromisoformat(ctx.settings.retention.at)
-    scheduler.add_job(
-        tasks.retain,
-        CronTrigger(hour=retention.hour, minute=retention.minute, timezone=ctx.settings.zone),
-        args=[ctx],
-        id="retention",
-        misfire_grace_time=6 * 3600,
-    )
+    _daily(scheduler, ctx, tasks.clean_up, settings.cleanup_at, "clean_up")
+    _daily(scheduler, ctx, tasks.retain, ctx.settings.retention.at, "retention")
     if ctx.settings.backup.dir:
-        at = time.fromisoformat(ctx.settings.backup.at)
-        scheduler.add_job(
-            tasks.back_up,
-            CronTrigger(hour=at.hour, minute=at.minute, timezone=ctx.settings.zone),
-            args=[ctx],
-            id="backup",
-            misfire_grace_time=6 * 3600,
-        )
+        _daily(scheduler, ctx, tasks.back_up, ctx.settings.backup.at, "backup")
     return scheduler
+
+
+def _daily(
+    scheduler: AsyncIOScheduler, ctx: Context, task: Callable[..., Any], at: str, job_id: str
+) -> None:
+    """A job once a day at a setting's HH:MM (business time); one missed while the worker
+    slept still runs within six hours."""
+    moment = time.fromisoformat(at)
+    scheduler.add_job(
+        task,
+        CronTrigger(hour=moment.hour, minute=moment.minute, timezone=ctx.settings.zone),
+        args=[ctx],
+        id=job_id,
+        misfire_grace_time=6 * 3600,
+    )
 
 
 def start_in_process(ctx: Context) -> AsyncIOScheduler:
