@@ -30,9 +30,9 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-lint
-	$(BIN)/ruff check app mini_program_api storage jobs tests bench
-	$(BIN)/ruff format --check app mini_program_api storage jobs tests bench
-	$(BIN)/mypy app
+	$(BIN)/ruff check app mini_program_api console storage jobs tests bench
+	$(BIN)/ruff format --check app mini_program_api console storage jobs tests bench
+	$(BIN)/mypy app console
 
 migrate: $(STAMP)
 	$(BIN)/daiban migrate

@@ -16,6 +16,7 @@ from app.logs import configure_logging
 from app.security.tokens import AccessTokens
 from app.settings import Settings, load_settings
 from app.work_calendar import next_year_missing
+from console.router import console_router, template_config
 from jobs.scheduler import start_in_process
 from jobs.scheduler import stop as stop_scheduler
 from mini_program_api.admin import admin_router
@@ -98,6 +99,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             api,
+            console_router(settings),
             healthz,
             readyz,
             local_upload,
@@ -124,6 +126,7 @@ def create_app(
         stores={STORE: build_store(settings)},
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=openapi_config(settings) if docs else None,
+        template_config=template_config(settings),
         debug=False,
     )
     if docs:

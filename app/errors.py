@@ -46,6 +46,13 @@ ENDED_LOGIN: dict[str, type[DomainError]] = {
     "capped": SessionLimit,
     "closed": AccountClosed,
 }
+# The console (app/accounts/console.py): its sign-in by QR code and its browser sessions.
+ConsoleStaffOnly = error("console_staff_only", 403, "只有调度员和管理员可以登录工作台")
+SignInInvalid = error("sign_in_invalid", 404, "二维码无效或已过期，请刷新电脑上的二维码")
+ConsoleSignedOut = error("console_signed_out", 401, "请先登录工作台")
+ConsoleSessionExpired = error(
+    "console_session_expired", 401, "长时间未操作，已退出工作台，请重新登录"
+)
 Forbidden = error("forbidden", 403, "您没有权限进行此操作")
 Conflict = error("conflict", 409, "操作冲突,请刷新后重试")
 BindingCodeInvalid = error("binding_code_invalid", 400, "绑定码无效或已过期")

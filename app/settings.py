@@ -160,6 +160,13 @@ class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
     at: str = "03:40"  # the daily retention run (business time)
 
 
+class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # The town-centre console at /console (docs/console.md): its browser sessions.
+    session_idle_minutes: int = 30  # signed out after this long without a page or action
+    session_hours: int = 12  # and after this long in any case (a working day and more)
+    sign_in_seconds: int = 120  # how long a sign-in QR code can be confirmed on a phone
+
+
 AREAS: dict[str, type[msgspec.Struct]] = {
     "": CoreSettings,
     "server": ServerSettings,
@@ -172,6 +179,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "limits": LimitSettings,
     "backup": BackupSettings,
     "retention": RetentionSettings,
+    "console": ConsoleSettings,
 }
 
 
@@ -187,6 +195,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -411,6 +420,9 @@ def validate(settings: Settings) -> Settings:
         ("DAIBAN_RETENTION_ORDER_FILES_DAYS", settings.retention.order_files_days, 30),
         ("DAIBAN_RETENTION_AUDIT_YEARS", settings.retention.audit_years, 1),
         ("DAIBAN_RETENTION_IDLE_ACCOUNT_DAYS", settings.retention.idle_account_days, 180),
+        ("DAIBAN_CONSOLE_SESSION_IDLE_MINUTES", settings.console.session_idle_minutes, 5),
+        ("DAIBAN_CONSOLE_SESSION_HOURS", settings.console.session_hours, 1),
+        ("DAIBAN_CONSOLE_SIGN_IN_SECONDS", settings.console.sign_in_seconds, 30),
     ):
         if value < least:
             raise SettingsError(f"{name}: must be at least {least} (got {value})")

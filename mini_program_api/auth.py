@@ -7,12 +7,18 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.params import JSONBody
 
-from app.accounts import service
+from app.accounts import console, service
+from app.accounts.console import SignInRequest
 from app.accounts.outputs import TokenPair
 from mini_program_api.deps import Caller, Ctx, require_login
 from mini_program_api.limits import limit_login_account
 from mini_program_api.problems import domain_error_response
-from mini_program_api.schemas import BindStaffInput, LoginInput, RefreshInput
+from mini_program_api.schemas import (
+    BindStaffInput,
+    ConsoleSignInInput,
+    LoginInput,
+    RefreshInput,
+)
 
 
 class AuthController(Controller):
@@ -65,3 +71,27 @@ class AuthController(Controller):
         self, data: JSONBody[BindStaffInput], ctx: Ctx, principal: Caller
     ) -> TokenPair:
         return await ctx.db.run_write(lambda s: service.bind_staff(s, ctx, principal, data.code))
+
+    @post(
+        "/console/scan",
+        opt={"errors": (403, 404)},
+        status_code=200,
+        guards=[require_login],
+        summary="扫码登录工作台 (一): 读出电脑上的二维码, 返回该登录请求来自何处, 供确认",
+    )
+    async def scan_console_sign_in(
+        self, data: JSONBody[ConsoleSignInInput], ctx: Ctx, principal: Caller
+    ) -> SignInRequest:
+        return await ctx.db.run_write(lambda s: console.scan_sign_in(s, ctx, principal, data.code))
+
+    @post(
+        "/console/confirm",
+        opt={"errors": (403, 404)},
+        status_code=204,
+        guards=[require_login],
+        summary="扫码登录工作台 (二): 调度员或管理员在手机上确认, 电脑随即登录",
+    )
+    async def confirm_console_sign_in(
+        self, data: JSONBody[ConsoleSignInInput], ctx: Ctx, principal: Caller
+    ) -> None:
+        await ctx.db.run_write(lambda s: console.confirm_sign_in(s, ctx, principal, data.code))

@@ -9,7 +9,6 @@ in Redis (DAIBAN_LIMITS_REDIS_URL) when several workers or servers must share th
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from app.security import addresses
 from app.security.tokens import AccessTokens, TokenError
 from app.settings import Settings
 
@@ -58,24 +58,13 @@ def build_store(settings: Settings) -> Store:
 
 def client_address(settings: Settings) -> Callable[[Request[Any, Any, Any]], str]:
     """The client's address: the peer's, or X-Real-IP when the peer is a trusted proxy."""
-    proxies = {_ip(a) for a in settings.server.trusted_proxies.split(",")} - {None}
+    of = addresses.client_address(settings)
 
     def address(request: Request[Any, Any, Any]) -> str:
         peer = request.client.host if request.client else ""
-        if proxies and _ip(peer) in proxies:
-            real = request.headers.get("x-real-ip", "").strip()
-            if _ip(real) is not None:
-                return real
-        return peer or "unknown"
+        return of(peer, request.headers.get("x-real-ip", ""))
 
     return address
-
-
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
 
 
 def account_of(

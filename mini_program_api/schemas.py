@@ -100,6 +100,11 @@ class BindStaffInput(Input):
     code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
 
 
+class ConsoleSignInInput(Input):
+    # What the console's QR code holds (app/accounts/console.py: new_secret, URL-safe).
+    code: Annotated[str, msgspec.Meta(min_length=20, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class PhoneCodeInput(Input):
     code: Code
 

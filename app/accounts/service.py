@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.accounts import outputs
+from app.accounts.console import end_sessions_of
 from app.context import Context
 from app.models import Account, RefreshToken, Region
 from app.orders.entered import claim_entered_orders
@@ -200,6 +201,7 @@ def revoke_all(session: Session, account_id: int, ctx: Context, reason: str) -> 
         .values(revoked_at=ctx.now(), revoked_reason=reason)
     )
     ctx.revocations.announce(session)
+    end_sessions_of(session, ctx, account_id, reason)
 
 
 # --- the resident's own profile ---------------------------------------------------------

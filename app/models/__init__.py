@@ -1,6 +1,6 @@
 """Every model, imported here so Alembic and the app see one metadata."""
 
-from app.models.accounts import Account, RefreshToken
+from app.models.accounts import Account, ConsoleSession, ConsoleSignIn, RefreshToken
 from app.models.base import Base
 from app.models.catalogue import CatalogueItem, Department, ItemEnablement, ItemVersion
 from app.models.keys import KeyCheck
@@ -25,6 +25,8 @@ __all__ = [
     "CalendarYear",
     "CatalogueItem",
     "Complaint",
+    "ConsoleSession",
+    "ConsoleSignIn",
     "Department",
     "ItemEnablement",
     "ItemVersion",

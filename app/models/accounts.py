@@ -86,3 +86,43 @@ class RefreshToken(Base):
     # Why the login ended (logout, reused, disabled, rebound, replaced, capped): a refresh
     # presenting one of its tokens is told which (errors.ENDED_LOGIN).
     revoked_reason: Mapped[str | None] = mapped_column(String(12))
+
+
+class ConsoleSignIn(Base):
+    """A sign-in to the console waiting for its QR code to be confirmed on a staff phone.
+
+    The code in the QR and the browser's own secret (in a cookie) are different: whoever
+    reads the code off the screen can confirm it, but only the browser that asked can take
+    the session it starts. Both are stored hashed."""
+
+    __tablename__ = "console_sign_ins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str | None] = mapped_column(String(45))  # where the browser asked from
+    browser: Mapped[str | None] = mapped_column(String(200))  # its User-Agent, cut short
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    scanned_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleSession(Base):
+    """A staff member signed in to the console in one browser (an httpOnly cookie holds
+    the secret whose hash is here). It ends at sign-out, after the idle timeout or the
+    absolute lifetime, and with every login of the account (disabled, re-bound)."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(12))

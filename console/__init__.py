@@ -1,0 +1,1 @@
+"""The town-centre console: server-rendered pages for dispatchers and district admins."""

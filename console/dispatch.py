@@ -1,0 +1,222 @@
+"""The dispatcher's pages: the board (调度台), the town's orders, one order with its moves.
+
+Every page calls the same app services as the API's dispatcher routes, with the signed-in
+dispatcher as the caller, so scope and rules are the API's: another town's order is "没有找到"
+and an illegal move is refused with the transition table's own Chinese reason."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.accounts import staff
+from app.accounts.console import ConsoleUser
+from app.context import Context
+from app.dispatch import board
+from app.orders import moves, queries
+from app.orders.states import OrderStatus
+from app.uploads.service import download_links
+from console.forms import FORM, AssignForm, ReasonForm, ReassignForm
+
+Dispatcher = NamedDependency[ConsoleUser]
+PAGE = 30
+
+
+def _ctx(request: Request[Any, Any, Any]) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+async def board_page(request: Request[Any, Any, Any], user: ConsoleUser) -> Template:
+    ctx = _ctx(request)
+    data = await ctx.db.run_read(lambda s: board.board(s, ctx, user.principal))
+    return Template(template_name="board.html", context={"user": user, "board": data})
+
+
+@get("/board/parts", name="console_board_parts")
+async def board_parts(request: Request[Any, Any, Any], dispatcher: Dispatcher) -> Template:
+    """The board's content alone, fetched every few seconds by the board page (htmx)."""
+    ctx = _ctx(request)
+    data = await ctx.db.run_read(lambda s: board.board(s, ctx, dispatcher.principal))
+    return Template(template_name="_board.html", context={"user": dispatcher, "board": data})
+
+
+def _order_context(
+    session: Session, ctx: Context, user: ConsoleUser, order_id: int
+) -> dict[str, Any]:
+    detail = queries.order_detail(session, ctx, user.principal, order_id)
+    agents = [a for a in staff.town_agents(session, ctx, user.principal) if not a.disabled]
+    photos: dict[int, str | None] = {}
+    for slot in detail.checklist:
+        for upload_id in slot.upload_ids:
+            try:
+                links = download_links(session, ctx, user.principal, upload_id)
+            except errors.DomainError:
+                photos[upload_id] = None  # removed by retention, or not yet complete
+                continue
+            photos[upload_id] = links.thumbnail_url or links.url
+    return {"user": user, "order": detail, "agents": agents, "photos": photos}
+
+
+class OrderPages(Controller):
+    path = "/orders"
+
+    @get(name="console_orders")
+    async def town_orders(
+        self,
+        request: Request[Any, Any, Any],
+        dispatcher: Dispatcher,
+        number: FromQuery[str | None] = None,
+        status: FromQuery[OrderStatus | None] = None,
+        overdue: FromQuery[bool | None] = None,
+        agent: FromQuery[int | None] = None,
+        cursor: FromQuery[int | None] = None,
+    ) -> Response[Any]:
+        """The town's orders, flagged first then newest; a number goes straight to its order."""
+        ctx = _ctx(request)
+        wanted = (number or "").strip()
+        if wanted:
+            if len(wanted) > 20 or not wanted.isascii() or not wanted.isalnum():
+                found = None
+            else:
+                found = await ctx.db.run_read(
+                    lambda s: queries.order_id_by_number(s, dispatcher.principal, wanted)
+                )
+            if found is not None:
+                return Redirect(path=f"/console/orders/{found}", status_code=303)
+        page = await ctx.db.run_read(
+            lambda s: queries.list_orders(
+                s,
+                ctx,
+                dispatcher.principal,
+                status=status,
+                agent_id=agent,
+                overdue=overdue,
+                cursor=cursor,
+                limit=PAGE,
+            )
+        )
+        following = {"status": status, "overdue": overdue, "agent": agent}
+        query = "&".join(f"{k}={str(v).lower()}" for k, v in following.items() if v is not None)
+        return Template(
+            template_name="orders.html",
+            context={
+                "next_url": f"/console/orders?{query}&cursor={page.next_cursor}".replace("?&", "?"),
+                "user": dispatcher,
+                "page": page,
+                "number": wanted,
+                "not_found": bool(wanted),
+                "status": status,
+                "overdue": overdue,
+            },
+        )
+
+    @get("/{order_id:int}", name="console_order")
+    async def order(
+        self, request: Request[Any, Any, Any], order_id: FromPath[int], dispatcher: Dispatcher
+    ) -> Template:
+        ctx = _ctx(request)
+        context = await ctx.db.run_read(lambda s: _order_context(s, ctx, dispatcher, order_id))
+        done = request.query_params.get("done")
+        return Template(template_name="order.html", context={**context, "done": done})
+
+    @get("/{order_id:int}/uploads/{upload_id:int}", name="console_upload")
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[int],
+        upload_id: FromPath[int],
+        dispatcher: Dispatcher,
+    ) -> Redirect:
+        """A photo at full size: a fresh short-lived link each time it is opened."""
+        del order_id
+        ctx = _ctx(request)
+        links = await ctx.db.run_read(
+            lambda s: download_links(s, ctx, dispatcher.principal, upload_id)
+        )
+        return Redirect(path=links.url, status_code=303)
+
+    async def _move(
+        self,
+        request: Request[Any, Any, Any],
+        user: ConsoleUser,
+        order_id: int,
+        done: str,
+        work: Any,
+    ) -> Response[Any]:
+        """Make a move; then back to the order (PRG), or the order again with the reason
+        the move was refused, in Chinese, at the status the API would answer."""
+        ctx = _ctx(request)
+        try:
+            await ctx.db.run_write(work)
+        except errors.DomainError as exc:
+            if exc.status in (401, 404):
+                raise
+            context = await ctx.db.run_read(lambda s: _order_context(s, ctx, user, order_id))
+            return Template(
+                template_name="order.html",
+                context={**context, "error": exc},
+                status_code=exc.status,
+            )
+        return Redirect(path=f"/console/orders/{order_id}?done={done}", status_code=303)
+
+    @post("/{order_id:int}/assign", name="console_assign")
+    async def assign(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[int],
+        data: Annotated[AssignForm, FORM],
+        dispatcher: Dispatcher,
+    ) -> Response[Any]:
+        ctx = _ctx(request)
+        move = moves.ActionInput(agent_id=data.agent_id)
+        return await self._move(
+            request,
+            dispatcher,
+            order_id,
+            "assign",
+            lambda s: moves.act(s, ctx, dispatcher.principal, order_id, "assign", move),
+        )
+
+    @post("/{order_id:int}/reassign", name="console_reassign")
+    async def reassign(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[int],
+        data: Annotated[ReassignForm, FORM],
+        dispatcher: Dispatcher,
+    ) -> Response[Any]:
+        ctx = _ctx(request)
+        return await self._move(
+            request,
+            dispatcher,
+            order_id,
+            "reassign",
+            lambda s: moves.reassign_order(
+                s, ctx, dispatcher.principal, order_id, data.agent_id, data.reason
+            ),
+        )
+
+    @post("/{order_id:int}/terminate", name="console_terminate")
+    async def terminate(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[int],
+        data: Annotated[ReasonForm, FORM],
+        dispatcher: Dispatcher,
+    ) -> Response[Any]:
+        ctx = _ctx(request)
+        move = moves.ActionInput(reason=data.reason)
+        return await self._move(
+            request,
+            dispatcher,
+            order_id,
+            "terminate",
+            lambda s: moves.act(s, ctx, dispatcher.principal, order_id, "terminate", move),
+        )

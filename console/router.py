@@ -1,0 +1,99 @@
+"""The console's router, its templates and its static files, for app/asgi.py to mount."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Router, get
+from litestar.config.csrf import CSRFConfig
+from litestar.di import NamedDependency, Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app.accounts.console import ConsoleUser
+from app.orders.states import STATUS_NAMES
+from app.settings import Settings
+from console import dispatch
+from console.session import (
+    EXCEPTION_HANDLERS,
+    PATH,
+    provide_admin,
+    provide_dispatcher,
+    provide_user,
+    secure_cookies,
+)
+from console.sign_in import SignInController, scanned_by_camera, sign_out
+
+HERE = Path(__file__).parent
+STATIC = f"{PATH}/static"
+CSRF_COOKIE = "daiban_csrf"
+
+
+@get("/", name="console_home")
+async def home(request: Request[Any, Any, Any], user: NamedDependency[ConsoleUser]) -> Template:
+    """A dispatcher's home is the board; an admin's the district's pages."""
+    if user.principal.role == "dispatcher":
+        return await dispatch.board_page(request, user)
+    return Template(template_name="admin_home.html", context={"user": user})
+
+
+def console_router(settings: Settings) -> Router:
+    csrf = CSRFConfig(
+        secret=hashlib.sha256(b"console-csrf:" + settings.security.secret_key.encode()).hexdigest(),
+        cookie_name=CSRF_COOKIE,
+        cookie_path=PATH,
+        cookie_secure=secure_cookies(settings),
+        cookie_samesite="strict",
+        header_name="x-csrftoken",
+    )
+    return Router(
+        path=PATH,
+        route_handlers=[
+            home,
+            SignInController,
+            scanned_by_camera,
+            sign_out,
+            dispatch.board_parts,
+            dispatch.OrderPages,
+            create_static_files_router(
+                path="/static", directories=[HERE / "static"], include_in_schema=False
+            ),
+        ],
+        dependencies={
+            "user": Provide(provide_user),
+            "dispatcher": Provide(provide_dispatcher),
+            "admin": Provide(provide_admin),
+        },
+        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        include_in_schema=False,
+    )
+
+
+def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    zone = settings.zone
+
+    def when(value: datetime | None) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+    def day(value: date | datetime | None) -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, datetime):
+            value = value.astimezone(zone).date()
+        return f"{value.year}年{value.month}月{value.day}日"
+
+    def prepare(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters.update(when=when, day=day)
+        engine.engine.globals.update(static=STATIC, statuses=STATUS_NAMES)
+
+    return TemplateConfig(
+        directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=prepare
+    )
