@@ -58,5 +58,6 @@ bench: $(STAMP)
 	$(BIN)/python bench/orders.py
 	$(BIN)/python bench/uploads.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/console.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/retention.py

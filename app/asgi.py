@@ -17,6 +17,7 @@ from app.security.tokens import AccessTokens
 from app.settings import Settings, load_settings
 from app.work_calendar import next_year_missing
 from console.router import console_router, template_config
+from console.session import pages_on_the_console
 from jobs.scheduler import start_in_process
 from jobs.scheduler import stop as stop_scheduler
 from mini_program_api.admin import admin_router
@@ -117,7 +118,7 @@ def create_app(
         },
         before_request=check_request,
         before_send=[security_headers(settings.storage.public_url)],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=pages_on_the_console(EXCEPTION_HANDLERS),
         middleware=[
             *([prometheus_config().middleware] if measured else []),
             request_id_middleware,

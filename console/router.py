@@ -22,7 +22,6 @@ from app.orders.states import STATUS_NAMES
 from app.settings import Settings
 from console import dispatch
 from console.session import (
-    EXCEPTION_HANDLERS,
     PATH,
     provide_admin,
     provide_dispatcher,
@@ -72,7 +71,6 @@ def console_router(settings: Settings) -> Router:
             "admin": Provide(provide_admin),
         },
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
-        exception_handlers=EXCEPTION_HANDLERS,
         include_in_schema=False,
     )
 

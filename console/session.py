@@ -22,6 +22,7 @@ from app.accounts.console import ConsoleUser
 from app.context import Context
 from app.security import addresses
 from app.settings import Settings
+from app.sqlite_writer import WriterError
 
 log = logging.getLogger("daiban.console")
 
@@ -137,8 +138,30 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_page(request, 500, "系统繁忙，请稍后再试")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
-    errors.DomainError: handle_domain_error,
-    HTTPException: handle_http_error,
-    Exception: handle_unexpected,
-}
+def console_page_for(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, errors.DomainError):
+        return handle_domain_error(request, exc)
+    if isinstance(exc, HTTPException):
+        return handle_http_error(request, exc)
+    if isinstance(exc, errors.FileProblems | RecursionError):
+        return error_page(request, 400, HTTP_TITLES[400])
+    if isinstance(exc, WriterError):
+        return error_page(request, 503, "系统繁忙，请稍后再试")
+    return handle_unexpected(request, exc)
+
+
+def pages_on_the_console(handlers: dict[Any, Any]) -> dict[Any, Any]:
+    """The app's exception handlers, each answering a page instead under /console: one set
+    of handlers for the app, so the most specific exception class picks it wherever the
+    error was raised (a route of the console, or no route at all)."""
+
+    def beside(api_handler: Any) -> Any:
+        def handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+            path = request.scope.get("path", "")
+            if path == PATH or path.startswith(f"{PATH}/"):
+                return console_page_for(request, exc)
+            return api_handler(request, exc)  # type: ignore[no-any-return]
+
+        return handler
+
+    return {kind: beside(api_handler) for kind, api_handler in handlers.items()}

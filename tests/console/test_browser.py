@@ -1,0 +1,209 @@
+"""The console in a real browser: headless Chromium (Debian's package) driven by Playwright
+against the real service started by the test, the mini-program's part played over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import settings_env
+from tests.factories import agent_id, submit
+
+CHROMIUM = os.environ.get("DAIBAN_TEST_CHROMIUM", "/usr/bin/chromium")
+# As root, in a closed network: no sandbox, no GPU, no calls home (which fail here).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# The board refreshes itself every 15 s; a little more for a slow machine.
+BOARD_REFRESH_MS = 25_000
+
+pytestmark = pytest.mark.skipif(
+    not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
+)
+
+
+class Service:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.api = httpx.AsyncClient(base_url=url, timeout=30)
+
+    async def phone(self, handle: str) -> dict[str, str]:
+        """The mini-program of a demo person: the Authorization header of its login."""
+        response = await self.api.post("/mp/v1/auth/login", json={"code": f"dev:{handle}"})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path, database_url: str, demo: None) -> Iterator[str]:
+    """`daiban serve` on the test's database (the demo district seeded), as an operator
+    starts it; its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")},
+        **settings_env(
+            tmp_path / "var",
+            database_url,
+            DAIBAN_SERVER_PORT=str(port),
+            DAIBAN_STORAGE_PUBLIC_URL=url,
+            DAIBAN_DEMO_DATA="false",
+        ),
+    }
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the service did not come up")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+
+
+@pytest.fixture
+async def service(served: str) -> AsyncIterator[Service]:
+    service = Service(served)
+    yield service
+    await service.api.aclose()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def _signed_in_by_qr(browser: Browser, service: Service, handle: str) -> Page:
+    """A new browser at the sign-in page; the phone of `handle` scans and confirms."""
+    context = await browser.new_context(
+        base_url=service.url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
+    )
+    page = await context.new_page()
+    await page.goto("/console/sign-in")
+    await expect(page).to_have_title(re.compile("^登录"))
+    scanned = await page.locator("figure.qr").get_attribute("data-scan")
+    assert scanned and scanned.startswith(f"{service.url}/console/q/")
+    code = scanned.rsplit("/", 1)[1]
+    phone = await service.phone(handle)
+    scan = await service.api.post("/mp/v1/auth/console/scan", json={"code": code}, headers=phone)
+    assert scan.status_code == 200, scan.text
+    await expect(page.get_by_text("已扫码，请在手机上确认登录。")).to_be_visible()
+    confirm = await service.api.post(
+        "/mp/v1/auth/console/confirm", json={"code": code}, headers=phone
+    )
+    assert confirm.status_code == 204, confirm.text
+    await expect(page).to_have_url(f"{service.url}/console/")
+    return page
+
+
+async def test_a_dispatcher_signs_in_by_qr_and_dispatches_an_order_from_the_board(browser, service):
+    page = await _signed_in_by_qr(browser, service, "dispatcher1a")
+    await expect(page).to_have_title("调度台 · 帮办代办工作台")
+    await expect(page.get_by_role("heading", name="调度台 · 店子镇")).to_be_visible()
+    await expect(page.get_by_role("heading", name="待派单（0）")).to_be_visible()
+
+    # A resident's order arrives: the board shows it without being reloaded.
+    resident = await service.phone("resident1")
+    order = (await submit(service.api, resident)).json()
+    pool = page.get_by_role("row").filter(has_text=order["number"])
+    await expect(pool).to_be_visible(timeout=BOARD_REFRESH_MS)
+    await expect(page.get_by_role("heading", name="待派单（1）")).to_be_visible()
+
+    # Assigned from the board, with the keyboard-labelled list of the town's agents.
+    dispatcher = await service.phone("dispatcher1a")
+    liu, wang = [await agent_id(service.api, dispatcher, n) for n in ("刘桂兰", "王建军")]
+    await pool.get_by_label("派给哪位代办员").select_option(str(liu))
+    await pool.get_by_role("button", name="派单").click()
+    await expect(page).to_have_url(re.compile(rf"/console/orders/{order['id']}\?done=assign$"))
+    await expect(page.get_by_role("status")).to_have_text("已派单。")
+    await expect(page.locator("dl.facts").first).to_contain_text("待接单")
+
+    # The agent takes it on the phone: the order page shows the move.
+    agent = await service.phone("agent1a")
+    took = await service.api.post(f"/mp/v1/agent/orders/{order['id']}/take", json={}, headers=agent)
+    assert took.status_code == 200, took.text
+    await page.reload()
+    await expect(page.locator("dl.facts").first).to_contain_text("审核中")
+    await expect(page.locator("ol.timeline")).to_contain_text("接单")
+
+    # An illegal move: the Chinese reason on the page, no stack trace.
+    await page.goto(f"/console/orders/{order['id']}")
+    reassign = page.locator("form", has=page.get_by_label("改派原因"))
+    await reassign.get_by_label("改派给").select_option(str(wang))
+    await reassign.get_by_label("改派原因").fill("刘桂兰外出培训")
+    await reassign.get_by_role("button", name="改派").click()
+    await expect(page.get_by_role("status")).to_have_text("已改派。")
+
+    # A dispatcher of another town sees none of it.
+    other = await browser.new_context(base_url=service.url)
+    stranger = await other.new_page()
+    await stranger.goto("/console/sign-in")
+    await stranger.get_by_label("演示登录码").fill("dev:dispatcher2a")
+    await stranger.get_by_role("button", name="登录").click()
+    await expect(stranger.get_by_role("heading", name="调度台 · 西集镇")).to_be_visible()
+    await expect(stranger.locator("main")).not_to_contain_text(order["number"])
+    await stranger.goto(f"/console/orders/{order['id']}")
+    await expect(stranger.get_by_role("alert")).to_contain_text("没有找到")
+    await stranger.goto(f"/console/orders?number={order['number']}")
+    await expect(stranger.get_by_role("status")).to_contain_text("本镇没有编号为")
+
+    # Signing out ends the session: the board is behind the sign-in page again.
+    await page.get_by_role("button", name="退出").click()
+    await expect(page).to_have_url(re.compile(r"/console/sign-in\?why=session_ended$"))
+    await page.goto("/console/")
+    await expect(page).to_have_url(re.compile(r"/console/sign-in\?why=console_signed_out$"))
+
+
+async def test_the_pages_load_nothing_from_outside_the_service(browser, service):
+    """County intranets have no internet: every script and style comes from the service."""
+    page = await _signed_in_by_qr(browser, service, "dispatcher1a")
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    for path in ("/console/", "/console/orders", "/console/sign-in"):
+        await page.goto(path)
+        await page.wait_for_load_state("networkidle")
+    await asyncio.sleep(0)
+    assert requested and all(url.startswith(service.url) for url in requested), requested
+    scripts = await page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
+    assert scripts == [f"{service.url}/console/static/htmx.min.js"]
