@@ -14,9 +14,10 @@ from app.text import text_problem
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
+Paragraph = Annotated[str, msgspec.Meta(min_length=2, max_length=1000)]
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 # Fields a person writes a paragraph in (a textarea); every other text is one line.
-PARAGRAPHS = frozenset({"reason"})
+PARAGRAPHS = frozenset({"reason", "answer", "note", "evidence"})
 
 
 class Form(msgspec.Struct, kw_only=True):

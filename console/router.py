@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from litestar.template.config import TemplateConfig
 from app.accounts.console import ConsoleUser
 from app.orders.states import STATUS_NAMES
 from app.settings import Settings
-from console import dispatch
+from console import cases, dispatch
 from console.session import (
     PATH,
     provide_admin,
@@ -61,6 +61,8 @@ def console_router(settings: Settings) -> Router:
             sign_out,
             dispatch.board_parts,
             dispatch.OrderPages,
+            cases.CasePages,
+            cases.RatingPages,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),
@@ -81,6 +83,15 @@ def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
     def when(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
 
+    def deadline(value: datetime | None) -> str:
+        """A deadline at midnight is the end of the day before (24:00), as people say it."""
+        if value is None:
+            return "—"
+        local = value.astimezone(zone)
+        if (local.hour, local.minute, local.second) == (0, 0, 0):
+            return f"{(local - timedelta(days=1)).strftime('%Y-%m-%d')} 24:00"
+        return local.strftime("%Y-%m-%d %H:%M")
+
     def day(value: date | datetime | None) -> str:
         if value is None:
             return "—"
@@ -89,7 +100,7 @@ def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
         return f"{value.year}年{value.month}月{value.day}日"
 
     def prepare(engine: JinjaTemplateEngine) -> None:
-        engine.engine.filters.update(when=when, day=day)
+        engine.engine.filters.update(when=when, day=day, deadline=deadline)
         engine.engine.globals.update(static=STATIC, statuses=STATUS_NAMES)
 
     return TemplateConfig(

@@ -376,11 +376,14 @@ def appeal_view(session: Session, row: RatingAppeal) -> AppealView:
 
 
 def appeals(session: Session, principal: Principal, status: str | None) -> list[AppealView]:
-    query = select(RatingAppeal).where(RatingAppeal.district_id == principal.region_id)
-    if principal.role == "dispatcher":
-        query = query.join(Rating, Rating.id == RatingAppeal.rating_id).where(
-            Rating.town_id == principal.region_id
+    if principal.role == "dispatcher":  # the appeals about the town's ratings
+        query = (
+            select(RatingAppeal)
+            .join(Rating, Rating.id == RatingAppeal.rating_id)
+            .where(Rating.town_id == principal.region_id)
         )
+    else:
+        query = select(RatingAppeal).where(RatingAppeal.district_id == principal.region_id)
     if status:
         query = query.where(RatingAppeal.status == status)
     rows = session.scalars(query.order_by(RatingAppeal.id.desc()).limit(MAX_PAGE)).all()

@@ -190,6 +190,11 @@ async def test_an_upheld_appeal_leaves_the_rating_out_and_a_dismissed_one_keeps_
         headers=dispatcher,
     )
     assert twice.status_code == 409
+    # The town's dispatchers see the appeals about its ratings; another town's none.
+    theirs = (await client.get("/mp/v1/dispatch/appeals", headers=dispatcher)).json()
+    assert sorted(a["id"] for a in theirs) == sorted(appeals)
+    other = await client.get("/mp/v1/dispatch/appeals", headers=await login("dispatcher1a"))
+    assert other.json() == []
     admin = await login("admin")
     for appeal_id, upheld in zip(appeals, (True, False), strict=True):
         decided = await client.post(
