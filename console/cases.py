@@ -20,7 +20,7 @@ from app.context import Context
 from app.kinds import AnswerKind, AppealReason
 from app.ratings import complaints, rectification
 from app.ratings import service as ratings
-from console.forms import FORM, Form, Paragraph
+from console.forms import FORM, Form, Paragraph, QueryId
 
 Dispatcher = NamedDependency[ConsoleUser]
 
@@ -229,7 +229,7 @@ class RatingPages(Controller):
         request: Request[Any, Any, Any],
         dispatcher: Dispatcher,
         grade: FromQuery[int | None] = None,
-        cursor: FromQuery[int | None] = None,
+        cursor: QueryId = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
         ctx = _ctx(request)

@@ -20,9 +20,15 @@ from app.accounts.console import ConsoleUser
 from app.context import Context
 from app.dispatch import board
 from app.orders import moves, queries
-from app.orders.states import OrderStatus
 from app.uploads.service import download_links
-from console.forms import FORM, AssignForm, ReasonForm, ReassignForm
+from console.forms import (
+    FORM,
+    AssignForm,
+    QueryId,
+    ReasonForm,
+    ReassignForm,
+    optional_status,
+)
 
 Dispatcher = NamedDependency[ConsoleUser]
 PAGE = 30
@@ -73,10 +79,10 @@ class OrderPages(Controller):
         request: Request[Any, Any, Any],
         dispatcher: Dispatcher,
         number: FromQuery[str | None] = None,
-        status: FromQuery[OrderStatus | None] = None,
+        status: FromQuery[str | None] = None,
         overdue: FromQuery[bool | None] = None,
-        agent: FromQuery[int | None] = None,
-        cursor: FromQuery[int | None] = None,
+        agent: QueryId = None,
+        cursor: QueryId = None,
     ) -> Response[Any]:
         """The town's orders, flagged first then newest; a number goes straight to its order."""
         ctx = _ctx(request)
@@ -95,14 +101,14 @@ class OrderPages(Controller):
                 s,
                 ctx,
                 dispatcher.principal,
-                status=status,
+                status=optional_status(status),
                 agent_id=agent,
                 overdue=overdue,
                 cursor=cursor,
                 limit=PAGE,
             )
         )
-        following = {"status": status, "overdue": overdue, "agent": agent}
+        following = {"status": status or None, "overdue": overdue, "agent": agent}
         query = "&".join(f"{k}={str(v).lower()}" for k, v in following.items() if v is not None)
         return Template(
             template_name="orders.html",

@@ -4,18 +4,27 @@ a paragraph)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import msgspec
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, QueryParameter
 
+from app import errors
+from app.orders.states import STATUS_NAMES
 from app.text import text_problem
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+# An id in a page's address (a filter, a page's cursor): the same bounds, where Litestar reads them.
+QueryId = Annotated[int | None, QueryParameter(ge=1, le=2**53)]
 Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
 Paragraph = Annotated[str, msgspec.Meta(min_length=2, max_length=1000)]
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+# A browser sends an input left empty as "": optional fields are text, read by the helpers.
+OptionalDate = Annotated[str, msgspec.Meta(max_length=10, pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
+OptionalId = Annotated[str, msgspec.Meta(max_length=16, pattern=r"^([1-9]\d{0,15})?$")]
+OptionalText = Annotated[str, msgspec.Meta(max_length=500)]
 # Fields a person writes a paragraph in (a textarea); every other text is one line.
 PARAGRAPHS = frozenset({"reason", "answer", "note", "evidence"})
 
@@ -44,3 +53,30 @@ class ReassignForm(Form):
 
 class ReasonForm(Form):
     reason: Reason
+
+
+def optional_date(value: str, field: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise errors.InvalidInput(errors=[{"field": field, "message": "日期不存在"}]) from None
+
+
+def optional_id(value: str, field: str) -> int | None:
+    number = int(value) if value else None
+    if number is not None and number > 2**53:
+        raise errors.InvalidInput(errors=[{"field": field, "message": "数值太大"}])
+    return number
+
+
+def optional_text(value: str) -> str | None:
+    return value.strip() or None
+
+
+def optional_status(value: str | None) -> str | None:
+    """A status picked from a list whose first choice, 全部, is sent as ""."""
+    if not value:
+        return None
+    if value not in STATUS_NAMES:
+        raise errors.InvalidInput(errors=[{"field": "status", "message": "取值不在允许范围内"}])
+    return value

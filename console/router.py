@@ -20,7 +20,7 @@ from litestar.template.config import TemplateConfig
 from app.accounts.console import ConsoleUser
 from app.orders.states import STATUS_NAMES
 from app.settings import Settings
-from console import cases, dispatch
+from console import agents, cases, dispatch, figures
 from console.session import (
     PATH,
     provide_admin,
@@ -63,6 +63,9 @@ def console_router(settings: Settings) -> Router:
             dispatch.OrderPages,
             cases.CasePages,
             cases.RatingPages,
+            agents.AgentPages,
+            figures.figures_page,
+            figures.export,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),

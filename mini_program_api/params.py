@@ -11,7 +11,7 @@ from typing import Annotated, NamedTuple, TypeAlias
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 
-from app import errors
+from app.periods import check_dates
 from mini_program_api.schemas import MAX_ID
 
 VillageId = Annotated[
@@ -35,9 +35,6 @@ ItemCode = Annotated[
 ]
 Start = Annotated[date, QueryParameter(name="from", description="起始日期 (含), 如 2026-11-01")]
 End = Annotated[date, QueryParameter(name="to", description="截止日期 (含), 如 2026-11-30")]
-# The dates a period may span: the service's own years, far from the calendar's ends (a
-# year 1 or 9999 turned into a UTC instant would overflow).
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 class DateRange(NamedTuple):
@@ -48,15 +45,7 @@ class DateRange(NamedTuple):
 def provide_period(start: Start, end: End) -> DateRange:
     """The `from` and `to` of figures and exports, checked once for every route that takes
     them (a dependency: its parameters are the route's)."""
-    problems = [
-        {"field": name, "message": "日期应在2000年至2099年之间"}
-        for name, day in (("from", start), ("to", end))
-        if not FIRST_DAY <= day <= LAST_DAY
-    ]
-    if not problems and end < start:
-        problems.append({"field": "to", "message": "截止日期不能早于起始日期"})
-    if problems:
-        raise errors.InvalidInput(errors=problems)
+    check_dates(start, end)
     return DateRange(start, end)
 
 

@@ -1,0 +1,128 @@
+"""Figures for a chosen period, drawn so they are read at a glance (SVG made by the service:
+no chart library, nothing from outside), the monthly ledgers and filtered exports.
+
+A dispatcher sees their town, an admin their district: the figures, satisfaction and
+exports are the API's own (app/ledger, app/ratings/stats) for the same caller."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Template
+from sqlalchemy.orm import Session
+
+from app.accounts.console import ConsoleUser
+from app.context import Context
+from app.ledger import files as ledger_files
+from app.ledger.export import ExportRequest, export_orders
+from app.ledger.figures import Figures, Filters, figures
+from app.periods import check_dates
+from app.ratings import stats
+from console.forms import optional_status
+
+User = NamedDependency[ConsoleUser]
+From = Annotated[date | None, QueryParameter(name="from")]
+To = Annotated[date | None, QueryParameter(name="to")]
+# A week per bar: a period of a year has 53 at most.
+MAX_WEEKS = 53
+
+
+class Week(msgspec.Struct, kw_only=True):
+    start: date
+    end: date
+    received: int
+    completed: int
+
+
+def _ctx(request: Request[Any, Any, Any]) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _period(ctx: Context, start: date | None, end: date | None) -> tuple[date, date]:
+    """The dates asked for, or this month so far."""
+    today = ctx.today()
+    start = start or today.replace(day=1)
+    end = end or today
+    check_dates(start, end)
+    return start, end
+
+
+def weeks(start: date, end: date) -> list[tuple[date, date]]:
+    """Monday-to-Sunday weeks covering the period, the first and last cut to it."""
+    out: list[tuple[date, date]] = []
+    day = start
+    while day <= end and len(out) < MAX_WEEKS:
+        last = min(day + timedelta(days=6 - day.weekday()), end)
+        out.append((day, last))
+        day = last + timedelta(days=1)
+    return out
+
+
+def _read(
+    session: Session, ctx: Context, user: ConsoleUser, start: date, end: date
+) -> dict[str, Any]:
+    principal, everything = user.principal, Filters()
+    total: Figures = figures(session, ctx, principal, start, end, everything)
+    series = []
+    for first, last in weeks(start, end):
+        week = figures(session, ctx, principal, first, last, everything)
+        series.append(Week(start=first, end=last, received=week.received, completed=week.completed))
+    by_village = stats.satisfaction(session, ctx, principal, start, end, "village")
+    by_agent = stats.satisfaction(session, ctx, principal, start, end, "agent")
+    return {
+        "total": total,
+        "weeks": series,
+        "peak": max([1, *(max(w.received, w.completed) for w in series)]),
+        "villages": by_village,
+        "agents": by_agent,
+        "top_peak": max([1, *(i.count for i in total.top_items)]),
+    }
+
+
+@get("/figures", name="console_figures")
+async def figures_page(
+    request: Request[Any, Any, Any],
+    user: User,
+    start: From = None,
+    end: To = None,
+) -> Template:
+    ctx = _ctx(request)
+    first, last = _period(ctx, start, end)
+    found = await ctx.db.run_long_read(lambda s: _read(s, ctx, user, first, last))
+    ledgers = await ledger_files.list_ledgers(ctx, user.principal)
+    return Template(
+        template_name="figures.html",
+        context={"user": user, "start": first, "end": last, "ledgers": ledgers, **found},
+    )
+
+
+@get("/figures/export", name="console_export")
+async def export(
+    request: Request[Any, Any, Any],
+    user: User,
+    start: From = None,
+    end: To = None,
+    status: FromQuery[str | None] = None,
+) -> Response[bytes]:
+    """The orders of the period as a spreadsheet, ID numbers and phones masked (audited)."""
+    ctx = _ctx(request)
+    first, last = _period(ctx, start, end)
+    data = await export_orders(
+        ctx, user.principal, ExportRequest(first, last, Filters(), optional_status(status))
+    )
+    name = f"办件清单_{first}_{last}.xlsx"
+    return Response(
+        content=data,
+        media_type=ledger_files.XLSX,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "no-store",
+        },
+    )
