@@ -6,8 +6,9 @@ and an illegal move is refused with the transition table's own Chinese reason.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
@@ -19,11 +20,12 @@ from app.accounts import staff
 from app.accounts.console import ConsoleUser
 from app.context import Context
 from app.dispatch import board
-from app.orders import moves, queries
+from app.orders import lookup, moves, queries
 from app.uploads.service import download_links
 from console.forms import (
     FORM,
     AssignForm,
+    Form,
     QueryId,
     ReasonForm,
     ReassignForm,
@@ -53,10 +55,21 @@ async def board_parts(request: Request[Any, Any, Any], dispatcher: Dispatcher) -
     return Template(template_name="_board.html", context={"user": dispatcher, "board": data})
 
 
+class PersonSearchForm(Form):
+    by: Literal["name", "id_number", "phone"]
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    purpose: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class PurposeForm(Form):
+    purpose: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
 def _order_context(
-    session: Session, ctx: Context, user: ConsoleUser, order_id: int
+    session: Session, ctx: Context, user: ConsoleUser, order_id: int, purpose: str | None = None
 ) -> dict[str, Any]:
     detail = queries.order_detail(session, ctx, user.principal, order_id)
+    resident = lookup.resident_of_order(session, ctx, user.principal, order_id, purpose)
     agents = [a for a in staff.town_agents(session, ctx, user.principal) if not a.disabled]
     photos: dict[int, str | None] = {}
     for slot in detail.checklist:
@@ -67,7 +80,13 @@ def _order_context(
                 photos[upload_id] = None  # removed by retention, or not yet complete
                 continue
             photos[upload_id] = links.thumbnail_url or links.url
-    return {"user": user, "order": detail, "agents": agents, "photos": photos}
+    return {
+        "user": user,
+        "order": detail,
+        "agents": agents,
+        "photos": photos,
+        "resident": resident,
+    }
 
 
 class OrderPages(Controller):
@@ -122,6 +141,61 @@ class OrderPages(Controller):
                 "overdue": overdue,
             },
         )
+
+    @post("/search", name="console_person_search")
+    async def search(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[PersonSearchForm, FORM],
+        dispatcher: Dispatcher,
+    ) -> Template:
+        """By the person: a form sent by POST, so an ID number never sits in an address
+        (nor in a proxy's log); audited with its purpose."""
+        ctx = _ctx(request)
+        try:
+            found = await ctx.db.run_write(
+                lambda s: lookup.find_orders(
+                    s,
+                    ctx,
+                    dispatcher.principal,
+                    by=data.by,
+                    value=data.value,
+                    purpose=data.purpose,
+                )
+            )
+        except errors.InvalidInput as exc:
+            return Template(
+                template_name="orders.html",
+                context={"user": dispatcher, "page": None, "error": exc, "search": data},
+                status_code=exc.status,
+            )
+        return Template(
+            template_name="orders.html",
+            context={"user": dispatcher, "page": None, "found": found, "search": data},
+        )
+
+    @post("/{order_id:int}/resident", name="console_order_resident")
+    async def resident(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[int],
+        data: Annotated[PurposeForm, FORM],
+        dispatcher: Dispatcher,
+    ) -> Template:
+        """The order with its resident in full, for the purpose given (audited)."""
+        ctx = _ctx(request)
+        try:
+            context = await ctx.db.run_write(
+                lambda s: _order_context(s, ctx, dispatcher, order_id, data.purpose)
+            )
+        except errors.InvalidInput as exc:
+            context = await ctx.db.run_read(lambda s: _order_context(s, ctx, dispatcher, order_id))
+            return Template(
+                template_name="order.html",
+                context={**context, "error": exc},
+                status_code=exc.status,
+            )
+        return Template(template_name="order.html", context=context)
 
     @get("/{order_id:int}", name="console_order")
     async def order(

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.asgi import create_app
-from app.models import Order, OrderEvent
+from app.models import Account, AuditEntry, Order, OrderEvent
 from tests.conftest import serve
-from tests.console.signing_in import form, sign_in
+from tests.console.signing_in import csrf_of, form, sign_in
 from tests.factories import agent_id, submit
 
 
@@ -209,3 +209,77 @@ async def test_hostile_addresses_get_a_page_not_a_500(client, demo, login, path,
     async with serve(create_app(settings, ctx=ctx)) as stranger:
         unsigned = await stranger.get(path)
         assert unsigned.status_code in (200, 303, 400, 404, 422), unsigned.status_code
+
+
+async def _audit(ctx, action: str) -> list[AuditEntry]:
+    return await ctx.db.run_read(
+        lambda s: list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+    )
+
+
+async def test_orders_are_found_by_the_persons_id_number_or_phone_and_audited(
+    client, demo, login, ctx
+):
+    order = (await submit(client, await login("resident1"))).json()
+    me = (await client.get("/mp/v1/me", headers=await login("resident1"))).json()
+    await sign_in(client, await login("dispatcher1a"))
+    board = (await client.get("/console/")).text
+    csrf = csrf_of(board)
+    id_number = await ctx.db.run_read(
+        lambda s: ctx.cipher.decrypt(
+            s.scalar(select(Account.id_number_enc).where(Account.id == me["id"])),
+            context="id_number",
+        )
+    )
+    no_purpose = await client.post(
+        "/console/orders/search", data=form(csrf, by="id_number", value=id_number)
+    )
+    assert no_purpose.status_code == 422 and "须写明用途" in no_purpose.text
+    found = await client.post(
+        "/console/orders/search",
+        data=form(csrf, by="id_number", value=id_number.lower(), purpose="群众来电查询进度"),
+    )
+    assert found.status_code == 200 and order["number"] in found.text and "张**" in found.text
+    assert id_number not in found.text
+    by_phone = await client.post(
+        "/console/orders/search",
+        data=form(csrf, by="phone", value="13800000000", purpose="群众来电查询进度"),
+    )
+    assert "本镇没有这位群众的办件" in by_phone.text
+    bad = await client.post(
+        "/console/orders/search",
+        data=form(csrf, by="id_number", value="110101190001011234", purpose="群众来电查询进度"),
+    )
+    assert bad.status_code == 422 and "身份证号码" in bad.text
+    searches = await _audit(ctx, "pii.search")
+    assert [(e.target, e.purpose) for e in searches] == [
+        ("orders-by:id_number", "群众来电查询进度"),
+        ("orders-by:phone", "群众来电查询进度"),
+    ]
+    assert all(id_number not in str(e.detail) for e in searches)
+
+    # On the order page the resident is masked, and in full only for a stated purpose.
+    page = (await client.get(f"/console/orders/{order['id']}")).text
+    assert "张**" in page and id_number not in page
+    shown = await client.post(
+        f"/console/orders/{order['id']}/resident", data=form(csrf, purpose="电话联系群众补正材料")
+    )
+    assert shown.status_code == 200 and "张秀英" in shown.text and id_number in shown.text
+    reads = await _audit(ctx, "pii.read")
+    assert [(e.target, e.purpose) for e in reads] == [
+        (f"order:{order['id']}", "电话联系群众补正材料")
+    ]
+
+
+async def test_another_towns_dispatcher_finds_nobody_and_sees_no_one(client, demo, login, ctx):
+    order = (await submit(client, await login("resident1"))).json()
+    await sign_in(client, await login("dispatcher2a"))
+    csrf = csrf_of((await client.get("/console/")).text)
+    found = await client.post(
+        "/console/orders/search", data=form(csrf, by="name", value="张秀英", purpose="核对群众信息")
+    )
+    assert "本镇没有这位群众的办件" in found.text
+    shown = await client.post(
+        f"/console/orders/{order['id']}/resident", data=form(csrf, purpose="核对群众信息")
+    )
+    assert shown.status_code == 404 and "张秀英" not in shown.text
