@@ -20,7 +20,7 @@ from litestar.template.config import TemplateConfig
 from app.accounts.console import ConsoleUser
 from app.orders.states import STATUS_NAMES
 from app.settings import Settings
-from console import agents, cases, dispatch, figures
+from console import admin, agents, cases, dispatch, figures
 from console.session import (
     PATH,
     provide_admin,
@@ -40,7 +40,7 @@ async def home(request: Request[Any, Any, Any], user: NamedDependency[ConsoleUse
     """A dispatcher's home is the board; an admin's the district's pages."""
     if user.principal.role == "dispatcher":
         return await dispatch.board_page(request, user)
-    return Template(template_name="admin_home.html", context={"user": user})
+    return await admin.home_page(request, user)
 
 
 def console_router(settings: Settings) -> Router:
@@ -64,6 +64,7 @@ def console_router(settings: Settings) -> Router:
             cases.CasePages,
             cases.RatingPages,
             agents.AgentPages,
+            admin.AdminPages,
             figures.figures_page,
             figures.export,
             create_static_files_router(

@@ -11,10 +11,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import audit
 from app.context import Context
 from app.orders import entered, moves, queries, submission
-from app.orders.calendar import CalendarView, OverrideDay, calendar_year, set_calendar_year
+from app.orders.calendar import CalendarView, OverrideDay, calendar_year, enter_calendar_year
 from app.orders.outputs import OrderDetail, OrderPage
 from app.orders.states import OrderStatus
 from app.security.tokens import Principal
@@ -243,11 +242,6 @@ class CalendarController(Controller):
         self, year: FromPath[int], data: JSONBody[CalendarYearInput], ctx: Ctx, principal: Caller
     ) -> CalendarView:
         days = [OverrideDay(day=d.day, is_workday=d.is_workday, note=d.note) for d in data.days]
-
-        def work(session: Session) -> CalendarView:
-            view = set_calendar_year(session, ctx, year, days, data.complete)
-            detail = {"days": len(days), "complete": data.complete}
-            audit.record(session, principal, "calendar.year", f"year:{year}", ctx.now(), detail)
-            return view
-
-        return await ctx.db.run_write(work)
+        return await ctx.db.run_write(
+            lambda s: enter_calendar_year(s, ctx, principal, year, days, data.complete)
+        )

@@ -10,12 +10,13 @@ import msgspec
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import audit, errors
 from app.context import Context
 from app.models import CalendarOverride, CalendarYear, Order, OrderEvent
 from app.notifications import reminders
 from app.orders.records import record_event
 from app.orders.states import RUNNING
+from app.security.tokens import Principal
 from app.work_calendar import forget_calendar, work_calendar
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -155,3 +156,18 @@ def _recompute_provisional(session: Session, ctx: Context, year: int) -> None:
         )
         if row.status == "accepted":
             reminders.after_clock_start(session, ctx, row.id, due.due_at, now)
+
+
+def enter_calendar_year(
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    year: int,
+    days: list[OverrideDay],
+    complete: bool,
+) -> CalendarView:
+    """An admin enters a year's schedule: set_calendar_year, and the audit log says who."""
+    view = set_calendar_year(session, ctx, year, days, complete)
+    detail = {"days": len(days), "complete": complete}
+    audit.record(session, principal, "calendar.year", f"year:{year}", ctx.now(), detail)
+    return view

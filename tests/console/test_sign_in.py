@@ -167,7 +167,7 @@ async def test_demo_codes_sign_in_in_dev_mode_only(client, demo, tmp_path, datab
     assert resident.status_code == 403 and "只有调度员和管理员可以登录工作台" in resident.text
     admin = await client.post("/console/sign-in/dev", data=form(csrf, code="dev:admin"))
     assert admin.status_code == 303
-    assert "区管理员" in (await client.get("/console/")).text
+    assert "八有达标情况" in (await client.get("/console/")).text
 
     live = make_settings(
         tmp_path / "live",
