@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,19 @@ def console_router(settings: Settings) -> Router:
     )
 
 
+_CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+_HALF = re.compile(rf"(?<={_CJK})\s*([,;:!?)])\s*|\s*([,;:!?(])\s*(?={_CJK})")
+_FULL = str.maketrans(",;:!?()", "，；：！？（）")
+
+
+def full_width(text: str | None) -> str:
+    """The service's messages in a person's Chinese: punctuation beside Chinese characters
+    full-width (the API's messages keep the ASCII punctuation phones have always shown)."""
+    if not text:
+        return ""
+    return _HALF.sub(lambda m: (m.group(1) or m.group(2)).translate(_FULL), text)
+
+
 def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
     zone = settings.zone
 
@@ -104,7 +118,7 @@ def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
         return f"{value.year}年{value.month}月{value.day}日"
 
     def prepare(engine: JinjaTemplateEngine) -> None:
-        engine.engine.filters.update(when=when, day=day, deadline=deadline)
+        engine.engine.filters.update(when=when, day=day, deadline=deadline, zh=full_width)
         engine.engine.globals.update(static=STATIC, statuses=STATUS_NAMES)
 
     return TemplateConfig(

@@ -158,6 +158,13 @@ async def test_a_dispatcher_signs_in_by_qr_and_dispatches_an_order_from_the_boar
     await expect(page).to_have_url(re.compile(rf"/console/orders/{order['id']}\?done=assign$"))
     await expect(page.get_by_role("status")).to_have_text("已派单。")
     await expect(page.locator("dl.facts").first).to_contain_text("待接单")
+    # The materials' photos show as thumbnails, from the short-lived links.
+    photos = page.locator("td.photos img")
+    await expect(photos.first).to_be_visible()
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('td.photos img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
 
     # The agent takes it on the phone: the order page shows the move.
     agent = await service.phone("agent1a")

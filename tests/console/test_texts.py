@@ -1,0 +1,54 @@
+"""What a person reads on the console is Chinese with full-width punctuation: the console's
+own templates and messages, and the service's messages as the console shows them."""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import pytest
+
+from console.router import full_width
+
+ROOT = Path(__file__).resolve().parents[2] / "console"
+CJK = r"[\u4e00-\u9fff]"
+HALF_BESIDE_CHINESE = re.compile(rf"{CJK}[,;:!?()]|[,;:!?()]{CJK}")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "templates").glob("*.html")), ids=lambda p: p.name)
+def test_templates_use_full_width_punctuation(path):
+    found = [
+        line for line in path.read_text("utf-8").splitlines() if HALF_BESIDE_CHINESE.search(line)
+    ]
+    assert found == []
+
+
+def test_the_consoles_messages_use_full_width_punctuation():
+    found = []
+    for path in sorted(ROOT.glob("*.py")):
+        tokens = tokenize.generate_tokens(io.StringIO(path.read_text("utf-8")).readline)
+        for token in tokens:
+            if token.string.startswith('"""'):
+                continue  # a docstring: English for developers
+            if token.type == tokenize.STRING and HALF_BESIDE_CHINESE.search(token.string):
+                found.append(f"{path.name}:{token.start[0]}: {token.string}")
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("登录已过期,请重新登录", "登录已过期，请重新登录"),
+        (
+            "不能为自己重新生成绑定码 (会解除本机绑定), 请由另一位管理员操作",
+            "不能为自己重新生成绑定码（会解除本机绑定），请由另一位管理员操作",
+        ),
+        ("开发模式请使用 dev:<名字> 登录", "开发模式请使用 dev:<名字> 登录"),
+        ("2026-11-24 17:00 前", "2026-11-24 17:00 前"),
+        ("", ""),
+    ],
+)
+def test_the_services_messages_are_shown_with_full_width_punctuation(said, shown):
+    assert full_width(said) == shown
