@@ -11,7 +11,7 @@ EXTRAS_test := [test]
 EXTRAS_lint := [lint]
 STAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint migrate seed-demo worker bench clean constraints
+.PHONY: run test lint migrate seed-demo worker bench screenshots clean constraints
 
 $(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-lint
-	$(BIN)/ruff check app mini_program_api console storage jobs tests bench
-	$(BIN)/ruff format --check app mini_program_api console storage jobs tests bench
+	$(BIN)/ruff check app mini_program_api console storage jobs tests bench docs/screenshots
+	$(BIN)/ruff format --check app mini_program_api console storage jobs tests bench docs/screenshots
 	$(BIN)/mypy app console
 
 migrate: $(STAMP)
@@ -42,6 +42,11 @@ seed-demo: $(STAMP)
 
 worker: $(STAMP)
 	$(BIN)/daiban worker
+
+# The console's pages as PNGs for docs/console.md (needs Debian's chromium and a Chinese
+# font, fonts-wqy-microhei, from apt-get).
+screenshots: $(VENV)/.installed-test
+	$(BIN)/python docs/screenshots/take.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -59,7 +59,8 @@ async def _morning(api: httpx.AsyncClient) -> int:
     await api.post(
         f"/mp/v1/dispatch/orders/{first}/assign", json={"agentId": liu}, headers=dispatcher
     )
-    await api.post(f"/mp/v1/agent/orders/{first}/take", json={}, headers=await _phone(api, "agent1a"))
+    agent = await _phone(api, "agent1a")
+    await api.post(f"/mp/v1/agent/orders/{first}/take", json={}, headers=agent)
     await api.post(
         "/mp/v1/complaints",
         json={"orderId": orders[1]["id"], "text": "提交两天了还没有人联系我"},
@@ -68,7 +69,32 @@ async def _morning(api: httpx.AsyncClient) -> int:
     return int(first)
 
 
-async def main() -> None:
+async def shoot(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+        order_id = await _morning(api)
+    PAGES["order.png"] = f"/console/orders/{order_id}"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(
+            base_url=url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
+        )
+        page = await context.new_page()
+        await page.goto("/console/sign-in")
+        await page.screenshot(path=HERE / "sign-in.png")
+        await page.get_by_label("演示登录码").fill("dev:dispatcher1a")
+        await page.get_by_role("button", name="登录").click()
+        await page.wait_for_url(f"{url}/console/")
+        for name, path in PAGES.items():
+            if name == "sign-in.png":
+                continue
+            await page.goto(str(path))
+            await page.wait_for_load_state("networkidle")
+            await page.screenshot(path=HERE / name)
+            print(f"docs/screenshots/{name}")
+        await browser.close()
+
+
+def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="daiban-screenshots-"))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -89,32 +115,11 @@ async def main() -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.3)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as api:
-            order_id = await _morning(api)
-        PAGES["order.png"] = f"/console/orders/{order_id}"
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = await browser.new_context(
-                base_url=url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
-            )
-            page = await context.new_page()
-            await page.goto("/console/sign-in")
-            await page.screenshot(path=HERE / "sign-in.png")
-            await page.get_by_label("演示登录码").fill("dev:dispatcher1a")
-            await page.get_by_role("button", name="登录").click()
-            await page.wait_for_url(f"{url}/console/")
-            for name, path in PAGES.items():
-                if name == "sign-in.png":
-                    continue
-                await page.goto(str(path))
-                await page.wait_for_load_state("networkidle")
-                await page.screenshot(path=HERE / name)
-                print(f"docs/screenshots/{name}")
-            await browser.close()
+        asyncio.run(shoot(url))
     finally:
         server.terminate()
         server.wait(30)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
