@@ -349,6 +349,7 @@ def _serve(settings: Settings) -> int:
     base = f"http://{settings.server.host}:{settings.server.port}"
     print(f"daiban serving on {base}  (API under {base}/mp/v1)")
     print(f"OpenAPI docs: {base}/schema   JSON: {base}/schema/openapi.json")
+    print(f"Town-centre console: {base}/console")
     Server(
         "app.asgi:app_from_env",
         address=settings.server.host,
