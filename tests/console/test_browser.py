@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -200,6 +201,49 @@ async def test_a_dispatcher_signs_in_by_qr_and_dispatches_an_order_from_the_boar
     await expect(page).to_have_url(re.compile(r"/console/sign-in\?why=session_ended$"))
     await page.goto("/console/")
     await expect(page).to_have_url(re.compile(r"/console/sign-in\?why=console_signed_out$"))
+
+
+async def test_a_complaint_is_answered_and_the_ledger_downloaded(browser, service, tmp_path):
+    resident = await service.phone("resident1")
+    order = (await submit(service.api, resident)).json()
+    made = await service.api.post(
+        "/mp/v1/complaints",
+        json={"orderId": order["id"], "text": "提交两天了还没有人联系我"},
+        headers=resident,
+    )
+    assert made.status_code == 201, made.text
+    admin = await service.phone("admin")
+    month = order["number"][2:6] + "-" + order["number"][6:8]  # DB + yyyymmdd + sequence
+    built = await service.api.post(
+        "/mp/v1/admin/ledgers/build", json={"month": month}, headers=admin
+    )
+    assert built.status_code == 200, built.text
+
+    page = await _signed_in_by_qr(browser, service, "dispatcher1a")
+    await page.get_by_role("link", name="投诉与整改").click()
+    await expect(page).to_have_title(re.compile("^投诉与整改"))
+    await page.get_by_role("link", name="提交两天了还没有人联系我").click()
+    await expect(page.locator("dl.facts")).to_contain_text("待答复")
+    await page.get_by_label("答复内容（群众会在小程序中看到）").fill("已安排代办员今天上午联系您")
+    await page.get_by_role("button", name="提交答复").click()
+    await expect(page.get_by_role("status")).to_have_text("已答复，群众会在小程序中收到。")
+    mine = await service.api.get(f"/mp/v1/complaints/{made.json()['id']}", headers=resident)
+    assert mine.json()["answer"] == "已安排代办员今天上午联系您"
+
+    await page.get_by_role("link", name="统计与台账").click()
+    ledger = page.get_by_role("row").filter(has_text="店子镇（汇总）").get_by_role("link")
+    async with page.expect_download() as download_info:
+        await ledger.click()
+    download = await download_info.value
+    saved = tmp_path / "ledger.xlsx"
+    await download.save_as(saved)
+    workbook = openpyxl.load_workbook(saved)
+    assert workbook.sheetnames  # a real workbook, the town's month
+
+    async with page.expect_download() as export_info:
+        await page.get_by_role("button", name=re.compile("^导出")).click()
+    export = await export_info.value
+    assert export.suggested_filename.startswith("办件清单_")
 
 
 async def test_the_pages_load_nothing_from_outside_the_service(browser, service):
