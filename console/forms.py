@@ -26,7 +26,7 @@ OptionalDate = Annotated[str, msgspec.Meta(max_length=10, pattern=r"^(\d{4}-\d{2
 OptionalId = Annotated[str, msgspec.Meta(max_length=16, pattern=r"^([1-9]\d{0,15})?$")]
 OptionalText = Annotated[str, msgspec.Meta(max_length=500)]
 # Fields a person writes a paragraph in (a textarea); every other text is one line.
-PARAGRAPHS = frozenset({"reason", "answer", "note", "evidence", "days"})
+PARAGRAPHS = frozenset({"reason", "answer", "note", "evidence", "days", "document"})
 
 
 class Form(msgspec.Struct, kw_only=True):

@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 from app.accounts.console import ConsoleUser
 from app.orders.states import STATUS_NAMES
 from app.settings import Settings
-from console import admin, agents, cases, dispatch, figures
+from console import admin, agents, cases, catalogue, dispatch, figures
 from console.session import (
     PATH,
     provide_admin,
@@ -66,6 +66,8 @@ def console_router(settings: Settings) -> Router:
             cases.RatingPages,
             agents.AgentPages,
             admin.AdminPages,
+            catalogue.CataloguePages,
+            catalogue.OfferPages,
             figures.figures_page,
             figures.export,
             create_static_files_router(

@@ -7,10 +7,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, Router, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sqlalchemy.orm import Session
 
-from app import audit, errors
-from app.catalogue import enablement, outputs, queries, service
+from app.catalogue import administration, enablement, outputs, queries, service
 from app.catalogue.document import ItemSpec, dump_yaml, write_xlsx
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.params import Limit, RegionId, VillageId
@@ -83,21 +81,11 @@ async def _region_items(ctx: Ctx, principal: Caller, region_id: int) -> outputs.
 async def _set_enabled(
     ctx: Ctx, principal: Caller, data: EnablementInput
 ) -> outputs.EnablementResult:
-    def work(session: Session) -> outputs.EnablementResult:
-        result = enablement.set_enabled(
-            session, principal, data.region_id, data.item_codes, data.enabled
+    return await ctx.db.run_write(
+        lambda s: administration.switch_items(
+            s, ctx, principal, data.region_id, data.item_codes, data.enabled
         )
-        audit.record(
-            session,
-            principal,
-            "catalogue.enablement",
-            f"region:{data.region_id}",
-            ctx.now(),
-            {"itemCodes": data.item_codes, "enabled": data.enabled},
-        )
-        return result
-
-    return await ctx.db.run_write(work)
+    )
 
 
 @get("/", summary="本镇或本村已开通的事项")
@@ -128,12 +116,7 @@ class CatalogueAdminController(Controller):
 
     @post("/items", summary="新建事项 (格式同导入文件), 在本区按 enabled 开通")
     async def create(self, data: JSONBody[ItemSpec], ctx: Ctx, principal: Caller) -> outputs.Guide:
-        def work(session: Session) -> outputs.Guide:
-            guide = service.save_item(session, ctx, principal, data, creating=True)
-            audit.record(session, principal, "catalogue.create", f"item:{data.code}", ctx.now())
-            return guide
-
-        return await ctx.db.run_write(work)
+        return await ctx.db.run_write(lambda s: administration.create_item(s, ctx, principal, data))
 
     @put("/items/{code:str}", summary="修改事项: 生成新版本, 已提交的办件不受影响")
     async def edit(
@@ -143,32 +126,19 @@ class CatalogueAdminController(Controller):
         ctx: Ctx,
         principal: Caller,
     ) -> outputs.Guide:
-        if data.code != code:
-            raise errors.InvalidInput(errors=[{"field": "code", "message": "不能修改事项编码"}])
-
-        def work(session: Session) -> outputs.Guide:
-            guide = service.save_item(session, ctx, principal, data, creating=False)
-            audit.record(session, principal, "catalogue.edit", f"item:{code}", ctx.now())
-            return guide
-
-        return await ctx.db.run_write(work)
+        return await ctx.db.run_write(
+            lambda s: administration.edit_item(s, ctx, principal, code, data)
+        )
 
     @post("/items/{code:str}/retire", status_code=204, summary="停用事项")
     async def retire(self, code: FromPath[str], ctx: Ctx, principal: Caller) -> None:
-        def work(session: Session) -> None:
-            service.retire_item(session, ctx, code)
-            audit.record(session, principal, "catalogue.retire", f"item:{code}", ctx.now())
-
-        await ctx.db.run_write(work)
+        await ctx.db.run_write(lambda s: administration.retire_item(s, ctx, principal, code))
 
     @post("/items/{code:str}/restore", status_code=200, summary="恢复已停用的事项")
     async def restore(self, code: FromPath[str], ctx: Ctx, principal: Caller) -> outputs.Guide:
-        def work(session: Session) -> outputs.Guide:
-            guide = service.restore_item(session, code)
-            audit.record(session, principal, "catalogue.restore", f"item:{code}", ctx.now())
-            return guide
-
-        return await ctx.db.run_write(work)
+        return await ctx.db.run_write(
+            lambda s: administration.restore_item(s, ctx, principal, code)
+        )
 
     @get("/items/{code:str}/versions", summary="事项的历史版本")
     async def versions(self, code: FromPath[str], ctx: Ctx) -> list[outputs.VersionView]:
@@ -203,20 +173,11 @@ class CatalogueAdminController(Controller):
         format: FromQuery[Literal["yaml", "xlsx"]] = "yaml",
     ) -> outputs.ImportResult:
         body = await request.body()
-
-        def work(session: Session) -> dict[str, int]:
-            counts = service.import_document(
-                session, document, actor_id=principal.account_id, enable_within=principal.region_id
-            )
-            audit.record(
-                session, principal, "catalogue.import", f"file:{format}", ctx.now(), dict(counts)
-            )
-            return counts
-
         # A file with problems (DocumentInvalid) answers 422 listing each (problems.py).
         document = await service.read_file(ctx.db, body, f"upload.{format}")
-        counts = await ctx.db.run_write(work)
-        return outputs.ImportResult(**counts)
+        return await ctx.db.run_write(
+            lambda s: administration.import_items(s, ctx, principal, document, format)
+        )
 
     @get(
         "/export",

@@ -149,6 +149,17 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     raise errors.InvalidInput("翻页参数无效", errors=[{"field": "cursor", "message": "无效"}])
 
 
+def active_items(session: Session) -> list[outputs.ItemSummary]:
+    """Every item not retired, by department then code: what a region may switch on."""
+    rows = session.execute(
+        select(CatalogueItem, Department.name, Department.code)
+        .join(Department, Department.id == CatalogueItem.department_id)
+        .where(CatalogueItem.retired_at.is_(None))
+        .order_by(Department.code, CatalogueItem.code)
+    ).all()
+    return [outputs.item_summary(item, name, code) for item, name, code in rows]
+
+
 def guide(session: Session, code: str, *, village_id: int | None = None) -> outputs.Guide:
     row = session.execute(
         select(CatalogueItem, ItemVersion, Department)

@@ -289,6 +289,33 @@ def spec_of(version: ItemVersion, department_code: str, item: CatalogueItem) -> 
     )
 
 
+def item_document(session: Session, code: str) -> CatalogueDocument:
+    """One item (retired or not) as a document of the import format: what an admin edits."""
+    row = session.execute(
+        select(CatalogueItem, ItemVersion, Department)
+        .join(ItemVersion, ItemVersion.id == CatalogueItem.current_version_id)
+        .join(Department, Department.id == ItemVersion.department_id)
+        .where(CatalogueItem.code == code)
+    ).one_or_none()
+    if row is None:
+        raise errors.NotFound("没有找到该事项")
+    item, version, department = row
+    return CatalogueDocument(
+        departments=[DepartmentSpec(code=department.code, name=department.name)],
+        items=[spec_of(version, department.code, item)],
+    )
+
+
+def retired_items(session: Session) -> list[outputs.ItemSummary]:
+    rows = session.execute(
+        select(CatalogueItem, Department.name, Department.code)
+        .join(Department, Department.id == CatalogueItem.department_id)
+        .where(CatalogueItem.retired_at.is_not(None))
+        .order_by(CatalogueItem.code)
+    ).all()
+    return [outputs.item_summary(item, name, code) for item, name, code in rows]
+
+
 def export_document(session: Session) -> CatalogueDocument:
     departments = session.execute(select(Department).order_by(Department.id)).scalars().all()
     codes = {d.id: d.code for d in departments}

@@ -148,6 +148,21 @@ def in_district(session: Session, admin: Principal, region_id: int) -> Region:
     return region
 
 
+def managed_regions(session: Session, principal: Principal) -> list[RegionView]:
+    """The towns and villages a caller manages, in code order: an admin's district, a
+    dispatcher's town and its villages; retired ones left out."""
+    rows = session.scalars(
+        select(Region)
+        .where(
+            within(principal.region_id),
+            Region.level.in_(("town", "village")),
+            Region.retired_at.is_(None),
+        )
+        .order_by(Region.code)
+    )
+    return [region_view(r) for r in rows]
+
+
 def district_regions(session: Session, admin: Principal) -> list[RegionView]:
     """Every region of the admin's district in code order, retired ones included."""
     district = _district(session, admin)
