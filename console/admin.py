@@ -5,19 +5,30 @@ The same app services as the API's admin routes, with the signed-in admin as the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
+import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from app import audit, errors
 from app.accounts import staff
 from app.accounts.console import ConsoleUser
+from app.accounts.staff_import import (
+    StaffFileInvalid,
+    codes_sheet,
+    import_staff,
+    read_staff_file,
+)
 from app.context import Context
 from app.district.readiness import readiness
 from app.job_runs import jobs_view
@@ -31,6 +42,8 @@ from console.forms import FORM, Form, OptionalText, Paragraph, QueryId
 Admin = NamedDependency[ConsoleUser]
 ROLE_NAMES = {"agent": "代办员", "dispatcher": "调度员", "admin": "管理员"}
 AUDIT_PAGE = 50
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class StaffForm(Form):
@@ -51,6 +64,11 @@ class StaffEditForm(Form):
 
 class StaffSwitchForm(Form):
     disabled: bool
+
+
+@dataclass
+class SheetForm:
+    file: UploadFile
 
 
 class DecisionForm(Form):
@@ -208,6 +226,45 @@ class AdminPages(Controller):
             admin,
             lambda s: staff.reissue_binding_code(s, ctx, admin.principal, staff_id),
             None,
+        )
+
+    @post(
+        "/staff/import",
+        name="console_admin_staff_import",
+        request_max_body_size=IMPORT_MAX_BYTES,
+        status_code=200,
+    )
+    async def import_staff_sheet(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[SheetForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        admin: Admin,
+    ) -> Response[Any]:
+        """The staff sheet (xlsx), all or nothing; the answer is the sheet of the new
+        people's binding codes to print and hand out (shown this once)."""
+        ctx = _ctx(request)
+        try:
+            sheet = await anyio.to_thread.run_sync(read_staff_file, await data.file.read())
+            imported = await ctx.db.run_write(
+                lambda s: import_staff(s, ctx, admin.principal, sheet)
+            )
+        except StaffFileInvalid as exc:
+            problems = errors.InvalidInput(
+                f"文件有 {len(exc.problems)} 处问题，未导入任何内容",
+                errors=[
+                    {"field": f"第{p.row}行", "message": p.message}
+                    for p in exc.problems
+                ],
+            )
+            return await _staff_page(request, admin, None, error=problems)
+        return Response(
+            codes_sheet(imported, ctx.settings.zone),
+            media_type=XLSX,
+            headers={
+                "Content-Disposition": "attachment; filename*=UTF-8''"
+                + quote(f"绑定码_新增{imported.created}人.xlsx"),
+                "Cache-Control": "no-store",
+            },
         )
 
     @get("/appeals", name="console_admin_appeals")

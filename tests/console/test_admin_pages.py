@@ -3,14 +3,17 @@ the audit log and the jobs; a dispatcher is refused every one of them."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import httpx
+import openpyxl
 import pytest
 from sqlalchemy import select
 
 from app.asgi import create_app
 from app.models import Account, CalendarOverride
+from tests.accounts.test_staff_import import FIRST, sheet
 from tests.console.signing_in import form, sign_in
 from tests.factories import delivered
 
@@ -138,3 +141,27 @@ async def test_a_dispatcher_is_refused_the_admins_pages(client, demo, login, pat
         "/console/admin/staff", data=form(csrf, role="admin", name="冒充", region_id="1")
     )
     assert created.status_code == 403
+
+
+async def test_a_staff_sheet_is_imported_and_its_codes_downloaded_once(client, demo, login):
+    csrf = await sign_in(client, await login("admin"))
+    imported = await client.post(
+        "/console/admin/staff/import",
+        data={"_csrf_token": csrf},
+        files={"file": ("staff.xlsx", FIRST, "application/octet-stream")},
+    )
+    assert imported.status_code == 200, imported.text[:500]
+    assert "attachment" in imported.headers["content-disposition"]
+    codes = openpyxl.load_workbook(io.BytesIO(imported.content)).active
+    assert codes.max_row == 5  # a header and the four new people, each with a code
+    assert "周中心" in (await client.get("/console/admin/staff")).text
+
+    wrong = sheet(["", "代办员", "C", "999999999999", "12", None, None])
+    refused = await client.post(
+        "/console/admin/staff/import",
+        data={"_csrf_token": csrf},
+        files={"file": ("staff.xlsx", wrong, "application/octet-stream")},
+    )
+    assert (
+        refused.status_code == 422 and "第2行" in refused.text and "未导入任何内容" in refused.text
+    )
