@@ -251,10 +251,7 @@ class AdminPages(Controller):
         except StaffFileInvalid as exc:
             problems = errors.InvalidInput(
                 f"文件有 {len(exc.problems)} 处问题，未导入任何内容",
-                errors=[
-                    {"field": f"第{p.row}行", "message": p.message}
-                    for p in exc.problems
-                ],
+                errors=[{"field": f"第{p.row}行", "message": p.message} for p in exc.problems],
             )
             return await _staff_page(request, admin, None, error=problems)
         return Response(

@@ -37,6 +37,10 @@ class DutyForm(Form):
     leave_until: OptionalDate = ""
 
 
+class RuleForm(Form):
+    auto_dispatch: bool
+
+
 class HandOverForm(Form):
     to_agent_id: OptionalId = ""
     reason: OptionalText = ""
@@ -55,15 +59,17 @@ async def _page(
 ) -> Template:
     ctx = _ctx(request)
 
-    def read(session: Session) -> list[board.AgentLoad]:
-        return board.board(session, ctx, user.principal).agents
+    def read(session: Session) -> tuple[list[board.AgentLoad], service.TownRule]:
+        agents = board.board(session, ctx, user.principal).agents
+        return agents, service.town_rule(session, user.principal)
 
-    agents = await ctx.db.run_read(read)
+    agents, rule = await ctx.db.run_read(read)
     return Template(
         template_name="agents.html",
         context={
             "user": user,
             "agents": agents,
+            "rule": rule,
             "today": ctx.today(),
             "done": done,
             "error": error,
@@ -112,6 +118,22 @@ class AgentPages(Controller):
             dispatcher,
             lambda s: service.set_duty(s, ctx, dispatcher.principal, agent_id, change),
             "duty",
+        )
+
+    @post("/rule", name="console_town_rule")
+    async def rule(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[RuleForm, FORM],
+        dispatcher: Dispatcher,
+    ) -> Response[Any]:
+        """自动派单 (A post, then B post, then the pool) or 人工派单, from the next order on."""
+        ctx = _ctx(request)
+        return await self._change(
+            request,
+            dispatcher,
+            lambda s: service.set_town_rule(s, ctx, dispatcher.principal, data.auto_dispatch),
+            "rule",
         )
 
     @post("/{agent_id:int}/hand-over", name="console_agent_hand_over")

@@ -258,3 +258,56 @@ async def test_the_pages_load_nothing_from_outside_the_service(browser, service)
     assert requested and all(url.startswith(service.url) for url in requested), requested
     scripts = await page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
     assert scripts == [f"{service.url}/console/static/htmx.min.js"]
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter(el => el.type !== 'hidden')
+    .filter(el => el.tagName === 'BUTTON' ? !el.textContent.trim() : el.labels.length === 0)
+    .map(el => el.outerHTML.slice(0, 80))"""
+
+
+async def test_every_field_is_labelled_and_the_keyboard_reaches_the_work(browser, service):
+    """Office PCs, and people who work by keyboard: every field has its label, every page
+    its title, and a dispatcher assigns an order without the mouse."""
+    resident = await service.phone("resident1")
+    order = (await submit(service.api, resident)).json()
+    page = await _signed_in_by_qr(browser, service, "dispatcher1a")
+    for path in (
+        "/console/",
+        "/console/orders",
+        f"/console/orders/{order['id']}",
+        "/console/agents",
+        "/console/cases",
+        "/console/ratings",
+        "/console/figures",
+        "/console/offer",
+    ):
+        await page.goto(path)
+        assert await page.title(), path
+        assert await page.evaluate(UNLABELLED) == [], path
+
+    admin = await _signed_in_by_qr(browser, service, "admin")
+    for path in (
+        "/console/",
+        "/console/admin/staff",
+        "/console/admin/catalogue",
+        "/console/admin/catalogue/items/RS-0001",
+        "/console/admin/appeals",
+        "/console/admin/calendar/2027",
+        "/console/admin/audit",
+        "/console/admin/jobs",
+    ):
+        await admin.goto(path)
+        assert await admin.title(), path
+        assert await admin.evaluate(UNLABELLED) == [], path
+
+    await page.goto("/console/")
+    await page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="跳到正文")
+    await expect(skip).to_be_focused()
+    pool = page.get_by_role("row").filter(has_text=order["number"])
+    await pool.get_by_label("派给哪位代办员").focus()
+    await page.keyboard.press("Tab")
+    await expect(pool.get_by_role("button", name="派单")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("已派单。")

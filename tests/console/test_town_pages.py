@@ -90,3 +90,16 @@ async def test_figures_of_a_period_with_charts_and_an_audited_export(client, dem
     assert sheet.max_row == 3  # a header and the two orders
     after = await ctx.db.run_read(lambda s: s.scalar(select(func.count(AuditEntry.id))))
     assert after == before + 1
+
+
+async def test_the_town_switches_to_automatic_dispatch(client, demo, login, ctx):
+    csrf = await sign_in(client, await login("dispatcher1a"))
+    page = (await client.get("/console/agents")).text
+    assert 'value="false" checked' in page  # 店子镇 dispatches by hand
+    switched = await client.post("/console/agents/rule", data=form(csrf, auto_dispatch="true"))
+    assert switched.status_code == 303
+    order = (await submit(client, await login("resident1"))).json()
+    status = await ctx.db.run_read(
+        lambda s: s.scalar(select(Order.status).where(Order.id == order["id"]))
+    )
+    assert status == "assigned"  # straight to 店子村's A post
