@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit, errors
@@ -33,9 +34,11 @@ from app.context import Context
 from app.district.readiness import readiness
 from app.job_runs import jobs_view
 from app.kinds import Post, StaffRole
+from app.models import Upload
 from app.orders.calendar import OverrideDay, calendar_year, enter_calendar_year
 from app.ratings import service as ratings
 from app.regions.service import district_regions
+from app.uploads.service import STAFF_PHOTO, complete_upload, create_upload
 from console.cases import NAMES
 from console.forms import FORM, Form, OptionalText, Paragraph, QueryId
 
@@ -43,6 +46,7 @@ Admin = NamedDependency[ConsoleUser]
 ROLE_NAMES = {"agent": "代办员", "dispatcher": "调度员", "admin": "管理员"}
 AUDIT_PAGE = 50
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
+PHOTO_MAX_BYTES = 11 * 1024 * 1024  # a photo's limit (DAIBAN_STORAGE_MAX_UPLOAD_BYTES) and the form
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -263,6 +267,52 @@ class AdminPages(Controller):
                 "Cache-Control": "no-store",
             },
         )
+
+    @post(
+        "/staff/{staff_id:int}/photo",
+        name="console_admin_staff_photo",
+        request_max_body_size=PHOTO_MAX_BYTES,
+        status_code=200,
+    )
+    async def photo(
+        self,
+        request: Request[Any, Any, Any],
+        staff_id: FromPath[int],
+        data: Annotated[SheetForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        admin: Admin,
+    ) -> Response[Any]:
+        """The card photo (挂牌上岗), through the uploads' own steps: a form for the file,
+        the file stored as the phone would have posted it, checked on completion (a real
+        image, EXIF removed, a thumbnail), then set on the staff member."""
+        ctx, principal = _ctx(request), admin.principal
+        body = await data.file.read()
+        kind = data.file.content_type or "application/octet-stream"
+        try:
+            ticket = await ctx.db.run_write(
+                lambda s: create_upload(
+                    s, ctx, principal, purpose=STAFF_PHOTO, content_type=kind, size=len(body)
+                )
+            )
+            key = await ctx.db.run_read(
+                lambda s: s.scalar(select(Upload.incoming_key).where(Upload.id == ticket.id))
+            )
+            if key is None:  # taken away meanwhile (cannot be: the form is this request's)
+                raise errors.UploadNotReceived()
+            await ctx.store.write(key, body, kind)
+            await complete_upload(ctx, principal, ticket.id)
+            await staff.set_staff_photo(ctx, principal, staff_id, ticket.id)
+        except errors.DomainError as exc:
+            if exc.status in (401, 404):
+                raise
+            return await _staff_page(request, admin, None, error=exc)
+        return Redirect(path="/console/admin/staff?done=photo", status_code=303)
+
+    @post("/staff/{staff_id:int}/photo/remove", name="console_admin_staff_photo_remove")
+    async def remove_photo(
+        self, request: Request[Any, Any, Any], staff_id: FromPath[int], admin: Admin
+    ) -> Response[Any]:
+        await staff.remove_staff_photo(_ctx(request), admin.principal, staff_id)
+        return Redirect(path="/console/admin/staff?done=photo_removed", status_code=303)
 
     @get("/appeals", name="console_admin_appeals")
     async def appeals(

@@ -17,6 +17,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 from sqlalchemy.orm import Session
 
+from app.accounts import staff
 from app.accounts.console import ConsoleUser
 from app.context import Context
 from app.ledger import files as ledger_files
@@ -24,7 +25,8 @@ from app.ledger.export import ExportRequest, export_orders
 from app.ledger.figures import Figures, Filters, figures
 from app.periods import check_dates
 from app.ratings import stats
-from console.forms import optional_status
+from app.regions.service import managed_regions
+from console.forms import optional_id, optional_status
 
 User = NamedDependency[ConsoleUser]
 From = Annotated[date | None, QueryParameter(name="from")]
@@ -74,6 +76,7 @@ def _read(
     for first, last in weeks(start, end):
         week = figures(session, ctx, principal, first, last, everything)
         series.append(Week(start=first, end=last, received=week.received, completed=week.completed))
+    places = [r for r in managed_regions(session, principal) if r.level == "village"]
     by_village = stats.satisfaction(session, ctx, principal, start, end, "village")
     by_agent = stats.satisfaction(session, ctx, principal, start, end, "agent")
     return {
@@ -83,6 +86,8 @@ def _read(
         "villages": by_village,
         "agents": by_agent,
         "top_peak": max([1, *(i.count for i in total.top_items)]),
+        "villages_to_pick": places,
+        "agents_to_pick": staff.list_staff(session, ctx, principal, "agent"),
     }
 
 
@@ -110,13 +115,23 @@ async def export(
     start: From = None,
     end: To = None,
     status: FromQuery[str | None] = None,
+    village: Annotated[str | None, QueryParameter(max_length=16)] = None,
+    agent: Annotated[str | None, QueryParameter(max_length=16)] = None,
+    unmasked: FromQuery[bool] = False,
+    purpose: Annotated[str | None, QueryParameter(max_length=200)] = None,
 ) -> Response[bytes]:
-    """The orders of the period as a spreadsheet, ID numbers and phones masked (audited)."""
+    """The orders of the period as a spreadsheet, ID numbers and phones masked; an admin may
+    have them in full for a stated purpose. Either way the export is audited."""
     ctx = _ctx(request)
     first, last = _period(ctx, start, end)
-    data = await export_orders(
-        ctx, user.principal, ExportRequest(first, last, Filters(), optional_status(status))
+    chosen = Filters(
+        village_id=optional_id(village or "", "village"),
+        agent_id=optional_id(agent or "", "agent"),
     )
+    wanted = ExportRequest(
+        first, last, chosen, optional_status(status), unmasked=unmasked, purpose=purpose
+    )
+    data = await export_orders(ctx, user.principal, wanted)
     name = f"办件清单_{first}_{last}.xlsx"
     return Response(
         content=data,

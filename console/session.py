@@ -97,12 +97,19 @@ def _is_htmx(request: Request[Any, Any, Any]) -> bool:
 
 
 def error_page(
-    request: Request[Any, Any, Any], status: int, title: str, detail: str | None = None
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str | None = None,
+    problems: list[dict[str, str]] | None = None,
 ) -> Response[Any]:
-    user = request.scope.get("state", {}).get("console_user")
     return Template(
         template_name="error.html",
-        context={"title": title, "detail": detail if detail != title else None, "user": user},
+        context={
+            "title": title,
+            "detail": detail if detail != title else None,
+            "problems": problems or [],
+        },
         status_code=status,
     )
 
@@ -119,7 +126,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: errors.DomainError
         settings: Settings = request.app.state.ctx.settings
         response.set_cookie(**session_cookie(settings, None, 0))
         return response
-    return error_page(request, exc.status, exc.title, exc.detail)
+    return error_page(request, exc.status, exc.title, exc.detail, exc.extra.get("errors"))
 
 
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 
 import httpx
 import openpyxl
@@ -16,6 +17,7 @@ from app.models import Account, CalendarOverride
 from tests.accounts.test_staff_import import FIRST, sheet
 from tests.console.signing_in import form, sign_in
 from tests.factories import delivered
+from tests.images import jpeg
 
 
 async def test_the_admins_home_is_the_districts_readiness(client, demo, login):
@@ -165,3 +167,34 @@ async def test_a_staff_sheet_is_imported_and_its_codes_downloaded_once(client, d
     assert (
         refused.status_code == 422 and "第2行" in refused.text and "未导入任何内容" in refused.text
     )
+
+
+async def test_a_card_photo_goes_through_the_uploads_checks(client, demo, login, ctx, clock):
+    # The service stores the file itself, stamped by the file system's clock: the service's
+    # clock reads the same here, as it does in production.
+    clock.current = datetime.now(UTC)
+    csrf = await sign_in(client, await login("admin"))
+    liu = await ctx.db.run_read(
+        lambda s: s.scalar(select(Account.id).where(Account.name == "刘桂兰"))
+    )
+    photo = await client.post(
+        f"/console/admin/staff/{liu}/photo",
+        data={"_csrf_token": csrf},
+        files={"file": ("me.jpg", jpeg(600, 800), "image/jpeg")},
+    )
+    assert photo.status_code == 303, photo.text[:300]
+    card = await client.get("/mp/v1/agent/station", headers=await login("agent1a"))
+    mine = next(a for a in card.json() if a["name"] == "刘桂兰")
+    assert mine.get("photoUrl")
+    page = (await client.get(photo.headers["location"])).text
+    assert "已设置公示照片。" in page and "有公示照片" in page
+
+    fake = await client.post(
+        f"/console/admin/staff/{liu}/photo",
+        data={"_csrf_token": csrf},
+        files={"file": ("me.jpg", b"<html><script>alert(1)</script></html>", "image/jpeg")},
+    )
+    assert fake.status_code in (409, 422) and 'role="alert"' in fake.text
+    removed = await client.post(f"/console/admin/staff/{liu}/photo/remove", data=form(csrf))
+    assert removed.status_code == 303
+    assert "已撤下公示照片。" in (await client.get(removed.headers["location"])).text

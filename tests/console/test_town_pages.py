@@ -88,8 +88,14 @@ async def test_figures_of_a_period_with_charts_and_an_audited_export(client, dem
     assert "attachment" in export.headers["content-disposition"]
     sheet = openpyxl.load_workbook(io.BytesIO(export.content)).active
     assert sheet.max_row == 3  # a header and the two orders
+    other_agent = await agent_id(client, await login("dispatcher2a"), "郑海涛")
+    none = await client.get(
+        "/console/figures/export",
+        params={"from": "2026-11-01", "to": "2026-11-30", "village": "", "agent": str(other_agent)},
+    )
+    assert openpyxl.load_workbook(io.BytesIO(none.content)).active.max_row == 1  # B post: none
     after = await ctx.db.run_read(lambda s: s.scalar(select(func.count(AuditEntry.id))))
-    assert after == before + 1
+    assert after == before + 2
 
 
 async def test_the_town_switches_to_automatic_dispatch(client, demo, login, ctx):
@@ -103,3 +109,25 @@ async def test_the_town_switches_to_automatic_dispatch(client, demo, login, ctx)
         lambda s: s.scalar(select(Order.status).where(Order.id == order["id"]))
     )
     assert status == "assigned"  # straight to 店子村's A post
+
+
+async def test_only_an_admin_exports_in_full_and_only_for_a_purpose(client, demo, login, ctx):
+    await submit(client, await login("resident2"))
+    period = {"from": "2026-11-01", "to": "2026-11-30"}
+    await sign_in(client, await login("dispatcher2a"))
+    refused = await client.get("/console/figures/export", params={**period, "unmasked": "true"})
+    assert refused.status_code == 403 and "只有管理员" in refused.text
+    await sign_in(client, await login("admin"))
+    no_purpose = await client.get("/console/figures/export", params={**period, "unmasked": "true"})
+    assert no_purpose.status_code == 422 and "须写明用途" in no_purpose.text
+    full = await client.get(
+        "/console/figures/export",
+        params={**period, "unmasked": "true", "purpose": "民政局核对低保对象"},
+    )
+    assert full.status_code == 200
+    audited = await ctx.db.run_read(
+        lambda s: s.scalars(
+            select(AuditEntry.purpose).where(AuditEntry.action == "orders.export_unmasked")
+        ).all()
+    )
+    assert audited == ["民政局核对低保对象"]
