@@ -41,6 +41,7 @@ from app.regions.service import district_regions
 from app.uploads.service import STAFF_PHOTO, complete_upload, create_upload
 from console.cases import NAMES
 from console.forms import FORM, Form, OptionalText, Paragraph, QueryId
+from console.session import change_then
 
 Admin = NamedDependency[ConsoleUser]
 ROLE_NAMES = {"agent": "代办员", "dispatcher": "调度员", "admin": "管理员"}
@@ -334,20 +335,21 @@ class AdminPages(Controller):
         admin: Admin,
     ) -> Response[Any]:
         ctx = _ctx(request)
-        try:
-            await ctx.db.run_write(
-                lambda s: ratings.decide(s, ctx, admin.principal, appeal_id, data.upheld, data.note)
-            )
-        except errors.DomainError as exc:
-            if exc.status in (401, 404):
-                raise
+
+        async def again(exc: errors.DomainError) -> Response[Any]:
             found = await ctx.db.run_read(lambda s: ratings.appeals(s, admin.principal, None))
             return Template(
                 template_name="admin_appeals.html",
                 context={"user": admin, "appeals": found, "error": exc, **NAMES},
                 status_code=exc.status,
             )
-        return Redirect(path="/console/admin/appeals?done=decide", status_code=303)
+
+        return await change_then(
+            request,
+            lambda s: ratings.decide(s, ctx, admin.principal, appeal_id, data.upheld, data.note),
+            "/console/admin/appeals?done=decide",
+            again,
+        )
 
     @get("/audit", name="console_admin_audit")
     async def audit_log(
@@ -410,16 +412,14 @@ class AdminPages(Controller):
         admin: Admin,
     ) -> Response[Any]:
         ctx = _ctx(request)
-        try:
-            days = calendar_lines(data.days)
-            await ctx.db.run_write(
-                lambda s: enter_calendar_year(s, ctx, admin.principal, year, days, data.complete)
-            )
-        except errors.DomainError as exc:
-            if exc.status in (401, 404):
-                raise
-            return await _calendar_page(request, admin, year, None, exc, data.days)
-        return Redirect(path=f"/console/admin/calendar/{year}?done=enter", status_code=303)
+        return await change_then(
+            request,
+            lambda s: enter_calendar_year(
+                s, ctx, admin.principal, year, calendar_lines(data.days), data.complete
+            ),
+            f"/console/admin/calendar/{year}?done=enter",
+            lambda exc: _calendar_page(request, admin, year, None, exc, data.days),
+        )
 
 
 def _post(value: str) -> Post | None:

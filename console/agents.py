@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Template
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -28,6 +28,7 @@ from console.forms import (
     optional_id,
     optional_text,
 )
+from console.session import change_then
 
 Dispatcher = NamedDependency[ConsoleUser]
 
@@ -93,13 +94,12 @@ class AgentPages(Controller):
     async def _change(
         self, request: Request[Any, Any, Any], user: ConsoleUser, work: Any, done: str
     ) -> Response[Any]:
-        try:
-            await _ctx(request).db.run_write(work)
-        except errors.DomainError as exc:
-            if exc.status in (401, 404):
-                raise
-            return await _page(request, user, None, exc)
-        return Redirect(path=f"/console/agents?done={done}", status_code=303)
+        return await change_then(
+            request,
+            work,
+            f"/console/agents?done={done}",
+            lambda exc: _page(request, user, None, exc),
+        )
 
     @post("/{agent_id:int}/duty", name="console_agent_duty")
     async def duty(

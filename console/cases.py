@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Template
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -21,6 +21,7 @@ from app.kinds import AnswerKind, AppealReason
 from app.ratings import complaints, rectification
 from app.ratings import service as ratings
 from console.forms import FORM, Form, Paragraph, QueryId
+from console.session import change_then, error_page
 
 Dispatcher = NamedDependency[ConsoleUser]
 
@@ -111,13 +112,8 @@ async def _step(
 ) -> Response[Any]:
     """A step of a case; then back to its page (PRG), or its page again with the reason the
     step was refused."""
-    try:
-        await _ctx(request).db.run_write(work)
-    except errors.DomainError as exc:
-        if exc.status in (401, 404):
-            raise
-        return await again(exc)
-    return Redirect(path=f"{request.url.path.rsplit('/', 1)[0]}?done={done}", status_code=303)
+    page = request.url.path.rsplit("/", 1)[0]
+    return await change_then(request, work, f"{page}?done={done}", again)
 
 
 class CasePages(Controller):
@@ -254,18 +250,13 @@ class RatingPages(Controller):
         dispatcher: Dispatcher,
     ) -> Response[Any]:
         ctx, principal = _ctx(request), dispatcher.principal
-        try:
-            await ctx.db.run_write(
-                lambda s: ratings.appeal(
-                    s, ctx, principal, rating_id, data.reason, data.evidence, []
-                )
-            )
-        except errors.DomainError as exc:
-            if exc.status in (401, 404):
-                raise
-            return Template(
-                template_name="error.html",
-                context={"user": dispatcher, "title": exc.title, "detail": exc.detail},
-                status_code=exc.status,
-            )
-        return Redirect(path="/console/ratings?done=appeal", status_code=303)
+
+        async def again(exc: errors.DomainError) -> Response[Any]:
+            return error_page(request, exc.status, exc.title, exc.detail, exc.extra.get("errors"))
+
+        return await change_then(
+            request,
+            lambda s: ratings.appeal(s, ctx, principal, rating_id, data.reason, data.evidence, []),
+            "/console/ratings?done=appeal",
+            again,
+        )

@@ -23,6 +23,7 @@ from app.catalogue.document import DocumentInvalid, dump_yaml, read_document, wr
 from app.context import Context
 from app.regions.service import managed_regions
 from console.forms import FORM, Form, QueryId
+from console.session import change_then
 
 User = NamedDependency[ConsoleUser]
 Admin = NamedDependency[ConsoleUser]
@@ -245,15 +246,12 @@ class CataloguePages(Controller):
         self, request: Request[Any, Any, Any], code: FromPath[str], admin: Admin
     ) -> Response[Any]:
         ctx = _ctx(request)
-        try:
-            await ctx.db.run_write(
-                lambda s: administration.restore_item(s, ctx, admin.principal, code)
-            )
-        except errors.DomainError as exc:
-            if exc.status in (401, 404):
-                raise
-            return await _catalogue_page(request, admin, None, None, error=exc)
-        return Redirect(path="/console/admin/catalogue?done=restore", status_code=303)
+        return await change_then(
+            request,
+            lambda s: administration.restore_item(s, ctx, admin.principal, code),
+            "/console/admin/catalogue?done=restore",
+            lambda exc: _catalogue_page(request, admin, None, None, error=exc),
+        )
 
 
 async def _offer_page(
@@ -325,10 +323,9 @@ class OfferPages(Controller):
                         session, ctx, user.principal, data.region_id, codes, on
                     )
 
-        try:
-            await ctx.db.run_write(work)
-        except errors.DomainError as exc:
-            if exc.status in (401, 404):
-                raise
-            return await _offer_page(request, user, data.region_id, error=exc)
-        return Redirect(path=f"/console/offer?region={data.region_id}&done=1", status_code=303)
+        return await change_then(
+            request,
+            work,
+            f"/console/offer?region={data.region_id}&done=1",
+            lambda exc: _offer_page(request, user, data.region_id, error=exc),
+        )

@@ -31,6 +31,7 @@ from console.forms import (
     ReassignForm,
     optional_status,
 )
+from console.session import change_then
 
 Dispatcher = NamedDependency[ConsoleUser]
 PAGE = 30
@@ -230,21 +231,19 @@ class OrderPages(Controller):
         done: str,
         work: Any,
     ) -> Response[Any]:
-        """Make a move; then back to the order (PRG), or the order again with the reason
-        the move was refused, in Chinese, at the status the API would answer."""
+        """Make a move; then back to the order, or the order again with the reason the move
+        was refused, in Chinese, at the status the API would answer."""
         ctx = _ctx(request)
-        try:
-            await ctx.db.run_write(work)
-        except errors.DomainError as exc:
-            if exc.status in (401, 404):
-                raise
+
+        async def again(exc: errors.DomainError) -> Response[Any]:
             context = await ctx.db.run_read(lambda s: _order_context(s, ctx, user, order_id))
             return Template(
                 template_name="order.html",
                 context={**context, "error": exc},
                 status_code=exc.status,
             )
-        return Redirect(path=f"/console/orders/{order_id}?done={done}", status_code=303)
+
+        return await change_then(request, work, f"/console/orders/{order_id}?done={done}", again)
 
     @post("/{order_id:int}/assign", name="console_assign")
     async def assign(

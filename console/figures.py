@@ -31,8 +31,6 @@ from console.forms import optional_id, optional_status
 User = NamedDependency[ConsoleUser]
 From = Annotated[date | None, QueryParameter(name="from")]
 To = Annotated[date | None, QueryParameter(name="to")]
-# A week per bar: a period of a year has 53 at most.
-MAX_WEEKS = 53
 
 
 class Week(msgspec.Struct, kw_only=True):
@@ -57,10 +55,11 @@ def _period(ctx: Context, start: date | None, end: date | None) -> tuple[date, d
 
 
 def weeks(start: date, end: date) -> list[tuple[date, date]]:
-    """Monday-to-Sunday weeks covering the period, the first and last cut to it."""
+    """Monday-to-Sunday weeks covering the period, the first and last cut to it (a period
+    is at most a year, app/periods.py: 54 weeks at most)."""
     out: list[tuple[date, date]] = []
     day = start
-    while day <= end and len(out) < MAX_WEEKS:
+    while day <= end:
         last = min(day + timedelta(days=6 - day.weekday()), end)
         out.append((day, last))
         day = last + timedelta(days=1)

@@ -63,10 +63,12 @@ def optional_date(value: str, field: str) -> date | None:
 
 
 def optional_id(value: str, field: str) -> int | None:
-    number = int(value) if value else None
-    if number is not None and number > 2**53:
-        raise errors.InvalidInput(errors=[{"field": field, "message": "数值太大"}])
-    return number
+    """An id picked from a list whose first choice, 全部 or a default, is sent as ""."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 2**53:
+        raise errors.InvalidInput(errors=[{"field": field, "message": "取值不在允许范围内"}])
+    return int(value)
 
 
 def optional_text(value: str) -> str | None:

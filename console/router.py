@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, Router, get
+from litestar import Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.di import NamedDependency, Provide
 from litestar.middleware import DefineMiddleware
@@ -24,6 +24,7 @@ from app.settings import Settings
 from console import admin, agents, cases, catalogue, dispatch, figures
 from console.session import (
     PATH,
+    page_headers,
     provide_admin,
     provide_dispatcher,
     provide_user,
@@ -42,6 +43,22 @@ async def home(request: Request[Any, Any, Any], user: NamedDependency[ConsoleUse
     if user.principal.role == "dispatcher":
         return await dispatch.board_page(request, user)
     return await admin.home_page(request, user)
+
+
+async def static_headers(response: Response[Any]) -> Response[Any]:
+    # The pages ask for them with their contents' digest in the address (?v=): an upgrade
+    # changes the address, so a browser may keep them as long as it likes.
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+def asset_version() -> str:
+    """A digest of the static files' contents, for their addresses."""
+    digest = hashlib.sha256()
+    for path in sorted((HERE / "static").iterdir()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def console_router(settings: Settings) -> Router:
@@ -71,7 +88,10 @@ def console_router(settings: Settings) -> Router:
             figures.figures_page,
             figures.export,
             create_static_files_router(
-                path="/static", directories=[HERE / "static"], include_in_schema=False
+                path="/static",
+                directories=[HERE / "static"],
+                include_in_schema=False,
+                after_request=static_headers,
             ),
         ],
         dependencies={
@@ -80,12 +100,15 @@ def console_router(settings: Settings) -> Router:
             "admin": Provide(provide_admin),
         },
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
+        after_request=page_headers(settings),
         include_in_schema=False,
     )
 
 
 _CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
-_HALF = re.compile(rf"(?<={_CJK})\s*([,;:!?)])\s*|\s*([,;:!?(])\s*(?={_CJK})")
+# One space at most on either side: each position is tried a bounded number of ways, so
+# the cost is linear in the text however it is spaced.
+_HALF = re.compile(rf"(?<={_CJK}) ?([,;:!?)]) ?| ?([,;:!?(]) ?(?={_CJK})")
 _FULL = str.maketrans(",;:!?()", "，；：！？（）")
 
 
@@ -99,6 +122,7 @@ def full_width(text: str | None) -> str:
 
 def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
     zone = settings.zone
+    version = asset_version()
 
     def when(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
@@ -121,7 +145,7 @@ def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
 
     def prepare(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters.update(when=when, day=day, deadline=deadline, zh=full_width)
-        engine.engine.globals.update(static=STATIC, statuses=STATUS_NAMES)
+        engine.engine.globals.update(static=STATIC, statuses=STATUS_NAMES, version=version)
 
     return TemplateConfig(
         directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=prepare

@@ -4,7 +4,9 @@ its row on every request), and how errors become pages rather than problem docum
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
@@ -15,6 +17,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
 
 from app import errors
 from app.accounts import console
@@ -28,6 +31,8 @@ log = logging.getLogger("daiban.console")
 
 PATH = "/console"
 SESSION_COOKIE = "daiban_console"
+# Sent by a page's automatic refresh (the board's), which does not count as activity.
+POLL_HEADER = "x-console-poll"
 SIGN_IN_COOKIE = "daiban_sign_in"
 # A cookie value longer than any secret we hand out is not looked up at all.
 MAX_SECRET = 64
@@ -43,6 +48,35 @@ HTTP_TITLES = {
 CSRF_TITLE = "页面已过期，请刷新后再提交"
 
 
+def page_headers(settings: Settings) -> Any:
+    """Litestar's after_request hook for the console's pages: never cached (a resident shown
+    in full must not outlive the page on a shared PC), and a content security policy that
+    lets scripts, styles and forms come only from the service and images also from the
+    object store's links."""
+    images = " ".join(sorted({"'self'", "data:", *_origins(settings)}))
+    policy = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src {images}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+    async def add(response: Response[Any]) -> Response[Any]:
+        if "cache-control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = policy
+        return response
+
+    return add
+
+
+def _origins(settings: Settings) -> list[str]:
+    storage = settings.storage
+    found = [storage.public_url]
+    if storage.backend == "minio":
+        host = storage.minio_public_endpoint or storage.minio_endpoint
+        found.append(f"{'https' if storage.minio_public_secure else 'http'}://{host}")
+    return [urlsplit(url)._replace(path="", query="", fragment="").geturl() for url in found]
+
+
 def secure_cookies(settings: Settings) -> bool:
     """Cookies are `Secure` when the service is reached over HTTPS (its public URL)."""
     return settings.storage.public_url.startswith("https://")
@@ -56,7 +90,9 @@ def session_cookie(settings: Settings, token: str | None, max_age: int) -> dict[
         "max_age": max_age,
         "httponly": True,
         "secure": secure_cookies(settings),
-        "samesite": "lax",
+        # Strict: a link from another site arrives signed out, so no page of the console can
+        # be made to act (or to write an audited read) from outside it.
+        "samesite": "strict",
     }
 
 
@@ -74,7 +110,9 @@ async def provide_user(request: Request[Any, Any, Any]) -> ConsoleUser:
     if not token or len(token) > MAX_SECRET:
         raise errors.ConsoleSignedOut()
     user = await ctx.db.run_read(lambda s: console.session_user(s, ctx, token))
-    if ctx.now() - user.seen_at >= console.TOUCH_EVERY:
+    # The board's own refresh is not a person at work: an unattended PC is signed out.
+    polled = request.headers.get(POLL_HEADER) == "1"
+    if not polled and ctx.now() - user.seen_at >= console.TOUCH_EVERY:
         await ctx.db.run_write(lambda s: console.touch_session(s, ctx, user.session_id))
     return user
 
@@ -112,6 +150,25 @@ def error_page(
         },
         status_code=status,
     )
+
+
+async def change_then(
+    request: Request[Any, Any, Any],
+    work: Callable[[Session], Any],
+    done: str,
+    again: Callable[[errors.DomainError], Awaitable[Response[Any]]],
+) -> Response[Any]:
+    """A change in one write transaction, then on to `done` (303, so a reload does not
+    repeat it); or, when a rule refuses it, `again`: the page anew with the reason, nothing
+    changed. A 401 or a 404 goes to the pages' own handling (sign in anew; not found)."""
+    ctx: Context = request.app.state.ctx
+    try:
+        await ctx.db.run_write(work)
+    except errors.DomainError as exc:
+        if exc.status in (401, 404):
+            raise
+        return await again(exc)
+    return Redirect(path=done, status_code=303)
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: errors.DomainError) -> Response[Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 from sqlalchemy import delete
 
+from app.accounts import console
 from app.backup import backup, prune
 from app.context import Context
 from app.job_runs import claim_run, recorded
@@ -68,7 +69,8 @@ async def clear_raw_uploads(ctx: Context) -> int:
 
 
 async def clean_up(ctx: Context) -> int:
-    """Uploads never attached to an order, and job records older than two weeks."""
+    """Uploads never attached to an order, job records older than two weeks, and the
+    console's old sign-ins and long-ended sessions."""
 
     async def work() -> int:
         removed = await cleanup_unattached(ctx)
@@ -76,6 +78,7 @@ async def clean_up(ctx: Context) -> int:
         await ctx.db.run_write(
             lambda s: s.execute(delete(JobRun).where(JobRun.started_at < cutoff))
         )
+        await ctx.db.run_write(lambda s: console.clean_up(s, ctx))
         return removed
 
     return await recorded(ctx, "clean_up", work)

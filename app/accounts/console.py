@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit, errors
@@ -23,8 +23,13 @@ from app.security.tokens import Principal, new_secret, secret_hash
 CONSOLE_ROLES = ("dispatcher", "admin")
 # A session's last-seen time is written at most this often (a write per page costs more).
 TOUCH_EVERY = timedelta(minutes=1)
-# Only a sign-in this fresh is kept for its browser to ask about (then removed by clean-up).
-SIGN_IN_KEPT = timedelta(days=1)
+# A confirmed sign-in is taken by its browser's next question (every 2 s); past its code's
+# validity and this much more, it is not taken at all.
+TAKE_WITHIN = timedelta(seconds=30)
+# What the daily clean-up removes: sign-ins a day old, sessions ended a month ago (the
+# audit log keeps every sign-in).
+SIGN_INS_KEPT = timedelta(days=1)
+SESSIONS_KEPT = timedelta(days=30)
 
 SignInState = Literal["waiting", "scanned", "confirmed", "expired"]
 
@@ -135,6 +140,8 @@ def take_sign_in(
         if row.expires_at <= now:
             return SignInProgress(state="expired")
         return SignInProgress(state="scanned" if row.scanned_by else "waiting")
+    if row.expires_at + TAKE_WITHIN <= now:
+        return SignInProgress(state="expired")
     taken = session.execute(
         update(ConsoleSignIn)
         .where(ConsoleSignIn.id == row.id, ConsoleSignIn.used_at.is_(None))
@@ -231,9 +238,34 @@ def end_session(session: Session, ctx: Context, token: str) -> None:
 
 
 def end_sessions_of(session: Session, ctx: Context, account_id: int, reason: str) -> None:
-    """Every console session of an account ends with its logins (disabled, re-bound, ...)."""
+    """Every console session of an account ends with its logins (disabled, re-bound, ...),
+    and a sign-in it confirmed that no browser has taken yet is taken by none."""
+    now = ctx.now()
     session.execute(
         update(ConsoleSession)
         .where(ConsoleSession.account_id == account_id, ConsoleSession.ended_at.is_(None))
-        .values(ended_at=ctx.now(), ended_reason=reason)
+        .values(ended_at=now, ended_reason=reason)
     )
+    session.execute(
+        update(ConsoleSignIn)
+        .where(ConsoleSignIn.confirmed_by == account_id, ConsoleSignIn.used_at.is_(None))
+        .values(used_at=now)
+    )
+
+
+def clean_up(session: Session, ctx: Context) -> int:
+    """Old sign-ins (each page of the sign-in screen makes one) and long-ended sessions;
+    how many rows went."""
+    now = ctx.now()
+    sign_ins = session.execute(
+        delete(ConsoleSignIn).where(ConsoleSignIn.expires_at < now - SIGN_INS_KEPT)
+    )
+    sessions = session.execute(
+        delete(ConsoleSession).where(
+            or_(
+                ConsoleSession.ended_at < now - SESSIONS_KEPT,
+                ConsoleSession.expires_at < now - SESSIONS_KEPT,
+            )
+        )
+    )
+    return int(sign_ins.rowcount or 0) + int(sessions.rowcount or 0)  # type: ignore[attr-defined]

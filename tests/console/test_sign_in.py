@@ -3,13 +3,16 @@ cookies are, CSRF on every form, and every way a session ends (at once)."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.accounts import console
 from app.asgi import create_app
 from app.context import Context
-from app.models import AuditEntry, ConsoleSession
+from app.models import AuditEntry, ConsoleSession, ConsoleSignIn
 from tests.conftest import make_settings, serve
 from tests.console.signing_in import csrf_of, form, scan_and_confirm, scanned_code, sign_in
 
@@ -40,7 +43,7 @@ async def test_a_dispatcher_signs_in_by_scanning_and_confirming_on_the_phone(
     state = await client.get("/console/sign-in/state")
     assert state.status_code == 303 and state.headers["location"] == "/console/"
     cookie = next(v for k, v in state.headers.multi_items() if v.startswith("daiban_console="))
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
     assert "Secure" not in cookie  # served over plain HTTP here
     board = await client.get("/console/")
     assert board.status_code == 200 and "调度台 · 店子镇" in board.text and "李晓燕" in board.text
@@ -204,3 +207,66 @@ async def test_session_cookies_are_secure_behind_https(tmp_path, database_url, c
         )
         assert "; Secure" in signed_in.headers["set-cookie"]
     await https_ctx.aclose()
+
+
+async def test_the_boards_own_refresh_is_not_activity(client, demo, login, clock):
+    """An unattended PC with the board open is signed out after the idle timeout."""
+    await sign_in(client, await login("dispatcher1a"))
+    poll = {"HX-Request": "true", "x-console-poll": "1"}
+    for _ in range(29):
+        clock.advance(minutes=1)
+        assert (await client.get("/console/board/parts", headers=poll)).status_code == 200
+    clock.advance(minutes=2)
+    ended = await client.get("/console/board/parts", headers=poll)
+    assert ended.headers["hx-redirect"] == "/console/sign-in?why=console_session_expired"
+
+
+async def test_a_confirmed_sign_in_is_taken_at_once_or_never(client, demo, login, clock, ctx):
+    code = scanned_code((await client.get("/console/sign-in")).text)
+    _, confirmed = await scan_and_confirm(client, await login("dispatcher1a"), code)
+    assert confirmed.status_code == 204
+    clock.advance(minutes=10)  # the browser was closed; its cookie comes back much later
+    late = await client.get("/console/sign-in/state")
+    assert "二维码已过期" in late.text and (await client.get("/console/")).status_code == 303
+
+    # Re-binding the account also voids a sign-in it confirmed that was not taken yet.
+    code = scanned_code((await client.get("/console/sign-in")).text)
+    await scan_and_confirm(client, await login("dispatcher1b"), code)
+    admin = await login("admin")
+    staff = (await client.get("/mp/v1/admin/staff", headers=admin)).json()
+    han = next(p["id"] for p in staff if p["name"] == "韩立波")
+    await client.post(f"/mp/v1/admin/staff/{han}/binding-code", headers=admin)
+    assert "二维码已过期" in (await client.get("/console/sign-in/state")).text
+
+
+async def test_the_clean_up_removes_old_sign_ins_and_ended_sessions(
+    client, demo, login, clock, ctx
+):
+    csrf = await sign_in(client, await login("dispatcher1a"))
+    for _ in range(3):
+        await client.get("/console/sign-in")
+    await client.post("/console/sign-out", data=form(csrf))
+    clock.advance(days=2)
+    removed = await ctx.db.run_write(lambda s: console.clean_up(s, ctx))
+    assert removed == 4  # the four sign-ins; the session ended only two days ago
+    clock.advance(days=30)
+    assert await ctx.db.run_write(lambda s: console.clean_up(s, ctx)) == 1
+    left = await ctx.db.run_read(
+        lambda s: (
+            s.scalar(select(func.count(ConsoleSignIn.id))),
+            s.scalar(select(func.count(ConsoleSession.id))),
+        )
+    )
+    assert left == (0, 0)
+
+
+async def test_pages_are_never_cached_and_allow_only_the_services_own_scripts(client, demo, login):
+    await sign_in(client, await login("dispatcher1a"))
+    page = await client.get("/console/")
+    assert page.headers["cache-control"] == "no-store"
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    asset = re.search(r'src="(/console/static/htmx.min.js\?v=\w+)"', page.text)
+    assert asset
+    script = await client.get(asset[1])
+    assert script.status_code == 200 and "immutable" in script.headers["cache-control"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import tokenize
 from pathlib import Path
 
@@ -52,3 +53,11 @@ def test_the_consoles_messages_use_full_width_punctuation():
 )
 def test_the_services_messages_are_shown_with_full_width_punctuation(said, shown):
     assert full_width(said) == shown
+
+
+def test_the_punctuation_filter_is_linear_in_the_texts_length():
+    """It runs on the event loop over messages that may echo what someone typed."""
+    spaced = "未知部门 " + " " * 200_000 + "x"
+    started = time.perf_counter()
+    assert full_width(spaced) == spaced
+    assert time.perf_counter() - started < 1.0

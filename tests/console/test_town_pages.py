@@ -4,6 +4,7 @@ rules as the API; the period's figures, charts, ledgers and an audited export.""
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import openpyxl
 from sqlalchemy import func, select
@@ -131,3 +132,12 @@ async def test_only_an_admin_exports_in_full_and_only_for_a_purpose(client, demo
         ).all()
     )
     assert audited == ["民政局核对低保对象"]
+
+
+def test_a_years_weeks_reach_its_last_day():
+    from console.figures import weeks
+
+    covered = weeks(date(2025, 12, 28), date(2026, 12, 29))
+    assert covered[0] == (date(2025, 12, 28), date(2025, 12, 28))
+    assert covered[-1] == (date(2026, 12, 28), date(2026, 12, 29))
+    assert len(covered) == 54
