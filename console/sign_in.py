@@ -110,7 +110,10 @@ class SignInController(Controller):
             )
         if progress.session_token is not None:
             return _session_response(ctx, progress.session_token, request)
-        return Template(template_name="_sign_in_state.html", context={"state": progress.state})
+        return Template(
+            template_name="_sign_in_state.html",
+            context={"state": progress.state, "scanned_by": progress.scanned_by},
+        )
 
     @post("/dev", opt={"limits": ("login_address",)}, name="console_dev_sign_in")
     async def dev(

@@ -52,6 +52,9 @@ class SignInRequest(msgspec.Struct, rename="camel", kw_only=True):
 class SignInProgress(msgspec.Struct, kw_only=True):
     state: SignInState
     session_token: str | None = None  # once confirmed: the new session's secret
+    # Whose phone read the code: the screen says so, so a person sees at once whether the
+    # sign-in is theirs (someone else's phone may have read it off the screen).
+    scanned_by: str | None = None
 
 
 class ConsoleUser(msgspec.Struct, kw_only=True):
@@ -139,7 +142,10 @@ def take_sign_in(
     if row.confirmed_at is None:
         if row.expires_at <= now:
             return SignInProgress(state="expired")
-        return SignInProgress(state="scanned" if row.scanned_by else "waiting")
+        if row.scanned_by is None:
+            return SignInProgress(state="waiting")
+        scanner = session.get(Account, row.scanned_by)
+        return SignInProgress(state="scanned", scanned_by=scanner.name if scanner else None)
     if row.expires_at + TAKE_WITHIN <= now:
         return SignInProgress(state="expired")
     taken = session.execute(

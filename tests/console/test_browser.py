@@ -130,6 +130,9 @@ async def _signed_in_by_qr(browser: Browser, service: Service, handle: str) -> P
     scan = await service.api.post("/mp/v1/auth/console/scan", json={"code": code}, headers=phone)
     assert scan.status_code == 200, scan.text
     await expect(page.get_by_text("已扫码，请在手机上确认登录。")).to_be_visible()
+    await expect(page.locator("#sign-in-state")).to_contain_text(
+        {"dispatcher1a": "李晓燕", "admin": "王立新"}.get(handle, "")
+    )
     confirm = await service.api.post(
         "/mp/v1/auth/console/confirm", json={"code": code}, headers=phone
     )

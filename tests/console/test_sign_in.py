@@ -36,7 +36,8 @@ async def test_a_dispatcher_signs_in_by_scanning_and_confirming_on_the_phone(
     scan = await client.post("/mp/v1/auth/console/scan", json={"code": code}, headers=phone)
     assert scan.status_code == 200
     assert set(scan.json()) == {"address", "browser", "requestedAt", "expiresAt"}
-    assert "已扫码" in (await client.get("/console/sign-in/state")).text
+    scanned = (await client.get("/console/sign-in/state")).text
+    assert "李晓燕已扫码" in scanned  # whose phone read it, for the person at the screen
 
     confirm = await client.post("/mp/v1/auth/console/confirm", json={"code": code}, headers=phone)
     assert confirm.status_code == 204
