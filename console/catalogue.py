@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.accounts.console import ConsoleUser
 from app.catalogue import administration, enablement, queries, service
-from app.catalogue.document import DocumentInvalid, dump_yaml, read_document, write_xlsx
+from app.catalogue.document import DocumentInvalid, dump_yaml, encoded, read_document
 from app.context import Context
 from app.regions.service import managed_regions
 from console.forms import FORM, Form, QueryId
@@ -28,7 +28,6 @@ from console.session import change_then
 User = NamedDependency[ConsoleUser]
 Admin = NamedDependency[ConsoleUser]
 IMPORT_MAX_BYTES = 20 * 1024 * 1024  # as the API's import
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 KINDS = {"immediate": "即办件", "promised": "承诺件", "joint": "联办件", "escalated": "上报件"}
 PAGE = 50
 Code = Annotated[str, msgspec.Meta(max_length=20, pattern=r"^[A-Za-z0-9-]+$")]
@@ -159,11 +158,7 @@ class CataloguePages(Controller):
     ) -> Response[bytes]:
         del admin
         document = await _ctx(request).db.run_long_read(service.export_document)
-        data, media_type = (
-            (write_xlsx(document), XLSX)
-            if format == "xlsx"
-            else (dump_yaml(document), "application/yaml")
-        )
+        data, media_type = encoded(document, format)
         return Response(
             data,
             media_type=media_type,

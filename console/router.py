@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 from app.accounts.console import ConsoleUser
 from app.orders.states import STATUS_NAMES
 from app.settings import Settings
-from console import admin, agents, cases, catalogue, dispatch, figures
+from console import admin, agents, cases, catalogue, dispatch, figures, staff
 from console.session import (
     PATH,
     page_headers,
@@ -83,6 +83,7 @@ def console_router(settings: Settings) -> Router:
             cases.RatingPages,
             agents.AgentPages,
             admin.AdminPages,
+            staff.StaffPages,
             catalogue.CataloguePages,
             catalogue.OfferPages,
             figures.figures_page,

@@ -9,13 +9,12 @@ from litestar import Controller, Request, Response, Router, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app.catalogue import administration, enablement, outputs, queries, service
-from app.catalogue.document import ItemSpec, dump_yaml, write_xlsx
+from app.catalogue.document import XLSX, ItemSpec, encoded
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.params import Limit, RegionId, VillageId
 from mini_program_api.schemas import MAX_ID, Id, Input
 
 # Query parameters are camelCase on the wire, like the bodies.
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class CatalogueController(Controller):
@@ -188,11 +187,7 @@ class CatalogueAdminController(Controller):
         self, ctx: Ctx, format: FromQuery[Literal["yaml", "xlsx"]] = "xlsx"
     ) -> Response[bytes]:
         document = await ctx.db.run_long_read(service.export_document)
-        data, media_type = (
-            (write_xlsx(document), XLSX)
-            if format == "xlsx"
-            else (dump_yaml(document), "application/yaml")
-        )
+        data, media_type = encoded(document, format)
         return Response(
             data,
             media_type=media_type,

@@ -570,6 +570,16 @@ def _read_xlsx(data: bytes) -> tuple[dict[str, Any] | None, _Rows, list[Problem]
     return {"version": 1, "departments": departments, "items": items}, labels, problems
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def encoded(document: CatalogueDocument, file_format: str) -> tuple[bytes, str]:
+    """The document as a file to download, and its media type: xlsx, or YAML."""
+    if file_format == "xlsx":
+        return write_xlsx(document), XLSX
+    return dump_yaml(document), "application/yaml"
+
+
 def dump_yaml(document: CatalogueDocument) -> bytes:
     return yaml.safe_dump(
         msgspec.to_builtins(document), allow_unicode=True, sort_keys=False, width=120

@@ -96,6 +96,13 @@ async def test_a_bad_ratings_case_is_verified_then_answered(client, demo, login,
     assert appealed.status_code == 303
     assert "群众当面表示满意" in (await client.get("/console/cases")).text
 
+    # The rating counts in the satisfaction drawn by village and by agent.
+    period = {"from": "2026-11-01", "to": "2026-11-30"}
+    figures = (await client.get("/console/figures", params=period)).text
+    village = figures[figures.index('aria-label="各村满意率"') :]
+    assert "西集村" in village and "0.0%（1 条）" in village
+    assert "吴秀芳" in figures[figures.index('aria-label="各代办员满意率"') :]
+
 
 async def test_another_towns_dispatcher_sees_no_case(client, demo, login):
     complaint = await _complaint(client, login)
