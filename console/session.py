@@ -33,6 +33,7 @@ PATH = "/console"
 SESSION_COOKIE = "daiban_console"
 # Sent by a page's automatic refresh (the board's), which does not count as activity.
 POLL_HEADER = "x-console-poll"
+USER_KEY = "console_user"
 SIGN_IN_COOKIE = "daiban_sign_in"
 # A cookie value longer than any secret we hand out is not looked up at all.
 MAX_SECRET = 64
@@ -114,6 +115,7 @@ async def provide_user(request: Request[Any, Any, Any]) -> ConsoleUser:
     polled = request.headers.get(POLL_HEADER) == "1"
     if not polled and ctx.now() - user.seen_at >= console.TOUCH_EVERY:
         await ctx.db.run_write(lambda s: console.touch_session(s, ctx, user.session_id))
+    request.scope.setdefault("state", {})[USER_KEY] = user  # for an error page's menu
     return user
 
 
@@ -144,6 +146,7 @@ def error_page(
     return Template(
         template_name="error.html",
         context={
+            "user": request.scope.get("state", {}).get(USER_KEY),
             "title": title,
             "detail": detail if detail != title else None,
             "problems": problems or [],

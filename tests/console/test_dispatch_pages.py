@@ -111,6 +111,7 @@ async def test_another_towns_dispatcher_sees_none_of_it(client, demo, login, ctx
     assert "西集镇" in board and order["number"] not in board
     page = await client.get(f"/console/orders/{order['id']}")
     assert page.status_code == 404 and order["number"] not in page.text
+    assert "杨春华" in page.text  # the error page keeps the signed-in menu
     photo = await client.get(f"/console/orders/{order['id']}/uploads/1")
     assert photo.status_code == 404
     found = await client.get("/console/orders", params={"number": order["number"]})
