@@ -27,6 +27,38 @@ from console.session import change_then
 
 Admin = NamedDependency[ConsoleUser]
 AUDIT_PAGE = 50
+# What each action of the audit log is, as an admin reads it (the code stays beside it).
+ACTION_NAMES = {
+    "pii.read": "查看个人信息",
+    "pii.search": "按群众查找办件",
+    "orders.export": "导出办件清单（脱敏）",
+    "orders.export_unmasked": "导出办件清单（未脱敏）",
+    "console.sign_in": "登录工作台",
+    "account.close": "注销账号",
+    "staff.create": "新增工作人员",
+    "staff.edit": "修改工作人员",
+    "staff.import": "导入人员表",
+    "staff.binding_code": "生成绑定码",
+    "staff.first_admin": "设立首位管理员",
+    "staff.photo": "设置公示照片",
+    "staff.photo_removed": "撤下公示照片",
+    "catalogue.create": "新建事项",
+    "catalogue.edit": "修改事项",
+    "catalogue.retire": "停用事项",
+    "catalogue.restore": "恢复事项",
+    "catalogue.import": "导入事项清单",
+    "catalogue.enablement": "开通或关闭事项",
+    "calendar.year": "录入节假日安排",
+    "dispatch.duty": "设置在岗状态",
+    "dispatch.hand_over": "移交在办件",
+    "dispatch.rule": "修改派单方式",
+    "region.add": "新增乡镇或村",
+    "region.rename": "乡镇或村改名",
+    "region.retire": "撤销乡镇或村",
+    "region.restore": "恢复乡镇或村",
+    "regions.load": "导入区划",
+    "keys.rotate": "更换加密密钥",
+}
 
 
 class DecisionForm(Form):
@@ -116,6 +148,7 @@ class AdminPages(Controller):
                 "user": admin,
                 "entries": found,
                 "action": action or "",
+                "actions": ACTION_NAMES,
                 "actor": actor,
                 "page_size": AUDIT_PAGE,
             },

@@ -3,6 +3,7 @@ own templates and messages, and the service's messages as the console shows them
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import time
@@ -61,3 +62,25 @@ def test_the_punctuation_filter_is_linear_in_the_texts_length():
     started = time.perf_counter()
     assert full_width(spaced) == spaced
     assert time.perf_counter() - started < 1.0
+
+
+def test_every_audited_action_has_its_chinese_name():
+    """The audit log's page names each action: a new action without a name is caught here."""
+    from console.admin import ACTION_NAMES
+
+    recorded = set()
+    for path in (ROOT.parent / "app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "record"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "audit"
+                and len(node.args) > 2
+                and isinstance(node.args[2], ast.Constant)
+            ):
+                recorded.add(node.args[2].value)
+    recorded |= {"region.add", "region.restore"}  # app/regions/service.py picks one of the two
+    assert len(recorded) > 20
+    assert recorded - set(ACTION_NAMES) == set()
