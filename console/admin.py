@@ -72,6 +72,20 @@ class CalendarForm(Form):
     complete: bool = False
 
 
+# The scheduled jobs (jobs/scheduler.py) and the roles of the audit log's actors, in Chinese.
+JOB_NAMES = {
+    "deliver": "发送微信消息",
+    "reminders": "到期提醒与催办",
+    "comment_checks": "评价内容审核",
+    "raw_uploads": "清除原始上传文件",
+    "ledgers": "生成月度台账",
+    "clean_up": "日常清理",
+    "backup": "备份",
+    "retention": "个人信息到期删除",
+}
+ACTOR_ROLES = {"system": "系统", "admin": "管理员", "dispatcher": "调度员", "agent": "代办员"}
+
+
 def _ctx(request: Request[Any, Any, Any]) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
@@ -149,6 +163,7 @@ class AdminPages(Controller):
                 "entries": found,
                 "action": action or "",
                 "actions": ACTION_NAMES,
+                "roles": ACTOR_ROLES,
                 "actor": actor,
                 "page_size": AUDIT_PAGE,
             },
@@ -158,7 +173,10 @@ class AdminPages(Controller):
     async def jobs(self, request: Request[Any, Any, Any], admin: Admin) -> Template:
         ctx = _ctx(request)
         found = await ctx.db.run_read(lambda s: jobs_view(s, ctx.now()))
-        return Template(template_name="admin_jobs.html", context={"user": admin, "jobs": found})
+        return Template(
+            template_name="admin_jobs.html",
+            context={"user": admin, "jobs": found, "names": JOB_NAMES},
+        )
 
     @get("/calendar", name="console_admin_calendar_now")
     async def calendar_now(self, request: Request[Any, Any, Any], admin: Admin) -> Redirect:

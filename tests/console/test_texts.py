@@ -84,3 +84,13 @@ def test_every_audited_action_has_its_chinese_name():
     recorded |= {"region.add", "region.restore"}  # app/regions/service.py picks one of the two
     assert len(recorded) > 20
     assert recorded - set(ACTION_NAMES) == set()
+
+
+def test_every_scheduled_job_has_its_chinese_name():
+    from console.admin import JOB_NAMES
+
+    source = (ROOT.parent / "jobs" / "scheduler.py").read_text("utf-8")
+    scheduled = set(re.findall(r'id="([a-z_]+)"', source))
+    scheduled |= set(re.findall(r'_daily\([^)]*"([a-z_]+)"\)', source))
+    assert {"deliver", "reminders", "ledgers", "clean_up", "retention", "backup"} <= scheduled
+    assert scheduled - set(JOB_NAMES) == set()
