@@ -108,14 +108,15 @@ class OrderPages(Controller):
         ctx = _ctx(request)
         wanted = (number or "").strip()
         if wanted:
-            if len(wanted) > 20 or not wanted.isascii() or not wanted.isalnum():
-                found = None
-            else:
+            found = []
+            if len(wanted) <= 20 and wanted.isascii() and wanted.isalnum():
                 found = await ctx.db.run_read(
-                    lambda s: queries.order_id_by_number(s, dispatcher.principal, wanted)
+                    lambda s: lookup.find_orders(
+                        s, ctx, dispatcher.principal, by="number", value=wanted, purpose=None
+                    )
                 )
-            if found is not None:
-                return Redirect(path=f"/console/orders/{found}", status_code=303)
+            if found:
+                return Redirect(path=f"/console/orders/{found[0].id}", status_code=303)
         page = await ctx.db.run_read(
             lambda s: queries.list_orders(
                 s,

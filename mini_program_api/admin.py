@@ -27,7 +27,7 @@ from app.regions.service import RegionView
 from mini_program_api.catalogue import CatalogueAdminController
 from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.ledger import AdminLedgerController
-from mini_program_api.orders import CalendarController
+from mini_program_api.orders import CalendarController, admin_search_orders
 from mini_program_api.ratings import ADMIN_ROUTES as ADMIN_RATING_ROUTES
 from mini_program_api.schemas import Id, Input, Name, StaffInput
 
@@ -234,6 +234,7 @@ admin_router = Router(
         CalendarController,
         job_runs,
         district_readiness,
+        admin_search_orders,
         *ADMIN_RATING_ROUTES,
         AdminLedgerController,
     ],

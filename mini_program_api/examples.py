@@ -10,6 +10,11 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "RefreshInput": {"refreshToken": "k2V4c1ZqRUJ6b3h4bGQ5c1pQS3J2YjFzU0x3R0ZHc2M"},
     "BindStaffInput": {"code": "K7M2QX9PRA"},
     "ConsoleSignInInput": {"code": "Wm1Xq3n8Rz0pY7sVb2KdLc4TfGh9JeUoNa5iPx6Q0Ek"},
+    "OrderSearchInput": {
+        "by": "id_number",
+        "value": "370406194803120028",
+        "purpose": "群众来电查询办理进度",
+    },
     "CloseAccountInput": {"confirm": "注销"},
     "PhoneCodeInput": {"code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144"},
     "ProfileInput": {"name": "张秀英", "villageId": 3, "idNumber": "370406194803150228"},

@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.orders import entered, moves, queries, submission
+from app.orders import entered, lookup, moves, queries, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, enter_calendar_year
+from app.orders.lookup import FoundOrder
 from app.orders.outputs import OrderDetail, OrderPage
 from app.orders.states import OrderStatus
 from app.security.tokens import Principal
@@ -26,6 +27,7 @@ from mini_program_api.schemas import (
     ExplanationInput,
     Id,
     Input,
+    OrderSearchInput,
     SubmitOrderInput,
 )
 
@@ -183,8 +185,31 @@ class ReassignInput(Input):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, extra=MULTILINE)]
 
 
+async def search_orders(
+    data: OrderSearchInput, ctx: Context, principal: Principal
+) -> list[FoundOrder]:
+    """The dispatcher's (their town) and the admin's (their district) search."""
+    return await ctx.db.run_write(  # a search by person is audited
+        lambda s: lookup.find_orders(
+            s, ctx, principal, by=data.by, value=data.value, purpose=data.purpose
+        )
+    )
+
+
+SEARCH_SUMMARY = (
+    "查找办件: 按编号, 或按群众的姓名、身份证号、手机号 (按人查找须写明用途, 记入审计日志;"
+    " 身份证号和手机号以加密摘要比对, 不解密)"
+)
+
+
 class DispatchOrderController(Controller):
     path = "/orders"
+
+    @post("/search", status_code=200, summary=SEARCH_SUMMARY)
+    async def search(
+        self, data: JSONBody[OrderSearchInput], ctx: Ctx, principal: Caller
+    ) -> list[FoundOrder]:
+        return await search_orders(data, ctx, principal)
 
     @get(summary="本镇办件 (可按村、状态、代办员、是否超期筛选)")
     async def town(
@@ -245,3 +270,10 @@ class CalendarController(Controller):
         return await ctx.db.run_write(
             lambda s: enter_calendar_year(s, ctx, principal, year, days, data.complete)
         )
+
+
+@post("/orders/search", status_code=200, summary=SEARCH_SUMMARY)
+async def admin_search_orders(
+    data: JSONBody[OrderSearchInput], ctx: Ctx, principal: Caller
+) -> list[FoundOrder]:
+    return await search_orders(data, ctx, principal)

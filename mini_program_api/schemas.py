@@ -100,6 +100,13 @@ class BindStaffInput(Input):
     code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
 
 
+class OrderSearchInput(Input):
+    # By order number, or by the person: name, ID number or phone (audited, with a purpose).
+    by: Literal["number", "name", "id_number", "phone"]
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    purpose: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
 class ConsoleSignInInput(Input):
     # What the console's QR code holds (app/accounts/console.py: new_secret, URL-safe).
     code: Annotated[str, msgspec.Meta(min_length=20, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]

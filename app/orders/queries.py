@@ -153,17 +153,6 @@ def _due_first(query: Select[Any], cursor: str | None) -> Select[Any]:
     ).limit(bindparam("limit"))
 
 
-def order_id_by_number(session: Session, principal: Principal, number: str) -> int | None:
-    """The order of that number within the caller's scope (another's answers None, as a
-    number that does not exist does)."""
-    scope = principal.account_id if principal.role in ("resident", "agent") else principal.region_id
-    return session.scalar(
-        select(ORDERS.c.id).where(
-            ORDERS.c.number == number.strip().upper(), SCOPE_COLUMN[principal.role] == scope
-        )
-    )
-
-
 def list_orders(
     session: Session,
     ctx: Context,
