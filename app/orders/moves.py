@@ -410,9 +410,23 @@ def _supplement_request(a: Attempt) -> Change:
             problems.append(
                 {"field": "missing", "message": f"{slot['name']}还没有提交,须在同一次告知中列出"}
             )
+    if order.supplement_requested_at is not None:
+        # A later notice names only what was supplied or changed since the last one: what
+        # was there then and not named then was accepted by that notice (一次性告知).
+        for i, entry in enumerate(data.missing):
+            code = entry.get("code") or ""
+            if code in slots and not order.materials.get(code, {}).get("since_notice", True):
+                name = slots[code]["name"]
+                problems.append(
+                    {
+                        "field": f"missing[{i}].code",
+                        "message": f"{name}上次告知时已提交且此后未更改,不能再次要求补正",
+                    }
+                )
     if problems:
         raise errors.InvalidInput("补正告知须一次列全", errors=problems)
-    merged = dict(order.materials)
+    # From this notice on, a material counts as changed only once it is supplied again.
+    merged = {code: {**slot, "since_notice": False} for code, slot in order.materials.items()}
     for entry in data.missing:
         slot = merged[entry["code"]]
         merged[entry["code"]] = {
@@ -471,6 +485,7 @@ def _supplement(a: Attempt) -> Change:
             "uploads": materials_in[code]["uploads"],
             "state": "submitted",
             "reason": None,
+            "since_notice": True,  # a later notice may name it again (一次性告知)
         }
     change = Change({"materials": merged}, data.reason, {"codes": sorted(listed)})
     if order.status == "on_hold":

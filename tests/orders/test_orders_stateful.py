@@ -236,6 +236,10 @@ class OrderModel:
     explained: bool = False
     listed: tuple[str, ...] = ()
     """The slots the last one-time notice (一次性告知) asked for."""
+    noticed: bool = False
+    """A notice was sent: a later one may name only the slots supplied since."""
+    supplied: tuple[str, ...] = ()
+    """The slots supplied since the last notice."""
     events: list[Event] = field(default_factory=list)
 
     def visible_to(self, handle: str) -> bool:
@@ -410,7 +414,8 @@ class OrderWalk(RuleBasedStateMachine):
         if action in ("decline", "reject", "hold", "terminate"):
             return {"reason": reason}
         if action == "request_supplement":
-            slots = order.item.slots
+            # A later notice may name only what was supplied since the last (一次性告知).
+            slots = order.supplied if order.noticed and order.supplied else order.item.slots
             codes = sorted({slots[i % len(slots)] for i in how.missing})
             return {"missing": [{"code": c, "reason": f"{c} 看不清"} for c in codes]}
         if action == "supplement" and legal:
@@ -483,8 +488,10 @@ class OrderWalk(RuleBasedStateMachine):
             order.agent = None
         elif action == "request_supplement":
             order.listed = tuple(m["code"] for m in body["missing"])
+            order.noticed, order.supplied = True, ()
         elif action == "supplement" and order.status == "supplement_required":
             order.listed = ()
+            order.supplied = tuple(body["materials"])
         elif action == "accept":
             order.last_day = last_counted_day(local_day(self.now), order.item.promised_days)
         elif action == "hold":
@@ -493,6 +500,8 @@ class OrderWalk(RuleBasedStateMachine):
             order.late = order.past_due(self.now)
         elif order.status == "on_hold" and move.to == "accepted":  # resume, or supplement
             assert order.frozen is not None
+            if action == "supplement":
+                order.supplied = tuple(sorted({*order.supplied, *body["materials"]}))
             if not order.late:
                 order.last_day = last_counted_day(local_day(self.now), order.frozen)
             order.frozen = None
