@@ -16,14 +16,13 @@ from litestar.response import Redirect, Template
 
 from app import audit, errors
 from app.accounts.console import ConsoleUser
-from app.context import Context
 from app.district.readiness import readiness
 from app.job_runs import jobs_view
 from app.orders.calendar import OverrideDay, calendar_year, enter_calendar_year
 from app.ratings import service as ratings
 from console.cases import NAMES
 from console.forms import FORM, Form, Paragraph, QueryId
-from console.session import change_then
+from console.session import change_then, ctx_of
 
 Admin = NamedDependency[ConsoleUser]
 AUDIT_PAGE = 50
@@ -86,13 +85,8 @@ JOB_NAMES = {
 ACTOR_ROLES = {"system": "系统", "admin": "管理员", "dispatcher": "调度员", "agent": "代办员"}
 
 
-def _ctx(request: Request[Any, Any, Any]) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 async def home_page(request: Request[Any, Any, Any], user: ConsoleUser) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     found = await ctx.db.run_long_read(lambda s: readiness(s, ctx, user.principal))
     return Template(template_name="admin_home.html", context={"user": user, "readiness": found})
 
@@ -104,7 +98,7 @@ class AdminPages(Controller):
     async def appeals(
         self, request: Request[Any, Any, Any], admin: Admin, done: FromQuery[str | None] = None
     ) -> Template:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         found = await ctx.db.run_read(lambda s: ratings.appeals(s, admin.principal, None))
         return Template(
             template_name="admin_appeals.html",
@@ -119,7 +113,7 @@ class AdminPages(Controller):
         data: Annotated[DecisionForm, FORM],
         admin: Admin,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
 
         async def again(exc: errors.DomainError) -> Response[Any]:
             found = await ctx.db.run_read(lambda s: ratings.appeals(s, admin.principal, None))
@@ -145,7 +139,7 @@ class AdminPages(Controller):
         actor: QueryId = None,
         cursor: QueryId = None,
     ) -> Template:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         found = await ctx.db.run_read(
             lambda s: audit.entries(
                 s,
@@ -171,7 +165,7 @@ class AdminPages(Controller):
 
     @get("/jobs", name="console_admin_jobs")
     async def jobs(self, request: Request[Any, Any, Any], admin: Admin) -> Template:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         found = await ctx.db.run_read(lambda s: jobs_view(s, ctx.now()))
         return Template(
             template_name="admin_jobs.html",
@@ -181,7 +175,7 @@ class AdminPages(Controller):
     @get("/calendar", name="console_admin_calendar_now")
     async def calendar_now(self, request: Request[Any, Any, Any], admin: Admin) -> Redirect:
         del admin
-        return Redirect(path=f"/console/admin/calendar/{_ctx(request).today().year + 1}")
+        return Redirect(path=f"/console/admin/calendar/{ctx_of(request).today().year + 1}")
 
     @get("/calendar/{year:int}", name="console_admin_calendar")
     async def calendar(
@@ -201,7 +195,7 @@ class AdminPages(Controller):
         data: Annotated[CalendarForm, FORM],
         admin: Admin,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         return await change_then(
             request,
             lambda s: enter_calendar_year(
@@ -247,7 +241,7 @@ async def _calendar_page(
     error: errors.DomainError | None,
     typed: str | None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     view = await ctx.db.run_read(lambda s: calendar_year(s, ctx, year))
     lines = "\n".join(
         f"{d.day.isoformat()} {'班' if d.is_workday else '休'}{' ' + d.note if d.note else ''}"

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.accounts.console import ConsoleUser
-from app.context import Context
 from app.dispatch import board, service
 from app.kinds import DutyStatus
 from console.forms import (
@@ -28,7 +27,7 @@ from console.forms import (
     optional_id,
     optional_text,
 )
-from console.session import change_then
+from console.session import change_then, ctx_of
 
 Dispatcher = NamedDependency[ConsoleUser]
 
@@ -47,18 +46,13 @@ class HandOverForm(Form):
     reason: OptionalText = ""
 
 
-def _ctx(request: Request[Any, Any, Any]) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 async def _page(
     request: Request[Any, Any, Any],
     user: ConsoleUser,
     done: str | None,
     error: errors.DomainError | None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
 
     def read(session: Session) -> tuple[list[board.AgentLoad], service.TownRule]:
         agents = board.board(session, ctx, user.principal).agents
@@ -109,7 +103,7 @@ class AgentPages(Controller):
         data: Annotated[DutyForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         change = service.DutyChange(
             status=data.status, leave_until=optional_date(data.leave_until, "leave_until")
         )
@@ -128,7 +122,7 @@ class AgentPages(Controller):
         dispatcher: Dispatcher,
     ) -> Response[Any]:
         """自动派单 (A post, then B post, then the pool) or 人工派单, from the next order on."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         return await self._change(
             request,
             dispatcher,
@@ -144,7 +138,7 @@ class AgentPages(Controller):
         data: Annotated[HandOverForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         return await self._change(
             request,
             dispatcher,

@@ -16,12 +16,11 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.accounts.console import ConsoleUser
-from app.context import Context
 from app.kinds import AnswerKind, AppealReason
 from app.ratings import complaints, rectification
 from app.ratings import service as ratings
 from console.forms import FORM, Form, Paragraph, QueryId
-from console.session import change_then, error_page
+from console.session import change_then, ctx_of, error_page
 
 Dispatcher = NamedDependency[ConsoleUser]
 
@@ -62,11 +61,6 @@ class AppealForm(Form):
     evidence: Paragraph
 
 
-def _ctx(request: Request[Any, Any, Any]) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 async def _complaint_page(
     request: Request[Any, Any, Any],
     user: ConsoleUser,
@@ -74,7 +68,7 @@ async def _complaint_page(
     done: str | None,
     error: errors.DomainError | None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     found = await ctx.db.run_read(
         lambda s: complaints.complaint_detail(s, ctx, user.principal, complaint_id)
     )
@@ -93,7 +87,7 @@ async def _case_page(
     error: errors.DomainError | None,
 ) -> Template:
     """With the resident's name and phone for the call-back: audited, as in the API."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     found = await ctx.db.run_write(
         lambda s: rectification.case_detail(s, ctx, user.principal, case_id)
     )
@@ -126,7 +120,7 @@ class CasePages(Controller):
         dispatcher: Dispatcher,
         show: FromQuery[Literal["open", "all"]] = "open",
     ) -> Template:
-        ctx, principal = _ctx(request), dispatcher.principal
+        ctx, principal = ctx_of(request), dispatcher.principal
 
         def read(session: Session) -> dict[str, Any]:
             return {
@@ -165,7 +159,7 @@ class CasePages(Controller):
         data: Annotated[AnswerForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx, principal = _ctx(request), dispatcher.principal
+        ctx, principal = ctx_of(request), dispatcher.principal
         return await _step(
             request,
             lambda s: complaints.answer(s, ctx, principal, complaint_id, data.answer),
@@ -191,7 +185,7 @@ class CasePages(Controller):
         data: Annotated[NoteForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx, principal = _ctx(request), dispatcher.principal
+        ctx, principal = ctx_of(request), dispatcher.principal
         return await _step(
             request,
             lambda s: rectification.verify(s, ctx, principal, case_id, data.note),
@@ -207,7 +201,7 @@ class CasePages(Controller):
         data: Annotated[CaseAnswerForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx, principal = _ctx(request), dispatcher.principal
+        ctx, principal = ctx_of(request), dispatcher.principal
         return await _step(
             request,
             lambda s: rectification.answer(s, ctx, principal, case_id, data.kind, data.answer),
@@ -228,7 +222,7 @@ class RatingPages(Controller):
         cursor: QueryId = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         if grade is not None and not 1 <= grade <= 5:
             raise errors.InvalidInput()
         found = await ctx.db.run_read(
@@ -249,7 +243,7 @@ class RatingPages(Controller):
         data: Annotated[AppealForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx, principal = _ctx(request), dispatcher.principal
+        ctx, principal = ctx_of(request), dispatcher.principal
 
         async def again(exc: errors.DomainError) -> Response[Any]:
             return error_page(request, exc.status, exc.title, exc.detail, exc.extra.get("errors"))

@@ -4,15 +4,12 @@ village station. The changes are app/catalogue/administration.py's, audited ther
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -20,10 +17,9 @@ from app import errors
 from app.accounts.console import ConsoleUser
 from app.catalogue import administration, enablement, queries, service
 from app.catalogue.document import DocumentInvalid, dump_yaml, encoded, read_document
-from app.context import Context
 from app.regions.service import managed_regions
-from console.forms import FORM, Form, QueryId
-from console.session import change_then
+from console.forms import FILE_FORM, FORM, FileForm, Form, QueryId
+from console.session import change_then, ctx_of
 
 User = NamedDependency[ConsoleUser]
 Admin = NamedDependency[ConsoleUser]
@@ -43,16 +39,6 @@ class SwitchForm(Form):
     # Every item offered on the page, and those left ticked.
     shown: list[Code] | Code = msgspec.field(default_factory=list)
     item: list[Code] | Code = msgspec.field(default_factory=list)
-
-
-@dataclass
-class ImportForm:
-    file: UploadFile
-
-
-def _ctx(request: Request[Any, Any, Any]) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _as_list(value: list[str] | str) -> list[str]:
@@ -78,7 +64,7 @@ async def _catalogue_page(
     error: errors.DomainError | None = None,
     imported: Any = None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
 
     def read(session: Session) -> dict[str, Any]:
         return {
@@ -113,7 +99,7 @@ async def _item_page(
     error: errors.DomainError | None = None,
     typed: str | None = None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
 
     def read(session: Session) -> dict[str, Any]:
         document = service.item_document(session, code)
@@ -157,7 +143,7 @@ class CataloguePages(Controller):
         format: FromQuery[Literal["xlsx", "yaml"]] = "xlsx",
     ) -> Response[bytes]:
         del admin
-        document = await _ctx(request).db.run_long_read(service.export_document)
+        document = await ctx_of(request).db.run_long_read(service.export_document)
         data, media_type = encoded(document, format)
         return Response(
             data,
@@ -169,11 +155,11 @@ class CataloguePages(Controller):
     async def import_file(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[ImportForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[FileForm, FILE_FORM],
         admin: Admin,
     ) -> Template:
         """A YAML or xlsx file of the export's format, applied whole or not at all."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         name = (data.file.filename or "").lower()
         file_format = "xlsx" if name.endswith(".xlsx") else "yaml"
         body = await data.file.read()
@@ -210,7 +196,7 @@ class CataloguePages(Controller):
     ) -> Response[Any]:
         """The item as YAML, checked as an imported file is; a changed guide is a new
         version (orders already submitted keep theirs)."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         try:
             known = await ctx.db.run_read(service.known_to)
             document = read_document(data.document.encode(), "item.yaml", known)
@@ -232,7 +218,7 @@ class CataloguePages(Controller):
     async def retire(
         self, request: Request[Any, Any, Any], code: FromPath[str], admin: Admin
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         await ctx.db.run_write(lambda s: administration.retire_item(s, ctx, admin.principal, code))
         return Redirect(path="/console/admin/catalogue?done=retire", status_code=303)
 
@@ -240,7 +226,7 @@ class CataloguePages(Controller):
     async def restore(
         self, request: Request[Any, Any, Any], code: FromPath[str], admin: Admin
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         return await change_then(
             request,
             lambda s: administration.restore_item(s, ctx, admin.principal, code),
@@ -257,7 +243,7 @@ async def _offer_page(
     done: str | None = None,
     error: errors.DomainError | None = None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
 
     def read(session: Session) -> dict[str, Any]:
         regions = managed_regions(session, user.principal)
@@ -302,7 +288,7 @@ class OfferPages(Controller):
         self, request: Request[Any, Any, Any], data: Annotated[SwitchForm, FORM], user: User
     ) -> Response[Any]:
         """The items ticked are switched on, those shown and left unticked off."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         shown, ticked = set(_as_list(data.shown)), set(_as_list(data.item))
 
         def work(session: Session) -> None:

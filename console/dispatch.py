@@ -31,19 +31,14 @@ from console.forms import (
     ReassignForm,
     optional_status,
 )
-from console.session import change_then
+from console.session import change_then, ctx_of
 
 Dispatcher = NamedDependency[ConsoleUser]
 PAGE = 30
 
 
-def _ctx(request: Request[Any, Any, Any]) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 async def board_page(request: Request[Any, Any, Any], user: ConsoleUser) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     data = await ctx.db.run_read(lambda s: board.board(s, ctx, user.principal))
     return Template(template_name="board.html", context={"user": user, "board": data})
 
@@ -51,7 +46,7 @@ async def board_page(request: Request[Any, Any, Any], user: ConsoleUser) -> Temp
 @get("/board/parts", name="console_board_parts")
 async def board_parts(request: Request[Any, Any, Any], dispatcher: Dispatcher) -> Template:
     """The board's content alone, fetched every few seconds by the board page (htmx)."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     data = await ctx.db.run_read(lambda s: board.board(s, ctx, dispatcher.principal))
     return Template(template_name="_board.html", context={"user": dispatcher, "board": data})
 
@@ -105,7 +100,7 @@ class OrderPages(Controller):
         cursor: QueryId = None,
     ) -> Response[Any]:
         """The town's orders, flagged first then newest; a number goes straight to its order."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         wanted = (number or "").strip()
         if wanted:
             found = []
@@ -153,7 +148,7 @@ class OrderPages(Controller):
     ) -> Template:
         """By the person: a form sent by POST, so an ID number never sits in an address
         (nor in a proxy's log); audited with its purpose."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         try:
             found = await ctx.db.run_write(
                 lambda s: lookup.find_orders(
@@ -185,7 +180,7 @@ class OrderPages(Controller):
         dispatcher: Dispatcher,
     ) -> Template:
         """The order with its resident in full, for the purpose given (audited)."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         try:
             context = await ctx.db.run_write(
                 lambda s: _order_context(s, ctx, dispatcher, order_id, data.purpose)
@@ -203,7 +198,7 @@ class OrderPages(Controller):
     async def order(
         self, request: Request[Any, Any, Any], order_id: FromPath[int], dispatcher: Dispatcher
     ) -> Template:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         context = await ctx.db.run_read(lambda s: _order_context(s, ctx, dispatcher, order_id))
         done = request.query_params.get("done")
         return Template(template_name="order.html", context={**context, "done": done})
@@ -218,7 +213,7 @@ class OrderPages(Controller):
     ) -> Redirect:
         """A photo at full size: a fresh short-lived link each time it is opened."""
         del order_id
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         links = await ctx.db.run_read(
             lambda s: download_links(s, ctx, dispatcher.principal, upload_id)
         )
@@ -234,7 +229,7 @@ class OrderPages(Controller):
     ) -> Response[Any]:
         """Make a move; then back to the order, or the order again with the reason the move
         was refused, in Chinese, at the status the API would answer."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
 
         async def again(exc: errors.DomainError) -> Response[Any]:
             context = await ctx.db.run_read(lambda s: _order_context(s, ctx, user, order_id))
@@ -254,7 +249,7 @@ class OrderPages(Controller):
         data: Annotated[AssignForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         move = moves.ActionInput(agent_id=data.agent_id)
         return await self._move(
             request,
@@ -272,7 +267,7 @@ class OrderPages(Controller):
         data: Annotated[ReassignForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         return await self._move(
             request,
             dispatcher,
@@ -291,7 +286,7 @@ class OrderPages(Controller):
         data: Annotated[ReasonForm, FORM],
         dispatcher: Dispatcher,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         move = moves.ActionInput(reason=data.reason)
         return await self._move(
             request,

@@ -27,6 +27,7 @@ from app.periods import check_dates
 from app.ratings import stats
 from app.regions.service import managed_regions
 from console.forms import optional_id, optional_status
+from console.session import ctx_of
 
 User = NamedDependency[ConsoleUser]
 From = Annotated[date | None, QueryParameter(name="from")]
@@ -38,11 +39,6 @@ class Week(msgspec.Struct, kw_only=True):
     end: date
     received: int
     completed: int
-
-
-def _ctx(request: Request[Any, Any, Any]) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _period(ctx: Context, start: date | None, end: date | None) -> tuple[date, date]:
@@ -97,7 +93,7 @@ async def figures_page(
     start: From = None,
     end: To = None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     first, last = _period(ctx, start, end)
     found = await ctx.db.run_long_read(lambda s: _read(s, ctx, user, first, last))
     ledgers = await ledger_files.list_ledgers(ctx, user.principal)
@@ -121,7 +117,7 @@ async def export(
 ) -> Response[bytes]:
     """The orders of the period as a spreadsheet, ID numbers and phones masked; an admin may
     have them in full for a stated purpose. Either way the export is audited."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     first, last = _period(ctx, start, end)
     chosen = Filters(
         village_id=optional_id(village or "", "village"),

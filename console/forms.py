@@ -4,10 +4,12 @@ a paragraph)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
 import msgspec
+from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, QueryParameter
 
@@ -21,12 +23,21 @@ QueryId = Annotated[int | None, QueryParameter(ge=1, le=2**53)]
 Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
 Paragraph = Annotated[str, msgspec.Meta(min_length=2, max_length=1000)]
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+FILE_FORM = Body(media_type=RequestEncodingType.MULTI_PART)
 # A browser sends an input left empty as "": optional fields are text, read by the helpers.
 OptionalDate = Annotated[str, msgspec.Meta(max_length=10, pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
 OptionalId = Annotated[str, msgspec.Meta(max_length=16, pattern=r"^([1-9]\d{0,15})?$")]
 OptionalText = Annotated[str, msgspec.Meta(max_length=500)]
 # Fields a person writes a paragraph in (a textarea); every other text is one line.
 PARAGRAPHS = frozenset({"reason", "answer", "note", "evidence", "days", "document"})
+
+
+@dataclass
+class FileForm:
+    """A form that sends one file (multipart): a staff sheet, a photo, a catalogue file.
+    Its CSRF token is read by the middleware before the handler."""
+
+    file: UploadFile
 
 
 class Form(msgspec.Struct, kw_only=True):

@@ -78,6 +78,12 @@ def _origins(settings: Settings) -> list[str]:
     return [urlsplit(url)._replace(path="", query="", fragment="").geturl() for url in found]
 
 
+def ctx_of(request: Request[Any, Any, Any]) -> Context:
+    """The app's context, for the console's helpers that are not handlers themselves."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
 def secure_cookies(settings: Settings) -> bool:
     """Cookies are `Secure` when the service is reached over HTTPS (its public URL)."""
     return settings.storage.public_url.startswith("https://")
@@ -99,14 +105,14 @@ def session_cookie(settings: Settings, token: str | None, max_age: int) -> dict[
 
 def client_address(request: Request[Any, Any, Any]) -> str:
     """The browser's address (X-Real-IP behind a trusted proxy), as the API counts it."""
-    settings: Settings = request.app.state.ctx.settings
+    settings = ctx_of(request).settings
     peer = request.client.host if request.client else ""
     return addresses.client_address(settings)(peer, request.headers.get("x-real-ip", ""))
 
 
 async def provide_user(request: Request[Any, Any, Any]) -> ConsoleUser:
     """The signed-in staff member, or ConsoleSignedOut/…Expired (the handler signs in anew)."""
-    ctx: Context = request.app.state.ctx
+    ctx = ctx_of(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token or len(token) > MAX_SECRET:
         raise errors.ConsoleSignedOut()
@@ -164,7 +170,7 @@ async def change_then(
     """A change in one write transaction, then on to `done` (303, so a reload does not
     repeat it); or, when a rule refuses it, `again`: the page anew with the reason, nothing
     changed. A 401 or a 404 goes to the pages' own handling (sign in anew; not found)."""
-    ctx: Context = request.app.state.ctx
+    ctx = ctx_of(request)
     try:
         await ctx.db.run_write(work)
     except errors.DomainError as exc:
@@ -183,7 +189,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: errors.DomainError
             response = Response(content=None, status_code=200, headers={"HX-Redirect": target})
         else:
             response = Redirect(path=target, status_code=303)
-        settings: Settings = request.app.state.ctx.settings
+        settings = ctx_of(request).settings
         response.set_cookie(**session_cookie(settings, None, 0))
         return response
     return error_page(request, exc.status, exc.title, exc.detail, exc.extra.get("errors"))

@@ -21,6 +21,7 @@ from console.session import (
     SESSION_COOKIE,
     SIGN_IN_COOKIE,
     client_address,
+    ctx_of,
     secure_cookies,
     session_cookie,
 )
@@ -68,7 +69,7 @@ class SignInController(Controller):
     async def page(
         self, request: Request[Any, Any, Any], why: FromQuery[str | None] = None
     ) -> Template:
-        ctx: Context = request.app.state.ctx
+        ctx = ctx_of(request)
         address, browser = client_address(request), request.headers.get("user-agent")
         start = await ctx.db.run_write(lambda s: console.start_sign_in(s, ctx, address, browser))
         scan = scan_url(ctx.settings, start.code)
@@ -99,7 +100,7 @@ class SignInController(Controller):
     async def state(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """Asked every few seconds by the sign-in page: waiting, scanned, expired or, once
         the phone confirms, the session itself (a redirect to the board)."""
-        ctx: Context = request.app.state.ctx
+        ctx = ctx_of(request)
         secret = request.cookies.get(SIGN_IN_COOKIE, "")
         if not secret or len(secret) > 64:
             progress = console.SignInProgress(state="expired")
@@ -122,7 +123,7 @@ class SignInController(Controller):
         data: Annotated[DevSignInForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         """Dev mode only: the demo codes (dev:dispatcher1a, dev:admin) sign in directly."""
-        ctx: Context = request.app.state.ctx
+        ctx = ctx_of(request)
         if ctx.settings.wechat.mode != "dev":
             raise errors.NotFound()
         wx = await ctx.wechat.code_to_session(data.code.strip())
@@ -145,7 +146,7 @@ async def scanned_by_camera(code: FromPath[str]) -> Template:
 
 @post("/sign-out", name="console_sign_out")
 async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
-    ctx: Context = request.app.state.ctx
+    ctx = ctx_of(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     if token and len(token) <= 64:
         await ctx.db.run_write(lambda s: console.end_session(s, ctx, token))

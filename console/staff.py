@@ -5,17 +5,14 @@ The same app services as the API's admin routes, with the signed-in admin as the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,12 +26,12 @@ from app.accounts.staff_import import (
     import_staff,
     read_staff_file,
 )
-from app.context import Context
 from app.kinds import Post, StaffRole
 from app.models import Upload
 from app.regions.service import district_regions
 from app.uploads.service import STAFF_PHOTO, complete_upload, create_upload
-from console.forms import FORM, Form, OptionalText
+from console.forms import FILE_FORM, FORM, FileForm, Form, OptionalText
+from console.session import ctx_of
 
 Admin = NamedDependency[ConsoleUser]
 ROLE_NAMES = {"agent": "代办员", "dispatcher": "调度员", "admin": "管理员"}
@@ -63,16 +60,6 @@ class StaffSwitchForm(Form):
     disabled: bool
 
 
-@dataclass
-class SheetForm:
-    file: UploadFile
-
-
-def _ctx(request: Request[Any, Any, Any]) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 def _blank(value: str) -> str | None:
     return value.strip() or None
 
@@ -90,7 +77,7 @@ async def _staff_page(
     created: Any = None,
     error: errors.DomainError | None = None,
 ) -> Template:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
 
     def read(session: Session) -> dict[str, Any]:
         return {
@@ -134,7 +121,7 @@ class StaffPages(Controller):
     ) -> Response[Any]:
         """A change of staff; a new binding code is shown once, on the answer itself."""
         try:
-            result = await _ctx(request).db.run_write(work)
+            result = await ctx_of(request).db.run_write(work)
         except errors.DomainError as exc:
             if exc.status in (401, 404):
                 raise
@@ -147,7 +134,7 @@ class StaffPages(Controller):
     async def create(
         self, request: Request[Any, Any, Any], data: Annotated[StaffForm, FORM], admin: Admin
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         new = staff.StaffInput(
             role=data.role,
             name=data.name.strip(),
@@ -168,7 +155,7 @@ class StaffPages(Controller):
         data: Annotated[StaffEditForm, FORM],
         admin: Admin,
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         change = staff.StaffChange(
             name=data.name.strip(),
             work_phone=_blank(data.work_phone),
@@ -191,7 +178,7 @@ class StaffPages(Controller):
         admin: Admin,
     ) -> Response[Any]:
         """停用 or 启用: a disabled account's logins and console sessions end at once."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         change = staff.StaffChange(disabled=data.disabled)
         return await self._staff_write(
             request,
@@ -204,7 +191,7 @@ class StaffPages(Controller):
     async def binding_code(
         self, request: Request[Any, Any, Any], staff_id: FromPath[int], admin: Admin
     ) -> Response[Any]:
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         return await self._staff_write(
             request,
             admin,
@@ -221,12 +208,12 @@ class StaffPages(Controller):
     async def import_staff_sheet(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[SheetForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[FileForm, FILE_FORM],
         admin: Admin,
     ) -> Response[Any]:
         """The staff sheet (xlsx), all or nothing; the answer is the sheet of the new
         people's binding codes to print and hand out (shown this once)."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         try:
             sheet = await anyio.to_thread.run_sync(read_staff_file, await data.file.read())
             imported = await ctx.db.run_write(
@@ -258,13 +245,13 @@ class StaffPages(Controller):
         self,
         request: Request[Any, Any, Any],
         staff_id: FromPath[int],
-        data: Annotated[SheetForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[FileForm, FILE_FORM],
         admin: Admin,
     ) -> Response[Any]:
         """The card photo (挂牌上岗), through the uploads' own steps: a form for the file,
         the file stored as the phone would have posted it, checked on completion (a real
         image, EXIF removed, a thumbnail), then set on the staff member."""
-        ctx, principal = _ctx(request), admin.principal
+        ctx, principal = ctx_of(request), admin.principal
         body = await data.file.read()
         kind = data.file.content_type or "application/octet-stream"
         try:
@@ -291,5 +278,5 @@ class StaffPages(Controller):
     async def remove_photo(
         self, request: Request[Any, Any, Any], staff_id: FromPath[int], admin: Admin
     ) -> Response[Any]:
-        await staff.remove_staff_photo(_ctx(request), admin.principal, staff_id)
+        await staff.remove_staff_photo(ctx_of(request), admin.principal, staff_id)
         return Redirect(path="/console/admin/staff?done=photo_removed", status_code=303)
