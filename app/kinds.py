@@ -27,3 +27,7 @@ AnswerKind = Literal["fixed", "explained"]  # 已整改, 作出说明
 OrderChannel = Literal["mini_program", "agent"]  # 小程序, 代办员录入
 Outcome = Literal["approved", "denied"]  # 准予办理, 不予办理 (what the department decided)
 DeliveryMethod = Literal["pickup", "delivery", "post"]  # 自取, 送达, 邮寄
+# 上报件 / 联办件 (app/orders/progress.py): 报送, 受理, 答复, 返回, 未参与 (joint only)
+ProgressStep = Literal["sent", "received", "replied", "returned", "not_acted"]
+# Who set an order's green channel flag: the resident, the age on the ID number, the agent
+GreenChannelSource = Literal["declared", "age", "agent"]

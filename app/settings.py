@@ -140,6 +140,9 @@ class RatingSettings(msgspec.Struct, frozen=True, kw_only=True):
     default_grade: int = 3  # 基本满意 (Guangdong's rule)
     rectify_working_days: int = 15  # a bad rating's case must answer the resident within this
     rectify_remind_working_days: int = 2  # remind the dispatchers this long before
+    # A complaint is answered 当日或次日 (seed 002): by the end of the next natural day, or of
+    # the next working day ("working": a Friday complaint on Monday).
+    complaint_next_day: Literal["natural", "working"] = "natural"
 
 
 class BackupSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,6 +170,12 @@ class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):
     sign_in_seconds: int = 120  # how long a sign-in QR code can be confirmed on a phone
 
 
+class OrderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # 绿色通道 (老弱病残孕): a resident this old or older by the birth date in the ID number
+    # on their profile is flagged at submission (0: only as declared or set by the agent).
+    green_channel_age: int = 70
+
+
 AREAS: dict[str, type[msgspec.Struct]] = {
     "": CoreSettings,
     "server": ServerSettings,
@@ -180,6 +189,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "backup": BackupSettings,
     "retention": RetentionSettings,
     "console": ConsoleSettings,
+    "orders": OrderSettings,
 }
 
 
@@ -196,6 +206,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
+    orders: OrderSettings = msgspec.field(default_factory=OrderSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -426,6 +437,11 @@ def validate(settings: Settings) -> Settings:
     ):
         if value < least:
             raise SettingsError(f"{name}: must be at least {least} (got {value})")
+    if not 0 <= settings.orders.green_channel_age <= 150:
+        raise SettingsError(
+            "DAIBAN_ORDERS_GREEN_CHANNEL_AGE: must be 0 (off) to 150"
+            f" (got {settings.orders.green_channel_age})"
+        )
     if settings.server.metrics_token and len(settings.server.metrics_token) < 32:
         raise SettingsError("DAIBAN_SERVER_METRICS_TOKEN: must be at least 32 characters")
     for name, value in (

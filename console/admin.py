@@ -32,6 +32,7 @@ ACTION_NAMES = {
     "pii.search": "按群众查找办件",
     "orders.export": "导出办件清单（脱敏）",
     "orders.export_unmasked": "导出办件清单（未脱敏）",
+    "ledger.correct": "更正月度台账",
     "console.sign_in": "登录工作台",
     "account.close": "注销账号",
     "staff.create": "新增工作人员",

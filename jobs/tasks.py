@@ -58,9 +58,9 @@ async def check_comments(ctx: Context) -> int:
 
 
 async def build_ledgers(ctx: Context) -> int:
-    """Last month's village and town ledgers that are still missing (catch-up included)."""
-    outcome = await ledger_files.build_recorded(ctx)
-    return outcome.built if outcome else 0
+    """Last month's missing village and town ledgers (catch-up included), every provisional
+    ledger made again, and those past their deadline frozen as version 1."""
+    return await ledger_files.build_nightly(ctx)
 
 
 async def clear_raw_uploads(ctx: Context) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.orders import entered, lookup, moves, queries, submission
+from app.orders import entered, lookup, moves, progress, queries, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, enter_calendar_year
 from app.orders.lookup import FoundOrder
 from app.orders.outputs import OrderDetail, OrderPage
@@ -25,9 +25,11 @@ from mini_program_api.schemas import (
     CalendarYearInput,
     EnteredOrderInput,
     ExplanationInput,
+    GreenChannelInput,
     Id,
     Input,
     OrderSearchInput,
+    ProgressInput,
     SubmitOrderInput,
 )
 
@@ -176,6 +178,50 @@ class AgentOrderController(Controller):
     ) -> OrderDetail:
         await ctx.db.run_write(
             lambda s: moves.explain_delay(s, ctx, principal, order_id, data.explanation)
+        )
+        return await _detail(ctx, principal, order_id)
+
+    @post(
+        "/{order_id:int}/progress",
+        status_code=200,
+        summary="上报件、联办件: 记录办理进度 (报送须附回执; 联办部门未参与须说明原因)",
+    )
+    async def progress(
+        self,
+        order_id: FromPath[int],
+        data: JSONBody[ProgressInput],
+        ctx: Ctx,
+        principal: Caller,
+    ) -> OrderDetail:
+        step = progress.ProgressInput(
+            step=data.step,
+            on=data.on,
+            department=data.department,
+            office=data.office,
+            note=data.note,
+            receipt_upload_ids=data.receipt_upload_ids,
+        )
+        await ctx.db.run_write(
+            lambda s: progress.record_progress(s, ctx, principal, order_id, step)
+        )
+        return await _detail(ctx, principal, order_id)
+
+    @post(
+        "/{order_id:int}/green-channel",
+        status_code=200,
+        summary="绿色通道: 确认或取消 (须说明原因)",
+    )
+    async def green_channel(
+        self,
+        order_id: FromPath[int],
+        data: JSONBody[GreenChannelInput],
+        ctx: Ctx,
+        principal: Caller,
+    ) -> OrderDetail:
+        await ctx.db.run_write(
+            lambda s: moves.decide_green_channel(
+                s, ctx, principal, order_id, data.grant, data.reason
+            )
         )
         return await _detail(ctx, principal, order_id)
 

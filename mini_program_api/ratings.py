@@ -10,12 +10,13 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
 from app.models import Account
+from app.models.ratings import AnsweredVia, StaffChannel
 from app.ratings import complaints, rectification, stats
 from app.ratings import service as ratings
 from app.ratings.outputs import AppealView, CaseView, ComplaintView, MyRating, RatingView
 from mini_program_api.deps import Caller, Ctx, require_role
 from mini_program_api.params import AgentId, Cursor, Limit, Period
-from mini_program_api.schemas import MULTILINE, Id, Input, Note, UploadIds
+from mini_program_api.schemas import MULTILINE, Id, Input, Name, Note, UploadIds
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, extra=MULTILINE)]
 Grade = Annotated[int, msgspec.Meta(ge=1, le=5)]
@@ -39,6 +40,23 @@ class ComplaintInput(Input, kw_only=True):
     agent_id: Id | None = None
     text: Text
     upload_ids: UploadIds = []
+
+
+class StaffComplaintInput(Input, kw_only=True):
+    """A complaint taken by phone, in person or by letter, recorded for the complainant."""
+
+    channel: StaffChannel  # 电话, 来访, 信件
+    text: Text
+    # Who complained: a phone or an ID number (looked up, audited), or anonymous.
+    phone: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+    id_number: Annotated[str, msgspec.Meta(max_length=18)] | None = None
+    name: Name | None = None
+    anonymous: bool = False
+    # What it is about: an order (by id or by its number) and/or an agent of the town.
+    order_id: Id | None = None
+    order_number: Annotated[str, msgspec.Meta(min_length=1, max_length=20)] | None = None
+    agent_id: Id | None = None
+    upload_ids: UploadIds = []  # photos of a letter: the staff member's own, purpose complaint
 
 
 class FeedbackInput(Input):
@@ -66,8 +84,12 @@ class CaseAnswerInput(Input):
     answer: Text
 
 
-class AnswerInput(Input):
+class AnswerInput(Input, kw_only=True):
     answer: Text
+    # Required when the complainant has no mini-program account: 电话回复, 当面答复, 书面答复,
+    # 公示答复; with a note (when, to whom).
+    answered_via: AnsweredVia | None = None
+    note: Note | None = None
 
 
 class ResidentRatingController(Controller):
@@ -112,7 +134,7 @@ class ResidentComplaintController(Controller):
     guards = [require_role("resident")]
 
     @post(
-        summary="投诉办件或代办员 (镇中心最迟次日下班前答复)",
+        summary="投诉办件或代办员 (镇中心当日或次日答复)",
         opt={"limits": ("complaints_account",)},
     )
     async def complain(
@@ -209,13 +231,37 @@ class StaffRatingController(Controller):
     ) -> list[ComplaintView]:
         return await ctx.db.run_read(lambda s: complaints.complaints(s, ctx, principal, status))
 
-    @get("/complaints/{complaint_id:int}", summary="投诉详情")
+    @get(
+        "/complaints/{complaint_id:int}",
+        summary="投诉详情 (未使用小程序的投诉人显示完整电话, 用于答复)",
+    )
     async def complaint(
         self, complaint_id: FromPath[int], ctx: Ctx, principal: Caller
     ) -> ComplaintView:
-        return await ctx.db.run_read(
+        return await ctx.db.run_write(  # audited when it names a complainant without an account
             lambda s: complaints.complaint_detail(s, ctx, principal, complaint_id)
         )
+
+    @post(
+        "/complaints",
+        summary="登记电话、来访或信件投诉 (按电话或身份证号查找投诉人, 或匿名; 当日或次日答复)",
+    )
+    async def record_complaint(
+        self, data: JSONBody[StaffComplaintInput], ctx: Ctx, principal: Caller
+    ) -> ComplaintView:
+        received = complaints.Received(
+            channel=data.channel,
+            text=data.text,
+            phone=data.phone,
+            id_number=data.id_number,
+            name=data.name,
+            anonymous=data.anonymous,
+            order_id=data.order_id,
+            order_number=data.order_number,
+            agent_id=data.agent_id,
+            upload_ids=tuple(data.upload_ids),
+        )
+        return await ctx.db.run_write(lambda s: complaints.record(s, ctx, principal, received))
 
     @get("/satisfaction", summary="满意度统计: 按代办员、村、镇或事项 (from、to 为日期, 含两端)")
     async def satisfaction(
@@ -272,7 +318,27 @@ class DispatcherRatingController(StaffRatingController):
         principal: Caller,
     ) -> ComplaintView:
         return await ctx.db.run_write(
-            lambda s: complaints.answer(s, ctx, principal, complaint_id, data.answer)
+            lambda s: complaints.answer(
+                s, ctx, principal, complaint_id, data.answer, data.answered_via, data.note
+            )
+        )
+
+    @post(
+        "/complaints/{complaint_id:int}/feedback",
+        status_code=200,
+        summary="代未使用小程序的投诉人记录答复是否解决了问题",
+    )
+    async def complaint_feedback(
+        self,
+        complaint_id: FromPath[int],
+        data: JSONBody[FeedbackInput],
+        ctx: Ctx,
+        principal: Caller,
+    ) -> ComplaintView:
+        return await ctx.db.run_write(
+            lambda s: complaints.feedback(
+                s, ctx, principal, complaint_id, data.resolved, data.comment
+            )
         )
 
 

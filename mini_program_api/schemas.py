@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.kinds import DutyStatus, Post, StaffRole, UploadPurpose
+from app.kinds import DutyStatus, Post, ProgressStep, StaffRole, UploadPurpose
 from app.text import text_problem
 
 MAX_ID = 2**63 - 1  # a BIGINT; anything larger is refused as input, never passed to a driver
@@ -238,6 +238,24 @@ class DeliveryInput(Input):
     delivery_method: Literal["pickup", "delivery", "post"]  # 自取, 送达, 邮寄
     proof_upload_ids: UploadIds  # the signed hand-over slip, delivery or postal receipt
     reason: Note | None = None
+
+
+class ProgressInput(Input):
+    """上报件 / 联办件: one step of the matter's journey (app/orders/progress.py)."""
+
+    step: ProgressStep  # sent 报送, received 受理, replied 答复, returned 返回, not_acted 未参与
+    on: date  # the day it happened (not before 受理, not after today)
+    department: Annotated[str, msgspec.Meta(min_length=1, max_length=30)] | None = None
+    office: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None  # 上级机关
+    note: Note | None = None  # required for not_acted: why the department did not act
+    receipt_upload_ids: UploadIds = []  # 回执: required when an escalated matter is sent
+
+
+class GreenChannelInput(Input):
+    """绿色通道: the agent confirms or grants (true) or withdraws (false) the flag."""
+
+    grant: bool
+    reason: RequiredReason
 
 
 class ExplanationInput(Input):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
 
@@ -21,6 +21,15 @@ MODES = ("full", "proxy", "consult")
 FORMS = ("original", "copy")
 ENABLE_LEVELS = ("town", "village")
 LIST_SEPARATOR = "|"  # between the parts of a list in one spreadsheet cell
+# What a co_departments cell may separate its department codes with (codes have none of them).
+CODE_SEPARATORS = re.compile(r"[|,\uff0c\u3001\s]+")  # |, commas (also full width), 、, spaces
+# 容缺受理: without the applicant's ID, their application and their entrustment there is no
+# request to accept, so no guide may let these follow (the orders keep the same set as a last
+# guard: app/orders/records.py).
+ESSENTIAL_MATERIALS = frozenset({"id_card", "application_form", "entrustment"})
+# The item-level 容缺 switch of older files: now derived from the materials' may_follow marks
+# (ItemVersion.allow_accept_with_gaps); a file may still carry it if it agrees with them.
+LEGACY_GAPS_FIELD = "allow_accept_with_gaps"
 ITEM_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,19}$")
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MATERIAL_CODE = re.compile(r"^[a-z0-9_]{1,40}$")
@@ -40,6 +49,9 @@ class MaterialSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     required: bool = True
     photo_ok: bool = True
     sample: str | None = None
+    # 容缺受理: this required material may follow after acceptance (never the ID card, the
+    # application form or the entrustment).
+    may_follow: bool = False
 
 
 class FeeSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -50,7 +62,9 @@ class FeeSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ItemSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     code: str
     name: str
-    department: str
+    department: str  # the lead department (主办); for a joint item the lead window
+    # 联办件: the other departments (codes) that handle it with the lead; none for other kinds.
+    co_departments: list[str] = msgspec.field(default_factory=list)
     level: str
     kind: str
     mode: str
@@ -65,7 +79,11 @@ class ItemSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fee: FeeSpec = msgspec.field(default_factory=FeeSpec)
     in_person: bool = False
     enabled: list[str] = msgspec.field(default_factory=list)
-    allow_accept_with_gaps: bool = False
+
+    @property
+    def allow_accept_with_gaps(self) -> bool:
+        """容缺受理: some required material may follow after acceptance."""
+        return any(m.may_follow and m.required for m in self.materials)
 
 
 class DepartmentSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -185,8 +203,9 @@ def _check_raw(raw: dict[str, Any], rows: _Rows, known: Known) -> list[Problem]:
     item_codes: dict[str, str] = {}
     for i, entry in enumerate(sections["items"]):
         row = _label(rows.items, i, "items")
+        legacy = _legacy_gaps(entry)
         values, found = _values(entry, ItemSpec)
-        found += check_values(values, departments)
+        found += legacy(values) + check_values(values, departments)
         code = values.get("code")
         if isinstance(code, str):
             if code in item_codes:
@@ -198,6 +217,34 @@ def _check_raw(raw: dict[str, Any], rows: _Rows, known: Known) -> list[Problem]:
         material_rows = rows.materials[i] if rows.materials and i < len(rows.materials) else None
         problems += [_placed(row, material_rows, f, m) for f, m in found]
     return problems
+
+
+def _legacy_gaps(entry: Any) -> Callable[[Mapping[str, Any]], list[tuple[str, str]]]:
+    """Take an older file's item-level `allow_accept_with_gaps` out of the entry: it is
+    accepted where it says what the materials' may_follow marks say (so a file exported
+    before the marks imports as it is); otherwise a problem says what to write instead."""
+    if not isinstance(entry, dict) or LEGACY_GAPS_FIELD not in entry:
+        return lambda values: []
+    said = entry.pop(LEGACY_GAPS_FIELD)
+
+    def check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if not isinstance(said, bool):
+            return [(LEGACY_GAPS_FIELD, "应为是或否")]
+        if "materials" not in values:
+            return []
+        marked = any(m.get("may_follow") and m.get("required") for m in values["materials"])
+        if said == marked:
+            return []
+        if said:
+            message = (
+                "容缺受理现按材料标注: 请删去本字段, 在可以后补的必需材料上写 may_follow: true"
+                "(身份证、申请表、委托书除外)"
+            )
+        else:
+            message = "本字段已不再使用, 容缺受理由材料的 may_follow 决定: 请删去本字段"
+        return [(LEGACY_GAPS_FIELD, message)]
+
+    return check
 
 
 def _label(labels: list[str], i: int, section: str) -> str:
@@ -361,6 +408,16 @@ def check_values(
         out.append(("legal_days", "法定时限不能少于承诺时限"))
     if has("kind") and has("promised_days") and v["kind"] == "immediate" and v["promised_days"]:
         out.append(("promised_days", "即办件的承诺时限应为0"))
+    if has("kind") and has("level") and v["kind"] == "immediate" and v["level"] == "district":
+        out.append(
+            (
+                "level",
+                "即办件须属于镇街权限, 办理层级应为 town 或 village;"
+                " 须报区县审批的事项应为上报件(escalated)",
+            )
+        )
+    if has("kind") and has("co_departments"):
+        out += _check_co_departments(v, departments)
     if has("mode") and has("in_person"):
         if v["mode"] == "consult" and not v["in_person"]:
             out.append(("in_person", "咨询服务事项须本人到场"))
@@ -382,6 +439,32 @@ def check_values(
     if has("enabled"):
         out += _check_enabled(v["enabled"])
     out += _check_materials(v)
+    return out
+
+
+def _check_co_departments(
+    v: Mapping[str, Any], departments: Collection[str] | None
+) -> list[tuple[str, str]]:
+    """联办件: two or more departments, coordinated by the lead (`department`); other kinds
+    are handled by their department alone."""
+    codes: list[str] = v["co_departments"]
+    if v["kind"] != "joint":
+        return (
+            [("co_departments", "只有联办件(joint)才写协办部门, 其他事项应留空")] if codes else []
+        )
+    if not codes:
+        return [("co_departments", "联办件须写明至少一个协办部门(部门代码)")]
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for k, code in enumerate(codes):
+        where = f"co_departments[{k}]"
+        if code in seen:
+            out.append((where, f"协办部门 {code} 重复"))
+        elif "department" in v and code == v["department"]:
+            out.append((where, "协办部门不能是牵头部门本身"))
+        elif departments is not None and code not in departments:
+            out.append((where, f"未知部门 {code}"))
+        seen.add(code)
     return out
 
 
@@ -420,6 +503,11 @@ def _check_materials(v: Mapping[str, Any]) -> list[tuple[str, str]]:
             out.append((f"{where}.form", "材料形式应为 original(原件) 或 copy(复印件)"))
         if "count" in m and not 1 <= m["count"] <= MAX_COUNT:
             out.append((f"{where}.count", f"份数应为1到{MAX_COUNT}"))
+        if m.get("may_follow"):
+            if m.get("code") in ESSENTIAL_MATERIALS:
+                out.append((f"{where}.may_follow", "申请人身份证、申请表和委托书不能容缺后补"))
+            elif "required" in m and not m["required"]:
+                out.append((f"{where}.may_follow", "只有必需材料才能标注容缺后补"))
     return out
 
 
@@ -430,6 +518,7 @@ ITEM_COLUMNS = [
     "name",
     "aliases",
     "department",
+    "co_departments",
     "level",
     "kind",
     "mode",
@@ -443,8 +532,9 @@ ITEM_COLUMNS = [
     "in_person",
     "phone",
     "enabled",
-    "allow_accept_with_gaps",
 ]
+# Columns of older files, still read (and checked against the materials), no longer written.
+LEGACY_ITEM_COLUMNS = [LEGACY_GAPS_FIELD]
 MATERIAL_COLUMNS = [
     "item_code",
     "code",
@@ -455,8 +545,9 @@ MATERIAL_COLUMNS = [
     "required",
     "photo_ok",
     "sample",
+    "may_follow",
 ]
-BOOL_COLUMNS = {"in_person", "allow_accept_with_gaps", "required", "photo_ok"}
+BOOL_COLUMNS = {"in_person", LEGACY_GAPS_FIELD, "required", "photo_ok", "may_follow"}
 INT_COLUMNS = {"promised_days", "legal_days", "fee_fen", "count"}
 
 
@@ -506,6 +597,8 @@ def _cell_in(column: str, value: Any) -> Any:
         return int(value)
     if column in ("aliases", "steps", "enabled"):
         return [part for part in str(value).split(LIST_SEPARATOR) if part]
+    if column == "co_departments":
+        return [part for part in CODE_SEPARATORS.split(str(value)) if part]
     return value
 
 
@@ -518,7 +611,7 @@ def _read_xlsx(data: bytes) -> tuple[dict[str, Any] | None, _Rows, list[Problem]
     problems: list[Problem] = []
     sheets: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     expected = {
-        "items": ITEM_COLUMNS,
+        "items": ITEM_COLUMNS + LEGACY_ITEM_COLUMNS,
         "materials": MATERIAL_COLUMNS,
         "departments": ["code", "name"],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -43,6 +44,12 @@ class MaterialView(msgspec.Struct, rename="camel", kw_only=True):
     required: bool
     photo_ok: bool
     sample_key: str | None
+    may_follow: bool  # 容缺受理: this required material may follow after acceptance
+
+
+class DepartmentRef(msgspec.Struct, rename="camel", kw_only=True):
+    code: str
+    name: str
 
 
 class ContactAgent(msgspec.Struct, rename="camel", kw_only=True):
@@ -58,8 +65,12 @@ class Guide(msgspec.Struct, rename="camel", kw_only=True):
     version_id: int
     name: str
     aliases: list[str]
-    department: str
+    department: str  # the lead department (主办部门; for a joint item the lead window)
     department_code: str
+    # 联办件: the departments that handle it with the lead, and one line saying who does
+    # what ("由区民政局牵头, 会同区残疾人联合会联合办理"); empty and None for other kinds.
+    co_departments: list[DepartmentRef]
+    joint_note: str | None
     level: ItemLevel
     level_name: str
     kind: ItemKind
@@ -77,7 +88,7 @@ class Guide(msgspec.Struct, rename="camel", kw_only=True):
     legal_basis: str
     in_person: bool
     phone: str
-    allow_accept_with_gaps: bool
+    allow_accept_with_gaps: bool  # some material may follow (容缺受理): see materials' mayFollow
     can_submit_online: bool
     # Why not, when it cannot: in person only, or not offered by the village asked about.
     cannot_submit_reason: str | None
@@ -143,9 +154,20 @@ def material_views(materials: list[dict[str, object]]) -> list[MaterialView]:
             required=bool(m.get("required", True)),
             photo_ok=bool(m.get("photo_ok", True)),
             sample_key=m.get("sample"),  # type: ignore[arg-type]
+            may_follow=bool(m.get("may_follow", False)) and bool(m.get("required", True)),
         )
         for m in materials
     ]
+
+
+def joint_note(lead: Department, co_departments: Sequence[Department]) -> str:
+    """Who handles a joint item (联办件): the lead window and the departments with it."""
+    others = "、".join(d.name for d in co_departments)
+    return (
+        f"联办件: 由{lead.name}牵头, 会同{others}联合办理"
+        if others
+        else f"联办件: 由{lead.name}牵头"
+    )
 
 
 def guide_view(
@@ -154,9 +176,11 @@ def guide_view(
     department: Department,
     agents: list[Account],
     *,
+    co_departments: Sequence[Department] = (),
     offered_in_village: bool | None = None,
 ) -> Guide:
-    """`offered_in_village`: whether the village asked about offers the item (None: none was)."""
+    """`offered_in_village`: whether the village asked about offers the item (None: none was).
+    `co_departments`: those of a joint item, in the guide's order."""
     in_person = version.mode == "consult" or version.in_person
     online = not in_person and offered_in_village is not False
     reason = guidance = None
@@ -180,6 +204,8 @@ def guide_view(
         aliases=list(version.aliases),
         department=department.name,
         department_code=department.code,
+        co_departments=[DepartmentRef(code=d.code, name=d.name) for d in co_departments],
+        joint_note=joint_note(department, co_departments) if version.kind == "joint" else None,
         level=version.level,
         level_name=LEVEL_NAMES[version.level],
         kind=version.kind,

@@ -190,7 +190,24 @@ def guide(session: Session, code: str, *, village_id: int | None = None) -> outp
                 .order_by(Account.on_duty.desc(), Account.post, Account.id)
             ).scalars()
         )
-    return outputs.guide_view(item, version, department, agents, offered_in_village=offered)
+    named = (
+        {
+            d.code: d
+            for d in session.execute(
+                select(Department).where(Department.code.in_(version.co_departments))
+            ).scalars()
+        }
+        if version.co_departments
+        else {}
+    )
+    return outputs.guide_view(
+        item,
+        version,
+        department,
+        agents,
+        co_departments=[named[c] for c in version.co_departments if c in named],
+        offered_in_village=offered,
+    )
 
 
 def departments(session: Session) -> list[outputs.DepartmentView]:

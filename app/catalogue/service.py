@@ -98,9 +98,13 @@ def import_document(
     }
     known = {d.code for d in document.departments} | set(departments)
     problems = [
-        Problem(row=f"items {item.code}", field="department", message=f"未知部门 {item.department}")
+        Problem(row=f"items {item.code}", field=field, message=f"未知部门 {code}")
         for item in document.items
-        if item.department not in known
+        for field, code in [
+            ("department", item.department),
+            *((f"co_departments[{k}]", c) for k, c in enumerate(item.co_departments)),
+        ]
+        if code not in known
     ] + [
         Problem(row=f"items {spec.code}", field="code", message=f"事项 {spec.code} 已停用")
         for spec in document.items
@@ -179,6 +183,7 @@ def _version_values(spec: ItemSpec, departments: dict[str, int]) -> dict[str, An
         "name": spec.name,
         "aliases": spec.aliases,
         "department_id": departments[spec.department],
+        "co_departments": list(spec.co_departments),
         "level": spec.level,
         "kind": spec.kind,
         "mode": spec.mode,
@@ -192,6 +197,7 @@ def _version_values(spec: ItemSpec, departments: dict[str, int]) -> dict[str, An
         "legal_basis": spec.legal_basis,
         "in_person": spec.in_person,
         "phone": spec.phone,
+        # Derived from the materials' marks, for whoever asks of the item alone.
         "allow_accept_with_gaps": spec.allow_accept_with_gaps,
     }
 
@@ -272,6 +278,7 @@ def spec_of(version: ItemVersion, department_code: str, item: CatalogueItem) -> 
         name=version.name,
         aliases=list(version.aliases),
         department=department_code,
+        co_departments=list(version.co_departments),
         level=version.level,
         kind=version.kind,
         mode=version.mode,
@@ -285,7 +292,6 @@ def spec_of(version: ItemVersion, department_code: str, item: CatalogueItem) -> 
         in_person=version.in_person,
         phone=version.phone,
         enabled=[level for level in item.default_enabled.split(",") if level],
-        allow_accept_with_gaps=version.allow_accept_with_gaps,
     )
 
 

@@ -11,11 +11,13 @@ import msgspec
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from app.catalogue.outputs import KIND_NAMES
 from app.context import Context
 from app.kinds import DutyStatus, Post
 from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, VERSIONS
 from app.orders.assignment import DUTY_NAMES, duty_status
-from app.orders.states import ACTIVE, OPEN, STATUS_NAMES, OrderStatus
+from app.orders.progress import TRACKED_KINDS, progress_label
+from app.orders.states import ACTIVE, OPEN, RUNNING, STATUS_NAMES, OrderStatus
 from app.regions.service import within
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
@@ -52,6 +54,18 @@ class DueOrder(msgspec.Struct, rename="camel", kw_only=True):
     green_channel: bool
 
 
+class DepartmentOrder(msgspec.Struct, rename="camel", kw_only=True):
+    """上报件 / 联办件 accepted and not yet done: where the matter is among the departments."""
+
+    id: int
+    number: str
+    item_name: str
+    kind_name: str
+    agent_name: str | None
+    due_at: datetime | None
+    latest: str | None  # the latest step: 区民政局 · 报送 11月24日; None before any
+
+
 class AgentLoad(msgspec.Struct, rename="camel", kw_only=True):
     agent_id: int
     name: str | None
@@ -71,6 +85,8 @@ class Board(msgspec.Struct, rename="camel", kw_only=True):
     overdue: list[DueOrder]  # most overdue first
     due_soon_total: int
     due_soon: list[DueOrder]  # due by the end of the next working day, soonest first
+    at_departments_total: int
+    at_departments: list[DepartmentOrder]  # 上报件, 联办件 under way: soonest due first
     agents: list[AgentLoad]
 
 
@@ -157,6 +173,23 @@ DUE_SOON = (
     .limit(LIST_SIZE)
 )
 DUE_SOON_TOTAL = select(func.count()).where(_TOWN, *_SOON)
+_AT_DEPARTMENTS = (
+    _TOWN,
+    ORDERS.c.status.in_(sorted(RUNNING)),
+    VERSIONS.c.kind.in_(sorted(TRACKED_KINDS)),
+)
+AT_DEPARTMENTS = (
+    select(*_DUE_COLUMNS, VERSIONS.c.kind, ORDERS.c.progress)
+    .select_from(_DUE_FROM)
+    .where(*_AT_DEPARTMENTS)
+    .order_by(ORDERS.c.due_at)
+    .limit(LIST_SIZE)
+)
+AT_DEPARTMENTS_TOTAL = (
+    select(func.count())
+    .select_from(ORDERS.join(VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id))
+    .where(*_AT_DEPARTMENTS)
+)
 _OPEN_OF_AGENT = (
     select(func.count())
     .where(ORDERS.c.agent_id == ACCOUNTS.c.id, ORDERS.c.status.in_(OPEN))
@@ -213,6 +246,10 @@ def board(session: Session, ctx: Context, principal: Principal) -> Board:
             _due_order(row)
             for row in session.execute(DUE_SOON, {"town": town, "now": now, "soon": soon})
         ],
+        at_departments_total=int(session.scalar(AT_DEPARTMENTS_TOTAL, {"town": town}) or 0),
+        at_departments=[
+            _department_order(row) for row in session.execute(AT_DEPARTMENTS, {"town": town})
+        ],
         agents=[_agent_load(row, day) for row in session.execute(AGENTS, {"town": town})],
     )
 
@@ -241,6 +278,20 @@ def _due_order(row: Any) -> DueOrder:
         agent_name=row.agent_name,
         due_at=row.due_at,
         green_channel=row.green_channel,
+    )
+
+
+def _department_order(row: Any) -> DepartmentOrder:
+    parts = (row.progress or {}).get("parts", [])
+    latest = max(parts, key=lambda p: p["at"]) if parts else None
+    return DepartmentOrder(
+        id=row.id,
+        number=row.number,
+        item_name=row.name,
+        kind_name=KIND_NAMES[row.kind],
+        agent_name=row.agent_name,
+        due_at=row.due_at,
+        latest=progress_label(latest) if latest else None,
     )
 
 

@@ -12,6 +12,12 @@ timelines (a period is business dates, both ends included):
   90th percentile (nearest rank) over the orders completed in the period.
 - supplement rate: of the orders accepted in the period, the share that needed a
   supplement notice (一次性告知) first.
+- second rounds: of the orders received in the period, those that needed a second supplement
+  notice or more (a rework round), by agent and by item.
+- by kind: the orders received in the period by their item's kind (即办件 … 上报件); progress
+  steps: the steps of 上报件 and 联办件 recorded in the period.
+- green channel: the share of orders received with the flag, and the on-time rate of the
+  flagged orders completed in the period.
 - in progress and overdue: now, not at the period's end.
 - satisfaction: the ratings made in the period, upheld appeals left out.
 """
@@ -31,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import CatalogueItem, Order, OrderEvent
-from app.models.tables import ORDERS, RATINGS
+from app.models.tables import ACCOUNTS, ORDERS, RATINGS, VERSIONS
 from app.orders.records import is_overdue
 from app.orders.states import RUNNING
 from app.periods import period
@@ -44,6 +50,12 @@ TOP_ITEMS = 10
 class ItemCount(msgspec.Struct, rename="camel", kw_only=True):
     code: str
     name: str
+    count: int
+
+
+class AgentCount(msgspec.Struct, rename="camel", kw_only=True):
+    agent_id: int
+    name: str | None
     count: int
 
 
@@ -63,9 +75,16 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
     average_working_days: float | None
     p90_working_days: int | None
     supplement_rate: float | None
+    second_rounds: int  # received in the period and needing 2 notices or more
+    second_rounds_by_agent: list[AgentCount]
+    second_rounds_by_item: list[ItemCount]
     top_items: list[ItemCount]
     channels: dict[str, int]  # mini_program, agent
+    by_kind: dict[str, int]  # immediate, promised, joint, escalated
+    progress_steps: int  # 上报件, 联办件: steps recorded in the period
     green_channel_share: float | None
+    green_channel_completed: int
+    green_channel_on_time_rate: float | None
     ratings: int
     satisfaction_rate: float | None  # grades 3–5 over all counted
     satisfaction_rate_given: float | None
@@ -123,15 +142,23 @@ def figures(
     where = scope_conditions(session, principal, filters)
     o = ORDERS.c
     received = session.execute(
-        select(o.id, o.item_id, o.channel, o.green_channel).where(
-            *where, o.submitted_at >= low, o.submitted_at < high
+        select(
+            o.id,
+            o.item_id,
+            o.channel,
+            o.green_channel,
+            o.supplement_rounds,
+            o.agent_id,
+            VERSIONS.c.kind,
         )
+        .select_from(ORDERS.join(VERSIONS, VERSIONS.c.id == o.item_version_id))
+        .where(*where, o.submitted_at >= low, o.submitted_at < high)
     ).all()
     cohort = session.execute(
         select(o.id, o.completed_at).where(*where, o.accepted_at >= low, o.accepted_at < high)
     ).all()
     completed = session.execute(
-        select(o.accepted_at, o.completed_at, o.due_at, o.overdue_at).where(
+        select(o.accepted_at, o.completed_at, o.due_at, o.overdue_at, o.green_channel).where(
             *where, o.completed_at >= low, o.completed_at < high
         )
     ).all()
@@ -142,6 +169,17 @@ def figures(
         .where(
             *scope_conditions(session, principal, filters, ORDERS),
             OrderEvent.action == "reject",
+            OrderEvent.at >= low,
+            OrderEvent.at < high,
+        )
+    )
+    steps = session.scalar(
+        select(func.count())
+        .select_from(OrderEvent)
+        .join(Order, Order.id == OrderEvent.order_id)
+        .where(
+            *scope_conditions(session, principal, filters, ORDERS),
+            OrderEvent.action == "progress",
             OrderEvent.at >= low,
             OrderEvent.at < high,
         )
@@ -169,6 +207,8 @@ def figures(
         if row.accepted_at is not None
     )
     on_time = sum(1 for row in completed if completed_on_time(row))
+    green = [row for row in completed if row.green_channel]
+    reworked = [r for r in received if (r.supplement_rounds or 0) >= 2]
     ratings = _ratings(session, principal, filters, low, high)
     return Figures(
         start=start,
@@ -189,9 +229,16 @@ def figures(
         average_working_days=round(sum(spans) / len(spans), 2) if spans else None,
         p90_working_days=spans[math.ceil(0.9 * len(spans)) - 1] if spans else None,
         supplement_rate=_rate(int(supplemented or 0), len(cohort)),
+        second_rounds=len(reworked),
+        second_rounds_by_agent=_by_agent(session, reworked),
+        second_rounds_by_item=_top_items(session, reworked),
         top_items=_top_items(session, received),
         channels=dict(Counter(r.channel for r in received)),
+        by_kind=dict(Counter(r.kind for r in received)),
+        progress_steps=int(steps or 0),
         green_channel_share=_rate(sum(1 for r in received if r.green_channel), len(received)),
+        green_channel_completed=len(green),
+        green_channel_on_time_rate=_rate(sum(1 for r in green if completed_on_time(r)), len(green)),
         ratings=len(ratings),
         satisfaction_rate=_rate(sum(1 for g, _ in ratings if g >= 3), len(ratings)),
         satisfaction_rate_given=_rate(
@@ -214,6 +261,17 @@ def _ratings(
         )
     ).all()
     return [(int(g), bool(d)) for g, d in rows]
+
+
+def _by_agent(session: Session, rows: Sequence[Any]) -> list[AgentCount]:
+    counts = Counter(r.agent_id for r in rows if r.agent_id is not None).most_common(TOP_ITEMS)
+    if not counts:
+        return []
+    found = session.execute(
+        select(ACCOUNTS.c.id, ACCOUNTS.c.name).where(ACCOUNTS.c.id.in_([i for i, _ in counts]))
+    )
+    names = {row.id: row.name for row in found}
+    return [AgentCount(agent_id=i, name=names.get(i), count=n) for i, n in counts]
 
 
 def _top_items(session: Session, received: Sequence[Any]) -> list[ItemCount]:

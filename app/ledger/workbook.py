@@ -131,7 +131,8 @@ def register_rows(
 def log_rows(
     session: Session, ctx: Context, where: list[Any], low: datetime, high: datetime
 ) -> list[list[Any]]:
-    """The work log (工作日志): every timeline event of the period on those orders."""
+    """The work log (工作日志): every timeline event of the period on those orders, by whom:
+    a resident masked as in the register (李**), staff by name as on their public cards."""
     zone = ctx.settings.zone
     rows = session.execute(
         select(OrderEvent, Order.number, Account.name)
@@ -146,7 +147,7 @@ def log_rows(
             _local(event.at, zone),
             number,
             ACTION_NAMES.get(event.action, event.action),
-            name or ("系统" if event.actor_role == "system" else ""),
+            _actor(event.actor_role, name),
             ROLES.get(event.actor_role, "系统"),
             STATUS_NAMES.get(event.from_status or "", ""),
             STATUS_NAMES.get(event.to_status, event.to_status),
@@ -154,6 +155,14 @@ def log_rows(
         ]
         for event, number, name in rows
     ]
+
+
+def _actor(role: str, name: str | None) -> str:
+    if role == "system":
+        return name or "系统"
+    if role == "resident":
+        return mask_name(name) or ""
+    return name or ""
 
 
 def rating_rows(session: Session, ctx: Context, where: list[Any]) -> list[list[Any]]:
@@ -185,12 +194,16 @@ def rating_rows(session: Session, ctx: Context, where: list[Any]) -> list[list[A
     ]
 
 
-def summary_rows(title: str, f: Figures) -> list[list[Any]]:
+def summary_rows(title: str, f: Figures, *, state: str | None = None) -> list[list[Any]]:
+    """The 汇总 sheet: the title, then `state` (a ledger's 未定稿, 定稿 or 更正 line, with
+    when it was made), then the figures."""
+
     def pct(value: float | None) -> str:
         return f"{value * 100:.1f}%" if value is not None else "—"
 
     return [
         [title],
+        *([[state]] if state else []),
         ["统计期间", f"{f.start} 至 {f.end}"],
         ["受理登记(委托)件数", f.received],
         ["受理件数", f.accepted],

@@ -72,7 +72,9 @@ class ItemVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(100))
     aliases: Mapped[list[str]] = mapped_column(JSON)
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))  # the lead (主办)
+    # 联办件: the codes of the departments that handle it with the lead; [] for other kinds.
+    co_departments: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     level: Mapped[ItemLevel] = mapped_column(String(10))
     kind: Mapped[ItemKind] = mapped_column(String(12))
     mode: Mapped[ItemMode] = mapped_column(String(10))
@@ -86,7 +88,8 @@ class ItemVersion(Base):
     legal_basis: Mapped[str] = mapped_column(Text)
     in_person: Mapped[bool] = mapped_column(Boolean)
     phone: Mapped[str] = mapped_column(String(20))
-    # Minor gaps may be accepted now and supplemented later (容缺受理).
+    # 容缺受理: some required material may follow after acceptance. Derived from the
+    # materials' own marks (each material dict's "may_follow"), which decide which.
     allow_accept_with_gaps: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -13,11 +25,14 @@ from app.models.base import Base, BigId, UTCDateTime
 
 
 class Ledger(Base):
-    """One region's record of one month: a village's, or its town's compilation."""
+    """One version of one region's record of one month: a village's, or its town's
+    compilation (app/ledger/files.py). Version 1 is provisional (未定稿, rebuilt nightly)
+    until the month's deadline, then frozen; each correction after that adds a version with
+    its reason. A frozen version's row and file never change."""
 
     __tablename__ = "ledgers"
     __table_args__ = (
-        UniqueConstraint("region_id", "month"),
+        UniqueConstraint("region_id", "month", "version"),
         Index("ix_ledgers_month", "month", "level"),
     )
 
@@ -30,6 +45,11 @@ class Ledger(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     orders: Mapped[int] = mapped_column(Integer)  # rows of the order register
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    provisional: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None while provisional
+    reason: Mapped[str | None] = mapped_column(Text)  # a correction's (version 2 and later)
+    built_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # None: the job
 
 
 class AuditEntry(Base):

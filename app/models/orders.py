@@ -64,6 +64,9 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(12), default="mini_program")
     green_channel: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who set the green channel flag as it stands: the resident (declared), the age on the
+    # verified ID number (age), or the agent who confirmed or withdrew it (agent).
+    green_channel_source: Mapped[str | None] = mapped_column(String(10))
     # 上门 / 预约: the agent visits the resident at home, or meets them at a set time.
     home_visit: Mapped[bool] = mapped_column(Boolean, default=False)
     appointment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -77,6 +80,11 @@ class Order(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the one notice to supplement (一次性告知) went out.
     supplement_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many supplement notices (一次性告知) the order has had: a second is a rework round.
+    supplement_rounds: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # 上报件 / 联办件: each department's part as it stands (app/orders/progress.py):
+    # {"parts": [{"key", "department", "name", "step", "on", "at"}]}, None before any step.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     first_contact_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     # Agent-entered orders (代为委托): photos of the signed entrustment form (委托书).
     entrustment_upload_ids: Mapped[list[int] | None] = mapped_column(JSON)

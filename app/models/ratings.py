@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
 from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
 from app.models.base import Base, BigId, UTCDateTime
+
+# 投诉可采用口头、电话或书面形式 (seed 002): in the mini-program, or recorded by staff for a
+# call, a visit or a letter. The Literals live here, beside the CHECK constraints that say
+# the same (app/migrations/versions/0016_complaint_channels.py).
+ComplaintChannel = Literal["mini_program", "phone", "in_person", "letter"]
+StaffChannel = Literal["phone", "in_person", "letter"]  # 电话, 来访, 信件
+# How an answer reached a complainant without the mini-program: 电话回复, 当面答复, 书面答复,
+# 公示答复 (posted at the centre: an anonymous letter has no one to write back to).
+AnsweredVia = Literal["phone", "in_person", "letter", "notice"]
 
 
 class Rating(Base):
@@ -92,17 +112,30 @@ class RatingAppeal(Base):
 
 
 class Complaint(Base):
-    """投诉 about an order or an agent; the town answers by the end of the next working day."""
+    """投诉 about an order or an agent; the town answers by the end of the next day (natural
+    or working: DAIBAN_RATINGS_COMPLAINT_NEXT_DAY). Made by a resident in the mini-program,
+    or recorded by staff for one who phoned, came in or wrote (`channel`, `received_by`).
+
+    `resident_id` is the complainant's own account, when they have one the answer can reach;
+    else it is null, and what they gave to be reached is kept here as on an account: phone
+    and ID number only encrypted, with keyed hashes (`contact_*`); none when anonymous."""
 
     __tablename__ = "complaints"
     __table_args__ = (
         Index("ix_complaints_town", "town_id", "status", "id"),
         Index("ix_complaints_resident", "resident_id", "id"),
         Index("ix_complaints_order", "order_id", "status"),  # retention: a complaint open?
+        CheckConstraint(
+            "channel IN ('mini_program', 'phone', 'in_person', 'letter')", name="channel"
+        ),
+        CheckConstraint(
+            "answered_via IS NULL OR answered_via IN ('phone', 'in_person', 'letter', 'notice')",
+            name="answered_via",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    resident_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     town_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
@@ -119,3 +152,15 @@ class Complaint(Base):
     feedback: Mapped[str | None] = mapped_column(Text)
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[ComplaintChannel] = mapped_column(
+        String(12), default="mini_program", server_default="mini_program"
+    )
+    received_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # staff
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    contact_name: Mapped[str | None] = mapped_column(String(40))
+    contact_phone_enc: Mapped[str | None] = mapped_column(Text)
+    contact_phone_hash: Mapped[str | None] = mapped_column(String(64))
+    contact_id_number_enc: Mapped[str | None] = mapped_column(Text)
+    contact_id_number_hash: Mapped[str | None] = mapped_column(String(64))
+    answered_via: Mapped[AnsweredVia | None] = mapped_column(String(10))
+    answered_note: Mapped[str | None] = mapped_column(Text)

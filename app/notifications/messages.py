@@ -129,6 +129,11 @@ def delay_explained(o: OrderFacts, explanation: str) -> Message:
     )
 
 
+def progressed(o: OrderFacts, said: str) -> Message:
+    """上报件 / 联办件: a step of the matter's journey (已报送区民政局审核, …)."""
+    return o.message("progressed", "办理进度", f"您委托的“{o.item}”:{said}。", note=said)
+
+
 def expired(o: OrderFacts, days: int) -> Message:
     return o.message(
         "expired",

@@ -22,6 +22,7 @@ from app.models import Account, ItemVersion, Order, Region
 from app.models.tables import ORDERS
 from app.notifications import messages
 from app.orders import notices
+from app.orders.progress import check_parts_settled
 from app.orders.records import (
     GAP_REASON,
     INSERT_EVENT,
@@ -438,8 +439,11 @@ def _supplement_request(a: Attempt) -> Change:
         {"code": e["code"], "name": slots[e["code"]]["name"], "reason": e["reason"].strip()}
         for e in data.missing
     ]
+    rounds = (order.supplement_rounds or 0) + 1  # a second notice is a rework round
     return Change(
-        {"materials": merged, "supplement_requested_at": a.now}, data.reason, {"missing": notice}
+        {"materials": merged, "supplement_requested_at": a.now, "supplement_rounds": rounds},
+        data.reason,
+        {"missing": notice, "round": rounds},
     )
 
 
@@ -501,6 +505,8 @@ def _completion(a: Attempt) -> Change:
     now = a.now
     if is_overdue(order, now) and not order.delay_explanation:
         raise DelayExplanationRequired()
+    if data.outcome == "approved":  # 联办件: every department's part done, or why not
+        check_parts_settled(session, a.ctx, order, version)
     owed = gaps(order)
     if owed and data.outcome == "approved":
         slots = {m["code"]: m["name"] for m in version.materials}
@@ -683,3 +689,35 @@ def reassign_order(
     )
     if not reassign(session, ctx, principal, decided_from, agent, reason, None, ctx.now()):
         raise _lost(session, order, "reassign")
+
+
+def decide_green_channel(
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    order_id: int,
+    grant: bool,
+    reason: str | None,
+) -> None:
+    """绿色通道 (老弱病残孕): the order's agent confirms a flag (declared or from the age) or
+    grants one, or withdraws it, always with a reason; an event, not a status."""
+    order = order_in_scope(session, principal, order_id)
+    if principal.role != "agent" or order.agent_id != principal.account_id:
+        raise errors.Forbidden("该办件不是派给您的")
+    if order.status not in OPEN:
+        raise illegal(order.status, "green_channel")
+    reason = _require(reason)
+    now = ctx.now()
+    priority = int(grant or order.home_visit or order.appointment_at is not None)
+    values = {
+        "green_channel": grant,
+        "green_channel_source": "agent",
+        "priority": priority,
+        "updated_at": now,
+    }
+    _guarded_update(session, order, update(Order).values(**values), "green_channel")
+    data = {"grant": grant, "was": order.green_channel, "wasSource": order.green_channel_source}
+    note = ("确认绿色通道:" if grant else "取消绿色通道:") + reason
+    record_event(
+        session, order.id, principal, now, "green_channel", order.status, order.status, note, data
+    )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import msgspec
 
-from app.kinds import DeliveryMethod, OrderChannel, Outcome
+from app.kinds import (
+    DeliveryMethod,
+    GreenChannelSource,
+    ItemKind,
+    OrderChannel,
+    Outcome,
+    ProgressStep,
+)
 from app.orders.states import STATUS_NAMES, ActorRole, OrderEventAction, OrderStatus
 
 RIGHTS_AND_DUTIES = (
@@ -80,6 +87,16 @@ class TimelineEntry(msgspec.Struct, rename="camel", kw_only=True):
     data: dict[str, Any] | None
 
 
+class ProgressPart(msgspec.Struct, rename="camel", kw_only=True):
+    """上报件 / 联办件: one department's part of the matter, as it stands."""
+
+    department: str | None  # the catalogue's code; None for a body above the district
+    name: str
+    step: ProgressStep | None  # None: not yet begun (a joint order's pending part)
+    step_name: str
+    on: date | None
+
+
 class AgentContact(msgspec.Struct, rename="camel", kw_only=True):
     id: int
     name: str | None
@@ -92,15 +109,22 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     item_code: str
     item_name: str
     item_version: int
+    kind: ItemKind  # 即办件, 承诺件, 联办件, 上报件
+    kind_name: str
     status: OrderStatus
     status_name: str
     channel: OrderChannel
     green_channel: bool
+    # Who set the flag as it stands: declared by the resident, from the age on the verified
+    # ID number, or the agent who confirmed or withdrew it.
+    green_channel_source: GreenChannelSource | None
     home_visit: bool
     appointment_at: datetime | None
     note: str | None
     submitted_at: datetime
     accepted_at: datetime | None
+    supplement_rounds: int  # 一次性告知 notices so far: 2 or more means a rework round
+    progress: list[ProgressPart]  # 上报件 / 联办件 only; each department's part
     promised_days: int
     due_at: datetime | None
     due_provisional: bool

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -15,10 +15,12 @@ from sqlalchemy import Row, Select, bindparam, case, select
 from sqlalchemy.orm import Session
 
 from app import errors
+from app.catalogue.outputs import KIND_NAMES
 from app.context import Context
 from app.models import ItemVersion
 from app.models.tables import ACCOUNTS, EVENTS, ITEMS, ORDERS, VERSIONS
 from app.orders import outputs
+from app.orders.progress import STEP_NAMES, TRACKED_KINDS, parts_of
 from app.orders.records import (
     AGENT_CONTACT,
     MAX_ID,
@@ -247,11 +249,17 @@ def _position(session: Session, params: dict[str, Any], due_first: bool) -> str:
     raise CursorInvalid(errors=[{"field": "cursor", "message": "分页位置已失效"}])
 
 
-def next_actions(order: OrderRow, principal: Principal, now: datetime) -> list[str]:
+def next_actions(
+    order: OrderRow, version: ItemVersion, principal: Principal, now: datetime
+) -> list[str]:
     """What this caller can do next, as the URL segments the phone posts to."""
     if principal.role == "agent" and order.agent_id != principal.account_id:
         return []
     actions = actions_from(order.status, principal.role)
+    if principal.role == "agent" and order.status in RUNNING and version.kind in TRACKED_KINDS:
+        actions.append("progress")  # 上报件, 联办件: each step of the journey
+    if principal.role == "agent" and order.status in OPEN:
+        actions.append("green_channel")  # confirm or withdraw the flag, with a reason
     if order.status == "accepted" and not gaps(order):  # only 容缺 materials follow later
         actions = [a for a in actions if a != "supplement"]
     if principal.role == "agent" and is_overdue(order, now) and not order.delay_explanation:
@@ -288,8 +296,9 @@ def order_detail(
         else None
     )
     calendar = work_calendar(session, ctx) if order.status == "accepted" else None
+    parts = parts_of(session, ctx, order, version)
     return build_detail(
-        ctx, principal, order, version, item_code, events, agent, calendar, first_contact
+        ctx, principal, order, version, item_code, events, agent, calendar, first_contact, parts
     )
 
 
@@ -307,8 +316,9 @@ def new_order_detail(
     version = guide_version(session, ctx, new.values["item_version_id"])
     item_code = _item_code(session, ctx, new.values["item_id"])
     first_contact = new.agent if order.first_contact_id else None
+    parts = parts_of(session, ctx, order, version)
     return build_detail(
-        ctx, principal, order, version, item_code, events, new.agent, None, first_contact
+        ctx, principal, order, version, item_code, events, new.agent, None, first_contact, parts
     )
 
 
@@ -342,6 +352,7 @@ def build_detail(
     agent: Any | None,
     calendar: WorkCalendar | None,
     first_contact: Any | None = None,
+    parts: Sequence[dict[str, Any]] = (),
 ) -> outputs.OrderDetail:
     now = ctx.now()
     remaining = None
@@ -358,15 +369,29 @@ def build_detail(
         item_code=item_code,
         item_name=version.name,
         item_version=version.version,
+        kind=version.kind,
+        kind_name=KIND_NAMES[version.kind],
         status=order.status,
         status_name=STATUS_NAMES[order.status],
         channel=order.channel,
         green_channel=order.green_channel,
+        green_channel_source=order.green_channel_source,
         home_visit=order.home_visit,
         appointment_at=order.appointment_at,
         note=order.note,
         submitted_at=order.submitted_at,
         accepted_at=order.accepted_at,
+        supplement_rounds=order.supplement_rounds or 0,
+        progress=[
+            outputs.ProgressPart(
+                department=p.get("department"),
+                name=p["name"],
+                step=p.get("step"),
+                step_name=STEP_NAMES.get(p.get("step") or "", "未开始"),
+                on=date.fromisoformat(p["on"]) if p.get("on") else None,
+            )
+            for p in parts
+        ],
         promised_days=order.promised_days,
         due_at=order.due_at,
         due_provisional=order.due_provisional,
@@ -424,5 +449,5 @@ def build_detail(
             )
             for e in events
         ],
-        next_actions=cast("list[OrderEventAction]", next_actions(order, principal, now)),
+        next_actions=cast("list[OrderEventAction]", next_actions(order, version, principal, now)),
     )

@@ -18,8 +18,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app import errors, scope
+from app.catalogue.document import ESSENTIAL_MATERIALS
 from app.context import Context
-from app.kinds import DeliveryMethod, OrderChannel, Outcome
+from app.kinds import DeliveryMethod, GreenChannelSource, OrderChannel, Outcome
 from app.models import (
     ItemVersion,
 )
@@ -94,6 +95,15 @@ class OrderRow(Protocol):
 
     @property
     def supplement_requested_at(self) -> datetime | None: ...
+
+    @property
+    def supplement_rounds(self) -> int: ...
+
+    @property
+    def progress(self) -> dict[str, Any] | None: ...
+
+    @property
+    def green_channel_source(self) -> GreenChannelSource | None: ...
 
     @property
     def first_contact_id(self) -> int | None: ...
@@ -208,16 +218,20 @@ NotOverdue = errors.error("not_overdue", 409, "办件尚未超期,不需要延�
 UploadInUse = errors.error("upload_in_use", 409, "有文件刚被用于其他办件,请重新选择")
 GapsOutstanding = errors.error("materials_outstanding", 409, "容缺受理的材料尚未补齐,不能准予办结")
 
-# 容缺受理: on an item whose guide allows it, a required material may follow after
-# acceptance, except these: without the applicant's ID, their application and their
-# entrustment there is no request to accept. The guide has no per-material mark for this.
-ESSENTIAL_MATERIALS = frozenset({"id_card", "application_form", "entrustment"})
+# 容缺受理: a required material may follow after acceptance where its guide marks it so
+# (`may_follow`), never the ESSENTIAL_MATERIALS: a catalogue import refuses the mark on
+# them, and here they are a last guard for a guide stored before that check.
 GAP_REASON = "容缺受理,请在办结前补正"
 
 
 def may_follow(version: ItemVersion, slot: dict[str, Any]) -> bool:
-    """May this required material be missing at submission and acceptance (容缺)?"""
-    return bool(version.allow_accept_with_gaps) and slot["code"] not in ESSENTIAL_MATERIALS
+    """May this required material be missing at submission and acceptance (容缺)? `slot` is
+    a material of `version`'s guide, which marks each one that may follow."""
+    return (
+        bool(slot.get("may_follow", False))
+        and bool(slot.get("required", True))
+        and slot["code"] not in ESSENTIAL_MATERIALS
+    )
 
 
 def gaps(order: OrderRow) -> list[str]:

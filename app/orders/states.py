@@ -33,8 +33,10 @@ OrderEventAction = Literal[
     "deliver",
     "expire",
     "explain_delay",
+    "green_channel",
     "hold",
     "pool",
+    "progress",
     "rate",
     "reassign",
     "recompute_due",
@@ -110,6 +112,8 @@ ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.i
     "explain_delay": "延期说明",
     "recompute_due": "按正式节假日安排重算期限",
     "claim": "本人微信账号认领",
+    "progress": "办理进度",
+    "green_channel": "绿色通道",
 }
 
 

@@ -30,6 +30,7 @@ from app.orders.records import (
     event_values,
     guide_version,
 )
+from app.security.identity import age_on, birth_date
 from app.security.tokens import Principal
 from app.statements import DriverStatement
 
@@ -145,6 +146,22 @@ class Submitted:
     agent: Any | None = None  # the agent it went to: id, name, work_phone
 
 
+def _green_channel(
+    ctx: Context, declared: bool, id_number_enc: str, now: datetime
+) -> tuple[bool, str | None]:
+    """绿色通道: as declared, or from the age by the birth date in the ID number on the
+    resident's profile (DAIBAN_ORDERS_GREEN_CHANNEL_AGE; the number is decrypted here only
+    to read the birth date, which is not kept)."""
+    if declared:
+        return True, "declared"
+    age_from = ctx.settings.orders.green_channel_age
+    if age_from:
+        id_number = ctx.cipher.decrypt(id_number_enc, context="id_number")
+        if age_on(birth_date(id_number), now.astimezone(ctx.settings.zone).date()) >= age_from:
+            return True, "age"
+    return False, None
+
+
 def submit(
     session: Session,
     ctx: Context,
@@ -201,6 +218,7 @@ def submit(
     )
     now = ctx.now()
     _check_appointment(data.appointment_at, now)
+    green, green_source = _green_channel(ctx, data.green_channel, found.id_number_enc, now)
     dispatch = _dispatch(session, ctx, principal, entry, found.auto_dispatch, village_id, now)
     agent = dispatch.agent
     # Plain Core statements on the table: SQLAlchemy caches their compiled form (the dialect
@@ -215,10 +233,11 @@ def submit(
         "item_version_id": version.id,
         "status": "submitted",
         "channel": "agent" if entry else "mini_program",
-        "green_channel": data.green_channel,
+        "green_channel": green,
+        "green_channel_source": green_source,
         "home_visit": data.home_visit,
         "appointment_at": data.appointment_at.astimezone(UTC) if data.appointment_at else None,
-        "priority": int(data.green_channel or data.home_visit or data.appointment_at is not None),
+        "priority": int(green or data.home_visit or data.appointment_at is not None),
         "note": data.note,
         "materials": materials,
         "agent_id": None,
@@ -232,6 +251,7 @@ def submit(
         "promised_days": version.promised_days,
         "due_provisional": False,
         "fees_collected_fen": 0,
+        "supplement_rounds": 0,
         "updated_at": now,
     }
     # An agent for it: the table's assignment by the system, applied before the insert.

@@ -7,9 +7,17 @@ from datetime import datetime
 import msgspec
 
 from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
+from app.models.ratings import AnsweredVia, ComplaintChannel
 
 GRADE_NAMES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 FOLLOW_UP_NAMES = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
+CHANNEL_NAMES = {"mini_program": "小程序", "phone": "电话", "in_person": "来访", "letter": "信件"}
+ANSWERED_VIA_NAMES = {
+    "phone": "电话回复",
+    "in_person": "当面答复",
+    "letter": "书面答复",
+    "notice": "公示答复",
+}
 
 
 class RatingView(msgspec.Struct, rename="camel", kw_only=True):
@@ -93,6 +101,12 @@ class AppealView(msgspec.Struct, rename="camel", kw_only=True):
 class ComplaintView(msgspec.Struct, rename="camel", kw_only=True):
     id: int
     status: ComplaintStatus
+    # 小程序, or recorded by staff: 电话, 来访, 信件
+    channel: ComplaintChannel
+    channel_name: str
+    anonymous: bool
+    # The complainant has their own mini-program account: the answer reaches them there.
+    in_app: bool
     order_id: int | None
     order_number: str | None
     agent_id: int | None
@@ -100,6 +114,7 @@ class ComplaintView(msgspec.Struct, rename="camel", kw_only=True):
     text: str
     upload_ids: list[int]
     submitted_at: datetime
+    # 当日或次日: the end of the next natural or working day (DAIBAN_RATINGS_COMPLAINT_NEXT_DAY)
     due_at: datetime
     overdue: bool
     answer: str | None
@@ -108,4 +123,12 @@ class ComplaintView(msgspec.Struct, rename="camel", kw_only=True):
     resolved: bool | None
     feedback: str | None
     escalated_at: datetime | None
+    # To staff only: who complained, who took it, how the answer reached them.
     resident_name: str | None = None
+    received_by_name: str | None = None
+    contact_name: str | None = None  # one without an account: masked in lists
+    contact_phone: str | None = None  # masked in lists, in full on the detail (audited)
+    contact_id_number: str | None = None  # always masked
+    answered_via: AnsweredVia | None = None
+    answered_via_name: str | None = None
+    answered_note: str | None = None

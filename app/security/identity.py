@@ -50,3 +50,8 @@ def is_phone(value: str) -> bool:
 
 def birth_date(id_number: str) -> date:
     return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+
+
+def age_on(born: date, day: date) -> int:
+    """Full years of age on `day` (a 29 February birthday counts on 1 March)."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))

@@ -759,3 +759,259 @@ def _same_content(a, b) -> bool:
         )
 
     return key(a) == key(b)
+
+
+# --- the five kinds (seed 000) and 容缺 marks, checked on import -------------------------
+
+
+def _joint(code: str, name: str, **extra):
+    return _item(code, name, kind="joint", level="town", **extra)
+
+
+async def test_a_joint_item_without_co_departments_is_refused_on_import(client, demo, login):
+    response = await _import(client, await login("admin"), _doc(_joint("BAD-0501", "没有协办")))
+    assert _problems(response) == {("BAD-0501", "co_departments")}
+    assert response.json()["errors"][0]["message"] == "联办件须写明至少一个协办部门(部门代码)"
+    created = await client.post(
+        "/mp/v1/admin/catalogue/items",
+        json=_joint("BAD-0502", "没有协办"),
+        headers=await login("admin"),
+    )
+    assert created.status_code == 422, created.text
+    assert [e["field"] for e in created.json()["errors"]] == ["co_departments"]
+
+
+async def test_co_departments_are_known_other_than_the_lead_each_once_and_only_on_joint_items(
+    client, demo, login, ctx
+):
+    response = await _import(
+        client,
+        await login("admin"),
+        _doc(
+            _joint("BAD-0511", "协办部门不存在", co_departments=["pension", "nowhere"]),
+            _joint("BAD-0512", "协办即牵头", co_departments=["hrss"]),
+            _joint("BAD-0513", "协办重复", co_departments=["pension", "pension"]),
+            _item("BAD-0514", "承诺件写了协办", co_departments=["pension"]),
+            _joint("TS-0515", "正常的联办件", co_departments=["pension"]),
+        ),
+    )
+    assert _problems(response) == {
+        ("BAD-0511", "co_departments[1]"),
+        ("BAD-0512", "co_departments[0]"),
+        ("BAD-0513", "co_departments[1]"),
+        ("BAD-0514", "co_departments"),
+    }
+    messages = {p["row"].split()[-1]: p["message"] for p in response.json()["errors"]}
+    assert messages["BAD-0511"] == "未知部门 nowhere"
+    assert messages["BAD-0512"] == "协办部门不能是牵头部门本身"
+    assert messages["BAD-0513"] == "协办部门 pension 重复"
+    assert (
+        await ctx.db.run_read(
+            lambda s: s.scalar(
+                select(func.count())
+                .select_from(CatalogueItem)
+                .where(CatalogueItem.code.like("%-05%"))
+            )
+        )
+        == 0
+    )
+
+
+async def test_a_joint_guide_names_its_lead_and_co_departments(client, demo, login, ctx):
+    admin = await login("admin")
+    item = _joint("TS-0521", "联办的事项", co_departments=["pension"])
+    assert (await _import(client, admin, _doc(item))).json()["created"] == 1
+    guide = (await client.get("/mp/v1/catalogue/items/TS-0521")).json()
+    assert guide["kindName"] == "联办件"
+    assert guide["department"] == "区人力资源和社会保障局"
+    assert guide["coDepartments"] == [{"code": "pension", "name": "区养老保险服务中心"}]
+    assert (
+        guide["jointNote"] == "联办件: 由区人力资源和社会保障局牵头, 会同区养老保险服务中心联合办理"
+    )
+    stored = await ctx.db.run_read(
+        lambda s: s.execute(
+            select(ItemVersion.co_departments).where(ItemVersion.id == guide["versionId"])
+        ).scalar_one()
+    )
+    assert stored == ["pension"]
+    plain = (await client.get("/mp/v1/catalogue/items/RS-0001")).json()
+    assert plain["coDepartments"] == [] and plain["jointNote"] is None
+
+
+async def test_an_immediate_item_at_district_level_is_refused(client, demo, login):
+    admin = await login("admin")
+    body = _item("BAD-0531", "区级即办", kind="immediate", level="district", promised_days=0)
+    response = await _import(client, admin, _doc(body))
+    assert _problems(response) == {("BAD-0531", "level")}
+    assert "镇街权限" in response.json()["errors"][0]["message"]
+    for n, level in enumerate(("town", "village")):
+        fine = await _import(client, admin, _doc({**body, "code": f"TS-053{n}", "level": level}))
+        assert fine.status_code == 200, fine.text
+    edited = await client.put(
+        "/mp/v1/admin/catalogue/items/RS-0002",  # shipped as an immediate item at town level
+        json={**yaml.safe_load(CATALOGUE_FILE.read_text())["items"][1], "level": "district"},
+        headers=admin,
+    )
+    assert edited.status_code == 422 and edited.json()["errors"][0]["field"] == "level"
+
+
+async def test_a_material_marked_may_follow_that_is_essential_is_refused(client, demo, login):
+    def with_materials(code: str, *materials):
+        return _item(code, "材料标注", materials=[{"name": "材料", **m} for m in materials])
+
+    response = await _import(
+        client,
+        await login("admin"),
+        _doc(
+            with_materials("BAD-0541", {"code": "id_card", "may_follow": True}),
+            with_materials(
+                "BAD-0542",
+                {"code": "id_card"},
+                {"code": "application_form", "may_follow": True},
+                {"code": "entrustment", "may_follow": True},
+            ),
+            with_materials(
+                "BAD-0543",
+                {"code": "id_card"},
+                {"code": "photo", "required": False, "may_follow": True},
+            ),
+            with_materials("TS-0544", {"code": "id_card"}, {"code": "photo", "may_follow": True}),
+        ),
+    )
+    assert _problems(response) == {
+        ("BAD-0541", "materials[0].may_follow"),
+        ("BAD-0542", "materials[1].may_follow"),
+        ("BAD-0542", "materials[2].may_follow"),
+        ("BAD-0543", "materials[1].may_follow"),
+    }
+    messages = {(p["row"].split()[-1], p["message"]) for p in response.json()["errors"]}
+    assert ("BAD-0541", "申请人身份证、申请表和委托书不能容缺后补") in messages
+    assert ("BAD-0543", "只有必需材料才能标注容缺后补") in messages
+
+
+def test_the_orders_never_let_the_materials_the_catalogue_refuses_follow():
+    from app.catalogue.document import ESSENTIAL_MATERIALS
+    from app.orders import records
+
+    for code in ESSENTIAL_MATERIALS:  # even if a stored guide marked one
+        assert not records.may_follow(None, {"code": code, "required": True, "may_follow": True})
+    assert records.may_follow(None, {"code": "photo", "required": True, "may_follow": True})
+    assert not records.may_follow(None, {"code": "photo", "required": True})
+
+
+async def test_the_shipped_catalogue_passes_every_check_and_lets_minor_materials_follow(
+    client, demo
+):
+    document = read_document(CATALOGUE_FILE.read_bytes(), CATALOGUE_FILE.name)  # all checks
+    assert not [i.code for i in document.items if i.kind == "immediate" and i.level == "district"]
+    joint = [i for i in document.items if i.kind == "joint"]
+    assert joint and all(i.co_departments for i in joint)
+    assert not [i.code for i in document.items if i.kind != "joint" and i.co_departments]
+    following = [i for i in document.items if i.allow_accept_with_gaps]
+    assert following
+    marked = {m.code for i in following for m in i.materials if m.may_follow}
+    assert marked and not marked & {"id_card", "application_form", "entrustment"}
+
+    guide = (await client.get("/mp/v1/catalogue/items/RS-0001")).json()
+    assert guide["allowAcceptWithGaps"] is True
+    assert {m["code"]: m["mayFollow"] for m in guide["materials"]} == {
+        "id_card": False,
+        "hukou_book": True,
+        "application_form": False,
+        "entrustment": False,
+    }
+    disability = (await client.get("/mp/v1/catalogue/items/MZ-0014")).json()
+    assert disability["kindName"] == "联办件" and disability["department"] == "区民政局"
+    assert [d["name"] for d in disability["coDepartments"]] == ["区残疾人联合会"]
+
+
+async def test_xlsx_carries_co_departments_and_may_follow(client, demo, login):
+    admin = await login("admin")
+    exported = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
+    book = load_workbook(io.BytesIO(exported.content))
+    items, materials = book["items"], book["materials"]
+    item_header = [c.value for c in items[1]]
+    material_header = [c.value for c in materials[1]]
+    assert "co_departments" in item_header and "allow_accept_with_gaps" not in item_header
+    assert "may_follow" in material_header
+    rows = {r[0]: r for r in items.iter_rows(min_row=2, values_only=True)}
+    assert rows["WJ-0007"][item_header.index("co_departments")] == "police|medical|hrss"
+    marks = {
+        (r[0], r[1]): r[material_header.index("may_follow")]
+        for r in materials.iter_rows(min_row=2, values_only=True)
+    }
+    assert marks[("RS-0001", "hukou_book")] == "是" and marks[("RS-0001", "id_card")] == "否"
+
+    # Commas separate the codes as well; an essential material's mark names its own row.
+    for n, row in enumerate(items.iter_rows(min_row=2, values_only=True), start=2):
+        if row[0] == "MZ-0015":
+            items.cell(row=n, column=item_header.index("co_departments") + 1, value="dpf, health")
+    for n, row in enumerate(materials.iter_rows(min_row=2, values_only=True), start=2):
+        if (row[0], row[1]) == ("RS-0002", "id_card"):
+            id_row = n
+            materials.cell(row=n, column=material_header.index("may_follow") + 1, value="是")
+    out = io.BytesIO()
+    book.save(out)
+    refused = await _import(client, admin, out.getvalue(), fmt="xlsx")
+    assert refused.status_code == 422, refused.text
+    assert [(p["row"], p["field"]) for p in refused.json()["errors"]] == [
+        (f"materials!{id_row} RS-0002", "may_follow")
+    ]
+    materials.cell(row=id_row, column=material_header.index("may_follow") + 1, value="否")
+    out = io.BytesIO()
+    book.save(out)
+    done = await _import(client, admin, out.getvalue(), fmt="xlsx")
+    assert done.status_code == 200 and done.json()["updated"] == 1, done.text
+    guide = (await client.get("/mp/v1/catalogue/items/MZ-0015")).json()
+    assert [d["code"] for d in guide["coDepartments"]] == ["dpf", "health"]
+
+
+async def test_an_older_file_with_the_item_level_gaps_switch_still_imports_where_it_agrees(
+    client, demo, login
+):
+    admin = await login("admin")
+    photo = {"code": "photo", "name": "照片"}
+    agrees = _item("TS-0551", "旧文件", allow_accept_with_gaps=False)
+    agrees_too = _item(
+        "TS-0552",
+        "旧文件",
+        allow_accept_with_gaps=True,
+        materials=[{"code": "id_card", "name": "居民身份证"}, {**photo, "may_follow": True}],
+    )
+    done = await _import(client, admin, _doc(agrees, agrees_too))
+    assert done.status_code == 200 and done.json()["created"] == 2, done.text
+    guide = (await client.get("/mp/v1/catalogue/items/TS-0552")).json()
+    assert guide["allowAcceptWithGaps"] is True
+    switched_on = _item(
+        "BAD-0553",
+        "旧文件",
+        allow_accept_with_gaps=True,
+        materials=[{"code": "id_card", "name": "居民身份证"}, photo],
+    )
+    response = await _import(client, admin, _doc(switched_on))
+    assert _problems(response) == {("BAD-0553", "allow_accept_with_gaps")}
+    assert "may_follow" in response.json()["errors"][0]["message"]
+
+    # An xlsx exported before the marks: its items sheet has the column, its materials none.
+    exported = await client.get("/mp/v1/admin/catalogue/export", headers=admin)
+    book = load_workbook(io.BytesIO(exported.content))
+    items, materials = book["items"], book["materials"]
+    column = items.max_column + 1
+    items.cell(row=1, column=column, value="allow_accept_with_gaps")
+    material_header = [c.value for c in materials[1]]
+    marked = material_header.index("may_follow") + 1
+    codes = set()
+    for n, row in enumerate(materials.iter_rows(min_row=2, values_only=True), start=2):
+        if row[marked - 1] == "是":
+            codes.add(row[0])
+        materials.cell(row=n, column=marked).value = None  # cell(value=None) keeps the value
+    materials.cell(row=1, column=marked).value = None
+    for n in range(2, items.max_row + 1):
+        items.cell(row=n, column=column, value="否")
+    out = io.BytesIO()
+    book.save(out)
+    old = await _import(client, admin, out.getvalue(), fmt="xlsx")
+    assert old.status_code == 200, old.text
+    assert old.json()["updated"] == len(codes)  # the marks were dropped, as the file says
+    guide = (await client.get("/mp/v1/catalogue/items/RS-0001")).json()
+    assert guide["allowAcceptWithGaps"] is False

@@ -12,7 +12,7 @@ from app.asgi import create_app
 from app.models import Account, AuditEntry, Order, OrderEvent
 from tests.conftest import serve
 from tests.console.signing_in import csrf_of, form, sign_in
-from tests.factories import agent_id, submit
+from tests.factories import agent_id, submit, upload_photo
 
 
 async def _status(ctx, order_id: int) -> str:
@@ -287,3 +287,39 @@ async def test_another_towns_dispatcher_finds_nobody_and_sees_no_one(client, dem
         f"/console/orders/{order['id']}/resident", data=form(csrf, purpose="核对群众信息")
     )
     assert shown.status_code == 404 and "张秀英" not in shown.text
+
+
+async def test_an_escalated_orders_steps_show_on_the_board_and_the_order_page(client, demo, login):
+    order = (await submit(client, await login("resident1"), "RS-0003")).json()
+    phone = await login("dispatcher1a")
+    await client.post(
+        f"/mp/v1/dispatch/orders/{order['id']}/assign",
+        json={"agentId": await agent_id(client, phone, "刘桂兰")},
+        headers=phone,
+    )
+    agent = await login("agent1a")
+    for action in ("take", "accept"):
+        moved = await client.post(
+            f"/mp/v1/agent/orders/{order['id']}/{action}", json={}, headers=agent
+        )
+        assert moved.status_code == 200, moved.text
+    receipt = await upload_photo(client, agent)
+    sent = await client.post(
+        f"/mp/v1/agent/orders/{order['id']}/progress",
+        json={
+            "step": "sent",
+            "on": "2026-11-23",
+            "department": "hrss",
+            "receiptUploadIds": [receipt],
+        },
+        headers=agent,
+    )
+    assert sent.status_code == 200, sent.text
+    await sign_in(client, phone)
+    board = (await client.get("/console/board/parts")).text
+    assert "上报件、联办件办理中（1）" in board
+    assert "区人力资源和社会保障局 · 报送 11月23日" in board
+    page = (await client.get(f"/console/orders/{order['id']}")).text
+    assert "上报件" in page and "上报进度" in page
+    assert "已报送区人力资源和社会保障局审核" in page  # the timeline's plain words
+    assert "绿色通道（按年龄）" in page  # resident1 is 78

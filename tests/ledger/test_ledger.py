@@ -129,7 +129,11 @@ async def test_octobers_figures_equal_the_hand_computed_ones(client, demo, login
     assert f["averageWorkingDays"] == 4.5 and f["p90WorkingDays"] == 7  # O1: 2, O4: 7
     assert f["supplementRate"] == 0.5  # O2
     assert f["channels"] == {"mini_program": 3, "agent": 1}
-    assert f["greenChannelShare"] == 0.25
+    # O1 declared; O5's resident (王秀兰, born 1942) is over 70: flagged by age.
+    assert f["greenChannelShare"] == 0.5
+    assert f["greenChannelCompleted"] == 1 and f["greenChannelOnTimeRate"] == 1.0  # O1
+    assert f["byKind"] == {"promised": 4} and f["progressSteps"] == 0
+    assert f["secondRounds"] == 0  # O2 needed one notice only
     assert f["topItems"] == [
         {"code": "RS-0001", "name": "城乡居民基本养老保险参保登记", "count": 4}
     ]
@@ -171,9 +175,11 @@ async def test_the_monthly_ledger_opens_and_its_register_matches(client, demo, l
     orders = await _october(client, login, clock)
     clock.current = at(2026, 11, 5, 2, 0)  # the job ran late: still before the 7th
     assert await tasks.build_ledgers(ctx) == 8  # six villages and two towns
-    assert await tasks.build_ledgers(ctx) == 0  # once only
+    # Still provisional (未定稿) before the 7th: made again, never added twice.
+    assert await tasks.build_ledgers(ctx) == 8
     dispatcher = await login("dispatcher2a")
     files = (await client.get("/mp/v1/dispatch/ledgers", headers=dispatcher)).json()
+    assert len(files) == 4 and all(f["provisional"] and f["version"] == 1 for f in files)
     assert {(f["regionName"], f["month"]) for f in files} == {
         ("西集镇", "2026-10"),
         ("西集村", "2026-10"),

@@ -325,7 +325,8 @@ async def test_missing_required_materials_are_each_named(client, demo, login):
     )
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}
-    assert {"materials.id_card", "materials.hukou_book"} <= fields
+    # All but the household register, which RS-0001's guide lets follow (容缺受理).
+    assert fields == {"materials.id_card", "materials.application_form", "materials.entrustment"}
 
 
 async def test_an_order_keeps_its_guide_version_after_an_edit(client, demo, login):
@@ -651,7 +652,7 @@ async def test_a_submission_with_wrong_photos_names_each_and_writes_nothing(
         headers={**resident, "Idempotency-Key": f"tap-{uuid.uuid4().hex}"},
     )
     fields = [e["field"] for e in both.json()["errors"]]
-    assert fields[0] == "materials.id_card" and "materials.hukou_book" in fields, fields
+    assert fields[0] == "materials.id_card" and "materials.application_form" in fields, fields
 
     def check(session: Session) -> None:
         assert session.scalar(select(func.count()).select_from(Order)) == 1

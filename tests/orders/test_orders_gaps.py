@@ -1,5 +1,6 @@
-"""容缺受理: an item whose guide allows it is submitted and accepted with its minor materials
-missing; they follow while the clock runs, and the order is not approved without them."""
+"""容缺受理: the materials an item's guide marks `may_follow` are submitted and accepted
+missing; they follow while the clock runs, and the order is not approved without them. A
+material its guide does not mark must be there."""
 
 from __future__ import annotations
 
@@ -21,13 +22,18 @@ def clock() -> Clock:
     return Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai
 
 
-async def _allow_gaps(client, login) -> None:
+async def _mark_hukou_book(client, login, may_follow: bool = True) -> None:
+    """The guide of ITEM with its household register marked (or not) as one that may follow;
+    nothing else of the guide changes."""
     body = next(i for i in yaml.safe_load(CATALOGUE_FILE.read_text())["items"] if i["code"] == ITEM)
-    body["allow_accept_with_gaps"] = True
+    for material in body["materials"]:
+        material["may_follow"] = material["code"] == "hukou_book" and may_follow
     edited = await client.put(
         f"/mp/v1/admin/catalogue/items/{ITEM}", json=body, headers=await login("admin")
     )
     assert edited.status_code == 200, edited.text
+    marks = {m["code"]: m["mayFollow"] for m in edited.json()["materials"]}
+    assert marks["hukou_book"] is may_follow and edited.json()["allowAcceptWithGaps"] is may_follow
 
 
 async def _post(client, resident, materials):
@@ -51,7 +57,7 @@ def _slots(detail) -> dict[str, dict]:
 
 
 async def test_minor_materials_may_follow_but_the_essential_ones_may_not(client, demo, login):
-    await _allow_gaps(client, login)
+    await _mark_hukou_book(client, login)
     resident = await login("resident1")
     photo = await upload_photo(client, resident)
     nothing = await _post(client, resident, {"application_form": [photo]})
@@ -70,7 +76,7 @@ async def test_minor_materials_may_follow_but_the_essential_ones_may_not(client,
 async def test_accepted_with_a_gap_then_supplemented_while_the_clock_runs(
     client, demo, login, clock
 ):
-    await _allow_gaps(client, login)
+    await _mark_hukou_book(client, login)
     resident = await login("resident1")
     essentials = await _essentials(client, resident)
     order_id = (await _post(client, resident, essentials)).json()["id"]
@@ -136,7 +142,8 @@ async def test_accepted_with_a_gap_then_supplemented_while_the_clock_runs(
 
 
 async def test_without_gaps_allowed_acceptance_needs_every_required_material(client, demo, login):
-    """The same item, as shipped: nothing may follow, at submission or acceptance."""
+    """The same item with no material marked: nothing may follow, at submission or acceptance."""
+    await _mark_hukou_book(client, login, may_follow=False)
     resident = await login("resident1")
     essentials = await _essentials(client, resident)
     refused = await _post(client, resident, essentials)
@@ -145,7 +152,7 @@ async def test_without_gaps_allowed_acceptance_needs_every_required_material(cli
 
 
 async def test_a_supplement_notice_need_not_list_what_may_follow(client, demo, login):
-    await _allow_gaps(client, login)
+    await _mark_hukou_book(client, login)
     resident = await login("resident1")
     essentials = await _essentials(client, resident)
     order_id = (await _post(client, resident, essentials)).json()["id"]
@@ -165,3 +172,36 @@ async def test_a_supplement_notice_need_not_list_what_may_follow(client, demo, l
     accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["acceptanceSlip"]["materialsToFollow"] == ["居民户口簿"]
+
+
+async def test_a_marked_hukou_book_may_follow_and_an_unmarked_one_may_not(client, demo, login):
+    """As shipped, RS-0001 marks the household register: accepted without it (容缺). Once
+    the guide no longer marks it, a new order cannot go without it, while the order already
+    submitted keeps the guide it was submitted under."""
+    resident = await login("resident1")
+    first = await _post(client, resident, await _essentials(client, resident))
+    assert first.status_code == 201, first.text
+    assert _slots(first.json())["hukou_book"]["mayFollow"] is True
+
+    await _mark_hukou_book(client, login, may_follow=False)
+    refused = await _post(client, resident, await _essentials(client, resident))
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["materials.hukou_book"]
+    complete = await _post(
+        client,
+        resident,
+        {
+            **await _essentials(client, resident),
+            "hukou_book": [await upload_photo(client, resident)],
+        },
+    )
+    assert complete.status_code == 201, complete.text
+    assert _slots(complete.json())["hukou_book"]["mayFollow"] is False
+
+    agent = await taken_by_agent1a(client, login, first.json()["id"])
+    accepted = await client.post(
+        f"/mp/v1/agent/orders/{first.json()['id']}/accept", json={}, headers=agent
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["acceptanceSlip"]["materialsToFollow"] == ["居民户口簿"]
+    assert _slots(accepted.json())["hukou_book"]["state"] == "missing"

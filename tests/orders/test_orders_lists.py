@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from app.demo import demo_id_number
-from tests.conftest import Clock
+from app.settings import Settings
+from tests.conftest import Clock, make_settings
 from tests.factories import agent_id, submit, upload_photo
 
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # The lists order flagged orders first: here only the flags a test declares, without the
+    # automatic green channel by age (resident1 is 78; tests/orders/test_front_desk.py).
+    return make_settings(tmp_path / "var", database_url, DAIBAN_ORDERS_GREEN_CHANNEL_AGE="0")
 
 
 async def _new(client, headers, **extra) -> int:

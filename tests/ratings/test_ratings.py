@@ -7,6 +7,7 @@ The clock starts Monday 23 Nov 2026, 10:00 in Shanghai.
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, update
 
 from app.models import Complaint, Order, Rating
@@ -251,9 +252,12 @@ async def test_satisfaction_on_a_hand_made_month_equals_the_hand_computed_rate(
     assert len(unrated) == 2
 
 
-async def test_a_complaint_made_on_friday_is_due_on_monday_and_escalates_on_tuesday(
+@pytest.mark.parametrize("settings", ["working"], indirect=True)
+async def test_next_working_day_a_complaint_made_on_friday_is_due_on_monday_escalates_tuesday(
     client, demo, login, ctx, clock
 ):
+    """With DAIBAN_RATINGS_COMPLAINT_NEXT_DAY=working (the default, natural days, is in
+    tests/ratings/test_complaint_channels.py)."""
     clock.current = at(2026, 11, 27, 15, 0)  # Friday afternoon
     order_id = (await submit(client, await login("resident2"))).json()["id"]
     resident = await login("resident2")
@@ -288,7 +292,10 @@ async def test_a_complaint_made_on_friday_is_due_on_monday_and_escalates_on_tues
     assert closed.json()["resolved"] is True
 
 
-async def test_a_complaint_before_national_day_is_due_after_the_holiday(client, demo, login, clock):
+@pytest.mark.parametrize("settings", ["working"], indirect=True)
+async def test_next_working_day_a_complaint_before_national_day_is_due_after_the_holiday(
+    client, demo, login, clock
+):
     clock.current = at(2026, 9, 30, 16, 0)  # the last working day before 1–7 October
     dispatcher = await login("dispatcher2a")
     agents = (await client.get("/mp/v1/dispatch/agents", headers=dispatcher)).json()
