@@ -16,6 +16,8 @@ timelines (a period is business dates, both ends included):
   notice or more (a rework round), by agent and by item.
 - by kind: the orders received in the period by their item's kind (即办件 … 上报件); progress
   steps: the steps of 上报件 and 联办件 recorded in the period.
+- photo warnings: the supplement rounds of the orders received whose material photos had a
+  warning from the photo checks, against those whose photos had none.
 - green channel: the share of orders received with the flag, and the on-time rate of the
   flagged orders completed in the period.
 - in progress and overdue: now, not at the period's end.
@@ -42,6 +44,7 @@ from app.orders.records import is_overdue
 from app.orders.states import RUNNING
 from app.periods import period
 from app.security.tokens import Principal
+from app.uploads.quality import RoundsByWarnings, rounds_by_warnings
 from app.work_calendar import work_calendar
 
 TOP_ITEMS = 10
@@ -82,6 +85,9 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
     channels: dict[str, int]  # mini_program, agent
     by_kind: dict[str, int]  # immediate, promised, joint, escalated
     progress_steps: int  # 上报件, 联办件: steps recorded in the period
+    # Supplement rounds of the orders received, those with a photo warning against the rest
+    # (the photo checks: app/uploads/quality.py).
+    photo_warnings: RoundsByWarnings
     green_channel_share: float | None
     green_channel_completed: int
     green_channel_on_time_rate: float | None
@@ -236,6 +242,7 @@ def figures(
         channels=dict(Counter(r.channel for r in received)),
         by_kind=dict(Counter(r.kind for r in received)),
         progress_steps=int(steps or 0),
+        photo_warnings=rounds_by_warnings(session, [r.id for r in received]),
         green_channel_share=_rate(sum(1 for r in received if r.green_channel), len(received)),
         green_channel_completed=len(green),
         green_channel_on_time_rate=_rate(sum(1 for r in green if completed_on_time(r)), len(green)),

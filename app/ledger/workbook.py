@@ -13,10 +13,12 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from app.catalogue.outputs import KIND_NAMES
 from app.context import Context
 from app.ledger.figures import Figures, completed_on_time
 from app.models import Account, Order, OrderEvent, Rating, Rectification
 from app.models.tables import VERSIONS
+from app.orders.progress import progress_label
 from app.orders.states import ACTION_NAMES, STATUS_NAMES
 from app.ratings.outputs import GRADE_NAMES
 from app.security.pii import mask_id_number, mask_name, mask_phone
@@ -42,6 +44,10 @@ REGISTER_HEADER = [
     "是否按期",
     "办理结果",
     "评价",
+    "事项类型",
+    "绿色通道",
+    "补正轮次",
+    "上报联办进度",
 ]
 LOG_HEADER = ["时间", "办件号", "操作", "操作人", "角色", "原状态", "新状态", "说明"]
 RATING_HEADER = ["办件号", "事项", "代办员", "评价", "标签", "默认评价", "评价时间", "差评整改"]
@@ -76,6 +82,7 @@ def register_rows(
         select(
             Order,
             VERSIONS.c.name.label("item_name"),
+            VERSIONS.c.kind,
             resident.name.label("resident_name"),
             resident.id_number_enc,
             resident.phone_enc,
@@ -123,6 +130,10 @@ def register_rows(
                 on_time,
                 OUTCOMES.get(order.outcome or "", ""),
                 grade,
+                KIND_NAMES[row.kind],
+                "是" if order.green_channel else "",
+                order.supplement_rounds or 0,
+                "; ".join(progress_label(p) for p in (order.progress or {}).get("parts", [])),
             ]
         )
     return out
@@ -219,7 +230,11 @@ def summary_rows(title: str, f: Figures, *, state: str | None = None) -> list[li
             f.p90_working_days if f.p90_working_days is not None else "—",
         ],
         ["补正率", pct(f.supplement_rate)],
+        ["需要第二轮补正件数", f.second_rounds],
         ["绿色通道占比", pct(f.green_channel_share)],
+        ["绿色通道按期办结率", pct(f.green_channel_on_time_rate)],
+        *[[f"{name}件数", f.by_kind.get(kind, 0)] for kind, name in KIND_NAMES.items()],
+        ["上报、联办进度环节数", f.progress_steps],
         ["小程序委托", f.channels.get("mini_program", 0)],
         ["代办员录入", f.channels.get("agent", 0)],
         ["评价件数", f.ratings],

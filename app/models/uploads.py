@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -63,8 +64,18 @@ class Upload(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
     rejected_code: Mapped[str | None] = mapped_column(String(40))
+    # What the photo checks found when it completed (app/uploads/quality.py): a list of
+    # {code, message}, empty when nothing was found or the file is not a photo; NULL before
+    # completion, and for files completed before the checks existed. Warnings only: they
+    # never refuse a file.
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # Set when the file is attached to an order.
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    # Or kept as the evidence of a case without an order: "complaint:<id>" (a complaint's
+    # photos, a letter), "appeal:<id>" (a rating appeal's evidence). The clean-up of
+    # unattached uploads leaves such files alone; the retention job removes them once the
+    # case has been over for DAIBAN_RETENTION_ORDER_FILES_DAYS.
+    kept_for: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the raw file's key was cleared for good, after the form could no longer be used

@@ -179,7 +179,7 @@ STATUS_AND_AGENT_BY_ID = select(ORDERS.c.status, ORDERS.c.agent_id).where(
     ORDERS.c.id == bindparam("id")
 )
 UPLOADS_BY_ID = select(
-    UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id
+    UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id, UPLOADS.c.kept_for
 ).where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -192,6 +192,7 @@ def claim_statement(count: int) -> DriverStatement:
         .where(
             UPLOADS.c.id.in_([bindparam(f"id{i}") for i in range(count)]),
             UPLOADS.c.order_id.is_(None),
+            UPLOADS.c.kept_for.is_(None),  # a complaint's or an appeal's evidence
             UPLOADS.c.owner_id == bindparam("owner"),
             UPLOADS.c.status == "ready",
         )
@@ -338,6 +339,8 @@ def upload_problems(
                 problems.append({"field": field_name, "message": "文件还没有上传完成"})
             elif upload.order_id not in (None, claimed_by):
                 problems.append({"field": field_name, "message": "该文件已用于其他办件"})
+            elif upload.kept_for is not None:
+                problems.append({"field": field_name, "message": "该文件已用于投诉或申诉"})
     return problems
 
 

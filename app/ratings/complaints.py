@@ -33,6 +33,7 @@ from app.ratings.rectification import district_admins
 from app.security import identity
 from app.security.pii import mask_id_number, mask_name, mask_phone
 from app.security.tokens import Principal
+from app.uploads.service import keep_for_case
 from app.work_calendar import work_calendar
 
 MAX_PAGE = 50
@@ -103,6 +104,7 @@ def complain(
     )
     session.add(complaint)
     session.flush()
+    keep_for_case(session, principal, complaint.upload_ids, f"complaint:{complaint.id}")
     _opened(session, ctx, complaint, now)
     return view(session, ctx, complaint)
 
@@ -228,6 +230,7 @@ def record(
             complaint.contact_id_number_hash = id_hash
     session.add(complaint)
     session.flush()
+    keep_for_case(session, principal, complaint.upload_ids, f"complaint:{complaint.id}")
     if phone or id_number:
         audit.record(
             session,

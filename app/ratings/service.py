@@ -19,6 +19,7 @@ from app.orders.records import OrderRow, illegal, order_in_scope, upload_problem
 from app.ratings import rectification
 from app.ratings.outputs import GRADE_NAMES, AppealView, MyRating, RatingView
 from app.security.tokens import Principal
+from app.uploads.service import keep_for_case
 
 # Tags a resident may pick, by grade (a bad rating's tags say what went wrong).
 GOOD_TAGS = ("态度好", "办事快", "材料一次说清", "上门服务", "热情耐心", "全程代办省心")
@@ -305,6 +306,7 @@ def appeal(
     )
     session.add(row)
     session.flush()
+    keep_for_case(session, principal, upload_ids, f"appeal:{row.id}")
     admins = session.scalars(
         select(Account.id).where(
             Account.role == "admin",

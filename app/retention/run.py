@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.context import Context
 from app.models import AuditEntry
 from app.retention.accounts import close_idle, idle_accounts
+from app.retention.cases import remove_case_evidence
 from app.retention.files import remove_due_files, remove_files
 
 BATCH = 1000  # audit rows per statement
@@ -23,10 +24,18 @@ class RetentionOutcome:
     order_files: int = 0  # orders whose files were removed
     audit_entries: int = 0  # audit log rows removed
     accounts: int = 0  # accounts closed for disuse
+    case_files: int = 0  # complaints' and appeals' files removed
+    complaint_contacts: int = 0  # complainants without an account forgotten
 
     @property
     def total(self) -> int:
-        return self.order_files + self.audit_entries + self.accounts
+        return (
+            self.order_files
+            + self.audit_entries
+            + self.accounts
+            + self.case_files
+            + self.complaint_contacts
+        )
 
 
 def years_before(moment: datetime, years: int) -> datetime:
@@ -53,6 +62,7 @@ async def run_retention(ctx: Context) -> RetentionOutcome:
     settings = ctx.settings.retention
     outcome = RetentionOutcome()
     outcome.order_files = await remove_due_files(ctx)
+    outcome.case_files, outcome.complaint_contacts = await remove_case_evidence(ctx)
 
     audit_cutoff = years_before(ctx.now(), settings.audit_years)
     while not ctx.stopping:

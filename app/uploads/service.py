@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.context import Context
 from app.kinds import UploadPurpose, UploadStatus
-from app.models import Account, Order, Upload
+from app.models import Account, Complaint, Order, Rating, RatingAppeal, Upload
 from app.security.tokens import Principal
+from app.uploads.quality import PhotoWarning, check_photo, stored_warnings
 from storage.base import (
     OBJECTS,
     THUMBNAILS,
@@ -40,6 +41,7 @@ MAX_DECODED_PIXELS = 20_000_000
 # A photo for a staff member's public card (挂牌上岗): an admin's, an image, taken over by the
 # staff account when set (app/accounts/staff.py), so never attached to an order.
 STAFF_PHOTO = "staff_photo"
+UploadTaken = errors.error("upload_taken", 409, "有文件刚被用于其他办件或投诉,请重新选择")
 
 # Files that fail are recorded with their reason (no bytes kept) so support can see why.
 REJECTION_SIZE_MESSAGE = "文件太大,请压缩后重新上传"
@@ -65,6 +67,10 @@ class UploadView(msgspec.Struct, rename="camel", kw_only=True):
     height: int | None
     sha256: str | None
     created_at: datetime
+    # The photo checks' findings (blur, light, framing, direction: app/uploads/quality.py):
+    # hints to take the photo again, never a refusal. Empty for PDFs and PNGs, and for a
+    # photo in which nothing was found.
+    warnings: list[PhotoWarning] = msgspec.field(default_factory=list)
 
 
 class DownloadLinks(msgspec.Struct, rename="camel", kw_only=True):
@@ -84,6 +90,7 @@ def upload_view(upload: Upload) -> UploadView:
         height=upload.height,
         sha256=upload.sha256,
         created_at=upload.created_at,
+        warnings=stored_warnings(upload.warnings),
     )
 
 
@@ -222,6 +229,7 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
                 width=kept.verified.width,
                 height=kept.verified.height,
                 sha256=kept.verified.sha256,
+                warnings=kept.warnings,
                 completed_at=kept.at,
             )
         )
@@ -253,6 +261,7 @@ class _Kept:
     key: str
     thumbnail_key: str | None
     at: datetime
+    warnings: list[dict[str, str]]
 
     @property
     def keys(self) -> list[str]:
@@ -285,6 +294,17 @@ async def _keep_clean_copy(ctx: Context, upload: Upload) -> _Kept:
     except VerificationError as exc:
         raise _Rejected(exc.code, exc.message) from None
     del data  # the raw bytes are not needed while the clean ones are written
+    # The photo checks: warnings only, so they never fail the upload (check_photo catches
+    # everything); run here, inside the verification slot, on the clean copy.
+    warnings = await anyio.to_thread.run_sync(
+        partial(
+            check_photo,
+            verified.data,
+            upload.declared_type,
+            verified.content_type,
+            upload.purpose,
+        )
+    )
     now = ctx.now()
     written: list[str] = []
     try:
@@ -301,7 +321,7 @@ async def _keep_clean_copy(ctx: Context, upload: Upload) -> _Kept:
     except BaseException:
         await _discard(ctx, *written)
         raise
-    return _Kept(verified, key, thumb_key, now)
+    return _Kept(verified, key, thumb_key, now, warnings)
 
 
 async def _settled_elsewhere(ctx: Context, principal: Principal, upload_id: int) -> UploadView:
@@ -388,12 +408,17 @@ async def clear_raw_files(ctx: Context, *, batch: int = 500) -> int:
 
 def _downloadable_upload(session: Session, principal: Principal, upload_id: int) -> Upload:
     """Who may look at a file: its uploader; once it belongs to an order, that order's
-    resident and agent, and dispatchers or admins whose region covers the order. Anyone else
-    is told it does not exist."""
+    resident and agent, and dispatchers or admins whose region covers the order; kept for a
+    complaint or an appeal, the staff who deal with it (and the complaint's resident).
+    Anyone else is told it does not exist."""
     upload = session.get(Upload, upload_id)
     if upload is None:
         raise errors.NotFound("没有找到该文件")
     if upload.owner_id == principal.account_id:
+        return upload
+    if upload.kept_for is not None:
+        if not _case_file_visible(session, principal, upload.kept_for):
+            raise errors.NotFound("没有找到该文件")
         return upload
     order = session.get(Order, upload.order_id) if upload.order_id else None
     allowed = order is not None and (
@@ -405,6 +430,48 @@ def _downloadable_upload(session: Session, principal: Principal, upload_id: int)
     if not allowed:
         raise errors.NotFound("没有找到该文件")
     return upload
+
+
+def _case_file_visible(session: Session, principal: Principal, kept_for: str) -> bool:
+    kind, _, number = kept_for.partition(":")
+    if kind == "complaint":
+        complaint = session.get(Complaint, int(number))
+        return complaint is not None and (
+            (principal.role == "resident" and complaint.resident_id == principal.account_id)
+            or (principal.role == "dispatcher" and complaint.town_id == principal.region_id)
+            or (principal.role == "admin" and complaint.district_id == principal.region_id)
+        )
+    if kind == "appeal":
+        appeal = session.get(RatingAppeal, int(number))
+        rating = session.get(Rating, appeal.rating_id) if appeal else None
+        return rating is not None and (
+            (principal.role == "dispatcher" and rating.town_id == principal.region_id)
+            or (principal.role == "admin" and rating.district_id == principal.region_id)
+        )
+    return False
+
+
+def keep_for_case(session: Session, principal: Principal, ids: list[int], kept_for: str) -> None:
+    """The caller's own finished uploads, on no order and no other case, become the
+    evidence of `kept_for` ("complaint:<id>", "appeal:<id>"), in one guarded statement: one
+    another request took meanwhile fails the caller's whole unit of work."""
+    unique = sorted(set(ids))
+    if not unique:
+        return
+    kept = session.execute(
+        update(Upload)
+        .where(
+            Upload.id.in_(unique),
+            Upload.owner_id == principal.account_id,
+            Upload.status == "ready",
+            Upload.order_id.is_(None),
+            Upload.kept_for.is_(None),
+        )
+        .values(kept_for=kept_for)
+        .execution_options(synchronize_session=False)
+    )
+    if kept.rowcount != len(unique):  # type: ignore[attr-defined]
+        raise UploadTaken()
 
 
 def download_links(
@@ -433,7 +500,11 @@ async def cleanup_unattached(ctx: Context, *, batch: int = 500) -> int:
     deleted files. If storage then fails, files are left without a row (logged), never the
     other way round."""
     cutoff = ctx.now() - timedelta(hours=ctx.settings.storage.unattached_upload_ttl_hours)
-    unattached = (Upload.order_id.is_(None), Upload.created_at < cutoff)
+    unattached = (
+        Upload.order_id.is_(None),
+        Upload.kept_for.is_(None),  # a complaint's or an appeal's evidence stays
+        Upload.created_at < cutoff,
+    )
     oldest = select(Upload.id).where(*unattached).order_by(Upload.created_at).limit(batch)
     # The conditions are repeated outside the subquery so that PostgreSQL re-checks them
     # on a row an order updated concurrently.
