@@ -67,7 +67,8 @@ def settings(folder: Path) -> Any:
 
 def fill(session: Session, now: datetime, open_orders: int, history: int) -> tuple[int, int]:
     """40 agents in 店子镇's three villages, the open orders spread over them, and `history`
-    closed orders of the same town. Returns (the town's id, the busiest agent's id)."""
+    closed orders of the same town; half of them 上报件 with a step recorded. Returns (the
+    town's id, the busiest agent's id)."""
     town = session.scalar(select(Region).where(Region.name == "店子镇"))
     assert town is not None
     villages = session.scalars(select(Region).where(Region.town_id == town.id)).all()
@@ -96,7 +97,11 @@ def fill(session: Session, now: datetime, open_orders: int, history: int) -> tup
     )
     resident = session.scalar(select(Account.id).where(Account.openid == "dev_resident1"))
     item = session.scalar(select(CatalogueItem).where(CatalogueItem.code == "RS-0001"))
-    assert item is not None and resident is not None
+    # Half the orders of an escalated item (上报件: 67 of the 115 shipped items), each sent
+    # up to the department: the board lists those under way.
+    escalated = session.scalar(select(CatalogueItem).where(CatalogueItem.code == "RS-0003"))
+    assert item is not None and resident is not None and escalated is not None
+    step = {"key": "hrss", "department": "hrss", "name": "区人力资源和社会保障局", "step": "sent"}
     rng = random.Random(7)
     statuses = [s for s, share in OPEN_MIX for _ in range(int(share * open_orders))]
     statuses += ["accepted"] * (open_orders - len(statuses))
@@ -108,6 +113,9 @@ def fill(session: Session, now: datetime, open_orders: int, history: int) -> tup
         running = status in ("accepted", "on_hold")
         due = now + timedelta(hours=rng.randint(-72, 240)) if running else None
         flagged = rng.random() < 0.1
+        up = rng.random() < 0.5
+        kind = escalated if up else item
+        progress = {"parts": [step | {"on": f"{now:%Y-%m-%d}", "at": now.isoformat()}]}
         rows.append(
             {
                 "number": f"DB{20200101 + n // 900000:08d}{n % 900000:06d}",
@@ -115,8 +123,9 @@ def fill(session: Session, now: datetime, open_orders: int, history: int) -> tup
                 "village_id": village,
                 "town_id": town.id,
                 "district_id": town.district_id,
-                "item_id": item.id,
-                "item_version_id": item.current_version_id,
+                "item_id": kind.id,
+                "item_version_id": kind.current_version_id,
+                "progress": progress if up else None,
                 "status": status,
                 "channel": "mini_program",
                 "green_channel": flagged,
@@ -229,7 +238,14 @@ async def main(args: argparse.Namespace) -> None:
         p90 = statistics.quantiles(samples, n=10)[-1]
         print(f"{name:34} {median:10.3f} {p90:8.3f} {median / base:10.1f}")
 
-    params = {"town": town, "now": now, "soon": now + timedelta(days=1), "priority": 1, "limit": 20}
+    params = {
+        "town": town,
+        "now": now,
+        "soon": now + timedelta(days=1),
+        "priority": 1,
+        "limit": 20,
+        "status": "accepted",
+    }
     statements = {
         "board: counts by status": board.COUNTS,
         "board: pool (per priority)": board.POOL,
@@ -239,6 +255,8 @@ async def main(args: argparse.Namespace) -> None:
         "board: overdue totals": board.LATE_TOTAL,
         "board: due soon": board.DUE_SOON,
         "board: due soon total": board.DUE_SOON_TOTAL,
+        "board: 上报件/联办件 under way": board.AT_DEPARTMENTS,
+        "board: 上报件/联办件 total": board.AT_DEPARTMENTS_TOTAL,
         "board: agents and their load": board.AGENTS,
         "agent list": queries._list_statement("agent", False, False, False, None, False, False),
         "agent list, due first": queries._list_statement(

@@ -68,6 +68,7 @@ def _order_context(
     resident = lookup.resident_of_order(session, ctx, user.principal, order_id, purpose)
     agents = [a for a in staff.town_agents(session, ctx, user.principal) if not a.disabled]
     photos: dict[int, str | None] = {}
+    hints: dict[int, list[str]] = {}  # the photo checks' warnings, beside each photo
     for slot in detail.checklist:
         for upload_id in slot.upload_ids:
             try:
@@ -76,11 +77,13 @@ def _order_context(
                 photos[upload_id] = None  # removed by retention, or not yet complete
                 continue
             photos[upload_id] = links.thumbnail_url or links.url
+            hints[upload_id] = [w.message for w in links.warnings]
     return {
         "user": user,
         "order": detail,
         "agents": agents,
         "photos": photos,
+        "hints": hints,
         "resident": resident,
     }
 

@@ -16,7 +16,7 @@ from app.context import Context
 from app.kinds import DutyStatus, Post
 from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, VERSIONS
 from app.orders.assignment import DUTY_NAMES, duty_status
-from app.orders.progress import TRACKED_KINDS, progress_label
+from app.orders.progress import progress_label
 from app.orders.states import ACTIVE, OPEN, RUNNING, STATUS_NAMES, OrderStatus
 from app.regions.service import within
 from app.security.tokens import Principal
@@ -173,23 +173,17 @@ DUE_SOON = (
     .limit(LIST_SIZE)
 )
 DUE_SOON_TOTAL = select(func.count()).where(_TOWN, *_SOON)
-_AT_DEPARTMENTS = (
-    _TOWN,
-    ORDERS.c.status.in_(sorted(RUNNING)),
-    VERSIONS.c.kind.in_(sorted(TRACKED_KINDS)),
-)
+# Only escalated and joint orders carry `progress` (from submission): ix_orders_town_progress,
+# one status at a time so that the index gives them soonest due first.
+_TRACKED = (_TOWN, ORDERS.c.progress.is_not(None))
 AT_DEPARTMENTS = (
     select(*_DUE_COLUMNS, VERSIONS.c.kind, ORDERS.c.progress)
     .select_from(_DUE_FROM)
-    .where(*_AT_DEPARTMENTS)
+    .where(*_TRACKED, ORDERS.c.status == bindparam("status"))
     .order_by(ORDERS.c.due_at)
     .limit(LIST_SIZE)
 )
-AT_DEPARTMENTS_TOTAL = (
-    select(func.count())
-    .select_from(ORDERS.join(VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id))
-    .where(*_AT_DEPARTMENTS)
-)
+AT_DEPARTMENTS_TOTAL = select(func.count()).where(*_TRACKED, ORDERS.c.status.in_(sorted(RUNNING)))
 _OPEN_OF_AGENT = (
     select(func.count())
     .where(ORDERS.c.agent_id == ACCOUNTS.c.id, ORDERS.c.status.in_(OPEN))
@@ -247,9 +241,7 @@ def board(session: Session, ctx: Context, principal: Principal) -> Board:
             for row in session.execute(DUE_SOON, {"town": town, "now": now, "soon": soon})
         ],
         at_departments_total=int(session.scalar(AT_DEPARTMENTS_TOTAL, {"town": town}) or 0),
-        at_departments=[
-            _department_order(row) for row in session.execute(AT_DEPARTMENTS, {"town": town})
-        ],
+        at_departments=_at_departments(session, town),
         agents=[_agent_load(row, day) for row in session.execute(AGENTS, {"town": town})],
     )
 
@@ -279,6 +271,16 @@ def _due_order(row: Any) -> DueOrder:
         due_at=row.due_at,
         green_channel=row.green_channel,
     )
+
+
+def _at_departments(session: Session, town: int | None) -> list[DepartmentOrder]:
+    rows = [
+        row
+        for status in sorted(RUNNING)
+        for row in session.execute(AT_DEPARTMENTS, {"town": town, "status": status})
+    ]
+    rows.sort(key=lambda row: (row.due_at is None, row.due_at or datetime.min))
+    return [_department_order(row) for row in rows[:LIST_SIZE]]
 
 
 def _department_order(row: Any) -> DepartmentOrder:

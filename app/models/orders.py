@@ -51,6 +51,15 @@ class Order(Base):
             postgresql_where=text("files_removed_at IS NULL AND ended_at IS NOT NULL"),
             sqlite_where=text("files_removed_at IS NULL AND ended_at IS NOT NULL"),
         ),
+        # The board's 上报件 and 联办件 under way: only their orders carry `progress`.
+        Index(
+            "ix_orders_town_progress",
+            "town_id",
+            "status",
+            "due_at",
+            postgresql_where=text("progress IS NOT NULL"),
+            sqlite_where=text("progress IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -83,8 +92,9 @@ class Order(Base):
     # How many supplement notices (一次性告知) the order has had: a second is a rework round.
     supplement_rounds: Mapped[int] = mapped_column(SmallInteger, default=0)
     # 上报件 / 联办件: each department's part as it stands (app/orders/progress.py):
-    # {"parts": [{"key", "department", "name", "step", "on", "at"}]}, None before any step.
-    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # {"parts": [{"key", "department", "name", "step", "on", "at"}]}, from submission (no
+    # parts yet); None for the other kinds of item.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     first_contact_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     # Agent-entered orders (代为委托): photos of the signed entrustment form (委托书).
     entrustment_upload_ids: Mapped[list[int] | None] = mapped_column(JSON)

@@ -16,7 +16,6 @@ from app.kinds import (
     ProgressStep,
 )
 from app.orders.states import STATUS_NAMES, ActorRole, OrderEventAction, OrderStatus
-from app.uploads.quality import PhotoWarning
 
 RIGHTS_AND_DUTIES = (
     "本事项由代办员免费代办,不收取任何服务费用;依法应缴的税费由您本人承担,代收时出具票据。"
@@ -45,13 +44,6 @@ class OrderPage(msgspec.Struct, rename="camel", kw_only=True):
     next_cursor: int | None
 
 
-class SlotPhoto(msgspec.Struct, rename="camel", kw_only=True):
-    upload_id: int
-    # The photo checks' hints (blur, light, framing, direction: app/uploads/quality.py);
-    # the agent sees them beside the photo, the resident may retake it.
-    warnings: list[PhotoWarning]
-
-
 class ChecklistSlot(msgspec.Struct, rename="camel", kw_only=True):
     code: str
     name: str
@@ -59,7 +51,6 @@ class ChecklistSlot(msgspec.Struct, rename="camel", kw_only=True):
     count: int
     form: str
     upload_ids: list[int]
-    photos: list[SlotPhoto]  # the same uploads, each with its photo checks' warnings
     state: Literal["empty", "submitted", "accepted", "missing", "rejected"]
     reason: str | None
     may_follow: bool = False  # 容缺: may be missing at submission and acceptance

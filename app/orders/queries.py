@@ -6,7 +6,7 @@ Synchronous functions run by `Database.run_read`: one thread hop per request on 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -42,7 +42,6 @@ from app.orders.states import (
 )
 from app.orders.submission import Submitted
 from app.security.tokens import Principal
-from app.uploads.quality import PhotoWarning, warnings_by_upload
 from app.work_calendar import work_calendar
 from app.workdays import WorkCalendar
 
@@ -298,24 +297,9 @@ def order_detail(
     )
     calendar = work_calendar(session, ctx) if order.status == "accepted" else None
     parts = parts_of(session, ctx, order, version)
-    warnings = warnings_by_upload(session, _photo_ids(order))
     return build_detail(
-        ctx,
-        principal,
-        order,
-        version,
-        item_code,
-        events,
-        agent,
-        calendar,
-        first_contact,
-        parts,
-        warnings,
+        ctx, principal, order, version, item_code, events, agent, calendar, first_contact, parts
     )
-
-
-def _photo_ids(order: OrderRow) -> list[int]:
-    return [i for slot in order.materials.values() for i in slot.get("uploads", [])]
 
 
 def new_order_detail(
@@ -333,19 +317,8 @@ def new_order_detail(
     item_code = _item_code(session, ctx, new.values["item_id"])
     first_contact = new.agent if order.first_contact_id else None
     parts = parts_of(session, ctx, order, version)
-    warnings = warnings_by_upload(session, _photo_ids(order))
     return build_detail(
-        ctx,
-        principal,
-        order,
-        version,
-        item_code,
-        events,
-        new.agent,
-        None,
-        first_contact,
-        parts,
-        warnings,
+        ctx, principal, order, version, item_code, events, new.agent, None, first_contact, parts
     )
 
 
@@ -380,7 +353,6 @@ def build_detail(
     calendar: WorkCalendar | None,
     first_contact: Any | None = None,
     parts: Sequence[dict[str, Any]] = (),
-    warnings: Mapping[int, list[PhotoWarning]] | None = None,
 ) -> outputs.OrderDetail:
     now = ctx.now()
     remaining = None
@@ -442,10 +414,6 @@ def build_detail(
                 count=int(m.get("count", 1)),
                 form=str(m.get("form", "original")),
                 upload_ids=list(order.materials.get(m["code"], {}).get("uploads", [])),
-                photos=[
-                    outputs.SlotPhoto(upload_id=i, warnings=(warnings or {}).get(i, []))
-                    for i in order.materials.get(m["code"], {}).get("uploads", [])
-                ],
                 state=order.materials.get(m["code"], {}).get("state", "empty"),
                 reason=order.materials.get(m["code"], {}).get("reason"),
                 may_follow=bool(m.get("required", True)) and may_follow(version, m),

@@ -19,6 +19,7 @@ from app.models.tables import ACCOUNTS, ENABLED, ITEMS, ORDERS, REGIONS
 from app.notifications import reminders
 from app.orders import moves, notices
 from app.orders.assignment import Dispatch, choose_agent
+from app.orders.progress import TRACKED_KINDS
 from app.orders.records import (
     AGENT_CONTACT,
     INSERT_EVENT,
@@ -252,6 +253,8 @@ def submit(
         "due_provisional": False,
         "fees_collected_fen": 0,
         "supplement_rounds": 0,
+        # 上报件, 联办件: their steps to come (app/orders/progress.py); the board finds them.
+        "progress": {"parts": []} if version.kind in TRACKED_KINDS else None,
         "updated_at": now,
     }
     # An agent for it: the table's assignment by the system, applied before the insert.

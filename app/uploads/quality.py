@@ -334,19 +334,6 @@ def stored_warnings(raw: Any) -> list[PhotoWarning]:
     return msgspec.convert(raw or [], list[PhotoWarning])
 
 
-def warnings_by_upload(
-    session: Session, upload_ids: Iterable[int]
-) -> dict[int, list[PhotoWarning]]:
-    """Each given upload's warnings (an empty list when it has none), for a checklist."""
-    ids = sorted(set(upload_ids))
-    found: dict[int, list[PhotoWarning]] = {i: [] for i in ids}
-    for chunk in _chunks(ids):
-        rows = session.execute(select(Upload.id, Upload.warnings).where(Upload.id.in_(chunk)))
-        for upload_id, raw in rows:
-            found[upload_id] = stored_warnings(raw)
-    return found
-
-
 class RoundsGroup(msgspec.Struct, rename="camel", kw_only=True):
     """Supplement rounds (补正 notices) of a group of orders."""
 

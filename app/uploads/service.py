@@ -77,6 +77,9 @@ class DownloadLinks(msgspec.Struct, rename="camel", kw_only=True):
     url: str
     thumbnail_url: str | None
     expires_at: datetime
+    # The photo checks' hints, for the agent beside the photo (read with the links, so the
+    # order's detail costs no query for them).
+    warnings: list[PhotoWarning] = msgspec.field(default_factory=list)
 
 
 def upload_view(upload: Upload) -> UploadView:
@@ -488,7 +491,12 @@ def download_links(
     thumb = (
         ctx.store.presign_download(upload.thumbnail_key, ttl, now) if upload.thumbnail_key else None
     )
-    return DownloadLinks(url=url, thumbnail_url=thumb, expires_at=now + ttl)
+    return DownloadLinks(
+        url=url,
+        thumbnail_url=thumb,
+        expires_at=now + ttl,
+        warnings=stored_warnings(upload.warnings),
+    )
 
 
 async def cleanup_unattached(ctx: Context, *, batch: int = 500) -> int:

@@ -104,6 +104,9 @@ async def test_supplement_rounds_are_counted_and_second_rounds_show_in_the_figur
 
 async def test_the_board_and_the_figures_show_escalated_orders_under_way(client, demo, login):
     resident = await login("resident1")
+    promised = (await submit(client, resident)).json()  # RS-0001: no steps, not listed
+    agent = await taken_by_agent1a(client, login, promised["id"])
+    await client.post(f"/mp/v1/agent/orders/{promised['id']}/accept", json={}, headers=agent)
     order = (await submit(client, resident, "RS-0003")).json()
     agent = await taken_by_agent1a(client, login, order["id"])
     await client.post(f"/mp/v1/agent/orders/{order['id']}/accept", json={}, headers=agent)
@@ -127,7 +130,7 @@ async def test_the_board_and_the_figures_show_escalated_orders_under_way(client,
     assert row["id"] == order["id"] and row["kindName"] == "上报件"
     assert row["latest"] == "区人力资源和社会保障局 · 报送 11月23日"
     stats = (await client.get(f"/mp/v1/dispatch/stats?{TODAY}", headers=dispatcher)).json()
-    assert stats["byKind"] == {"escalated": 1} and stats["progressSteps"] == 1
+    assert stats["byKind"] == {"promised": 1, "escalated": 1} and stats["progressSteps"] == 1
     # Another town's board does not show it.
     other = (await client.get("/mp/v1/dispatch/board", headers=await login("dispatcher2a"))).json()
     assert other["atDepartmentsTotal"] == 0

@@ -236,12 +236,15 @@ async def test_an_order_is_submitted_with_warned_photos_and_counted_apart(client
     asked = await client.post(f"{url}/request-supplement", json=notice, headers=agent)
     assert asked.status_code == 200, asked.text
 
-    # The agent saw the warning beside each photo of the checklist.
-    checklist = asked.json()["checklist"]
-    photos = [p for slot in checklist for p in slot["photos"]]
-    assert photos and all([w["code"] for w in p["warnings"]] == ["blurry"] for p in photos)
-    clean_detail = (await client.get(f"/mp/v1/agent/orders/{clean}", headers=agent)).json()
-    assert all(p["warnings"] == [] for slot in clean_detail["checklist"] for p in slot["photos"])
+    # The agent sees the warning beside each photo, with the photo's links.
+    for order_id, expected in ((warned, ["blurry"]), (clean, [])):
+        detail = (await client.get(f"/mp/v1/agent/orders/{order_id}", headers=agent)).json()
+        ids = [i for slot in detail["checklist"] for i in slot["uploadIds"]]
+        assert ids
+        for upload_id in ids:
+            links = await client.get(f"/mp/v1/uploads/{upload_id}/url", headers=agent)
+            assert links.status_code == 200, links.text
+            assert [w["code"] for w in links.json()["warnings"]] == expected
 
     stats = await client.get(
         "/mp/v1/dispatch/stats?from=2026-11-23&to=2026-11-23", headers=await login("dispatcher2a")

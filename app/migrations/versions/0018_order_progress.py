@@ -29,10 +29,25 @@ def upgrade() -> None:
         "WHERE e.order_id = orders.id AND e.action = 'request_supplement')"
     )
     op.execute("UPDATE orders SET green_channel_source = 'declared' WHERE green_channel")
+    # Escalated and joint orders carry their progress from submission (the board finds them
+    # by it, through the index below).
+    op.execute(
+        "UPDATE orders SET progress = '{\"parts\": []}' WHERE item_version_id IN "
+        "(SELECT id FROM item_versions WHERE kind IN ('escalated', 'joint'))"
+    )
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_orders_town_progress",
+            ["town_id", "status", "due_at"],
+            unique=False,
+            postgresql_where=sa.text("progress IS NOT NULL"),
+            sqlite_where=sa.text("progress IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_town_progress")
         batch_op.drop_column("progress")
         batch_op.drop_column("supplement_rounds")
         batch_op.drop_column("green_channel_source")
