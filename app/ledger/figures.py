@@ -168,28 +168,19 @@ def figures(
             *where, o.completed_at >= low, o.completed_at < high
         )
     ).all()
-    rejected = session.scalar(
-        select(func.count())
-        .select_from(OrderEvent)
+    events_in_period = session.execute(
+        select(OrderEvent.action, func.count())
         .join(Order, Order.id == OrderEvent.order_id)
         .where(
             *scope_conditions(session, principal, filters, ORDERS),
-            OrderEvent.action == "reject",
+            OrderEvent.action.in_(("reject", "progress")),
             OrderEvent.at >= low,
             OrderEvent.at < high,
         )
+        .group_by(OrderEvent.action)
     )
-    steps = session.scalar(
-        select(func.count())
-        .select_from(OrderEvent)
-        .join(Order, Order.id == OrderEvent.order_id)
-        .where(
-            *scope_conditions(session, principal, filters, ORDERS),
-            OrderEvent.action == "progress",
-            OrderEvent.at >= low,
-            OrderEvent.at < high,
-        )
-    )
+    counts = {action: int(n) for action, n in events_in_period}
+    rejected, steps = counts.get("reject", 0), counts.get("progress", 0)
     cohort_ids = [row.id for row in cohort]
     supplemented = (
         session.scalar(

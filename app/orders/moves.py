@@ -40,6 +40,7 @@ from app.orders.records import (
     is_overdue,
     may_follow,
     order_in_scope,
+    own_order,
     record_event,
     upload_problems,
 )
@@ -606,9 +607,7 @@ def explain_delay(
     session: Session, ctx: Context, principal: Principal, order_id: int, text: str
 ) -> None:
     """延期说明: required once overdue, shown to the resident; an event, not a status."""
-    order = order_in_scope(session, principal, order_id)
-    if principal.role != "agent" or order.agent_id != principal.account_id:
-        raise errors.Forbidden("该办件不是派给您的")
+    order = own_order(session, principal, order_id)
     if order.status not in RUNNING:
         raise illegal(order.status, "explain_delay")
     now = ctx.now()
@@ -701,9 +700,7 @@ def decide_green_channel(
 ) -> None:
     """绿色通道 (老弱病残孕): the order's agent confirms a flag (declared or from the age) or
     grants one, or withdraws it, always with a reason; an event, not a status."""
-    order = order_in_scope(session, principal, order_id)
-    if principal.role != "agent" or order.agent_id != principal.account_id:
-        raise errors.Forbidden("该办件不是派给您的")
+    order = own_order(session, principal, order_id)
     if order.status not in OPEN:
         raise illegal(order.status, "green_channel")
     reason = _require(reason)

@@ -31,7 +31,7 @@ from app.orders.records import (
     attach_uploads,
     guide_version,
     illegal,
-    order_in_scope,
+    own_order,
     record_event,
     upload_problems,
 )
@@ -127,9 +127,7 @@ def record_progress(
     session: Session, ctx: Context, principal: Principal, order_id: int, data: ProgressInput
 ) -> None:
     """One step of an escalated or joint order's journey, by its agent."""
-    order = order_in_scope(session, principal, order_id)
-    if principal.role != "agent" or order.agent_id != principal.account_id:
-        raise errors.Forbidden("该办件不是派给您的")
+    order = own_order(session, principal, order_id)
     version = guide_version(session, ctx, order.item_version_id)
     if version.kind not in TRACKED_KINDS:
         raise ProgressNotTracked()
