@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.models import Complaint
 from app.retention.run import run_retention
 from app.uploads.service import cleanup_unattached
-from tests.factories import agent_id, submit, upload_photo
+from tests.factories import agent_id, delivered, submit, upload_photo
 from tests.ratings.test_complaint_channels import STRANGER_ID, _complaint_photo
 
 
@@ -96,3 +96,32 @@ async def test_a_closed_complaints_files_and_contact_are_removed_after_the_reten
     assert complaint.text == "来信反映代办员多次未按约定上门"  # the complaint itself stays
     again = await run_retention(ctx)
     assert (again.case_files, again.complaint_contacts) == (0, 0)
+
+
+async def test_an_appeals_evidence_outlives_the_clean_up_and_the_district_opens_it(
+    client, demo, login, ctx, clock
+):
+    order_id = await delivered(client, login)
+    rated = await client.post(
+        f"/mp/v1/orders/{order_id}/rating", json={"grade": 1}, headers=await login("resident2")
+    )
+    assert rated.status_code in (200, 201), rated.text
+    dispatcher = await login("dispatcher2a")
+    evidence = await upload_photo(client, dispatcher)
+    ratings = (await client.get("/mp/v1/dispatch/ratings", headers=dispatcher)).json()
+    rating_id = next(r["id"] for r in ratings if r["orderId"] == order_id)
+    appealed = await client.post(
+        f"/mp/v1/dispatch/ratings/{rating_id}/appeal",
+        json={
+            "reason": "malicious",
+            "evidence": "通话录音截图",
+            "evidenceUploadIds": [evidence],
+        },
+        headers=dispatcher,
+    )
+    assert appealed.status_code == 201, appealed.text
+    clock.advance(hours=ctx.settings.storage.unattached_upload_ttl_hours + 1)
+    await cleanup_unattached(ctx)
+    for who, status in (("admin", 200), ("dispatcher2a", 200), ("dispatcher1a", 404)):
+        opened = await client.get(f"/mp/v1/uploads/{evidence}/url", headers=await login(who))
+        assert opened.status_code == status, (who, opened.text)
