@@ -16,6 +16,8 @@ from app.logs import configure_logging
 from app.security.tokens import AccessTokens
 from app.settings import Settings, load_settings
 from app.work_calendar import next_year_missing
+from console.progress_page import STORE as PROGRESS_PAGE_STORE
+from console.progress_page import progress_router
 from console.router import console_router, template_config
 from console.session import pages_on_the_console
 from jobs.scheduler import start_in_process
@@ -96,11 +98,13 @@ def create_app(
         ],
     )
     docs = settings.serves_api_docs
+    limits_store = build_store(settings)
     measured = bool(settings.server.metrics_token)
     app = Litestar(
         route_handlers=[
             api,
             console_router(settings),
+            progress_router(),
             healthz,
             readyz,
             local_upload,
@@ -124,7 +128,8 @@ def create_app(
             request_id_middleware,
             rate_limit_middleware(settings, AccessTokens(settings.security.secret_key, 1)),
         ],
-        stores={STORE: build_store(settings)},
+        # The public progress page counts wrong digits per address in the limits' store.
+        stores={STORE: limits_store, PROGRESS_PAGE_STORE: limits_store},
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=openapi_config(settings) if docs else None,
         template_config=template_config(settings),

@@ -20,7 +20,7 @@ from app.accounts import staff
 from app.accounts.console import ConsoleUser
 from app.context import Context
 from app.dispatch import board
-from app.orders import lookup, moves, queries
+from app.orders import lookup, moves, queries, slip
 from app.uploads.service import download_links
 from console.forms import (
     FORM,
@@ -205,6 +205,28 @@ class OrderPages(Controller):
         context = await ctx.db.run_read(lambda s: _order_context(s, ctx, dispatcher, order_id))
         done = request.query_params.get("done")
         return Template(template_name="order.html", context={**context, "done": done})
+
+    @get("/{order_id:int}/slip.pdf", name="console_slip")
+    async def slip_pdf(
+        self,
+        request: Request[Any, Any, Any],
+        order_id: FromPath[int],
+        dispatcher: Dispatcher,
+        layout: FromQuery[str] = "a4",
+    ) -> Response[bytes]:
+        """The 受理单 (回执 once handed back) to print: the API's PDF, A4 or an 80 mm roll."""
+        ctx = ctx_of(request)
+        data, name = await slip.slip_pdf(
+            ctx, dispatcher.principal, order_id, "receipt" if layout == "receipt" else "a4"
+        )
+        return Response(
+            content=data,
+            media_type=slip.PDF,
+            headers={
+                "Content-Disposition": f'inline; filename="{name}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @get("/{order_id:int}/uploads/{upload_id:int}", name="console_upload")
     async def upload(

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.orders import entered, lookup, moves, progress, queries, submission
+from app.orders import entered, lookup, moves, progress, queries, slip, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, enter_calendar_year
 from app.orders.lookup import FoundOrder
 from app.orders.outputs import OrderDetail, OrderPage
@@ -36,6 +36,29 @@ from mini_program_api.schemas import (
 
 async def _detail(ctx: Context, principal: Principal, order_id: int) -> OrderDetail:
     return await ctx.db.run_read(lambda s: queries.order_detail(s, ctx, principal, order_id))
+
+
+SLIP_SUMMARY = (
+    "受理单 PDF (办结回交后为回执): layout=a4 办公打印机, layout=receipt 80mm 小票;"
+    " 受理前 409 slip_not_issued; 二维码打开公开的办理进度页"
+)
+SLIP_OPT = {"media_types": (slip.PDF,), "errors": (409,)}
+SlipLayout = Literal["a4", "receipt"]
+
+
+async def _slip(
+    ctx: Context, principal: Principal, order_id: int, layout: SlipLayout
+) -> Response[bytes]:
+    data, name = await slip.slip_pdf(ctx, principal, order_id, layout)
+    return Response(
+        content=data,
+        media_type=slip.PDF,
+        headers={
+            # The order number is ASCII (DB + digits): a plain file name every browser keeps.
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _submit_input(
@@ -116,6 +139,16 @@ class ResidentOrderController(Controller):
     async def detail(self, order_id: FromPath[int], ctx: Ctx, principal: Caller) -> OrderDetail:
         return await _detail(ctx, principal, order_id)
 
+    @get("/{order_id:int}/slip.pdf", summary=SLIP_SUMMARY, opt=SLIP_OPT)
+    async def slip_pdf(
+        self,
+        order_id: FromPath[int],
+        ctx: Ctx,
+        principal: Caller,
+        layout: FromQuery[SlipLayout] = "a4",
+    ) -> Response[bytes]:
+        return await _slip(ctx, principal, order_id, layout)
+
 
 class AgentOrderController(Controller):
     path = "/orders"
@@ -167,6 +200,16 @@ class AgentOrderController(Controller):
     @get("/{order_id:int}", summary="办件详情")
     async def detail(self, order_id: FromPath[int], ctx: Ctx, principal: Caller) -> OrderDetail:
         return await _detail(ctx, principal, order_id)
+
+    @get("/{order_id:int}/slip.pdf", summary=SLIP_SUMMARY + " (只限承办的代办员)", opt=SLIP_OPT)
+    async def slip_pdf(
+        self,
+        order_id: FromPath[int],
+        ctx: Ctx,
+        principal: Caller,
+        layout: FromQuery[SlipLayout] = "a4",
+    ) -> Response[bytes]:
+        return await _slip(ctx, principal, order_id, layout)
 
     @post("/{order_id:int}/explain-delay", status_code=200, summary="填写延期说明")
     async def explain_delay(
@@ -286,6 +329,16 @@ class DispatchOrderController(Controller):
     @get("/{order_id:int}", summary="办件详情")
     async def detail(self, order_id: FromPath[int], ctx: Ctx, principal: Caller) -> OrderDetail:
         return await _detail(ctx, principal, order_id)
+
+    @get("/{order_id:int}/slip.pdf", summary=SLIP_SUMMARY, opt=SLIP_OPT)
+    async def slip_pdf(
+        self,
+        order_id: FromPath[int],
+        ctx: Ctx,
+        principal: Caller,
+        layout: FromQuery[SlipLayout] = "a4",
+    ) -> Response[bytes]:
+        return await _slip(ctx, principal, order_id, layout)
 
     @post("/{order_id:int}/reassign", status_code=200, summary="改派给本镇另一位代办员")
     async def reassign(

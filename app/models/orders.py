@@ -60,6 +60,8 @@ class Order(Base):
             postgresql_where=text("progress IS NOT NULL"),
             sqlite_where=text("progress IS NOT NULL"),
         ),
+        # The public progress page finds its order by the sha256 of the link's token.
+        Index("ix_orders_progress_page_hash", "progress_page_hash", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -125,6 +127,15 @@ class Order(Base):
     # DAIBAN_RETENTION_ORDER_FILES_DAYS later (app/retention), and then files_removed_at set.
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     files_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The public progress page (/p/<token>, app/orders/progress_page.py): a random seed made
+    # with the first slip, the token derived from it with the keyed hash (never stored), its
+    # sha256 to find the order by; views counted; wrong digits counted for the lock-out.
+    progress_page_seed: Mapped[str | None] = mapped_column(String(32))
+    progress_page_hash: Mapped[str | None] = mapped_column(String(64))
+    progress_page_views: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    progress_page_failures: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    progress_page_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    progress_page_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

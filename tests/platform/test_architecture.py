@@ -140,6 +140,10 @@ def test_the_layers_point_one_way():
     # The console and the mini-program's API are siblings on the same app services.
     assert not units["console"] & {"mini_program_api", "jobs"}
     assert "console" not in units["mini_program_api"]
+    # The public progress page (/p/<token>) lives in console/ for its templates, but is an
+    # edge of its own: no session, sign-in or CSRF of the console, only app.
+    public = GRAPH["console.progress_page"]
+    assert public and all(t.split(".")[0] == "app" for t in public), public
 
 
 # docs/architecture.md, "Dependencies": the packages of app/ in layers, each importing only

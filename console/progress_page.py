@@ -1,0 +1,155 @@
+"""The public progress page (进度查询) at /p/<token>: what the 受理单's QR code opens on any
+phone, without WeChat and without a login (app/orders/progress_page.py has the rules).
+
+A router of its own, mounted beside the console's and sharing only its template engine and
+filters (it imports nothing of the console: tests/platform/test_architecture.py): no
+session, no cookies, no CSRF (there is nothing to forge: the page changes
+nothing of the order). The digits are posted in a form, so they never sit in an address,
+and the answer is the page itself. Every answer is never cached, carries its own content
+security policy (no script at all; the one inline style allowed by its hash) and asks not
+to be indexed.
+
+Wrong digits are counted twice: on the order (its lock-out, in the database, shared by every
+process), and per client address in the rate limits' store (in process, or Redis when
+DAIBAN_LIMITS_REDIS_URL is set, as the API's limits), ADDRESS_STRIKES wrong answers per
+ADDRESS_WINDOW whatever the link, so one address cannot try many slips it holds."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from litestar import Request, Router, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+from litestar.stores.base import Store
+
+from app import errors
+from app.context import Context
+from app.orders import progress_page
+from app.orders.progress_page import PATH, Locked, Shown, Wrong
+from app.security import addresses
+
+log = logging.getLogger("daiban.progress_page")
+
+STORE = "progress_page"  # app/asgi.py registers the rate limits' store under this name too
+ADDRESS_STRIKES = 20
+ADDRESS_WINDOW = 15 * 60  # seconds
+MAX_FIELD = 40  # a digits field longer than this is not read
+CSS = (
+    "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;"
+    "margin:0;padding:16px;color:#1b1b1b;background:#f6f7f9;line-height:1.6;font-size:17px}"
+    "main{max-width:36rem;margin:0 auto}h1{font-size:1.3rem;margin:.2rem 0 1rem}"
+    "section{background:#fff;border-radius:8px;padding:12px 16px;margin-bottom:12px}"
+    "dl{margin:0}dt{color:#666;font-size:.9rem}dd{margin:0 0 .6rem}"
+    ".status{font-size:1.25rem;font-weight:600}.alert{color:#b42318}"
+    "ol{padding-left:1.2rem;margin:0}li{margin-bottom:.5rem}time{color:#666;font-size:.9rem}"
+    "label{display:block;margin-bottom:.4rem}"
+    "input{font-size:1.4rem;width:6em;padding:6px;letter-spacing:.2em}"
+    "button{font-size:1.1rem;padding:8px 20px;margin-left:8px}"
+    "a{color:#0b57d0}.hint{color:#666;font-size:.9rem}"
+)
+POLICY = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()}'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": POLICY,
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+def _page(status: int, **context: Any) -> Template:
+    headers = dict(HEADERS)
+    until = context.get("locked_until")
+    if isinstance(until, datetime):
+        headers["Retry-After"] = str(max(1, int((until - context["now"]).total_seconds())))
+    elif status == 429:
+        headers["Retry-After"] = str(ADDRESS_WINDOW)
+    return Template(
+        template_name="progress_page.html",
+        context={"css": CSS, "view": None, "error": None, **context},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def ctx_of(request: Request[Any, Any, Any]) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The phone's address (X-Real-IP behind a trusted proxy), as the API counts it."""
+    peer = request.client.host if request.client else ""
+    of = addresses.client_address(ctx_of(request).settings)
+    return of(peer, request.headers.get("x-real-ip", ""))
+
+
+def _store(request: Request[Any, Any, Any]) -> Store:
+    return request.app.stores.get(STORE)
+
+
+async def _address_strikes(store: Store, key: str) -> int:
+    found = await store.get(key)
+    return int(found) if found else 0
+
+
+async def _strike(store: Store, key: str) -> None:
+    """One more wrong answer from this address, in a window that starts with the first."""
+    strikes = await _address_strikes(store, key) + 1
+    left = await store.expires_in(key) if strikes > 1 else None
+    await store.set(key, str(strikes), expires_in=left or ADDRESS_WINDOW)
+
+
+@get("/{token:str}", name="progress_page")
+async def page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+    """The question: the last four digits. An address that names no order is 404."""
+    ctx = ctx_of(request)
+    if not await ctx.db.run_read(lambda s: progress_page.known(s, token)):
+        return _page(404, missing=True)
+    return _page(200, token=token)
+
+
+@post("/{token:str}", name="progress_page_answer", status_code=200)
+async def answer(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+    """The digits typed: the page's content, or why not."""
+    ctx = ctx_of(request)
+    store = _store(request)
+    key = f"{STORE}:{client_address(request)}"
+    if await _address_strikes(store, key) >= ADDRESS_STRIKES:
+        return _page(429, token=token, error="尝试次数过多，请15分钟后再试。")
+    form = await request.form()
+    typed = str(form.get("digits") or "")[:MAX_FIELD]
+    try:
+        result = await ctx.db.run_write(lambda s: progress_page.attempt(s, ctx, token, typed))
+    except errors.NotFound:
+        await _strike(store, key)
+        return _page(404, missing=True)
+    if isinstance(result, Shown):
+        return _page(200, token=token, view=result.view)
+    await _strike(store, key)
+    if isinstance(result, Locked):
+        log.info("progress page locked", extra={"until": result.until.isoformat()})
+        return _page(
+            429,
+            token=token,
+            locked_until=result.until,
+            now=ctx.now(),
+            error="输错次数过多，已暂时锁定，请稍后再试；如需帮助请联系代办员或便民服务站。",
+        )
+    assert isinstance(result, Wrong)
+    return _page(
+        403,
+        token=token,
+        error=f"输入的后四位与办件登记的身份证号或手机号不符，请核对后重试（还可尝试{result.left}次）。",
+    )
+
+
+def progress_router() -> Router:
+    return Router(path=PATH, route_handlers=[page, answer], include_in_schema=False)
