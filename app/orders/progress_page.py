@@ -247,10 +247,12 @@ def attempt(session: Session, ctx: Context, token: str, digits: str) -> Attempt:
     """Check the digits typed on the page: the page's content, or how many tries are left,
     or until when it is locked. NotFound for a link that names no order. A write: wrong
     answers and views are counted (return, never raise, so that the count is kept)."""
-    order = _order_of(session, token)
-    if order is None:
+    found = _order_of(session, token)
+    if found is None:
         raise errors.NotFound("没有找到该办件")
-    ctx.db.lock_row(session, ORDERS.c.id, order.id)  # PostgreSQL: one attempt at a time
+    ctx.db.lock_row(session, ORDERS.c.id, found.id)  # PostgreSQL: one attempt at a time
+    order = _order_of(session, token)  # the counts as they are now that the row is ours
+    assert order is not None, "a link's order is never removed"
     now = ctx.now()
     if order.progress_page_locked_until is not None and now < order.progress_page_locked_until:
         return Locked(order.progress_page_locked_until)
