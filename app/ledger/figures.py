@@ -91,10 +91,12 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
     green_channel_share: float | None
     green_channel_completed: int
     green_channel_on_time_rate: float | None
-    ratings: int
+    ratings: int  # of orders done (办结, handed back); the rest below
     satisfaction_rate: float | None  # grades 3–5 over all counted
     satisfaction_rate_given: float | None
     default_ratings: int
+    unserved_ratings: int  # of orders refused or terminated, kept apart
+    unserved_satisfaction_rate: float | None
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,9 @@ def figures(
     on_time = sum(1 for row in completed if completed_on_time(row))
     green = [row for row in completed if row.green_channel]
     reworked = [r for r in received if (r.supplement_rounds or 0) >= 2]
-    ratings = _ratings(session, principal, filters, low, high)
+    rated = _ratings(session, principal, filters, low, high)
+    ratings = [(g, d) for g, d, outcome in rated if outcome == "done"]
+    unserved = [g for g, _, outcome in rated if outcome != "done"]
     return Figures(
         start=start,
         end=end,
@@ -243,22 +247,24 @@ def figures(
             sum(1 for g, d in ratings if g >= 3 and not d), sum(1 for _, d in ratings if not d)
         ),
         default_ratings=sum(1 for _, d in ratings if d),
+        unserved_ratings=len(unserved),
+        unserved_satisfaction_rate=_rate(sum(1 for g in unserved if g >= 3), len(unserved)),
     )
 
 
 def _ratings(
     session: Session, principal: Principal, filters: Filters, low: datetime, high: datetime
-) -> list[tuple[int, bool]]:
+) -> list[tuple[int, bool, str]]:
     table = RATINGS
     rows = session.execute(
-        select(table.c.grade, table.c.is_default).where(
+        select(table.c.grade, table.c.is_default, table.c.order_outcome).where(
             *scope_conditions(session, principal, filters, table),
             table.c.rated_at >= low,
             table.c.rated_at < high,
             table.c.excluded.is_(False),
         )
     ).all()
-    return [(int(g), bool(d)) for g, d in rows]
+    return [(int(g), bool(d), str(o)) for g, d, o in rows]
 
 
 def _by_agent(session: Session, rows: Sequence[Any]) -> list[AgentCount]:

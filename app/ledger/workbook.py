@@ -241,6 +241,8 @@ def summary_rows(title: str, f: Figures, *, state: str | None = None) -> list[li
         ["其中默认评价", f.default_ratings],
         ["满意率", pct(f.satisfaction_rate)],
         ["满意率(主动评价)", pct(f.satisfaction_rate_given)],
+        ["不予受理、终止办理件评价数", f.unserved_ratings],
+        ["其中满意率", pct(f.unserved_satisfaction_rate)],
         ["当前在办", f.in_progress_now],
         ["当前超期", f.overdue_now],
         [],

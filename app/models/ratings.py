@@ -40,6 +40,7 @@ class Rating(Base):
         Index("ix_ratings_town", "town_id", "rated_at"),
         Index("ix_ratings_agent", "agent_id", "rated_at"),
         Index("ix_ratings_district", "district_id", "rated_at"),
+        CheckConstraint("order_outcome IN ('done', 'refused', 'terminated')", name="order_outcome"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -59,6 +60,9 @@ class Rating(Base):
     rated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # An upheld appeal leaves the rating out of the figures; the rating itself stays.
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How the order ended: done (办结 and handed back), refused (不予受理, 退办) or terminated
+    # (终止办理). A refusal is service too (好差评全覆盖); the figures keep them apart.
+    order_outcome: Mapped[str] = mapped_column(String(10), default="done", server_default="done")
 
 
 class Rectification(Base):

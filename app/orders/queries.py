@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -250,12 +250,19 @@ def _position(session: Session, params: dict[str, Any], due_first: bool) -> str:
 
 
 def next_actions(
-    order: OrderRow, version: ItemVersion, principal: Principal, now: datetime
+    order: OrderRow,
+    version: ItemVersion,
+    principal: Principal,
+    now: datetime,
+    events: Sequence[Any] = (),
+    window: timedelta | None = None,
 ) -> list[str]:
     """What this caller can do next, as the URL segments the phone posts to."""
     if principal.role == "agent" and order.agent_id != principal.account_id:
         return []
     actions = actions_from(order.status, principal.role)
+    if principal.role == "resident" and _rated_after_end(order, events, now, window):
+        actions.append("rate")  # 好差评全覆盖: a refusal or a termination is rated too
     if principal.role == "agent" and order.status in RUNNING and version.kind in TRACKED_KINDS:
         actions.append("progress")  # 上报件, 联办件: each step of the journey
     if principal.role == "agent" and order.status in OPEN:
@@ -267,6 +274,20 @@ def next_actions(
     if principal.role == "dispatcher" and order.agent_id and order.status in OPEN:
         actions.append("reassign")
     return [URL_SEGMENTS.get(a, a.replace("_", "-")) for a in actions]
+
+
+def _rated_after_end(
+    order: OrderRow, events: Sequence[Any], now: datetime, window: timedelta | None
+) -> bool:
+    """May the resident rate this order that ended without being carried through: refused,
+    or terminated by staff (not withdrawn), within the window, not yet rated."""
+    if window is None or order.ended_at is None or now >= order.ended_at + window:
+        return False
+    actions = [e.action for e in events]
+    if "rate" in actions:
+        return False
+    ended_by = next((e.action for e in reversed(events) if e.to_status == order.status), None)
+    return order.status == "rejected" or (order.status == "cancelled" and ended_by == "terminate")
 
 
 def order_detail(
@@ -449,5 +470,15 @@ def build_detail(
             )
             for e in events
         ],
-        next_actions=cast("list[OrderEventAction]", next_actions(order, version, principal, now)),
+        next_actions=cast(
+            "list[OrderEventAction]",
+            next_actions(
+                order,
+                version,
+                principal,
+                now,
+                events,
+                timedelta(days=ctx.settings.ratings.window_days),
+            ),
+        ),
     )

@@ -103,6 +103,9 @@ class OrderRow(Protocol):
     def progress(self) -> dict[str, Any] | None: ...
 
     @property
+    def ended_at(self) -> datetime | None: ...
+
+    @property
     def green_channel_source(self) -> GreenChannelSource | None: ...
 
     @property

@@ -4,6 +4,7 @@ the window; who sees which ratings; the comment's text check; appeals (申诉复
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -11,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from app import errors, scope
 from app.context import Context
-from app.models import Account, Order, Rating, RatingAppeal, Rectification
+from app.models import Account, Order, OrderEvent, Rating, RatingAppeal, Rectification
 from app.models.tables import ACCOUNTS, RATINGS, VERSIONS
 from app.notifications.outbox import Message, notify
 from app.orders import moves
-from app.orders.records import OrderRow, illegal, order_in_scope, upload_problems
+from app.orders.records import OrderRow, illegal, order_in_scope, record_event, upload_problems
 from app.ratings import rectification
 from app.ratings.outputs import GRADE_NAMES, AppealView, MyRating, RatingView
 from app.security.tokens import Principal
@@ -29,6 +30,7 @@ TAGS = {5: GOOD_TAGS, 4: GOOD_TAGS, 3: MIDDLE_TAGS, 2: BAD_TAGS, 1: BAD_TAGS}
 MAX_PAGE = 50
 
 AlreadyRated = errors.error("already_rated", 409, "该办件已经评价过了")
+RatingWindowOver = errors.error("rating_window_over", 409, "已超过评价期限")
 AppealPending = errors.error("appeal_pending", 409, "该评价已有待复核的申诉")
 
 
@@ -96,14 +98,17 @@ def rate(
     data: RatingInput,
     checked: str,
 ) -> MyRating:
-    """The resident rates their order once, after hand-back; the order is then archived."""
+    """The resident rates their order once: after hand-back, which archives it; or, within
+    the rating window after it ended, a refusal (不予受理) or a termination (终止办理),
+    which stays as it is (好差评全覆盖: a refusal is service too)."""
     order = order_in_scope(session, principal, order_id)
     if principal.role != "resident":
         raise errors.Forbidden("工作人员不能代群众评价")
     if order.status == "closed":
         raise AlreadyRated()
-    if order.status != "delivered":  # not yet handed back: 409 naming where it stands
-        raise illegal(order.status, "rate")
+    outcome = "done"
+    if order.status != "delivered":
+        outcome = unserved_outcome(session, ctx, order)  # 409 when it cannot be rated
     problems = []
     if data.grade not in GRADE_NAMES:
         problems.append({"field": "grade", "message": "请选择1到5分"})
@@ -113,8 +118,15 @@ def rate(
     if problems:
         raise errors.InvalidInput("评价内容有误", errors=problems)
     note = f"评价:{GRADE_NAMES[data.grade]}"
-    moves.act(session, ctx, principal, order_id, "rate", moves.ActionInput(reason=note))
-    rating_id = _insert(session, ctx, order, data.grade, data.tags, data.comment, checked, False)
+    if outcome == "done":
+        moves.act(session, ctx, principal, order_id, "rate", moves.ActionInput(reason=note))
+    else:  # the order has ended: the rating is an event on it, not a move
+        record_event(
+            session, order.id, principal, ctx.now(), "rate", order.status, order.status, note
+        )
+    rating_id = _insert(
+        session, ctx, order, data.grade, data.tags, data.comment, checked, False, outcome
+    )
     if data.grade <= 2:
         rectification.open_case(session, ctx, rating_id, order)
     return my_rating(session, principal, order_id)
@@ -129,6 +141,7 @@ def _insert(
     comment: str | None,
     checked: str,
     is_default: bool,
+    outcome: str = "done",
 ) -> int:
     return int(
         session.execute(
@@ -148,9 +161,39 @@ def _insert(
                 is_default=is_default,
                 rated_at=ctx.now(),
                 excluded=False,
+                order_outcome=outcome,
             )
             .returning(RATINGS.c.id)
         ).scalar_one()
+    )
+
+
+def unserved_outcome(session: Session, ctx: Context, order: OrderRow) -> str:
+    """How an order that was not carried through ended, if it may be rated: refused (不予
+    受理) or terminated (终止办理, not the resident's own withdrawal), within the rating window
+    after it ended, and not yet rated. Else 409: already rated, or why not."""
+    if session.scalar(select(RATINGS.c.id).where(RATINGS.c.order_id == order.id)) is not None:
+        raise AlreadyRated()
+    window = timedelta(days=ctx.settings.ratings.window_days)
+    ended = order.ended_at
+    if order.status == "rejected":
+        outcome = "refused"
+    elif order.status == "cancelled" and _ended_by(session, order.id) == "terminate":
+        outcome = "terminated"
+    else:  # still under way, or withdrawn by the resident: 409 naming where it stands
+        raise illegal(order.status, "rate")
+    if ended is None or ctx.now() >= ended + window:
+        raise RatingWindowOver()
+    return outcome
+
+
+def _ended_by(session: Session, order_id: int) -> str | None:
+    """The action that ended a cancelled order: cancel, expire or terminate."""
+    return session.scalar(
+        select(OrderEvent.action)
+        .where(OrderEvent.order_id == order_id, OrderEvent.to_status == "cancelled")
+        .order_by(OrderEvent.id.desc())
+        .limit(1)
     )
 
 

@@ -43,6 +43,10 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
     cases_overdue: int
     complaints: int
     complaints_answered_on_time: int
+    # Ratings of orders refused (不予受理) or terminated (终止办理), kept apart from the
+    # service's satisfaction above: how people felt about a no.
+    unserved_ratings: int
+    unserved_satisfaction_rate: float | None
 
 
 class Satisfaction(msgspec.Struct, rename="camel", kw_only=True):
@@ -57,6 +61,7 @@ class Satisfaction(msgspec.Struct, rename="camel", kw_only=True):
 class _Tally:
     grades_given: Counter[int] = field(default_factory=Counter)
     grades_default: Counter[int] = field(default_factory=Counter)
+    grades_unserved: Counter[int] = field(default_factory=Counter)
     excluded: int = 0
     cases: Counter[str] = field(default_factory=Counter)
     cases_overdue: int = 0
@@ -92,6 +97,8 @@ def _figures(key: int | None, name: str, t: _Tally) -> Figures:
         cases_overdue=t.cases_overdue,
         complaints=t.complaints,
         complaints_answered_on_time=t.on_time,
+        unserved_ratings=sum(t.grades_unserved.values()),
+        unserved_satisfaction_rate=_rate(t.grades_unserved),
     )
 
 
@@ -115,6 +122,9 @@ def satisfaction(
         for tally in (tallies[key], total):
             if rating.excluded:
                 tally.excluded += 1
+                continue
+            if rating.order_outcome != "done":  # a refusal or a termination: apart
+                tally.grades_unserved[rating.grade] += 1
                 continue
             (tally.grades_default if rating.is_default else tally.grades_given)[rating.grade] += 1
             if case_status is not None:

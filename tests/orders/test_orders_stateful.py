@@ -151,6 +151,7 @@ START_DAYS = [
     date(2026, 11, 28),
     date(2026, 12, 30),
 ]
+RATING_WINDOW_DAYS = 7  # DAIBAN_RATINGS_WINDOW_DAYS's default
 SEED_TIME = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # before every example's start
 
 # --- the clock, from first principles -------------------------------------------------------
@@ -736,6 +737,15 @@ class OrderWalk(RuleBasedStateMachine):
             for (s, a), m in SPEC.items()
             if s == order.status and "resident" in m.roles
         }
+        # 好差评全覆盖: a refusal or a termination by staff is rated within the window after.
+        ending = next((e for e in reversed(order.events) if e.to_status == order.status), None)
+        if (
+            ending is not None
+            and ending.action in ("reject", "terminate")
+            and self.h.clock() < ending.at + timedelta(days=RATING_WINDOW_DAYS)
+            and not any(e.action == "rate" for e in order.events)
+        ):
+            resident_next.add("rating")
         assert set(detail["nextActions"]) == resident_next, context
         # The clock.
         if order.last_day is None:
