@@ -17,6 +17,7 @@ from app import errors
 from app.accounts.console import ConsoleUser
 from app.catalogue import administration, enablement, queries, service
 from app.catalogue.document import DocumentInvalid, dump_yaml, encoded, read_document
+from app.downloads import download_headers
 from app.regions.service import managed_regions
 from console.forms import FILE_FORM, FORM, FileForm, Form, QueryId
 from console.session import change_then, ctx_of
@@ -148,7 +149,7 @@ class CataloguePages(Controller):
         return Response(
             data,
             media_type=media_type,
-            headers={"Content-Disposition": f'attachment; filename="catalogue.{format}"'},
+            headers=download_headers(f"catalogue.{format}"),
         )
 
     @post("/import", name="console_admin_catalogue_import", request_max_body_size=IMPORT_MAX_BYTES)

@@ -20,6 +20,7 @@ from app.accounts import staff
 from app.accounts.console import ConsoleUser
 from app.context import Context
 from app.dispatch import board
+from app.downloads import download_headers
 from app.orders import lookup, moves, queries, slip
 from app.uploads.service import download_links
 from console.forms import (
@@ -222,10 +223,7 @@ class OrderPages(Controller):
         return Response(
             content=data,
             media_type=slip.PDF,
-            headers={
-                "Content-Disposition": f'inline; filename="{name}"',
-                "Cache-Control": "no-store",
-            },
+            headers=download_headers(name, inline=True),
         )
 
     @get("/{order_id:int}/uploads/{upload_id:int}", name="console_upload")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, get
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.accounts import staff
 from app.accounts.console import ConsoleUser
 from app.context import Context
+from app.downloads import download_headers
 from app.ledger import files as ledger_files
 from app.ledger.export import ExportRequest, export_orders
 from app.ledger.figures import Figures, Filters, figures
@@ -131,8 +131,5 @@ async def export(
     return Response(
         content=data,
         media_type=ledger_files.XLSX,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "Cache-Control": "no-store",
-        },
+        headers=download_headers(name),
     )

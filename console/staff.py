@@ -6,7 +6,6 @@ The same app services as the API's admin routes, with the signed-in admin as the
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 import anyio
 import msgspec
@@ -26,6 +25,7 @@ from app.accounts.staff_import import (
     import_staff,
     read_staff_file,
 )
+from app.downloads import download_headers
 from app.kinds import Post, StaffRole
 from app.models import Upload
 from app.regions.service import district_regions
@@ -228,11 +228,7 @@ class StaffPages(Controller):
         return Response(
             codes_sheet(imported, ctx.settings.zone),
             media_type=XLSX,
-            headers={
-                "Content-Disposition": "attachment; filename*=UTF-8''"
-                + quote(f"绑定码_新增{imported.created}人.xlsx"),
-                "Cache-Control": "no-store",
-            },
+            headers=download_headers(f"绑定码_新增{imported.created}人.xlsx"),
         )
 
     @post(

@@ -20,6 +20,7 @@ from app.accounts.staff_import import (
 )
 from app.district.readiness import Readiness, readiness
 from app.district.regions import RegionRetirement, retire_region
+from app.downloads import download_headers
 from app.job_runs import JobsView, jobs_view
 from app.kinds import Post, StaffRole
 from app.regions import service as regions
@@ -167,7 +168,7 @@ class StaffController(Controller):
         return Response(
             codes_sheet(imported, ctx.settings.zone),
             media_type=XLSX,
-            headers={"Content-Disposition": 'attachment; filename="binding-codes.xlsx"'},
+            headers=download_headers("binding-codes.xlsx"),
         )
 
     @post("/{staff_id:int}/binding-code", status_code=200, summary="重新生成绑定码 (换手机)")

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app.catalogue import administration, enablement, outputs, queries, service
 from app.catalogue.document import XLSX, ItemSpec, encoded
+from app.downloads import download_headers
 from mini_program_api.deps import Caller, Ctx
 from mini_program_api.params import Limit, RegionId, VillageId
 from mini_program_api.schemas import MAX_ID, Id, Input
@@ -191,5 +192,5 @@ class CatalogueAdminController(Controller):
         return Response(
             data,
             media_type=media_type,
-            headers={"Content-Disposition": f'attachment; filename="catalogue.{format}"'},
+            headers=download_headers(f"catalogue.{format}"),
         )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app import audit, errors
+from app.downloads import download_headers
 from app.ledger import files as ledger_files
 from app.ledger.export import ExportRequest, export_orders
 from app.ledger.figures import Figures, Filters, figures
@@ -40,10 +40,7 @@ def _xlsx(data: bytes, name: str) -> Response[bytes]:
     return Response(
         content=data,
         media_type=ledger_files.XLSX,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "Cache-Control": "no-store",
-        },
+        headers=download_headers(name),
     )
 
 

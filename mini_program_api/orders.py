@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.context import Context
+from app.downloads import download_headers
 from app.orders import entered, lookup, moves, progress, queries, slip, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, enter_calendar_year
 from app.orders.lookup import FoundOrder
@@ -53,11 +54,7 @@ async def _slip(
     return Response(
         content=data,
         media_type=slip.PDF,
-        headers={
-            # The order number is ASCII (DB + digits): a plain file name every browser keeps.
-            "Content-Disposition": f'inline; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
+        headers=download_headers(name, inline=True),
     )
 
 
