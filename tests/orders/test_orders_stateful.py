@@ -378,11 +378,32 @@ class OrderWalk(RuleBasedStateMachine):
         move = SPEC.get((order.status, action))
         if move is None and action == "rate" and order.status == "closed":
             return Expected(409, "already_rated")
+        if move is None and action == "rate" and self.ended_unserved(order):
+            # 好差评全覆盖: a refusal or a termination by staff is rated, once, in the window.
+            if any(e.action == "rate" for e in order.events):
+                return Expected(409, "already_rated")
+            if self.now >= self.ending(order).at + timedelta(days=RATING_WINDOW_DAYS):
+                return Expected(409, "rating_window_over")
+            return CREATED
         if move is None:
             return Expected(409, "illegal_transition")
         if role not in move.roles or (role == "agent" and order.agent != handle):
             return Expected(403, "forbidden")
         return CREATED if action == "rate" else OK
+
+    @staticmethod
+    def ending(order: OrderModel) -> Event:
+        """The move that ended the order (the last into its final status)."""
+        return next(
+            e for e in reversed(order.events) if e.to_status == order.status and e.action != "rate"
+        )
+
+    def ended_unserved(self, order: OrderModel) -> bool:
+        """Refused (不予受理), or terminated by staff (终止办理): not withdrawn."""
+        return order.status in ("rejected", "cancelled") and self.ending(order).action in (
+            "reject",
+            "terminate",
+        )
 
     def expected_now(self, order: OrderModel, handle: str, action: str) -> Expected:
         """The table's answer, then the clock's: overdue work is completed only explained."""
@@ -482,6 +503,9 @@ class OrderWalk(RuleBasedStateMachine):
             assert parse_time(detail["dueAt"]) == end_of(order.last_day), detail
 
     def apply(self, order: OrderModel, handle: str, action: str, how: How, body: Any) -> None:
+        if action == "rate" and (order.status, action) not in SPEC:  # after an ending
+            self.record(order, action, order.status, handle)
+            return
         move = SPEC[(order.status, action)]
         if action == "assign":
             order.agent = how.assignee
@@ -738,13 +762,7 @@ class OrderWalk(RuleBasedStateMachine):
             if s == order.status and "resident" in m.roles
         }
         # 好差评全覆盖: a refusal or a termination by staff is rated within the window after.
-        ending = next((e for e in reversed(order.events) if e.to_status == order.status), None)
-        if (
-            ending is not None
-            and ending.action in ("reject", "terminate")
-            and self.h.clock() < ending.at + timedelta(days=RATING_WINDOW_DAYS)
-            and not any(e.action == "rate" for e in order.events)
-        ):
+        if self.expected(order, "resident1", "rate") == CREATED and order.status != "delivered":
             resident_next.add("rating")
         assert set(detail["nextActions"]) == resident_next, context
         # The clock.
