@@ -3,7 +3,7 @@ subscription template can show (number, item, status, dueAt, note, time, name, p
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,12 @@ from app import workdays
 from app.notifications.outbox import Message
 
 DELIVERY_NAMES = {"pickup": "自取", "delivery": "送达", "post": "邮寄"}
+OUTCOME_NAMES = {"approved": "准予办理", "denied": "不予办理"}
+
+
+def full_day(day: date) -> str:
+    """A date as printed on paper: 2026年11月30日."""
+    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def local_day(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -89,7 +95,7 @@ def with_reason(o: OrderFacts, kind: str, title: str, text: str, reason: str | N
 
 
 def completed(o: OrderFacts, outcome: str | None, note: str | None) -> Message:
-    result = "准予办理" if outcome == "approved" else "不予办理"
+    result = OUTCOME_NAMES.get(outcome or "", OUTCOME_NAMES["denied"])
     body = f"您委托的“{o.item}”已办结:{result}" + (f"({note})" if note else "") + "。"
     return o.message("completed", "办件已办结", body + "代办员将把结果交回给您。", note=result)
 

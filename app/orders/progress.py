@@ -14,6 +14,7 @@ department's part as it stands for the detail, the board and the ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -96,16 +97,26 @@ def texts(kind: str, step: str, name: str, note: str | None) -> str:
     return f"{said}:{note}" if note else said
 
 
+def _catalogue_departments(
+    session: Session, ctx: Context, ids: Sequence[int], codes: Sequence[str]
+) -> tuple[dict[int, str], dict[str, str]]:
+    """The catalogue's departments (id -> code, code -> name), kept for the process and read
+    again when one asked for is not known yet (a department added by an import)."""
+    by_id: dict[int, str] = ctx.caches.setdefault("department_codes", {})
+    names: dict[str, str] = ctx.caches.setdefault("department_names", {})
+    if any(i not in by_id for i in ids) or any(c not in names for c in codes):
+        for row in session.execute(select(Department.id, Department.code, Department.name)):
+            by_id[row.id] = row.code
+            names[row.code] = row.name
+    return by_id, names
+
+
 def departments_of(session: Session, ctx: Context, version: ItemVersion) -> list[tuple[str, str]]:
     """(code, name) of the departments a joint order's parts are: the lead, then the others."""
-    names: dict[str, str] = ctx.caches.setdefault("department_names", {})
-    codes: dict[int, str] = ctx.caches.setdefault("department_codes", {})
-    if version.department_id not in codes or any(c not in names for c in version.co_departments):
-        for row in session.execute(select(Department.id, Department.code, Department.name)):
-            codes[row.id] = row.code
-            names[row.code] = row.name
-    lead = codes[version.department_id]
-    return [(code, names.get(code, code)) for code in [lead, *version.co_departments]]
+    ids, codes = [version.department_id], version.co_departments
+    by_id, names = _catalogue_departments(session, ctx, ids, codes)
+    lead = by_id[version.department_id]
+    return [(code, names.get(code, code)) for code in [lead, *codes]]
 
 
 def parts_of(
@@ -227,8 +238,7 @@ def _department(
         problems.append({"field": "office", "message": "部门和上级机关只填一项"})
         return "", ""
     if data.department:
-        rows = session.execute(select(Department.code, Department.name))
-        names: dict[str, str] = {row.code: row.name for row in rows}
+        _, names = _catalogue_departments(session, ctx, (), (data.department,))
         if data.department not in names:
             problems.append({"field": "department", "message": f"未知部门 {data.department}"})
             return "", ""

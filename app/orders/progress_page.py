@@ -39,8 +39,9 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models.tables import ACCOUNTS, ORDERS, REGIONS
-from app.orders import queries
+from app.models.tables import ACCOUNTS, ORDERS
+from app.notifications.messages import OUTCOME_NAMES, full_day
+from app.orders import notices, queries
 from app.orders.states import STATUS_NAMES
 from app.security.tokens import Principal
 from app.settings import Settings
@@ -156,12 +157,6 @@ def ensure_token(session: Session, ctx: Context, order_id: int) -> str:
     return token_of(ctx, seed)
 
 
-def token_of_order(session: Session, ctx: Context, order_id: int) -> str | None:
-    """The token of an order whose slip was printed, else None (nothing written)."""
-    seed = session.execute(SEED_OF_ORDER.where(ORDERS.c.id == order_id)).scalar_one()
-    return token_of(ctx, seed) if seed else None
-
-
 def _order_of(session: Session, token: str) -> Any | None:
     if not TOKEN.match(token):
         return None
@@ -217,7 +212,10 @@ class Locked:
 Attempt = Shown | Wrong | Locked
 
 
-_DIGIT_FORMS = str.maketrans("０１２３４５６７８９xｘＸ", "0123456789XXX")
+# Full-width digits (０ is U+FF10) and any x as the check character X.
+_DIGIT_FORMS = str.maketrans(
+    {chr(0xFF10 + d): str(d) for d in range(10)} | {"x": "X", "ｘ": "X", "Ｘ": "X"}
+)
 
 
 def normalize_digits(value: str) -> str | None:
@@ -301,13 +299,10 @@ def view(
     but the agent's and every note not written for the resident."""
     resident = Principal(account_id=resident_id, role="resident", region_id=village_id)
     detail = queries.order_detail(session, ctx, resident, order_id, scoped=False)
-    station = session.execute(
-        select(REGIONS.c.name).where(REGIONS.c.id == village_id)
-    ).scalar_one_or_none()
+    station = notices.village_name(session, ctx, village_id)
     due_day = None
     if detail.due_at is not None and detail.status in ("accepted", "on_hold"):
-        day = last_day(detail.due_at, ctx.settings.zone)
-        due_day = f"{day.year}年{day.month}月{day.day}日"
+        due_day = full_day(last_day(detail.due_at, ctx.settings.zone))
     hint = STATUS_HINTS[detail.status]
     if detail.status == "accepted" and due_day:
         hint = f"正在办理,承诺{due_day}前办结。"
@@ -322,7 +317,7 @@ def view(
         due_day=due_day,
         due_provisional=detail.due_provisional,
         remaining_working_days=detail.remaining_working_days,
-        outcome_name={"approved": "准予办理", "denied": "不予办理"}.get(detail.outcome or ""),
+        outcome_name=OUTCOME_NAMES.get(detail.outcome or ""),
         timeline=[
             PageLine(
                 at=e.at,

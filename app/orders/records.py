@@ -106,6 +106,9 @@ class OrderRow(Protocol):
     def ended_at(self) -> datetime | None: ...
 
     @property
+    def progress_page_seed(self) -> str | None: ...
+
+    @property
     def green_channel_source(self) -> GreenChannelSource | None: ...
 
     @property

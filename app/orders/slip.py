@@ -36,9 +36,9 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models.tables import ACCOUNTS, REGIONS
-from app.notifications.messages import DELIVERY_NAMES
-from app.orders import progress_page, queries
+from app.models.tables import ACCOUNTS
+from app.notifications.messages import DELIVERY_NAMES, OUTCOME_NAMES, full_day
+from app.orders import notices, progress_page, queries
 from app.orders.records import order_in_scope, own_order
 from app.security.pii import mask_name
 from app.security.tokens import Principal
@@ -48,7 +48,6 @@ Layout = Literal["a4", "receipt"]
 PDF = "application/pdf"
 FONT = "STSong-Light"
 RECEIPT_WIDTH = 80 * mm  # the common thermal roll; 72 mm of it printable
-OUTCOME_NAMES = {"approved": "准予办理", "denied": "不予办理"}
 
 SlipNotIssued = errors.error("slip_not_issued", 409, "办件尚未受理,还没有受理单")
 
@@ -78,8 +77,7 @@ class SlipFacts(msgspec.Struct, kw_only=True):
 
 
 def _day(moment: datetime, ctx: Context) -> str:
-    local = moment.astimezone(ctx.settings.zone)
-    return f"{local.year}年{local.month}月{local.day}日"
+    return full_day(moment.astimezone(ctx.settings.zone).date())
 
 
 def _minute(moment: datetime, ctx: Context) -> str:
@@ -101,14 +99,11 @@ def facts(session: Session, ctx: Context, principal: Principal, order_id: int) -
     name = session.execute(
         select(ACCOUNTS.c.name).where(ACCOUNTS.c.id == order.resident_id)
     ).scalar_one_or_none()
-    village = session.execute(
-        select(REGIONS.c.name).where(REGIONS.c.id == order.village_id)
-    ).scalar_one_or_none()
+    village = notices.village_name(session, ctx, order.village_id)
     if slip.due_at is None:
         due = "—"
     else:
-        last_date = last_day(slip.due_at, ctx.settings.zone)
-        last = f"{last_date.year}年{last_date.month}月{last_date.day}日"
+        last = full_day(last_day(slip.due_at, ctx.settings.zone))
         due = (
             f"即办件,{last}前办结"
             if slip.promised_days == 0
@@ -134,7 +129,8 @@ def facts(session: Session, ctx: Context, principal: Principal, order_id: int) -
         outcome = OUTCOME_NAMES[detail.outcome] + (
             f":{detail.outcome_note}" if detail.outcome_note else ""
         )
-    token = progress_page.token_of_order(session, ctx, order.id)
+    seed = order.progress_page_seed  # the first slip makes it (progress_page.ensure_token)
+    token = progress_page.token_of(ctx, seed) if seed else None
     return SlipFacts(
         receipt=detail.delivered_at is not None,
         number=detail.number,

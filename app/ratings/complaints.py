@@ -25,6 +25,7 @@ from app.models import Account, Complaint, Order, Region, Upload
 from app.models.ratings import AnsweredVia, StaffChannel
 from app.models.tables import COMPLAINTS
 from app.notifications import reminders
+from app.notifications.messages import last_day
 from app.notifications.outbox import Message, notify, town_dispatchers
 from app.orders.queries import SCOPE_COLUMN
 from app.orders.records import order_in_scope, upload_problems
@@ -51,8 +52,7 @@ def complaint_due(session: Session, ctx: Context, now: datetime) -> datetime:
 
 def _due_text(ctx: Context, due: datetime) -> str:
     """The deadline as people say it: 11月24日24时 (the end of that day)."""
-    last = (due - timedelta(microseconds=1)).astimezone(ctx.settings.zone)
-    return f"{last.month}月{last.day}日24时"
+    return f"{last_day(due, ctx.settings.zone)}24时"
 
 
 def _upload_problems(
