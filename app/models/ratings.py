@@ -41,6 +41,7 @@ class Rating(Base):
         Index("ix_ratings_agent", "agent_id", "rated_at"),
         Index("ix_ratings_district", "district_id", "rated_at"),
         CheckConstraint("order_outcome IN ('done', 'refused', 'terminated')", name="order_outcome"),
+        CheckConstraint("channel IN ('app', 'web', 'paper', 'default')", name="channel"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -63,6 +64,13 @@ class Rating(Base):
     # How the order ended: done (办结 and handed back), refused (不予受理, 退办) or terminated
     # (终止办理). A refusal is service too (好差评全覆盖); the figures keep them apart.
     order_outcome: Mapped[str] = mapped_column(String(10), default="done", server_default="done")
+    # Where the rating came from: app (the resident in the mini-program), web (the public
+    # progress page, after the ID or phone digits), paper (a rating card the agent recorded
+    # with a photo of it, in card_upload_ids) or default (the window passed). recorded_by is
+    # the staff member who typed a paper card in; the figures show those apart.
+    channel: Mapped[str] = mapped_column(String(10), default="app", server_default="app")
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    card_upload_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Rectification(Base):
