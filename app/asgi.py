@@ -46,6 +46,7 @@ from mini_program_api.public import PublicController
 from mini_program_api.ratings import RESIDENT_ROUTES as RESIDENT_RATING_ROUTES
 from mini_program_api.staff import agent_router, dispatch_router
 from mini_program_api.uploads import UploadController, local_download, local_upload
+from mini_program_api.wallet import WalletController
 
 log = logging.getLogger("daiban")
 
@@ -87,6 +88,7 @@ def create_app(
             AuthController,
             PublicController,
             MeController,
+            WalletController,
             agent_router,
             dispatch_router,
             admin_router,

@@ -116,6 +116,16 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
     unattached_upload_ttl_hours: int = 24
 
 
+class UploadSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # 语音留言: a voice note is at most this big and this long (the mini-program's recorder
+    # stops at 60 seconds unless told otherwise; 60 s of its MP3 at 48 kbit/s is 360 kB).
+    max_voice_bytes: int = 2_097_152
+    max_voice_seconds: int = 60
+    # 材料夹: a kept document expires this many days after it was kept (and never after its
+    # own validity when the resident gives it).
+    wallet_days: int = 365
+
+
 class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # "in-process" runs jobs inside the API process; "off" leaves them to `daiban worker`.
     mode: Literal["in-process", "off"] = "in-process"
@@ -174,6 +184,9 @@ class OrderSettings(msgspec.Struct, frozen=True, kw_only=True):
     # 绿色通道 (老弱病残孕): a resident this old or older by the birth date in the ID number
     # on their profile is flagged at submission (0: only as declared or set by the agent).
     green_channel_age: int = 70
+    # 提出异议: the working days a disputed order's reopened work is due in, counted like a
+    # promised limit from the day of the dispute (the day itself not counted).
+    dispute_days: int = 5
 
 
 AREAS: dict[str, type[msgspec.Struct]] = {
@@ -183,6 +196,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "security": SecuritySettings,
     "wechat": WeChatSettings,
     "storage": StorageSettings,
+    "uploads": UploadSettings,
     "scheduler": SchedulerSettings,
     "ratings": RatingSettings,
     "limits": LimitSettings,
@@ -200,6 +214,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     wechat: WeChatSettings = msgspec.field(default_factory=WeChatSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    uploads: UploadSettings = msgspec.field(default_factory=UploadSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     ratings: RatingSettings = msgspec.field(default_factory=RatingSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
@@ -368,6 +383,8 @@ def validate(settings: Settings) -> Settings:
             "DAIBAN_STORAGE_UNATTACHED_UPLOAD_TTL_HOURS",
             settings.storage.unattached_upload_ttl_hours,
         ),
+        ("DAIBAN_UPLOADS_MAX_VOICE_BYTES", settings.uploads.max_voice_bytes),
+        ("DAIBAN_UPLOADS_MAX_VOICE_SECONDS", settings.uploads.max_voice_seconds),
     ):
         if value < 1:
             raise SettingsError(f"{name}: must be a positive number (got {value})")
@@ -441,6 +458,11 @@ def validate(settings: Settings) -> Settings:
         raise SettingsError(
             "DAIBAN_ORDERS_GREEN_CHANNEL_AGE: must be 0 (off) to 150"
             f" (got {settings.orders.green_channel_age})"
+        )
+    if not 1 <= settings.orders.dispute_days <= 60:
+        raise SettingsError(
+            "DAIBAN_ORDERS_DISPUTE_DAYS: working days, from 1 to 60"
+            f" (got {settings.orders.dispute_days})"
         )
     if settings.server.metrics_token and len(settings.server.metrics_token) < 32:
         raise SettingsError("DAIBAN_SERVER_METRICS_TOKEN: must be at least 32 characters")

@@ -19,8 +19,10 @@ log = logging.getLogger("daiban.wechat")
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 TOKEN_EXPIRED_CODES = {40001, 42001}
-# Dev mode's text check: words that keep a comment from staff (live mode asks WeChat).
-DEV_BLOCKED_WORDS = ("傻逼", "他妈的", "操你", "去死", "滚蛋", "王八蛋", "畜生", "垃圾东西")
+# Words that keep a comment from staff: dev mode's stand-in for WeChat's text check, and the
+# check of comments written away from the mini-program (a paper rating card, the progress
+# page), which have no WeChat identity to ask WeChat with.
+BLOCKED_WORDS = ("傻逼", "他妈的", "操你", "去死", "滚蛋", "王八蛋", "畜生", "垃圾东西")
 
 
 class WeChatSession(msgspec.Struct, frozen=True):
@@ -202,6 +204,11 @@ class LiveWeChat:
         return str(info["purePhoneNumber"])
 
 
+def local_text_verdict(content: str) -> str:
+    """msgSecCheck's "suggest" by the local word list: "risky" or "pass"."""
+    return "risky" if any(word in content for word in BLOCKED_WORDS) else "pass"
+
+
 class DevWeChat:
     """Dev mode: `dev:<name>` logs in as openid `dev_<name>`; `dev:<phone>` is a phone code."""
 
@@ -229,7 +236,7 @@ class DevWeChat:
 
     async def check_text(self, openid: str, content: str) -> str:
         """Dev mode's stand-in for msgSecCheck: a short local word list."""
-        return "risky" if any(word in content for word in DEV_BLOCKED_WORDS) else "pass"
+        return local_text_verdict(content)
 
     async def aclose(self) -> None:
         return None

@@ -3,9 +3,10 @@ phone, without WeChat and without a login (app/orders/progress_page.py has the r
 
 A router of its own, mounted beside the console's and sharing only its template engine and
 filters (it imports nothing of the console: tests/platform/test_architecture.py): no
-session, no cookies, no CSRF (there is nothing to forge: the page changes
-nothing of the order). The digits are posted in a form, so they never sit in an address,
-and the answer is the page itself. Every answer is never cached, carries its own content
+session, no cookies, no CSRF token: the digits change nothing of the order, and the one form
+that does, the rating (app/ratings/web.py), carries a ticket only a page past the digits
+has. The digits are posted in a form, so they never sit in an address, and the answer is
+the page itself. Every answer is never cached, carries its own content
 security policy (no script at all; the one inline style allowed by its hash) and asks not
 to be indexed.
 
@@ -31,6 +32,9 @@ from app import errors
 from app.context import Context
 from app.orders import progress_page
 from app.orders.progress_page import PATH, Locked, Shown, Wrong
+from app.ratings import web
+from app.ratings.outputs import GRADE_NAMES
+from app.ratings.service import RatingInput
 from app.security import addresses
 
 log = logging.getLogger("daiban.progress_page")
@@ -39,6 +43,10 @@ STORE = "progress_page"  # app/asgi.py registers the rate limits' store under th
 ADDRESS_STRIKES = 20
 ADDRESS_WINDOW = 15 * 60  # seconds
 MAX_FIELD = 40  # a digits field longer than this is not read
+MAX_TICKET = 64
+MAX_COMMENT = 500
+MAX_TAGS = 8
+GRADES = {str(g): g for g in range(1, 6)}
 CSS = (
     "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;"
     "margin:0;padding:16px;color:#1b1b1b;background:#f6f7f9;line-height:1.6;font-size:17px}"
@@ -51,6 +59,9 @@ CSS = (
     "input{font-size:1.4rem;width:6em;padding:6px;letter-spacing:.2em}"
     "button{font-size:1.1rem;padding:8px 20px;margin-left:8px}"
     "a{color:#0b57d0}.hint{color:#666;font-size:.9rem}"
+    ".grades button{display:block;width:100%;margin:0 0 8px;text-align:left}"
+    ".tags label{display:inline-block;margin:0 12px 8px 0}"
+    "textarea{width:100%;font-size:1rem;box-sizing:border-box}"
 )
 POLICY = (
     "default-src 'none'; "
@@ -73,7 +84,16 @@ def _page(status: int, **context: Any) -> Template:
         headers["Retry-After"] = str(ADDRESS_WINDOW)
     return Template(
         template_name="progress_page.html",
-        context={"css": CSS, "view": None, "error": None, **context},
+        context={
+            "css": CSS,
+            "view": None,
+            "error": None,
+            "offer": None,
+            "rated": None,
+            "chosen": None,
+            "rating_error": None,
+            **context,
+        },
         status_code=status,
         headers=headers,
     )
@@ -126,13 +146,20 @@ async def answer(request: Request[Any, Any, Any], token: FromPath[str]) -> Templ
         return _page(429, token=token, error="尝试次数过多，请15分钟后再试。")
     form = await request.form()
     typed = str(form.get("digits") or "")[:MAX_FIELD]
+
+    def check(session: Any) -> tuple[Any, web.Offer | web.Rated | None]:
+        result = progress_page.attempt(session, ctx, token, typed)
+        if isinstance(result, Shown):
+            return result, web.offer(session, ctx, token, result.order_id)
+        return result, None
+
     try:
-        result = await ctx.db.run_write(lambda s: progress_page.attempt(s, ctx, token, typed))
+        result, offer = await ctx.db.run_write(check)
     except errors.NotFound:
         await _strike(store, key)
         return _page(404, missing=True)
     if isinstance(result, Shown):
-        return _page(200, token=token, view=result.view)
+        return _page(200, token=token, view=result.view, **_offered(offer))
     await _strike(store, key)
     if isinstance(result, Locked):
         log.info("progress page locked", extra={"until": result.until.isoformat()})
@@ -151,5 +178,65 @@ async def answer(request: Request[Any, Any, Any], token: FromPath[str]) -> Templ
     )
 
 
+def _offered(offer: web.Offer | web.Rated | None) -> dict[str, Any]:
+    if isinstance(offer, web.Rated):
+        return {"rated": offer}
+    return {"offer": offer}
+
+
+def _clean(text: str) -> str | None:
+    """A comment as typed, or None when it holds a control character (a NUL, say)."""
+    if any((ord(c) < 0x20 and c not in "\r\n\t") or c == "\x7f" for c in text):
+        return None
+    return text.strip()
+
+
+@post("/{token:str}/rating", name="progress_page_rating", status_code=200)
+async def rating(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+    """The rating form: a grade first (no `confirm`), then its tags and a comment. A ticket
+    that is not this page's, or has expired, sends the resident back to the digits."""
+    ctx = ctx_of(request)
+    store = _store(request)
+    key = f"{STORE}:{client_address(request)}"
+    if await _address_strikes(store, key) >= ADDRESS_STRIKES:
+        return _page(429, token=token, error="尝试次数过多，请15分钟后再试。")
+    form = await request.form()
+    ticket = str(form.get("ticket") or "")[:MAX_TICKET]
+    grade = GRADES.get(str(form.get("grade") or ""))
+    try:
+        order_id, view = await ctx.db.run_read(lambda s: web.checked_page(s, ctx, token, ticket))
+    except errors.NotFound:
+        await _strike(store, key)
+        return _page(404, missing=True)
+    except web.TicketExpired:
+        await _strike(store, key)
+        return _page(403, token=token, error="页面已过期，请重新输入后四位。")
+    shown: dict[str, Any] = {"token": token, "view": view}
+    if grade is None or not form.get("confirm"):
+        offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
+        if grade is None or not isinstance(offer, web.Offer):
+            return _page(200, **shown, **_offered(offer))
+        chosen = {"grade": grade, "name": GRADE_NAMES[grade], "tags": web.tags_for(grade)}
+        return _page(200, **shown, offer=offer, chosen=chosen)
+    tags = [str(t)[:20] for t in form.getall("tags", [])][:MAX_TAGS]
+    comment = _clean(str(form.get("comment") or "")[:MAX_COMMENT])
+    if comment is None:
+        offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
+        return _page(
+            422, **shown, **_offered(offer), rating_error="评价内容含有无法识别的字符，请重新填写。"
+        )
+    data = RatingInput(grade=grade, tags=tags, comment=comment or None)
+    try:
+        await ctx.db.run_write(lambda s: web.rate(s, ctx, token, ticket, data))
+    except errors.DomainError as exc:
+        offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
+        problems = [p["message"] for p in exc.extra.get("errors", [])]
+        said = "；".join([exc.detail, *problems])
+        return _page(exc.status, **shown, **_offered(offer), rating_error=said)
+    log.info("progress page rating", extra={"order_id": order_id})
+    offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
+    return _page(200, **shown, **_offered(offer), thanks=True)
+
+
 def progress_router() -> Router:
-    return Router(path=PATH, route_handlers=[page, answer], include_in_schema=False)
+    return Router(path=PATH, route_handlers=[page, answer, rating], include_in_schema=False)

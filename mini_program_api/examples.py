@@ -36,7 +36,10 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "materials": {"id_card": [1201], "hukou": [1202]},
         "note": "白天在家,下午三点后方便接电话",
         "greenChannel": True,
+        "voiceNoteUploadIds": [1204],
+        "signEntrustment": True,
     },
+    "SignEntrustmentInput": {"signatureUploadId": 1230},
     "EnteredOrderInput": {
         "itemCode": "RS-0001",
         "materials": {"id_card": [1201], "hukou": [1202]},
@@ -60,6 +63,10 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "feesCollectedFen": 0,
     },
     "DeliveryInput": {"deliveryMethod": "delivery", "proofUploadIds": [1221]},
+    "DisputeInput": {
+        "reason": "社保卡上的名字印错了一个字,还没有改过来",
+        "photoUploadIds": [1230],
+    },
     "ReassignInput": {"agentId": 13, "reason": "A岗请假,由B岗代办"},
     "ExplanationInput": {"explanation": "区里系统升级停办两天,已向群众说明"},
     "ProgressInput": {
@@ -86,6 +93,18 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "grade": 5,
         "tags": ["办事快", "态度好"],
         "comment": "代办员上门帮我办好了,谢谢",
+    },
+    "KeepInput": {
+        "orderId": 88,
+        "material": "id_card",
+        "consent": True,
+        "validUntil": "2036-05-17",
+    },
+    "RatingCardInput": {
+        "grade": 4,
+        "tags": ["全程代办省心"],
+        "comment": "评价卡上写:办得挺好",
+        "cardUploadIds": [912],
     },
     "FollowUpInput": {"grade": "satisfied", "comment": "问题已经解决"},
     "ComplaintInput": {"orderId": 88, "text": "代办员电话一直打不通"},

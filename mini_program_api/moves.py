@@ -15,7 +15,7 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.orders import moves, queries
+from app.orders import moves, queries, transfer
 from app.orders.outputs import OrderDetail
 from app.orders.states import ALLOWED_TRANSITIONS
 from app.security.tokens import Principal
@@ -24,6 +24,7 @@ from mini_program_api.schemas import (
     AssignInput,
     CompletionInput,
     DeliveryInput,
+    DisputeInput,
     Input,
     MoveInput,
     ReasonInput,
@@ -42,7 +43,10 @@ async def act(
     payload = moves.ActionInput(**fields)
 
     def work(session: Session) -> OrderDetail:
-        moves.act(session, ctx, principal, order_id, action, payload)
+        if action == "transfer":  # the move, then the dispatch at the new station
+            transfer.transfer(session, ctx, principal, order_id, payload.reason)
+        else:
+            moves.act(session, ctx, principal, order_id, action, payload)
         return queries.order_detail(session, ctx, principal, order_id, scoped=False)
 
     return await ctx.db.run_write(work)
@@ -59,6 +63,7 @@ ROUTES: list[tuple[str, str, type[Input] | None, str]] = [
     ("resident", "resume", None, "恢复办理 (中止后)"),
     ("resident", "confirm_receipt", None, "确认收到办理结果"),
     ("resident", "cancel", None, "撤回委托 (受理前)"),
+    ("resident", "dispute", DisputeInput, "提出异议 (回交后评价期内: 重新办理)"),
     ("agent", "take", None, "接单"),
     ("agent", "decline", ReasonInput, "退回派单池 (须说明原因)"),
     ("agent", "accept", None, "受理: 开始计时"),
@@ -70,6 +75,7 @@ ROUTES: list[tuple[str, str, type[Input] | None, str]] = [
     ("agent", "complete", CompletionInput, "办结: 准予或不予"),
     ("agent", "deliver", DeliveryInput, "回交办理结果"),
     ("agent", "terminate", ReasonInput, "终止办理 (须说明原因)"),
+    ("agent", "transfer", None, "全区通办: 转户籍地便民服务站办理 (受理前)"),
     ("dispatcher", "assign", AssignInput, "派单给本镇代办员"),
     ("dispatcher", "terminate", ReasonInput, "终止办理 (须说明原因)"),
 ]

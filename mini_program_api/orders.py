@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.downloads import download_headers
-from app.orders import entered, lookup, moves, progress, queries, slip, submission
+from app.orders import entered, entrustment, lookup, moves, progress, queries, slip, submission
 from app.orders.calendar import CalendarView, OverrideDay, calendar_year, enter_calendar_year
+from app.orders.entrustment import EntrustmentView
 from app.orders.lookup import FoundOrder
 from app.orders.outputs import OrderDetail, OrderPage
 from app.orders.states import OrderStatus
@@ -31,6 +32,7 @@ from mini_program_api.schemas import (
     Input,
     OrderSearchInput,
     ProgressInput,
+    SignEntrustmentInput,
     SubmitOrderInput,
 )
 
@@ -70,6 +72,9 @@ def _submit_input(
         appointment_at=data.appointment_at,
         idempotency_key=key,
         entrustment_upload_ids=entrustment,
+        voice_note_upload_ids=list(data.voice_note_upload_ids) or None,
+        sign_entrustment=data.sign_entrustment,
+        station_id=data.station_id if entrustment is None else None,
     )
 
 
@@ -94,6 +99,16 @@ async def _submit(
     if detail is not None:
         return detail
     return await ctx.db.run_read(lambda s: queries.order_detail(s, ctx, principal, order_id))
+
+
+ENTRUSTMENT_SUMMARY = (
+    "委托书: 按办件生成的委托书文字 (委托人、受托代办员及服务站、事项、期限、日期), 供签署前阅读;"
+    " 已签署的给出签署时的文字、时间和 PDF 文件"
+)
+
+
+async def _entrustment(ctx: Context, principal: Principal, order_id: int) -> EntrustmentView:
+    return await ctx.db.run_read(lambda s: entrustment.view(s, ctx, principal, order_id))
 
 
 class ResidentOrderController(Controller):
@@ -145,6 +160,30 @@ class ResidentOrderController(Controller):
         layout: FromQuery[SlipLayout] = "a4",
     ) -> Response[bytes]:
         return await _slip(ctx, principal, order_id, layout)
+
+    @get("/{order_id:int}/entrustment", summary=ENTRUSTMENT_SUMMARY)
+    async def entrustment(
+        self, order_id: FromPath[int], ctx: Ctx, principal: Caller
+    ) -> EntrustmentView:
+        return await _entrustment(ctx, principal, order_id)
+
+    @post(
+        "/{order_id:int}/entrustment/sign",
+        status_code=200,
+        opt={"errors": (409, 422, 503)},
+        summary=(
+            "在手机上签署委托书: 上传手写签名 (PNG, 用途 entrustment) 后提交其编号;"
+            " 生成带签名和文字校验码的 PDF, 作为办件的委托书。派单后、受理前可签, 只能签一次"
+        ),
+    )
+    async def sign_entrustment(
+        self,
+        order_id: FromPath[int],
+        data: JSONBody[SignEntrustmentInput],
+        ctx: Ctx,
+        principal: Caller,
+    ) -> EntrustmentView:
+        return await entrustment.sign(ctx, principal, order_id, data.signature_upload_id)
 
 
 class AgentOrderController(Controller):
@@ -207,6 +246,12 @@ class AgentOrderController(Controller):
         layout: FromQuery[SlipLayout] = "a4",
     ) -> Response[bytes]:
         return await _slip(ctx, principal, order_id, layout)
+
+    @get("/{order_id:int}/entrustment", summary=ENTRUSTMENT_SUMMARY + " (只限承办的代办员)")
+    async def entrustment(
+        self, order_id: FromPath[int], ctx: Ctx, principal: Caller
+    ) -> EntrustmentView:
+        return await _entrustment(ctx, principal, order_id)
 
     @post("/{order_id:int}/explain-delay", status_code=200, summary="填写延期说明")
     async def explain_delay(

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.types import ControllerRouterHandler
 
 from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
 from app.models import Account
@@ -28,6 +29,18 @@ class RatingInput(Input):
         list[Annotated[str, msgspec.Meta(max_length=20)]], msgspec.Meta(max_length=8)
     ] = []
     comment: Note | None = None
+
+
+class RatingCardInput(Input, kw_only=True):
+    """A paper rating card (评价卡) the resident filled in and signed, typed in by staff."""
+
+    grade: Grade
+    tags: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=20)]], msgspec.Meta(max_length=8)
+    ] = []
+    comment: Note | None = None
+    # Photos of the signed card: the recorder's own finished uploads (at least one).
+    card_upload_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=3)]
 
 
 class FollowUpInput(Input):
@@ -185,6 +198,21 @@ async def agent_ratings(
 ) -> list[RatingView]:
     return await ctx.db.run_read(
         lambda s: ratings.staff_ratings(s, principal, cursor=cursor, limit=limit)
+    )
+
+
+@post(
+    "/orders/{order_id:int}/rating-card",
+    summary="登记纸质评价卡 (群众签字的评价卡, 附照片; 统计中单列)",
+)
+async def record_rating_card(
+    order_id: FromPath[int], data: JSONBody[RatingCardInput], ctx: Ctx, principal: Caller
+) -> RatingView:
+    request = ratings.RatingInput(grade=data.grade, tags=data.tags, comment=data.comment)
+    return await ctx.db.run_write(
+        lambda s: ratings.record_card(
+            s, ctx, principal, order_id, request, tuple(data.card_upload_ids)
+        )
     )
 
 
@@ -353,6 +381,6 @@ class AdminRatingController(StaffRatingController):
 
 
 RESIDENT_ROUTES = [ResidentRatingController, ResidentComplaintController]
-AGENT_ROUTES = [agent_ratings]
-DISPATCHER_ROUTES = [DispatcherRatingController]
+AGENT_ROUTES: list[ControllerRouterHandler] = [agent_ratings, record_rating_card]
+DISPATCHER_ROUTES: list[ControllerRouterHandler] = [DispatcherRatingController, record_rating_card]
 ADMIN_ROUTES = [AdminRatingController]

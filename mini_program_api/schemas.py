@@ -154,6 +154,14 @@ class SubmitOrderInput(Input):
     home_visit: bool = False  # 上门: the agent comes to the resident's home
     # 预约: a time agreed with the agent, with its offset (2026-12-03T09:30:00+08:00)
     appointment_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    # 语音留言: recordings (uploads of purpose voice) for a resident who cannot type
+    voice_note_upload_ids: Annotated[list[Id], msgspec.Meta(max_length=3)] = []
+    # The entrustment (委托书) will be signed on the phone before 受理: its material may be
+    # left empty now (POST /mp/v1/orders/{id}/entrustment/sign)
+    sign_entrustment: bool = False
+    # 全区通办: another village station of the district to serve the resident (where they
+    # work, where family lives); left out, their own village's. An agent's entry ignores it.
+    station_id: Id | None = None
 
 
 class PersonInput(Input):
@@ -169,6 +177,13 @@ class EnteredOrderInput(SubmitOrderInput, kw_only=True):
 
     resident: PersonInput
     entrustment_upload_ids: UploadIds  # photos of the signed entrustment form (委托书)
+
+
+class SignEntrustmentInput(Input):
+    """The resident's signature, drawn on the phone and uploaded as a PNG (purpose
+    entrustment)."""
+
+    signature_upload_id: Id
 
 
 class DutyInput(Input):
@@ -240,6 +255,13 @@ class DeliveryInput(Input):
     reason: Note | None = None
 
 
+class DisputeInput(Input):
+    """提出异议: what was not resolved, in the resident's words, with photos if any."""
+
+    reason: RequiredReason
+    photo_upload_ids: UploadIds = []
+
+
 class ProgressInput(Input):
     """上报件 / 联办件: one step of the matter's journey (app/orders/progress.py)."""
 
@@ -284,3 +306,13 @@ class SubscribeInput(Input):
         list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
         msgspec.Meta(min_length=1, max_length=20),
     ]
+
+
+class KeepInput(Input, kw_only=True):
+    """Keep a material of my own order, as the agent accepted it, in my wallet."""
+
+    order_id: Id
+    material: MaterialCode  # id_card, hukou_book, disability_cert, …
+    # The resident's explicit yes to the text the mini-program shows (wallet.CONSENT_TEXT).
+    consent: Literal[True]
+    valid_until: date | None = None  # the document's own validity, e.g. the ID card's back

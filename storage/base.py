@@ -19,6 +19,10 @@ EXTENSIONS = {
     "image/webp": "webp",
     "image/heic": "heic",
     "application/pdf": "pdf",
+    # Voice notes: served as what they are, so a phone plays them (storage/audio.py).
+    "audio/mpeg": "mp3",
+    "audio/aac": "aac",
+    "audio/mp4": "m4a",
 }
 TYPES_BY_EXTENSION = {ext: content_type for content_type, ext in EXTENSIONS.items()}
 # Files the service itself writes (ledgers): served for download, never accepted as uploads.
@@ -30,16 +34,18 @@ DOCUMENT_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreads
 DOWNLOAD_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+        "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
     ),
 }
 
 
 def content_disposition(key: str) -> str:
-    """Photos open in place; PDFs and spreadsheets are saved (a PDF viewer runs scripts)."""
+    """Photos and voice notes open in place; PDFs and spreadsheets are saved (a PDF viewer
+    runs scripts)."""
     name = key.rsplit("/", 1)[-1]
     extension = name.rsplit(".", 1)[-1]
-    kind = "inline" if TYPES_BY_EXTENSION.get(extension, "").startswith("image/") else "attachment"
+    media = TYPES_BY_EXTENSION.get(extension, "").startswith(("image/", "audio/"))
+    kind = "inline" if media else "attachment"
     return f'{kind}; filename="{name}"'
 
 

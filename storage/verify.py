@@ -1,10 +1,12 @@
-"""Check that an upload really is the image or PDF it claims to be, and clean it for storage.
+"""Check that an upload really is the image, PDF or voice note it claims to be, and clean it
+for storage.
 
 Images are decoded (at most `max_decoded_pixels`: a JPEG larger than that is decoded at a
 half, quarter or eighth of its size, which its format allows cheaply; any other image must
 fit) and re-encoded without EXIF or GPS. PDFs are parsed with pypdf and refused when broken
 or when they carry active content (scripts, launch or submit actions, embedded files, XFA
-forms); a clean PDF is kept byte for byte, so signatures inside it stay valid."""
+forms); a clean PDF is kept byte for byte, so signatures inside it stay valid. Voice notes
+(MP3, AAC) are read frame by frame in storage/audio.py, for what they are and how long."""
 
 from __future__ import annotations
 
@@ -23,9 +25,19 @@ from PIL import Image, ImageOps
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
+from storage.audio import AAC, M4A, MP3, NotAudio, read_audio
+
 ALLOWED_TYPES: Final = frozenset(
     {"image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"}
 )
+# Voice notes (语音留言), as the mini-program's recorder writes them: MP3, or AAC as ADTS
+# frames (.aac) or in an MP4 container (.m4a). Any of the three may be declared for any of
+# them (phones name the recorder's "aac" either way); what is stored says what it is.
+AUDIO_TYPES: Final = frozenset({MP3, AAC, M4A})
+# A recording may run this much past the limit: the recorder stops on time, but the last
+# frame it writes is whole (up to 64 ms), and an encoder pads the start.
+AUDIO_GRACE_MS: Final = 1000
+MIN_AUDIO_MS: Final = 500
 
 # Enough for every signature sniff() knows, including an ftyp box with a few compatible brands.
 SNIFF_BYTES: Final = 64
@@ -111,6 +123,9 @@ _MESSAGES: Final = {
     "pdf_encrypted": "PDF 文件设有密码,无法查看,请上传没有密码的文件或拍照上传",
     "pdf_active_content": "PDF 文件中含有脚本、附件或自动操作,不能上传;请打印后拍照上传",
     "pdf_too_many_pages": f"PDF 文件超过{MAX_PDF_PAGES}页,请只上传需要的页面",
+    "audio_invalid": "这段录音无法播放,请重新录音",
+    "audio_too_long": "录音太长了,请在60秒以内",  # the limit is a setting: said as it is set
+    "audio_too_short": "录音太短了,请按住多说几句",
 }
 
 
@@ -143,6 +158,7 @@ class Verified:
     height: int | None
     thumbnail: bytes | None
     thumbnail_type: str | None
+    duration_ms: int | None = None  # a voice note's
 
 
 class _Limits(NamedTuple):
@@ -206,6 +222,39 @@ def verify(
         return _verify_pdf(data)
     limits = _Limits(max_pixels, max_decoded_pixels, min_side, max_side)
     return _verify_image(data, sniffed, limits)
+
+
+def verify_audio(data: bytes, declared_type: str, *, max_bytes: int, max_seconds: int) -> Verified:
+    """Check a voice note: audio of a kind the recorder makes, played through to its end,
+    at most `max_seconds` long (and AUDIO_GRACE_MS). Returns what to keep: an MP3's or
+    ADTS stream's frames without tags, an M4A as it is. Raises VerificationError."""
+    if not data:
+        raise VerificationError("file_empty", "录音文件是空的,请重新录音")
+    if len(data) > max_bytes:
+        raise VerificationError(
+            "file_too_large", f"录音文件太大了,不能超过 {_megabytes(max_bytes)} MB,请重新录音"
+        )
+    if declared_type.split(";", 1)[0].strip().lower() not in AUDIO_TYPES:
+        raise VerificationError("audio_invalid")
+    try:
+        audio = read_audio(data)
+    except NotAudio as exc:
+        raise VerificationError(exc.code) from None
+    if audio.duration_ms > max_seconds * 1000 + AUDIO_GRACE_MS:
+        raise VerificationError("audio_too_long", f"录音太长了,请在{max_seconds}秒以内")
+    if audio.duration_ms < MIN_AUDIO_MS:
+        raise VerificationError("audio_too_short")
+    return Verified(
+        content_type=audio.content_type,
+        data=audio.data,
+        size=len(audio.data),
+        sha256=hashlib.sha256(audio.data).hexdigest(),
+        width=None,
+        height=None,
+        thumbnail=None,
+        thumbnail_type=None,
+        duration_ms=audio.duration_ms,
+    )
 
 
 def _megabytes(n: int) -> str:

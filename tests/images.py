@@ -47,3 +47,23 @@ def padded_jpeg(size: int) -> bytes:
     a queue forms behind the verification slots)."""
     photo = jpeg(2400, 1800)
     return photo + bytes(max(0, size - len(photo)))
+
+
+def signature_png(width: int = 600, height: int = 240, *, blank: bool = False) -> bytes:
+    """A name written by hand on the mini-program's canvas: dark strokes on a see-through
+    background, as canvasToTempFilePath writes a PNG (`blank`: nothing written)."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    if not blank:
+        pen = ImageDraw.Draw(image)
+        for i in range(6):  # a few strokes across the box, like a signature
+            x = 40 + i * 85
+            pen.line(
+                [(x, 60), (x + 50, 180), (x + 70, 90), (x + 110, 170)],
+                fill=(20, 20, 20, 255),
+                width=7,
+            )
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()

@@ -91,6 +91,9 @@ class Board(msgspec.Struct, rename="camel", kw_only=True):
 
 
 _TOWN = ORDERS.c.town_id == bindparam("town")
+# Waiting for a dispatcher: new orders nobody took (待派单), and disputed ones that run with
+# nobody on them (a second dispute goes to the dispatchers, app/orders/moves.py).
+_POOLED = (ORDERS.c.status.in_(("submitted", "accepted")), ORDERS.c.agent_id.is_(None))
 COUNTS = (
     select(ORDERS.c.status, func.count())
     .where(_TOWN, ORDERS.c.status.in_(ACTIVE))
@@ -121,11 +124,11 @@ POOL = (
             REGIONS, REGIONS.c.id == ORDERS.c.village_id
         )
     )
-    .where(_TOWN, ORDERS.c.status == "submitted", ORDERS.c.priority == bindparam("priority"))
+    .where(_TOWN, *_POOLED, ORDERS.c.priority == bindparam("priority"))
     .order_by(ORDERS.c.id)
     .limit(bindparam("limit"))
 )
-POOL_TOTAL = select(func.count()).where(_TOWN, ORDERS.c.status == "submitted")
+POOL_TOTAL = select(func.count()).where(_TOWN, *_POOLED)
 _DUE_COLUMNS = (
     ORDERS.c.id,
     ORDERS.c.number,

@@ -20,8 +20,13 @@ timelines (a period is business dates, both ends included):
   warning from the photo checks, against those whose photos had none.
 - green channel: the share of orders received with the flag, and the on-time rate of the
   flagged orders completed in the period.
+- disputes (提出异议): the orders disputed in the period, the disputes of the period that
+  were an order's second or more (those go to the dispatchers), and the orders disputed by
+  the agent whose hand-back was disputed. A disputed order's figures above are its first
+  round's (completed, on time, working days): the reopened work is not a second 办结.
 - in progress and overdue: now, not at the period's end.
-- satisfaction: the ratings made in the period, upheld appeals left out.
+- satisfaction: the ratings made in the period, upheld appeals left out; every rating by
+  channel, and paper rating cards typed in by staff apart (with the rate without them).
 """
 
 from __future__ import annotations
@@ -31,13 +36,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, get_args
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.context import Context
+from app.kinds import RatingChannel
 from app.models import CatalogueItem, Order, OrderEvent
 from app.models.tables import ACCOUNTS, ORDERS, RATINGS, VERSIONS
 from app.orders.records import is_overdue
@@ -81,6 +88,9 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
     second_rounds: int  # received in the period and needing 2 notices or more
     second_rounds_by_agent: list[AgentCount]
     second_rounds_by_item: list[ItemCount]
+    disputed: int  # 提出异议: orders disputed in the period
+    second_disputes: int  # disputes in the period that were an order's second or more
+    disputed_by_agent: list[AgentCount]  # by the agent whose hand-back was disputed
     top_items: list[ItemCount]
     channels: dict[str, int]  # mini_program, agent
     by_kind: dict[str, int]  # immediate, promised, joint, escalated
@@ -97,6 +107,14 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
     default_ratings: int
     unserved_ratings: int  # of orders refused or terminated, kept apart
     unserved_satisfaction_rate: float | None
+    # Every rating by where it came from (app, web, paper, default); paper rating cards typed
+    # in by staff, and the satisfaction rate without them (orders done).
+    rating_channels: dict[str, int]
+    paper_ratings: int
+    satisfaction_rate_without_paper: float | None
+
+
+RATING_CHANNELS = get_args(RatingChannel)
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,26 @@ def scope_conditions(
         )
         where.append(table.c.item_id == (item_id or -1))
     return where
+
+
+def first_round(column: str) -> Any:
+    """The first round's due time, overdue mark or completion: once a dispute reopened the
+    order, the value kept then (first_…); before, the order's own."""
+    return case(
+        (ORDERS.c.dispute_rounds > 0, ORDERS.c[f"first_{column}"]), else_=ORDERS.c[column]
+    ).label(column)
+
+
+def first_round_of(order: Any) -> Any:
+    """`first_round` for an order already read: its first round's due time, overdue mark
+    and completion."""
+    if not order.dispute_rounds:
+        return order
+    return SimpleNamespace(
+        due_at=order.first_due_at,
+        overdue_at=order.first_overdue_at,
+        completed_at=order.first_completed_at,
+    )
 
 
 def completed_on_time(order: Any) -> bool:
@@ -162,13 +200,18 @@ def figures(
         .select_from(ORDERS.join(VERSIONS, VERSIONS.c.id == o.item_version_id))
         .where(*where, o.submitted_at >= low, o.submitted_at < high)
     ).all()
+    completed_at = first_round("completed_at")  # a disputed order's first 办结
     cohort = session.execute(
-        select(o.id, o.completed_at).where(*where, o.accepted_at >= low, o.accepted_at < high)
+        select(o.id, completed_at).where(*where, o.accepted_at >= low, o.accepted_at < high)
     ).all()
     completed = session.execute(
-        select(o.accepted_at, o.completed_at, o.due_at, o.overdue_at, o.green_channel).where(
-            *where, o.completed_at >= low, o.completed_at < high
-        )
+        select(
+            o.accepted_at,
+            completed_at,
+            first_round("due_at"),
+            first_round("overdue_at"),
+            o.green_channel,
+        ).where(*where, completed_at >= low, completed_at < high)
     ).all()
     events_in_period = session.execute(
         select(OrderEvent.action, func.count())
@@ -182,6 +225,9 @@ def figures(
         .group_by(OrderEvent.action)
     )
     counts = {action: int(n) for action, n in events_in_period}
+    disputes = _disputes(session, principal, filters, low, high)
+    # Each order disputed in the period once, by the agent of its latest dispute in it.
+    disputed = {order_id: data.get("agentId") for order_id, data in disputes}
     rejected, steps = counts.get("reject", 0), counts.get("progress", 0)
     cohort_ids = [row.id for row in cohort]
     supplemented = (
@@ -209,8 +255,9 @@ def figures(
     green = [row for row in completed if row.green_channel]
     reworked = [r for r in received if (r.supplement_rounds or 0) >= 2]
     rated = _ratings(session, principal, filters, low, high)
-    ratings = [(g, d) for g, d, outcome in rated if outcome == "done"]
-    unserved = [g for g, _, outcome in rated if outcome != "done"]
+    ratings = [(g, d) for g, d, outcome, _ in rated if outcome == "done"]
+    unserved = [g for g, _, outcome, _ in rated if outcome != "done"]
+    unpapered = [g for g, _, outcome, channel in rated if outcome == "done" and channel != "paper"]
     return Figures(
         start=start,
         end=end,
@@ -233,6 +280,11 @@ def figures(
         second_rounds=len(reworked),
         second_rounds_by_agent=_by_agent(session, reworked),
         second_rounds_by_item=_top_items(session, reworked),
+        disputed=len(disputed),
+        second_disputes=sum(1 for _, data in disputes if data.get("round", 1) >= 2),
+        disputed_by_agent=_by_agent(
+            session, [SimpleNamespace(agent_id=agent) for agent in disputed.values()]
+        ),
         top_items=_top_items(session, received),
         channels=dict(Counter(r.channel for r in received)),
         by_kind=dict(Counter(r.kind for r in received)),
@@ -249,22 +301,44 @@ def figures(
         default_ratings=sum(1 for _, d in ratings if d),
         unserved_ratings=len(unserved),
         unserved_satisfaction_rate=_rate(sum(1 for g in unserved if g >= 3), len(unserved)),
+        rating_channels={c: sum(1 for *_, ch in rated if ch == c) for c in RATING_CHANNELS},
+        paper_ratings=len(ratings) - len(unpapered),
+        satisfaction_rate_without_paper=_rate(sum(1 for g in unpapered if g >= 3), len(unpapered)),
     )
 
 
 def _ratings(
     session: Session, principal: Principal, filters: Filters, low: datetime, high: datetime
-) -> list[tuple[int, bool, str]]:
+) -> list[tuple[int, bool, str, str]]:
     table = RATINGS
     rows = session.execute(
-        select(table.c.grade, table.c.is_default, table.c.order_outcome).where(
+        select(table.c.grade, table.c.is_default, table.c.order_outcome, table.c.channel).where(
             *scope_conditions(session, principal, filters, table),
             table.c.rated_at >= low,
             table.c.rated_at < high,
             table.c.excluded.is_(False),
         )
     ).all()
-    return [(int(g), bool(d), str(o)) for g, d, o in rows]
+    return [(int(g), bool(d), str(o), str(c)) for g, d, o, c in rows]
+
+
+def _disputes(
+    session: Session, principal: Principal, filters: Filters, low: datetime, high: datetime
+) -> list[tuple[int, dict[str, Any]]]:
+    """The disputes (提出异议) made in the period, oldest first: the order and the event's
+    data (`round`, the `agentId` whose hand-back was disputed)."""
+    rows = session.execute(
+        select(OrderEvent.order_id, OrderEvent.data)
+        .join(Order, Order.id == OrderEvent.order_id)
+        .where(
+            *scope_conditions(session, principal, filters, ORDERS),
+            OrderEvent.action == "dispute",
+            OrderEvent.at >= low,
+            OrderEvent.at < high,
+        )
+        .order_by(OrderEvent.id)
+    ).all()
+    return [(int(order_id), dict(data or {})) for order_id, data in rows]
 
 
 def _by_agent(session: Session, rows: Sequence[Any]) -> list[AgentCount]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.catalogue.outputs import KIND_NAMES
 from app.context import Context
-from app.ledger.figures import Figures, completed_on_time
+from app.ledger.figures import Figures, completed_on_time, first_round_of
 from app.models import Account, Order, OrderEvent, Rating, Rectification
 from app.models.tables import VERSIONS
 from app.orders.progress import progress_label
@@ -48,6 +48,8 @@ REGISTER_HEADER = [
     "绿色通道",
     "补正轮次",
     "上报联办进度",
+    "异议次数",
+    "异议重办期限",
 ]
 LOG_HEADER = ["时间", "办件号", "操作", "操作人", "角色", "原状态", "新状态", "说明"]
 RATING_HEADER = ["办件号", "事项", "代办员", "评价", "标签", "默认评价", "评价时间", "差评整改"]
@@ -107,9 +109,12 @@ def register_rows(
             else None
         )
         phone = ctx.cipher.decrypt(row.phone_enc, context="phone") if row.phone_enc else None
+        # A disputed order's due date, completion and timeliness are its first round's (as
+        # the figures count them); its reopened work's due date has a column of its own.
+        first = first_round_of(order)
         on_time = ""
-        if order.completed_at is not None:
-            on_time = "是" if completed_on_time(order) else "否"
+        if first.completed_at is not None:
+            on_time = "是" if completed_on_time(first) else "否"
         grade = ""
         if row.grade is not None:
             grade = GRADE_NAMES[row.grade] + ("(默认)" if row.is_default else "")
@@ -125,8 +130,8 @@ def register_rows(
                 CHANNELS.get(order.channel, order.channel),
                 STATUS_NAMES[order.status],
                 _local(order.accepted_at, zone),
-                _last_day(order.due_at, zone),
-                _local(order.completed_at, zone),
+                _last_day(first.due_at, zone),
+                _local(first.completed_at, zone),
                 on_time,
                 OUTCOMES.get(order.outcome or "", ""),
                 grade,
@@ -134,6 +139,8 @@ def register_rows(
                 "是" if order.green_channel else "",
                 order.supplement_rounds or 0,
                 "; ".join(progress_label(p) for p in (order.progress or {}).get("parts", [])),
+                order.dispute_rounds or 0,
+                _last_day(order.due_at, zone) if order.dispute_rounds else "",
             ]
         )
     return out
@@ -231,6 +238,8 @@ def summary_rows(title: str, f: Figures, *, state: str | None = None) -> list[li
         ],
         ["补正率", pct(f.supplement_rate)],
         ["需要第二轮补正件数", f.second_rounds],
+        ["群众提出异议件数", f.disputed],
+        ["其中再次异议(转调度员派单)", f.second_disputes],
         ["绿色通道占比", pct(f.green_channel_share)],
         ["绿色通道按期办结率", pct(f.green_channel_on_time_rate)],
         *[[f"{name}件数", f.by_kind.get(kind, 0)] for kind, name in KIND_NAMES.items()],

@@ -16,6 +16,7 @@ from app.models.orders import (
 from app.models.ratings import Complaint, Rating, RatingAppeal, Rectification
 from app.models.regions import Region
 from app.models.uploads import Upload
+from app.models.wallet import WalletItem
 
 __all__ = [
     "Account",
@@ -45,4 +46,5 @@ __all__ = [
     "Reminder",
     "SubscriptionCredit",
     "Upload",
+    "WalletItem",
 ]

@@ -93,13 +93,33 @@ class Order(Base):
     supplement_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # How many supplement notices (一次性告知) the order has had: a second is a rework round.
     supplement_rounds: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # 提出异议: how many times the resident said a handed-back order was not resolved; each
+    # reopened it with a fresh clock (DAIBAN_ORDERS_DISPUTE_DAYS). A server default: the
+    # submission's insert needs no value for it.
+    dispute_rounds: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # The first round's clock as it ended, kept at the first dispute (the reopened work uses
+    # due_at, overdue_at and completed_at): the figures count the order's first 办结 by these.
+    first_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # 上报件 / 联办件: each department's part as it stands (app/orders/progress.py):
     # {"parts": [{"key", "department", "name", "step", "on", "at"}]}, from submission (no
     # parts yet); None for the other kinds of item.
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     first_contact_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    # Agent-entered orders (代为委托): photos of the signed entrustment form (委托书).
+    # 全区通办: the resident's own village when they chose to be served by another station
+    # of the district (village_id is that station's); NULL when served at home. An item
+    # that must be handled where the resident is registered is handed over there (transfer).
+    home_village_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    # The entrustment (委托书): photos of the signed paper form (an agent-entered order's),
+    # and the PDF the service makes when the resident signs on the phone.
     entrustment_upload_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # Signed on the phone (app/orders/entrustment.py): {"signedAt", "lines" (the text as
+    # signed), "sha256" (of the text, printed on the PDF), "uploadId" (the PDF),
+    # "signatureUploadId" (the hand-drawn PNG)}; NULL until then. Set once.
+    entrustment_signature: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # 语音留言: the resident's voice notes given at submission (uploads of purpose voice).
+    voice_note_upload_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(80))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,5 @@
-"""Uploaded files (photos of documents, PDFs): who sent them, where they are, what they are."""
+"""Uploaded files (photos of documents, PDFs, voice notes): who sent them, where they are,
+what they are."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ UPLOAD_PURPOSES = (
     "proof",
     "complaint",
     "staff_photo",
+    "voice",
 )
 
 
@@ -63,6 +65,9 @@ class Upload(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
+    # A voice note's length, read from its frames when it completed (storage/audio.py), so
+    # an order shows it without reading the file again; NULL for every other file.
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
     rejected_code: Mapped[str | None] = mapped_column(String(40))
     # What the photo checks found when it completed (app/uploads/quality.py): a list of
     # {code, message}, empty when nothing was found or the file is not a photo; NULL before
@@ -76,6 +81,9 @@ class Upload(Base):
     # unattached uploads leaves such files alone; the retention job removes them once the
     # case has been over for DAIBAN_RETENTION_ORDER_FILES_DAYS.
     kept_for: Mapped[str | None] = mapped_column(String(40))
+    # The wallet item (材料夹) this file is a copy of: the wallet's own copy (kept_for
+    # "wallet:<id>"), or a copy made for an order from it (app/uploads/wallet.py).
+    wallet_item_id: Mapped[int | None] = mapped_column(ForeignKey("wallet_items.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the raw file's key was cleared for good, after the form could no longer be used

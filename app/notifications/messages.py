@@ -199,6 +199,44 @@ def declined(o: OrderFacts, agent: str | None, reason: str | None) -> Message:
     )
 
 
+def dispute_received(o: OrderFacts, to_dispatchers: bool) -> Message:
+    """提出异议, as the resident is told: who takes it up and by when."""
+    who = "已转镇便民服务中心重新派单" if to_dispatchers else "已交代办员重新办理"
+    return o.message(
+        "dispute_received",
+        "异议已提交",
+        f"您对“{o.item}”提出的异议已提交,{who},承诺{last_day(o.due_at, o.zone)}前办结。",
+    )
+
+
+def disputed(
+    o: OrderFacts,
+    village: str | None,
+    agent: str | None,
+    reason: str | None,
+    rounds: int,
+    *,
+    for_dispatcher: bool,
+) -> Message:
+    """提出异议, as staff are told: the order's agent and the town's dispatchers. The first
+    dispute goes back to the agent; a later one waits for a dispatcher to dispatch it."""
+    due = last_day(o.due_at, o.zone)
+    said = f"群众第{rounds}次提出异议:{reason or '未写明'}"
+    order = f"办件{o.number}“{o.item}”"
+    if rounds == 1 and for_dispatcher:
+        then = f"已退回{agent or '代办员'}重新办理,{due}前办结"
+    elif rounds == 1:
+        then = f"请重新办理,{due}前办结"
+    elif for_dispatcher:
+        then = f"原承办人{agent or '未定'},请重新派单,{due}前办结"
+    else:
+        then = "已转调度员重新派单"
+    where = (village or "") if for_dispatcher else ""  # dispatchers see the whole town
+    body = f"{where}{order}{said}。{then}。"
+    title = "群众提出异议" if rounds == 1 else "群众再次提出异议"
+    return o.message("disputed", title, body, note=reason, name=agent)
+
+
 def overdue(o: OrderFacts, agent: str | None, for_dispatcher: bool) -> Message:
     due = last_day(o.due_at, o.zone)
     if for_dispatcher:

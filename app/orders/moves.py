@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, get_args
 
@@ -26,13 +26,16 @@ from app.orders.progress import check_parts_settled
 from app.orders.records import (
     GAP_REASON,
     INSERT_EVENT,
+    ORDER_BY_ID,
     STATUS_AND_AGENT_BY_ID,
     DelayExplanationRequired,
+    DisputeWindowOver,
     GapsOutstanding,
     NotOverdue,
     OrderRow,
     attach_uploads,
     check_materials,
+    dispute_open,
     event_values,
     gaps,
     guide_version,
@@ -49,6 +52,8 @@ from app.regions.service import within
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
 
+MAX_DISPUTE_REASON = 500  # characters: as the API's bodies bound a reason
+
 
 @dataclass
 class ActionInput:
@@ -62,16 +67,20 @@ class ActionInput:
     receipt_upload_ids: list[int] = field(default_factory=list)
     delivery_method: str | None = None
     proof_upload_ids: list[int] = field(default_factory=list)
+    photo_upload_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
 class Change:
-    """What an action writes: order columns, the timeline note and data, files to attach."""
+    """What an action writes: order columns, the timeline note and data, files to attach,
+    and the system's events that follow the move's own on the timeline (action, note, data:
+    events, not moves, such as `pool`)."""
 
     values: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
     data: dict[str, Any] | None = None
     attach: list[int] = field(default_factory=list)
+    then: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,21 @@ def system_move(session: Session, ctx: Context, order: OrderRow, action: str, no
     except errors.DomainError:
         return False
     return True
+
+
+def recorded_for_resident(
+    session: Session, ctx: Context, principal: Principal, order: OrderRow, action: str, note: str
+) -> None:
+    """A resident's move written by the staff member who records it from paper the resident
+    signed (a rating card): the table's move as the resident's, the staff member its actor
+    on the timeline."""
+    move = _allowed(order.status, action, "resident")
+    now = ctx.now()
+    version = guide_version(session, ctx, order.item_version_id)
+    step = STEPS[action]
+    attempt = Attempt(session, ctx, principal, order, version, ActionInput(reason=note), now)
+    change = step.change(attempt) if step.change else Change(note=note)
+    _write_move(session, ctx, principal, order, version, action, move.to, change, now)
 
 
 def _allowed(status: str, action: str, role: str) -> Move:
@@ -190,6 +214,8 @@ def _write_move(
     record_event(
         session, order.id, principal, now, action, order.status, to, change.note, change.data
     )
+    for then, note, data in change.then:
+        record_event(session, order.id, None, now, then, to, to, note, data)
     _after(session, ctx, principal, order, version.name, action, to, change, now)
 
 
@@ -254,6 +280,10 @@ def _own_files(
 
 
 def _assign(a: Attempt) -> Change:
+    """派单: an order in the pool, or a disputed one running with nobody on it (a second
+    dispute goes to the dispatchers); one with an agent is re-assigned, not dispatched."""
+    if a.order.agent_id is not None:
+        raise illegal(a.order.status, "assign", "办件已有代办员,如需换人请改派")
     return _assignment(_agent_of_town(a.session, a.data.agent_id, a.order.town_id), a.now)
 
 
@@ -326,11 +356,123 @@ def _termination(a: Attempt) -> Change:
     return Change({}, _require(a.data.reason))
 
 
+def _dispute(a: Attempt) -> Change:
+    """提出异议: within the rating window after hand-back the resident says the matter was not
+    resolved, with a reason and photos if any. The order runs again (办理中) with a fresh
+    clock: due at the end of DAIBAN_ORDERS_DISPUTE_DAYS working days after today, not
+    overdue, no delay explained, no result yet. The first dispute keeps the first round's
+    due time, overdue mark and completion apart (the figures count its 办结 by them) and
+    leaves the order with its agent; a later one takes it off its agent into the town's
+    pool (a `pool` event), for a dispatcher to dispatch again."""
+    session, ctx, order, data, now = a.session, a.ctx, a.order, a.data, a.now
+    if not dispute_open(order, now, timedelta(days=ctx.settings.ratings.window_days)):
+        raise DisputeWindowOver()
+    problems = []
+    reason = (data.reason or "").strip()
+    if not reason:
+        problems.append({"field": "reason", "message": "请写明哪里没有办好"})
+    elif len(reason) > MAX_DISPUTE_REASON:
+        message = f"异议理由请控制在{MAX_DISPUTE_REASON}字以内"
+        problems.append({"field": "reason", "message": message})
+    photos = data.photo_upload_ids
+    problems += upload_problems(session, a.principal, {"photoUploadIds": photos})
+    if problems:
+        raise errors.InvalidInput("异议内容有误", errors=problems)
+    rounds = (order.dispute_rounds or 0) + 1
+    days = ctx.settings.orders.dispute_days
+    due = work_calendar(session, ctx).due(now, days)
+    values: dict[str, Any] = {
+        "dispute_rounds": rounds,
+        "due_at": due.due_at,
+        "due_provisional": due.provisional,
+        "clock_started_at": now,
+        "clock_days": days,
+        "overdue_at": None,
+        "remaining_days": None,
+        "delay_explanation": None,
+        "completed_at": None,
+        "outcome": None,
+        "outcome_note": None,
+        "delivered_at": None,
+        "delivery_method": None,
+    }
+    if rounds == 1:
+        values |= {
+            "first_due_at": order.due_at,
+            "first_overdue_at": order.overdue_at,
+            "first_completed_at": order.completed_at,
+        }
+    then: list[tuple[str, str, dict[str, Any] | None]] = []
+    if rounds > 1:  # again: to the dispatchers, who choose who handles it now
+        values |= {"agent_id": None, "assigned_at": None}
+        why = f"群众第{rounds}次提出异议,转调度员重新派单"
+        then.append(("pool", why, {"rule": "dispute_again"}))
+    said: dict[str, Any] = {"round": rounds, "dueAt": due.due_at.isoformat()}
+    said |= {"agentId": order.agent_id} if order.agent_id is not None else {}
+    said |= {"photoUploadIds": photos} if photos else {}
+    return Change(values, reason, said, attach=list(photos), then=then)
+
+
+HandleAtHome = errors.error(
+    "handle_at_home", 409, "该事项须在群众户籍所在地办理,请先转户籍地便民服务站"
+)
+
+
+def must_go_home(session: Session, order: Any, version: ItemVersion) -> bool:
+    """全区通办: whether the item must be handled where the resident is registered: a
+    village-level item at their own village's station, a town-level one in their own town;
+    a district-level one anywhere in the district."""
+    if order.home_village_id is None or version.level == "district":
+        return False
+    if version.level == "village":
+        return True
+    home_town = session.scalar(select(Region.town_id).where(Region.id == order.home_village_id))
+    return bool(home_town != order.town_id)
+
+
+def _transfer(a: Attempt) -> Change:
+    """转户籍地办理: the station that served the resident first (首问, kept) hands the request,
+    before 受理, to the station of the village where they are registered, which dispatches
+    it as a new request (the town's rule, AB岗, or the pool)."""
+    order = a.order
+    if order.home_village_id is None:
+        raise illegal(order.status, "transfer", "群众在户籍所在村办理,无需转办")
+    home = a.session.execute(
+        select(Region.id, Region.name, Region.town_id).where(Region.id == order.home_village_id)
+    ).one()
+    note = f"转至户籍地{home.name}便民服务站办理"
+    if a.data.reason and a.data.reason.strip():
+        note += f"({a.data.reason.strip()})"
+    values = {
+        "village_id": home.id,
+        "town_id": home.town_id,
+        "home_village_id": None,
+        "agent_id": None,
+        "assigned_at": None,
+    }
+    data = {"fromVillageId": order.village_id, "toVillageId": home.id}
+    return Change(values, note, data)
+
+
+def system_assign(session: Session, ctx: Context, order_id: int, agent: Any, note: str) -> None:
+    """The table's ("submitted", "assign") made by the system for an order already written
+    (a transfer's dispatch at its new station): `agent` (id, name) gets it."""
+    order: OrderRow = session.connection().execute(ORDER_BY_ID, {"id": order_id}).one()
+    version = guide_version(session, ctx, order.item_version_id)
+    move = _allowed(order.status, "assign", "system")
+    now = ctx.now()
+    change = _assignment(agent, now)
+    change.note = note
+    _write_move(session, ctx, None, order, version, "assign", move.to, change, now)
+
+
 def _acceptance(a: Attempt) -> Change:
     """受理: the clock starts; due at the end of the Nth working day after today. On an item
     that allows 容缺受理 the materials that may follow are accepted as owed, the rest must be
     there."""
     session, ctx, order, version, now = a.session, a.ctx, a.order, a.version, a.now
+    if must_go_home(session, order, version):
+        raise HandleAtHome()
     empty = [
         m
         for m in version.materials
@@ -598,6 +740,8 @@ STEPS: dict[str, Step] = {
     "close": Step(None),
     "cancel": Step(None, notices.cancelled),
     "terminate": Step(_termination, notices.terminated),
+    "dispute": Step(_dispute, notices.disputed),
+    "transfer": Step(_transfer, notices.transferred),
     "expire": Step(None, notices.expired),
 }
 assert set(STEPS) == ACTIONS, "every action of the table has its step, and only those"

@@ -126,7 +126,13 @@ class Moved:
 
 
 def assigned(m: Moved) -> None:
-    new_assignment(m.session, m.ctx, m.order, m.item, m.values["agent_id"], m.now)
+    if m.order.status != "accepted":
+        new_assignment(m.session, m.ctx, m.order, m.item, m.values["agent_id"], m.now)
+        return
+    # A disputed order the dispatcher dispatched again: it runs already, towards its due time.
+    due = messages.last_day(m.due_at, m.ctx.settings.zone)
+    text = f"群众提出异议后由调度员派给您,请重新办理,{due}前办结。"
+    m.tell([m.agent], messages.for_agent(m.o, "assigned", "异议办件派给您", text))
 
 
 def declined(m: Moved) -> None:
@@ -199,6 +205,20 @@ def terminated(m: Moved) -> None:
     m.tell([m.resident] + ([m.agent] if m.by == "dispatcher" else []), message)
 
 
+def disputed(m: Moved) -> None:
+    """提出异议: the resident is told who takes it up and by when; the agent who had it and
+    the town's dispatchers are told of the dispute (a later dispute is the dispatchers' to
+    dispatch); the reminders of the new due time are set."""
+    rounds = int((m.data or {}).get("round", 1))
+    agent = agent_name(m.session, m.order.agent_id)
+    village = village_name(m.session, m.ctx, m.order.village_id)
+    m.tell([m.resident], messages.dispute_received(m.o, to_dispatchers=rounds > 1))
+    to_agent = messages.disputed(m.o, village, agent, m.note, rounds, for_dispatcher=False)
+    m.tell([m.order.agent_id], to_agent)
+    m.tell_dispatchers(messages.disputed(m.o, village, agent, m.note, rounds, for_dispatcher=True))
+    reminders.after_clock_start(m.session, m.ctx, m.order.id, m.due_at, m.now)
+
+
 def expired(m: Moved) -> None:
     message = messages.expired(m.o, m.ctx.settings.scheduler.supplement_expire_days)
     m.tell([m.resident, m.agent], message)
@@ -210,3 +230,13 @@ def invite_rating(
     """After hand-back: ask for a rating, remind after a few days, default after the window."""
     send(session, ctx, [resident], messages.rating_invite(o, ctx.settings.ratings.window_days), now)
     reminders.before_rating_default(session, ctx, o.order_id, now)
+
+
+def transferred(m: Moved) -> None:
+    """全区通办: the resident hears where their request went and that the agent who first
+    received it can still be asked."""
+    home = village_name(m.session, m.ctx, m.values["village_id"]) or "户籍地"
+    first = agent_name(m.session, m.order.agent_id)
+    body = f"您委托的“{m.item}”已转至户籍地{home}便民服务站办理"
+    body += f",首问代办员{first}仍可为您解答。" if first else "。"
+    m.tell([m.resident], m.o.message("transferred", "转户籍地办理", body, note=home))

@@ -17,6 +17,10 @@ from app.kinds import (
 )
 from app.orders.states import STATUS_NAMES, ActorRole, OrderEventAction, OrderStatus
 
+# The timeline event of the entrustment signed on the phone (app/orders/entrustment.py),
+# not a move.
+SIGN_ENTRUSTMENT = "sign_entrustment"
+
 RIGHTS_AND_DUTIES = (
     "本事项由代办员免费代办,不收取任何服务费用;依法应缴的税费由您本人承担,代收时出具票据。"
     "您有权随时查询办理进度,有权对服务进行评价和投诉;"
@@ -103,6 +107,24 @@ class AgentContact(msgspec.Struct, rename="camel", kw_only=True):
     work_phone: str | None
 
 
+class VoiceNote(msgspec.Struct, rename="camel", kw_only=True):
+    """语音留言: one of the resident's voice notes; its file by GET /mp/v1/uploads/{id}/url."""
+
+    upload_id: int
+    duration_ms: int | None
+    duration_seconds: int | None  # as the phone shows it: 12″ (rounded, at least 1)
+
+
+class EntrustmentState(msgspec.Struct, rename="camel", kw_only=True):
+    """委托书: photos of a paper form, and the one signed on the phone, if it was."""
+
+    upload_ids: list[int]  # every file of it, photos and the signed PDF
+    signed: bool
+    signed_at: datetime | None
+    upload_id: int | None  # the PDF signed on the phone
+    sha256: str | None  # of the text signed, as printed on the PDF
+
+
 class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     id: int
     number: str
@@ -124,6 +146,10 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     submitted_at: datetime
     accepted_at: datetime | None
     supplement_rounds: int  # 一次性告知 notices so far: 2 or more means a rework round
+    dispute_rounds: int  # 提出异议 so far: each reopened the order with a fresh clock
+    # 全区通办: the resident's own village when another station serves them (null at home);
+    # an item handled only there is handed over before 受理 (the agent's `transfer`).
+    home_village_id: int | None
     progress: list[ProgressPart]  # 上报件 / 联办件 only; each department's part
     promised_days: int
     due_at: datetime | None
@@ -140,6 +166,8 @@ class OrderDetail(msgspec.Struct, rename="camel", kw_only=True):
     agent: AgentContact | None  # who handles it now, with the duty phone to call
     first_contact: AgentContact | None  # 首问负责: who first received it
     checklist: list[ChecklistSlot]
+    entrustment: EntrustmentState
+    voice_notes: list[VoiceNote]
     acceptance_slip: AcceptanceSlip | None
     timeline: list[TimelineEntry]
     next_actions: list[OrderEventAction]

@@ -98,6 +98,8 @@ SHOWN = frozenset(
         "explain_delay",
         "progress",
         "recompute_due",
+        "dispute",
+        "sign_entrustment",
     }
 )
 NOTED = frozenset(
@@ -164,6 +166,12 @@ def _order_of(session: Session, token: str) -> Any | None:
     return session.execute(found).one_or_none()
 
 
+def order_id_of(session: Session, token: str) -> int | None:
+    """The order the link names, or None."""
+    found = _order_of(session, token)
+    return int(found.id) if found is not None else None
+
+
 def known(session: Session, token: str) -> bool:
     """Whether the link names an order (the page with the digits' form), nothing counted."""
     return _order_of(session, token) is not None
@@ -196,6 +204,7 @@ class ProgressView(msgspec.Struct, kw_only=True):
 
 @dataclass(frozen=True)
 class Shown:
+    order_id: int
     view: ProgressView
 
 
@@ -267,7 +276,7 @@ def attempt(session: Session, ctx: Context, token: str, digits: str) -> Attempt:
                 progress_page_locked_until=None,
             )
         )
-        return Shown(view(session, ctx, order.id, order.resident_id, order.village_id))
+        return Shown(order.id, view(session, ctx, order.id, order.resident_id, order.village_id))
     first = order.progress_page_failed_at
     failures = order.progress_page_failures or 0
     if first is None or now >= first + DAY:

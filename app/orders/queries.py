@@ -18,7 +18,7 @@ from app import errors
 from app.catalogue.outputs import KIND_NAMES
 from app.context import Context
 from app.models import ItemVersion
-from app.models.tables import ACCOUNTS, EVENTS, ITEMS, ORDERS, VERSIONS
+from app.models.tables import ACCOUNTS, EVENTS, ITEMS, ORDERS, UPLOADS, VERSIONS
 from app.orders import outputs
 from app.orders.progress import STEP_NAMES, TRACKED_KINDS, parts_of
 from app.orders.records import (
@@ -26,6 +26,7 @@ from app.orders.records import (
     MAX_ID,
     ORDER_BY_ID,
     OrderRow,
+    dispute_open,
     gaps,
     guide_version,
     is_overdue,
@@ -60,6 +61,9 @@ EVENTS_OF_ORDER = (
     .order_by(EVENTS.c.id)
 )
 ITEM_CODE = select(ITEMS.c.code).where(ITEMS.c.id == bindparam("id"))
+VOICE_NOTES = select(UPLOADS.c.id, UPLOADS.c.duration_ms).where(
+    UPLOADS.c.id.in_(bindparam("ids", expanding=True))
+)
 # Where a staff list's cursor order stands now: its id alone does not place it.
 POSITION_OF_ORDER = select(
     ORDERS.c.status, ORDERS.c.priority, ORDERS.c.due_at, ORDERS.c.remaining_days
@@ -261,8 +265,15 @@ def next_actions(
     if principal.role == "agent" and order.agent_id != principal.account_id:
         return []
     actions = actions_from(order.status, principal.role)
-    if principal.role == "resident" and _rated_after_end(order, events, now, window):
+    if "transfer" in actions and order.home_village_id is None:
+        actions.remove("transfer")  # 全区通办 only: served away from home
+    if "dispute" in actions and (window is None or not dispute_open(order, now, window)):
+        actions.remove("dispute")  # 提出异议: only within the rating window after hand-back
+    rateable = order.status == "delivered" or _rated_after_end(order, events, now, window)
+    if principal.role == "resident" and order.status != "delivered" and rateable:
         actions.append("rate")  # 好差评全覆盖: a refusal or a termination is rated too
+    if principal.role in ("agent", "dispatcher") and rateable:
+        actions.append("rating_card")  # a paper rating card the resident signed (评价卡)
     if principal.role == "agent" and order.status in RUNNING and version.kind in TRACKED_KINDS:
         actions.append("progress")  # 上报件, 联办件: each step of the journey
     if principal.role == "agent" and order.status in OPEN:
@@ -272,6 +283,7 @@ def next_actions(
     if principal.role == "agent" and is_overdue(order, now) and not order.delay_explanation:
         actions = [a for a in actions if a != "complete"] + ["explain_delay"]
     if principal.role == "dispatcher" and order.agent_id and order.status in OPEN:
+        actions = [a for a in actions if a != "assign"]  # a disputed order with its agent
         actions.append("reassign")
     return [URL_SEGMENTS.get(a, a.replace("_", "-")) for a in actions]
 
@@ -319,8 +331,27 @@ def order_detail(
     calendar = work_calendar(session, ctx) if order.status == "accepted" else None
     parts = parts_of(session, ctx, order, version)
     return build_detail(
-        ctx, principal, order, version, item_code, events, agent, calendar, first_contact, parts
+        ctx,
+        principal,
+        order,
+        version,
+        item_code,
+        events,
+        agent,
+        calendar,
+        first_contact,
+        parts,
+        _durations(session, order),
     )
+
+
+def _durations(session: Session, order: OrderRow) -> dict[int, int | None]:
+    """The voice notes' lengths, read when they completed: no query without voice notes."""
+    ids = order.voice_note_upload_ids or []
+    if not ids:
+        return {}
+    rows = session.connection().execute(VOICE_NOTES, {"ids": sorted(set(ids))})
+    return {row.id: row.duration_ms for row in rows}
 
 
 def new_order_detail(
@@ -339,7 +370,17 @@ def new_order_detail(
     first_contact = new.agent if order.first_contact_id else None
     parts = parts_of(session, ctx, order, version)
     return build_detail(
-        ctx, principal, order, version, item_code, events, new.agent, None, first_contact, parts
+        ctx,
+        principal,
+        order,
+        version,
+        item_code,
+        events,
+        new.agent,
+        None,
+        first_contact,
+        parts,
+        _durations(session, order),
     )
 
 
@@ -353,6 +394,17 @@ def _item_code(session: Session, ctx: Context, item_id: int) -> str:
 
 def _accepted_data(event: Row[Any] | SimpleNamespace | None) -> dict[str, Any]:
     return (event.data or {}) if event is not None else {}
+
+
+def _entrustment(order: OrderRow) -> outputs.EntrustmentState:
+    signed = order.entrustment_signature
+    return outputs.EntrustmentState(
+        upload_ids=list(order.entrustment_upload_ids or []),
+        signed=bool(signed),
+        signed_at=datetime.fromisoformat(signed["signedAt"]) if signed else None,
+        upload_id=signed["uploadId"] if signed else None,
+        sha256=signed["sha256"] if signed else None,
+    )
 
 
 def _contact(row: Any | None) -> outputs.AgentContact | None:
@@ -374,6 +426,7 @@ def build_detail(
     calendar: WorkCalendar | None,
     first_contact: Any | None = None,
     parts: Sequence[dict[str, Any]] = (),
+    durations: dict[int, int | None] | None = None,
 ) -> outputs.OrderDetail:
     now = ctx.now()
     remaining = None
@@ -403,6 +456,8 @@ def build_detail(
         submitted_at=order.submitted_at,
         accepted_at=order.accepted_at,
         supplement_rounds=order.supplement_rounds or 0,
+        dispute_rounds=order.dispute_rounds or 0,
+        home_village_id=order.home_village_id,
         progress=[
             outputs.ProgressPart(
                 department=p.get("department"),
@@ -440,6 +495,15 @@ def build_detail(
                 may_follow=bool(m.get("required", True)) and may_follow(version, m),
             )
             for m in version.materials
+        ],
+        entrustment=_entrustment(order),
+        voice_notes=[
+            outputs.VoiceNote(
+                upload_id=i,
+                duration_ms=(ms := (durations or {}).get(i)),
+                duration_seconds=max(1, (ms + 500) // 1000) if ms is not None else None,
+            )
+            for i in order.voice_note_upload_ids or []
         ],
         acceptance_slip=outputs.AcceptanceSlip(
             number=order.number,

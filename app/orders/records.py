@@ -11,7 +11,7 @@ statement costs SQLAlchemy more than SQLite takes to run it.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, select, update
@@ -100,6 +100,18 @@ class OrderRow(Protocol):
     def supplement_rounds(self) -> int: ...
 
     @property
+    def dispute_rounds(self) -> int: ...
+
+    @property
+    def first_due_at(self) -> datetime | None: ...
+
+    @property
+    def first_overdue_at(self) -> datetime | None: ...
+
+    @property
+    def first_completed_at(self) -> datetime | None: ...
+
+    @property
     def progress(self) -> dict[str, Any] | None: ...
 
     @property
@@ -115,7 +127,16 @@ class OrderRow(Protocol):
     def first_contact_id(self) -> int | None: ...
 
     @property
+    def home_village_id(self) -> int | None: ...
+
+    @property
     def entrustment_upload_ids(self) -> list[int] | None: ...
+
+    @property
+    def entrustment_signature(self) -> dict[str, Any] | None: ...
+
+    @property
+    def voice_note_upload_ids(self) -> list[int] | None: ...
 
     @property
     def idempotency_key(self) -> str | None: ...
@@ -185,14 +206,22 @@ STATUS_AND_AGENT_BY_ID = select(ORDERS.c.status, ORDERS.c.agent_id).where(
     ORDERS.c.id == bindparam("id")
 )
 UPLOADS_BY_ID = select(
-    UPLOADS.c.id, UPLOADS.c.owner_id, UPLOADS.c.status, UPLOADS.c.order_id, UPLOADS.c.kept_for
+    UPLOADS.c.id,
+    UPLOADS.c.owner_id,
+    UPLOADS.c.status,
+    UPLOADS.c.order_id,
+    UPLOADS.c.kept_for,
+    UPLOADS.c.purpose,
 ).where(UPLOADS.c.id.in_(bindparam("ids", expanding=True)))
+# 语音留言: voice notes go in this field of a request, and nowhere else.
+VOICE_FIELD = "voiceNoteUploadIds"
 
 
-@functools.lru_cache(maxsize=64)
-def claim_statement(count: int) -> DriverStatement:
+@functools.lru_cache(maxsize=128)
+def claim_statement(count: int, voice: bool = False) -> DriverStatement:
     """The guarded attach of `count` uploads, one statement per count: an expanding IN is
-    rendered afresh on every run, which cost more than the update (bench/orders.py)."""
+    rendered afresh on every run, which cost more than the update (bench/orders.py).
+    Voice notes are attached as such (`voice`) and never as anything else."""
     return DriverStatement(
         update(UPLOADS)
         .where(
@@ -201,6 +230,7 @@ def claim_statement(count: int) -> DriverStatement:
             UPLOADS.c.kept_for.is_(None),  # a complaint's or an appeal's evidence
             UPLOADS.c.owner_id == bindparam("owner"),
             UPLOADS.c.status == "ready",
+            (UPLOADS.c.purpose == "voice") if voice else (UPLOADS.c.purpose != "voice"),
         )
         .values(order_id=bindparam("order_id"))
     )
@@ -224,6 +254,7 @@ DelayExplanationRequired = errors.error(
 NotOverdue = errors.error("not_overdue", 409, "办件尚未超期,不需要延期说明")
 UploadInUse = errors.error("upload_in_use", 409, "有文件刚被用于其他办件,请重新选择")
 GapsOutstanding = errors.error("materials_outstanding", 409, "容缺受理的材料尚未补齐,不能准予办结")
+DisputeWindowOver = errors.error("dispute_window_over", 409, "已超过提出异议的期限")
 
 # 容缺受理: a required material may follow after acceptance where its guide marks it so
 # (`may_follow`), never the ESSENTIAL_MATERIALS: a catalogue import refuses the mark on
@@ -246,6 +277,17 @@ def gaps(order: OrderRow) -> list[str]:
     if order.status not in RUNNING:
         return []
     return sorted(c for c, s in order.materials.items() if s.get("state") == "missing")
+
+
+def dispute_open(order: OrderRow, now: datetime, window: timedelta) -> bool:
+    """May the resident still dispute this handed-back order (提出异议)? Within the rating
+    window after the hand-back, as the rating counts it: `window` natural days from
+    `delivered_at` (DAIBAN_RATINGS_WINDOW_DAYS); at its end the default rating closes it."""
+    return (
+        order.status == "delivered"
+        and order.delivered_at is not None
+        and now < order.delivered_at + window
+    )
 
 
 def illegal(status: str, action: str, detail: str | None = None) -> errors.DomainError:
@@ -281,11 +323,14 @@ def check_materials(
     only: set[str] | None = None,
     other_files: dict[str, list[int]] | None = None,
     files_claimed_later: bool = False,
+    to_sign: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Every slot of the guide with its uploads; each problem listed, none hidden (those of
     `other_files`, photos beside the materials, too). With `files_claimed_later` the files
     are looked at here only when something else is wrong (to list it all at once); the
-    caller then attaches them with `claim_uploads`, which checks them as it writes."""
+    caller then attaches them with `claim_uploads`, which checks them as it writes.
+    `to_sign`: slots the resident will sign on the phone before 受理 (the entrustment), so
+    not wanted at submission."""
     slots = {m["code"]: m for m in version.materials}
     problems = [
         {"field": f"materials.{code}", "message": "该事项没有这项材料"}
@@ -302,7 +347,8 @@ def check_materials(
         wanted = {
             c
             for c, m in slots.items()
-            if m.get("required", True) and not (at_submit and may_follow(version, m))
+            if m.get("required", True)
+            and not (at_submit and (may_follow(version, m) or c in to_sign))
         }
     for code in sorted(wanted):
         if code in slots and not given.get(code):
@@ -345,9 +391,22 @@ def upload_problems(
                 problems.append({"field": field_name, "message": "文件还没有上传完成"})
             elif upload.order_id not in (None, claimed_by):
                 problems.append({"field": field_name, "message": "该文件已用于其他办件"})
+            elif upload.kept_for is not None and upload.kept_for.startswith("wallet:"):
+                message = "材料夹中的证件请先选择“使用”,再作为材料提交"
+                problems.append({"field": field_name, "message": message})
             elif upload.kept_for is not None:
                 problems.append({"field": field_name, "message": "该文件已用于投诉或申诉"})
+            elif purpose_problem := _purpose_problem(field_name, upload.purpose):
+                problems.append({"field": field_name, "message": purpose_problem})
     return problems
+
+
+def _purpose_problem(field_name: str, purpose: str) -> str | None:
+    if field_name == VOICE_FIELD and purpose != "voice":
+        return "请选择语音留言的录音"
+    if field_name != VOICE_FIELD and purpose == "voice":
+        return "录音只能作为语音留言"
+    return None
 
 
 def claim_uploads(
@@ -356,7 +415,11 @@ def claim_uploads(
     """Attach the caller's own finished, unattached uploads to a new order in one guarded
     statement (no read first); when one is not, say which and why. The caller's unit of
     work then fails as a whole, the order with it."""
-    if _claimed(session, principal, order_id, [i for ids in files.values() for i in ids]):
+    voice = files.get(VOICE_FIELD, [])
+    others = [i for name, ids in files.items() if name != VOICE_FIELD for i in ids]
+    if _claimed(session, principal, order_id, others) and _claimed(
+        session, principal, order_id, voice, voice=True
+    ):
         return
     problems = upload_problems(session, principal, files, claimed_by=order_id)
     if problems:
@@ -371,15 +434,18 @@ def attach_uploads(session: Session, principal: Principal, order_id: int, ids: l
         raise UploadInUse()
 
 
-def _claimed(session: Session, principal: Principal, order_id: int, ids: list[int]) -> bool:
-    """Whether every one of `ids` (the caller's own, finished, unattached) is now the
-    order's, by one guarded statement."""
+def _claimed(
+    session: Session, principal: Principal, order_id: int, ids: list[int], *, voice: bool = False
+) -> bool:
+    """Whether every one of `ids` (the caller's own, finished, unattached, voice notes or
+    not as `voice` says) is now the order's, by one guarded statement."""
     unique = sorted(set(ids))
     if not unique:
         return True
     params: dict[str, int] = {f"id{i}": upload_id for i, upload_id in enumerate(unique)}
     params |= {"order_id": order_id, "owner": principal.account_id}
-    return claim_statement(len(unique)).rowcount(session.connection(), params) == len(unique)
+    statement = claim_statement(len(unique), voice)
+    return statement.rowcount(session.connection(), params) == len(unique)
 
 
 def record_event(

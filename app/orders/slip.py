@@ -173,16 +173,20 @@ async def slip_pdf(
 
 
 @functools.cache
-def _font() -> str:
+def cjk_font() -> str:
+    """The CID font's name, registered with reportlab once (the signed entrustment's PDF,
+    app/orders/entrustment.py, draws with it too)."""
     pdfmetrics.registerFont(UnicodeCIDFont(FONT))
     return FONT
 
 
-class _Styles:
+class Styles:
+    """The paragraph styles of the service's papers, in a layout's sizes."""
+
     def __init__(self, layout: Layout) -> None:
         receipt = layout == "receipt"
         size = 8.5 if receipt else 11
-        font = _font()
+        font = cjk_font()
         self.body = ParagraphStyle(
             "body", fontName=font, fontSize=size, leading=size * 1.45, wordWrap="CJK"
         )
@@ -228,7 +232,7 @@ def _rows(f: SlipFacts) -> list[tuple[str, str]]:
 
 
 def _story(f: SlipFacts, layout: Layout) -> list[Flowable]:
-    s = _Styles(layout)
+    s = Styles(layout)
     receipt = layout == "receipt"
     width = RECEIPT_WIDTH - 8 * mm if receipt else A4[0] - 36 * mm
     label_width = 15 * mm if receipt else 26 * mm

@@ -31,6 +31,7 @@ OrderEventAction = Literal[
     "confirm_receipt",
     "decline",
     "deliver",
+    "dispute",
     "expire",
     "explain_delay",
     "green_channel",
@@ -43,10 +44,12 @@ OrderEventAction = Literal[
     "reject",
     "request_supplement",
     "resume",
+    "sign_entrustment",
     "submit",
     "supplement",
     "take",
     "terminate",
+    "transfer",
 ]
 ActorRole = Literal["resident", "agent", "dispatcher", "admin", "system"]
 
@@ -95,6 +98,14 @@ ALLOWED_TRANSITIONS: dict[tuple[str, str], Move] = {
     ("completed", "confirm_receipt"): _move("delivered", "resident", "确认收到"),
     ("delivered", "rate"): _move("closed", "resident", "评价"),
     ("delivered", "close"): _move("closed", "system", "默认评价,归档"),
+    # 提出异议: within the rating window the resident says the matter was not resolved; it
+    # reopens with a fresh clock, the first time to its agent, a later time to the town's
+    # dispatchers (nobody assigned: a `pool` event follows), who dispatch it again.
+    ("delivered", "dispute"): _move("accepted", "resident", "提出异议"),
+    ("accepted", "assign"): _move("accepted", "dispatcher", "派单"),  # only with nobody on it
+    # 全区通办: another station served the resident first (首问); an item that must be handled
+    # where they are registered goes there before 受理, into that station's dispatch.
+    ("reviewing", "transfer"): _move("submitted", "agent", "转户籍地办理"),
     ("submitted", "cancel"): _move("cancelled", "resident", "撤回委托"),
     ("assigned", "cancel"): _move("cancelled", "resident", "撤回委托"),
     ("reviewing", "cancel"): _move("cancelled", "resident", "撤回委托"),
@@ -114,6 +125,7 @@ ACTION_NAMES = {action: move.name for (_, action), move in ALLOWED_TRANSITIONS.i
     "claim": "本人微信账号认领",
     "progress": "办理进度",
     "green_channel": "绿色通道",
+    "sign_entrustment": "签署委托书",
 }
 
 

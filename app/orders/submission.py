@@ -23,6 +23,7 @@ from app.orders.progress import TRACKED_KINDS
 from app.orders.records import (
     AGENT_CONTACT,
     INSERT_EVENT,
+    VOICE_FIELD,
     IdempotencyConflict,
     ItemNotOnline,
     ProfileIncomplete,
@@ -42,6 +43,17 @@ OrderNumbersExhausted = errors.error(
 )
 MAX_APPOINTMENT_AHEAD = timedelta(days=90)
 
+
+def station_outside() -> errors.DomainError:
+    return errors.InvalidInput(
+        errors=[{"field": "stationId", "message": "请选择本区的村(社区)便民服务站"}]
+    )
+
+
+MAX_VOICE_NOTES = 3
+# The material slot the resident may leave empty at submission, to sign it on the phone.
+SIGNED_ON_PHONE = frozenset({"entrustment"})
+
 # Everything a submission checks before writing, in one statement: an earlier order with
 # the same Idempotency-Key, the resident's profile and village (an agent entering an order
 # gives their own village), the item, whether the village offers it, and whether the town
@@ -57,7 +69,9 @@ SUBMISSION_CONTEXT = (
         ACCOUNTS.c.name,
         ACCOUNTS.c.phone_enc,
         ACCOUNTS.c.id_number_enc,
+        ACCOUNTS.c.region_id.label("home_id"),
         REGIONS.c.id.label("village_id"),
+        REGIONS.c.level,
         REGIONS.c.town_id,
         REGIONS.c.district_id,
         ITEMS.c.id.label("item_id"),
@@ -110,6 +124,14 @@ class SubmitInput:
     home_visit: bool = False
     appointment_at: datetime | None = None
     entrustment_upload_ids: list[int] | None = None  # agent-entered orders only
+    # 语音留言: the resident's voice notes (uploads of purpose voice), at most MAX_VOICE_NOTES
+    voice_note_upload_ids: list[int] | None = None
+    # The entrustment will be signed on the phone before 受理 (app/orders/entrustment.py):
+    # its material slot may be empty now. Residents' own requests only.
+    sign_entrustment: bool = False
+    # 全区通办: another village station of the resident's district that is to serve them
+    # (where they work, where family lives); None: their own village.
+    station_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -121,18 +143,24 @@ class Entry:
 
 
 def request_hash(data: SubmitInput) -> str:
-    body = msgspec.json.encode(
-        {
-            "item": data.item_code,
-            "materials": {k: sorted(v) for k, v in sorted(data.materials.items())},
-            "note": data.note,
-            "green": data.green_channel,
-            "visit": data.home_visit,
-            "appointment": data.appointment_at.isoformat() if data.appointment_at else None,
-            "entrustment": sorted(data.entrustment_upload_ids or []),
-        }
-    )
-    return hashlib.sha256(body).hexdigest()
+    fields: dict[str, Any] = {
+        "item": data.item_code,
+        "materials": {k: sorted(v) for k, v in sorted(data.materials.items())},
+        "note": data.note,
+        "green": data.green_channel,
+        "visit": data.home_visit,
+        "appointment": data.appointment_at.isoformat() if data.appointment_at else None,
+        "entrustment": sorted(data.entrustment_upload_ids or []),
+    }
+    # Later fields only when given, so a body without them hashes as it always did (a retry
+    # across an upgrade still finds its order).
+    if data.voice_note_upload_ids:
+        fields["voice"] = sorted(data.voice_note_upload_ids)
+    if data.sign_entrustment:
+        fields["sign"] = True
+    if data.station_id is not None:
+        fields["station"] = data.station_id
+    return hashlib.sha256(msgspec.json.encode(fields)).hexdigest()
 
 
 @dataclass
@@ -181,7 +209,7 @@ def submit(
         SUBMISSION_CONTEXT,
         {
             "account": resident_id,
-            "village": entry.village_id if entry else None,
+            "village": entry.village_id if entry else data.station_id,
             "key": data.idempotency_key,
             "code": data.item_code,
         },
@@ -198,8 +226,11 @@ def submit(
         found.town_id,
         found.district_id,
     )
+    if entry is None and data.station_id is not None and found.level != "village":
+        raise station_outside()  # no such village in service (a town, retired, unknown)
     if not all((name, found.phone_enc, found.id_number_enc, village_id, town_id, district_id)):
         raise ProfileIncomplete()
+    home_village_id = _home_village(session, found, entry, data.station_id)
     if found.enabled is None or found.current_version_id is None:
         raise errors.NotFound("本村暂不能办理该事项")
     item_id, version_id = found.item_id, found.current_version_id
@@ -207,7 +238,14 @@ def submit(
     if version.mode == "consult" or version.in_person:
         raise ItemNotOnline()
     entrustment = data.entrustment_upload_ids
-    files = {"entrustmentUploadIds": entrustment} if entrustment else None
+    files: dict[str, list[int]] = {"entrustmentUploadIds": entrustment} if entrustment else {}
+    voice = data.voice_note_upload_ids or []
+    if voice:
+        files[VOICE_FIELD] = voice
+    if entry is not None and data.sign_entrustment:
+        raise errors.InvalidInput(
+            errors=[{"field": "signEntrustment", "message": "代为委托请拍照上传群众签字的委托书"}]
+        )
     materials = check_materials(
         session,
         principal,
@@ -216,7 +254,12 @@ def submit(
         at_submit=True,
         other_files=files,
         files_claimed_later=True,
+        to_sign=SIGNED_ON_PHONE if data.sign_entrustment else frozenset(),
     )
+    if len(set(voice)) > MAX_VOICE_NOTES:
+        raise errors.InvalidInput(
+            errors=[{"field": VOICE_FIELD, "message": f"语音留言最多{MAX_VOICE_NOTES}段"}]
+        )
     now = ctx.now()
     _check_appointment(data.appointment_at, now)
     green, green_source = _green_channel(ctx, data.green_channel, found.id_number_enc, now)
@@ -245,7 +288,9 @@ def submit(
         "assigned_at": None,
         # 首问负责: the agent who entered the order received it first.
         "first_contact_id": principal.account_id if entry else None,
+        "home_village_id": home_village_id,
         "entrustment_upload_ids": data.entrustment_upload_ids,
+        "voice_note_upload_ids": voice or None,
         "idempotency_key": data.idempotency_key,
         "request_hash": digest,
         "submitted_at": now,
@@ -264,7 +309,7 @@ def submit(
         else None
     )
     order_id = int(INSERT_ORDER.returned(conn, values))
-    claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | (files or {})
+    claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | files
     claim_uploads(session, principal, order_id, claim)
     submitted = event_values(order_id, principal, now, "submit", None, "submitted", data.note)
     if assignment is not None:
@@ -283,6 +328,24 @@ def submit(
         reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)
     submitter_name = agent.name if entry and agent else name
     return Submitted(order_id, {**values, "id": order_id}, events, submitter_name, agent)
+
+
+HOME_REGION = select(REGIONS.c.district_id).where(REGIONS.c.id == bindparam("id"))
+
+
+def _home_village(
+    session: Session, found: Any, entry: Entry | None, station_id: int | None
+) -> int | None:
+    """全区通办: the resident's own village when another station serves them, else None. A
+    station the resident chooses is a village station of their own district (422 else)."""
+    home = found.home_id
+    if entry is None and station_id is not None:
+        home_district = session.execute(HOME_REGION, {"id": home}).scalar_one_or_none()
+        if found.district_id != home_district:
+            raise station_outside()
+    if home is None or home == found.village_id:
+        return None
+    return int(home)
 
 
 def _check_appointment(at: datetime | None, now: datetime) -> None:

@@ -6,11 +6,25 @@ from datetime import datetime
 
 import msgspec
 
-from app.kinds import AnswerKind, AppealReason, AppealStatus, CaseStatus, ComplaintStatus
+from app.kinds import (
+    AnswerKind,
+    AppealReason,
+    AppealStatus,
+    CaseStatus,
+    ComplaintStatus,
+    RatingChannel,
+)
 from app.models.ratings import AnsweredVia, ComplaintChannel
 
 GRADE_NAMES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 FOLLOW_UP_NAMES = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
+# Where a rating came from (ratings.channel).
+RATING_CHANNEL_NAMES = {
+    "app": "小程序",
+    "web": "进度查询页",
+    "paper": "纸质评价卡",
+    "default": "默认评价",
+}
 CHANNEL_NAMES = {"mini_program": "小程序", "phone": "电话", "in_person": "来访", "letter": "信件"}
 ANSWERED_VIA_NAMES = {
     "phone": "电话回复",
@@ -33,6 +47,10 @@ class RatingView(msgspec.Struct, rename="camel", kw_only=True):
     excluded: bool
     rated_at: datetime
     item_name: str
+    channel: RatingChannel  # 小程序, 进度查询页, 纸质评价卡 (staff-recorded), 默认评价
+    channel_name: str
+    recorded_by_name: str | None = None  # who typed in a paper card
+    card_upload_ids: list[int] | None = None  # the card's photo (not shown to the agent rated)
     agent_id: int | None = None
     agent_name: str | None = None
     order_id: int | None = None  # not shown to the agent rated
@@ -51,6 +69,8 @@ class MyRating(msgspec.Struct, rename="camel", kw_only=True):
     comment: str | None
     is_default: bool
     rated_at: datetime
+    channel: RatingChannel
+    channel_name: str
     case_status: CaseStatus | None = None
     case_answer: str | None = None
     follow_up: str | None = None

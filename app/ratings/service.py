@@ -16,11 +16,25 @@ from app.models import Account, Order, OrderEvent, Rating, RatingAppeal, Rectifi
 from app.models.tables import ACCOUNTS, RATINGS, VERSIONS
 from app.notifications.outbox import Message, notify
 from app.orders import moves
-from app.orders.records import OrderRow, illegal, order_in_scope, record_event, upload_problems
+from app.orders.records import (
+    OrderRow,
+    attach_uploads,
+    illegal,
+    order_in_scope,
+    record_event,
+    upload_problems,
+)
 from app.ratings import rectification
-from app.ratings.outputs import GRADE_NAMES, AppealView, MyRating, RatingView
+from app.ratings.outputs import (
+    GRADE_NAMES,
+    RATING_CHANNEL_NAMES,
+    AppealView,
+    MyRating,
+    RatingView,
+)
 from app.security.tokens import Principal
 from app.uploads.service import keep_for_case
+from app.wechat import local_text_verdict
 
 # Tags a resident may pick, by grade (a bad rating's tags say what went wrong).
 GOOD_TAGS = ("态度好", "办事快", "材料一次说清", "上门服务", "热情耐心", "全程代办省心")
@@ -98,12 +112,29 @@ def rate(
     data: RatingInput,
     checked: str,
 ) -> MyRating:
-    """The resident rates their order once: after hand-back, which archives it; or, within
-    the rating window after it ended, a refusal (不予受理) or a termination (终止办理),
-    which stays as it is (好差评全覆盖: a refusal is service too)."""
+    """The resident rates their order once in the mini-program: after hand-back, which
+    archives it; or, within the rating window after it ended, a refusal (不予受理) or a
+    termination (终止办理), which stays as it is (好差评全覆盖: a refusal is service too)."""
     order = order_in_scope(session, principal, order_id)
     if principal.role != "resident":
         raise errors.Forbidden("工作人员不能代群众评价")
+    record(session, ctx, principal, order, data, checked, "app")
+    return my_rating(session, principal, order_id)
+
+
+def record(
+    session: Session,
+    ctx: Context,
+    actor: Principal,
+    order: OrderRow,
+    data: RatingInput,
+    checked: str,
+    channel: str,
+    card_ids: tuple[int, ...] = (),
+) -> int:
+    """One rating of `order` through `channel`: app and web by the resident themselves
+    (`actor` is the resident), paper by the staff member who types in the card the resident
+    signed (`actor`; its photo in `card_ids` is required and attached to the order)."""
     if order.status == "closed":
         raise AlreadyRated()
     outcome = "done"
@@ -115,33 +146,101 @@ def rate(
     else:
         wrong = [t for t in data.tags if t not in TAGS[data.grade]]
         problems += [{"field": "tags", "message": f"“{t}”不是这一评价可选的标签"} for t in wrong]
+    if channel == "paper":
+        if not card_ids:
+            problems.append({"field": "cardUploadIds", "message": "请上传群众签字的评价卡照片"})
+        problems += upload_problems(session, actor, {"cardUploadIds": list(card_ids)})
     if problems:
         raise errors.InvalidInput("评价内容有误", errors=problems)
-    note = f"评价:{GRADE_NAMES[data.grade]}"
-    if outcome == "done":
-        moves.act(session, ctx, principal, order_id, "rate", moves.ActionInput(reason=note))
+    note = f"评价:{GRADE_NAMES[data.grade]}{CHANNEL_NOTES.get(channel, '')}"
+    if outcome == "done" and channel == "paper":
+        moves.recorded_for_resident(session, ctx, actor, order, "rate", note)
+    elif outcome == "done":
+        moves.act(session, ctx, actor, order.id, "rate", moves.ActionInput(reason=note))
     else:  # the order has ended: the rating is an event on it, not a move
-        record_event(
-            session, order.id, principal, ctx.now(), "rate", order.status, order.status, note
-        )
+        record_event(session, order.id, actor, ctx.now(), "rate", order.status, order.status, note)
+    if card_ids:
+        attach_uploads(session, actor, order.id, list(card_ids))
     rating_id = _insert(
-        session, ctx, order, data.grade, data.tags, data.comment, checked, False, outcome
+        session,
+        ctx,
+        order,
+        data,
+        checked,
+        outcome=outcome,
+        channel=channel,
+        recorded_by=actor.account_id if channel == "paper" else None,
+        card_ids=list(card_ids) or None,
     )
     if data.grade <= 2:
         rectification.open_case(session, ctx, rating_id, order)
-    return my_rating(session, principal, order_id)
+    if channel == "paper":
+        _tell_resident_of_card(session, ctx, order, data.grade, rating_id)
+    return rating_id
+
+
+# What the timeline says after the grade, by channel (the mini-program's says nothing more).
+CHANNEL_NOTES = {"web": "(通过进度查询页)", "paper": "(纸质评价卡,工作人员登记)"}
+
+
+def record_card(
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    order_id: int,
+    data: RatingInput,
+    card_ids: tuple[int, ...],
+) -> RatingView:
+    """A paper rating card (评价卡) the resident filled in and signed, typed in by the order's
+    agent or a dispatcher of its town, with a photo of the card. Shown apart in the figures,
+    and the resident is told it was recorded (so no one rates themselves unseen)."""
+    order = order_in_scope(session, principal, order_id)
+    if principal.role == "agent" and order.agent_id != principal.account_id:
+        raise errors.Forbidden("该办件不是派给您的")
+    if principal.role not in ("agent", "dispatcher"):
+        raise errors.Forbidden()
+    checked = local_comment_check(data.comment)
+    rating_id = record(session, ctx, principal, order, data, checked, "paper", card_ids)
+    rows = _staff_rows(session, [RATINGS.c.id == rating_id], 1, None)
+    return _view(rows[0], for_agent=False)
+
+
+def _tell_resident_of_card(
+    session: Session, ctx: Context, order: OrderRow, grade: int, rating_id: int
+) -> None:
+    """The resident hears of a card recorded in their name, in the mini-program if they use
+    it: who to call if it is not what they wrote."""
+    number = session.scalar(select(Order.number).where(Order.id == order.id))
+    message = Message(
+        "rating_card",
+        "纸质评价已登记",
+        f"您对办件{number}的纸质评价卡已登记为“{GRADE_NAMES[grade]}”。"
+        "如与您填写的不一致,请联系便民服务站。",
+        {"title": "纸质评价已登记", "number": number, "note": GRADE_NAMES[grade]},
+        order.id,
+    )
+    notify(session, ctx, [order.resident_id], message, f"rating_card:{rating_id}", ctx.now())
+
+
+def local_comment_check(comment: str | None) -> str:
+    """A comment written away from the mini-program (a paper card, the progress page) has no
+    WeChat identity to check it with: the service's own word list decides."""
+    if not comment:
+        return "none"
+    return comment_status(local_text_verdict(comment))
 
 
 def _insert(
     session: Session,
     ctx: Context,
     order: OrderRow,
-    grade: int,
-    tags: list[str],
-    comment: str | None,
+    data: RatingInput,
     checked: str,
-    is_default: bool,
+    *,
     outcome: str = "done",
+    channel: str = "app",
+    recorded_by: int | None = None,
+    card_ids: list[int] | None = None,
 ) -> int:
     return int(
         session.execute(
@@ -154,14 +253,17 @@ def _insert(
                 town_id=order.town_id,
                 district_id=order.district_id,
                 item_id=order.item_id,
-                grade=grade,
-                tags=list(dict.fromkeys(tags)),
-                comment=(comment or "").strip() or None,
-                comment_status=checked if comment else "none",
-                is_default=is_default,
+                grade=data.grade,
+                tags=list(dict.fromkeys(data.tags)),
+                comment=(data.comment or "").strip() or None,
+                comment_status=checked if data.comment else "none",
+                is_default=channel == "default",
                 rated_at=ctx.now(),
                 excluded=False,
                 order_outcome=outcome,
+                channel=channel,
+                recorded_by=recorded_by,
+                card_upload_ids=card_ids,
             )
             .returning(RATINGS.c.id)
         ).scalar_one()
@@ -204,11 +306,14 @@ def record_default(session: Session, ctx: Context, order: OrderRow) -> bool:
     note = f"{days}天内未评价,默认{GRADE_NAMES[grade]}"
     if not moves.system_move(session, ctx, order, "close", note):
         return False
-    _insert(session, ctx, order, grade, [], None, "none", True)
+    _insert(session, ctx, order, RatingInput(grade), "none", channel="default")
     return True
 
 
 # --- who sees what ---------------------------------------------------------------------
+
+
+RECORDERS = ACCOUNTS.alias("recorders")
 
 
 def _staff_rows(session: Session, where: list[Any], limit: int, cursor: int | None) -> list[Any]:
@@ -218,12 +323,14 @@ def _staff_rows(session: Session, where: list[Any], limit: int, cursor: int | No
             VERSIONS.c.name.label("item_name"),
             Order.number,
             ACCOUNTS.c.name.label("agent_name"),
+            RECORDERS.c.name.label("recorded_by_name"),
             Rectification.id.label("case_id"),
             Rectification.status.label("case_status"),
         )
         .join(Order, Order.id == RATINGS.c.order_id)
         .join(VERSIONS, VERSIONS.c.id == Order.item_version_id)
         .outerjoin(ACCOUNTS, ACCOUNTS.c.id == RATINGS.c.agent_id)
+        .outerjoin(RECORDERS, RECORDERS.c.id == RATINGS.c.recorded_by)
         .outerjoin(Rectification, Rectification.rating_id == RATINGS.c.id)
         .where(*where)
     )
@@ -243,6 +350,10 @@ def _view(row: Any, *, for_agent: bool) -> RatingView:
         excluded=row.excluded,
         rated_at=row.rated_at,
         item_name=row.item_name,
+        channel=row.channel,
+        channel_name=RATING_CHANNEL_NAMES[row.channel],
+        recorded_by_name=row.recorded_by_name,
+        card_upload_ids=None if for_agent else row.card_upload_ids,
         agent_id=None if for_agent else row.agent_id,
         agent_name=None if for_agent else row.agent_name,
         order_id=None if for_agent else row.order_id,
@@ -297,6 +408,8 @@ def my_rating(session: Session, principal: Principal, order_id: int) -> MyRating
         comment=row.comment,
         is_default=row.is_default,
         rated_at=row.rated_at,
+        channel=row.channel,
+        channel_name=RATING_CHANNEL_NAMES[row.channel],
         case_status=case.status if case else None,
         case_answer=case.answer if case else None,
         follow_up=case.follow_up if case else None,

@@ -1,9 +1,11 @@
 """Satisfaction figures (满意率) per agent, village, town or item over a period.
 
 Satisfaction rate = grades 3–5 over all ratings counted; given and default ratings are also
-shown apart. A rating whose appeal was upheld is left out (and counted as excluded). A
-period is business dates, both ends included, by when the rating was made; complaints by
-when they were made.
+shown apart, and so are paper rating cards typed in by staff (their own count and rate, and
+the rate without them), so that no agent's figures rest on cards they recorded unseen. Every
+rating is also counted by where it came from (小程序, 进度查询页, 纸质评价卡, 默认评价). A
+rating whose appeal was upheld is left out (and counted as excluded). A period is business
+dates, both ends included, by when the rating was made; complaints by when they were made.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.context import Context
+from app.kinds import RatingChannel
 from app.models import Account, CatalogueItem, Complaint, Order, Rating, Rectification, Region
 from app.periods import period
 from app.security.tokens import Principal
+
+CHANNELS = get_args(RatingChannel)
 
 # What the figures are grouped by (the API's `by`).
 Group = Literal["agent", "village", "town", "item"]
@@ -47,6 +52,12 @@ class Figures(msgspec.Struct, rename="camel", kw_only=True):
     # service's satisfaction above: how people felt about a no.
     unserved_ratings: int
     unserved_satisfaction_rate: float | None
+    # Every rating not left out, served or not, by channel: app, web, paper, default.
+    channels: dict[str, int]
+    # Paper cards staff typed in (among the ratings counted), and the rate without them.
+    paper_ratings: int
+    paper_satisfaction_rate: float | None
+    satisfaction_rate_without_paper: float | None
 
 
 class Satisfaction(msgspec.Struct, rename="camel", kw_only=True):
@@ -62,6 +73,8 @@ class _Tally:
     grades_given: Counter[int] = field(default_factory=Counter)
     grades_default: Counter[int] = field(default_factory=Counter)
     grades_unserved: Counter[int] = field(default_factory=Counter)
+    grades_paper: Counter[int] = field(default_factory=Counter)
+    channels: Counter[str] = field(default_factory=Counter)
     excluded: int = 0
     cases: Counter[str] = field(default_factory=Counter)
     cases_overdue: int = 0
@@ -99,6 +112,10 @@ def _figures(key: int | None, name: str, t: _Tally) -> Figures:
         complaints_answered_on_time=t.on_time,
         unserved_ratings=sum(t.grades_unserved.values()),
         unserved_satisfaction_rate=_rate(t.grades_unserved),
+        channels={c: t.channels.get(c, 0) for c in CHANNELS},
+        paper_ratings=sum(t.grades_paper.values()),
+        paper_satisfaction_rate=_rate(t.grades_paper),
+        satisfaction_rate_without_paper=_rate(grades - t.grades_paper),
     )
 
 
@@ -123,10 +140,13 @@ def satisfaction(
             if rating.excluded:
                 tally.excluded += 1
                 continue
+            tally.channels[rating.channel] += 1
             if rating.order_outcome != "done":  # a refusal or a termination: apart
                 tally.grades_unserved[rating.grade] += 1
                 continue
             (tally.grades_default if rating.is_default else tally.grades_given)[rating.grade] += 1
+            if rating.channel == "paper":
+                tally.grades_paper[rating.grade] += 1
             if case_status is not None:
                 tally.cases[case_status] += 1
                 if case_status in ("open", "verified") and now >= case_due:

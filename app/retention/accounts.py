@@ -2,10 +2,11 @@
 
 What goes: name, phone, ID number (and their look-up hashes), the WeChat openid and unionid
 (the same WeChat logs in afresh as a new person), the village, every login, the message
-inbox and the subscription credits. What stays, and why (docs/operations.md): the orders,
-their timelines, ratings and complaints, owned by the closed account and so without a name,
-ID number or phone — the monthly ledgers and the district's figures are records of public
-service the county must keep; the audit log entries, for their own years."""
+inbox, the subscription credits and the material wallet with its files. What stays, and why
+(docs/operations.md): the orders, their timelines, ratings and complaints, owned by the
+closed account and so without a name, ID number or phone — the monthly ledgers and the
+district's figures are records of public service the county must keep; the audit log
+entries, for their own years."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from app.models import Account, Notification, Order, SubscriptionCredit
 from app.orders.states import FINAL, OPEN
 from app.retention.files import remove_files
 from app.security.tokens import Principal
+from app.uploads.wallet import remove_owned
 
 # Work still owed to the person: closing waits until it is done or withdrawn. A delivered
 # order only waits for a rating, which closing forgoes (the default one is recorded).
@@ -111,6 +113,7 @@ async def close_own_account(ctx: Context, principal: Principal) -> ClosedAccount
     """The resident's own 注销, after they confirmed it; their ended orders' files go at once."""
     closing = await ctx.db.run_write(lambda s: _close_own(s, ctx, principal))
     removed = await remove_files(ctx, closing.ended_with_files)
+    await remove_owned(ctx, principal.account_id)  # the material wallet, with its files
     return ClosedAccount(
         closed_at=closing.closed_at,
         orders_kept=closing.orders_kept,

@@ -1,7 +1,8 @@
 """The files of orders that ended long enough ago: photos of ID cards and other materials,
-entrustment forms, results, receipts. The order, its timeline, its rating and its figures
-stay; each upload row stays too (the order still says which material was given), with its
-keys emptied and `removed_at` set."""
+entrustment forms (photos, or the PDF signed on the phone and its signature), voice notes,
+results, receipts: every upload of the order, found by its order_id. The order, its
+timeline, its rating and its figures stay; each upload row stays too (the order still says
+which material was given), with its keys emptied and `removed_at` set."""
 
 from __future__ import annotations
 

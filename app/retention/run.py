@@ -14,6 +14,7 @@ from app.models import AuditEntry
 from app.retention.accounts import close_idle, idle_accounts
 from app.retention.cases import remove_case_evidence
 from app.retention.files import remove_due_files, remove_files
+from app.uploads.wallet import remove_expired, remove_owned
 
 BATCH = 1000  # audit rows per statement
 ACCOUNTS_BATCH = 100
@@ -26,6 +27,7 @@ class RetentionOutcome:
     accounts: int = 0  # accounts closed for disuse
     case_files: int = 0  # complaints' and appeals' files removed
     complaint_contacts: int = 0  # complainants without an account forgotten
+    wallet_items: int = 0  # expired documents of residents' wallets removed
 
     @property
     def total(self) -> int:
@@ -35,6 +37,7 @@ class RetentionOutcome:
             + self.accounts
             + self.case_files
             + self.complaint_contacts
+            + self.wallet_items
         )
 
 
@@ -63,6 +66,7 @@ async def run_retention(ctx: Context) -> RetentionOutcome:
     outcome = RetentionOutcome()
     outcome.order_files = await remove_due_files(ctx)
     outcome.case_files, outcome.complaint_contacts = await remove_case_evidence(ctx)
+    outcome.wallet_items = await remove_expired(ctx)
 
     audit_cutoff = years_before(ctx.now(), settings.audit_years)
     while not ctx.stopping:
@@ -81,6 +85,7 @@ async def run_retention(ctx: Context) -> RetentionOutcome:
             if ended is not None:
                 outcome.accounts += 1
                 await remove_files(ctx, ended)
+                await remove_owned(ctx, account_id)
         if len(ids) < ACCOUNTS_BATCH:
             break
     return outcome

@@ -1,8 +1,10 @@
 """Uploads: issue a presigned form, verify what arrived, hand out short download links,
-and remove what was never attached to an order."""
+and remove what was never attached to an order; and keep a file the service made itself
+(a signed entrustment's PDF) as an upload of the order, like those that came in."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +21,8 @@ from app.kinds import UploadPurpose, UploadStatus
 from app.models import Account, Complaint, Order, Rating, RatingAppeal, Upload
 from app.security.tokens import Principal
 from app.uploads.quality import PhotoWarning, check_photo, stored_warnings
+from app.uploads.wallet import WalletOrigin
+from app.uploads.wallet import origin as wallet_origin
 from storage.base import (
     OBJECTS,
     THUMBNAILS,
@@ -27,7 +31,14 @@ from storage.base import (
     incoming_key,
     stored_key,
 )
-from storage.verify import ALLOWED_TYPES, VerificationError, Verified, verify
+from storage.verify import (
+    ALLOWED_TYPES,
+    AUDIO_TYPES,
+    VerificationError,
+    Verified,
+    verify,
+    verify_audio,
+)
 
 log = logging.getLogger("daiban.uploads")
 
@@ -41,6 +52,8 @@ MAX_DECODED_PIXELS = 20_000_000
 # A photo for a staff member's public card (挂牌上岗): an admin's, an image, taken over by the
 # staff account when set (app/accounts/staff.py), so never attached to an order.
 STAFF_PHOTO = "staff_photo"
+# A voice note (语音留言): audio only, and audio only for it (storage/audio.py).
+VOICE = "voice"
 UploadTaken = errors.error("upload_taken", 409, "有文件刚被用于其他办件或投诉,请重新选择")
 
 # Files that fail are recorded with their reason (no bytes kept) so support can see why.
@@ -71,6 +84,8 @@ class UploadView(msgspec.Struct, rename="camel", kw_only=True):
     # hints to take the photo again, never a refusal. Empty for PDFs and PNGs, and for a
     # photo in which nothing was found.
     warnings: list[PhotoWarning] = msgspec.field(default_factory=list)
+    # A voice note's length in milliseconds, read from its frames; null for other files.
+    duration_ms: int | None = None
 
 
 class DownloadLinks(msgspec.Struct, rename="camel", kw_only=True):
@@ -80,6 +95,9 @@ class DownloadLinks(msgspec.Struct, rename="camel", kw_only=True):
     # The photo checks' hints, for the agent beside the photo (read with the links, so the
     # order's detail costs no query for them).
     warnings: list[PhotoWarning] = msgspec.field(default_factory=list)
+    # A copy of a document from the resident's material wallet (材料夹): what it is, when it
+    # was first verified (受理) and by whom. The agent may still refuse it in review.
+    from_wallet: WalletOrigin | None = None
 
 
 def upload_view(upload: Upload) -> UploadView:
@@ -94,6 +112,7 @@ def upload_view(upload: Upload) -> UploadView:
         sha256=upload.sha256,
         created_at=upload.created_at,
         warnings=stored_warnings(upload.warnings),
+        duration_ms=upload.duration_ms,
     )
 
 
@@ -108,7 +127,12 @@ def create_upload(
 ) -> UploadTicket:
     limits = ctx.settings.storage
     problems = []
-    if content_type not in ALLOWED_TYPES:
+    audio = content_type in AUDIO_TYPES
+    if purpose == VOICE and not audio:
+        problems.append({"field": "contentType", "message": "语音留言只能是录音(MP3、AAC 或 M4A)"})
+    elif audio and purpose != VOICE:
+        problems.append({"field": "purpose", "message": "录音只能作为语音留言(voice)上传"})
+    elif content_type not in ALLOWED_TYPES and not audio:
         problems.append(
             {"field": "contentType", "message": "只能上传照片(JPG、PNG、WebP、HEIC)或PDF"}
         )
@@ -116,9 +140,11 @@ def create_upload(
         principal.role != "admin" or not content_type.startswith("image/")
     ):
         problems.append({"field": "purpose", "message": "工作人员照片由管理员上传,且应为图片"})
-    if not 0 < size <= limits.max_upload_bytes:
-        mb = limits.max_upload_bytes // 1_048_576
-        problems.append({"field": "size", "message": f"文件大小应在{mb}MB以内"})
+    largest = ctx.settings.uploads.max_voice_bytes if purpose == VOICE else limits.max_upload_bytes
+    if not 0 < size <= largest:
+        mb = f"{round(largest / 1_048_576, 1):g}"
+        what = "录音" if purpose == VOICE else "文件"
+        problems.append({"field": "size", "message": f"{what}大小应在{mb}MB以内"})
     if problems:
         raise errors.InvalidInput(errors=problems)
     now = ctx.now()
@@ -232,6 +258,7 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
                 width=kept.verified.width,
                 height=kept.verified.height,
                 sha256=kept.verified.sha256,
+                duration_ms=kept.verified.duration_ms,
                 warnings=kept.warnings,
                 completed_at=kept.at,
             )
@@ -283,31 +310,41 @@ async def _keep_clean_copy(ctx: Context, upload: Upload) -> _Kept:
         raise _Rejected("file_too_large", REJECTION_SIZE_MESSAGE) from None
     except KeyError:
         raise _NotThere() from None
-    try:
-        verified = await anyio.to_thread.run_sync(
-            partial(
-                verify,
-                data,
-                upload.declared_type,
-                max_bytes=upload.declared_size,
-                max_pixels=MAX_PIXELS,
-                max_decoded_pixels=MAX_DECODED_PIXELS,
-            )
+    if upload.purpose == VOICE:
+        check = partial(
+            verify_audio,
+            data,
+            upload.declared_type,
+            max_bytes=upload.declared_size,
+            max_seconds=ctx.settings.uploads.max_voice_seconds,
         )
+    else:
+        check = partial(
+            verify,
+            data,
+            upload.declared_type,
+            max_bytes=upload.declared_size,
+            max_pixels=MAX_PIXELS,
+            max_decoded_pixels=MAX_DECODED_PIXELS,
+        )
+    try:
+        verified = await anyio.to_thread.run_sync(check)
     except VerificationError as exc:
         raise _Rejected(exc.code, exc.message) from None
     del data  # the raw bytes are not needed while the clean ones are written
     # The photo checks: warnings only, so they never fail the upload (check_photo catches
     # everything); run here, inside the verification slot, on the clean copy.
-    warnings = await anyio.to_thread.run_sync(
-        partial(
-            check_photo,
-            verified.data,
-            upload.declared_type,
-            verified.content_type,
-            upload.purpose,
+    warnings: list[dict[str, str]] = []
+    if upload.purpose != VOICE:
+        warnings = await anyio.to_thread.run_sync(
+            partial(
+                check_photo,
+                verified.data,
+                upload.declared_type,
+                verified.content_type,
+                upload.purpose,
+            )
         )
-    )
     now = ctx.now()
     written: list[str] = []
     try:
@@ -496,6 +533,7 @@ def download_links(
         thumbnail_url=thumb,
         expires_at=now + ttl,
         warnings=stored_warnings(upload.warnings),
+        from_wallet=wallet_origin(session, upload),
     )
 
 
@@ -533,3 +571,59 @@ async def cleanup_unattached(ctx: Context, *, batch: int = 500) -> int:
             log.exception("clean-up could not remove files", extra={"keys": keys})
         if len(claimed) < batch:
             return removed
+
+
+async def store_made_file(ctx: Context, data: bytes, content_type: str) -> str:
+    """Write a file the service made (not uploaded: nothing to verify) under a new key of
+    its own; the caller records it with `made_upload` or removes it again."""
+    key = stored_key(OBJECTS, content_type, ctx.now())
+    try:
+        await ctx.store.write(key, data, content_type)
+    except StorageError:
+        log.exception("object storage failed", extra={"key": key})
+        await _discard(ctx, key)
+        raise errors.StorageUnavailable() from None
+    return key
+
+
+async def discard_made_file(ctx: Context, key: str) -> None:
+    """Remove a file `store_made_file` wrote whose row was never written."""
+    await _discard(ctx, key)
+
+
+def made_upload(
+    session: Session,
+    ctx: Context,
+    *,
+    owner_id: int,
+    purpose: UploadPurpose,
+    order_id: int,
+    key: str,
+    data: bytes,
+    content_type: str,
+) -> int:
+    """The row of a file the service made for an order, as a settled upload of `owner_id`:
+    downloads, retention and backups treat it as they treat what came in. It never came in,
+    so its raw key is its key, already cleared (the raw_uploads job leaves it alone)."""
+    now = ctx.now()
+    upload = Upload(
+        owner_id=owner_id,
+        purpose=purpose,
+        status="ready",
+        declared_type=content_type,
+        declared_size=len(data),
+        incoming_key=key,
+        upload_expires_at=now,
+        key=key,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        warnings=[],
+        order_id=order_id,
+        created_at=now,
+        completed_at=now,
+        raw_cleared_at=now,
+    )
+    session.add(upload)
+    session.flush()
+    return upload.id

@@ -14,7 +14,9 @@ step that the app agrees on:
   else the next one), the remaining working days after today's date up to the last counted day
   (0 from the due instant on), frozen while on hold, and a resume counting exactly those days
   again from the resume date. An order already overdue when put on hold (or whose delay was
-  explained) stays overdue against its old due time. The detail's `overdue` and the
+  explained) stays overdue against its old due time. A dispute (提出异议) within the rating
+  window after hand-back starts the clock again: due at the end of the 5th working day after
+  the dispute's date, not overdue, no delay explained. The detail's `overdue` and the
   dispatcher's `?overdue=true` list agree with that. A delay explanation is accepted only while
   overdue, and an overdue order cannot be completed without one. Working days come from
   `chinese_calendar` where it publishes a year, else Monday to Friday; the app's own
@@ -97,6 +99,11 @@ SPEC: dict[tuple[str, str], Move] = {
     # The rating rule: "POST /mp/v1/orders/{id}/rating: once per order, only by that order's
     # resident, only after hand-back"; "The order closes when rated".
     ("delivered", "rate"): _m("closed", "resident"),
+    # "delivered | dispute with a reason (resident), within the rating window after hand-back:
+    # the first back to its agent, a later one to the town's dispatchers (a pool event, nobody
+    # assigned); the clock starts again" and "accepted, nobody assigned | assign (dispatcher)".
+    ("delivered", "dispute"): _m("accepted", "resident"),
+    ("accepted", "assign"): _m("accepted", "dispatcher"),
 }
 URL = {"rate": "rating"}  # the rating has its own route
 ACTIONS = sorted({action for _, action in SPEC})
@@ -108,6 +115,13 @@ ACTION_ROLES = {
 REASSIGNABLE = frozenset({"assigned", "reviewing", "supplement_required", "accepted", "on_hold"})
 DELAY_EXPLAINABLE = frozenset({"accepted", "on_hold"})
 ENDINGS = frozenset({"decline", "reject", "cancel", "terminate"})  # back or out
+# The straight way to hand-back, by the order's agent from each status.
+STRAIGHT_ON = {
+    "assigned": "take",
+    "reviewing": "accept",
+    "accepted": "complete",
+    "completed": "deliver",
+}
 
 PREFIX = {
     "resident": "/mp/v1/orders",
@@ -152,6 +166,7 @@ START_DAYS = [
     date(2026, 12, 30),
 ]
 RATING_WINDOW_DAYS = 7  # DAIBAN_RATINGS_WINDOW_DAYS's default
+DISPUTE_DAYS = 5  # DAIBAN_ORDERS_DISPUTE_DAYS's default
 SEED_TIME = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # before every example's start
 
 # --- the clock, from first principles -------------------------------------------------------
@@ -241,6 +256,9 @@ class OrderModel:
     """A notice was sent: a later one may name only the slots supplied since."""
     supplied: tuple[str, ...] = ()
     """The slots supplied since the last notice."""
+    delivered_at: datetime | None = None
+    """The last hand-back: the rating window, and a dispute's, runs from it."""
+    disputes: int = 0
     events: list[Event] = field(default_factory=list)
 
     def visible_to(self, handle: str) -> bool:
@@ -248,6 +266,13 @@ class OrderModel:
 
     def past_due(self, now: datetime) -> bool:
         return self.last_day is not None and now >= end_of(self.last_day)
+
+    def may_dispute(self, now: datetime) -> bool:
+        return (
+            self.status == "delivered"
+            and self.delivered_at is not None
+            and now < self.delivered_at + timedelta(days=RATING_WINDOW_DAYS)
+        )
 
     def overdue(self, now: datetime) -> bool:
         if self.status not in ("accepted", "on_hold"):
@@ -385,10 +410,14 @@ class OrderWalk(RuleBasedStateMachine):
             if self.now >= self.ending(order).at + timedelta(days=RATING_WINDOW_DAYS):
                 return Expected(409, "rating_window_over")
             return CREATED
+        if action == "assign" and order.status == "accepted" and order.agent is not None:
+            move = None  # a running order with an agent is re-assigned, not dispatched
         if move is None:
             return Expected(409, "illegal_transition")
         if role not in move.roles or (role == "agent" and order.agent != handle):
             return Expected(403, "forbidden")
+        if action == "dispute" and not order.may_dispute(self.now):
+            return Expected(409, "dispute_window_over")
         return CREATED if action == "rate" else OK
 
     @staticmethod
@@ -422,6 +451,24 @@ class OrderWalk(RuleBasedStateMachine):
             if self.expected(order, handle, action) in (OK, CREATED)
             and not (forward and action in ENDINGS)
         ]
+
+    def straight_on(self, dispute: bool = False) -> list[tuple[int, str, str]]:
+        """For each order that has one, the next move of the straight way to hand-back
+        (dispatch, take, accept, complete, deliver; with `dispute`, then a dispute) that the
+        table allows now."""
+        found = []
+        for number, order in enumerate(self.orders):
+            if order.status == "submitted" or (order.status == "accepted" and order.agent is None):
+                step = ("dispatcher1a", "assign")
+            elif order.status == "delivered" and dispute:
+                step = ("resident1", "dispute")
+            elif order.agent is not None and order.status in STRAIGHT_ON:
+                step = (order.agent, STRAIGHT_ON[order.status])
+            else:
+                continue
+            if self.expected_now(order, *step) == OK:
+                found.append((number, *step))
+        return found
 
     # --- moves --------------------------------------------------------------------------
 
@@ -460,6 +507,8 @@ class OrderWalk(RuleBasedStateMachine):
             return {"deliveryMethod": how.delivery, "proofUploadIds": proof}
         if action == "rate":
             return {"grade": 4, "tags": ["办事快"]}
+        if action == "dispute":
+            return {"reason": "结果不对,请重新办理"}
         return {}
 
     async def attempt(self, order: OrderModel, handle: str, action: str, how: How) -> None:
@@ -483,6 +532,7 @@ class OrderWalk(RuleBasedStateMachine):
         before = order.status
         self.apply(order, handle, action, how, body)
         detail = response.json()
+        pooled = action == "dispute" and order.disputes > 1  # a pool event follows the move
         if action == "rate":  # the answer is the rating; the order is read afterwards
             assert detail["grade"] == 4 and detail["isDefault"] is False
             headers = await self.headers(handle)
@@ -490,7 +540,7 @@ class OrderWalk(RuleBasedStateMachine):
                 await self.client.get(f"{PREFIX['resident']}/{order.id}", headers=headers)
             ).json()
         assert detail["status"] == order.status
-        last = detail["timeline"][-1]
+        last = detail["timeline"][-2 if pooled else -1]
         assert (last["action"], last["fromStatus"], last["toStatus"]) == (
             action,
             before,
@@ -498,7 +548,9 @@ class OrderWalk(RuleBasedStateMachine):
         )
         if action == "hold":
             assert last["data"]["remainingDays"] == order.frozen, detail
-        if action in ("accept", "resume") or (action == "supplement" and before == "on_hold"):
+        if action in ("accept", "resume", "dispute") or (
+            action == "supplement" and before == "on_hold"
+        ):
             assert order.last_day is not None
             assert parse_time(detail["dueAt"]) == end_of(order.last_day), detail
 
@@ -519,6 +571,18 @@ class OrderWalk(RuleBasedStateMachine):
             order.supplied = tuple(body["materials"])
         elif action == "accept":
             order.last_day = last_counted_day(local_day(self.now), order.item.promised_days)
+        elif action in ("deliver", "confirm_receipt"):
+            order.delivered_at = self.now
+        elif action == "dispute":
+            order.disputes += 1
+            order.last_day = last_counted_day(local_day(self.now), DISPUTE_DAYS)
+            order.late = order.explained = False
+            order.delivered_at = None
+            if order.disputes > 1:  # to the dispatchers: nobody on it, a pool event after
+                self.record(order, action, move.to, handle)
+                order.agent = None
+                order.events.append(Event("pool", "accepted", "accepted", "system", None, self.now))
+                return
         elif action == "hold":
             assert order.last_day is not None
             order.frozen = days_left(order.last_day, self.now)
@@ -599,6 +663,39 @@ class OrderWalk(RuleBasedStateMachine):
             self.run(self.attempt(self.orders[number], handle, action, how))
             self.pause(data)
 
+    @precondition(lambda self: bool(self.straight_on(dispute=True)))
+    @rule(
+        data=st.data(),
+        how=HOW,
+        count=st.integers(1, 6),
+        dispute=st.booleans(),
+        late=st.integers(0, 3),
+    )
+    def towards_hand_back(
+        self, data: st.DataObject, how: How, count: int, dispute: bool, late: int
+    ) -> None:
+        """Up to `count` moves of one order's straight way to hand-back (and a dispute after
+        it), each followed by some hours: so that walks reach hand-back, disputes and the
+        reopened work often, with time passing in between. One time in four a dispute comes
+        at the very end of the rating window, when it is too late."""
+        moves = self.straight_on(dispute)
+        if not moves:
+            return
+        number = data.draw(st.sampled_from(moves), label="move")[0]
+        for _ in range(count):
+            step = next((m for m in self.straight_on(dispute) if m[0] == number), None)
+            if step is None:
+                break
+            order = self.orders[number]
+            if step[2] == "dispute" and late == 0 and order.delivered_at is not None:
+                window = timedelta(days=RATING_WINDOW_DAYS)
+                self.set_clock(max(self.now, order.delivered_at + window))
+            refused = self.expected_now(order, step[1], step[2]) != OK
+            self.run(self.attempt(order, step[1], step[2], how))
+            if refused:
+                break
+            self.pause(data)
+
     @precondition(lambda self: bool(self.orders))
     @rule(
         pick=st.integers(0, MAX_ORDERS - 1),
@@ -627,7 +724,7 @@ class OrderWalk(RuleBasedStateMachine):
             )
             if ROLE[handle] != "dispatcher":
                 assert response.status_code == 403, response.text
-            elif order.status not in REASSIGNABLE:
+            elif order.status not in REASSIGNABLE or order.agent is None:
                 assert response.status_code == 409, response.text
                 assert response.json()["code"] == "illegal_transition", response.text
                 assert response.json()["currentStatus"] == order.status
@@ -759,7 +856,9 @@ class OrderWalk(RuleBasedStateMachine):
         resident_next = {
             URL.get(a, a.replace("_", "-"))
             for (s, a), m in SPEC.items()
-            if s == order.status and "resident" in m.roles
+            if s == order.status
+            and "resident" in m.roles
+            and (a != "dispute" or order.may_dispute(self.now))
         }
         # 好差评全覆盖: a refusal or a termination by staff is rated within the window after.
         if self.expected(order, "resident1", "rate") == CREATED and order.status != "delivered":
