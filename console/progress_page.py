@@ -127,6 +127,14 @@ async def _strike(store: Store, key: str) -> None:
     await store.set(key, str(strikes), expires_in=left or ADDRESS_WINDOW)
 
 
+def _address_key(request: Request[Any, Any, Any]) -> str:
+    return f"{STORE}:{client_address(request)}"
+
+
+def _too_many(token: str) -> Template:
+    return _page(429, token=token, error="尝试次数过多，请15分钟后再试。")
+
+
 @get("/{token:str}", name="progress_page")
 async def page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     """The question: the last four digits. An address that names no order is 404."""
@@ -139,11 +147,9 @@ async def page(request: Request[Any, Any, Any], token: FromPath[str]) -> Templat
 @post("/{token:str}", name="progress_page_answer", status_code=200)
 async def answer(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     """The digits typed: the page's content, or why not."""
-    ctx = ctx_of(request)
-    store = _store(request)
-    key = f"{STORE}:{client_address(request)}"
+    ctx, store, key = ctx_of(request), _store(request), _address_key(request)
     if await _address_strikes(store, key) >= ADDRESS_STRIKES:
-        return _page(429, token=token, error="尝试次数过多，请15分钟后再试。")
+        return _too_many(token)
     form = await request.form()
     typed = str(form.get("digits") or "")[:MAX_FIELD]
 
@@ -195,11 +201,9 @@ def _clean(text: str) -> str | None:
 async def rating(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     """The rating form: a grade first (no `confirm`), then its tags and a comment. A ticket
     that is not this page's, or has expired, sends the resident back to the digits."""
-    ctx = ctx_of(request)
-    store = _store(request)
-    key = f"{STORE}:{client_address(request)}"
+    ctx, store, key = ctx_of(request), _store(request), _address_key(request)
     if await _address_strikes(store, key) >= ADDRESS_STRIKES:
-        return _page(429, token=token, error="尝试次数过多，请15分钟后再试。")
+        return _too_many(token)
     form = await request.form()
     ticket = str(form.get("ticket") or "")[:MAX_TICKET]
     grade = GRADES.get(str(form.get("grade") or ""))

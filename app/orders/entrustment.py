@@ -32,10 +32,9 @@ from xml.sax.saxutils import escape
 import anyio.to_thread
 import msgspec
 from PIL import Image as PILImage
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table
+from reportlab.platypus import Flowable, Image, Paragraph, Spacer, Table
 from reportlab.platypus.tables import TableStyle
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -55,7 +54,7 @@ from app.orders.records import (
     own_order,
     record_event,
 )
-from app.orders.slip import PDF, Styles, cjk_font
+from app.orders.slip import PDF, Styles, a4_document, cjk_font
 from app.security.pii import mask_id_number
 from app.security.tokens import Principal
 from app.uploads import service as uploads
@@ -430,15 +429,6 @@ def _draw(signing: _Signing, drawn: bytes, sha: str, signed_at: str) -> bytes:
         canvas.restoreState()
 
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=18 * mm,
-        bottomMargin=24 * mm,
-        title=f"{TITLE} {signing.number}",
-        author="帮办代办",
-    )
+    doc = a4_document(buffer, f"{TITLE} {signing.number}", bottom=24 * mm)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()

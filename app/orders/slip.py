@@ -312,14 +312,21 @@ def render(f: SlipFacts, layout: Layout) -> bytes:
             **info,
         )
     else:
-        doc = SimpleDocTemplate(
-            buffer,
-            pagesize=A4,
-            leftMargin=18 * mm,
-            rightMargin=18 * mm,
-            topMargin=18 * mm,
-            bottomMargin=18 * mm,
-            **info,
-        )
+        doc = a4_document(buffer, info["title"])
     doc.build(_story(f, layout))
     return buffer.getvalue()
+
+
+def a4_document(buffer: io.BytesIO, title: str, bottom: float = 18 * mm) -> SimpleDocTemplate:
+    """An A4 page with the service's margins (the slip's; the signed entrustment's, whose
+    footer wants a taller bottom margin)."""
+    return SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=18 * mm,
+        bottomMargin=bottom,
+        title=title,
+        author="帮办代办",
+    )

@@ -109,6 +109,22 @@ class _File:
     sha256: str | None
     warnings: list[dict[str, Any]] | None
 
+    @classmethod
+    def of(cls, u: Upload) -> _File | None:
+        """A stored file's facts, or None when its file is gone (or never arrived)."""
+        if not u.key or not u.content_type or u.removed_at is not None or u.status != "ready":
+            return None
+        return cls(
+            u.key,
+            u.thumbnail_key,
+            u.content_type,
+            u.size or 0,
+            u.width,
+            u.height,
+            u.sha256,
+            u.warnings,
+        )
+
 
 # --- reading ------------------------------------------------------------------------------
 
@@ -210,20 +226,7 @@ def _source(session: Session, principal: Principal, order_id: int, code: str) ->
     uploads = session.scalars(
         select(Upload).where(Upload.id.in_(slot["uploads"])).order_by(Upload.id)
     ).all()
-    files = [
-        _File(
-            u.key,
-            u.thumbnail_key,
-            u.content_type,
-            u.size or 0,
-            u.width,
-            u.height,
-            u.sha256,
-            u.warnings,
-        )
-        for u in uploads
-        if u.key and u.content_type and u.removed_at is None and u.status == "ready"
-    ]
+    files = [f for f in map(_File.of, uploads) if f is not None]
     if len(files) != len(slot["uploads"]):
         raise NotKeepable("该材料的照片已按规定删除,请重新拍照")
     name = _material_name(session, order_id, code)
@@ -415,20 +418,7 @@ def _usable(session: Session, ctx: Context, principal: Principal, item_id: int) 
         .where(Upload.kept_for == f"wallet:{item.id}", Upload.removed_at.is_(None))
         .order_by(Upload.id)
     ).all()
-    files = [
-        _File(
-            u.key,
-            u.thumbnail_key,
-            u.content_type,
-            u.size or 0,
-            u.width,
-            u.height,
-            u.sha256,
-            u.warnings,
-        )
-        for u in uploads
-        if u.key and u.content_type
-    ]
+    files = [f for f in map(_File.of, uploads) if f is not None]
     if not files:
         raise ItemGone()
     return files

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from app.retention.files import remove_files
 from app.settings import Settings
+from storage.audio import read_audio
 from tests.conftest import make_settings
 from tests.factories import submit, taken_by_agent1a, upload_photo
 from tests.images import jpeg, pdf
@@ -261,7 +264,7 @@ async def test_voice_notes_are_removed_with_the_orders_other_files(client, demo,
     assert [n["durationSeconds"] for n in detail["voiceNotes"]] == [5, 12]
 
 
-def test_the_hand_made_mp3_is_what_a_decoder_reads():
+def test_the_hand_made_mp3_frames_follow_the_published_header_layout():
     """The frames the tests make are real MPEG-2 Layer III: Pillow has no audio, so check
     the header bits by their published layout instead (sync, version 2, layer III, 24
     kbit/s, 16 kHz, mono) and the frame size 72 × 24000 / 16000 = 108 bytes."""
@@ -273,3 +276,21 @@ def test_the_hand_made_mp3_is_what_a_decoder_reads():
     assert (header >> 6) & 3 == 0b11
     assert len(frame) == 108
     assert io.BytesIO(mp3(1)).read(3) == b"ID3"
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="no sox (.ci/run installs it)")
+@pytest.mark.parametrize(("rate", "channels", "seconds"), [(16000, 1, 3), (44100, 2, 10)])
+def test_a_real_encoder_s_mp3_is_read_with_its_length(tmp_path, rate, channels, seconds):
+    """An MP3 made by LAME (through sox, as a phone's recorder makes one) is taken as it is,
+    and its length is what sox itself reads."""
+    made = tmp_path / "tone.mp3"
+    sox = shutil.which("sox") or "sox"
+    make = [sox, "-n", "-r", str(rate), "-c", str(channels), str(made)]
+    subprocess.run([*make, "synth", str(seconds), "sine", "440"], check=True)  # noqa: S603
+    read = subprocess.run(  # noqa: S603 - sox from the path, fixed arguments
+        [sox, "--i", "-D", str(made)], check=True, capture_output=True, text=True
+    )
+    said = read.stdout
+    audio = read_audio(made.read_bytes())
+    assert audio.content_type == "audio/mpeg"
+    assert abs(audio.duration_ms / 1000 - float(said)) < 0.1
