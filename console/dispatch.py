@@ -70,6 +70,7 @@ def _order_context(
     agents = [a for a in staff.town_agents(session, ctx, user.principal) if not a.disabled]
     photos: dict[int, str | None] = {}
     hints: dict[int, list[str]] = {}  # the photo checks' warnings, beside each photo
+    reused: dict[int, str] = {}  # a copy from the resident's material wallet (材料夹)
     for slot in detail.checklist:
         for upload_id in slot.upload_ids:
             try:
@@ -79,12 +80,18 @@ def _order_context(
                 continue
             photos[upload_id] = links.thumbnail_url or links.url
             hints[upload_id] = [w.message for w in links.warnings]
+            if links.from_wallet is not None:
+                origin = links.from_wallet
+                by = origin.verified_by_name or "代办员"
+                when = origin.verified_at.astimezone(ctx.settings.zone)
+                reused[upload_id] = f"来自材料夹:{when:%Y年%m月%d日}由{by}核验"
     return {
         "user": user,
         "order": detail,
         "agents": agents,
         "photos": photos,
         "hints": hints,
+        "reused": reused,
         "resident": resident,
     }
 
