@@ -84,7 +84,7 @@ def _order_context(
                 origin = links.from_wallet
                 by = origin.verified_by_name or "代办员"
                 when = origin.verified_at.astimezone(ctx.settings.zone)
-                reused[upload_id] = f"来自材料夹:{when:%Y年%m月%d日}由{by}核验"
+                reused[upload_id] = f"来自材料夹：{when:%Y年%m月%d日}由{by}核验"
     return {
         "user": user,
         "order": detail,
