@@ -134,6 +134,7 @@ def test_the_layers_point_one_way():
     # storage knows nothing of the service; app knows nothing of HTTP or the scheduler,
     # except its two entry points that assemble them.
     assert units["storage"] == set()
+    assert units["app.prereview"] == set()  # 智能预审 reads photos alone: no database, no app
     for unit, targets in units.items():
         if unit.startswith("app.") and unit not in ("app.asgi", "app.cli"):
             assert not targets & {"mini_program_api", "console", "jobs"}, unit
