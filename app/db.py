@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,9 @@ from app.sqlite_writer import GroupCommitWriter
 from app.statements import driver, driver_sql
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL: connections of each process for statements committed apart from the caller's
+# transaction (`Database.apart`: order numbers), beside the pool of DAIBAN_DATABASE_POOL_SIZE.
+APART_POOL_SIZE = 4
 T = TypeVar("T")
 _AFTER_COMMIT = "daiban.after_commit"
 
@@ -69,6 +73,7 @@ class Database:
         self.url = make_url(settings.database_url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         engine: AsyncEngine
+        self._apart_engine: AsyncEngine | None = None  # PostgreSQL only: see `apart`
         if self.is_sqlite:
             database = self.url.database or ""
             if database and database != ":memory:":
@@ -86,6 +91,23 @@ class Database:
                 pool_size=settings.database.pool_size,
                 max_overflow=settings.database.pool_size,
                 pool_pre_ping=True,
+                echo=settings.database.echo,
+            )
+            # A pool of its own, so that a unit of work holding a connection of the main
+            # pool never waits for a second one from it (with every connection so held,
+            # none would come back); autocommit, so each statement is its own transaction;
+            # synchronous_commit off, so that its row locks go as soon as it has run rather
+            # than after its commit reached the disk. That is safe for what it writes: a
+            # caller commits after the statement has run, and PostgreSQL's commit flushes
+            # the log up to the caller's commit record, which comes after the statement's.
+            self._apart_engine = create_async_engine(
+                self.url,
+                json_serializer=json_text,
+                pool_size=APART_POOL_SIZE,
+                max_overflow=0,  # an overflow connection would be closed as soon as it is back
+                pool_pre_ping=True,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"server_settings": {"synchronous_commit": "off"}},
                 echo=settings.database.echo,
             )
         # PostgreSQL: every transaction. SQLite: long reads only (aiosqlite).
@@ -138,6 +160,25 @@ class Database:
         async with self._sessions() as session, session.begin():
             return await session.run_sync(work)
 
+    @contextmanager
+    def apart(self, session: Session) -> Iterator[Connection]:
+        """A connection for a short write, inside a unit of work, that must not keep its row
+        locks to the end of the unit's transaction: an order's number, taken from the day's
+        counter row that every submission updates (app/orders/submission.py).
+
+        On PostgreSQL it is a connection of a small pool of its own in autocommit: each
+        statement commits as it runs, so another transaction waits for the statement alone,
+        never for the caller's transaction; the caller sees what it wrote, and a rollback of
+        the caller does not undo it. On SQLite it is the caller's own connection: with one
+        writer nothing runs beside the caller, so nothing waits behind it, and what the
+        statement wrote rolls back with the caller.
+        """
+        if self._apart_engine is None:
+            yield session.connection()
+            return
+        with self._apart_engine.sync_engine.connect() as connection:
+            yield connection
+
     def revive_writer(self) -> BaseException | None:
         """SQLite: if the writer thread died, start it again and say why it died (for
         readiness: the next check, and the next write, find it running). None when it runs."""
@@ -159,6 +200,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.async_engine.dispose()
+        if self._apart_engine is not None:
+            await self._apart_engine.dispose()
         if self.is_sqlite:
             self._writer.close()
             if self._read_connection is not None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
@@ -130,3 +134,55 @@ async def _prepare_photos(url: str, template_id: int, sets: int, slots: int) -> 
         await conn.close()
     ids = sorted(r["id"] for r in rows)
     return [ids[i : i + slots] for i in range(0, len(ids), slots)]
+
+
+# What each of the database's other sessions is doing, sampled: waiting for a lock (and
+# which), for I/O, running ("CPU"), or inside a transaction waiting for its client's next
+# statement ("client, in a transaction").
+_SAMPLE = """
+SELECT CASE
+         WHEN state = 'active' AND wait_event IS NOT NULL
+           THEN wait_event_type || ':' || wait_event
+         WHEN state = 'active' THEN 'CPU'
+         WHEN state LIKE 'idle in transaction%' THEN 'client, in a transaction'
+       END AS what
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND (state = 'active' OR state LIKE 'idle in transaction%')
+"""
+
+
+@contextmanager
+def sampled_waits(url: str, every: float = 0.005) -> Iterator[Counter[str]]:
+    """While the block runs, sample every `every` seconds what the database's sessions are
+    doing; the counter fills with sessions seen per state over all samples, plus
+    `samples`, the number of samples taken."""
+    seen: Counter[str] = Counter()
+    stop = threading.Event()
+
+    async def sample() -> None:
+        conn = await asyncpg.connect(dsn(url))
+        try:
+            statement = await conn.prepare(_SAMPLE)
+            while not stop.is_set():
+                for row in await statement.fetch():
+                    seen[row["what"]] += 1
+                seen["samples"] += 1
+                await asyncio.sleep(every)
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(sample()), daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
+def describe_waits(seen: Counter[str]) -> str:
+    """Sessions per sample in each state, busiest first."""
+    samples = seen["samples"] or 1
+    parts = [f"{what} {n / samples:.1f}" for what, n in seen.most_common() if what != "samples"]
+    return ", ".join(parts) or "none"

@@ -14,7 +14,11 @@ over 20,000 residents, and ready photos are prepared so that every timed submiss
 four real uploads as the phone does. Then, for each size: GET /healthz (bare), POST
 /mp/v1/orders (each with its own Idempotency-Key), GET /mp/v1/orders?limit=20 and GET
 /mp/v1/orders/{id} as resident1. Only 2xx answers count towards a rate; any other answer is
-reported beside it (and makes the run exit with status 1).
+reported beside it (and makes the run exit with status 1). Printed with the submissions:
+the CPU time each took in the service, in PostgreSQL's sessions (when it runs on this
+machine) and in the load generator, and how busy the whole machine was; on PostgreSQL, what
+its sessions were doing meanwhile (sampled: waiting for a lock, and which, running, or in a
+transaction waiting for the service's next statement).
 Targets: >= 1,000 submissions/s, >= 2,000 list reads/s, and the figures at
 1,000,000 orders within 20 % of those at 10,000.
 """
@@ -24,16 +28,19 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sqlite3
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
 from PIL import Image
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _postgres
@@ -190,8 +197,85 @@ def prepare_photos(path: Path, template_id: int, sets: int, slots: int) -> list[
     return [ids[i : i + slots] for i in range(0, len(ids), slots)]
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (0 when it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def processes(worker: int, database: str | None) -> dict[str, set[int]]:
+    """The service's processes (`daiban serve` and its workers) and, when PostgreSQL runs on
+    this machine, its sessions of `database`."""
+    parent = int(Path(f"/proc/{worker}/stat").read_text().rpartition(")")[2].split()[1])
+    serve = worker if parent == os.getpid() else parent  # `worker` is `daiban serve` itself
+    found = {
+        "service": {
+            serve,
+            *map(int, (Path(f"/proc/{serve}/task/{serve}/children").read_text().split())),
+        }
+    }
+    if database:
+        found["PostgreSQL"] = set()
+        for entry in Path("/proc").iterdir():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+                found["PostgreSQL"].add(int(entry.name))
+    return found
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy so far."""
+    times = [int(t) for t in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(times) - times[3] - times[4]) / TICK  # less idle and iowait
+
+
+class CpuDuring:
+    """CPU seconds spent while submissions run: the service, PostgreSQL's sessions, this
+    process (the load generator) and the whole machine, summed over rounds."""
+
+    def __init__(self, worker: int, database: str | None) -> None:
+        self.worker, self.database = worker, database
+        self.spent: Counter[str] = Counter()
+
+    @contextmanager
+    def during(self) -> Iterator[None]:
+        before = processes(self.worker, self.database)
+        start = {name: {pid: cpu_seconds(pid) for pid in pids} for name, pids in before.items()}
+        mine, machine, wall = time.process_time(), machine_busy(), time.perf_counter()
+        yield
+        for name, pids in processes(self.worker, self.database).items():
+            for pid in pids | before[name]:  # a session opened meanwhile started from 0
+                self.spent[name] += cpu_seconds(pid) - start[name].get(pid, 0.0)
+        self.spent["load generator"] += time.process_time() - mine
+        self.spent["machine"] += machine_busy() - machine
+        self.spent["wall"] += time.perf_counter() - wall
+
+    def describe(self, requests: int) -> str:
+        each = ", ".join(
+            f"{name} {self.spent[name] / requests * 1000:.2f} ms"
+            for name in ("service", "PostgreSQL", "load generator")
+            if name in self.spent
+        )
+        busy = self.spent["machine"] / self.spent["wall"]
+        return f"{each}; the machine was busy {busy:.2f} of its {os.cpu_count()} cores"
+
+
 def measure(
-    base: str, template_id: int, slots: list[str], photos: list[list[int]], args: argparse.Namespace
+    base: str,
+    worker: int,
+    template_id: int,
+    slots: list[str],
+    photos: list[list[int]],
+    args: argparse.Namespace,
 ) -> dict[str, list[Result]]:
     """Every round of every endpoint."""
     headers = login(base, "resident1")
@@ -214,20 +298,31 @@ def measure(
         )
 
     c, s = args.connections, args.seconds
+    waits: Counter[str] = Counter()  # PostgreSQL: what its sessions did during submissions
+    database = make_url(args.database_url).database if args.database_url else None
+    cpu = CpuDuring(worker, database)
+
+    def waits_during() -> AbstractContextManager[Counter[str]]:
+        if args.database_url:
+            return _postgres.sampled_waits(args.database_url)
+        return nullcontext(Counter())
+
     hammer(f"{base}/healthz", lambda n: bare, connections=c, seconds=1)  # warm up
     used = 0  # photo sets already attached by earlier rounds
 
     def submissions() -> Result:
         nonlocal used
         start = used
-        result = hammer(
-            base,
-            lambda n: submission(start + n),
-            connections=c,
-            seconds=s,
-            limit=len(photos) - start,
-        )
+        with waits_during() as seen, cpu.during():
+            result = hammer(
+                base,
+                lambda n: submission(start + n),
+                connections=c,
+                seconds=s,
+                limit=len(photos) - start,
+            )
         used += result.requests
+        waits.update(seen)
         return result
 
     runs: dict[str, Callable[[], Result]] = {
@@ -247,6 +342,10 @@ def measure(
     for _ in range(args.rounds):
         for name, run in runs.items():
             rounds[name].append(run())
+    submitted = sum(r.ok for r in rounds["submit POST /mp/v1/orders"]) or 1
+    print(f"  CPU per submission: {cpu.describe(submitted)}")
+    if args.database_url:
+        print(f"  PostgreSQL's sessions during submissions: {_postgres.describe_waits(waits)}")
     return rounds
 
 
@@ -291,8 +390,8 @@ def main() -> None:
                 fill(path, template_id, size)
                 photos = prepare_photos(path, template_id, args.submissions, len(slots))
             print(f"filled to {size:,} orders in {time.perf_counter() - started:.0f} s", flush=True)
-            with service(var, **env) as (base, _):
-                rounds = measure(base, template_id, slots, photos, args)
+            with service(var, **env) as (base, worker):
+                rounds = measure(base, worker, template_id, slots, photos, args)
             table[size] = {name: median(results) for name, results in rounds.items()}
             for name, results in rounds.items():
                 rates = sorted(r.rate for r in results)

@@ -4,6 +4,7 @@ photos, where it goes (the village's A or B agent, or the town's pool) and its f
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -11,6 +12,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import BigInteger, Date, bindparam, func, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -36,6 +38,7 @@ from app.security.identity import age_on, birth_date
 from app.security.tokens import Principal
 from app.statements import DriverStatement
 
+log = logging.getLogger("daiban.orders")
 TOWNS = REGIONS.alias("towns")
 MAX_DAILY_SEQUENCE = 999_999  # the six digits of an order number's daily part
 OrderNumbersExhausted = errors.error(
@@ -265,10 +268,13 @@ def submit(
     green, green_source = _green_channel(ctx, data.green_channel, found.id_number_enc, now)
     dispatch = _dispatch(session, ctx, principal, entry, found.auto_dispatch, village_id, now)
     agent = dispatch.agent
+    # The number is committed apart from this transaction on PostgreSQL (`next_number`):
+    # when the submission fails from here on, it goes back if no later one was taken.
+    number = next_number(session, ctx, now)
     # Plain Core statements on the table: SQLAlchemy caches their compiled form (the dialect
     # upsert constructs are compiled afresh every time, which cost more than the SQL).
     values = {
-        "number": next_number(session, ctx, now),
+        "number": number,
         "resident_id": resident_id,
         "village_id": village_id,
         "town_id": town_id,
@@ -302,32 +308,36 @@ def submit(
         "progress": {"parts": []} if version.kind in TRACKED_KINDS else None,
         "updated_at": now,
     }
-    # An agent for it: the table's assignment by the system, applied before the insert.
-    assignment = (
-        moves.assign_on_submission(values, agent, dispatch.rule, dispatch.note, now)
-        if agent
-        else None
-    )
-    order_id = int(INSERT_ORDER.returned(conn, values))
-    claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | files
-    claim_uploads(session, principal, order_id, claim)
-    submitted = event_values(order_id, principal, now, "submit", None, "submitted", data.note)
-    if assignment is not None:
-        events = [submitted, assignment.event(order_id, now)]
-    else:  # into the pool: an event, not a move (the order stays submitted)
-        why, rule = dispatch.note, {"rule": dispatch.rule}
-        pooled = event_values(order_id, None, now, "pool", "submitted", "submitted", why, rule)
-        events = [submitted, pooled]
-    INSERT_EVENT.many(conn, events)
-    if assignment is not None:
-        assignment.announce(session, ctx, order_id, version.name, now)
-    else:
-        written = SimpleNamespace(**values, id=order_id)
-        notices.entered_pool(session, ctx, written, version.name, dispatch.note, now)
-    if values["appointment_at"] is not None:
-        reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)
-    submitter_name = agent.name if entry and agent else name
-    return Submitted(order_id, {**values, "id": order_id}, events, submitter_name, agent)
+    try:
+        # An agent for it: the table's assignment by the system, applied before the insert.
+        assignment = (
+            moves.assign_on_submission(values, agent, dispatch.rule, dispatch.note, now)
+            if agent
+            else None
+        )
+        order_id = int(INSERT_ORDER.returned(conn, values))
+        claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | files
+        claim_uploads(session, principal, order_id, claim)
+        submitted = event_values(order_id, principal, now, "submit", None, "submitted", data.note)
+        if assignment is not None:
+            events = [submitted, assignment.event(order_id, now)]
+        else:  # into the pool: an event, not a move (the order stays submitted)
+            why, rule = dispatch.note, {"rule": dispatch.rule}
+            pooled = event_values(order_id, None, now, "pool", "submitted", "submitted", why, rule)
+            events = [submitted, pooled]
+        INSERT_EVENT.many(conn, events)
+        if assignment is not None:
+            assignment.announce(session, ctx, order_id, version.name, now)
+        else:
+            written = SimpleNamespace(**values, id=order_id)
+            notices.entered_pool(session, ctx, written, version.name, dispatch.note, now)
+        if values["appointment_at"] is not None:
+            reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)
+        submitter_name = agent.name if entry and agent else name
+        return Submitted(order_id, {**values, "id": order_id}, events, submitter_name, agent)
+    except Exception:
+        give_back(session, ctx, number)
+        raise
 
 
 HOME_REGION = select(REGIONS.c.district_id).where(REGIONS.c.id == bindparam("id"))
@@ -380,15 +390,48 @@ NEXT_NUMBER = DriverStatement(
 )
 
 
+# A failed submission's number, back to its day's counter if no later one was taken since.
+GIVE_BACK = DriverStatement(
+    text(
+        "UPDATE order_number_counters SET last = last - 1 WHERE day = :day AND last = :last"
+    ).bindparams(bindparam("day", type_=Date))
+)
+
+
 def next_number(session: Session, ctx: Context, now: datetime) -> str:
-    """DB + business date + a 6-digit daily sequence, unique across processes (one statement;
-    the upsert is the same SQL on SQLite and PostgreSQL). The millionth order of a day is
-    refused rather than given a 7-digit number no one expects (the refusal rolls the counter
-    back with the rest of the submission)."""
+    """DB + business date + a 6-digit daily sequence, unique across processes: one upsert of
+    the day's counter row, the same SQL on SQLite and PostgreSQL.
+
+    The upsert runs apart from the submission's transaction (`Database.apart`): on
+    PostgreSQL it commits at once, so the row's lock lasts for that statement alone and
+    other submissions of the day wait for it, never for the rest of this one; on SQLite,
+    with its one writer, it is the submission's own statement. A submission that fails
+    after taking its number gives it back (`give_back`). A number is greater than every
+    number of its day whose submission had committed before it was taken.
+
+    The millionth order of a day is refused rather than given a 7-digit number no one
+    expects, as is every later one of that day; the refused number goes back at once."""
     day = now.astimezone(ctx.settings.zone).date()
-    sequence = NEXT_NUMBER.returned(session.connection(), {"day": day})
+    with ctx.db.apart(session) as conn:
+        sequence = NEXT_NUMBER.returned(conn, {"day": day})
+        if sequence > MAX_DAILY_SEQUENCE:
+            GIVE_BACK.rowcount(conn, {"day": day, "last": sequence})
     if sequence > MAX_DAILY_SEQUENCE:
         raise OrderNumbersExhausted(
             f"{day:%Y年%m月%d日}的办件编号已用完({MAX_DAILY_SEQUENCE:,} 件),请明天再提交"
         )
     return f"DB{day:%Y%m%d}{sequence:06d}"
+
+
+def give_back(session: Session, ctx: Context, number: str) -> None:
+    """The number of a submission that failed after taking it, back to its day's counter
+    when it is still the last one taken there, so that a refused submission (a photo used
+    already, say) leaves no gap. When a later number was taken since, it stays unused: a gap
+    in the day's numbers, which nothing relies on. On SQLite the submission's rollback undoes
+    the upsert anyway. Never raises: the submission's own error is the one to report."""
+    day = datetime.strptime(number[2:10], "%Y%m%d").date()
+    try:
+        with ctx.db.apart(session) as conn:
+            GIVE_BACK.rowcount(conn, {"day": day, "last": int(number[10:])})
+    except SQLAlchemyError:
+        log.warning("order number %s not given back", number, exc_info=True)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
-from sqlalchemy import func, insert, select
+import pytest
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.asgi import create_app
 from app.context import Context
 from app.models import Order, OrderEvent, OrderNumberCounter, Upload
-from tests.conftest import serve
+from app.orders.submission import SubmitInput, give_back, next_number, submit
+from app.security.tokens import Principal
+from tests.conftest import ON_POSTGRES, serve
 from tests.factories import upload_photo
+
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="needs two transactions at once")
 
 ITEM = "RS-0009"  # one required material: the ID card
 
@@ -82,3 +87,117 @@ async def test_numbers_are_unique_across_processes(client, demo, login, ctx, set
     assert numbers == [f"DB20261123{i:06d}" for i in range(1, 41)]
     stored = await ctx.db.run_read(lambda s: s.execute(select(Order.number)).scalars().all())
     assert sorted(stored) == numbers
+
+
+async def test_a_number_is_greater_than_every_number_committed_before_it_was_taken(
+    client, demo, login, ctx, settings, clock
+):
+    """Submissions in overlapping waves through two services: numbers are unique, and one
+    whose answer came (its transaction committed) before another was sent has the smaller
+    number. Overlapping ones may commit in either order."""
+    other = Context.build(settings)
+    other.now = clock
+    resident = await login("resident1")
+    photos = [await upload_photo(client, resident) for _ in range(30)]
+    timed: list[tuple[float, float, str]] = []
+
+    async def one(i: int, photo: int) -> None:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        answer = await _submit(client if i % 2 else second, resident, photo)
+        assert answer.status_code == 201, answer.text
+        timed.append((sent, loop.time(), answer.json()["number"]))
+
+    try:
+        async with serve(create_app(settings, ctx=other)) as second:
+            running: set[asyncio.Task[None]] = set()
+            for wave in range(3):  # each wave sent once an answer of the one before came
+                running |= {
+                    asyncio.ensure_future(one(i, photos[i]))
+                    for i in range(wave * 10, wave * 10 + 10)
+                }
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            await asyncio.gather(*running)
+    finally:
+        await other.aclose()
+    numbers = sorted(n for _, _, n in timed)
+    assert numbers == [f"DB20261123{i:06d}" for i in range(1, 31)]  # unique, none skipped
+    ordered = [(a, b) for a in timed for b in timed if a[1] < b[0]]
+    assert ordered, "no submission began after another had ended"
+    assert all(a[2] < b[2] for a, b in ordered), ordered
+
+
+async def test_the_day_turns_at_local_midnight(client, demo, login, clock):
+    clock.current = datetime(2026, 11, 23, 15, 59, 59, tzinfo=UTC)  # 23:59:59 in Shanghai
+    resident = await login("resident1")
+    numbers = []
+    for step in (0, 1, 0):  # the last second of the 23rd, then the first of the 24th, twice
+        clock.advance(seconds=step)
+        answer = await _submit(client, resident, await upload_photo(client, resident))
+        assert answer.status_code == 201, answer.text
+        numbers.append(answer.json()["number"])
+    assert numbers == ["DB20261123000001", "DB20261124000001", "DB20261124000002"]
+
+
+async def test_a_failed_submission_gives_its_number_back_unless_a_later_one_was_taken(ctx, clock):
+    """The service's own functions: a number goes back to the counter only while it is
+    still the day's last; otherwise it stays unused (a gap), never given twice."""
+    now = clock()
+
+    def draw(session: Session) -> list[str]:
+        first, second = next_number(session, ctx, now), next_number(session, ctx, now)
+        give_back(session, ctx, first)  # a later one was taken since: a gap
+        give_back(session, ctx, second)  # still the last: back
+        return [first, second, next_number(session, ctx, now), next_number(session, ctx, now)]
+
+    assert await ctx.db.run_write(draw) == [
+        "DB20261123000001",
+        "DB20261123000002",
+        "DB20261123000002",
+        "DB20261123000003",
+    ]
+    counter = await ctx.db.run_read(lambda s: s.get(OrderNumberCounter, date(2026, 11, 23)))
+    assert counter.last == 3
+
+
+# --- PostgreSQL: a submission's transaction holds no one up ---------------------------------
+
+
+@postgres_only
+async def test_a_submission_held_open_keeps_no_one_from_a_number(client, demo, login, ctx):
+    """One submission's transaction stays open (on a connection of its own) after it took
+    its number: another submission still gets the next number at once, the counter row is
+    not locked, and the held one commits after it. Rolled back, its number stays unused."""
+    resident = await login("resident1")
+    me = (await client.get("/mp/v1/me", headers=resident)).json()
+    principal = Principal(account_id=int(me["id"]), role="resident", region_id=None)
+    # Uploaded beforehand: an upload takes turns on its owner's row (app/uploads/service.py),
+    # which a submission of theirs references until it ends.
+    photos = [await upload_photo(client, resident) for _ in range(4)]
+
+    async def held_open(conn, photo: int) -> str:
+        data = SubmitInput(
+            item_code=ITEM, materials={"id_card": [photo]}, idempotency_key=uuid.uuid4().hex
+        )
+        done = await conn.run_sync(lambda c: submit(Session(bind=c), ctx, principal, data))
+        return done.values["number"]
+
+    async with ctx.db.async_engine.connect() as held:
+        first = await held_open(held, photos[0])
+        async with ctx.db.async_engine.connect() as probe:  # nobody keeps the row locked
+            await probe.execute(text("SELECT last FROM order_number_counters FOR UPDATE NOWAIT"))
+            await probe.rollback()
+        meanwhile = await asyncio.wait_for(_submit(client, resident, photos[1]), timeout=10)
+        assert meanwhile.status_code == 201, meanwhile.text
+        await held.commit()  # committed after the later number
+    assert (first, meanwhile.json()["number"]) == ("DB20261123000001", "DB20261123000002")
+
+    async with ctx.db.async_engine.connect() as held:
+        lost = await held_open(held, photos[2])
+        await held.rollback()
+    after = await _submit(client, resident, photos[3])
+    assert (lost, after.json()["number"]) == ("DB20261123000003", "DB20261123000004")
+    stored = await ctx.db.run_read(lambda s: s.execute(select(Order.number)).scalars().all())
+    assert sorted(stored) == ["DB20261123000001", "DB20261123000002", "DB20261123000004"]
