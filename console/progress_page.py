@@ -197,6 +197,23 @@ def _clean(text: str) -> str | None:
     return text.strip()
 
 
+async def _ticketed_page(
+    request: Request[Any, Any, Any], token: str, ticket: str
+) -> tuple[Any, web.Offer | web.Rated | None] | Template:
+    """The page behind the rating form's ticket and what it offers, or the page that sends
+    the resident back (a link that names no order, a ticket not this page's or expired),
+    counted as a wrong answer of the address."""
+    ctx = ctx_of(request)
+    try:
+        return await ctx.db.run_read(lambda s: web.checked_page(s, ctx, token, ticket))
+    except errors.NotFound:
+        await _strike(_store(request), _address_key(request))
+        return _page(404, missing=True)
+    except web.TicketExpired:
+        await _strike(_store(request), _address_key(request))
+        return _page(403, token=token, error="页面已过期，请重新输入后四位。")
+
+
 @post("/{token:str}/rating", name="progress_page_rating", status_code=200)
 async def rating(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     """The rating form: a grade first (no `confirm`), then its tags and a comment. A ticket
@@ -207,39 +224,38 @@ async def rating(request: Request[Any, Any, Any], token: FromPath[str]) -> Templ
     form = await request.form()
     ticket = str(form.get("ticket") or "")[:MAX_TICKET]
     grade = GRADES.get(str(form.get("grade") or ""))
-    try:
-        order_id, view = await ctx.db.run_read(lambda s: web.checked_page(s, ctx, token, ticket))
-    except errors.NotFound:
-        await _strike(store, key)
-        return _page(404, missing=True)
-    except web.TicketExpired:
-        await _strike(store, key)
-        return _page(403, token=token, error="页面已过期，请重新输入后四位。")
-    shown: dict[str, Any] = {"token": token, "view": view}
+    page = await _ticketed_page(request, token, ticket)
+    if isinstance(page, Template):
+        return page
+    view, offer = page
     if grade is None or not form.get("confirm"):
-        offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
+        shown: dict[str, Any] = {"token": token, "view": view, **_offered(offer)}
         if grade is None or not isinstance(offer, web.Offer):
-            return _page(200, **shown, **_offered(offer))
+            return _page(200, **shown)
         chosen = {"grade": grade, "name": GRADE_NAMES[grade], "tags": web.tags_for(grade)}
-        return _page(200, **shown, offer=offer, chosen=chosen)
+        return _page(200, **shown, chosen=chosen)
     tags = [str(t)[:20] for t in form.getall("tags", [])][:MAX_TAGS]
     comment = _clean(str(form.get("comment") or "")[:MAX_COMMENT])
     if comment is None:
-        offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
-        return _page(
-            422, **shown, **_offered(offer), rating_error="评价内容含有无法识别的字符，请重新填写。"
-        )
+        unread = "评价内容含有无法识别的字符，请重新填写。"
+        return _page(422, token=token, view=view, **_offered(offer), rating_error=unread)
     data = RatingInput(grade=grade, tags=tags, comment=comment or None)
+    status, said, thanks = 200, "", False
     try:
-        await ctx.db.run_write(lambda s: web.rate(s, ctx, token, ticket, data))
+        order_id = await ctx.db.run_write(lambda s: web.rate(s, ctx, token, ticket, data))
+        log.info("progress page rating", extra={"order_id": order_id})
+        thanks = True
     except errors.DomainError as exc:
-        offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
         problems = [p["message"] for p in exc.extra.get("errors", [])]
-        said = "；".join([exc.detail, *problems])
-        return _page(exc.status, **shown, **_offered(offer), rating_error=said)
-    log.info("progress page rating", extra={"order_id": order_id})
-    offer = await ctx.db.run_read(lambda s: web.offer(s, ctx, token, order_id))
-    return _page(200, **shown, **_offered(offer), thanks=True)
+        status, said = exc.status, "；".join([exc.detail, *problems])
+    # The page as it now stands: the rating on its timeline, or why it was not made.
+    page = await _ticketed_page(request, token, ticket)
+    if isinstance(page, Template):
+        return page
+    view, offer = page
+    return _page(
+        status, token=token, view=view, **_offered(offer), rating_error=said, thanks=thanks
+    )
 
 
 def progress_router() -> Router:

@@ -21,6 +21,7 @@ from app.orders.records import (
     attach_uploads,
     illegal,
     order_in_scope,
+    own_order,
     record_event,
     upload_problems,
 )
@@ -194,11 +195,13 @@ def record_card(
     """A paper rating card (评价卡) the resident filled in and signed, typed in by the order's
     agent or a dispatcher of its town, with a photo of the card. Shown apart in the figures,
     and the resident is told it was recorded (so no one rates themselves unseen)."""
-    order = order_in_scope(session, principal, order_id)
-    if principal.role == "agent" and order.agent_id != principal.account_id:
-        raise errors.Forbidden("该办件不是派给您的")
     if principal.role not in ("agent", "dispatcher"):
         raise errors.Forbidden()
+    order = (
+        own_order(session, principal, order_id)
+        if principal.role == "agent"
+        else order_in_scope(session, principal, order_id)
+    )
     checked = local_comment_check(data.comment)
     rating_id = record(session, ctx, principal, order, data, checked, "paper", card_ids)
     rows = _staff_rows(session, [RATINGS.c.id == rating_id], 1, None)
@@ -210,7 +213,7 @@ def _tell_resident_of_card(
 ) -> None:
     """The resident hears of a card recorded in their name, in the mini-program if they use
     it: who to call if it is not what they wrote."""
-    number = session.scalar(select(Order.number).where(Order.id == order.id))
+    number = order.number
     message = Message(
         "rating_card",
         "纸质评价已登记",

@@ -97,15 +97,22 @@ def tags_for(grade: int) -> tuple[str, ...]:
     return TAGS.get(grade, ())
 
 
-def rate(session: Session, ctx: Context, token: str, given_ticket: str, data: RatingInput) -> int:
-    """The rating the page's form sent: the order's id once it is written. NotFound for a
-    link that names no order; 403 rating_ticket_expired for a ticket that is not this
-    page's or has expired; else as any rating (already rated, window over, wrong tags)."""
+def _ticketed(session: Session, ctx: Context, token: str, given_ticket: str) -> int:
+    """The order of the page a ticket was given on: NotFound for a link that names no order,
+    403 rating_ticket_expired for a ticket that is not this page's or has expired."""
     order_id = progress_page.order_id_of(session, token)
     if order_id is None:
         raise errors.NotFound("没有找到该办件")
     if not ticket_valid(ctx, token, order_id, given_ticket, ctx.now()):
         raise TicketExpired()
+    return order_id
+
+
+def rate(session: Session, ctx: Context, token: str, given_ticket: str, data: RatingInput) -> int:
+    """The rating the page's form sent: the order's id once it is written. As `_ticketed`
+    for the link and the ticket; else as any rating (already rated, window over, wrong
+    tags)."""
+    order_id = _ticketed(session, ctx, token, given_ticket)
     order = session.execute(ORDER_BY_ID, {"id": order_id}).one()
     resident = Principal(account_id=order.resident_id, role="resident", region_id=order.village_id)
     checked = local_comment_check(data.comment)
@@ -113,22 +120,15 @@ def rate(session: Session, ctx: Context, token: str, given_ticket: str, data: Ra
     return order_id
 
 
-def page_view(session: Session, ctx: Context, order_id: int) -> progress_page.ProgressView:
-    """The progress as the page shows it again after the rating (not counted as a view)."""
+def checked_page(
+    session: Session, ctx: Context, token: str, given_ticket: str
+) -> tuple[progress_page.ProgressView, Offer | Rated | None]:
+    """The page behind a ticket as it is now (not counted as a view), and what it offers
+    under the progress: for the rating form's steps, and after the rating. As `_ticketed`
+    for the link and the ticket."""
+    order_id = _ticketed(session, ctx, token, given_ticket)
     order = session.execute(
         select(ORDERS.c.resident_id, ORDERS.c.village_id).where(ORDERS.c.id == order_id)
     ).one()
-    return progress_page.view(session, ctx, order_id, order.resident_id, order.village_id)
-
-
-def checked_page(
-    session: Session, ctx: Context, token: str, given_ticket: str
-) -> tuple[int, progress_page.ProgressView]:
-    """The page behind a ticket, for the rating form's second step: NotFound or
-    TicketExpired as `rate`."""
-    order_id = progress_page.order_id_of(session, token)
-    if order_id is None:
-        raise errors.NotFound("没有找到该办件")
-    if not ticket_valid(ctx, token, order_id, given_ticket, ctx.now()):
-        raise TicketExpired()
-    return order_id, page_view(session, ctx, order_id)
+    view = progress_page.view(session, ctx, order_id, order.resident_id, order.village_id)
+    return view, offer(session, ctx, token, order_id)

@@ -196,6 +196,7 @@ async def test_a_resident_without_wechat_rates_on_the_progress_page(client, demo
     )
     assert done.status_code == 200, done.text
     assert "感谢您的评价" in done.text and "已评价：不满意（进度查询页）" in done.text
+    assert "已归档" in done.text  # the page as it now stands, the rating on its timeline
     row = await _rating_row(ctx, order_id)
     assert row is not None and (row.channel, row.grade, row.tags) == ("web", 2, ["超时", "态度差"])
     assert row.recorded_by is None and row.comment == "等了很久"
