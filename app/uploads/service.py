@@ -20,6 +20,7 @@ from app.context import Context
 from app.kinds import UploadPurpose, UploadStatus
 from app.models import Account, Complaint, Order, Rating, RatingAppeal, Upload
 from app.security.tokens import Principal
+from app.uploads.objects import discard
 from app.uploads.quality import PhotoWarning, check_photo, stored_warnings
 from app.uploads.wallet import WalletOrigin
 from app.uploads.wallet import origin as wallet_origin
@@ -238,7 +239,7 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
     except StorageError:
         log.exception("object storage failed", extra={"upload": upload_id})
         # The raw file may carry GPS: remove it even now; the phone can post the form again.
-        await _discard(ctx, upload.incoming_key)
+        await discard(ctx, upload.incoming_key)
         raise errors.StorageUnavailable() from None
     except Exception:
         log.exception("verification failed unexpectedly", extra={"upload": upload_id})
@@ -268,9 +269,9 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
     won, fresh = await ctx.db.run_write(settle)
     # Once more, now that the upload is settled: a second POST that arrived while it was
     # being verified may have put a raw file back (the local door is shut from here on).
-    await _discard(ctx, upload.incoming_key)
+    await discard(ctx, upload.incoming_key)
     if not won:  # a concurrent complete got there first: keep its copy, drop ours
-        await _discard(ctx, *kept.keys)
+        await discard(ctx, *kept.keys)
     assert fresh is not None
     return upload_view(fresh)
 
@@ -359,7 +360,7 @@ async def _keep_clean_copy(ctx: Context, upload: Upload) -> _Kept:
         # The raw upload may carry EXIF and GPS: it never outlives verification.
         await store.delete(upload.incoming_key)
     except BaseException:
-        await _discard(ctx, *written)
+        await discard(ctx, *written)
         raise
     return _Kept(verified, key, thumb_key, now, warnings)
 
@@ -376,19 +377,8 @@ async def _settled_elsewhere(ctx: Context, principal: Principal, upload_id: int)
     raise errors.UploadNotReceived()
 
 
-async def _discard(ctx: Context, *keys: str) -> None:
-    """Best-effort removal on a failure path: a second failure is logged, not raised."""
-    if not keys:
-        return
-    with anyio.CancelScope(shield=True):
-        try:
-            await ctx.store.delete(*keys)
-        except StorageError:
-            log.exception("could not remove objects", extra={"keys": keys})
-
-
 async def _reject(ctx: Context, upload: Upload, code: str) -> None:
-    await _discard(ctx, upload.incoming_key)
+    await discard(ctx, upload.incoming_key)
     await ctx.db.run_write(
         lambda s: s.execute(
             update(Upload)
@@ -396,7 +386,7 @@ async def _reject(ctx: Context, upload: Upload, code: str) -> None:
             .values(status="rejected", rejected_code=code, completed_at=ctx.now())
         )
     )
-    await _discard(ctx, upload.incoming_key)  # as in complete_upload
+    await discard(ctx, upload.incoming_key)  # as in complete_upload
 
 
 async def upload_is_open(ctx: Context, incoming_key: str) -> bool:
@@ -581,14 +571,14 @@ async def store_made_file(ctx: Context, data: bytes, content_type: str) -> str:
         await ctx.store.write(key, data, content_type)
     except StorageError:
         log.exception("object storage failed", extra={"key": key})
-        await _discard(ctx, key)
+        await discard(ctx, key)
         raise errors.StorageUnavailable() from None
     return key
 
 
 async def discard_made_file(ctx: Context, key: str) -> None:
     """Remove a file `store_made_file` wrote whose row was never written."""
-    await _discard(ctx, key)
+    await discard(ctx, key)
 
 
 def made_upload(

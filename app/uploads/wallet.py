@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app import audit, errors
@@ -42,6 +42,7 @@ from app.context import Context
 from app.models import Account, ItemVersion, Order, Upload, WalletItem
 from app.models.tables import EVENTS, ORDERS
 from app.security.tokens import Principal
+from app.uploads.objects import discard
 from storage.base import OBJECTS, THUMBNAILS, StorageError, stored_key
 
 log = logging.getLogger(__name__)
@@ -126,11 +127,20 @@ class _File:
         )
 
 
+def _keys(files: list[_File]) -> list[str]:
+    return [k for f in files for k in (f.key, f.thumbnail_key) if k]
+
+
 # --- reading ------------------------------------------------------------------------------
 
 
-def _view(session: Session, item: WalletItem) -> WalletItemView:
+def _verifier(session: Session, item: WalletItem) -> str | None:
+    """The name of the agent who accepted the document (受理) where it was first verified."""
     by = session.get(Account, item.verified_by) if item.verified_by else None
+    return by.name if by else None
+
+
+def _view(session: Session, item: WalletItem) -> WalletItemView:
     ids = session.scalars(
         select(Upload.id)
         .where(Upload.kept_for == f"wallet:{item.id}", Upload.removed_at.is_(None))
@@ -141,7 +151,7 @@ def _view(session: Session, item: WalletItem) -> WalletItemView:
         material_code=item.material_code,
         name=item.name,
         verified_at=item.verified_at,
-        verified_by_name=by.name if by else None,
+        verified_by_name=_verifier(session, item),
         kept_at=item.created_at,
         expires_at=item.expires_at,
         valid_until=item.valid_until,
@@ -166,7 +176,7 @@ def items(session: Session, ctx: Context, principal: Principal) -> list[WalletIt
 
 
 def _own_item(session: Session, principal: Principal, item_id: int) -> WalletItem:
-    item = session.get(WalletItem, item_id) if 0 < item_id < 2**62 else None
+    item = session.get(WalletItem, item_id)  # a path id beyond a BIGINT never gets here
     if item is None or item.owner_id != principal.account_id:
         raise errors.NotFound("没有找到该证件")
     return item
@@ -179,12 +189,11 @@ def origin(session: Session, upload: Upload) -> WalletOrigin | None:
     item = session.get(WalletItem, upload.wallet_item_id)
     if item is None:
         return None
-    by = session.get(Account, item.verified_by) if item.verified_by else None
     return WalletOrigin(
         wallet_item_id=item.id,
         name=item.name,
         verified_at=item.verified_at,
-        verified_by_name=by.name if by else None,
+        verified_by_name=_verifier(session, item),
     )
 
 
@@ -269,18 +278,9 @@ async def _copy(ctx: Context, files: list[_File]) -> list[_File]:
             )
     except StorageError as exc:
         log.warning("wallet copy failed", extra={"files": len(files)})
-        await _discard(ctx, made)
+        await discard(ctx, *made)
         raise errors.StorageUnavailable() from exc
     return copies
-
-
-async def _discard(ctx: Context, keys: list[str]) -> None:
-    if not keys:
-        return
-    try:
-        await ctx.store.delete(*keys)
-    except StorageError:
-        log.exception("wallet could not remove copies", extra={"keys": len(keys)})
 
 
 def _insert_files(
@@ -369,14 +369,12 @@ async def keep(
         )
         if kept is not None:
             raise AlreadyKept()
-        count = len(
-            session.scalars(
-                select(WalletItem.id).where(
-                    WalletItem.owner_id == principal.account_id, WalletItem.removed_at.is_(None)
-                )
-            ).all()
+        count = session.scalar(
+            select(func.count(WalletItem.id)).where(
+                WalletItem.owner_id == principal.account_id, WalletItem.removed_at.is_(None)
+            )
         )
-        if count >= MAX_ITEMS:
+        if (count or 0) >= MAX_ITEMS:
             raise WalletFull()
         now = ctx.now()
         item = WalletItem(
@@ -402,7 +400,7 @@ async def keep(
     try:
         return await ctx.db.run_write(write)
     except Exception:
-        await _discard(ctx, [k for f in copies for k in (f.key, f.thumbnail_key) if k])
+        await discard(ctx, *_keys(copies))
         raise
 
 
@@ -445,7 +443,7 @@ async def use(ctx: Context, principal: Principal, item_id: int) -> UsedItem:
     try:
         return await ctx.db.run_write(write)
     except Exception:
-        await _discard(ctx, [k for f in copies for k in (f.key, f.thumbnail_key) if k])
+        await discard(ctx, *_keys(copies))
         raise
 
 
