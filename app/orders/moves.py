@@ -108,12 +108,25 @@ def act(
     move = _allowed(order.status, action, principal.role)
     if principal.role == "agent" and order.agent_id != principal.account_id:
         raise errors.Forbidden("该办件不是派给您的")
+    _make(session, ctx, principal, order, action, move.to, data)
+
+
+def _make(
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    order: OrderRow,
+    action: str,
+    to: str,
+    data: ActionInput,
+) -> None:
+    """A person's move the table allowed: its step's change, then the write."""
     now = ctx.now()
     version = guide_version(session, ctx, order.item_version_id)
     step = STEPS[action]
     attempt = Attempt(session, ctx, principal, order, version, data, now)
     change = step.change(attempt) if step.change else Change(note=data.reason)
-    _write_move(session, ctx, principal, order, version, action, move.to, change, now)
+    _write_move(session, ctx, principal, order, version, action, to, change, now)
 
 
 def system_move(session: Session, ctx: Context, order: OrderRow, action: str, note: str) -> bool:
@@ -136,12 +149,7 @@ def recorded_for_resident(
     signed (a rating card): the table's move as the resident's, the staff member its actor
     on the timeline."""
     move = _allowed(order.status, action, "resident")
-    now = ctx.now()
-    version = guide_version(session, ctx, order.item_version_id)
-    step = STEPS[action]
-    attempt = Attempt(session, ctx, principal, order, version, ActionInput(reason=note), now)
-    change = step.change(attempt) if step.change else Change(note=note)
-    _write_move(session, ctx, principal, order, version, action, move.to, change, now)
+    _make(session, ctx, principal, order, action, move.to, ActionInput(reason=note))
 
 
 def _allowed(status: str, action: str, role: str) -> Move:

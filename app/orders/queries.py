@@ -32,6 +32,7 @@ from app.orders.records import (
     is_overdue,
     may_follow,
     order_in_scope,
+    unserved_outcome_of,
 )
 from app.orders.states import (
     ACTION_NAMES,
@@ -299,7 +300,7 @@ def _rated_after_end(
     if "rate" in actions:
         return False
     ended_by = next((e.action for e in reversed(events) if e.to_status == order.status), None)
-    return order.status == "rejected" or (order.status == "cancelled" and ended_by == "terminate")
+    return unserved_outcome_of(order.status, ended_by) is not None
 
 
 def order_detail(

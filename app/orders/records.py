@@ -279,6 +279,17 @@ def gaps(order: OrderRow) -> list[str]:
     return sorted(c for c, s in order.materials.items() if s.get("state") == "missing")
 
 
+def unserved_outcome_of(status: str, ended_by: str | None) -> str | None:
+    """How an order that was not carried through ended, when that is rated (好差评全覆盖):
+    refused (不予受理) or terminated by staff (终止办理; `ended_by`, the action that
+    cancelled it). None for a withdrawal, an expiry, or an order not ended that way."""
+    if status == "rejected":
+        return "refused"
+    if status == "cancelled" and ended_by == "terminate":
+        return "terminated"
+    return None
+
+
 def dispute_open(order: OrderRow, now: datetime, window: timedelta) -> bool:
     """May the resident still dispute this handed-back order (提出异议)? Within the rating
     window after the hand-back, as the rating counts it: `window` natural days from

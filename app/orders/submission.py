@@ -378,6 +378,14 @@ def _dispatch(
     if entry is not None:
         me = session.execute(AGENT_CONTACT, {"id": principal.account_id}).one()
         return Dispatch("entered_by_agent", "代办员代为委托,由录入的代办员承办", me)
+    return station_dispatch(session, ctx, auto, village_id)
+
+
+def station_dispatch(
+    session: Session, ctx: Context, auto: bool | None, village_id: int
+) -> Dispatch:
+    """Where a request for the village goes by its town's rule: the station's A agent on
+    duty, else B (AB岗), else the town's pool; the pool when the town dispatches by hand."""
     station = session.execute(STATION_AGENTS, {"village": village_id}).all() if auto else []
     return choose_agent(bool(auto), station, ctx.today())
 

@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from app.context import Context
 from app.models import Region
 from app.orders import moves, notices
-from app.orders.assignment import choose_agent
 from app.orders.records import ORDER_BY_ID, OrderRow, guide_version, record_event
-from app.orders.submission import STATION_AGENTS
+from app.orders.submission import station_dispatch
 from app.security.tokens import Principal
 
 
@@ -34,8 +33,7 @@ def transfer(
     moves.act(session, ctx, principal, order_id, "transfer", moves.ActionInput(reason=reason))
     order: OrderRow = session.connection().execute(ORDER_BY_ID, {"id": order_id}).one()
     auto = session.scalar(select(Region.auto_dispatch).where(Region.id == order.town_id))
-    station = session.execute(STATION_AGENTS, {"village": order.village_id}).all() if auto else []
-    dispatch = choose_agent(bool(auto), station, ctx.today())
+    dispatch = station_dispatch(session, ctx, auto, order.village_id)
     if dispatch.agent is not None:
         moves.system_assign(session, ctx, order_id, dispatch.agent, dispatch.note)
         return

@@ -23,6 +23,7 @@ from app.orders.records import (
     order_in_scope,
     own_order,
     record_event,
+    unserved_outcome_of,
     upload_problems,
 )
 from app.ratings import rectification
@@ -281,11 +282,9 @@ def unserved_outcome(session: Session, ctx: Context, order: OrderRow) -> str:
         raise AlreadyRated()
     window = timedelta(days=ctx.settings.ratings.window_days)
     ended = order.ended_at
-    if order.status == "rejected":
-        outcome = "refused"
-    elif order.status == "cancelled" and _ended_by(session, order.id) == "terminate":
-        outcome = "terminated"
-    else:  # still under way, or withdrawn by the resident: 409 naming where it stands
+    ended_by = _ended_by(session, order.id) if order.status == "cancelled" else None
+    outcome = unserved_outcome_of(order.status, ended_by)
+    if outcome is None:  # under way, or withdrawn by the resident: 409 with its status
         raise illegal(order.status, "rate")
     if ended is None or ctx.now() >= ended + window:
         raise RatingWindowOver()
