@@ -140,7 +140,7 @@ async def _rotate_keys(settings: Settings, batch: int) -> int:
     from app import audit
     from app.clock import utcnow
     from app.db import Database
-    from app.security.key_check import rotate_batch, stale_accounts
+    from app.security.key_check import rotate_batch, stale_values
     from app.security.pii import cipher_for
 
     await _migrate(settings)  # also checks that these keys read the database
@@ -151,8 +151,8 @@ async def _rotate_keys(settings: Settings, batch: int) -> int:
         while changed := await db.run_write(lambda s: rotate_batch(s, cipher, batch)):
             total += changed
             print(f"  {total} values re-encrypted with key {key}")
-        left = await db.run_read(lambda s: stale_accounts(s, cipher))
-        detail = {"key": key, "values": total, "accountsLeft": left}
+        left = await db.run_read(lambda s: stale_values(s, cipher))
+        detail = {"key": key, "values": total, "rowsLeft": left}
         await db.run_write(
             lambda s: audit.record(s, None, "keys.rotate", f"key:{key}", utcnow(), detail)
         )
@@ -160,7 +160,8 @@ async def _rotate_keys(settings: Settings, batch: int) -> int:
         await db.dispose()
     if left:
         print(
-            f"{left} accounts still have values under older keys (written meanwhile by a"
+            f"{left} rows (accounts, complaints, pre-reviews) still have values under older"
+            " keys (written meanwhile by a"
             " service with another first key): give every service the new key first, then"
             " run again"
         )

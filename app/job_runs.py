@@ -17,6 +17,7 @@ from app.context import Context
 from app.db import take_turns
 from app.models import JobRun, Notification, Reminder
 from app.notifications.delivery import WAITING, WORKER
+from app.uploads import prereviews
 
 RECENT = 50
 log = logging.getLogger("daiban.jobs")
@@ -117,6 +118,7 @@ class JobsView(msgspec.Struct, rename="camel", kw_only=True):
     recent: list[RunView]  # the latest runs of any job, newest first
     reminders_due: int  # reminders whose time has come and that no run has handled yet
     messages_waiting: int  # WeChat copies still to send (or being sent)
+    prereview_backlog: int = 0  # photos waiting to be read (智能预审), at most its setting
 
 
 def _view(run: JobRun) -> RunView:
@@ -140,6 +142,7 @@ def jobs_view(session: Session, now: datetime) -> JobsView:
         recent=[_view(r) for r in recent],
         reminders_due=reminders_due(session, now),
         messages_waiting=messages_waiting(session),
+        prereview_backlog=prereviews.backlog(session)[0],
     )
 
 

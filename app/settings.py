@@ -126,6 +126,17 @@ class UploadSettings(msgspec.Struct, frozen=True, kw_only=True):
     wallet_days: int = 365
 
 
+class PrereviewSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """智能预审 (app/uploads/prereviews.py): photos declared as identity documents are read by a
+    job on the server itself."""
+
+    enabled: bool = True  # false: nothing is read, every such photo says 未预审
+    seconds: int = 3  # how often the job looks for photos to read
+    # At most this many photos wait to be read; one completed while the queue is full says
+    # 未预审 (排队预审的照片太多) and is looked at by the agent as before.
+    max_backlog: int = 200
+
+
 class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # "in-process" runs jobs inside the API process; "off" leaves them to `daiban worker`.
     mode: Literal["in-process", "off"] = "in-process"
@@ -197,6 +208,7 @@ AREAS: dict[str, type[msgspec.Struct]] = {
     "wechat": WeChatSettings,
     "storage": StorageSettings,
     "uploads": UploadSettings,
+    "prereview": PrereviewSettings,
     "scheduler": SchedulerSettings,
     "ratings": RatingSettings,
     "limits": LimitSettings,
@@ -215,6 +227,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     wechat: WeChatSettings = msgspec.field(default_factory=WeChatSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     uploads: UploadSettings = msgspec.field(default_factory=UploadSettings)
+    prereview: PrereviewSettings = msgspec.field(default_factory=PrereviewSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     ratings: RatingSettings = msgspec.field(default_factory=RatingSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
@@ -385,6 +398,8 @@ def validate(settings: Settings) -> Settings:
         ),
         ("DAIBAN_UPLOADS_MAX_VOICE_BYTES", settings.uploads.max_voice_bytes),
         ("DAIBAN_UPLOADS_MAX_VOICE_SECONDS", settings.uploads.max_voice_seconds),
+        ("DAIBAN_PREREVIEW_SECONDS", settings.prereview.seconds),
+        ("DAIBAN_PREREVIEW_MAX_BACKLOG", settings.prereview.max_backlog),
     ):
         if value < 1:
             raise SettingsError(f"{name}: must be a positive number (got {value})")

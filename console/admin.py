@@ -30,6 +30,7 @@ AUDIT_PAGE = 50
 ACTION_NAMES = {
     "pii.read": "查看个人信息",
     "pii.search": "按群众查找办件",
+    "prereview.read": "查看证件预审识别结果",
     "orders.export": "导出办件清单（脱敏）",
     "orders.export_unmasked": "导出办件清单（未脱敏）",
     "ledger.correct": "更正月度台账",
@@ -81,6 +82,7 @@ JOB_NAMES = {
     "reminders": "到期提醒与催办",
     "comment_checks": "评价内容审核",
     "raw_uploads": "清除原始上传文件",
+    "prereview": "证件预审",
     "ledgers": "生成月度台账",
     "clean_up": "日常清理",
     "backup": "备份",

@@ -39,6 +39,13 @@ def build_scheduler(ctx: Context) -> AsyncIOScheduler:
         args=[ctx],
         id="raw_uploads",
     )
+    scheduler.add_job(
+        tasks.prereview,
+        "interval",
+        seconds=ctx.settings.prereview.seconds,
+        args=[ctx],
+        id="prereview",
+    )
     # Nightly, and once at start: a worker that was down on the 1st catches up at once.
     scheduler.add_job(
         tasks.build_ledgers,

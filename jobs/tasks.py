@@ -18,9 +18,11 @@ from app.models import JobRun
 from app.notifications import delivery
 from app.ratings import service as ratings
 from app.retention.run import run_retention
+from app.uploads import prereviews
 from app.uploads.service import cleanup_unattached, clear_raw_files
 from jobs import due_reminders
 
+PHOTOS_PER_RUN = 100  # 智能预审: about a minute of reading; the next run goes on
 MAX_BATCHES = 50  # one tick handles at most this many batches; the next tick goes on
 KEEP_RUNS = timedelta(days=14)
 BACKUP_EVERY = timedelta(hours=12)  # a backup run started more recently: the others skip
@@ -66,6 +68,16 @@ async def build_ledgers(ctx: Context) -> int:
 async def clear_raw_uploads(ctx: Context) -> int:
     """Raw files of settled uploads, once their upload forms have expired."""
     return await recorded(ctx, "raw_uploads", lambda: clear_raw_files(ctx))
+
+
+async def prereview(ctx: Context) -> int:
+    """Photos declared as identity documents, read one at a time (智能预审). A run is
+    recorded only when there is something to read (it looks every few seconds)."""
+    if not await ctx.db.run_read(prereviews.has_work):
+        return 0
+    return await recorded(
+        ctx, "prereview", lambda: prereviews.read_queued(ctx, limit=PHOTOS_PER_RUN)
+    )
 
 
 async def clean_up(ctx: Context) -> int:

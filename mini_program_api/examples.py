@@ -30,7 +30,12 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "StaffPhotoInput": {"uploadId": 1201},
     "RegionInput": {"code": "370406103001", "name": "山城社区"},
     "RegionRenameInput": {"name": "山城东社区"},
-    "UploadInput": {"purpose": "material", "contentType": "image/jpeg", "size": 2480133},
+    "UploadInput": {
+        "purpose": "material",
+        "contentType": "image/jpeg",
+        "size": 2480133,
+        "document": "id_card_front",
+    },
     "SubmitOrderInput": {
         "itemCode": "RS-0001",
         "materials": {"id_card": [1201], "hukou": [1202]},

@@ -36,6 +36,17 @@ FAILED_SENDS = Gauge(
 BACKUP_AGE = Gauge(
     "daiban_backup_age_seconds", "Age of the newest backup that finished well (NaN: none)"
 )
+PREREVIEW_BACKLOG = Gauge(
+    "daiban_prereview_backlog", "Photos waiting to be read by the pre-review (智能预审)"
+)
+PREREVIEW_OLDEST = Gauge(
+    "daiban_prereview_oldest_seconds", "How long the oldest photo waiting to be read has waited"
+)
+PREREVIEW_DECISIONS = Gauge(
+    "daiban_prereview_decisions",
+    "Photos read and decided in review, by the machine's warning and the agent's decision",
+    ["machine", "agent"],
+)
 
 
 def prometheus_config() -> PrometheusConfig:
@@ -66,4 +77,9 @@ async def metrics(request: Request[Any, Any, Any], ctx: Ctx) -> Response[bytes]:
         FAILED_SENDS.labels(code).set(count)
     age = gauges.backup_age_seconds
     BACKUP_AGE.set(age if age is not None else math.nan)
+    PREREVIEW_BACKLOG.set(gauges.prereview_backlog)
+    PREREVIEW_OLDEST.set(gauges.prereview_oldest_seconds)
+    PREREVIEW_DECISIONS.clear()
+    for (machine, agent), count in gauges.prereview_decisions.items():
+        PREREVIEW_DECISIONS.labels(machine, agent).set(count)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from app.kinds import DutyStatus, Post, ProgressStep, StaffRole, UploadPurpose
+from app.prereview import ExpectedKind
 from app.text import text_problem
 
 MAX_ID = 2**63 - 1  # a BIGINT; anything larger is refused as input, never passed to a driver
@@ -144,6 +145,9 @@ class UploadInput(Input):
     purpose: UploadPurpose
     content_type: Annotated[str, msgspec.Meta(max_length=40)]
     size: Annotated[int, msgspec.Meta(ge=1)]
+    # 智能预审: the identity document this photo should show; it is then read on the server
+    # and the upload's `prereview` says what was found.
+    document: ExpectedKind | None = None
 
 
 class SubmitOrderInput(Input):

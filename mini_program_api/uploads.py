@@ -9,7 +9,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 
-from app.uploads import service
+from app.uploads import prereviews, service
+from app.uploads.prereviews import PrereviewView
 from app.uploads.service import DownloadLinks, UploadTicket, UploadView
 from mini_program_api.deps import Caller, Ctx, require_login
 from mini_program_api.problems import problem
@@ -43,6 +44,7 @@ class UploadController(Controller):
                 purpose=data.purpose,
                 content_type=data.content_type,
                 size=data.size,
+                document=data.document,
             )
         )
 
@@ -57,11 +59,21 @@ class UploadController(Controller):
 
     @get("/{upload_id:int}", summary="文件信息")
     async def detail(self, upload_id: FromPath[int], ctx: Ctx, principal: Caller) -> UploadView:
-        return await ctx.db.run_read(lambda s: service.get_upload(s, principal, upload_id))
+        return await ctx.db.run_read(lambda s: service.get_upload(s, ctx, principal, upload_id))
 
     @get("/{upload_id:int}/url", summary="短时有效的下载地址 (原图和缩略图)")
     async def url(self, upload_id: FromPath[int], ctx: Ctx, principal: Caller) -> DownloadLinks:
         return await ctx.db.run_read(lambda s: service.download_links(s, ctx, principal, upload_id))
+
+    @get(
+        "/{upload_id:int}/prereview",
+        summary="预审识别出的证件信息 (完整): 仅限该办件的代办员, 每次查看都记入审计",
+    )
+    async def prereview(
+        self, upload_id: FromPath[int], ctx: Ctx, principal: Caller
+    ) -> PrereviewView:
+        # A write: the look is audited in the same transaction.
+        return await ctx.db.run_write(lambda s: prereviews.whole_view(s, ctx, principal, upload_id))
 
 
 def _local_store(ctx: Any) -> LocalStore | None:

@@ -13,6 +13,7 @@ from app.job_runs import last_successes, reminders_due
 from app.models import Notification, Order
 from app.notifications.delivery import WAITING
 from app.orders.states import RUNNING
+from app.uploads import prereviews
 
 
 @dataclass
@@ -25,6 +26,10 @@ class ServiceGauges:
     job_last_success: dict[str, float] = field(default_factory=dict)  # job -> unix time
     failed_sends: dict[str, int] = field(default_factory=dict)  # WeChat error code -> count
     backup_age_seconds: float | None = None  # None: no backup recorded
+    prereview_backlog: int = 0  # photos waiting to be read (智能预审)
+    prereview_oldest_seconds: float = 0.0  # how long the oldest of them has waited
+    # Photos read and then decided in review: (machine flagged/passed, agent accepted/rejected)
+    prereview_decisions: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def service_gauges(session: Session, now: datetime) -> ServiceGauges:
@@ -57,6 +62,12 @@ def service_gauges(session: Session, now: datetime) -> ServiceGauges:
     ):
         code = (error or "").split(" ", 1)[0] or "unknown"  # "40003 invalid openid" -> 40003
         gauges.failed_sends[code] = gauges.failed_sends.get(code, 0) + count
+    waiting, oldest_queued = prereviews.backlog(session)
+    gauges.prereview_backlog = waiting
+    gauges.prereview_oldest_seconds = (
+        (now - oldest_queued).total_seconds() if oldest_queued else 0.0
+    )
+    gauges.prereview_decisions = prereviews.agreement(session)
     backup = gauges.job_last_success.get("backup")
     gauges.backup_age_seconds = now.timestamp() - backup if backup else None
     return gauges

@@ -13,6 +13,7 @@ from app.models.orders import (
     OrderEvent,
     OrderNumberCounter,
 )
+from app.models.prereviews import Prereview
 from app.models.ratings import Complaint, Rating, RatingAppeal, Rectification
 from app.models.regions import Region
 from app.models.uploads import Upload
@@ -38,6 +39,7 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderNumberCounter",
+    "Prereview",
     "Rating",
     "RatingAppeal",
     "Rectification",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Row, Update, select, update
 from sqlalchemy.orm import Session
@@ -50,6 +50,7 @@ from app.orders.records import (
 from app.orders.states import ACTIONS, ALLOWED_TRANSITIONS, FINAL, OPEN, RUNNING, Move
 from app.regions.service import within
 from app.security.tokens import Principal
+from app.uploads import prereviews
 from app.work_calendar import work_calendar
 
 MAX_DISPUTE_REASON = 500  # characters: as the API's bodies bound a reason
@@ -500,6 +501,19 @@ def _acceptance(a: Attempt) -> Change:
         else {**s, "state": "accepted" if s["uploads"] else s["state"]}
         for c, s in order.materials.items()
     }
+    prereviews.record_decisions(
+        session,
+        ctx,
+        a.principal,
+        order,
+        {
+            u: "accepted"
+            for s in materials.values()
+            if s["state"] == "accepted"
+            for u in s["uploads"]
+        },
+        now,
+    )
     data: dict[str, Any] = {"dueAt": due.due_at.isoformat()}
     if owed:
         data["gaps"] = [{"code": m["code"], "name": m["name"]} for m in empty]
@@ -590,6 +604,13 @@ def _supplement_request(a: Attempt) -> Change:
         {"code": e["code"], "name": slots[e["code"]]["name"], "reason": e["reason"].strip()}
         for e in data.missing
     ]
+    named = {e["code"] for e in data.missing}
+    decided: dict[int, Literal["accepted", "rejected"]] = {
+        u: "rejected" if code in named else "accepted"
+        for code, slot in order.materials.items()
+        for u in slot.get("uploads") or []
+    }
+    prereviews.record_decisions(a.session, a.ctx, a.principal, order, decided, a.now)
     rounds = (order.supplement_rounds or 0) + 1  # a second notice is a rework round
     return Change(
         {"materials": merged, "supplement_requested_at": a.now, "supplement_rounds": rounds},

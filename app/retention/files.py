@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import Complaint, Order, Rating, RatingAppeal, Rectification, Upload
+from app.uploads import prereviews
 from storage.base import StorageError
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ def file_keys(session: Session, order_ids: list[int]) -> list[str]:
 
 
 def _mark_removed(session: Session, order_ids: list[int], now: datetime) -> None:
+    # What the pre-review read on them (智能预审) goes with the files.
+    prereviews.forget(session, select(Upload.id).where(Upload.order_id.in_(order_ids)))
     session.execute(
         update(Upload)
         .where(Upload.order_id.in_(order_ids), Upload.removed_at.is_(None))

@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Account, KeyCheck
+from app.models import Account, Complaint, KeyCheck, Prereview
 from app.security.pii import PiiCipher
 
 NAME, KNOWN, CONTEXT = "pii", "daiban personal-data key check", "key_check"
@@ -95,50 +95,65 @@ def _wrong_hash_key() -> KeysMismatch:
     )
 
 
-# --- rotation --------------------------------------------------------------------------
+# --- rotation ---------------------------------------------------------------------------
 
-ENCRYPTED = (("phone_enc", "phone"), ("id_number_enc", "id_number"))  # column, context
+# Every sealed column: its table, the table's key, and (column, context) pairs.
+ENCRYPTED: tuple[tuple[Any, Any, tuple[tuple[str, str], ...]], ...] = (
+    (Account, Account.id, (("phone_enc", "phone"), ("id_number_enc", "id_number"))),
+    (
+        Complaint,
+        Complaint.id,
+        (("contact_phone_enc", "phone"), ("contact_id_number_enc", "id_number")),
+    ),
+    (Prereview, Prereview.upload_id, (("fields_enc", "prereview"),)),
+)
 
 
-def _stale(cipher: PiiCipher) -> Any:
+def _stale(model: Any, columns: tuple[tuple[str, str], ...], cipher: PiiCipher) -> Any:
     prefix = f"{cipher.current_kid}:"
     return or_(
         *(
-            getattr(Account, column).is_not(None) & ~getattr(Account, column).startswith(prefix)
-            for column, _ in ENCRYPTED
+            getattr(model, column).is_not(None) & ~getattr(model, column).startswith(prefix)
+            for column, _ in columns
         )
     )
 
 
-def stale_accounts(session: Session, cipher: PiiCipher) -> int:
-    """Accounts with a value under a key other than the ring's first."""
-    return int(session.scalar(select(func.count()).where(_stale(cipher))) or 0)
+def stale_values(session: Session, cipher: PiiCipher) -> int:
+    """Rows (accounts, complaints' contacts, pre-reviews) with a value under a key other
+    than the ring's first."""
+    return sum(
+        int(session.scalar(select(func.count()).where(_stale(model, columns, cipher))) or 0)
+        for model, _, columns in ENCRYPTED
+    )
 
 
 def rotate_batch(session: Session, cipher: PiiCipher, batch: int) -> int:
-    """Re-encrypt with the ring's first key the values of up to `batch` accounts still
-    under an older key (and the check value); how many values changed. A value changes
-    only if it is still the one read: a phone changed meanwhile is kept as it is."""
+    """Re-encrypt with the ring's first key the values of up to `batch` rows of each table
+    still under an older key (and the check value); how many values changed. A value
+    changes only if it is still the one read: a phone changed meanwhile is kept as it is."""
     prefix = f"{cipher.current_kid}:"
-    rows = session.execute(
-        select(Account.id, Account.phone_enc, Account.id_number_enc)
-        .where(_stale(cipher))
-        .order_by(Account.id)
-        .limit(batch)
-    ).all()
     changed = 0
-    for row in rows:
-        for column, context in ENCRYPTED:
-            old = getattr(row, column)
-            if old is None or old.startswith(prefix):
-                continue
-            new = cipher.encrypt(cipher.decrypt(old, context=context), context=context)
-            done = session.execute(
-                update(Account)
-                .where(Account.id == row.id, getattr(Account, column) == old)
-                .values({column: new})
-            )
-            changed += done.rowcount  # type: ignore[attr-defined]
+    for model, key, columns in ENCRYPTED:
+        rows = session.execute(
+            select(key, *(getattr(model, column) for column, _ in columns))
+            .where(_stale(model, columns, cipher))
+            .order_by(key)
+            .limit(batch)
+        ).all()
+        for row in rows:
+            for i, (column, context) in enumerate(columns, start=1):
+                old = row[i]
+                if old is None or old.startswith(prefix):
+                    continue
+                new = cipher.encrypt(cipher.decrypt(old, context=context), context=context)
+                done = session.execute(
+                    update(model)
+                    .where(key == row[0], getattr(model, column) == old)
+                    .values({column: new})
+                    .execution_options(synchronize_session=False)
+                )
+                changed += done.rowcount  # type: ignore[attr-defined]
     check = session.get(KeyCheck, NAME)
     if check is not None and not check.sealed.startswith(prefix):
         known = cipher.decrypt(check.sealed, context=CONTEXT)

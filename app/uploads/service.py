@@ -20,7 +20,9 @@ from app.context import Context
 from app.kinds import UploadPurpose, UploadStatus
 from app.models import Account, Complaint, Order, Rating, RatingAppeal, Upload
 from app.security.tokens import Principal
+from app.uploads import prereviews
 from app.uploads.objects import discard
+from app.uploads.prereviews import PrereviewView
 from app.uploads.quality import PhotoWarning, check_photo, stored_warnings
 from app.uploads.wallet import WalletOrigin
 from app.uploads.wallet import origin as wallet_origin
@@ -87,6 +89,9 @@ class UploadView(msgspec.Struct, rename="camel", kw_only=True):
     warnings: list[PhotoWarning] = msgspec.field(default_factory=list)
     # A voice note's length in milliseconds, read from its frames; null for other files.
     duration_ms: int | None = None
+    # 智能预审 of a photo declared as an identity document (`document`): queued, then what
+    # was read and the hints (findings); null when none was asked for.
+    prereview: PrereviewView | None = None
 
 
 class DownloadLinks(msgspec.Struct, rename="camel", kw_only=True):
@@ -99,9 +104,12 @@ class DownloadLinks(msgspec.Struct, rename="camel", kw_only=True):
     # A copy of a document from the resident's material wallet (材料夹): what it is, when it
     # was first verified (受理) and by whom. The agent may still refuse it in review.
     from_wallet: WalletOrigin | None = None
+    # 智能预审: what was read on the photo and the findings for the order's resident (the
+    # fields whole for the order's agent, masked for everyone else); null when none.
+    prereview: PrereviewView | None = None
 
 
-def upload_view(upload: Upload) -> UploadView:
+def upload_view(upload: Upload, prereview: PrereviewView | None = None) -> UploadView:
     return UploadView(
         id=upload.id,
         purpose=upload.purpose,
@@ -114,6 +122,7 @@ def upload_view(upload: Upload) -> UploadView:
         created_at=upload.created_at,
         warnings=stored_warnings(upload.warnings),
         duration_ms=upload.duration_ms,
+        prereview=prereview,
     )
 
 
@@ -125,6 +134,7 @@ def create_upload(
     purpose: str,
     content_type: str,
     size: int,
+    document: str | None = None,
 ) -> UploadTicket:
     limits = ctx.settings.storage
     problems = []
@@ -137,6 +147,8 @@ def create_upload(
         problems.append(
             {"field": "contentType", "message": "只能上传照片(JPG、PNG、WebP、HEIC)或PDF"}
         )
+    if document is not None and (purpose != "material" or not content_type.startswith("image/")):
+        problems.append({"field": "document", "message": "只有材料照片可以预审证件"})
     if purpose == STAFF_PHOTO and (
         principal.role != "admin" or not content_type.startswith("image/")
     ):
@@ -181,6 +193,8 @@ def create_upload(
     )
     session.add(upload)
     session.flush()
+    if document is not None:
+        prereviews.expect(session, upload.id, document, now)
     return UploadTicket(
         id=upload.id,
         url=form.url,
@@ -199,8 +213,9 @@ def _visible_upload(session: Session, principal: Principal, upload_id: int) -> U
     return upload
 
 
-def get_upload(session: Session, principal: Principal, upload_id: int) -> UploadView:
-    return upload_view(_visible_upload(session, principal, upload_id))
+def get_upload(session: Session, ctx: Context, principal: Principal, upload_id: int) -> UploadView:
+    upload = _visible_upload(session, principal, upload_id)
+    return upload_view(upload, prereviews.view(session, ctx, principal, upload))
 
 
 async def complete_upload(ctx: Context, principal: Principal, upload_id: int) -> UploadView:
@@ -210,8 +225,8 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
     transactions rather than holding one (and SQLite's write lock) across the network.
     """
     upload = await ctx.db.run_read(lambda s: _visible_upload(s, principal, upload_id))
-    if upload.status == "ready":
-        return upload_view(upload)  # a retry on a weak signal: same answer
+    if upload.status == "ready":  # a retry on a weak signal: same answer
+        return await ctx.db.run_read(lambda s: get_upload(s, ctx, principal, upload_id))
     if upload.status == "rejected":
         raise errors.FileRejected(
             upload.rejected_code or "file_rejected", "文件未通过检查,请重新上传"
@@ -246,7 +261,7 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
         await _reject(ctx, upload, "file_unprocessable")
         raise errors.FileRejected("file_unprocessable", UNPROCESSABLE_MESSAGE) from None
 
-    def settle(session: Session) -> tuple[bool, Upload | None]:
+    def settle(session: Session) -> tuple[bool, UploadView]:
         result = session.execute(
             update(Upload)
             .where(Upload.id == upload.id, Upload.status == "pending")
@@ -264,7 +279,10 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
                 completed_at=kept.at,
             )
         )
-        return result.rowcount == 1, session.get(Upload, upload.id)  # type: ignore[attr-defined]
+        won = result.rowcount == 1  # type: ignore[attr-defined]
+        if won:
+            prereviews.queue(session, ctx, upload.id, kept.verified.content_type, kept.at)
+        return won, get_upload(session, ctx, principal, upload.id)
 
     won, fresh = await ctx.db.run_write(settle)
     # Once more, now that the upload is settled: a second POST that arrived while it was
@@ -272,8 +290,7 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
     await discard(ctx, upload.incoming_key)
     if not won:  # a concurrent complete got there first: keep its copy, drop ours
         await discard(ctx, *kept.keys)
-    assert fresh is not None
-    return upload_view(fresh)
+    return fresh
 
 
 class _Rejected(Exception):
@@ -369,7 +386,7 @@ async def _settled_elsewhere(ctx: Context, principal: Principal, upload_id: int)
     """What a concurrent complete made of the upload whose raw file this one did not find."""
     upload = await ctx.db.run_read(lambda s: _visible_upload(s, principal, upload_id))
     if upload.status == "ready":
-        return upload_view(upload)
+        return await ctx.db.run_read(lambda s: get_upload(s, ctx, principal, upload_id))
     if upload.status == "rejected":
         raise errors.FileRejected(
             upload.rejected_code or "file_rejected", "文件未通过检查,请重新上传"
@@ -508,6 +525,8 @@ def download_links(
     session: Session, ctx: Context, principal: Principal, upload_id: int
 ) -> DownloadLinks:
     upload = _downloadable_upload(session, principal, upload_id)
+    # Already read by the check above (the session's identity map): no second query.
+    order = session.get(Order, upload.order_id) if upload.order_id else None
     if upload.removed_at is not None:
         raise errors.FileRemoved()
     if upload.status != "ready" or upload.key is None:
@@ -524,6 +543,7 @@ def download_links(
         expires_at=now + ttl,
         warnings=stored_warnings(upload.warnings),
         from_wallet=wallet_origin(session, upload),
+        prereview=prereviews.view(session, ctx, principal, upload, order),
     )
 
 

@@ -20,11 +20,12 @@ from app.cli import main
 from app.context import Context
 from app.db import Database
 from app.demo import demo_id_number
-from app.models import Account, AuditEntry, KeyCheck
+from app.models import Account, AuditEntry, Complaint, KeyCheck, Prereview
 from app.security.key_check import KeysMismatch, rotate_batch
 from app.security.pii import cipher_for, mask_id_number
 from jobs.__main__ import run_worker
 from tests.conftest import empty_database, make_settings, serve, settings_env
+from tests.factories import agent_id, upload_photo
 
 OTHER_KEYS = "t2:" + base64.b64encode(b"o" * 32).decode()
 
@@ -144,11 +145,30 @@ async def test_two_services_started_at_once_on_an_empty_database_both_migrate(tm
 
 
 async def test_rotation_moves_every_value_to_the_new_key_resumably_then_the_old_goes(
-    ctx, demo, client, database_url, tmp_path, monkeypatch, capsys
+    ctx, demo, client, login, database_url, tmp_path, monkeypatch, capsys
 ):
     old = settings_env(tmp_path, database_url)["DAIBAN_SECURITY_PII_KEYS"]
     _env(monkeypatch, tmp_path, database_url)
     assert await _migrate(capsys) == (0, "")
+    # Sealed values beyond accounts: a complaint's contact (no account) and a pre-review.
+    dispatcher = await login("dispatcher1a")
+    contact = {
+        "channel": "phone",
+        "idNumber": demo_id_number("370406", "19500101", "015"),
+        "phone": "13806321234",
+        "name": "王德顺",
+        "text": "电话反映:代办员多次不在岗",
+        "agentId": await agent_id(client, dispatcher, "刘桂兰"),
+    }
+    made = await client.post("/mp/v1/dispatch/complaints", json=contact, headers=dispatcher)
+    assert made.status_code == 201, made.text
+    photo = await upload_photo(client, await login("resident1"))
+    sealed = ctx.cipher.encrypt('{"name":"张秀英"}', context="prereview")
+    await ctx.db.run_write(
+        lambda s: s.add(
+            Prereview(upload_id=photo, expected="id_card_front", status="read", fields_enc=sealed)
+        )
+    )
     ring = f"{OTHER_KEYS},{old}"  # the new key first, the old kept
     # Interrupted after one batch of one account ...
     rotating = make_settings(tmp_path / "r", database_url, DAIBAN_SECURITY_PII_KEYS=ring)
@@ -162,10 +182,22 @@ async def test_rotation_moves_every_value_to_the_new_key_resumably_then_the_old_
 
     def values(session):
         rows = session.execute(select(Account.phone_enc, Account.id_number_enc)).all()
+        rows += session.execute(
+            select(Complaint.contact_phone_enc, Complaint.contact_id_number_enc)
+        ).all()
+        rows += session.execute(select(Prereview.fields_enc)).all()
         return [v for row in rows for v in row if v] + [session.scalar(select(KeyCheck.sealed))]
 
     stored = await ctx.db.run_read(values)
-    assert stored and all(v.startswith("t2:") for v in stored)
+    assert len(stored) >= 8 and all(v.startswith("t2:") for v in stored)
+    # Each still reads with the new key alone.
+    rotated = cipher_for(
+        make_settings(tmp_path / "n", database_url, DAIBAN_SECURITY_PII_KEYS=OTHER_KEYS)
+    )
+    row = await ctx.db.run_read(lambda s: s.get(Prereview, photo))
+    assert rotated.decrypt(row.fields_enc, context="prereview") == '{"name":"张秀英"}'
+    phone = await ctx.db.run_read(lambda s: s.scalar(select(Complaint.contact_phone_enc)))
+    assert rotated.decrypt(phone, context="phone") == "13806321234"
     audited = await ctx.db.run_read(
         lambda s: s.scalars(
             select(AuditEntry.action).where(AuditEntry.action == "keys.rotate")
