@@ -22,6 +22,7 @@ from app.context import Context
 from app.dispatch import board
 from app.downloads import download_headers
 from app.orders import lookup, moves, queries, slip
+from app.uploads.prereviews import PrereviewView
 from app.uploads.service import download_links
 from console.forms import (
     FORM,
@@ -71,6 +72,7 @@ def _order_context(
     photos: dict[int, str | None] = {}
     hints: dict[int, list[str]] = {}  # the photo checks' warnings, beside each photo
     reused: dict[int, str] = {}  # a copy from the resident's material wallet (材料夹)
+    notes: dict[int, list[str]] = {}  # 智能预审 that found nothing, or has not read it yet
     for slot in detail.checklist:
         for upload_id in slot.upload_ids:
             try:
@@ -80,6 +82,8 @@ def _order_context(
                 continue
             photos[upload_id] = links.thumbnail_url or links.url
             hints[upload_id] = [w.message for w in links.warnings]
+            alerts, notes[upload_id] = _prereview_hints(links.prereview)
+            hints[upload_id] += alerts
             if links.from_wallet is not None:
                 origin = links.from_wallet
                 by = origin.verified_by_name or "代办员"
@@ -92,8 +96,23 @@ def _order_context(
         "photos": photos,
         "hints": hints,
         "reused": reused,
+        "notes": notes,
         "resident": resident,
     }
+
+
+def _prereview_hints(prereview: PrereviewView | None) -> tuple[list[str], list[str]]:
+    """智能预审 beside the photo, in a word: its warnings for the order's resident, and its
+    other notes (nothing found, still reading, 未预审 and why)."""
+    if prereview is None:
+        return [], []
+    if prereview.status in ("queued", "reading"):
+        return [], ["预审：正在识别"]
+    if prereview.status == "read" and not prereview.findings:
+        return [], ["预审：未发现问题"]
+    alerts = [f"预审：{f.message}" for f in prereview.findings if f.severity == "warning"]
+    notes = [f.message for f in prereview.findings if f.severity != "warning"]
+    return alerts, notes
 
 
 class OrderPages(Controller):

@@ -73,7 +73,8 @@ async def clear_raw_uploads(ctx: Context) -> int:
 async def prereview(ctx: Context) -> int:
     """Photos declared as identity documents, read one at a time (智能预审). A run is
     recorded only when there is something to read (it looks every few seconds)."""
-    if not await ctx.db.run_read(prereviews.has_work):
+    now = ctx.now()
+    if not await ctx.db.run_read(lambda s: prereviews.has_work(s, now)):
         return 0
     return await recorded(
         ctx, "prereview", lambda: prereviews.read_queued(ctx, limit=PHOTOS_PER_RUN)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, Row, Update, select, update
 from sqlalchemy.orm import Session
@@ -605,11 +605,17 @@ def _supplement_request(a: Attempt) -> Change:
         for e in data.missing
     ]
     named = {e["code"] for e in data.missing}
-    decided: dict[int, Literal["accepted", "rejected"]] = {
-        u: "rejected" if code in named else "accepted"
-        for code, slot in order.materials.items()
-        for u in slot.get("uploads") or []
-    }
+    decided: dict[int, prereviews.Decision] = {}
+    for code, slot in order.materials.items():
+        photos = slot.get("uploads") or []
+        for u in photos:
+            decided[u] = (
+                "accepted"
+                if code not in named
+                else "rejected"
+                if len(photos) == 1
+                else "material_rejected"
+            )
     prereviews.record_decisions(a.session, a.ctx, a.principal, order, decided, a.now)
     rounds = (order.supplement_rounds or 0) + 1  # a second notice is a rework round
     return Change(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import Complaint, RatingAppeal, Upload
+from app.uploads import prereviews
 from storage.base import StorageError
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,17 @@ async def remove_case_evidence(ctx: Context) -> tuple[int, int]:
         else:
             now = ctx.now()
             ids = [i for i, _ in files]
-            await ctx.db.run_write(
-                lambda s: s.execute(
+
+            def mark(session: Session) -> None:
+                prereviews.forget(session, ids)  # what the pre-review read goes with them
+                session.execute(
                     update(Upload)
                     .where(Upload.id.in_(ids), Upload.removed_at.is_(None))
                     .values(removed_at=now, key=None, thumbnail_key=None)
                     .execution_options(synchronize_session=False)
                 )
-            )
+
+            await ctx.db.run_write(mark)
             removed = len(ids)
     contacts = await ctx.db.run_write(lambda s: _forget_contacts(s, cutoff))
     return removed, contacts

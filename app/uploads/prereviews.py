@@ -38,9 +38,10 @@ from app import audit, errors
 from app.context import Context
 from app.models import Account, Order, Prereview, Upload
 from app.prereview import ExpectedKind, Finding, Reading, check, load_engine, read_document
+from app.prereview.reading import NOT_REVIEWED
 from app.security.pii import mask_id_number, mask_name
 from app.security.tokens import Principal
-from storage.base import StorageError
+from storage.base import ObjectTooLarge, StorageError
 
 log = logging.getLogger("daiban.prereview")
 
@@ -48,6 +49,10 @@ DOCUMENTS: tuple[str, ...] = get_args(ExpectedKind)  # id_card_front, id_card_ba
 CONTEXT = "prereview"  # the sealed fields' associated data
 CLAIM_EXPIRES = timedelta(minutes=5)  # a claim this old is a stopped worker's
 MAX_ATTEMPTS = 3
+# The agent's decision on a photo: accepted (受理, or not named in a 补正 notice); rejected
+# (its material named in a notice, the material's only photo); material_rejected (named,
+# with other photos: which of them was wrong the notice does not say).
+Decision = Literal["accepted", "rejected", "material_rejected"]
 Status = Literal["awaiting", "queued", "reading", "read", "skipped", "engine_missing", "failed"]
 
 NOTES = {
@@ -56,6 +61,7 @@ NOTES = {
     "off": "未预审：本机未开启证件预审",
     "failed": "未预审：读取失败",
     "removed": "未预审：文件已删除",
+    "unsealed": "未预审：本机无法读取预审结果",
 }
 
 
@@ -87,7 +93,7 @@ class PrereviewView(msgspec.Struct, rename="camel", kw_only=True):
     findings: list[Finding] = msgspec.field(default_factory=list)
     fields: PrereviewFields | None = None
     masked: bool = True
-    decision: str | None = None  # the agent's in review: accepted, rejected
+    decision: Decision | None = None  # the agent's in review
 
 
 class OrderFacts(Protocol):
@@ -156,13 +162,17 @@ class _Claimed:
     owner_id: int
 
 
-def _claim(session: Session, now: datetime) -> _Claimed | None:
-    """The oldest queued photo (or one whose reader stopped), taken with a guarded update
-    so that two workers never read the same one."""
-    stale = now - CLAIM_EXPIRES
-    waiting = (Prereview.status == "queued") | (
-        (Prereview.status == "reading") & (Prereview.claimed_at < stale)
+def _waiting(now: datetime) -> Any:
+    """Queued, or claimed by a reader that stopped (its claim older than CLAIM_EXPIRES)."""
+    return (Prereview.status == "queued") | (
+        (Prereview.status == "reading") & (Prereview.claimed_at < now - CLAIM_EXPIRES)
     )
+
+
+def _claim(session: Session, now: datetime) -> _Claimed | None:
+    """The oldest waiting photo, taken with a guarded update so that two workers never
+    read the same one."""
+    waiting = _waiting(now)
     for upload_id in session.scalars(
         select(Prereview.upload_id).where(waiting).order_by(Prereview.queued_at).limit(5)
     ).all():
@@ -170,24 +180,24 @@ def _claim(session: Session, now: datetime) -> _Claimed | None:
             update(Prereview)
             .where(Prereview.upload_id == upload_id, waiting)
             .values(status="reading", claimed_at=now, attempts=Prereview.attempts + 1)
+            .returning(Prereview.attempts, Prereview.expected)
             .execution_options(synchronize_session=False)
-        )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        ).first()
+        if taken is None:  # another worker took it
             continue
-        row = session.get(Prereview, upload_id)
-        upload = session.get(Upload, upload_id)
-        assert row is not None and upload is not None
-        if row.attempts > MAX_ATTEMPTS:
-            row.status, row.note = "failed", NOTES["failed"]
+        attempts, expected = taken
+        if attempts > MAX_ATTEMPTS:  # its readers kept stopping on it
+            session.execute(
+                update(Prereview)
+                .where(Prereview.upload_id == upload_id)
+                .values(status="failed", note=NOTES["failed"])
+            )
             continue
-        return _Claimed(
-            upload_id,
-            row.expected,  # type: ignore[arg-type]
-            now,
-            upload.key,
-            upload.size,
-            upload.owner_id,
-        )
+        upload = session.execute(
+            select(Upload.key, Upload.size, Upload.owner_id).where(Upload.id == upload_id)
+        ).one()
+        kind: ExpectedKind = expected  # type: ignore[assignment]
+        return _Claimed(upload_id, kind, now, upload.key, upload.size, upload.owner_id)
     return None
 
 
@@ -204,36 +214,32 @@ def _settle(session: Session, claimed: _Claimed, values: dict[str, Any]) -> None
     )
 
 
-def _not_reviewed(session: Session, note: str) -> int:
+def _not_reviewed(session: Session, note: str, now: datetime) -> int:
     done = session.execute(
         update(Prereview)
-        .where(Prereview.status == "queued")
+        .where(_waiting(now))
         .values(status="engine_missing", note=note)
         .execution_options(synchronize_session=False)
     )
     return int(done.rowcount)  # type: ignore[attr-defined]
 
 
-def has_work(session: Session) -> bool:
-    return (
-        session.scalar(
-            select(Prereview.upload_id).where(Prereview.status.in_(("queued", "reading"))).limit(1)
-        )
-        is not None
-    )
+def has_work(session: Session, now: datetime) -> bool:
+    """A photo to read: queued, or left by a reader that stopped (not one another worker
+    is reading now)."""
+    return session.scalar(select(Prereview.upload_id).where(_waiting(now)).limit(1)) is not None
 
 
 async def read_queued(ctx: Context, *, limit: int | None = None) -> int:
     """Read queued photos one at a time until none is left (or `limit`, or the process
     stops); how many were settled."""
     settings = ctx.settings.prereview
+    now = ctx.now()
     if not settings.enabled:
-        return await ctx.db.run_write(lambda s: _not_reviewed(s, NOTES["off"]))
+        return await ctx.db.run_write(lambda s: _not_reviewed(s, NOTES["off"], now))
     engine = await anyio.to_thread.run_sync(load_engine)
     if engine is None:
-        from app.prereview.reading import NOT_REVIEWED
-
-        return await ctx.db.run_write(lambda s: _not_reviewed(s, NOT_REVIEWED))
+        return await ctx.db.run_write(lambda s: _not_reviewed(s, NOT_REVIEWED, now))
     done = 0
     while limit is None or done < limit:
         if ctx.stopping:
@@ -242,24 +248,35 @@ async def read_queued(ctx: Context, *, limit: int | None = None) -> int:
         claimed = await ctx.db.run_write(lambda s: _claim(s, now))  # noqa: B023
         if claimed is None:
             break
-        await _read_one(ctx, claimed, engine)
+        if not await _read_one(ctx, claimed, engine):
+            break  # storage did not answer: the next run tries again
         done += 1
     return done
 
 
-async def _read_one(ctx: Context, claimed: _Claimed, engine: Any) -> None:
+async def _read_one(ctx: Context, claimed: _Claimed, engine: Any) -> bool:
+    """Read and settle one claimed photo; False when storage did not answer (the photo is
+    put back as it was, the attempt not counted)."""
+    removed = {"status": "skipped", "note": NOTES["removed"]}
     if claimed.key is None:
-        await ctx.db.run_write(
-            lambda s: _settle(s, claimed, {"status": "skipped", "note": NOTES["removed"]})
-        )
-        return
+        await ctx.db.run_write(lambda s: _settle(s, claimed, removed))
+        return True
     try:
-        data = await ctx.store.read(claimed.key, claimed.size or 0)
-    except (StorageError, KeyError, OSError):
+        data = await ctx.store.read(
+            claimed.key, claimed.size or ctx.settings.storage.max_upload_bytes
+        )
+    except KeyError:  # the file is gone (removed meanwhile)
+        await ctx.db.run_write(lambda s: _settle(s, claimed, removed))
+        return True
+    except ObjectTooLarge:  # not the file that was verified: nothing to read
+        failed = {"status": "failed", "note": NOTES["failed"]}
+        await ctx.db.run_write(lambda s: _settle(s, claimed, failed))
+        return True
+    except (StorageError, OSError):
         log.warning("prereview: photo not read from storage", extra={"upload": claimed.upload_id})
-        # Back in the queue for the next run (attempts counted).
-        await ctx.db.run_write(lambda s: _settle(s, claimed, {"status": "queued"}))
-        return
+        back = {"status": "queued", "attempts": Prereview.attempts - 1}
+        await ctx.db.run_write(lambda s: _settle(s, claimed, back))
+        return False
     reading = await anyio.to_thread.run_sync(read_document, data, engine)
     del data
     today = ctx.today()
@@ -298,6 +315,7 @@ async def _read_one(ctx: Context, claimed: _Claimed, engine: Any) -> None:
         )
 
     await ctx.db.run_write(settle)
+    return True
 
 
 def _own_number(ctx: Context, account: Account | None) -> str | None:
@@ -356,11 +374,27 @@ def _reading_of(row: Prereview, fields: PrereviewFields) -> Reading:
     )
 
 
+class Unsealable(Exception):
+    """A sealed value these keys do not open (a key not in this service's ring)."""
+
+
+def _open(ctx: Context, sealed: str, context: str, upload_id: int) -> str:
+    try:
+        return ctx.cipher.decrypt(sealed, context=context)
+    except Exception:  # an unknown key id, a wrong key: nothing of the value is logged
+        log.error("prereview: a sealed value did not open", extra={"upload": upload_id})
+        raise Unsealable() from None
+
+
 def _fields(ctx: Context, row: Prereview) -> PrereviewFields:
     if not row.fields_enc:
         return PrereviewFields()
-    sealed = ctx.cipher.decrypt(row.fields_enc, context=CONTEXT)
-    return msgspec.json.decode(sealed, type=PrereviewFields)
+    opened = _open(ctx, row.fields_enc, CONTEXT, row.upload_id)
+    try:
+        return msgspec.json.decode(opened, type=PrereviewFields)
+    except msgspec.DecodeError:
+        log.error("prereview: sealed fields not understood", extra={"upload": row.upload_id})
+        raise Unsealable() from None
 
 
 def _findings(
@@ -376,7 +410,7 @@ def _findings(
         return [msgspec.convert(f, Finding) for f in row.findings or []]
     resident = session.get(Account, order.resident_id)
     number = (
-        ctx.cipher.decrypt(resident.id_number_enc, context="id_number")
+        _open(ctx, resident.id_number_enc, "id_number", row.upload_id)
         if resident is not None and resident.id_number_enc
         else None
     )
@@ -405,7 +439,7 @@ def view(
         note=row.note,
         kind=row.kind,
         confidence=row.confidence,
-        decision=row.decision,
+        decision=row.decision,  # type: ignore[arg-type]
     )
     if row.status in ("skipped", "engine_missing", "failed"):
         shown.findings = [
@@ -413,8 +447,14 @@ def view(
         ]
     if row.status != "read":
         return shown
-    fields = _fields(ctx, row)
-    shown.findings = _findings(session, ctx, row, fields, order)
+    try:
+        fields = _fields(ctx, row)
+        shown.findings = _findings(session, ctx, row, fields, order)
+    except Unsealable:
+        # Shown as not reviewed rather than failing the photo's links or the order page.
+        shown.status, shown.note = "failed", NOTES["unsealed"]
+        shown.findings = [Finding(code="engine_missing", message=shown.note, severity="info")]
+        return shown
     shown.fields, shown.masked = (fields, False) if whole else (_masked(fields), True)
     return shown
 
@@ -457,12 +497,13 @@ def record_decisions(
     ctx: Context,
     principal: Principal | None,
     order: OrderFacts,
-    decided: dict[int, Literal["accepted", "rejected"]],
+    decided: dict[int, Decision],
     now: datetime,
 ) -> None:
-    """The agent's review of these uploads of `order` (受理: accepted; named in a 补正
-    notice: rejected), beside whether the machine had warned of each for that order. The
-    first decision on a photo stands (a rejected one is replaced by new photos)."""
+    """The agent's review of these uploads of `order`, beside whether the machine had
+    warned of each for that order. The first decision on a photo stands (a rejected one is
+    replaced by new photos). A decision the keys cannot check against is left unrecorded:
+    it never stops the agent's move."""
     if not decided:
         return
     rows = session.scalars(
@@ -473,7 +514,10 @@ def record_decisions(
         )
     ).all()
     for row in rows:
-        findings = _findings(session, ctx, row, _fields(ctx, row), order)
+        try:
+            findings = _findings(session, ctx, row, _fields(ctx, row), order)
+        except Unsealable:
+            continue
         row.flagged = any(f.severity == "warning" for f in findings)
         row.decision = decided[row.upload_id]
         row.decided_by = principal.account_id if principal else None
@@ -482,7 +526,7 @@ def record_decisions(
 
 def agreement(session: Session) -> dict[tuple[str, str], int]:
     """Photos read and then decided, by (machine, agent): machine "flagged" (it warned) or
-    "passed"; agent "accepted" or "rejected"."""
+    "passed"; agent "accepted", "rejected" or "material_rejected"."""
     rows = session.execute(
         select(Prereview.flagged, Prereview.decision, func.count())
         .where(Prereview.decision.is_not(None))

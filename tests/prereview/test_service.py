@@ -5,7 +5,10 @@ and what the resident, the agent, dispatchers and monitoring see of it."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import random
+import sys
 import uuid
 from datetime import date
 from pathlib import Path
@@ -15,18 +18,21 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.asgi import create_app
 from app.context import Context
 from app.demo import demo_id_number
-from app.models import AuditEntry, Prereview
+from app.models import AuditEntry, JobRun, Prereview, Upload
 from app.prereview import Engine
 from app.retention.files import remove_files
+from app.security.pii import cipher_for
 from app.settings import PrereviewSettings
 from jobs import tasks
-from tests.conftest import make_settings, serve
+from tests.conftest import make_settings, serve, settings_env
+from tests.console.signing_in import sign_in
 from tests.factories import taken_by_agent1a, upload_photo
+from tests.prereview.conftest import ROOT
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -110,7 +116,11 @@ async def test_the_wrong_side_is_hinted_to_the_resident_once_read(
         {"code": "wrong_side", "message": "这张像是身份证正面，这里需要反面", "severity": "warning"}
     ]
     # Read once: the next run finds nothing to do, and records no run for it.
+    runs = await ctx.db.run_read(lambda s: s.scalar(select(func.count()).select_from(JobRun)))
     assert await tasks.prereview(ctx) == 0
+    assert (
+        await ctx.db.run_read(lambda s: s.scalar(select(func.count()).select_from(JobRun))) == runs
+    )
 
 
 async def test_an_expired_card_is_flagged(
@@ -229,19 +239,30 @@ async def test_the_agents_decision_is_recorded_beside_the_machines(
     her = person(drawn, seed=6, own=True)
     good = (await upload(client, resident, photo(drawn, "front", her, 6), "id_card_front"))["id"]
     wrong = (await upload(client, resident, photo(drawn, "front", her, 7), "id_card_back"))["id"]
+    alone = (await upload(client, resident, photo(drawn, "front", her, 8), "id_card_back"))["id"]
+    fine = (await upload(client, resident, photo(drawn, "front", her, 9), "id_card_front"))["id"]
     await tasks.prereview(ctx)
-    order_id = await submitted(client, resident, [good, wrong])
-    agent = await taken_by_agent1a(client, login, order_id)
-    notice = await client.post(
-        f"/mp/v1/agent/orders/{order_id}/request-supplement",
-        json={"missing": [{"code": "id_card", "reason": "缺身份证反面"}]},
-        headers=agent,
-    )
-    assert notice.status_code == 200, notice.text
+    notice = {"missing": [{"code": "id_card", "reason": "缺身份证反面"}]}
+    for photos, move, body in (
+        ([good, wrong], "request-supplement", notice),  # 补正: which photo, it does not say
+        ([alone], "request-supplement", notice),  # the material's only photo
+        ([fine], "accept", {}),  # 受理
+    ):
+        order_id = await submitted(client, resident, photos)
+        agent = await taken_by_agent1a(client, login, order_id)
+        moved = await client.post(
+            f"/mp/v1/agent/orders/{order_id}/{move}", json=body, headers=agent
+        )
+        assert moved.status_code == 200, moved.text
     rows = await ctx.db.run_read(
         lambda s: {r.upload_id: (r.flagged, r.decision) for r in s.scalars(select(Prereview)).all()}
     )
-    assert rows == {good: (False, "rejected"), wrong: (True, "rejected")}
+    assert rows == {
+        good: (False, "material_rejected"),
+        wrong: (True, "material_rejected"),
+        alone: (True, "rejected"),
+        fine: (False, "accepted"),
+    }
     # Monitoring sees the agreement (an app of the same database with /metrics on).
     token = "m" * 32
     settings = make_settings(tmp_path / "m", database_url, DAIBAN_SERVER_METRICS_TOKEN=token)
@@ -251,8 +272,14 @@ async def test_the_agents_decision_is_recorded_beside_the_machines(
             scraped = (await app.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text
     finally:
         await watched.aclose()
-    assert 'daiban_prereview_decisions{agent="rejected",machine="flagged"} 1.0' in scraped
-    assert 'daiban_prereview_decisions{agent="rejected",machine="passed"} 1.0' in scraped
+    for agent, machine in (
+        ("material_rejected", "flagged"),
+        ("material_rejected", "passed"),
+        ("rejected", "flagged"),
+        ("accepted", "passed"),
+    ):
+        assert f'daiban_prereview_decisions{{agent="{agent}",machine="{machine}"}} 1.0' in scraped
+    assert 'agent="rejected",machine="passed"' not in scraped
     assert "daiban_prereview_backlog 0.0" in scraped
 
 
@@ -287,6 +314,60 @@ async def test_with_pre_review_off_everything_works_and_says_not_reviewed(
     assert order_id
 
 
+# A worker whose Python cannot import the recogniser (the `prereview` extra not installed),
+# running the job once against the test's database and files.
+WORKER_WITHOUT_ENGINE = """
+import asyncio, sys
+sys.modules["rapidocr"] = None  # import rapidocr now raises ImportError, as when absent
+from app.context import Context
+from app.settings import load_settings
+from jobs import tasks
+
+async def main():
+    ctx = Context.build(load_settings())
+    try:
+        print(await tasks.prereview(ctx))
+    finally:
+        await ctx.aclose()
+
+asyncio.run(main())
+"""
+
+
+async def test_without_the_recogniser_installed_everything_works_and_says_not_reviewed(
+    client: httpx.AsyncClient, login: Any, ctx: Context, database_url: str, tmp_path: Path
+) -> None:
+    resident = await login("resident1")
+    declared = await _declared_photo(client, resident)
+    env = {**os.environ, **settings_env(tmp_path / "var", database_url)}
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WORKER_WITHOUT_ENGINE,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(worker.communicate(), 120)
+    assert worker.returncode == 0, err.decode()
+    assert out.decode().split()[-1] == "1"  # one photo settled
+    shown = await seen(client, resident, declared)
+    assert shown["status"] == "engine_missing"
+    assert shown["findings"] == [
+        {
+            "code": "engine_missing",
+            "message": "未预审：本机未安装证件识别组件",
+            "severity": "info",
+        }
+    ]
+    order_id = await submitted(client, resident, [declared])
+    agent = await taken_by_agent1a(client, login, order_id)
+    assert (await links(client, agent, declared))["status"] == "engine_missing"
+    accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    assert accepted.status_code == 200, accepted.text
+
+
 async def _declared_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
     from tests.images import jpeg
 
@@ -312,7 +393,8 @@ async def test_a_burst_of_uploads_never_grows_the_queue_past_its_bound(
     assert full["findings"][0]["message"] == "未预审：排队预审的照片太多"
     jobs = (await client.get("/mp/v1/admin/jobs", headers=await login("admin"))).json()
     assert jobs["prereviewBacklog"] == 20
-    # Two workers at once: every photo read once, by one of them.
+    # Two readers at once: every photo read once, by one of them. On PostgreSQL (CI's second
+    # run) their claims truly race; on SQLite the writes take turns.
     read = await asyncio.gather(
         tasks.prereviews.read_queued(ctx), tasks.prereviews.read_queued(ctx)
     )
@@ -345,3 +427,92 @@ async def test_only_material_photos_may_ask_for_it(client: httpx.AsyncClient, lo
         answer = await client.post("/mp/v1/uploads", json=body, headers=resident)
         assert answer.status_code == 422, answer.text
         assert answer.json()["code"] == "invalid_input"
+
+
+async def test_the_console_order_page_shows_the_pre_review_beside_each_photo(
+    client: httpx.AsyncClient, login: Any, ctx: Context, drawn: ModuleType, engine: Engine
+) -> None:
+    resident = await login("resident1")
+    her = person(drawn, seed=9, own=True)
+    good = (await upload(client, resident, photo(drawn, "front", her, 9), "id_card_front"))["id"]
+    wrong = (await upload(client, resident, photo(drawn, "front", her, 10), "id_card_back"))["id"]
+    await tasks.prereview(ctx)
+    waiting = (await upload(client, resident, photo(drawn, "back", her, 11), "id_card_back"))["id"]
+    order_id = await submitted(client, resident, [good, wrong, waiting])
+    dispatcher = await login("dispatcher1a")
+    await sign_in(client, dispatcher)
+    page = (await client.get(f"/console/orders/{order_id}")).text
+    assert '<span class="tag">预审：未发现问题</span>' in page
+    assert '<span class="tag alert">预审：这张像是身份证正面，这里需要反面</span>' in page
+    assert '<span class="tag">预审：正在识别</span>' in page
+
+
+async def test_a_reader_that_stopped_mid_photo_is_taken_over_and_a_removed_file_skipped(
+    client: httpx.AsyncClient,
+    login: Any,
+    ctx: Context,
+    clock: Any,
+    drawn: ModuleType,
+    engine: Engine,
+) -> None:
+    resident = await login("resident1")
+    her = person(drawn, seed=12, own=True)
+    left = (await upload(client, resident, photo(drawn, "front", her, 12), "id_card_front"))["id"]
+    gone = (await upload(client, resident, photo(drawn, "back", her, 13), "id_card_back"))["id"]
+    # A worker claimed the first and was killed: its claim stays until it expires.
+    claimed_at = ctx.now()
+    await ctx.db.run_write(
+        lambda s: s.execute(
+            update(Prereview)
+            .where(Prereview.upload_id == left)
+            .values(status="reading", claimed_at=claimed_at, attempts=1)
+        )
+    )
+    # The second's file went from storage before it was read.
+    key = await ctx.db.run_read(lambda s: s.scalar(select(Upload.key).where(Upload.id == gone)))
+    await ctx.store.delete(key)
+    assert await tasks.prereview(ctx) == 1  # the gone one; the claimed one is not free yet
+    shown = await seen(client, resident, gone)
+    assert (shown["status"], shown["note"]) == ("skipped", "未预审：文件已删除")
+    assert (await seen(client, resident, left))["status"] == "reading"
+    clock.advance(minutes=6)
+    assert await tasks.prereview(ctx) == 1
+    shown = await seen(client, resident, left)
+    assert shown["status"] == "read" and shown["findings"] == []
+    row = await ctx.db.run_read(lambda s: s.get(Prereview, left))
+    assert row is not None and row.attempts == 2
+
+
+async def test_fields_these_keys_cannot_open_show_not_reviewed_and_never_stop_the_agent(
+    client: httpx.AsyncClient,
+    login: Any,
+    ctx: Context,
+    drawn: ModuleType,
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    resident = await login("resident1")
+    her = person(drawn, seed=14, own=True)
+    front = (await upload(client, resident, photo(drawn, "front", her, 14), "id_card_front"))["id"]
+    await tasks.prereview(ctx)
+    # Sealed by a service whose first key this one does not have (a key roll-out half done).
+    other = "t9:" + base64.b64encode(b"z" * 32).decode()
+    foreign = cipher_for(
+        make_settings(tmp_path / "o", database_url, DAIBAN_SECURITY_PII_KEYS=other)
+    )
+    sealed = foreign.encrypt('{"name":"张秀英"}', context="prereview")
+    await ctx.db.run_write(
+        lambda s: s.execute(
+            update(Prereview).where(Prereview.upload_id == front).values(fields_enc=sealed)
+        )
+    )
+    order_id = await submitted(client, resident, [front])
+    agent = await taken_by_agent1a(client, login, order_id)
+    shown = await links(client, agent, front)
+    assert (shown["status"], shown["note"]) == ("failed", "未预审：本机无法读取预审结果")
+    assert shown["fields"] is None
+    accepted = await client.post(f"/mp/v1/agent/orders/{order_id}/accept", json={}, headers=agent)
+    assert accepted.status_code == 200, accepted.text
+    row = await ctx.db.run_read(lambda s: s.get(Prereview, front))
+    assert row is not None and row.decision is None
