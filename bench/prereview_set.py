@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/prereview_set.py [--out DIR] [--seed 2026] [--per-level 100]
 
-Draws ID card fronts and backs, household-register pages (常住人口登记卡) and other papers (a
-village committee's certificate, a receipt) with Pillow in WenQuanYi Micro Hei (Debian's
+Draws ID card fronts and backs, household-register pages (常住人口登记卡), disability
+certificates (残疾人证), bank cards and passbooks (存折), and other papers (a village
+committee's certificate, a receipt) with Pillow in WenQuanYi Micro Hei (Debian's
 `fonts-wqy-microhei`), for made-up people: names drawn from common surnames and given-name
 characters, addresses in made-up villages, ID numbers with a valid GB 11643 check digit or,
 for some, a wrong one; validity periods some of which have ended before `ON_DATE`. Then each
@@ -89,6 +90,13 @@ class Person:
     authority: str
     valid_from: date
     valid_until: date | None  # None: 长期
+    # Drawn only for the kinds that show them (make_sample): a disability certificate's
+    # category and grade, a bank card's or passbook's bank and number.
+    disability_category: str = ""
+    disability_grade: str = ""
+    bank: str = ""
+    account_number: str = ""
+    account_valid: bool = True  # its Luhn check digit is right (cards)
 
     def expired_on(self, day: date) -> bool:
         return self.valid_until is not None and self.valid_until < day
@@ -320,6 +328,102 @@ OTHER_TEXTS = (
 )
 
 
+DISABILITIES = ("视力", "听力", "言语", "肢体", "智力", "精神", "多重")  # 残疾类别, codes 1-7
+GRADES = ("一级", "二级", "三级", "四级")
+BANKS = (("中国农业银行", "622848"), ("中国邮政储蓄银行", "621799"), ("农村商业银行", "623059"))
+
+
+def luhn_digit(body: str) -> str:
+    """The Luhn check digit of a card number's other digits (ISO/IEC 7812)."""
+    total = 0
+    for i, c in enumerate(reversed(body)):
+        d = int(c) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
+
+
+def add_disability(person: Person, rnd: random.Random) -> None:
+    person.disability_category = rnd.choice(DISABILITIES)
+    person.disability_grade = rnd.choice(GRADES)
+
+
+def add_account(person: Person, rnd: random.Random, *, invalid: bool = False) -> None:
+    person.bank, prefix = rnd.choice(BANKS)
+    body = prefix + "".join(str(rnd.randint(0, 9)) for _ in range(12))
+    check = luhn_digit(body)
+    if invalid:
+        check = rnd.choice([c for c in "0123456789" if c != check])
+    person.account_number, person.account_valid = body + check, not invalid
+
+
+def disability_number(person: Person) -> str:
+    """残疾人证号: the ID number, then the category's code (1-7) and the grade (1-4)."""
+    category = DISABILITIES.index(person.disability_category) + 1
+    return f"{person.id_number}{category}{GRADES.index(person.disability_grade) + 1}"
+
+
+def render_disability(person: Person, rnd: random.Random) -> Image.Image:
+    """The disability certificate's card (残疾人证), simplified: its labels and a photo."""
+    card = _card_base(rnd)
+    draw = ImageDraw.Draw(card)
+    _spaced(draw, (150, 40), "中华人民共和国残疾人证", 44, (40, 90, 60), gap=6)
+    lx, vx = 62, 200
+    draw.text((lx, 140), "姓  名", font=font(30), fill=LABEL)
+    draw.text((vx, 136), person.name, font=font(36), fill=INK)
+    draw.text((lx, 210), "性  别", font=font(30), fill=LABEL)
+    draw.text((vx, 206), person.sex, font=font(34), fill=INK)
+    draw.text((lx, 280), "残疾类别", font=font(30), fill=LABEL)
+    draw.text((vx, 276), person.disability_category, font=font(34), fill=INK)
+    draw.text((lx, 350), "残疾等级", font=font(30), fill=LABEL)
+    draw.text((vx, 346), person.disability_grade, font=font(34), fill=INK)
+    draw.text((lx, 430), "证  号", font=font(30), fill=LABEL)
+    _spaced(draw, (vx, 426), disability_number(person), 34, INK, gap=3)
+    until = "长期" if person.valid_until is None else f"{person.valid_until:%Y年%m月%d日}"
+    draw.text((lx, 510), "有效期至", font=font(30), fill=LABEL)
+    draw.text((vx, 506), until, font=font(34), fill=INK)
+    draw.rectangle((700, 120, 920, 400), fill=(212, 218, 222))
+    draw.ellipse((760, 160, 860, 270), fill=(150, 150, 156))
+    draw.rounded_rectangle((730, 280, 890, 400), radius=50, fill=(120, 124, 132))
+    return _round(card)
+
+
+def render_bank_card(person: Person, rnd: random.Random) -> Image.Image:
+    """A debit card's face: the bank, 借记卡, the number in groups of four, 银联."""
+    card = Image.new("RGB", (CARD_W, CARD_H), (30, 110, 90))
+    draw = ImageDraw.Draw(card)
+    for y in range(CARD_H):
+        draw.line([(0, y), (CARD_W, y)], fill=(30, int(110 + 40 * y / CARD_H), 90))
+    draw.text((60, 50), person.bank, font=font(44), fill=(250, 250, 250))
+    draw.text((60, 120), "借记卡", font=font(30), fill=(235, 235, 235))
+    draw.rounded_rectangle((80, 200, 200, 290), radius=12, fill=(214, 186, 100))  # chip
+    groups = [person.account_number[i : i + 4] for i in range(0, len(person.account_number), 4)]
+    _spaced(draw, (60, 360), " ".join(groups), 52, (252, 252, 252), gap=4)
+    draw.rectangle((760, 500, 960, 600), fill=(230, 230, 230))
+    draw.text((790, 506), "银联", font=font(40), fill=(200, 30, 40))
+    draw.text((778, 556), "UnionPay", font=font(28), fill=(20, 60, 140))
+    return _round(card)
+
+
+def render_passbook(person: Person, rnd: random.Random) -> Image.Image:
+    """The first page of a savings passbook (存折): the bank, 户名, 账号, 开户日期."""
+    w, h = 1000, 700
+    page = Image.new("RGB", (w, h), (238, 242, 236))
+    draw = ImageDraw.Draw(page)
+    draw.text((80, 50), f"{person.bank}活期储蓄存折", font=font(42), fill=(40, 100, 70))
+    rows = (
+        ("户名", person.name),
+        ("账号", person.account_number),
+        ("开户日期", f"{person.valid_from:%Y年%m月%d日}"),
+        ("开户网点", person.address[: person.address.index("镇") + 1].split("市")[-1] + "营业所"),
+    )
+    for i, (label, value) in enumerate(rows):
+        y = 170 + 110 * i
+        draw.line([(60, y + 80), (w - 60, y + 80)], fill=(150, 170, 150), width=2)
+        draw.text((80, y + 20), label, font=font(30), fill=LABEL)
+        draw.text((260, y + 16), value, font=font(36), fill=INK)
+    return page
+
+
 def render_other(person: Person, rnd: random.Random) -> Image.Image:
     """Some other paper: a village committee's certificate, a receipt, a notice."""
     w, h = 1000, 1300
@@ -500,15 +604,19 @@ MIX = (  # per 20 samples of a level
     ("id_card_back", 8),
     ("hukou_page", 2),
     ("other", 2),
+    ("disability_card", 2),
+    ("bank_card", 2),
+    ("passbook", 1),
 )
 
 
 def samples(
     seed: int = 2026, per_level: int = 100, levels: tuple[str, ...] = LEVELS
 ) -> Iterator[Sample]:
-    """The set: `per_level` photos at each level (8/20 fronts, 8/20 backs, 2/20 household
-    register pages, 2/20 other papers); about one number in six has a wrong check digit and
-    about one back in three has expired. The same seed, the same set."""
+    """The set: `per_level` photos at each level (of each 25: 8 fronts, 8 backs, 2 household
+    register pages, 2 other papers, 2 disability certificates, 2 bank cards, 1 passbook);
+    about one number in six has a wrong check digit (fronts, cards), about one back in three
+    and one disability certificate in three have expired. The same seed, the same set."""
     kinds = [k for k, n in MIX for _ in range(n)]
     for level in levels:
         rnd = random.Random(f"{seed}:{level}")
@@ -528,16 +636,23 @@ def make_sample(
 ) -> Sample:
     """One photo of `kind` at `level`; its number wrong (`invalid`, fronts) and its period
     over (`expired`, backs) as given, or by chance (one in six, one in three)."""
-    chance_invalid = kind == "id_card_front" and rnd.random() < 1 / 6
-    chance_expired = kind == "id_card_back" and rnd.random() < 1 / 3
+    chance_invalid = kind in ("id_card_front", "bank_card") and rnd.random() < 1 / 6
+    chance_expired = kind in ("id_card_back", "disability_card") and rnd.random() < 1 / 3
     invalid = chance_invalid if invalid is None else invalid
     expired = chance_expired if expired is None else expired
-    person = make_person(rnd, invalid=invalid, expired=expired)
+    person = make_person(rnd, invalid=invalid and kind == "id_card_front", expired=expired)
+    if kind == "disability_card":
+        add_disability(person, rnd)
+    if kind in ("bank_card", "passbook"):
+        add_account(person, rnd, invalid=invalid and kind == "bank_card")
     draw = {
         "id_card_front": render_front,
         "id_card_back": render_back,
         "hukou_page": render_hukou,
         "other": render_other,
+        "disability_card": render_disability,
+        "bank_card": render_bank_card,
+        "passbook": render_passbook,
     }[kind]
     image = photograph(draw(person, rnd), level, rnd)
     return Sample(name or f"{level}-{kind}", kind, level, image, person, person.expired_on(ON_DATE))

@@ -1,12 +1,14 @@
 """What a reading means for the material it was given as: findings with stable codes and a
 plain Chinese hint for the resident (and the agent).
 
-`check(reading, expected_kind, expected_id_number, on_date)`:
+`check(reading, expected_kind, expected_id_number, on_date, expected_name=None)`:
 
 engine_missing (未预审: nothing was checked, severity info), unreadable, wrong_side,
 wrong_document, id_number_unread, id_number_invalid (its GB 11643 check character is wrong),
-id_number_mismatch (someone else's card), validity_unread and expired (the back, its period
-ended before `on_date`). docs/prereview.md has the table of codes and hints.
+id_number_mismatch (someone else's card), validity_unread and expired (the back or a
+disability certificate, its period ended before `on_date`), account_number_unread,
+account_number_invalid (a card's Luhn digit is wrong) and name_mismatch (a passbook's 户名
+is not the person's). docs/prereview.md has the table of codes and hints.
 
 A wrong kind is the only finding given for it (its fields say nothing of the material
 asked for). Findings are warnings, as the upload's photo checks are: the resident may
@@ -22,7 +24,9 @@ import msgspec
 
 from app.prereview.reading import DocumentKind, Reading
 
-ExpectedKind = Literal["id_card_front", "id_card_back", "hukou_page"]
+ExpectedKind = Literal[
+    "id_card_front", "id_card_back", "hukou_page", "disability_card", "bank_card"
+]
 FindingCode = Literal[
     "engine_missing",
     "unreadable",
@@ -33,6 +37,9 @@ FindingCode = Literal[
     "id_number_mismatch",
     "validity_unread",
     "expired",
+    "account_number_unread",
+    "account_number_invalid",
+    "name_mismatch",
 ]
 
 MESSAGES: Final[dict[FindingCode, str]] = {
@@ -45,11 +52,17 @@ MESSAGES: Final[dict[FindingCode, str]] = {
     "id_number_mismatch": "照片上的号码与本人不一致",
     "validity_unread": "没看清有效期限，请重拍清楚一些",
     "expired": "证件已过期",
+    "account_number_unread": "没看清卡号或账号，请重拍清楚一些",
+    "account_number_invalid": "照片上的卡号不对，请核对或重拍",
+    "name_mismatch": "存折上的户名与本人不一致",
 }
 NAMES: Final[dict[DocumentKind, str]] = {
     "id_card_front": "身份证正面",
     "id_card_back": "身份证反面",
     "hukou_page": "户口簿",
+    "disability_card": "残疾人证",
+    "bank_card": "银行卡",
+    "passbook": "存折",
     "other": "",
     "unreadable": "",
 }
@@ -57,6 +70,12 @@ WANTED: Final[dict[ExpectedKind, str]] = {
     "id_card_front": "身份证正面（有照片的一面）",
     "id_card_back": "身份证反面（有国徽的一面）",
     "hukou_page": "户口簿本人页",
+    "disability_card": "残疾人证（有照片的一面）",
+    "bank_card": "银行卡正面（有卡号的一面）或存折户名页",
+}
+# What each material accepts besides itself: a passbook's page serves for a bank card.
+ACCEPTS: Final[dict[ExpectedKind, frozenset[DocumentKind]]] = {
+    "bank_card": frozenset({"bank_card", "passbook"}),
 }
 
 
@@ -76,25 +95,41 @@ def check(
     expected_kind: ExpectedKind,
     expected_id_number: str | None,
     on_date: date,
+    expected_name: str | None = None,
 ) -> list[Finding]:
     """The findings on a photo given as `expected_kind` of the person whose number is
-    `expected_id_number` (None: not known), on `on_date`."""
+    `expected_id_number` and name `expected_name` (None: not known), on `on_date`."""
     if reading.status == "engine_missing" or reading.kind is None:
         return [_finding("engine_missing", reading.note or MESSAGES["engine_missing"])]
     kind = reading.kind
     if kind == "unreadable":
         return [_finding("unreadable")]
-    if kind != expected_kind:
+    if kind != expected_kind and kind not in ACCEPTS.get(expected_kind, ()):
         return [_wrong_kind(kind, expected_kind)]
     found: list[Finding] = []
-    if kind in ("id_card_front", "hukou_page"):
+    if kind in ("id_card_front", "hukou_page", "disability_card"):
         found += _number_findings(reading, expected_id_number)
     if kind == "id_card_back":
         if reading.valid_until is None and not reading.long_term:
             found.append(_finding("validity_unread"))
         elif reading.valid_until is not None and reading.valid_until < on_date:
             found.append(_finding("expired"))
+    if kind == "disability_card" and reading.valid_until and reading.valid_until < on_date:
+        found.append(_finding("expired"))
+    if kind in ("bank_card", "passbook"):
+        if reading.account_number is None:
+            found.append(_finding("account_number_unread"))
+        elif reading.account_number_valid is False:
+            found.append(_finding("account_number_invalid"))
+        if kind == "passbook" and expected_name and reading.name:
+            if _differ(reading.name, expected_name) > 1:
+                found.append(_finding("name_mismatch"))
     return found
+
+
+def _differ(a: str, b: str) -> int:
+    """Characters that differ, place by place (a name's length counts)."""
+    return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
 
 
 def _wrong_kind(kind: DocumentKind, expected: ExpectedKind) -> Finding:

@@ -10,6 +10,10 @@ labels:
   and the 18-character number, its GB 11643 check character verified;
 - the back (中华人民共和国 居民身份证 签发机关 有效期限): issuing authority and validity period,
   start to end or to 长期;
+- a disability certificate (残疾人证 残疾类别 残疾等级 证号): name, sex, the 20-character
+  number (the ID number, category and grade), category, grade, validity;
+- a bank card (银联 借记卡, a number that passes its Luhn check) or a passbook's page (存折 户名
+  账号): the bank, the number, and a passbook's 户名;
 - a household-register page (常住人口登记卡): name and number.
 
 A number whose check character is wrong is repaired only when the recogniser itself was
@@ -44,7 +48,16 @@ from app.prereview.engine import Engine, OcrLine, load_engine
 
 log = logging.getLogger("daiban.prereview")
 
-DocumentKind = Literal["id_card_front", "id_card_back", "hukou_page", "other", "unreadable"]
+DocumentKind = Literal[
+    "id_card_front",
+    "id_card_back",
+    "hukou_page",
+    "disability_card",
+    "bank_card",
+    "passbook",
+    "other",
+    "unreadable",
+]
 Status = Literal["read", "engine_missing"]
 
 MAX_SIDE: Final = 1280  # the photo is read at most this large (bench/prereview.py)
@@ -93,10 +106,34 @@ MARKS: Final[dict[DocumentKind, dict[str, float]]] = {
         "公民身份证件编号": 1.5,
         "登记日期": 1,
     },
+    "disability_card": {
+        "残疾人证": 3,
+        "残疾类别": 1.5,
+        "残疾等级": 1.5,
+        "证号": 1,
+        "有效期至": 1,
+    },
+    "bank_card": {
+        "银联": 2,
+        "UnionPay": 1,
+        "借记卡": 1.5,
+        "银行": 1,
+        "信用社": 1,
+    },
+    "passbook": {
+        "存折": 2,
+        "户名": 1.5,
+        "账号": 1.5,
+        "开户": 1,
+        "储蓄": 1,
+    },
 }
 NUMBER_WEIGHT: Final = 2.0  # a number that passes its check: the front or the register page
 VALIDITY_WEIGHT: Final = 2.0  # a validity period: the back
 CONTENT_WEIGHT: Final = 1.0  # a date of birth in 年月日, an address: the front
+ACCOUNT_WEIGHT: Final = 2.0  # a card number that passes its Luhn check: a bank card
+DISABILITY_CATEGORIES: Final = ("视力", "听力", "言语", "肢体", "智力", "精神", "多重")
+DISABILITY_GRADES: Final = ("一级", "二级", "三级", "四级")
 _BIRTH_TEXT = re.compile(r"\d{4}年|\d月\d{1,2}|\d{1,2}日")
 _ADDRESS_TEXT = re.compile(r"(省|市|县|区|旗).{0,12}(镇|乡|村|街道|路|号)")
 _AUTHORITY_TEXT = re.compile(r"公安局|分局|派出所")
@@ -119,6 +156,12 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True):
     id_number: str | None = None
     id_number_valid: bool | None = None  # its GB 11643 check character is right
     id_number_repaired: bool = False  # one misread character was put right
+    disability_number: str | None = None  # 残疾人证号: the ID number, category, grade
+    disability_category: str | None = None  # 视力 听力 言语 肢体 智力 精神 多重
+    disability_grade: str | None = None  # 一级 … 四级
+    bank: str | None = None
+    account_number: str | None = None  # a bank card's or passbook's number, digits only
+    account_number_valid: bool | None = None  # a card's Luhn check (None: a passbook's)
     authority: str | None = None
     valid_from: date | None = None
     valid_until: date | None = None
@@ -275,16 +318,20 @@ _VALIDITY = re.compile(
 
 
 def classify(
-    text: str, number: float = 0.0, prose: bool = False
+    text: str, number: float = 0.0, prose: bool = False, account: float = 0.0
 ) -> tuple[DocumentKind, float, dict[DocumentKind, float]]:
     """The kind, its confidence, and every kind's share of marks found. `number`: 1 for an
     identity number that passes its check, 0.75 for 18 characters with a real birth date
     inside, else 0; `prose`: a line of running text (16 Chinese characters and more), which
-    no ID card has, halves the cards' shares."""
+    no ID card has, halves the cards' shares; `account`: 1 for a card number of 16 to 19
+    digits that passes its Luhn check, 0.5 for one that does not."""
     shares: dict[DocumentKind, float] = {}
     for kind, marks in MARKS.items():
         total = sum(marks.values())
         found = sum(w * _found(m, text) for m, w in marks.items())
+        if kind in ("bank_card", "passbook"):
+            total += ACCOUNT_WEIGHT
+            found += ACCOUNT_WEIGHT * account
         if kind in ("id_card_front", "hukou_page"):
             total += NUMBER_WEIGHT
             found += NUMBER_WEIGHT * number
@@ -296,6 +343,9 @@ def classify(
             total += VALIDITY_WEIGHT + CONTENT_WEIGHT
             found += VALIDITY_WEIGHT if _VALIDITY.search(text) else 0
             found += CONTENT_WEIGHT if _AUTHORITY_TEXT.search(text) else 0
+        if kind == "disability_card":  # its number: the ID number and two digits more
+            total += NUMBER_WEIGHT
+            found += NUMBER_WEIGHT * (number if _DISABILITY_NUMBER.search(text) else 0)
         shares[kind] = found / total * (0.5 if prose and kind != "hukou_page" else 1)
     ranked = sorted(shares.items(), key=lambda kv: kv[1], reverse=True)
     (best, share), (_, second) = ranked[0], ranked[1]
@@ -331,6 +381,24 @@ _DIGITISH: Final = str.maketrans(
     }
 )
 _RUN = re.compile(r"[0-9OoDQIl|iZzSsBbGgxX×乂メ]{15,}")
+_DISABILITY_NUMBER = re.compile(r"\d{17}[\dX][1-7][1-4](?!\d)")
+_ACCOUNT = re.compile(r"(?<![\dX])\d{16,19}(?![\dX])")
+
+
+def luhn_valid(number: str) -> bool:
+    """A card number's Luhn check (ISO/IEC 7812): every bank card of China UnionPay has one."""
+    total = 0
+    for i, c in enumerate(reversed(number)):
+        d = int(c) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _accounts_in(text: str) -> list[str]:
+    """Runs of 16 to 19 digits (look-alike letters read as digits)."""
+    return _ACCOUNT.findall(
+        re.sub(r"[OoDQIl|iZzSsBbGg]", lambda m: m.group().translate(_DIGITISH), text)
+    )
 
 
 def _numbers_in(text: str) -> list[str]:
@@ -530,6 +598,58 @@ def _hukou(rows: Sequence[_Row]) -> dict[str, object]:
     return fields
 
 
+def _disability(rows: Sequence[_Row]) -> dict[str, object]:
+    fields: dict[str, object] = {}
+    texts = [row.text for row in rows]
+    labels = ("姓名", "性别", "残疾类别", "残疾等级", "证号", "有效期至")
+    at = _row_with(rows, "姓名")
+    if at is not None:
+        fields["name"] = _cjk_name(_after("姓名", texts[at], labels))
+    at = _row_with(rows, "性别")
+    if at is not None:
+        found = re.search("[男女]", _after("性别", texts[at], labels) or "")
+        fields["sex"] = found.group() if found else None
+    text = "".join(texts)
+    fields["disability_category"] = next((c for c in DISABILITY_CATEGORIES if c in text), None)
+    fields["disability_grade"] = next((g for g in DISABILITY_GRADES if g in text), None)
+    match = _DISABILITY_NUMBER.search(text.translate(_DIGITISH))
+    if match:
+        full = match.group()
+        fields["disability_number"] = full
+        fields["id_number"] = full[:18]
+        fields["id_number_valid"] = idnumber.is_valid(full[:18])
+    else:
+        number, valid, repaired = _number(rows, None)
+        fields.update(id_number=number, id_number_valid=valid, id_number_repaired=repaired)
+    at = _row_with(rows, "有效期至", "有效期")
+    until = _after("有效期至", texts[at]) if at is not None else None
+    if until and "长期" in until:
+        fields["long_term"] = True
+    elif until:
+        fields["valid_until"] = _birth(until)
+    return fields
+
+
+def _bank(rows: Sequence[_Row], kind: DocumentKind) -> dict[str, object]:
+    fields: dict[str, object] = {}
+    texts = [row.text for row in rows]
+    fields["bank"] = next(
+        (re.sub(r"(活期)?储蓄存折$|借记卡$", "", t) for t in texts if re.search("银行|信用社", t)),
+        None,
+    )
+    numbers = [n for t in texts for n in _accounts_in(t)]
+    if numbers:
+        valid = [n for n in numbers if luhn_valid(n)]
+        number = (valid or numbers)[0]
+        fields["account_number"] = number
+        fields["account_number_valid"] = luhn_valid(number) if kind == "bank_card" else None
+    if kind == "passbook":
+        at = _row_with(rows, "户名")
+        if at is not None:
+            fields["name"] = _cjk_name(_after("户名", texts[at], ("账号",)))
+    return fields
+
+
 def interpret(lines: Sequence[OcrLine]) -> Reading:
     """The reading of the recogniser's lines (no image needed: the tests' and the bench's
     way to look at extraction alone)."""
@@ -542,7 +662,9 @@ def interpret(lines: Sequence[OcrLine]) -> Reading:
         for n in numbers or [""]
     )
     prose = any(len(_CJK.findall(line.text)) >= PROSE for line in lines)
-    kind, confidence, _ = classify(text, number, prose)
+    accounts = [n for row in rows for n in _accounts_in(row.text)]
+    account = max((1.0 if luhn_valid(n) else 0.5) for n in accounts) if accounts else 0.0
+    kind, confidence, _ = classify(text, number, prose, account)
     if kind == "other" and sure < MIN_TEXT:
         kind, confidence = "unreadable", round(1 - sure / MIN_TEXT, 2)
     fields: dict[str, object] = {}
@@ -552,6 +674,10 @@ def interpret(lines: Sequence[OcrLine]) -> Reading:
         fields = _back(rows)
     elif kind == "hukou_page":
         fields = _hukou(rows)
+    elif kind == "disability_card":
+        fields = _disability(rows)
+    elif kind in ("bank_card", "passbook"):
+        fields = _bank(rows, kind)
     return Reading(
         status="read",
         kind=kind,

@@ -66,8 +66,8 @@ NOTES = {
 
 
 class PrereviewFields(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
-    """What was read. For anyone but the order's agent: the name, number and address masked,
-    the birth date, sex and ethnicity left out."""
+    """What was read. For anyone but the order's agent: the name, numbers and address
+    masked; the birth date, sex, ethnicity and a disability's category and grade left out."""
 
     name: str | None = None
     sex: str | None = None
@@ -80,6 +80,12 @@ class PrereviewFields(msgspec.Struct, rename="camel", kw_only=True, omit_default
     valid_from: date | None = None
     valid_until: date | None = None
     long_term: bool = False
+    disability_number: str | None = None
+    disability_category: str | None = None
+    disability_grade: str | None = None
+    bank: str | None = None
+    account_number: str | None = None
+    account_number_valid: bool | None = None
 
 
 class PrereviewView(msgspec.Struct, rename="camel", kw_only=True):
@@ -285,7 +291,8 @@ async def _read_one(ctx: Context, claimed: _Claimed, engine: Any) -> bool:
     def settle(session: Session) -> None:
         owner = session.get(Account, claimed.owner_id)
         own_number = _own_number(ctx, owner)
-        findings = check(reading, claimed.expected, own_number, today)
+        own_name = owner.name if own_number is not None and owner is not None else None
+        findings = check(reading, claimed.expected, own_number, today, own_name)
         fields = _fields_of(reading)
         sealed = (
             cipher.encrypt(msgspec.json.encode(fields).decode(), context=CONTEXT)
@@ -339,6 +346,12 @@ def _fields_of(reading: Reading) -> PrereviewFields:
         valid_from=reading.valid_from,
         valid_until=reading.valid_until,
         long_term=reading.long_term,
+        disability_number=reading.disability_number,
+        disability_category=reading.disability_category,
+        disability_grade=reading.disability_grade,
+        bank=reading.bank,
+        account_number=reading.account_number,
+        account_number_valid=reading.account_number_valid,
     )
 
 
@@ -358,7 +371,18 @@ def _masked(fields: PrereviewFields) -> PrereviewFields:
         valid_from=fields.valid_from,
         valid_until=fields.valid_until,
         long_term=fields.long_term,
+        disability_number=_mask_digits(fields.disability_number),
+        bank=fields.bank,
+        account_number=_mask_digits(fields.account_number),
+        account_number_valid=fields.account_number_valid,
     )
+
+
+def _mask_digits(value: str | None) -> str | None:
+    """6228 **** **** 0402: the first four and the last four."""
+    if not value:
+        return None
+    return value[:4] + "*" * max(len(value) - 8, 0) + value[-4:]
 
 
 def _reading_of(row: Prereview, fields: PrereviewFields) -> Reading:
@@ -367,6 +391,9 @@ def _reading_of(row: Prereview, fields: PrereviewFields) -> Reading:
         status="read",
         kind=row.kind,  # type: ignore[arg-type]
         confidence=row.confidence or 0.0,
+        name=fields.name,
+        account_number=fields.account_number,
+        account_number_valid=fields.account_number_valid,
         id_number=fields.id_number,
         id_number_valid=fields.id_number_valid,
         valid_until=fields.valid_until,
@@ -415,7 +442,8 @@ def _findings(
         else None
     )
     submitted = order.submitted_at.astimezone(ctx.settings.zone).date()
-    return check(_reading_of(row, fields), row.expected, number, submitted)  # type: ignore[arg-type]
+    name = resident.name if resident is not None else None
+    return check(_reading_of(row, fields), row.expected, number, submitted, name)  # type: ignore[arg-type]
 
 
 def view(

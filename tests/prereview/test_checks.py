@@ -117,3 +117,40 @@ def test_not_reviewed_is_said_and_is_information_only() -> None:
 
 def test_every_code_has_a_chinese_hint() -> None:
     assert all(any("\u4e00" <= c <= "\u9fff" for c in m) for m in MESSAGES.values())
+
+
+def card(**fields: object) -> Reading:
+    values: dict[str, object] = {
+        "status": "read",
+        "kind": "bank_card",
+        "confidence": 0.8,
+        "account_number": "6228480402564890018",
+        "account_number_valid": True,
+    }
+    values.update(fields)
+    return Reading(**values)  # type: ignore[arg-type]
+
+
+def test_a_bank_card_its_number_read_and_checked() -> None:
+    assert codes(card(), "bank_card") == []
+    assert codes(card(account_number_valid=False), "bank_card") == ["account_number_invalid"]
+    assert codes(card(account_number=None, account_number_valid=None), "bank_card") == [
+        "account_number_unread"
+    ]
+    assert codes(card(), "id_card_front") == ["wrong_document"]
+
+
+def test_a_passbook_serves_for_a_bank_card_and_its_name_is_compared() -> None:
+    book = card(kind="passbook", name="王秀兰", account_number_valid=None)
+    assert [f.code for f in check(book, "bank_card", None, TODAY, "王秀兰")] == []
+    # one character off is taken as misread, not as another person's
+    assert [f.code for f in check(book, "bank_card", None, TODAY, "王秀英")] == []
+    assert [f.code for f in check(book, "bank_card", None, TODAY, "李建国")] == ["name_mismatch"]
+
+
+def test_a_disability_certificate_its_number_and_expiry() -> None:
+    certificate = front(kind="disability_card", valid_until=date(2030, 1, 1))
+    assert codes(certificate, "disability_card") == []
+    assert codes(certificate, "disability_card", OTHER) == ["id_number_mismatch"]
+    old = front(kind="disability_card", valid_until=date(2026, 11, 30))
+    assert codes(old, "disability_card") == ["expired"]

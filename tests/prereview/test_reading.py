@@ -112,6 +112,55 @@ def test_a_household_register_page(drawn: ModuleType, engine: Engine) -> None:
     assert finding.message == "这张像是户口簿，这里需要身份证正面（有照片的一面）"
 
 
+def test_a_disability_certificate(drawn: ModuleType, engine: Engine) -> None:
+    sample = drawn.make_sample("disability_card", "moderate", random.Random(21), expired=False)
+    person = sample.person
+    reading = read_document(sample.image, engine)
+    assert reading.kind == "disability_card"
+    assert reading.name == person.name and reading.sex == person.sex
+    assert reading.disability_number == drawn.disability_number(person)
+    assert reading.id_number == person.id_number and reading.id_number_valid is True
+    assert (reading.disability_category, reading.disability_grade) == (
+        person.disability_category,
+        person.disability_grade,
+    )
+    assert check(reading, "disability_card", person.id_number, TODAY) == []
+    [finding] = check(reading, "disability_card", "41052219860524733X", TODAY)
+    assert finding.code == "id_number_mismatch"
+    [finding] = check(reading, "id_card_front", person.id_number, TODAY)
+    assert finding.message == "这张像是残疾人证，这里需要身份证正面（有照片的一面）"
+    expired = drawn.make_sample("disability_card", "moderate", random.Random(22), expired=True)
+    later = read_document(expired.image, engine)
+    assert later.valid_until == expired.person.valid_until
+    assert [f.code for f in check(later, "disability_card", expired.person.id_number, TODAY)] == [
+        "expired"
+    ]
+
+
+def test_a_bank_card_and_a_passbook(drawn: ModuleType, engine: Engine) -> None:
+    card = drawn.make_sample("bank_card", "moderate", random.Random(23), invalid=False)
+    reading = read_document(card.image, engine)
+    assert reading.kind == "bank_card"
+    assert reading.account_number == card.person.account_number
+    assert reading.account_number_valid is True and reading.bank == card.person.bank
+    assert check(reading, "bank_card", card.person.id_number, TODAY, card.person.name) == []
+    wrong = drawn.make_sample("bank_card", "none", random.Random(24), invalid=True)
+    misprinted = read_document(wrong.image, engine)
+    assert [f.code for f in check(misprinted, "bank_card", None, TODAY)] == [
+        "account_number_invalid"
+    ]
+    book = drawn.make_sample("passbook", "moderate", random.Random(25))
+    page = read_document(book.image, engine)
+    assert page.kind == "passbook"
+    assert (page.name, page.account_number) == (book.person.name, book.person.account_number)
+    # a passbook serves where a bank card is asked for; someone else's is told apart by name
+    assert check(page, "bank_card", None, TODAY, book.person.name) == []
+    [finding] = check(page, "bank_card", None, TODAY, "欧阳建国")
+    assert (finding.code, finding.message) == ("name_mismatch", "存折上的户名与本人不一致")
+    [finding] = check(page, "id_card_back", None, TODAY)
+    assert finding.message == "这张像是存折，这里需要身份证反面（有国徽的一面）"
+
+
 def test_another_paper(drawn: ModuleType, engine: Engine) -> None:
     sample = drawn.make_sample("other", "moderate", random.Random(7))
     reading = read_document(sample.image, engine)

@@ -516,3 +516,35 @@ async def test_fields_these_keys_cannot_open_show_not_reviewed_and_never_stop_th
     assert accepted.status_code == 200, accepted.text
     row = await ctx.db.run_read(lambda s: s.get(Prereview, front))
     assert row is not None and row.decision is None
+
+
+async def test_a_passbook_and_a_disability_certificate_through_the_service(
+    client: httpx.AsyncClient, login: Any, ctx: Context, drawn: ModuleType, engine: Engine
+) -> None:
+    resident = await login("resident1")
+    rnd = random.Random(15)
+    # someone else's passbook, given where her bank card is asked for
+    other = drawn.make_person(rnd)
+    drawn.add_account(other, rnd)
+    book = bytes(drawn.photograph(drawn.render_passbook(other, rnd), "none", rnd))
+    shown = await upload(client, resident, book, "bank_card")
+    # her own disability certificate
+    her = person(drawn, seed=16, own=True)
+    drawn.add_disability(her, rnd)
+    certificate = bytes(drawn.photograph(drawn.render_disability(her, rnd), "none", rnd))
+    own = await upload(client, resident, certificate, "disability_card")
+    assert await tasks.prereview(ctx) == 2
+    passbook = await seen(client, resident, shown["id"])
+    assert passbook["kind"] == "passbook"
+    assert [f["message"] for f in passbook["findings"]] == ["存折上的户名与本人不一致"]
+    number = other.account_number
+    assert passbook["fields"]["accountNumber"] == number[:4] + "*" * 11 + number[-4:]
+    card = await seen(client, resident, own["id"])
+    assert card["kind"] == "disability_card" and card["findings"] == []
+    # health data: the category and grade are not shown masked, only to the agent whole
+    assert "disabilityCategory" not in card["fields"] and "disabilityGrade" not in card["fields"]
+    order_id = await submitted(client, resident, [own["id"]])
+    agent = await taken_by_agent1a(client, login, order_id)
+    whole = (await client.get(f"/mp/v1/uploads/{own['id']}/prereview", headers=agent)).json()
+    assert whole["fields"]["disabilityCategory"] == her.disability_category
+    assert whole["fields"]["disabilityNumber"] == drawn.disability_number(her)
