@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol, get_args
 
 import anyio
 import msgspec
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from app import audit, errors
@@ -49,6 +49,10 @@ DOCUMENTS: tuple[str, ...] = get_args(ExpectedKind)  # id_card_front, id_card_ba
 CONTEXT = "prereview"  # the sealed fields' associated data
 CLAIM_EXPIRES = timedelta(minutes=5)  # a claim this old is a stopped worker's
 MAX_ATTEMPTS = 3
+# In the queue: spelt, with its values inline, as the queue index's own predicate
+# (ix_prereviews_queue), so that both databases read the queue through it: SQLite uses a
+# partial index only for a term that matches its predicate, which bound values do not.
+IN_QUEUE = text("prereviews.status IN ('queued', 'reading')")
 # The agent's decision on a photo: accepted (受理, or not named in a 补正 notice); rejected
 # (its material named in a notice, the material's only photo); material_rejected (named,
 # with other photos: which of them was wrong the notice does not say).
@@ -136,13 +140,12 @@ def queue(
         row.status = "queued"
 
 
+BACKLOG = select(func.count(), func.min(Prereview.queued_at)).where(IN_QUEUE)
+
+
 def backlog(session: Session) -> tuple[int, datetime | None]:
     """Photos waiting to be read (or being read), and when the oldest was queued."""
-    count, oldest = session.execute(
-        select(func.count(), func.min(Prereview.queued_at)).where(
-            Prereview.status.in_(("queued", "reading"))
-        )
-    ).one()
+    count, oldest = session.execute(BACKLOG).one()
     return int(count or 0), oldest
 
 
@@ -170,18 +173,21 @@ class _Claimed:
 
 def _waiting(now: datetime) -> Any:
     """Queued, or claimed by a reader that stopped (its claim older than CLAIM_EXPIRES)."""
-    return (Prereview.status == "queued") | (
-        (Prereview.status == "reading") & (Prereview.claimed_at < now - CLAIM_EXPIRES)
+    return IN_QUEUE & (
+        (Prereview.status == "queued") | (Prereview.claimed_at < now - CLAIM_EXPIRES)
     )
+
+
+def next_up(now: datetime) -> Select[Any]:
+    """The oldest few photos waiting, read through the queue index."""
+    return select(Prereview.upload_id).where(_waiting(now)).order_by(Prereview.queued_at).limit(5)
 
 
 def _claim(session: Session, now: datetime) -> _Claimed | None:
     """The oldest waiting photo, taken with a guarded update so that two workers never
     read the same one."""
     waiting = _waiting(now)
-    for upload_id in session.scalars(
-        select(Prereview.upload_id).where(waiting).order_by(Prereview.queued_at).limit(5)
-    ).all():
+    for upload_id in session.scalars(next_up(now)).all():
         taken = session.execute(
             update(Prereview)
             .where(Prereview.upload_id == upload_id, waiting)

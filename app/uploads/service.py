@@ -511,7 +511,9 @@ def keep_for_case(session: Session, principal: Principal, ids: list[int], kept_f
             Upload.id.in_(unique),
             Upload.owner_id == principal.account_id,
             Upload.status == "ready",
-            Upload.order_id.is_(None),
+            # not attached, spelt so that no statistics steer it to the partial index of
+            # every unattached photo (as in app/orders/records.py's claim)
+            func.coalesce(Upload.order_id, 0) == 0,
             Upload.kept_for.is_(None),
         )
         .values(kept_for=kept_for)
