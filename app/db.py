@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -24,6 +25,34 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 APART_POOL_SIZE = 4
 T = TypeVar("T")
 _AFTER_COMMIT = "daiban.after_commit"
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """PostgreSQL: a connection taken from the pool is pinged first only when it has been
+    idle in the pool for `idle_seconds` (DAIBAN_DATABASE_PING_IDLE_SECONDS). A dead one
+    (the server restarted, a firewall dropped it) is then replaced before any statement is
+    sent on it; one busy a moment ago is not asked again. SQLAlchemy's own pre-ping asks on
+    every checkout: one more round trip in every unit of work, a fifth to a quarter of the
+    throughput (docs/benchmarks.md). A connection that died while in use fails that unit
+    of work, and SQLAlchemy then drops every connection the pool held before it."""
+    pool_events = engine.sync_engine.pool
+
+    @event.listens_for(pool_events, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(pool_events, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:  # whatever the ping met, the connection is not to be trusted
+            alive = False
+        if not alive:
+            # the pool discards it and checks out another (a new connection if need be)
+            raise DisconnectionError()
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
@@ -90,9 +119,9 @@ class Database:
                 json_serializer=json_text,
                 pool_size=settings.database.pool_size,
                 max_overflow=settings.database.pool_size,
-                pool_pre_ping=True,
                 echo=settings.database.echo,
             )
+            _ping_when_idle(engine, settings.database.ping_idle_seconds)
             # A pool of its own, so that a unit of work holding a connection of the main
             # pool never waits for a second one from it (with every connection so held,
             # none would come back); autocommit, so each statement is its own transaction;
@@ -105,11 +134,11 @@ class Database:
                 json_serializer=json_text,
                 pool_size=APART_POOL_SIZE,
                 max_overflow=0,  # an overflow connection would be closed as soon as it is back
-                pool_pre_ping=True,
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"synchronous_commit": "off"}},
                 echo=settings.database.echo,
             )
+            _ping_when_idle(self._apart_engine, settings.database.ping_idle_seconds)
         # PostgreSQL: every transaction. SQLite: long reads only (aiosqlite).
         self.async_engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)

@@ -65,6 +65,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     url: str = ""
     pool_size: int = 10
     echo: bool = False
+    # PostgreSQL: a pooled connection idle this long is pinged before use (a restarted
+    # server or a firewall that drops idle connections); busier ones are not.
+    ping_idle_seconds: int = 10
 
 
 class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -429,6 +432,11 @@ def validate(settings: Settings) -> Settings:
     ):
         if value < 1:
             raise SettingsError(f"{name}: must be a positive number (got {value})")
+    if settings.database.ping_idle_seconds < 0:
+        raise SettingsError(
+            "DAIBAN_DATABASE_PING_IDLE_SECONDS: seconds, 0 to ping on every use"
+            f" (got {settings.database.ping_idle_seconds})"
+        )
     for field in msgspec.structs.fields(LimitSettings):
         value = getattr(settings.limits, field.name)
         if isinstance(value, int) and value < 0:
