@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import logging
 import random
 import sys
@@ -41,6 +40,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "bench"))  # after the project: bench/jobs.py is not the jobs package
+import prereview_set as drawn  # noqa: E402
 
 from app.context import Context  # noqa: E402
 from app.demo import demo_id_number  # noqa: E402
@@ -50,18 +51,6 @@ RESIDENT1 = demo_id_number("370406", "19480312", "022")  # 张秀英
 MISTAKES = (("none", 0.60), ("wrong_side", 0.15), ("expired", 0.10), ("someone_else", 0.15))
 
 Login = Callable[[str], Awaitable[dict[str, str]]]
-
-
-def dataset() -> ModuleType:
-    name = "prereview_set"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "prereview_set.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -143,7 +132,6 @@ async def simulate(
     level: str = "moderate",
     seed: int = 7,
 ) -> Figures:
-    drawn = dataset()
     figures = Figures(orders=len(mistakes))
     resident, dispatcher, agent = (
         await login("resident1"),
