@@ -28,7 +28,7 @@ class ServiceGauges:
     backup_age_seconds: float | None = None  # None: no backup recorded
     prereview_backlog: int = 0  # photos waiting to be read (智能预审)
     prereview_oldest_seconds: float = 0.0  # how long the oldest of them has waited
-    # Photos read and then decided in review: (machine flagged/passed, agent accepted/rejected)
+    # Photos read, then decided in review: (machine flagged/passed, agent's decision)
     prereview_decisions: dict[tuple[str, str], int] = field(default_factory=dict)
 
 

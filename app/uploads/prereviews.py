@@ -336,7 +336,10 @@ def _own_number(ctx: Context, account: Account | None) -> str | None:
     agent photographing someone else's card for an order they will enter)."""
     if account is None or account.role != "resident" or not account.id_number_enc:
         return None
-    return ctx.cipher.decrypt(account.id_number_enc, context="id_number")
+    try:
+        return _open(ctx, account.id_number_enc, "id_number", f"account:{account.id}")
+    except Unsealable:  # compared on the order later, if these keys open it then
+        return None
 
 
 def _fields_of(reading: Reading) -> PrereviewFields:
@@ -411,18 +414,19 @@ class Unsealable(Exception):
     """A sealed value these keys do not open (a key not in this service's ring)."""
 
 
-def _open(ctx: Context, sealed: str, context: str, upload_id: int) -> str:
+def _open(ctx: Context, sealed: str, context: str, about: str) -> str:
+    """The value sealed in `context`; `about` names its row for the log ("upload:12")."""
     try:
         return ctx.cipher.decrypt(sealed, context=context)
     except Exception:  # an unknown key id, a wrong key: nothing of the value is logged
-        log.error("prereview: a sealed value did not open", extra={"upload": upload_id})
+        log.error("prereview: a sealed value did not open", extra={"about": about})
         raise Unsealable() from None
 
 
 def _fields(ctx: Context, row: Prereview) -> PrereviewFields:
     if not row.fields_enc:
         return PrereviewFields()
-    opened = _open(ctx, row.fields_enc, CONTEXT, row.upload_id)
+    opened = _open(ctx, row.fields_enc, CONTEXT, f"upload:{row.upload_id}")
     try:
         return msgspec.json.decode(opened, type=PrereviewFields)
     except msgspec.DecodeError:
@@ -443,7 +447,7 @@ def _findings(
         return [msgspec.convert(f, Finding) for f in row.findings or []]
     resident = session.get(Account, order.resident_id)
     number = (
-        _open(ctx, resident.id_number_enc, "id_number", row.upload_id)
+        _open(ctx, resident.id_number_enc, "id_number", f"account:{resident.id}")
         if resident is not None and resident.id_number_enc
         else None
     )
