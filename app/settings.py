@@ -146,6 +146,9 @@ class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     tick_seconds: int = 60  # how often due reminders are looked for
     delivery_seconds: int = 10  # how often queued WeChat messages are sent
     delivery_batch: int = 50
+    # Messages one worker has in flight to WeChat at once; each waits ~50-100 ms for its
+    # answer, so this bounds a worker's rate (about 20 × this a second at 50 ms).
+    delivery_concurrency: int = 8
     delivery_max_attempts: int = 6  # transient failures, with growing back-off
     # Working hours: reminders to staff are sent inside them, never on rest days.
     workday_start: str = "09:00"
@@ -410,6 +413,7 @@ def validate(settings: Settings) -> Settings:
         ("DAIBAN_SCHEDULER_TICK_SECONDS", settings.scheduler.tick_seconds),
         ("DAIBAN_SCHEDULER_DELIVERY_SECONDS", settings.scheduler.delivery_seconds),
         ("DAIBAN_SCHEDULER_DELIVERY_BATCH", settings.scheduler.delivery_batch),
+        ("DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY", settings.scheduler.delivery_concurrency),
         ("DAIBAN_SCHEDULER_DELIVERY_MAX_ATTEMPTS", settings.scheduler.delivery_max_attempts),
         (
             "DAIBAN_SCHEDULER_TAKE_REMIND_WORKING_HOURS",

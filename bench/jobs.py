@@ -3,11 +3,15 @@ ratio should be near 1: a tick reads the due reminders through an index, never t
 table); then WeChat delivery throughput against the local server that answers like WeChat.
 
     .venv/bin/python bench/jobs.py [--sizes 10000,1000000] [--due 1000] [--messages 2000]
+        [--send-delay-ms 0] [--concurrency N] [--database-url postgresql+asyncpg://…]
+        [--delivery-only]
 
 In process on a SQLite file, through the same job functions the scheduler runs. Each order
 has two handled reminders and one for later, as a live system would; the due ones are
 督办 (overdue) reminders, each telling its agent and the town's two dispatchers and setting
-the next day's reminder.
+the next day's reminder. Delivery runs on SQLite, or on the PostgreSQL given (its schema
+emptied first), against the fake WeChat answering each send after --send-delay-ms, with
+--concurrency messages in flight per worker (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _postgres
 from dispatch import settings as bench_settings
 
 from app import migrate
@@ -135,11 +140,15 @@ async def tick_time(total: int, due: int) -> tuple[float, int]:
 
 
 @contextmanager
-def fake_wechat() -> Iterator[str]:
+def fake_wechat(delay: float = 0.0) -> Iterator[str]:
     """The local server answering like WeChat, in its own process (in this one it would
-    share the GIL with the worker and measure itself)."""
+    share the GIL with the worker and measure itself), each send answered after `delay`
+    seconds."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_FAKE], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SERVE_FAKE, str(delay)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -150,21 +159,31 @@ def fake_wechat() -> Iterator[str]:
 
 
 SERVE_FAKE = """
-import threading
+import sys, threading
 from tests.wechat_server import FakeWeChat
 with FakeWeChat() as fake:
+    fake.send_delay = float(sys.argv[1])
     print(fake.base_url, flush=True)
     threading.Event().wait()
 """
 
 
-async def delivery_rate(messages: int, workers: int) -> tuple[float, dict[str, int]]:
+async def delivery_rate(
+    messages: int,
+    workers: int,
+    *,
+    delay: float = 0.0,
+    concurrency: int | None = None,
+    database_url: str | None = None,
+) -> tuple[float, dict[str, int]]:
     folder = Path(tempfile.mkdtemp(prefix="daiban-bench-delivery-"))
-    with fake_wechat() as wechat_url:
+    if database_url:
+        await asyncio.to_thread(_postgres.reset, database_url)
+    with fake_wechat(delay) as wechat_url:
         base = bench_settings(folder)
         env = {
             "DAIBAN_VAR_DIR": str(folder),
-            "DAIBAN_DATABASE_URL": base.database_url,
+            "DAIBAN_DATABASE_URL": database_url or base.database_url,
             "DAIBAN_SECURITY_SECRET_KEY": base.security.secret_key,
             "DAIBAN_SECURITY_PII_KEYS": base.security.pii_keys,
             "DAIBAN_SECURITY_PII_HASH_KEY": base.security.pii_hash_key,
@@ -174,6 +193,7 @@ async def delivery_rate(messages: int, workers: int) -> tuple[float, dict[str, i
             "DAIBAN_WECHAT_APP_ID": "wx-bench",
             "DAIBAN_WECHAT_APP_SECRET": "wx-bench-secret",
             "DAIBAN_WECHAT_BASE_URL": wechat_url,
+            **({"DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY": str(concurrency)} if concurrency else {}),
             "DAIBAN_WECHAT_TEMPLATES": json.dumps(
                 {
                     "accepted": {
@@ -230,6 +250,9 @@ async def delivery_rate(messages: int, workers: int) -> tuple[float, dict[str, i
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.delivery_only:
+        await deliveries(args)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[int, tuple[float, int]] = {}
     for size in sizes:
@@ -240,9 +263,23 @@ async def main(args: argparse.Namespace) -> None:
     for size, (seconds, handled) in results.items():
         each = 1000 * seconds / max(handled, 1)
         print(f"{size:12,} {seconds:8.3f} {handled:8} {each:16.2f} {seconds / base:8.2f}")
+    await deliveries(args)
+
+
+async def deliveries(args: argparse.Namespace) -> None:
+    where = "PostgreSQL" if args.database_url else "SQLite"
     for workers in (1, 2):
-        rate, statuses = await delivery_rate(args.messages, workers)
-        print(f"\ndelivery, {workers} worker(s) in one process: {rate:,.0f} messages/s {statuses}")
+        rate, statuses = await delivery_rate(
+            args.messages,
+            workers,
+            delay=args.send_delay_ms / 1000,
+            concurrency=args.concurrency,
+            database_url=args.database_url,
+        )
+        print(
+            f"\ndelivery on {where}, WeChat answering in {args.send_delay_ms:g} ms, {workers}"
+            f" worker(s) in one process: {rate:,.0f} messages/s {statuses}"
+        )
 
 
 if __name__ == "__main__":
@@ -250,4 +287,8 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--due", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--send-delay-ms", type=float, default=0.0, help="WeChat's answer time")
+    parser.add_argument("--concurrency", type=int, help="DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY")
+    parser.add_argument("--database-url", help="PostgreSQL to use (emptied first)")
+    parser.add_argument("--delivery-only", action="store_true")
     asyncio.run(main(parser.parse_args()))

@@ -28,7 +28,6 @@ from app.wechat import WeChatError, WeChatNoAnswer
 
 log = logging.getLogger("daiban.delivery")
 LEASE = timedelta(minutes=5)
-SEND_CONCURRENCY = 8  # messages of one batch in flight at once (WeChat answers in ~100 ms)
 UNSUBSCRIBED = 43101
 # WeChat's own "try again later": system busy, API rate limits.
 TRANSIENT_CODES = frozenset({-1, 45009, 45011})
@@ -174,7 +173,8 @@ async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = No
         return 0
     batch = limit or ctx.settings.scheduler.delivery_batch
     ids = await ctx.db.run_write(lambda s: claim(s, ctx, worker, batch))
-    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+    # messages of the batch in flight at once (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY)
+    gate = asyncio.Semaphore(ctx.settings.scheduler.delivery_concurrency)
     begun: set[int] = set()
 
     async def one(notification_id: int) -> None:
