@@ -51,9 +51,10 @@ class Prereview(Base):
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The agent's decision in review, beside the machine's: accepted or rejected (补正), and
-    # whether the machine had warned of this photo for that order (flagged).
+    # The agent's decision in review, beside the machine's: accepted, rejected or
+    # material_rejected (补正: app/uploads/prereviews.py), and whether the machine had
+    # warned of this photo for that order (flagged).
     flagged: Mapped[bool | None] = mapped_column(Boolean)
-    decision: Mapped[str | None] = mapped_column(String(10))
+    decision: Mapped[str | None] = mapped_column(String(20))
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

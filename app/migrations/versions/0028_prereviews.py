@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", WHEN, nullable=True),
         sa.Column("read_at", WHEN, nullable=True),
         sa.Column("flagged", sa.Boolean(), nullable=True),
-        sa.Column("decision", sa.String(length=10), nullable=True),
+        sa.Column("decision", sa.String(length=20), nullable=True),
         sa.Column("decided_by", ID, nullable=True),
         sa.Column("decided_at", WHEN, nullable=True),
         sa.ForeignKeyConstraint(
