@@ -114,11 +114,16 @@ class Database:
             self._read_connection: Connection | None = None
             self._writer = GroupCommitWriter(self._sync_writer)
         else:
+            # Up to twice the setting, kept open once opened: an overflow connection would be
+            # closed as soon as it came back whenever the pool was full, and opened again
+            # for the next request (under 16 requests at once on one worker that cost a third
+            # of the submissions, a fifth of the list reads and half the detail reads;
+            # docs/benchmarks.md).
             engine = create_async_engine(
                 self.url,
                 json_serializer=json_text,
-                pool_size=settings.database.pool_size,
-                max_overflow=settings.database.pool_size,
+                pool_size=2 * settings.database.pool_size,
+                max_overflow=0,
                 echo=settings.database.echo,
             )
             _ping_when_idle(engine, settings.database.ping_idle_seconds)
