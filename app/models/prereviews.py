@@ -15,7 +15,7 @@ from app.models.base import Base, BigId, UTCDateTime
 class Prereview(Base):
     """One upload's pre-review: queued when a photo declared as an identity document
     completes, read by the job, shown beside the photo. No text of the card in the clear:
-    the fields read are sealed with the personal-data keys, the number has a keyed hash."""
+    the fields read are sealed with the personal-data keys."""
 
     __tablename__ = "prereviews"
     __table_args__ = (
@@ -31,18 +31,19 @@ class Prereview(Base):
     upload_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
     )
-    # What the photo is meant to show: id_card_front, id_card_back, hukou_page.
+    # What the photo is meant to show: id_card_front, id_card_back, hukou_page,
+    # disability_card, bank_card (app/prereview/checks.py's ExpectedKind).
     expected: Mapped[str] = mapped_column(String(20))
-    # queued, reading (a worker has it), read, skipped (queue full or not a photo),
-    # engine_missing (no recogniser where the job ran, or pre-review turned off).
+    # awaiting (its file not yet complete), queued, reading (a worker has it), read,
+    # skipped (the queue was full, or the file was removed), engine_missing (no recogniser
+    # where the job ran, or pre-review turned off), failed (read too often without end).
     status: Mapped[str] = mapped_column(String(16), default="queued")
     note: Mapped[str | None] = mapped_column(String(60))  # why skipped or not read
     kind: Mapped[str | None] = mapped_column(String(20))  # what it looked like
     confidence: Mapped[float | None] = mapped_column(Float)
-    # The fields read (name, number, dates …) as sealed JSON (context "prereview"), and the
-    # number's keyed hash: personal data, never in the clear.
+    # The fields read (name, number, dates …) as sealed JSON (context "prereview"):
+    # personal data, never in the clear.
     fields_enc: Mapped[str | None] = mapped_column(Text)
-    id_number_hash: Mapped[str | None] = mapped_column(String(64))
     # The findings for the uploader when read ([{code, message, severity}]): no personal data.
     findings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     engine: Mapped[str | None] = mapped_column(String(40))

@@ -128,7 +128,7 @@ def check(
 
 
 def _differ(a: str, b: str) -> int:
-    """Characters that differ, place by place (a name's length counts)."""
+    """Characters that differ, place by place (a difference in length counts too)."""
     return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
 
 
@@ -151,8 +151,7 @@ def _number_findings(reading: Reading, expected: str | None) -> list[Finding]:
         found.append(_finding("id_number_invalid"))
     if expected:
         expected = expected.strip().upper()
-        differ = sum(a != b for a, b in zip(number, expected, strict=False))
-        differ += abs(len(number) - len(expected))
+        differ = _differ(number, expected)
         # A valid number that differs is someone else's; an invalid one that differs in one
         # place only is more likely misread (id_number_invalid says so) than another's.
         if differ and (reading.id_number_valid or differ > 1):

@@ -518,10 +518,7 @@ def _front(rows: Sequence[_Row]) -> dict[str, object]:
             if re.fullmatch(r"[\u4e00-\u9fff·]{2,5}", text) and text not in ("男", "女"):
                 fields["name"] = text
                 break
-    sex_at = _row_with(rows, "性别")
-    if sex_at is not None:
-        found = re.search("[男女]", _after("性别", texts[sex_at], ("民族",)) or "")
-        fields["sex"] = found.group() if found else None
+    fields["sex"] = _sex(rows, ("民族",))
     nation_at = _row_with(rows, "民族")
     if nation_at is not None:
         fields["ethnicity"] = _ethnicity(_after("民族", texts[nation_at]))
@@ -598,6 +595,15 @@ def _hukou(rows: Sequence[_Row]) -> dict[str, object]:
     return fields
 
 
+def _sex(rows: Sequence[_Row], ends: Iterable[str]) -> str | None:
+    """男 or 女 after the 性别 label, before the first of `ends`; None when not read."""
+    at = _row_with(rows, "性别")
+    found = (
+        re.search("[男女]", _after("性别", rows[at].text, ends) or "") if at is not None else None
+    )
+    return found.group() if found else None
+
+
 def _disability(rows: Sequence[_Row]) -> dict[str, object]:
     fields: dict[str, object] = {}
     texts = [row.text for row in rows]
@@ -605,10 +611,7 @@ def _disability(rows: Sequence[_Row]) -> dict[str, object]:
     at = _row_with(rows, "姓名")
     if at is not None:
         fields["name"] = _cjk_name(_after("姓名", texts[at], labels))
-    at = _row_with(rows, "性别")
-    if at is not None:
-        found = re.search("[男女]", _after("性别", texts[at], labels) or "")
-        fields["sex"] = found.group() if found else None
+    fields["sex"] = _sex(rows, labels)
     text = "".join(texts)
     fields["disability_category"] = next((c for c in DISABILITY_CATEGORIES if c in text), None)
     fields["disability_grade"] = next((g for g in DISABILITY_GRADES if g in text), None)
@@ -630,14 +633,14 @@ def _disability(rows: Sequence[_Row]) -> dict[str, object]:
     return fields
 
 
-def _bank(rows: Sequence[_Row], kind: DocumentKind) -> dict[str, object]:
+def _bank(rows: Sequence[_Row], kind: DocumentKind, numbers: list[str]) -> dict[str, object]:
+    """`numbers`: the runs of 16 to 19 digits read, in order (interpret found them)."""
     fields: dict[str, object] = {}
     texts = [row.text for row in rows]
     fields["bank"] = next(
         (re.sub(r"(活期)?储蓄存折$|借记卡$", "", t) for t in texts if re.search("银行|信用社", t)),
         None,
     )
-    numbers = [n for t in texts for n in _accounts_in(t)]
     if numbers:
         valid = [n for n in numbers if luhn_valid(n)]
         number = (valid or numbers)[0]
@@ -677,7 +680,7 @@ def interpret(lines: Sequence[OcrLine]) -> Reading:
     elif kind == "disability_card":
         fields = _disability(rows)
     elif kind in ("bank_card", "passbook"):
-        fields = _bank(rows, kind)
+        fields = _bank(rows, kind, accounts)
     return Reading(
         status="read",
         kind=kind,

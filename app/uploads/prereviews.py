@@ -13,7 +13,7 @@ machine's.
 - Without the recogniser (the `prereview` extra not installed where the job runs) or with
   DAIBAN_PREREVIEW_ENABLED=false, queued photos say 未预审 and everything else works.
 - What was read is personal data: the fields are sealed with the personal-data keys
-  (context "prereview"), the number has a keyed hash, nothing of it is logged; the order's
+  (context "prereview"), nothing of them is logged or kept in the clear; the order's
   agent sees the fields (each look audited, as `prereview.read`), everyone else sees them
   masked; the row goes when the photo's file goes (retention, clean-up).
 - Findings depend on whose card it should be and on which day: the uploader's are kept
@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol
 
 import anyio
 import msgspec
@@ -45,7 +45,6 @@ from storage.base import ObjectTooLarge, StorageError
 
 log = logging.getLogger("daiban.prereview")
 
-DOCUMENTS: tuple[str, ...] = get_args(ExpectedKind)  # id_card_front, id_card_back, hukou_page
 CONTEXT = "prereview"  # the sealed fields' associated data
 CLAIM_EXPIRES = timedelta(minutes=5)  # a claim this old is a stopped worker's
 MAX_ATTEMPTS = 3
@@ -61,7 +60,6 @@ Status = Literal["awaiting", "queued", "reading", "read", "skipped", "engine_mis
 
 NOTES = {
     "full": "未预审：排队预审的照片太多",
-    "not_photo": "未预审：只预审照片",
     "off": "未预审：本机未开启证件预审",
     "failed": "未预审：读取失败",
     "removed": "未预审：文件已删除",
@@ -124,17 +122,14 @@ def expect(session: Session, upload_id: int, document: str, now: datetime) -> No
     session.add(Prereview(upload_id=upload_id, expected=document, status="awaiting", queued_at=now))
 
 
-def queue(
-    session: Session, ctx: Context, upload_id: int, content_type: str | None, now: datetime
-) -> None:
+def queue(session: Session, ctx: Context, upload_id: int, now: datetime) -> None:
     """The upload completed (in its settling write): queue it, or say why not."""
     row = session.get(Prereview, upload_id)
     if row is None or row.status != "awaiting":
         return
     row.queued_at = now
-    if not (content_type or "").startswith("image/"):
-        row.status, row.note = "skipped", NOTES["not_photo"]
-    elif backlog(session)[0] >= ctx.settings.prereview.max_backlog:
+    # (only material images may ask for it, and verification keeps an image an image)
+    if backlog(session)[0] >= ctx.settings.prereview.max_backlog:
         row.status, row.note = "skipped", NOTES["full"]
     else:
         row.status = "queued"
@@ -239,7 +234,7 @@ def _not_reviewed(session: Session, note: str, now: datetime) -> int:
 def has_work(session: Session, now: datetime) -> bool:
     """A photo to read: queued, or left by a reader that stopped (not one another worker
     is reading now)."""
-    return session.scalar(select(Prereview.upload_id).where(_waiting(now)).limit(1)) is not None
+    return session.scalar(next_up(now)) is not None
 
 
 async def read_queued(ctx: Context, *, limit: int | None = None) -> int:
@@ -305,11 +300,6 @@ async def _read_one(ctx: Context, claimed: _Claimed, engine: Any) -> bool:
             if reading.status == "read" and fields != PrereviewFields()
             else None
         )
-        number_hash = (
-            cipher.lookup_hash(reading.id_number, context="id_number")
-            if reading.id_number
-            else None
-        )
         _settle(
             session,
             claimed,
@@ -319,7 +309,6 @@ async def _read_one(ctx: Context, claimed: _Claimed, engine: Any) -> bool:
                 "kind": reading.kind,
                 "confidence": round(reading.confidence, 3),
                 "fields_enc": sealed,
-                "id_number_hash": number_hash,
                 "findings": [msgspec.to_builtins(f) for f in findings],
                 "engine": reading.engine[:40] or None,
                 "seconds": reading.seconds,
@@ -343,25 +332,8 @@ def _own_number(ctx: Context, account: Account | None) -> str | None:
 
 
 def _fields_of(reading: Reading) -> PrereviewFields:
-    return PrereviewFields(
-        name=reading.name,
-        sex=reading.sex,
-        ethnicity=reading.ethnicity,
-        birth=reading.birth,
-        address=reading.address,
-        id_number=reading.id_number,
-        id_number_valid=reading.id_number_valid,
-        authority=reading.authority,
-        valid_from=reading.valid_from,
-        valid_until=reading.valid_until,
-        long_term=reading.long_term,
-        disability_number=reading.disability_number,
-        disability_category=reading.disability_category,
-        disability_grade=reading.disability_grade,
-        bank=reading.bank,
-        account_number=reading.account_number,
-        account_number_valid=reading.account_number_valid,
-    )
+    """The reading's fields, each of PrereviewFields taken from the Reading's own."""
+    return PrereviewFields(**{f: getattr(reading, f) for f in PrereviewFields.__struct_fields__})
 
 
 # --- what is shown -----------------------------------------------------------------------

@@ -281,7 +281,7 @@ async def complete_upload(ctx: Context, principal: Principal, upload_id: int) ->
         )
         won = result.rowcount == 1  # type: ignore[attr-defined]
         if won:
-            prereviews.queue(session, ctx, upload.id, kept.verified.content_type, kept.at)
+            prereviews.queue(session, ctx, upload.id, kept.at)
         return won, get_upload(session, ctx, principal, upload.id)
 
     won, fresh = await ctx.db.run_write(settle)

@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=True),
         sa.Column("confidence", sa.Float(), nullable=True),
         sa.Column("fields_enc", sa.Text(), nullable=True),
-        sa.Column("id_number_hash", sa.String(length=64), nullable=True),
         sa.Column("findings", sa.JSON(), nullable=True),
         sa.Column("engine", sa.String(length=40), nullable=True),
         sa.Column("seconds", sa.Float(), nullable=True),
