@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.catalogue.outputs import KIND_NAMES
 from app.context import Context
 from app.kinds import DutyStatus, Post
-from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, VERSIONS
+from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, VERSIONS, looked_up
 from app.orders.assignment import DUTY_NAMES, duty_status
 from app.orders.progress import progress_label
 from app.orders.states import ACTIVE, OPEN, RUNNING, STATUS_NAMES, OrderStatus
@@ -111,18 +111,13 @@ POOL = (
     select(
         ORDERS.c.id,
         ORDERS.c.number,
-        VERSIONS.c.name,
-        REGIONS.c.name.label("village_name"),
+        looked_up(VERSIONS.c.name, ORDERS.c.item_version_id).label("name"),
+        looked_up(REGIONS.c.name, ORDERS.c.village_id).label("village_name"),
         ORDERS.c.submitted_at,
         ORDERS.c.green_channel,
         ORDERS.c.home_visit,
         ORDERS.c.appointment_at,
         WHY_IN_POOL.label("why"),
-    )
-    .select_from(
-        ORDERS.join(VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id).join(
-            REGIONS, REGIONS.c.id == ORDERS.c.village_id
-        )
     )
     .where(_TOWN, *_POOLED, ORDERS.c.priority == bindparam("priority"))
     .order_by(ORDERS.c.id)
@@ -132,32 +127,21 @@ POOL_TOTAL = select(func.count()).where(_TOWN, *_POOLED)
 _DUE_COLUMNS = (
     ORDERS.c.id,
     ORDERS.c.number,
-    VERSIONS.c.name,
+    looked_up(VERSIONS.c.name, ORDERS.c.item_version_id).label("name"),
     ORDERS.c.status,
     ORDERS.c.agent_id,
-    ACCOUNTS.c.name.label("agent_name"),
+    looked_up(ACCOUNTS.c.name, ORDERS.c.agent_id).label("agent_name"),
     ORDERS.c.due_at,
     ORDERS.c.green_channel,
-)
-_DUE_FROM = ORDERS.join(VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id).outerjoin(
-    ACCOUNTS, ACCOUNTS.c.id == ORDERS.c.agent_id
 )
 # Running and past due; or on hold after it was found overdue (the hold stops no lateness).
 _LATE_RUNNING = (ORDERS.c.status == "accepted", ORDERS.c.due_at <= bindparam("now"))
 _LATE_HELD = (ORDERS.c.status == "on_hold", ORDERS.c.overdue_at.is_not(None))
 LATE_RUNNING = (
-    select(*_DUE_COLUMNS)
-    .select_from(_DUE_FROM)
-    .where(_TOWN, *_LATE_RUNNING)
-    .order_by(ORDERS.c.due_at)
-    .limit(LIST_SIZE)
+    select(*_DUE_COLUMNS).where(_TOWN, *_LATE_RUNNING).order_by(ORDERS.c.due_at).limit(LIST_SIZE)
 )
 LATE_HELD = (
-    select(*_DUE_COLUMNS)
-    .select_from(_DUE_FROM)
-    .where(_TOWN, *_LATE_HELD)
-    .order_by(ORDERS.c.due_at)
-    .limit(LIST_SIZE)
+    select(*_DUE_COLUMNS).where(_TOWN, *_LATE_HELD).order_by(ORDERS.c.due_at).limit(LIST_SIZE)
 )
 LATE_TOTAL = select(
     select(func.count()).where(_TOWN, *_LATE_RUNNING).scalar_subquery(),
@@ -168,20 +152,17 @@ _SOON = (
     ORDERS.c.due_at > bindparam("now"),
     ORDERS.c.due_at <= bindparam("soon"),
 )
-DUE_SOON = (
-    select(*_DUE_COLUMNS)
-    .select_from(_DUE_FROM)
-    .where(_TOWN, *_SOON)
-    .order_by(ORDERS.c.due_at)
-    .limit(LIST_SIZE)
-)
+DUE_SOON = select(*_DUE_COLUMNS).where(_TOWN, *_SOON).order_by(ORDERS.c.due_at).limit(LIST_SIZE)
 DUE_SOON_TOTAL = select(func.count()).where(_TOWN, *_SOON)
 # Only escalated and joint orders carry `progress` (from submission): ix_orders_town_progress,
 # one status at a time so that the index gives them soonest due first.
 _TRACKED = (_TOWN, ORDERS.c.progress.is_not(None))
 AT_DEPARTMENTS = (
-    select(*_DUE_COLUMNS, VERSIONS.c.kind, ORDERS.c.progress)
-    .select_from(_DUE_FROM)
+    select(
+        *_DUE_COLUMNS,
+        looked_up(VERSIONS.c.kind, ORDERS.c.item_version_id).label("kind"),
+        ORDERS.c.progress,
+    )
     .where(*_TRACKED, ORDERS.c.status == bindparam("status"))
     .order_by(ORDERS.c.due_at)
     .limit(LIST_SIZE)

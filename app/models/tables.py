@@ -3,7 +3,9 @@ bulk updates, reports), which read and write rows without building objects."""
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from typing import Any
+
+from sqlalchemy import ColumnElement, ScalarSelect, Table, select
 
 from app.models import (
     Account,
@@ -23,6 +25,15 @@ from app.models import (
     Upload,
 )
 from app.models.base import Base
+
+
+def looked_up(column: Any, key: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """`column` of the row whose id is `key` (NULL when there is none), looked up for each
+    row a statement returns instead of joined: for the pages of lists, whose plan must come
+    from the list's index whatever the statistics say. With a join PostgreSQL plans the
+    whole list by them, and when they lag behind a burst of new rows it joined and sorted
+    every match to keep a page of 20 (tests/orders/test_query_plans.py)."""
+    return select(column).where(column.table.c.id == key).scalar_subquery()
 
 
 def table_of(model: type[Base]) -> Table:

@@ -18,7 +18,7 @@ from app import errors
 from app.catalogue.outputs import KIND_NAMES
 from app.context import Context
 from app.models import ItemVersion
-from app.models.tables import ACCOUNTS, EVENTS, ITEMS, ORDERS, UPLOADS, VERSIONS
+from app.models.tables import ACCOUNTS, EVENTS, ITEMS, ORDERS, UPLOADS, VERSIONS, looked_up
 from app.orders import outputs
 from app.orders.progress import STEP_NAMES, TRACKED_KINDS, parts_of
 from app.orders.records import (
@@ -85,27 +85,19 @@ def _list_statement(
     """One statement per shape of filters, built once; each page only binds values. `cursor`
     says which order the page continues: "id" (newest first), "priority" (staff lists),
     "running" or "held" (due first: from a running order, or from one on hold)."""
-    query = (
-        select(
-            ORDERS.c.id,
-            ORDERS.c.number,
-            ORDERS.c.status,
-            ORDERS.c.green_channel,
-            ORDERS.c.home_visit,
-            ORDERS.c.appointment_at,
-            ORDERS.c.submitted_at,
-            ORDERS.c.due_at,
-            ORDERS.c.overdue_at.is_not(None).label("late"),  # a flag: no timestamp to parse
-            ITEMS.c.code,
-            VERSIONS.c.name,
-        )
-        .select_from(
-            ORDERS.join(ITEMS, ITEMS.c.id == ORDERS.c.item_id).join(
-                VERSIONS, VERSIONS.c.id == ORDERS.c.item_version_id
-            )
-        )
-        .where(SCOPE_COLUMN[role] == bindparam("scope"))
-    )
+    query = select(
+        ORDERS.c.id,
+        ORDERS.c.number,
+        ORDERS.c.status,
+        ORDERS.c.green_channel,
+        ORDERS.c.home_visit,
+        ORDERS.c.appointment_at,
+        ORDERS.c.submitted_at,
+        ORDERS.c.due_at,
+        ORDERS.c.overdue_at.is_not(None).label("late"),  # a flag: no timestamp to parse
+        looked_up(ITEMS.c.code, ORDERS.c.item_id),
+        looked_up(VERSIONS.c.name, ORDERS.c.item_version_id),
+    ).where(SCOPE_COLUMN[role] == bindparam("scope"))
     if status:
         query = query.where(ORDERS.c.status == bindparam("status"))
     if village:
