@@ -146,8 +146,18 @@ class Database:
         # PostgreSQL: every write. SQLite: long reads only (aiosqlite).
         self.async_engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._read_engine = engine if self.is_sqlite else _postgres_read_engine(settings)
+        self._read_engine = (
+            engine if self.is_sqlite else _postgres_read_engine(settings, settings.database_url)
+        )
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        # PostgreSQL with DAIBAN_DATABASE_REPLICA_URL: the reads that may lag behind
+        self._replica_engine: AsyncEngine | None = None
+        self._replica_sessions = self._read_sessions
+        if settings.database.replica_url:
+            self._replica_engine = _postgres_read_engine(settings, settings.database.replica_url)
+            self._replica_sessions = async_sessionmaker(
+                self._replica_engine, expire_on_commit=False
+            )
 
     async def run_write(self, work: Callable[[Session], T]) -> T:
         """Run `work` (plain, synchronous code) in one write transaction: committed when it
@@ -188,11 +198,18 @@ class Database:
                 raise
         return await self.run_long_read(work)
 
-    async def run_long_read(self, work: Callable[[Session], T]) -> T:
+    async def run_long_read(self, work: Callable[[Session], T], *, may_lag: bool = False) -> T:
         """Run `work`, a read that may take long (exports, reports), in one read
         transaction without holding up the event loop: on SQLite each statement runs in
-        aiosqlite's thread, on PostgreSQL on asyncpg (see `_postgres_read_engine`)."""
-        async with self._read_sessions() as session, session.begin():
+        aiosqlite's thread, on PostgreSQL on asyncpg (see `_postgres_read_engine`).
+
+        `may_lag`: the read may see the data as it was a moment ago (figures over a period,
+        ledger exports, gauges), so it goes to the read replica when there is one
+        (DAIBAN_DATABASE_REPLICA_URL). A read whose answer the caller acts on, or which
+        must show what was just written (readiness after a fix, a ledger's draft, the
+        catalogue's export after an edit), stays on the primary."""
+        sessions = self._replica_sessions if may_lag else self._read_sessions
+        async with sessions() as session, session.begin():
             return await session.run_sync(work)
 
     @contextmanager
@@ -237,6 +254,8 @@ class Database:
         await self.async_engine.dispose()
         if self._read_engine is not self.async_engine:
             await self._read_engine.dispose()
+        if self._replica_engine is not None:
+            await self._replica_engine.dispose()
         if self._apart_engine is not None:
             await self._apart_engine.dispose()
         if self.is_sqlite:
@@ -247,9 +266,10 @@ class Database:
             self._sync_reader.dispose()
 
 
-def _postgres_read_engine(settings: Settings) -> AsyncEngine:
+def _postgres_read_engine(settings: Settings, url: str) -> AsyncEngine:
     """PostgreSQL: the pool of `run_read` and `run_long_read`, up to
-    DAIBAN_DATABASE_POOL_SIZE connections beside as many for writes.
+    DAIBAN_DATABASE_POOL_SIZE connections beside as many for writes (and as many again to
+    the replica, when there is one, for the reads that may lag).
 
     In autocommit, so that a read sends its statements alone, without a BEGIN before them
     and a COMMIT after: two round trips less, and PostgreSQL's work for them (a 20-row list
@@ -259,7 +279,7 @@ def _postgres_read_engine(settings: Settings) -> AsyncEngine:
     (`default_transaction_read_only`), so that a write sent by mistake on a read is refused
     rather than committed statement by statement."""
     engine = create_async_engine(
-        settings.database_url,
+        url,
         json_serializer=json_text,
         pool_size=settings.database.pool_size,
         max_overflow=0,

@@ -68,6 +68,10 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     # PostgreSQL: a pooled connection idle this long is pinged before use (a restarted
     # server or a firewall that drops idle connections); busier ones are not.
     ping_idle_seconds: int = 10
+    # PostgreSQL: a read replica (hot standby) for the reads that may lag a moment behind
+    # the primary: figures, satisfaction, ledger exports, the metrics' gauges. Empty: all
+    # reads go to DAIBAN_DATABASE_URL.
+    replica_url: str = ""
 
 
 class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -505,6 +509,14 @@ def validate(settings: Settings) -> Settings:
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise SettingsError(
             "DAIBAN_DATABASE_URL: use sqlite+aiosqlite:///path or postgresql+asyncpg://..."
+        )
+    replica = settings.database.replica_url
+    if replica and not (
+        replica.startswith("postgresql+asyncpg://") and url.startswith("postgresql+asyncpg://")
+    ):
+        raise SettingsError(
+            "DAIBAN_DATABASE_REPLICA_URL: a postgresql+asyncpg://... replica of a PostgreSQL"
+            " DAIBAN_DATABASE_URL"
         )
     if settings.wechat.mode == "live" and not (
         settings.wechat.app_id and settings.wechat.app_secret

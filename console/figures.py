@@ -95,7 +95,7 @@ async def figures_page(
 ) -> Template:
     ctx = ctx_of(request)
     first, last = _period(ctx, start, end)
-    found = await ctx.db.run_long_read(lambda s: _read(s, ctx, user, first, last))
+    found = await ctx.db.run_long_read(lambda s: _read(s, ctx, user, first, last), may_lag=True)
     ledgers = await ledger_files.list_ledgers(ctx, user.principal)
     return Template(
         template_name="figures.html",

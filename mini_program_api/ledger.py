@@ -58,7 +58,9 @@ class LedgerController(Controller):
         item_code: ItemCode = None,
     ) -> Figures:
         filters = Filters(village_id=village_id, agent_id=agent_id, item_code=item_code)
-        return await ctx.db.run_long_read(lambda s: figures(s, ctx, principal, *period, filters))
+        return await ctx.db.run_long_read(
+            lambda s: figures(s, ctx, principal, *period, filters), may_lag=True
+        )
 
     @get(
         "/ledgers",

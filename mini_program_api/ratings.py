@@ -300,7 +300,7 @@ class StaffRatingController(Controller):
         by: FromQuery[stats.Group] = "agent",
     ) -> stats.Satisfaction:
         return await ctx.db.run_long_read(
-            lambda s: stats.satisfaction(s, ctx, principal, *period, by)
+            lambda s: stats.satisfaction(s, ctx, principal, *period, by), may_lag=True
         )
 
 

@@ -36,6 +36,18 @@ PROD = {
         ({"DAIBAN_DEMO_DATA": "perhaps"}, "DAIBAN_DEMO_DATA"),
         ({"DAIBAN_WECHAT_MODE": "test"}, "DAIBAN_WECHAT_MODE"),
         ({"DAIBAN_DATABASE_URL": "mysql://x"}, "DAIBAN_DATABASE_URL"),
+        # a replica only beside PostgreSQL, and only a PostgreSQL one
+        (
+            {"DAIBAN_DATABASE_REPLICA_URL": "postgresql+asyncpg://r/d"},
+            "DAIBAN_DATABASE_REPLICA_URL",
+        ),
+        (
+            {
+                "DAIBAN_DATABASE_URL": "postgresql+asyncpg://p/d",
+                "DAIBAN_DATABASE_REPLICA_URL": "sqlite+aiosqlite:///r",
+            },
+            "DAIBAN_DATABASE_REPLICA_URL",
+        ),
         ({"DAIBAN_SECURITY_PII_KEYS": "k1:c2hvcnQ="}, "DAIBAN_SECURITY_PII_KEYS"),
         ({"DAIBAN_NO_SUCH_THING": "1"}, "DAIBAN_NO_SUCH_THING"),
     ],
