@@ -152,7 +152,7 @@ class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     delivery_batch: int = 50
     # Messages one worker has in flight to WeChat at once; each waits ~50-100 ms for its
     # answer, so this bounds a worker's rate (about 20 × this a second at 50 ms).
-    delivery_concurrency: int = 8
+    delivery_concurrency: int = 32
     delivery_max_attempts: int = 6  # transient failures, with growing back-off
     # Working hours: reminders to staff are sent inside them, never on rest days.
     workday_start: str = "09:00"
