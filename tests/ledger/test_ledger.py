@@ -23,6 +23,7 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 
 from app.demo import demo_id_number
+from app.models.tables import ORDERS
 from app.security.pii import mask_id_number, mask_phone
 from jobs import tasks
 from tests.factories import guide, submit, upload_photo
@@ -324,3 +325,31 @@ async def test_the_audit_log_refuses_changes(client, demo, login, ctx, statement
         lambda s: s.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars().all()
     )
     assert rows == ["regions.load", "dispatch.rule"]  # the demo's regions, then the change
+
+
+async def test_figures_over_more_accepted_orders_than_a_statement_takes_parameters(
+    client, demo, login, clock, ctx
+):
+    """A district's year holds more accepted orders than one statement may carry bind
+    parameters (32,767 on PostgreSQL): the supplement rate once sent every accepted
+    order's id as one, and the admin's figures for a year answered 500. Here October
+    gets 33,000 more orders accepted like O1 (no supplement)."""
+    orders = await _october(client, login, clock)
+    copies = 33_000
+    names = [c.name for c in ORDERS.c if c.name != "id"]
+    chosen = {"number": "'C' || n", "idempotency_key": "NULL", "progress_page_hash": "NULL"}
+    picked = ", ".join(chosen.get(c, c) for c in names)
+    copy = (
+        f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {copies})"  # noqa: S608
+        f" INSERT INTO orders ({', '.join(names)}) SELECT {picked}"
+        f" FROM orders, g WHERE orders.id = {orders['o1']}"
+    )
+    await ctx.db.run_write(lambda s: s.execute(text(copy)))
+    clock.current = at(2026, 11, 5, 10, 0)
+    response = await client.get(
+        "/mp/v1/admin/stats?from=2026-10-01&to=2026-10-31", headers=await login("admin")
+    )
+    assert response.status_code == 200, response.text
+    f = response.json()
+    assert f["accepted"] == 2 + copies  # O1, O2 and the copies
+    assert f["supplementRate"] == round(1 / (2 + copies), 4)  # O2 alone
