@@ -204,7 +204,7 @@ class Database:
         aiosqlite's thread, on PostgreSQL on asyncpg (see `_postgres_read_engine`).
 
         `may_lag`: the read may see the data as it was a moment ago (figures over a period,
-        ledger exports, gauges), so it goes to the read replica when there is one
+        ledger exports), so it goes to the read replica when there is one
         (DAIBAN_DATABASE_REPLICA_URL). A read whose answer the caller acts on, or which
         must show what was just written (readiness after a fix, a ledger's draft, the
         catalogue's export after an edit), stays on the primary."""

@@ -69,7 +69,7 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     # server or a firewall that drops idle connections); busier ones are not.
     ping_idle_seconds: int = 10
     # PostgreSQL: a read replica (hot standby) for the reads that may lag a moment behind
-    # the primary: figures, satisfaction, ledger exports, the metrics' gauges. Empty: all
+    # the primary: figures and satisfaction over a period, ledger exports. Empty: all
     # reads go to DAIBAN_DATABASE_URL.
     replica_url: str = ""
 
