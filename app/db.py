@@ -114,18 +114,8 @@ class Database:
             self._read_connection: Connection | None = None
             self._writer = GroupCommitWriter(self._sync_writer)
         else:
-            # Writes: up to the setting, kept open once opened (an overflow connection would
-            # be closed as soon as it came back whenever the pool was full, and opened again
-            # for the next request: under 16 requests at once on one worker that cost a third
-            # of the submissions; docs/benchmarks.md).
-            engine = create_async_engine(
-                self.url,
-                json_serializer=json_text,
-                pool_size=settings.database.pool_size,
-                max_overflow=0,
-                echo=settings.database.echo,
-            )
-            _ping_when_idle(engine, settings.database.ping_idle_seconds)
+            # Writes: up to DAIBAN_DATABASE_POOL_SIZE connections.
+            engine = _postgres_engine(settings, self.url, settings.database.pool_size)
             # A pool of its own, so that a unit of work holding a connection of the main
             # pool never waits for a second one from it (with every connection so held,
             # none would come back); autocommit, so each statement is its own transaction;
@@ -133,16 +123,13 @@ class Database:
             # than after its commit reached the disk. That is safe for what it writes: a
             # caller commits after the statement has run, and PostgreSQL's commit flushes
             # the log up to the caller's commit record, which comes after the statement's.
-            self._apart_engine = create_async_engine(
+            self._apart_engine = _postgres_engine(
+                settings,
                 self.url,
-                json_serializer=json_text,
-                pool_size=APART_POOL_SIZE,
-                max_overflow=0,  # an overflow connection would be closed as soon as it is back
+                APART_POOL_SIZE,
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"synchronous_commit": "off"}},
-                echo=settings.database.echo,
             )
-            _ping_when_idle(self._apart_engine, settings.database.ping_idle_seconds)
         # PostgreSQL: every write. SQLite: long reads only (aiosqlite).
         self.async_engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -278,14 +265,28 @@ def _postgres_read_engine(settings: Settings, url: str) -> AsyncEngine:
     statement of a transaction takes its own snapshot anyway. And read only
     (`default_transaction_read_only`), so that a write sent by mistake on a read is refused
     rather than committed statement by statement."""
+    return _postgres_engine(
+        settings,
+        url,
+        settings.database.pool_size,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+    )
+
+
+def _postgres_engine(settings: Settings, url: Any, pool_size: int, **options: Any) -> AsyncEngine:
+    """A PostgreSQL pool of up to `pool_size` connections, kept open once opened (no
+    overflow: an overflow connection is closed as soon as it comes back to a full pool and
+    opened again for the next request, which under 16 requests at once on one worker cost
+    a third of the submissions; docs/benchmarks.md), each pinged before use only after it
+    has been idle (`_ping_when_idle`)."""
     engine = create_async_engine(
         url,
         json_serializer=json_text,
-        pool_size=settings.database.pool_size,
+        pool_size=pool_size,
         max_overflow=0,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"server_settings": {"default_transaction_read_only": "on"}},
         echo=settings.database.echo,
+        **options,
     )
     _ping_when_idle(engine, settings.database.ping_idle_seconds)
     return engine

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from _postgres import dsn
 from chinese_calendar import is_holiday, is_workday
 
 ZONE = "Asia/Shanghai"
@@ -138,7 +139,7 @@ def person(rng: random.Random) -> str:
 
 
 async def connect(url: str) -> Any:
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    conn = await asyncpg.connect(dsn(url))
     for setting in (
         "synchronous_commit = off",
         "maintenance_work_mem = '2GB'",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import Account
+from app.models.tables import ORDERS
 from app.regions.service import new_region
 from tests.images import jpeg
 
@@ -158,3 +159,21 @@ async def other_district_admin(ctx: Context) -> str:
 
     await ctx.db.run_write(other_district)
     return "other-admin"
+
+
+def series(n: int) -> str:
+    """Rows 1..n as g(n), on both databases: a WITH clause for an INSERT … SELECT."""
+    return f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {n})"  # noqa: S608
+
+
+def order_copies(template_id: int, n: int, **values: str) -> str:
+    """SQL that inserts `n` copies of order `template_id`, numbered 'T' || n, with the SQL
+    in `values` (where n counts the copies from 1) in place of the template's columns."""
+    chosen = {"number": "'T' || n", "idempotency_key": "NULL", "progress_page_hash": "NULL"}
+    chosen |= values
+    columns = [c.name for c in ORDERS.c if c.name != "id"]
+    picked = ", ".join(chosen.get(c, c) for c in columns)
+    return (
+        f"{series(n)} INSERT INTO orders ({', '.join(columns)})"  # noqa: S608
+        f" SELECT {picked} FROM orders, g WHERE orders.id = {template_id}"
+    )

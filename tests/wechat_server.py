@@ -30,7 +30,6 @@ class _Server(ThreadingHTTPServer):
     # measured that second, not the service: fewer messages a second with 32 in flight
     # than with 8)
     request_queue_size = 256
-    daemon_threads = True
 
 
 class FakeWeChat:

@@ -23,10 +23,9 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 
 from app.demo import demo_id_number
-from app.models.tables import ORDERS
 from app.security.pii import mask_id_number, mask_phone
 from jobs import tasks
-from tests.factories import guide, submit, upload_photo
+from tests.factories import guide, order_copies, submit, upload_photo
 from tests.notifications.test_reminders import at
 
 RESIDENT2_ID = demo_id_number("370406", "19650817", "031")
@@ -336,14 +335,7 @@ async def test_figures_over_more_accepted_orders_than_a_statement_takes_paramete
     gets 33,000 more orders accepted like O1 (no supplement)."""
     orders = await _october(client, login, clock)
     copies = 33_000
-    names = [c.name for c in ORDERS.c if c.name != "id"]
-    chosen = {"number": "'C' || n", "idempotency_key": "NULL", "progress_page_hash": "NULL"}
-    picked = ", ".join(chosen.get(c, c) for c in names)
-    copy = (
-        f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {copies})"  # noqa: S608
-        f" INSERT INTO orders ({', '.join(names)}) SELECT {picked}"
-        f" FROM orders, g WHERE orders.id = {orders['o1']}"
-    )
+    copy = order_copies(orders["o1"], copies)
     await ctx.db.run_write(lambda s: s.execute(text(copy)))
     clock.current = at(2026, 11, 5, 10, 0)
     response = await client.get(

@@ -17,12 +17,11 @@ from sqlalchemy.orm import Session
 
 from app.context import Context
 from app.models import Account, Order
-from app.models.tables import ORDERS
 from app.orders.queries import _list_statement
 from app.orders.records import claim_statement
 from app.uploads import prereviews
 from tests.conftest import ON_POSTGRES
-from tests.factories import submit
+from tests.factories import order_copies, series, submit
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -30,11 +29,6 @@ UPLOAD_COLUMNS = (
     "owner_id, purpose, status, declared_type, declared_size, incoming_key,"
     " upload_expires_at, created_at, key"
 )
-
-
-def series(n: int) -> str:
-    """Rows 1..n as g(n), on both databases."""
-    return f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {n})"  # noqa: S608
 
 
 def plan(session: Session, statement: ClauseElement, params: dict[str, Any]) -> str:
@@ -145,20 +139,13 @@ async def test_the_lists_read_a_page_through_their_index(
     agents = await ctx.db.run_read(
         lambda s: s.scalars(select(Account.id).where(Account.role == "agent")).all()
     )
-    columns = [c.name for c in ORDERS.c if c.name != "id"]
-    chosen = {
-        "number": "'T' || n",
-        "resident_id": f"CASE n % 3 WHEN 0 THEN {people[0]} WHEN 1 THEN {people[1]}"
+    copy = order_copies(
+        template,
+        3000,
+        resident_id=f"CASE n % 3 WHEN 0 THEN {people[0]} WHEN 1 THEN {people[1]}"
         f" ELSE {people[-1]} END",
-        "agent_id": f"CASE n % 2 WHEN 0 THEN {agents[0]} ELSE {agents[-1]} END",
-        "idempotency_key": "NULL",
-        "progress_page_hash": "NULL",
-        "priority": "n % 2",
-    }
-    values = ", ".join(chosen.get(c, c) for c in columns)
-    copy = (
-        f"{series(3000)} INSERT INTO orders ({', '.join(columns)})"  # noqa: S608
-        f" SELECT {values} FROM orders, g WHERE orders.id = {template}"
+        agent_id=f"CASE n % 2 WHEN 0 THEN {agents[0]} ELSE {agents[-1]} END",
+        priority="n % 2",
     )
     await ctx.db.run_write(lambda s: s.execute(text(copy)))
     if statistics == "fresh":
