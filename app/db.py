@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,9 +14,11 @@ import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app import errors
 from app.settings import Settings
 from app.sqlite_writer import GroupCommitWriter
 from app.statements import driver, driver_sql
@@ -24,6 +28,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # transaction (`Database.apart`: order numbers), beside the pool of DAIBAN_DATABASE_POOL_SIZE.
 APART_POOL_SIZE = 4
 T = TypeVar("T")
+log = logging.getLogger("daiban.db")
 _AFTER_COMMIT = "daiban.after_commit"
 
 
@@ -100,6 +105,11 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.url = make_url(settings.database_url)
+        self._wait_seconds = settings.database.wait_seconds
+        # PostgreSQL: long reads on the primary take turns for half its read pool, so that
+        # the short reads (a list, an order) always find a connection however many long
+        # ones come at once (`run_long_read`).
+        self._long_read_turns = asyncio.Semaphore(max(1, settings.database.pool_size // 2))
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         engine: AsyncEngine
         self._apart_engine: AsyncEngine | None = None  # PostgreSQL only: see `apart`
@@ -157,7 +167,7 @@ class Database:
         """
         if self.is_sqlite:
             return await self._writer.run(work)
-        async with self._sessions() as session, session.begin():
+        async with self._busy("write"), self._sessions() as session, session.begin():
             return await session.run_sync(work)
 
     async def run_read(self, work: Callable[[Session], T]) -> T:
@@ -183,7 +193,8 @@ class Database:
                 self._read_connection = None  # start afresh with a new connection next time
                 connection.close()
                 raise
-        return await self.run_long_read(work)
+        async with self._busy("read"), self._read_sessions() as session, session.begin():
+            return await session.run_sync(work)
 
     async def run_long_read(self, work: Callable[[Session], T], *, may_lag: bool = False) -> T:
         """Run `work`, a read that may take long (exports, reports), in one read
@@ -194,10 +205,39 @@ class Database:
         ledger exports), so it goes to the read replica when there is one
         (DAIBAN_DATABASE_REPLICA_URL). A read whose answer the caller acts on, or which
         must show what was just written (readiness after a fix, a ledger's draft, the
-        catalogue's export after an edit), stays on the primary."""
-        sessions = self._replica_sessions if may_lag else self._read_sessions
-        async with sessions() as session, session.begin():
-            return await session.run_sync(work)
+        catalogue's export after an edit), stays on the primary.
+
+        On PostgreSQL's primary, long reads take turns for half the read pool (a district's
+        figures over a year hold a connection for seconds): the other half stays for the
+        short reads. A replica's pool serves long reads alone, so they share all of it.
+        A read that waits past DAIBAN_DATABASE_WAIT_SECONDS, for its turn or for a
+        connection, raises `errors.DatabaseBusy` (503)."""
+        if self.is_sqlite or (may_lag and self._replica_engine is not None):
+            sessions = self._replica_sessions if may_lag else self._read_sessions
+            async with self._busy("long read"), sessions() as session, session.begin():
+                return await session.run_sync(work)
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._long_read_turns.acquire()
+        except TimeoutError:
+            log.warning("a long read waited too long for its turn")
+            raise errors.DatabaseBusy() from None
+        try:
+            async with self._busy("long read"), self._read_sessions() as s, s.begin():
+                return await s.run_sync(work)
+        finally:
+            self._long_read_turns.release()
+
+    @asynccontextmanager
+    async def _busy(self, what: str) -> AsyncIterator[None]:
+        """A pool's wait for a connection past DAIBAN_DATABASE_WAIT_SECONDS (every one in
+        use all that time) becomes `errors.DatabaseBusy`: the request answers 503 and the
+        client tries again, where SQLAlchemy's TimeoutError would be a 500."""
+        try:
+            yield
+        except PoolTimeout:
+            log.warning("a %s waited too long for a database connection", what)
+            raise errors.DatabaseBusy() from None
 
     @contextmanager
     def apart(self, session: Session) -> Iterator[Connection]:
@@ -285,6 +325,7 @@ def _postgres_engine(settings: Settings, url: Any, pool_size: int, **options: An
         json_serializer=json_text,
         pool_size=pool_size,
         max_overflow=0,
+        pool_timeout=settings.database.wait_seconds,
         echo=settings.database.echo,
         **options,
     )
@@ -349,7 +390,7 @@ def _sqlite_long_read_engine(settings: Settings) -> AsyncEngine:
         json_serializer=json_text,
         pool_size=settings.database.pool_size,
         max_overflow=settings.database.pool_size,
-        pool_timeout=60,
+        pool_timeout=settings.database.wait_seconds,
         echo=settings.database.echo,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )

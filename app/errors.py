@@ -70,6 +70,8 @@ FileRemoved = error("file_removed", 410, "文件已过保存期限,已按规定�
 OrdersStillOpen = error("orders_still_open", 409, "还有未办结的办件,办结或撤回后才能注销")
 StorageUnavailable = error("storage_unavailable", 503, "文件服务暂不可用,请稍后再试")
 ServiceUnavailable = error("service_unavailable", 503, "服务暂不可用,请稍后再试")
+# Every connection of the pool stayed taken for DAIBAN_DATABASE_WAIT_SECONDS.
+DatabaseBusy = error("database_busy", 503, "系统繁忙,请稍后再试")
 DatabaseUnreachable = error("database_unreachable", 503, "数据库不可用")
 MigrationsPending = error("migrations_pending", 503, "数据库结构不是最新")
 

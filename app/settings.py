@@ -68,6 +68,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     # PostgreSQL: a pooled connection idle this long is pinged before use (a restarted
     # server or a firewall that drops idle connections); busier ones are not.
     ping_idle_seconds: int = 10
+    # How long a unit of work waits for a connection of a full pool (and, on PostgreSQL,
+    # a long read for its turn) before the request is answered 503 `database_busy`.
+    wait_seconds: int = 30
     # PostgreSQL: a read replica (hot standby) for the reads that may lag a moment behind
     # the primary: figures and satisfaction over a period, ledger exports. Empty: all
     # reads go to DAIBAN_DATABASE_URL.
@@ -394,6 +397,7 @@ def validate(settings: Settings) -> Settings:
         ("DAIBAN_SECURITY_BINDING_CODE_TTL_HOURS", settings.security.binding_code_ttl_hours),
         ("DAIBAN_SECURITY_MAX_LOGINS_PER_ACCOUNT", settings.security.max_logins_per_account),
         ("DAIBAN_DATABASE_POOL_SIZE", settings.database.pool_size),
+        ("DAIBAN_DATABASE_WAIT_SECONDS", settings.database.wait_seconds),
         ("DAIBAN_STORAGE_MAX_UPLOAD_BYTES", settings.storage.max_upload_bytes),
         ("DAIBAN_STORAGE_UPLOAD_URL_TTL_SECONDS", settings.storage.upload_url_ttl_seconds),
         ("DAIBAN_STORAGE_DOWNLOAD_URL_TTL_SECONDS", settings.storage.download_url_ttl_seconds),

@@ -48,6 +48,7 @@ PROD = {
             },
             "DAIBAN_DATABASE_REPLICA_URL",
         ),
+        ({"DAIBAN_DATABASE_WAIT_SECONDS": "0"}, "DAIBAN_DATABASE_WAIT_SECONDS"),
         ({"DAIBAN_SECURITY_PII_KEYS": "k1:c2hvcnQ="}, "DAIBAN_SECURITY_PII_KEYS"),
         ({"DAIBAN_NO_SUCH_THING": "1"}, "DAIBAN_NO_SUCH_THING"),
     ],
