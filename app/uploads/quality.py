@@ -49,16 +49,16 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import msgspec
 from PIL import Image, ImageChops
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.models import Order, Upload
+from app.models import Upload
 
 log = logging.getLogger("daiban.uploads")
 
@@ -350,28 +350,26 @@ class RoundsByWarnings(msgspec.Struct, rename="camel", kw_only=True):
 
 
 def rounds_by_warnings(
-    session: Session, order_ids: Iterable[int], purposes: Sequence[str] = ("material",)
+    session: Session,
+    rounds: Mapping[int, int],
+    orders: Select[Any],
+    purposes: Sequence[str] = ("material",),
 ) -> RoundsByWarnings:
-    """Supplement rounds of the given orders, split by whether any of their photos of the
-    given purposes (the resident's materials, supplements included) had a warning.
-
-    Read-only; ids are looked up a thousand at a time, so a month of a district is fine."""
-    ids = sorted(set(order_ids))
-    rounds: dict[int, int] = {}
-    warned: set[int] = set()
-    for chunk in _chunks(ids):
-        for order_id, count in session.execute(
-            select(Order.id, Order.supplement_rounds).where(Order.id.in_(chunk))
-        ):
-            rounds[order_id] = int(count or 0)
+    """Supplement rounds of some orders (`rounds`: each order's, by its id), split by
+    whether any of their photos of the given purposes (the resident's materials,
+    supplements included) had a warning. `orders` selects the same orders' ids: the photos
+    are read with it as a subquery, in one statement however many orders a district's year
+    holds (ids sent as values would be a statement per thousand)."""
+    warned = {
+        order_id
         for order_id, raw in session.execute(
             select(Upload.order_id, Upload.warnings).where(
-                Upload.order_id.in_(chunk),
+                Upload.order_id.in_(orders.scalar_subquery()),
                 Upload.purpose.in_(purposes),
             )
-        ):
-            if raw:
-                warned.add(order_id)
+        )
+        if raw
+    }
 
     def group(members: list[int]) -> RoundsGroup:
         total = sum(rounds[i] for i in members)
@@ -389,8 +387,3 @@ def rounds_by_warnings(
         with_warnings=group([i for i in rounds if i in warned]),
         without=group([i for i in rounds if i not in warned]),
     )
-
-
-def _chunks(ids: list[int], size: int = 1000) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
