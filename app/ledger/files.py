@@ -17,6 +17,7 @@ file is deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 
 import anyio
 import msgspec
-from sqlalchemy import Boolean, bindparam, select, text, update
+from sqlalchemy import Boolean, and_, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from app import audit, errors
@@ -42,6 +43,10 @@ log = logging.getLogger("daiban.ledger")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The last day (to its end) on which a month's ledger of each level is still provisional.
 DEADLINE_DAY = {"village": 7, "town": 10}
+# Ledgers built side by side by one run: while one reads the database another writes its
+# workbook (in a thread) or its file. Each read is a long read, and on PostgreSQL long
+# reads take turns for half the read pool (app/db.py), so more would only queue there.
+BUILDS_AT_ONCE = 4
 INSERT = text(
     "INSERT INTO ledgers (region_id, level, month, version, provisional, object_key, size, "
     "sha256, orders, built_at, frozen_at, reason, built_by) "
@@ -145,7 +150,8 @@ def _contents(
         scope = Principal(0, "dispatcher", region.town_id)
         filters = Filters(village_id=region.id)
         of_region = Order.village_id == region.id
-        rated = Rating.village_id == region.id
+        # through the town's index of ratings (ix_ratings_town): a village has none of its own
+        rated = and_(Rating.town_id == region.town_id, Rating.village_id == region.id)
     else:
         scope, filters = Principal(0, "dispatcher", region.id), Filters()
         of_region, rated = Order.town_id == region.id, Rating.town_id == region.id
@@ -301,30 +307,44 @@ async def build_missing(
     ctx: Context, month: date | None = None, *, built_by: int | None = None
 ) -> LedgerBuild:
     """Every village's and town's ledger of `month` (default: last month) that is missing
-    or still provisional: villages first, then the towns that compile them. A region that
-    fails is reported and does not stop the others; nothing of it is kept, so a later build
-    makes it whole."""
+    or still provisional: villages first, then the towns that compile them, BUILDS_AT_ONCE
+    at a time. A region that fails is reported and does not stop the others; nothing of it
+    is kept, so a later build makes it whole."""
     month = month or previous_month(ctx.today())
 
-    def open_regions(session: Session) -> list[tuple[int, str]]:
+    def open_regions(session: Session) -> list[tuple[int, str, str]]:
         frozen = select(Ledger.region_id).where(
             Ledger.month == month, Ledger.provisional.is_(False)
         )
         rows = session.execute(
-            select(Region.id, Region.name)
+            select(Region.id, Region.name, Region.level)
             .where(Region.level.in_(("village", "town")), Region.id.not_in(frozen))
-            .order_by(Region.level.desc(), Region.id)  # village before town
+            .order_by(Region.id)
         ).all()
-        return [(region_id, name) for region_id, name in rows]
+        return [(region_id, name, level) for region_id, name, level in rows]
 
     built, failed = 0, []
-    for region_id, name in await ctx.db.run_read(open_regions):
-        try:
-            built += await build_ledger(ctx, region_id, month, built_by=built_by)
-        except Exception as exc:
-            log.exception("ledger failed", extra={"region": region_id, "month": str(month)})
-            reason = f"{type(exc).__name__}: {exc}"[:300]
-            failed.append(LedgerFailure(region_id=region_id, region_name=name, reason=reason))
+    turns = asyncio.Semaphore(BUILDS_AT_ONCE)
+
+    async def build(region_id: int, name: str) -> None:
+        nonlocal built
+        async with turns:
+            try:
+                done = await build_ledger(ctx, region_id, month, built_by=built_by)
+            except Exception as exc:
+                log.exception("ledger failed", extra={"region": region_id, "month": str(month)})
+                reason = f"{type(exc).__name__}: {exc}"[:300]
+                failed.append(LedgerFailure(region_id=region_id, region_name=name, reason=reason))
+            else:
+                built += done  # (not `built += await …`: that reads `built` before the wait)
+
+    regions = await ctx.db.run_read(open_regions)
+    for level in ("village", "town"):
+        async with asyncio.TaskGroup() as group:
+            for region_id, name, of_level in regions:
+                if of_level == level:
+                    group.create_task(build(region_id, name))
+    failed.sort(key=lambda f: f.region_id)
     return LedgerBuild(month=f"{month:%Y-%m}", built=built, failed=failed)
 
 
