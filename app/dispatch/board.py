@@ -17,7 +17,7 @@ from app.kinds import DutyStatus, Post
 from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, VERSIONS, looked_up
 from app.orders.assignment import DUTY_NAMES, duty_status
 from app.orders.progress import progress_label
-from app.orders.states import ACTIVE, OPEN, RUNNING, STATUS_NAMES, OrderStatus
+from app.orders.states import ACTIVE, OPEN_ORDER, RUNNING, STATUS_NAMES, OrderStatus
 from app.regions.service import within
 from app.security.tokens import Principal
 from app.work_calendar import work_calendar
@@ -169,9 +169,7 @@ AT_DEPARTMENTS = (
 )
 AT_DEPARTMENTS_TOTAL = select(func.count()).where(*_TRACKED, ORDERS.c.status.in_(sorted(RUNNING)))
 _OPEN_OF_AGENT = (
-    select(func.count())
-    .where(ORDERS.c.agent_id == ACCOUNTS.c.id, ORDERS.c.status.in_(OPEN))
-    .scalar_subquery()
+    select(func.count()).where(ORDERS.c.agent_id == ACCOUNTS.c.id, OPEN_ORDER).scalar_subquery()
 )
 AGENTS = (
     select(

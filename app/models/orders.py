@@ -24,6 +24,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.clock import utcnow
 from app.models.base import Base, BigId, UTCDateTime
 
+# The open statuses (app/orders/states.py: OPEN, checked equal by the tests), as SQL.
+OPEN_PREDICATE = (
+    "status IN ('accepted', 'assigned', 'on_hold', 'reviewing', 'submitted', 'supplement_required')"
+)
+
 
 class Order(Base):
     __tablename__ = "orders"
@@ -56,6 +61,17 @@ class Order(Base):
             "first_completed_at",
             postgresql_where=text("first_completed_at IS NOT NULL"),
             sqlite_where=text("first_completed_at IS NOT NULL"),
+        ),
+        # An agent's open orders (the board's workload column): the statuses of OPEN
+        # (app/orders/states.py: OPEN_ORDER, which the statements carry inline, as SQLite
+        # uses a partial index only for a term that matches its predicate). A few in a
+        # hundred of all orders are open; ix_orders_agent_status reads every order of the
+        # agent to find them (PostgreSQL filters a list of statuses, not probes it).
+        Index(
+            "ix_orders_agent_open",
+            "agent_id",
+            postgresql_where=text(OPEN_PREDICATE),
+            sqlite_where=text(OPEN_PREDICATE),
         ),
         # The village's recent requests by item (本村常办), answered from the index alone.
         Index("ix_orders_village_recent", "village_id", "submitted_at", "item_id"),

@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from sqlalchemy import text
+
+from app.models.orders import OPEN_PREDICATE
+
 # The closed sets as types (the API's enums); each is checked against its table below.
 OrderStatus = Literal[
     "submitted",
@@ -139,6 +143,9 @@ ACTIVE = tuple(s for s in STATUS_NAMES if s not in FINAL)
 # Open: an agent still has work to do on it (or it waits for one). It may be re-assigned
 # or handed over, counts in an agent's workload, and an appointment for it still stands.
 OPEN = frozenset(ACTIVE) - DONE
+# Open, spelt as the predicate of the open orders' index (ix_orders_agent_open), so that
+# both databases read an agent's open orders through it.
+OPEN_ORDER = text(f"orders.{OPEN_PREDICATE}")
 # Accepted (受理) and not yet done: the clock runs (accepted) or a hold stopped it; it may
 # be overdue, or owe materials accepted as gaps (容缺受理).
 RUNNING = frozenset({"accepted", "on_hold"})
