@@ -4,14 +4,16 @@ table); then WeChat delivery throughput against the local server that answers li
 
     .venv/bin/python bench/jobs.py [--sizes 10000,1000000] [--due 1000] [--messages 2000]
         [--send-delay-ms 0] [--concurrency N] [--database-url postgresql+asyncpg://…]
-        [--delivery-only]
+        [--delivery-only] [--processes]
 
 In process on a SQLite file, through the same job functions the scheduler runs. Each order
 has two handled reminders and one for later, as a live system would; the due ones are
 督办 (overdue) reminders, each telling its agent and the town's two dispatchers and setting
 the next day's reminder. Delivery runs on SQLite, or on the PostgreSQL given (its schema
 emptied first), against the fake WeChat answering each send after --send-delay-ms, with
---concurrency messages in flight per worker (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY).
+--concurrency messages in flight per worker (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY), with
+its workers in this process or, with --processes, each in a process of its own as job
+workers run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -175,6 +178,7 @@ async def delivery_rate(
     delay: float = 0.0,
     concurrency: int | None = None,
     database_url: str | None = None,
+    processes: bool = False,
 ) -> tuple[float, dict[str, int]]:
     folder = Path(tempfile.mkdtemp(prefix="daiban-bench-delivery-"))
     if database_url:
@@ -228,14 +232,12 @@ async def delivery_rate(
                 notify(session, ctx, [ids[n % people]], message, f"bench:{n}", now)
 
         await ctx.db.run_write(queue)
-        started = time.perf_counter()
-
-        async def drain(worker: str) -> None:
-            while await delivery.deliver_due(ctx, worker, limit=50):
-                pass
-
-        await asyncio.gather(*(drain(f"w{i}") for i in range(workers)))
-        elapsed = time.perf_counter() - started
+        if processes:
+            elapsed = await _drain_in_processes(env, workers)
+        else:
+            started = time.perf_counter()
+            await asyncio.gather(*(_drain(ctx, f"w{i}") for i in range(workers)))
+            elapsed = time.perf_counter() - started
         statuses = await ctx.db.run_read(
             lambda s: dict(
                 s.execute(
@@ -249,7 +251,59 @@ async def delivery_rate(
         return messages / elapsed, statuses
 
 
+async def _drain(ctx: Context, worker: str) -> None:
+    while await delivery.deliver_due(ctx, worker, limit=50):
+        pass
+
+
+async def _drain_in_processes(env: dict[str, str], workers: int) -> float:
+    """Seconds for `workers` processes of their own (as job workers run) to send every
+    message: each starts, says it is ready, and drains when all are told to go."""
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--drain-as",
+            f"p{i}",
+            env={**os.environ, **env},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for i in range(workers)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        await child.stdout.readline()  # ready
+    started = time.perf_counter()
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        await child.stdin.drain()
+    for child in children:
+        assert child.stdout is not None
+        await child.stdout.readline()  # drained
+    elapsed = time.perf_counter() - started
+    for child in children:
+        if await child.wait():
+            raise SystemExit(f"a delivery process failed ({child.returncode})")
+    return elapsed
+
+
+async def drain_as(worker: str) -> None:
+    """A delivery process of `_drain_in_processes` (its settings from the environment)."""
+    ctx = Context.build(load_settings(dict(os.environ)))
+    await ctx.db.run_read(lambda s: s.scalar(select(func.count(Notification.id))))  # connect
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    await _drain(ctx, worker)
+    print("drained", flush=True)
+    await ctx.aclose()
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.drain_as:
+        await drain_as(args.drain_as)
+        return
     if args.delivery_only:
         await deliveries(args)
         return
@@ -275,10 +329,12 @@ async def deliveries(args: argparse.Namespace) -> None:
             delay=args.send_delay_ms / 1000,
             concurrency=args.concurrency,
             database_url=args.database_url,
+            processes=args.processes,
         )
+        how = "each in a process of its own" if args.processes else "in one process"
         print(
             f"\ndelivery on {where}, WeChat answering in {args.send_delay_ms:g} ms, {workers}"
-            f" worker(s) in one process: {rate:,.0f} messages/s {statuses}"
+            f" worker(s) {how}: {rate:,.0f} messages/s {statuses}"
         )
 
 
@@ -291,4 +347,8 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, help="DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY")
     parser.add_argument("--database-url", help="PostgreSQL to use (emptied first)")
     parser.add_argument("--delivery-only", action="store_true")
+    parser.add_argument(
+        "--processes", action="store_true", help="each delivery worker a process of its own"
+    )
+    parser.add_argument("--drain-as", help=argparse.SUPPRESS)  # a process of --processes
     asyncio.run(main(parser.parse_args()))
