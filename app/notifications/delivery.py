@@ -13,9 +13,10 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from app.models.tables import NOTIFICATIONS as N
 from app.wechat import WeChatError, WeChatNoAnswer
 
 log = logging.getLogger("daiban.delivery")
+T = TypeVar("T")
 LEASE = timedelta(minutes=5)
 UNSUBSCRIBED = 43101
 # WeChat's own "try again later": system busy, API rate limits.
@@ -173,9 +175,12 @@ async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = No
         return 0
     batch = limit or ctx.settings.scheduler.delivery_batch
     ids = await ctx.db.run_write(lambda s: claim(s, ctx, worker, batch))
-    # messages of the batch in flight at once (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY)
+    # messages of the batch in flight at once (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY): a
+    # message holds its place from its begin to its outcome's commit, so no more than these
+    # are ever begun and not settled (what a SIGKILL can leave uncertain)
     gate = asyncio.Semaphore(ctx.settings.scheduler.delivery_concurrency)
     begun: set[int] = set()
+    write = _Together(ctx)
 
     async def one(notification_id: int) -> None:
         def begin(session: Session) -> Outgoing | None:
@@ -185,9 +190,9 @@ async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = No
             if ctx.stopping:
                 return
             begun.add(notification_id)
-            outgoing = await ctx.db.run_write(begin)
+            outgoing = await write(begin)
             if outgoing is not None:
-                await _send(ctx, worker, outgoing)
+                await _send(ctx, worker, outgoing, write)
 
     await asyncio.gather(*(one(i) for i in ids))
     handed_back = [i for i in ids if i not in begun]
@@ -199,27 +204,92 @@ async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = No
     return len(ids) - len(handed_back)
 
 
-async def _send(ctx: Context, worker: str, out: Outgoing) -> None:
+class _Together:
+    """The writes of one batch's messages (each begin, each outcome) that arrive while one
+    is being committed wait and go together in the next transaction: under load a batch
+    commits a few transactions instead of two per message (on PostgreSQL each is a BEGIN, a
+    COMMIT and a trip through the async bridge). Each caller gets its own unit's result
+    once that transaction has committed, exactly as from `run_write`; if the transaction
+    fails, each unit of it is run again alone, so one unit's error is its own."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._committing = False
+
+    async def __call__(self, work: Callable[[Session], T]) -> T:
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, done))
+        if not self._committing:
+            self._committing = True
+            asyncio.get_running_loop().create_task(self._commit())
+        return await done
+
+    async def _commit(self) -> None:
+        units: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+
+        def all_of(session: Session) -> list[Any]:
+            return [work(session) for work, _ in units]
+
+        try:
+            while self._waiting:
+                units, self._waiting = self._waiting, []
+                try:
+                    results = await self._ctx.db.run_write(all_of)
+                except Exception:
+                    for work, done in units:  # one by one: each its own outcome
+                        try:
+                            result = await self._ctx.db.run_write(work)
+                        except Exception as exc:
+                            _resolve(done, exc=exc)
+                        else:
+                            _resolve(done, result)
+                else:
+                    for (_, done), result in zip(units, results, strict=True):
+                        _resolve(done, result)
+        finally:
+            self._committing = False
+            # (cancelled midway: nothing is left waiting forever)
+            for _, done in [*units, *self._waiting]:
+                _resolve(done, exc=asyncio.CancelledError())
+            self._waiting = []
+
+
+def _resolve(
+    done: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None
+) -> None:
+    if done.done():
+        return
+    if exc is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(result)
+
+
+Write = Callable[[Callable[[Session], Any]], Awaitable[Any]]
+
+
+async def _send(ctx: Context, worker: str, out: Outgoing, write: Write) -> None:
     page = ctx.settings.wechat.order_page + (f"?id={out.order_id}" if out.order_id else "")
     state = ctx.settings.wechat.miniprogram_state
     dev = ctx.settings.wechat.mode == "dev"
     try:
         await ctx.wechat.send_subscription(out.openid, out.template_id, page, out.fields, state)
     except WeChatNoAnswer:
-        await _settle(ctx, worker, out, "uncertain", "微信无应答,可能已送达,不再重发")
+        await _settle(ctx, worker, out, "uncertain", "微信无应答,可能已送达,不再重发", write=write)
     except WeChatError as exc:
         if exc.errcode == UNSUBSCRIBED:  # final: the person has no subscription left
-            await _settle(
-                ctx, worker, out, "unsubscribed", f"{exc.errcode} {exc.errmsg}", zero=True
-            )
+            error = f"{exc.errcode} {exc.errmsg}"
+            await _settle(ctx, worker, out, "unsubscribed", error, zero=True, write=write)
         elif exc.errcode in TRANSIENT_CODES:
-            await _retry(ctx, worker, out, f"{exc.errcode} {exc.errmsg}")
+            await _retry(ctx, worker, out, f"{exc.errcode} {exc.errmsg}", write)
         else:
-            await _settle(ctx, worker, out, "failed", f"{exc.errcode} {exc.errmsg}", refund=True)
+            error = f"{exc.errcode} {exc.errmsg}"
+            await _settle(ctx, worker, out, "failed", error, refund=True, write=write)
     except (errors.WeChatUnavailable, errors.WeChatFailed) as exc:
-        await _retry(ctx, worker, out, exc.code)
+        await _retry(ctx, worker, out, exc.code, write)
     else:
-        await _settle(ctx, worker, out, "logged" if dev else "sent", None)
+        await _settle(ctx, worker, out, "logged" if dev else "sent", None, write=write)
 
 
 async def _settle(
@@ -231,6 +301,7 @@ async def _settle(
     *,
     refund: bool = False,
     zero: bool = False,
+    write: Write,
 ) -> None:
     def work(session: Session) -> None:
         now = ctx.now()
@@ -258,15 +329,16 @@ async def _settle(
                 .values(credits=0, updated_at=now)
             )
 
-    await ctx.db.run_write(work)
+    await write(work)
 
 
-async def _retry(ctx: Context, worker: str, out: Outgoing, error: str) -> None:
+async def _retry(ctx: Context, worker: str, out: Outgoing, error: str, write: Write) -> None:
     """WeChat said no for now (or could not be reached): the subscription is given back and
     the message waits, longer each time, up to the attempts allowed."""
     attempts = out.attempts + 1
     if attempts >= ctx.settings.scheduler.delivery_max_attempts:
-        await _settle(ctx, worker, out, "failed", f"多次重试失败: {error}", refund=True)
+        error = f"多次重试失败: {error}"
+        await _settle(ctx, worker, out, "failed", error, refund=True, write=write)
         return
 
     def work(session: Session) -> None:
@@ -286,7 +358,7 @@ async def _retry(ctx: Context, worker: str, out: Outgoing, error: str) -> None:
         )
 
     log.info("wechat send will be retried", extra={"notification": out.id, "error": error})
-    await ctx.db.run_write(work)
+    await write(work)
 
 
 def backoff(attempts: int) -> timedelta:

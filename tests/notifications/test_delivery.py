@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from app.asgi import create_app
@@ -263,6 +263,31 @@ async def _many(ctx: Context, total: int, people: int) -> None:
 
 def _numbers(wechat: FakeWeChat) -> Counter[str]:
     return Counter(m["data"]["character_string1"]["value"] for m in wechat.delivered)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite's writer thread groups commits itself")
+async def test_a_batchs_begins_and_outcomes_are_committed_together(live, wechat):
+    """The messages in flight begin in a few transactions and their outcomes are recorded
+    in a few more, not two transactions a message: each is a BEGIN, a COMMIT and a trip
+    through the async bridge on PostgreSQL. Each message still begins in a commit before
+    it is sent (the tests of killed workers above and below check what that guarantees)."""
+    await _many(live, 40, 4)
+    wechat.send_delay = 0.05
+    commits: list[object] = []
+
+    def counted(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(Engine, "commit", counted)
+    try:
+        assert await delivery.deliver_due(live, "w1", limit=40) == 40
+    finally:
+        event.remove(Engine, "commit", counted)
+    assert Counter(r.wechat_status for r in await rows(live)) == {"sent": 40}
+    assert set(_numbers(wechat).values()) == {1}
+    # the claim, then fewer than one a message for the begins and the outcomes together
+    # (one by one: 81; 15 here, on a busy machine)
+    assert len(commits) < 40, len(commits)
 
 
 async def test_two_workers_deliver_a_thousand_messages_none_twice_none_lost(
