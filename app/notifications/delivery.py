@@ -180,7 +180,7 @@ async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = No
     # are ever begun and not settled (what a SIGKILL can leave uncertain)
     gate = asyncio.Semaphore(ctx.settings.scheduler.delivery_concurrency)
     begun: set[int] = set()
-    write = _Together(ctx)
+    write = _Together(ctx)  # the outcomes
 
     async def one(notification_id: int) -> None:
         def begin(session: Session) -> Outgoing | None:
@@ -190,7 +190,9 @@ async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = No
             if ctx.stopping:
                 return
             begun.add(notification_id)
-            outgoing = await write(begin)
+            # Alone: a begin spends the person's credit, and begins committed together by
+            # two workers would lock shared credit rows in either order (deadlocks).
+            outgoing = await ctx.db.run_write(begin)
             if outgoing is not None:
                 await _send(ctx, worker, outgoing, write)
 
@@ -205,12 +207,12 @@ async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = No
 
 
 class _Together:
-    """The writes of one batch's messages (each begin, each outcome) that arrive while one
-    is being committed wait and go together in the next transaction: under load a batch
-    commits a few transactions instead of two per message (on PostgreSQL each is a BEGIN, a
-    COMMIT and a trip through the async bridge). Each caller gets its own unit's result
-    once that transaction has committed, exactly as from `run_write`; if the transaction
-    fails, each unit of it is run again alone, so one unit's error is its own."""
+    """The outcomes of one batch's messages that arrive while one is being committed wait
+    and go together in the next transaction: under load a batch commits a few
+    transactions for its outcomes instead of one per message (on PostgreSQL each is a
+    BEGIN, a COMMIT and a trip through the async bridge). Each caller returns once its own
+    unit has committed, exactly as from `run_write`; if the transaction fails, each unit of
+    it is run again alone, so one unit's error is its own."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx

@@ -266,11 +266,11 @@ def _numbers(wechat: FakeWeChat) -> Counter[str]:
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite's writer thread groups commits itself")
-async def test_a_batchs_begins_and_outcomes_are_committed_together(live, wechat):
-    """The messages in flight begin in a few transactions and their outcomes are recorded
-    in a few more, not two transactions a message: each is a BEGIN, a COMMIT and a trip
-    through the async bridge on PostgreSQL. Each message still begins in a commit before
-    it is sent (the tests of killed workers above and below check what that guarantees)."""
+async def test_a_batchs_outcomes_are_committed_together(live, wechat):
+    """The outcomes of the messages in flight are recorded in a few transactions, not one
+    a message: each is a BEGIN, a COMMIT and a trip through the async bridge on
+    PostgreSQL. Each message still begins in a commit of its own before it is sent (the
+    tests of killed workers below check what that guarantees)."""
     await _many(live, 40, 4)
     wechat.send_delay = 0.05
     commits: list[object] = []
@@ -285,9 +285,8 @@ async def test_a_batchs_begins_and_outcomes_are_committed_together(live, wechat)
         event.remove(Engine, "commit", counted)
     assert Counter(r.wechat_status for r in await rows(live)) == {"sent": 40}
     assert set(_numbers(wechat).values()) == {1}
-    # the claim, then fewer than one a message for the begins and the outcomes together
-    # (one by one: 81; 15 here, on a busy machine)
-    assert len(commits) < 40, len(commits)
+    # the claim, the 40 begins, and a few for the outcomes (one by one: 81)
+    assert len(commits) <= 60, len(commits)
 
 
 async def test_two_workers_deliver_a_thousand_messages_none_twice_none_lost(
