@@ -163,7 +163,7 @@ def first_round_between(column: str, low: datetime, high: datetime) -> Any:
 # The timeline's events the figures count, spelt with their values inline as the predicate
 # of their index (ix_order_events_figures), so that both databases read them through it:
 # SQLite uses a partial index only for a term that matches its predicate.
-FIGURE_EVENTS = text("order_events.action IN ('reject', 'progress', 'dispute')")
+FIGURE_EVENTS = text("order_events.action IN ('progress', 'dispute')")
 
 
 def first_round_of(order: Any) -> Any:
@@ -229,23 +229,30 @@ def figures(
             o.green_channel,
         ).where(*where, first_round_between("completed_at", low, high))
     ).all()
-    events_in_period = session.execute(
-        select(OrderEvent.action, func.count())
+    # 不予受理 is final and ends the order at the moment of its one reject event
+    # (app/orders/moves.py), so the period's refusals are the orders that ended so: read
+    # through the scope's status index, where the timeline's reject events would be the
+    # whole database's (2 of a district's year's 5.3 s at 20,000,000 orders).
+    rejected = session.scalar(
+        select(func.count())
+        .select_from(ORDERS)
+        .where(*where, o.status == "rejected", o.ended_at >= low, o.ended_at < high)
+    )
+    steps = session.scalar(
+        select(func.count())
+        .select_from(OrderEvent)
         .join(Order, Order.id == OrderEvent.order_id)
         .where(
             *scope_conditions(session, principal, filters, ORDERS),
             FIGURE_EVENTS,
-            OrderEvent.action.in_(("reject", "progress")),
+            OrderEvent.action == "progress",
             OrderEvent.at >= low,
             OrderEvent.at < high,
         )
-        .group_by(OrderEvent.action)
     )
-    counts = {action: int(n) for action, n in events_in_period}
     disputes = _disputes(session, principal, filters, low, high)
     # Each order disputed in the period once, by the agent of its latest dispute in it.
     disputed = {order_id: data.get("agentId") for order_id, data in disputes}
-    rejected, steps = counts.get("reject", 0), counts.get("progress", 0)
     # The cohort again as a subquery, not its ids as values: a district's year holds more
     # accepted orders than a statement may carry parameters (32,767 in PostgreSQL's
     # protocol), which answered 500 (tests/ledger/test_ledger.py).

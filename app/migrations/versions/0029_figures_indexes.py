@@ -1,6 +1,5 @@
 """The figures' indexes: a district's orders by status and by when they were received,
-accepted and completed, and the timeline's events the figures count (reject, progress,
-dispute)
+accepted and completed, and the timeline's events the figures count (progress, dispute)
 
 Revision ID: 0029
 Revises: 0028
@@ -18,7 +17,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FIRST_COMPLETED = sa.text("first_completed_at IS NOT NULL")
-FIGURE_EVENTS = sa.text("action IN ('reject', 'progress', 'dispute')")
+FIGURE_EVENTS = sa.text("action IN ('progress', 'dispute')")
 
 
 def upgrade() -> None:
