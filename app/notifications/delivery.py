@@ -218,13 +218,14 @@ class _Together:
         self._ctx = ctx
         self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
         self._committing = False
+        self._task: asyncio.Task[None] | None = None  # held: the loop keeps only a weak one
 
     async def __call__(self, work: Callable[[Session], T]) -> T:
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append((work, done))
         if not self._committing:
             self._committing = True
-            asyncio.get_running_loop().create_task(self._commit())
+            self._task = asyncio.get_running_loop().create_task(self._commit())
         return await done
 
     async def _commit(self) -> None:
