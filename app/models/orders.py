@@ -50,7 +50,7 @@ class Order(Base):
         # The district's figures (app/ledger/figures.py) by what happened in the period:
         # received, accepted, completed (a disputed order's first completion), and those
         # in progress now. Without them a district's figures read every order of the
-        # database; a town's read its own orders by ix_orders_town….
+        # database; a town's read its own orders through the ix_orders_town indexes.
         Index("ix_orders_district_status", "district_id", "status"),
         Index("ix_orders_district_submitted", "district_id", "submitted_at"),
         Index("ix_orders_district_accepted", "district_id", "accepted_at"),
