@@ -37,9 +37,9 @@ async def test_long_reads_leave_half_the_read_pool_to_short_reads(
 ) -> None:
     db = Database(make_settings(tmp_path / "v", database_url, **SMALL_POOLS))
     try:
-        first = asyncio.create_task(db.run_long_read(_sleep(2.5)))
+        first = asyncio.create_task(db.run_long_read(_sleep(3.0)))
         await asyncio.sleep(0.3)
-        second = asyncio.create_task(db.run_long_read(_sleep(2.5)))
+        second = asyncio.create_task(db.run_long_read(_sleep(3.0)))
         await asyncio.sleep(0.1)
         # the read pool's other connection is free for a short read at once
         started = time.monotonic()
@@ -67,8 +67,8 @@ async def test_long_reads_on_a_replica_share_its_whole_pool(
         )
         try:
             started = time.monotonic()
-            await asyncio.gather(*(db.run_long_read(_sleep(0.5), may_lag=True) for _ in range(2)))
-            assert time.monotonic() - started < 0.9  # side by side, not one after the other
+            await asyncio.gather(*(db.run_long_read(_sleep(1.0), may_lag=True) for _ in range(2)))
+            assert time.monotonic() - started < 1.8  # side by side, not one after the other
         finally:
             await db.dispose()
 
@@ -86,7 +86,7 @@ async def test_a_request_that_waits_too_long_for_a_connection_answers_503(
         accounts = await ctx.db.run_write(lambda s: s.scalar(select(func.count(Account.id))))
 
         # the one write connection held: a login (which writes) waits, then gives up
-        held = asyncio.create_task(ctx.db.run_write(_sleep(2.0)))
+        held = asyncio.create_task(ctx.db.run_write(_sleep(3.0)))
         await asyncio.sleep(0.2)
         response = await client.post("/mp/v1/auth/login", json={"code": "dev:newcomer"})
         assert response.status_code == 503, response.text
@@ -101,7 +101,7 @@ async def test_a_request_that_waits_too_long_for_a_connection_answers_503(
 
         # the one read connection held (a long read's turn is the whole pool of one): a
         # read waits, then gives up, and is served once the connection is back
-        held = asyncio.create_task(ctx.db.run_long_read(_sleep(2.0)))
+        held = asyncio.create_task(ctx.db.run_long_read(_sleep(3.0)))
         await asyncio.sleep(0.2)
         response = await client.get("/mp/v1/catalogue/items")
         assert response.status_code == 503, response.text
