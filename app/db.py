@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +15,12 @@ from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app import errors
@@ -167,8 +172,7 @@ class Database:
         """
         if self.is_sqlite:
             return await self._writer.run(work)
-        async with self._busy("write"), self._sessions() as session, session.begin():
-            return await session.run_sync(work)
+        return await self._run(self._sessions, "write", work)
 
     async def run_read(self, work: Callable[[Session], T]) -> T:
         """Run `work`, a short read (a few indexed statements), in one read transaction.
@@ -193,8 +197,7 @@ class Database:
                 self._read_connection = None  # start afresh with a new connection next time
                 connection.close()
                 raise
-        async with self._busy("read"), self._read_sessions() as session, session.begin():
-            return await session.run_sync(work)
+        return await self._run(self._read_sessions, "read", work)
 
     async def run_long_read(self, work: Callable[[Session], T], *, may_lag: bool = False) -> T:
         """Run `work`, a read that may take long (exports, reports), in one read
@@ -212,10 +215,9 @@ class Database:
         short reads. A replica's pool serves long reads alone, so they share all of it.
         A read that waits past DAIBAN_DATABASE_WAIT_SECONDS, for its turn or for a
         connection, raises `errors.DatabaseBusy` (503)."""
-        if self.is_sqlite or (may_lag and self._replica_engine is not None):
-            sessions = self._replica_sessions if may_lag else self._read_sessions
-            async with self._busy("long read"), sessions() as session, session.begin():
-                return await session.run_sync(work)
+        sessions = self._replica_sessions if may_lag else self._read_sessions
+        if self.is_sqlite or sessions is not self._read_sessions:
+            return await self._run(sessions, "long read", work)
         try:
             async with asyncio.timeout(self._wait_seconds):
                 await self._long_read_turns.acquire()
@@ -223,18 +225,20 @@ class Database:
             log.warning("a long read waited too long for its turn")
             raise errors.DatabaseBusy() from None
         try:
-            async with self._busy("long read"), self._read_sessions() as s, s.begin():
-                return await s.run_sync(work)
+            return await self._run(sessions, "long read", work)
         finally:
             self._long_read_turns.release()
 
-    @asynccontextmanager
-    async def _busy(self, what: str) -> AsyncIterator[None]:
-        """A pool's wait for a connection past DAIBAN_DATABASE_WAIT_SECONDS (every one in
-        use all that time) becomes `errors.DatabaseBusy`: the request answers 503 and the
-        client tries again, where SQLAlchemy's TimeoutError would be a 500."""
+    async def _run(
+        self, sessions: async_sessionmaker[AsyncSession], what: str, work: Callable[[Session], T]
+    ) -> T:
+        """`work` in one transaction of a session of `sessions`. A wait for a connection
+        past DAIBAN_DATABASE_WAIT_SECONDS (every one of the pool in use all that time)
+        becomes `errors.DatabaseBusy`: the request answers 503 and the client tries again,
+        where SQLAlchemy's TimeoutError would be a 500."""
         try:
-            yield
+            async with sessions() as session, session.begin():
+                return await session.run_sync(work)
         except PoolTimeout:
             log.warning("a %s waited too long for a database connection", what)
             raise errors.DatabaseBusy() from None
