@@ -243,14 +243,14 @@ def figures(
         .select_from(OrderEvent)
         .join(Order, Order.id == OrderEvent.order_id)
         .where(
-            *scope_conditions(session, principal, filters, ORDERS),
+            *where,
             FIGURE_EVENTS,
             OrderEvent.action == "progress",
             OrderEvent.at >= low,
             OrderEvent.at < high,
         )
     )
-    disputes = _disputes(session, principal, filters, low, high)
+    disputes = _disputes(session, where, low, high)
     # Each order disputed in the period once, by the agent of its latest dispute in it.
     disputed = {order_id: data.get("agentId") for order_id, data in disputes}
     # The cohort again as a subquery, not its ids as values: a district's year holds more
@@ -359,15 +359,16 @@ def _ratings(
 
 
 def _disputes(
-    session: Session, principal: Principal, filters: Filters, low: datetime, high: datetime
+    session: Session, where: list[Any], low: datetime, high: datetime
 ) -> list[tuple[int, dict[str, Any]]]:
-    """The disputes (提出异议) made in the period, oldest first: the order and the event's
-    data (`round`, the `agentId` whose hand-back was disputed)."""
+    """The disputes (提出异议) made in the period on the orders `where` picks (the scope's
+    `scope_conditions`), oldest first: the order and the event's data (`round`, the
+    `agentId` whose hand-back was disputed)."""
     rows = session.execute(
         select(OrderEvent.order_id, OrderEvent.data)
         .join(Order, Order.id == OrderEvent.order_id)
         .where(
-            *scope_conditions(session, principal, filters, ORDERS),
+            *where,
             FIGURE_EVENTS,
             OrderEvent.action == "dispute",
             OrderEvent.at >= low,
