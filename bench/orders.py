@@ -44,7 +44,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _postgres
-from _load import Result, hammer, request_bytes
+from _load import Result, hammer, median, request_bytes
 from _service import login, service
 
 ITEM = "RS-0001"
@@ -347,10 +347,6 @@ def measure(
     if args.database_url:
         print(f"  PostgreSQL's sessions during submissions: {_postgres.describe_waits(waits)}")
     return rounds
-
-
-def median(results: list[Result]) -> Result:
-    return sorted(results, key=lambda r: r.rate)[len(results) // 2]
 
 
 def main() -> None:

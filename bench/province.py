@@ -77,7 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.append(str(Path(__file__).resolve().parent))
 import _postgres
 import _province
-from _load import Result, hammer, request_bytes
+from _load import Result, hammer, median, request_bytes
 from _service import login, service
 
 from app.context import Context
@@ -89,11 +89,6 @@ from jobs import due_reminders, tasks
 ROOT = Path(__file__).resolve().parent.parent
 TICK_MOST = tasks.MAX_BATCHES * due_reminders.BATCH  # what one tick handles at most
 IN_PROCESS_RUNS = 3
-
-
-def median(results: list[Result]) -> Result:
-    """The median round (bench/orders.py's)."""
-    return sorted(results, key=lambda r: r.rate)[len(results) // 2]
 
 
 def say(line: str) -> None:
