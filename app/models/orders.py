@@ -34,6 +34,12 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("resident_id", "idempotency_key"),
+        # The submission finds an earlier order by its Idempotency-Key through this index
+        # (app/orders/submission.py), with the resident beside the key so that the order's
+        # id comes from the index alone. The constraint's own index shares its first column
+        # with ix_orders_resident, which PostgreSQL chose whenever its statistics expected
+        # the resident to have few orders, and then read every order of theirs for the key.
+        Index("ix_orders_idempotency", "idempotency_key", "resident_id"),
         # Every list is newest first with a keyset on id: each filter has an index ending in
         # id, so a page is one range scan whatever the table's size.
         # Staff lists put flagged orders (green channel, visits) first: those indexes carry
