@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -154,12 +154,8 @@ class Database:
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         # PostgreSQL with DAIBAN_DATABASE_REPLICA_URL: the reads that may lag behind
         self._replica_engine: AsyncEngine | None = None
-        self._replica_sessions = self._read_sessions
         if settings.database.replica_url:
             self._replica_engine = _postgres_read_engine(settings, settings.database.replica_url)
-            self._replica_sessions = async_sessionmaker(
-                self._replica_engine, expire_on_commit=False
-            )
 
     async def run_write(self, work: Callable[[Session], T]) -> T:
         """Run `work` (plain, synchronous code) in one write transaction: committed when it
@@ -172,7 +168,7 @@ class Database:
         """
         if self.is_sqlite:
             return await self._writer.run(work)
-        return await self._run(self._sessions, "write", work)
+        return await self._run("write", _in_session(self._sessions, work))
 
     async def run_read(self, work: Callable[[Session], T]) -> T:
         """Run `work`, a short read (a few indexed statements), in one read transaction.
@@ -197,7 +193,7 @@ class Database:
                 self._read_connection = None  # start afresh with a new connection next time
                 connection.close()
                 raise
-        return await self._run(self._read_sessions, "read", work)
+        return await self._run("read", _on_connection(self._read_engine, work))
 
     async def run_long_read(self, work: Callable[[Session], T], *, may_lag: bool = False) -> T:
         """Run `work`, a read that may take long (exports, reports), in one read
@@ -215,9 +211,10 @@ class Database:
         short reads. A replica's pool serves long reads alone, so they share all of it.
         A read that waits past DAIBAN_DATABASE_WAIT_SECONDS, for its turn or for a
         connection, raises `errors.DatabaseBusy` (503)."""
-        sessions = self._replica_sessions if may_lag else self._read_sessions
-        if self.is_sqlite or sessions is not self._read_sessions:
-            return await self._run(sessions, "long read", work)
+        if self.is_sqlite:
+            return await self._run("long read", _in_session(self._read_sessions, work))
+        if may_lag and self._replica_engine is not None:
+            return await self._run("long read", _on_connection(self._replica_engine, work))
         try:
             async with asyncio.timeout(self._wait_seconds):
                 await self._long_read_turns.acquire()
@@ -225,20 +222,17 @@ class Database:
             log.warning("a long read waited too long for its turn")
             raise errors.DatabaseBusy() from None
         try:
-            return await self._run(sessions, "long read", work)
+            return await self._run("long read", _on_connection(self._read_engine, work))
         finally:
             self._long_read_turns.release()
 
-    async def _run(
-        self, sessions: async_sessionmaker[AsyncSession], what: str, work: Callable[[Session], T]
-    ) -> T:
-        """`work` in one transaction of a session of `sessions`. A wait for a connection
-        past DAIBAN_DATABASE_WAIT_SECONDS (every one of the pool in use all that time)
-        becomes `errors.DatabaseBusy`: the request answers 503 and the client tries again,
-        where SQLAlchemy's TimeoutError would be a 500."""
+    async def _run(self, what: str, unit: Coroutine[Any, Any, T]) -> T:
+        """Await `unit`, one unit of work on a pool. A wait for a connection past
+        DAIBAN_DATABASE_WAIT_SECONDS (every one of the pool in use all that time) becomes
+        `errors.DatabaseBusy`: the request answers 503 and the client tries again, where
+        SQLAlchemy's TimeoutError would be a 500."""
         try:
-            async with sessions() as session, session.begin():
-                return await session.run_sync(work)
+            return await unit
         except PoolTimeout:
             log.warning("a %s waited too long for a database connection", what)
             raise errors.DatabaseBusy() from None
@@ -295,6 +289,25 @@ class Database:
                 self._read_connection.close()
             self._sync_writer.dispose()
             self._sync_reader.dispose()
+
+
+async def _in_session(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[Session], T]
+) -> T:
+    """`work` in one transaction of a session of `sessions`: committed when it returns."""
+    async with sessions() as session, session.begin():
+        return await session.run_sync(work)
+
+
+async def _on_connection(engine: AsyncEngine, work: Callable[[Session], T]) -> T:
+    """PostgreSQL's reads: `work` on a connection of a read pool (autocommit, read only:
+    `_postgres_read_engine`), through a plain `Session` bound to it. There is nothing to
+    commit: an `AsyncSession` and its transaction would be bookkeeping around statements
+    that each commit alone, 35-50 µs of the service's CPU a read (docs/benchmarks.md)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: work(Session(bind=sync, expire_on_commit=False))
+        )
 
 
 def _postgres_read_engine(settings: Settings, url: str) -> AsyncEngine:
