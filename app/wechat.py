@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 from datetime import datetime, timedelta
@@ -69,12 +70,29 @@ def login_error(exc: WeChatError) -> errors.DomainError:
     return errors.WeChatFailed(errcode=exc.errcode)
 
 
+# LiveWeChat's HTTP clients (see its __init__)
+CLIENTS = 4
+
+
 class LiveWeChat:
     """Talks to the WeChat API host (a setting, so tests point it at a local server)."""
 
     def __init__(self, settings: WeChatSettings, http: httpx.AsyncClient | None = None) -> None:
         self._settings = settings
-        self._http = http or httpx.AsyncClient(
+        # Calls are spread over a few clients, each with a pool of its own. httpcore's pool
+        # looks at every one of its connections whenever a request starts or ends (is it
+        # idle, has the server closed it: a system call each). With the delivery job's 32
+        # messages in flight on one pool of as many connections, that look took a third of
+        # the job worker's CPU; spread over 4 pools, a ninth (docs/benchmarks.md).
+        self._clients = [http] if http else [self._client(settings) for _ in range(CLIENTS)]
+        self._turn = itertools.cycle(self._clients)
+        self._token: str | None = None
+        self._token_expires_at: datetime = datetime.min.replace(tzinfo=utcnow().tzinfo)
+        self._token_lock = asyncio.Lock()
+
+    @staticmethod
+    def _client(settings: WeChatSettings) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             base_url=settings.base_url,
             timeout=settings.timeout_seconds,
             # Small JSON requests: without TCP_NODELAY the body waits behind the headers
@@ -83,12 +101,10 @@ class LiveWeChat:
                 socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
             ),
         )
-        self._token: str | None = None
-        self._token_expires_at: datetime = datetime.min.replace(tzinfo=utcnow().tzinfo)
-        self._token_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     async def _call(
         self, method: str, path: str, *, once: bool = False, **kwargs: Any
@@ -96,7 +112,7 @@ class LiveWeChat:
         """`once`: the call must not be repeated blindly (a message): when the request may
         have reached WeChat but no answer came, raise WeChatNoAnswer instead."""
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await next(self._turn).request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             log.warning("wechat unreachable", extra={"path": path})
             raise errors.WeChatUnavailable() from None
