@@ -10,6 +10,7 @@ idempotency key, so "never twice" needs exactly this; the inbox copy is there ei
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Update, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -96,6 +97,20 @@ REFUND = (
     .values(credits=CREDITS.c.credits + 1, updated_at=bindparam("now"))
 )
 MINE = and_(N.c.id == bindparam("nid"), N.c.claimed_by == bindparam("worker"))
+# The message to begin, with its recipient's openid, while this worker's claim holds.
+CLAIMED = (
+    select(N, ACCOUNTS.c.openid)
+    .join(ACCOUNTS, ACCOUNTS.c.id == N.c.recipient_id)
+    .where(MINE, N.c.wechat_status == "sending")
+)
+ZERO = (
+    update(CREDITS)
+    .where(
+        CREDITS.c.account_id == bindparam("account"),
+        CREDITS.c.template_id == bindparam("template"),
+    )
+    .values(credits=0, updated_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -123,11 +138,11 @@ def start(session: Session, ctx: Context, worker: str, notification_id: int) -> 
     """Spend the person's subscription and mark the send as begun; None when there is
     nothing to send (no openid, no credit left, or the claim was lost)."""
     now = ctx.now()
-    row = session.execute(
-        select(N, ACCOUNTS.c.openid)
-        .join(ACCOUNTS, ACCOUNTS.c.id == N.c.recipient_id)
-        .where(N.c.id == notification_id, N.c.claimed_by == worker, N.c.wechat_status == "sending")
-    ).one_or_none()
+    # Built once and run on the transaction's connection, as every statement a message
+    # takes: building a statement (its cache key) and the ORM session's execute cost more
+    # than PostgreSQL takes to run it, once per message (bench/jobs.py).
+    conn = session.connection()
+    row = conn.execute(CLAIMED, {"nid": notification_id, "worker": worker}).one_or_none()
     if row is None:
         return None
     template = next((t for t in ctx.templates().values() if t.id == row.template_id), None)
@@ -154,17 +169,26 @@ def start(session: Session, ctx: Context, worker: str, notification_id: int) -> 
 
 
 def _spent(session: Session, account: int, template: str, now: datetime) -> bool:
-    result = session.execute(SPEND, {"account": account, "template": template, "now": now})
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    params = {"account": account, "template": template, "now": now}
+    return session.connection().execute(SPEND, params).rowcount == 1
 
 
 def _finish(
     session: Session, notification_id: int, worker: str, *, keep: bool = False, **values: Any
 ) -> None:
-    statement = update(N).where(MINE).values(**values)
+    params = {f"new_{name}": value for name, value in values.items()}
+    params |= {"nid": notification_id, "worker": worker}
+    session.connection().execute(_finishing(tuple(values), keep), params)
+
+
+@functools.cache
+def _finishing(names: tuple[str, ...], keep: bool) -> Update:
+    """The update of a claimed message that sets `names` (each from the parameter `new_`
+    + its name) and, unless `keep`, ends the claim: one statement per set of names."""
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
     if not keep:
-        statement = statement.values(claimed_by=None)
-    session.execute(statement, {"nid": notification_id, "worker": worker})
+        values["claimed_by"] = None
+    return update(N).where(MINE).values(values)
 
 
 async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = None) -> int:
@@ -321,16 +345,9 @@ async def _settle(
         )
         key = {"account": out.recipient_id, "template": out.template_id, "now": now}
         if refund:
-            session.execute(REFUND, key)
+            session.connection().execute(REFUND, key)
         if zero:
-            session.execute(
-                update(CREDITS)
-                .where(
-                    CREDITS.c.account_id == out.recipient_id,
-                    CREDITS.c.template_id == out.template_id,
-                )
-                .values(credits=0, updated_at=now)
-            )
+            session.connection().execute(ZERO, key)
 
     await write(work)
 
