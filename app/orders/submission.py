@@ -65,8 +65,8 @@ SIGNED_ON_PHONE = frozenset({"entrustment"})
 # resident is compared through coalesce (never NULL there), which no index led by the
 # resident can serve: a bare comparison let PostgreSQL choose ix_orders_resident when its
 # statistics expected the resident to have few orders, and read every order of the
-# resident to find the key (the resident of bench/orders.py had thousands: 2.8 ms of
-# PostgreSQL's CPU a submission, 1.3 without; tests/orders/test_query_plans.py).
+# resident to find the key (the resident of bench/orders.py had thousands: 2.5-2.9 ms of
+# PostgreSQL's CPU a submission, 1.7-1.8 without; tests/orders/test_query_plans.py).
 _SAME_KEY = (
     ORDERS.c.idempotency_key == bindparam("key"),
     func.coalesce(ORDERS.c.resident_id, 0) == bindparam("account"),

@@ -1,4 +1,4 @@
-"""orders: an index of the Idempotency-Key alone, through which the submission finds an
+"""orders: an index led by the Idempotency-Key, through which the submission finds an
 earlier order by its key whatever the statistics say
 
 Revision ID: 0031
