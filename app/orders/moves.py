@@ -466,7 +466,7 @@ def _transfer(a: Attempt) -> Change:
 def system_assign(session: Session, ctx: Context, order_id: int, agent: Any, note: str) -> None:
     """The table's ("submitted", "assign") made by the system for an order already written
     (a transfer's dispatch at its new station): `agent` (id, name) gets it."""
-    order: OrderRow = session.connection().execute(ORDER_BY_ID, {"id": order_id}).one()
+    order: OrderRow = ORDER_BY_ID.one(session.connection(), {"id": order_id})
     version = guide_version(session, ctx, order.item_version_id)
     move = _allowed(order.status, "assign", "system")
     now = ctx.now()

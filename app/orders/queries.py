@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, bindparam, case, select
+from sqlalchemy import Row, Select, bindparam, case, literal_column, select
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -44,6 +44,7 @@ from app.orders.states import (
 )
 from app.orders.submission import Submitted
 from app.security.tokens import Principal
+from app.statements import DriverStatement
 from app.work_calendar import work_calendar
 from app.workdays import WorkCalendar
 
@@ -55,7 +56,7 @@ SCOPE_COLUMN = {
     "dispatcher": ORDERS.c.town_id,
     "admin": ORDERS.c.district_id,
 }
-EVENTS_OF_ORDER = (
+EVENTS_OF_ORDER = DriverStatement(
     select(EVENTS, ACCOUNTS.c.name.label("actor_name"), ACCOUNTS.c.work_phone.label("actor_phone"))
     .select_from(EVENTS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == EVENTS.c.actor_id))
     .where(EVENTS.c.order_id == bindparam("order_id"))
@@ -81,10 +82,22 @@ def _list_statement(
     overdue: bool | None,
     due_first: bool,
     cursor: str | None,
-) -> Select[Any]:
+) -> DriverStatement:
     """One statement per shape of filters, built once; each page only binds values. `cursor`
     says which order the page continues: "id" (newest first), "priority" (staff lists),
     "running" or "held" (due first: from a running order, or from one on hold)."""
+    return DriverStatement(_list_query(role, status, village, agent, overdue, due_first, cursor))
+
+
+def _list_query(
+    role: str,
+    status: bool,
+    village: bool,
+    agent: bool,
+    overdue: bool | None,
+    due_first: bool,
+    cursor: str | None,
+) -> Select[Any]:
     query = select(
         ORDERS.c.id,
         ORDERS.c.number,
@@ -107,7 +120,10 @@ def _list_statement(
     if overdue is not None:
         # The same rule as records.is_overdue: past due while the clock runs, or found
         # overdue before a hold stopped it (a hold alone never makes an order late).
-        late = (ORDERS.c.status.in_(RUNNING) & ORDERS.c.overdue_at.is_not(None)) | (
+        # The statuses written in the SQL: a list bound at run time is rendered afresh on
+        # every run, and the driver's path (app/statements.py) takes none.
+        running = ORDERS.c.status.in_([literal_column(f"'{s}'") for s in sorted(RUNNING)])
+        late = (running & ORDERS.c.overdue_at.is_not(None)) | (
             (ORDERS.c.status == "accepted") & (ORDERS.c.due_at <= bindparam("now"))
         )
         query = query.where(late) if overdue else query.where(~late)
@@ -194,7 +210,7 @@ def list_orders(
         position,
     )
     # On the transaction's connection: the ORM session's execute costs more than the query.
-    rows = session.connection().execute(statement, params).all()
+    rows = statement.rows(session.connection(), params)
     items = [
         outputs.OrderSummary(
             id=order_id,
@@ -305,19 +321,15 @@ def order_detail(
     order = (
         order_in_scope(session, principal, order_id)
         if scoped
-        else conn.execute(ORDER_BY_ID, {"id": order_id}).one()
+        else ORDER_BY_ID.one(conn, {"id": order_id})
     )
     version = guide_version(session, ctx, order.item_version_id)
     item_code = _item_code(session, ctx, order.item_id)
-    events = conn.execute(EVENTS_OF_ORDER, {"order_id": order.id}).all()
-    agent = (
-        conn.execute(AGENT_CONTACT, {"id": order.agent_id}).one_or_none()
-        if order.agent_id
-        else None
-    )
+    events = EVENTS_OF_ORDER.rows(conn, {"order_id": order.id})
+    agent = AGENT_CONTACT.one_or_none(conn, {"id": order.agent_id}) if order.agent_id else None
     first = order.first_contact_id
     first_contact = (
-        (agent if first == order.agent_id else conn.execute(AGENT_CONTACT, {"id": first}).one())
+        (agent if first == order.agent_id else AGENT_CONTACT.one(conn, {"id": first}))
         if first
         else None
     )

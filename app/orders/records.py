@@ -201,7 +201,7 @@ class OrderRow(Protocol):
 
 # The hot paths' statements, built once: SQLAlchemy then only binds and runs them (building
 # a statement costs more than SQLite takes to run it).
-ORDER_BY_ID = select(ORDERS).where(ORDERS.c.id == bindparam("id"))
+ORDER_BY_ID = DriverStatement(select(ORDERS).where(ORDERS.c.id == bindparam("id")))
 STATUS_AND_AGENT_BY_ID = select(ORDERS.c.status, ORDERS.c.agent_id).where(
     ORDERS.c.id == bindparam("id")
 )
@@ -243,8 +243,10 @@ def claim_statement(count: int, voice: bool = False) -> DriverStatement:
 
 INSERT_EVENT = DriverStatement(insert(EVENTS))
 REGION_NAME = select(REGIONS.c.name).where(REGIONS.c.id == bindparam("id"))
-AGENT_CONTACT = select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
-    ACCOUNTS.c.id == bindparam("id")
+AGENT_CONTACT = DriverStatement(
+    select(ACCOUNTS.c.id, ACCOUNTS.c.name, ACCOUNTS.c.work_phone).where(
+        ACCOUNTS.c.id == bindparam("id")
+    )
 )
 
 IllegalTransition = errors.error("illegal_transition", 409, "当前状态下不能进行该操作")
@@ -507,8 +509,8 @@ def event_values(
 def order_in_scope(session: Session, principal: Principal, order_id: int) -> OrderRow:
     """Residents: their own; agents: assigned to them or in their village; dispatchers: their
     town; admins: their district. Anything else is 404."""
-    order = (
-        session.connection().execute(ORDER_BY_ID, {"id": order_id}).one_or_none()
+    order: OrderRow | None = (
+        ORDER_BY_ID.one_or_none(session.connection(), {"id": order_id})
         if 0 < order_id <= MAX_ID
         else None
     )

@@ -71,7 +71,7 @@ _SAME_KEY = (
     ORDERS.c.idempotency_key == bindparam("key"),
     func.coalesce(ORDERS.c.resident_id, 0) == bindparam("account"),
 )
-SUBMISSION_CONTEXT = (
+SUBMISSION_CONTEXT = DriverStatement(
     select(
         select(ORDERS.c.id).where(*_SAME_KEY).scalar_subquery().label("existing_id"),
         select(ORDERS.c.request_hash).where(*_SAME_KEY).scalar_subquery().label("existing_hash"),
@@ -214,15 +214,15 @@ def submit(
     # Core statements straight on the transaction's connection: the ORM session's execute
     # costs more than SQLite takes to run them.
     conn = session.connection()
-    found = conn.execute(
-        SUBMISSION_CONTEXT,
+    found = SUBMISSION_CONTEXT.one_or_none(
+        conn,
         {
             "account": resident_id,
             "village": entry.village_id if entry else data.station_id,
             "key": data.idempotency_key,
             "code": data.item_code,
         },
-    ).one_or_none()
+    )
     if found is None:
         raise errors.Unauthenticated()
     if found.existing_id is not None:  # a retry on a weak signal: the same order
@@ -382,7 +382,7 @@ def _dispatch(
 ) -> Dispatch:
     """An agent's entry stays with that agent; otherwise the town's rule decides."""
     if entry is not None:
-        me = session.execute(AGENT_CONTACT, {"id": principal.account_id}).one()
+        me = AGENT_CONTACT.one(session.connection(), {"id": principal.account_id})
         return Dispatch("entered_by_agent", "代办员代为委托,由录入的代办员承办", me)
     return station_dispatch(session, ctx, auto, village_id)
 

@@ -31,7 +31,7 @@ def transfer(
     """The order's agent hands it to the station of the resident's own village, which
     dispatches it (the town's rule: its A or B agent, else the pool)."""
     moves.act(session, ctx, principal, order_id, "transfer", moves.ActionInput(reason=reason))
-    order: OrderRow = session.connection().execute(ORDER_BY_ID, {"id": order_id}).one()
+    order: OrderRow = ORDER_BY_ID.one(session.connection(), {"id": order_id})
     auto = session.scalar(select(Region.auto_dispatch).where(Region.id == order.town_id))
     dispatch = station_dispatch(session, ctx, auto, order.village_id)
     if dispatch.agent is not None:

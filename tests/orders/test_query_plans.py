@@ -110,7 +110,7 @@ async def test_a_submission_finds_an_earlier_one_by_its_key_whatever_the_statist
     await ctx.db.run_write(lambda s: s.execute(text(copy)))
     resident = await ctx.db.run_read(lambda s: s.get(Order, template).resident_id)
     params = {"account": resident, "key": "key-2999", "village": None, "code": "RS-0001"}
-    found = await ctx.db.run_read(lambda s: plan(s, SUBMISSION_CONTEXT, params))
+    found = await ctx.db.run_read(lambda s: plan(s, SUBMISSION_CONTEXT.statement, params))
     assert "ix_orders_idempotency" in found, found
     assert "ix_orders_resident" not in found, found
     assert "Seq Scan on orders" not in found and "SCAN orders" not in found, found
@@ -181,7 +181,7 @@ async def test_the_lists_read_a_page_through_their_index(
     row = await ctx.db.run_read(lambda s: s.get(Order, template))
     assert row is not None
     scope = {"resident_id": people[0], "agent_id": agents[0], "town_id": row.town_id}[scope_of]
-    statement = _list_statement(role, False, False, False, None, False, None)
+    statement = _list_statement(role, False, False, False, None, False, None).statement
     found = await ctx.db.run_read(lambda s: plan(s, statement, {"scope": scope, "limit": 21}))
     # The page comes out of an index in its order: never a scan and sort of every match.
     assert "TEMP B-TREE FOR ORDER BY" not in found and "Sort" not in found, found
