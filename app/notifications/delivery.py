@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Update, and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
 from app.models.tables import ACCOUNTS, CREDITS
 from app.models.tables import NOTIFICATIONS as N
+from app.statements import DriverStatement
 from app.wechat import WeChatError, WeChatNoAnswer
 
 log = logging.getLogger("daiban.delivery")
@@ -79,7 +80,7 @@ RELEASE = (
     )
     .values(claimed_by=None, next_attempt_at=bindparam("now"))
 )
-SPEND = (
+SPEND = DriverStatement(
     update(CREDITS)
     .where(
         CREDITS.c.account_id == bindparam("account"),
@@ -88,7 +89,7 @@ SPEND = (
     )
     .values(credits=CREDITS.c.credits - 1, updated_at=bindparam("now"))
 )
-REFUND = (
+REFUND = DriverStatement(
     update(CREDITS)
     .where(
         CREDITS.c.account_id == bindparam("account"),
@@ -98,12 +99,12 @@ REFUND = (
 )
 MINE = and_(N.c.id == bindparam("nid"), N.c.claimed_by == bindparam("worker"))
 # The message to begin, with its recipient's openid, while this worker's claim holds.
-CLAIMED = (
+CLAIMED = DriverStatement(
     select(N, ACCOUNTS.c.openid)
     .join(ACCOUNTS, ACCOUNTS.c.id == N.c.recipient_id)
     .where(MINE, N.c.wechat_status == "sending")
 )
-ZERO = (
+ZERO = DriverStatement(
     update(CREDITS)
     .where(
         CREDITS.c.account_id == bindparam("account"),
@@ -138,11 +139,10 @@ def start(session: Session, ctx: Context, worker: str, notification_id: int) -> 
     """Spend the person's subscription and mark the send as begun; None when there is
     nothing to send (no openid, no credit left, or the claim was lost)."""
     now = ctx.now()
-    # Built once and run on the transaction's connection, as every statement a message
-    # takes: building a statement (its cache key) and the ORM session's execute cost more
-    # than PostgreSQL takes to run it, once per message (bench/jobs.py).
-    conn = session.connection()
-    row = conn.execute(CLAIMED, {"nid": notification_id, "worker": worker}).one_or_none()
+    # Built once and run on the driver (app/statements.py), as every statement a message
+    # takes: building a statement (its cache key) and SQLAlchemy's execute cost more than
+    # PostgreSQL takes to run it, once per message (bench/jobs.py).
+    row = CLAIMED.one_or_none(session.connection(), {"nid": notification_id, "worker": worker})
     if row is None:
         return None
     template = next((t for t in ctx.templates().values() if t.id == row.template_id), None)
@@ -170,7 +170,7 @@ def start(session: Session, ctx: Context, worker: str, notification_id: int) -> 
 
 def _spent(session: Session, account: int, template: str, now: datetime) -> bool:
     params = {"account": account, "template": template, "now": now}
-    return session.connection().execute(SPEND, params).rowcount == 1
+    return SPEND.rowcount(session.connection(), params) == 1
 
 
 def _finish(
@@ -178,17 +178,17 @@ def _finish(
 ) -> None:
     params = {f"new_{name}": value for name, value in values.items()}
     params |= {"nid": notification_id, "worker": worker}
-    session.connection().execute(_finishing(tuple(values), keep), params)
+    _finishing(tuple(values), keep).rowcount(session.connection(), params)
 
 
 @functools.cache
-def _finishing(names: tuple[str, ...], keep: bool) -> Update:
+def _finishing(names: tuple[str, ...], keep: bool) -> DriverStatement:
     """The update of a claimed message that sets `names` (each from the parameter `new_`
     + its name) and, unless `keep`, ends the claim: one statement per set of names."""
     values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
     if not keep:
         values["claimed_by"] = None
-    return update(N).where(MINE).values(values)
+    return DriverStatement(update(N).where(MINE).values(values))
 
 
 async def deliver_due(ctx: Context, worker: str = WORKER, limit: int | None = None) -> int:
@@ -345,9 +345,9 @@ async def _settle(
         )
         key = {"account": out.recipient_id, "template": out.template_id, "now": now}
         if refund:
-            session.connection().execute(REFUND, key)
+            REFUND.rowcount(session.connection(), key)
         if zero:
-            session.connection().execute(ZERO, key)
+            ZERO.rowcount(session.connection(), key)
 
     await write(work)
 
@@ -373,9 +373,8 @@ async def _retry(ctx: Context, worker: str, out: Outgoing, error: str, write: Wr
             next_attempt_at=now + backoff(attempts),
             last_error=error[:200],
         )
-        session.execute(
-            REFUND, {"account": out.recipient_id, "template": out.template_id, "now": now}
-        )
+        key = {"account": out.recipient_id, "template": out.template_id, "now": now}
+        REFUND.rowcount(session.connection(), key)
 
     log.info("wechat send will be retried", extra={"notification": out.id, "error": error})
     await write(work)
