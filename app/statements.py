@@ -167,7 +167,8 @@ class DriverStatement:
                 cursor.executemany(sql, values)
             else:
                 cursor.execute(sql, values)
-        except Exception as exc:  # raised again as SQLAlchemy's own
+        except BaseException as exc:  # as SQLAlchemy's execute: its class, and a connection
+            # cut off mid-statement (the server gone, the task cancelled) is not pooled again
             conn._handle_dbapi_exception(exc, sql, values, cursor, None)
         return cursor
 

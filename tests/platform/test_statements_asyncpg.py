@@ -4,6 +4,7 @@ SQLAlchemy's own, and tests/platform/test_statements.py holds the writes)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,6 +200,22 @@ async def test_a_connection_the_server_closed_is_dropped(engine: AsyncEngine) ->
         assert raised.value.connection_invalidated
     # The pool made a new connection rather than hand the dead one out again.
     assert await run(engine, lambda c: every.rows(c, {})) == []
+
+
+async def test_a_statement_cut_off_by_cancellation_drops_its_connection(
+    engine: AsyncEngine,
+) -> None:
+    """As SQLAlchemy's execute: a connection whose statement was cancelled midway is not
+    handed out again (the server may still be running it)."""
+    sleep = DriverStatement(text("SELECT pg_sleep(5)"))
+    conn = await engine.connect()
+    task = asyncio.create_task(conn.run_sync(lambda c: sleep.rows(c, {})))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert conn.invalidated
+    await conn.close()
 
 
 async def test_sqlalchemy_internals_asyncpg_adapter_and_result_columns(
