@@ -86,18 +86,6 @@ def _list_statement(
     """One statement per shape of filters, built once; each page only binds values. `cursor`
     says which order the page continues: "id" (newest first), "priority" (staff lists),
     "running" or "held" (due first: from a running order, or from one on hold)."""
-    return DriverStatement(_list_query(role, status, village, agent, overdue, due_first, cursor))
-
-
-def _list_query(
-    role: str,
-    status: bool,
-    village: bool,
-    agent: bool,
-    overdue: bool | None,
-    due_first: bool,
-    cursor: str | None,
-) -> Select[Any]:
     query = select(
         ORDERS.c.id,
         ORDERS.c.number,
@@ -128,19 +116,22 @@ def _list_query(
         )
         query = query.where(late) if overdue else query.where(~late)
     if due_first:
-        return _due_first(query, cursor)
-    if role == "resident":
+        query = _due_first(query, cursor)
+    elif role == "resident":
         if cursor:
             query = query.where(ORDERS.c.id < bindparam("cursor"))
-        return query.order_by(ORDERS.c.id.desc()).limit(bindparam("limit"))
-    # Staff see flagged orders (green channel, visits) first, each part newest first.
-    if cursor:
-        priority: Any = bindparam("priority")
-        query = query.where(
-            (ORDERS.c.priority < priority)
-            | ((ORDERS.c.priority == priority) & (ORDERS.c.id < bindparam("cursor")))
+        query = query.order_by(ORDERS.c.id.desc()).limit(bindparam("limit"))
+    else:  # staff see flagged orders (green channel, visits) first, each part newest first
+        if cursor:
+            priority: Any = bindparam("priority")
+            query = query.where(
+                (ORDERS.c.priority < priority)
+                | ((ORDERS.c.priority == priority) & (ORDERS.c.id < bindparam("cursor")))
+            )
+        query = query.order_by(ORDERS.c.priority.desc(), ORDERS.c.id.desc()).limit(
+            bindparam("limit")
         )
-    return query.order_by(ORDERS.c.priority.desc(), ORDERS.c.id.desc()).limit(bindparam("limit"))
+    return DriverStatement(query)
 
 
 def _after(column: Any, name: str) -> Any:
