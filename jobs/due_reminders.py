@@ -68,7 +68,7 @@ def _fire(session: Session, ctx: Context, reminder: Any, now: datetime) -> str:
         return complaints.fire(session, ctx, reminder, now)
     if kind.startswith("rectify_"):
         return rectification.fire(session, ctx, reminder, now)
-    order = ORDER_BY_ID.one(session.connection(), {"id": reminder.order_id})
+    order = session.execute(ORDER_BY_ID.statement, {"id": reminder.order_id}).one()
     item = guide_version(session, ctx, order.item_version_id).name
     o = notices.facts(ctx, order, item, order.status, order.due_at)
     jobs = ctx.settings.scheduler

@@ -39,7 +39,7 @@ def send(
 def agent_name(session: Session, agent_id: int | None) -> str | None:
     if agent_id is None:
         return None
-    row = AGENT_CONTACT.one_or_none(session.connection(), {"id": agent_id})
+    row = session.execute(AGENT_CONTACT.statement, {"id": agent_id}).one_or_none()
     return row.name if row else None
 
 

@@ -382,7 +382,7 @@ def _dispatch(
 ) -> Dispatch:
     """An agent's entry stays with that agent; otherwise the town's rule decides."""
     if entry is not None:
-        me = AGENT_CONTACT.one(session.connection(), {"id": principal.account_id})
+        me = session.execute(AGENT_CONTACT.statement, {"id": principal.account_id}).one()
         return Dispatch("entered_by_agent", "代办员代为委托,由录入的代办员承办", me)
     return station_dispatch(session, ctx, auto, village_id)
 

@@ -83,7 +83,7 @@ def offer(session: Session, ctx: Context, token: str, order_id: int) -> Offer | 
     ).one_or_none()
     if made is not None:
         return Rated(GRADE_NAMES[made.grade], RATING_CHANNEL_NAMES[made.channel])
-    order = ORDER_BY_ID.one(session.connection(), {"id": order_id})
+    order = session.execute(ORDER_BY_ID.statement, {"id": order_id}).one()
     if order.status != "delivered":
         try:
             unserved_outcome(session, ctx, order)
@@ -113,7 +113,7 @@ def rate(session: Session, ctx: Context, token: str, given_ticket: str, data: Ra
     for the link and the ticket; else as any rating (already rated, window over, wrong
     tags)."""
     order_id = _ticketed(session, ctx, token, given_ticket)
-    order = ORDER_BY_ID.one(session.connection(), {"id": order_id})
+    order = session.execute(ORDER_BY_ID.statement, {"id": order_id}).one()
     resident = Principal(account_id=order.resident_id, role="resident", region_id=order.village_id)
     checked = local_comment_check(data.comment)
     record(session, ctx, resident, order, data, checked, "web")

@@ -137,7 +137,9 @@ async def test_a_job_moving_on_a_stale_read_loses_to_the_resident(client, demo, 
     before the job wrote: its compare-and-set finds the status moved on and writes nothing."""
     order_id = await _supplement_required(client, login)
     resident = await login("resident1")
-    stale = await ctx.db.run_read(lambda s: ORDER_BY_ID.one(s.connection(), {"id": order_id}))
+    stale = await ctx.db.run_read(
+        lambda s: s.execute(ORDER_BY_ID.statement, {"id": order_id}).one()
+    )
     sent = await client.post(
         f"/mp/v1/orders/{order_id}/supplement",
         json={"materials": {"hukou_book": [await upload_photo(client, resident)]}},
