@@ -106,16 +106,14 @@ class DriverStatement:
         """Run once per row (executemany); every row has the same names."""
         if not rows:
             return
-        if _is_asyncpg(conn):
-            sql, binds = self._prepare(conn.dialect, rows[0])
-            values = [_values(sql, binds, row) for row in rows]
-            self._adapter_call(conn, sql, values, many=True)
-            return
-        if not _is_pysqlite(conn):
+        if not _is_pysqlite(conn) and not _is_asyncpg(conn):
             conn.execute(self.statement, list(rows))
             return
         sql, binds = self._prepare(conn.dialect, rows[0])
         values = [_values(sql, binds, row) for row in rows]
+        if _is_asyncpg(conn):
+            self._adapter_call(conn, sql, values, many=True)
+            return
         _begun(conn)
         try:
             driver(conn).executemany(sql, values)
