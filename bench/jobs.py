@@ -179,7 +179,7 @@ async def delivery_rate(
     concurrency: int | None = None,
     database_url: str | None = None,
     processes: bool = False,
-) -> tuple[float, dict[str, int]]:
+) -> tuple[float, float, dict[str, int]]:
     folder = Path(tempfile.mkdtemp(prefix="daiban-bench-delivery-"))
     if database_url:
         await asyncio.to_thread(_postgres.reset, database_url)
@@ -233,11 +233,12 @@ async def delivery_rate(
 
         await ctx.db.run_write(queue)
         if processes:
-            elapsed = await _drain_in_processes(env, workers)
+            elapsed, cpu = await _drain_in_processes(env, workers)
         else:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             await asyncio.gather(*(_drain(ctx, f"w{i}") for i in range(workers)))
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         statuses = await ctx.db.run_read(
             lambda s: dict(
                 s.execute(
@@ -248,17 +249,19 @@ async def delivery_rate(
             )
         )
         await ctx.aclose()
-        return messages / elapsed, statuses
+        return messages / elapsed, 1000 * cpu / messages, statuses
 
 
 async def _drain(ctx: Context, worker: str) -> None:
-    while await delivery.deliver_due(ctx, worker, limit=50):
+    # as the job runs it: claim after claim while the sends go on (jobs/tasks.py)
+    while await delivery.deliver_due(ctx, worker, limit=50, batches=tasks.MAX_BATCHES):
         pass
 
 
-async def _drain_in_processes(env: dict[str, str], workers: int) -> float:
+async def _drain_in_processes(env: dict[str, str], workers: int) -> tuple[float, float]:
     """Seconds for `workers` processes of their own (as job workers run) to send every
-    message: each starts, says it is ready, and drains when all are told to go."""
+    message, and the CPU seconds they used in all: each starts, says it is ready, and
+    drains when all are told to go."""
     children = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -279,14 +282,15 @@ async def _drain_in_processes(env: dict[str, str], workers: int) -> float:
         assert child.stdin is not None
         child.stdin.write(b"go\n")
         await child.stdin.drain()
+    cpu = 0.0
     for child in children:
         assert child.stdout is not None
-        await child.stdout.readline()  # drained
+        cpu += float((await child.stdout.readline()).split()[1])  # drained <CPU seconds>
     elapsed = time.perf_counter() - started
     for child in children:
         if await child.wait():
             raise SystemExit(f"a delivery process failed ({child.returncode})")
-    return elapsed
+    return elapsed, cpu
 
 
 async def drain_as(worker: str) -> None:
@@ -295,8 +299,9 @@ async def drain_as(worker: str) -> None:
     await ctx.db.run_read(lambda s: s.scalar(select(func.count(Notification.id))))  # connect
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
+    cpu_started = time.process_time()
     await _drain(ctx, worker)
-    print("drained", flush=True)
+    print("drained", time.process_time() - cpu_started, flush=True)
     await ctx.aclose()
 
 
@@ -323,7 +328,7 @@ async def main(args: argparse.Namespace) -> None:
 async def deliveries(args: argparse.Namespace) -> None:
     where = "PostgreSQL" if args.database_url else "SQLite"
     for workers in (1, 2):
-        rate, statuses = await delivery_rate(
+        rate, cpu, statuses = await delivery_rate(
             args.messages,
             workers,
             delay=args.send_delay_ms / 1000,
@@ -334,7 +339,8 @@ async def deliveries(args: argparse.Namespace) -> None:
         how = "each in a process of its own" if args.processes else "in one process"
         print(
             f"\ndelivery on {where}, WeChat answering in {args.send_delay_ms:g} ms, {workers}"
-            f" worker(s) {how}: {rate:,.0f} messages/s {statuses}"
+            f" worker(s) {how}: {rate:,.0f} messages/s {statuses},"
+            f" {cpu:.2f} ms of the workers' CPU a message"
         )
 
 

@@ -29,16 +29,7 @@ BACKUP_EVERY = timedelta(hours=12)  # a backup run started more recently: the ot
 
 
 async def deliver(ctx: Context) -> int:
-    async def work() -> int:
-        total = 0
-        for _ in range(MAX_BATCHES):
-            handled = await delivery.deliver_due(ctx)
-            total += handled
-            if handled < ctx.settings.scheduler.delivery_batch or ctx.stopping:
-                break
-        return total
-
-    return await recorded(ctx, "deliver", work)
+    return await recorded(ctx, "deliver", lambda: delivery.deliver_due(ctx, batches=MAX_BATCHES))
 
 
 async def remind(ctx: Context) -> int:

@@ -8,8 +8,9 @@ Behaviour is chosen by the code the test sends, so each test reads as its scenar
   msg_sec_check   content with 违禁 is risky, with 可疑 needs review, else passes
   subscribe/send  by the recipient's openid: unsub:* 43101 | busy:* -1 the first time, then
                   success | badfield:* 47003 | slow:* sleeps past the client timeout | anything
-                  else success (after `send_delay` seconds); every message WeChat accepted
-                  (or, for slow:*, received) is kept in `delivered`; expired tokens as above
+                  else success (after `send_delay` seconds, and once `hold`, when set, lets
+                  it go); every message WeChat accepted (or, for slow:*, received) is kept
+                  in `delivered`; expired tokens as above
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class FakeWeChat:
         self.expired_tokens: set[str] = set()
         self.delivered: list[dict[str, Any]] = []
         self.send_delay = 0.0
+        # each send waits for one of its permits before answering (a test lets them go)
+        self.hold: threading.Semaphore | None = None
         self._busy_seen: set[str] = set()
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
@@ -109,6 +112,8 @@ class FakeWeChat:
         touser = str(body.get("touser", ""))
         if self.send_delay:
             time.sleep(self.send_delay)
+        if self.hold is not None:
+            self.hold.acquire()
         if touser.startswith("unsub:"):
             return 200, {"errcode": 43101, "errmsg": "user refuse to accept the msg"}
         if touser.startswith("badfield:"):

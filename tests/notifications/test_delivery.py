@@ -10,11 +10,13 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
@@ -270,9 +272,10 @@ async def test_a_batchs_outcomes_are_committed_together(live, wechat):
     """The outcomes of the messages in flight are recorded in a few transactions, not one
     a message: each is a BEGIN, a COMMIT and a trip through the async bridge on
     PostgreSQL. Each message still begins in a commit of its own before it is sent (the
-    tests of killed workers below check what that guarantees)."""
-    await _many(live, 40, 4)
-    wechat.send_delay = 0.05
+    tests of killed workers below check what that guarantees). WeChat answers the 32 in
+    flight at once, as it does when their sends went out together."""
+    await _many(live, 32, 4)
+    wechat.hold = threading.Semaphore(0)
     commits: list[object] = []
 
     def counted(connection: object) -> None:
@@ -280,13 +283,34 @@ async def test_a_batchs_outcomes_are_committed_together(live, wechat):
 
     event.listen(Engine, "commit", counted)
     try:
-        assert await delivery.deliver_due(live, "w1", limit=40) == 40
+        run = asyncio.create_task(delivery.deliver_due(live, "w1", limit=32))
+        try:
+            assert await _sends_reach(wechat, 32) == 32
+            begun = len(commits)
+        finally:
+            wechat.hold.release(100)
+            handled = await run
     finally:
         event.remove(Engine, "commit", counted)
-    assert Counter(r.wechat_status for r in await rows(live)) == {"sent": 40}
+    assert handled == 32
+    assert Counter(r.wechat_status for r in await rows(live)) == {"sent": 32}
     assert set(_numbers(wechat).values()) == {1}
-    # the claim, the 40 begins, and a few for the outcomes (one by one: 81)
-    assert len(commits) <= 60, len(commits)
+    assert begun == 1 + 32  # the claim, and each message's begin alone
+    # and a few for the 32 outcomes (one by one: 32)
+    assert len(commits) - begun <= 8, len(commits) - begun
+
+
+def _sends(wechat: FakeWeChat) -> int:
+    return wechat.paths().count("/cgi-bin/message/subscribe/send")
+
+
+async def _sends_reach(wechat: FakeWeChat, enough: int) -> int:
+    """The sends WeChat has received, once they are `enough` or 5 s have passed."""
+    deadline = time.monotonic() + 5
+    # The fake server's thread counts what arrives; polling it is the simplest honest wait.
+    while _sends(wechat) < enough and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    return _sends(wechat)
 
 
 async def test_two_workers_deliver_a_thousand_messages_none_twice_none_lost(
@@ -308,6 +332,35 @@ async def test_two_workers_deliver_a_thousand_messages_none_twice_none_lost(
     assert len(counts) == 1000 and set(counts.values()) == {1}
     workers = Counter(r.claimed_by for r in await rows(live))
     assert workers == {None: 1000}  # every claim was settled and released
+
+
+async def test_the_next_claim_goes_out_while_the_last_ones_slowest_answer_is_awaited(live, wechat):
+    """Claims of 5 with 4 in flight: once the first four are answered, the fifth message of
+    the first claim and three of the second are sent together. (A batch that waited for
+    its own last answer would send the fifth alone and claim again only after it.)"""
+    await _many(live, 10, 2)
+    settings = live.settings
+    ctx = Context.build(  # its own: 4 in flight, and a timeout no held answer reaches
+        msgspec.structs.replace(
+            settings,
+            scheduler=msgspec.structs.replace(settings.scheduler, delivery_concurrency=4),
+            wechat=msgspec.structs.replace(settings.wechat, timeout_seconds=20.0),
+        )
+    )
+    wechat.hold = threading.Semaphore(0)
+    run = asyncio.create_task(delivery.deliver_due(ctx, "w1", limit=5, batches=3))
+    try:
+        assert await _sends_reach(wechat, 4) == 4
+        wechat.hold.release(4)
+        in_flight = await _sends_reach(wechat, 8)
+    finally:
+        wechat.hold.release(100)
+        handled = await run
+        await ctx.aclose()
+    assert handled == 10
+    assert in_flight == 8
+    assert Counter(r.wechat_status for r in await rows(live)) == {"sent": 10}
+    assert set(_numbers(wechat).values()) == {1}
 
 
 def _worker_env(live: Context, wechat: FakeWeChat, tmp_path: Path, **extra: str) -> dict[str, str]:
