@@ -408,7 +408,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert set(counts.values()) == {1}, "a message was sent twice"
     statuses = Counter(r.wechat_status for r in await rows(live))
     assert set(statuses) <= {"sent", "uncertain"}
-    # At most the messages in flight when it died (one batch sends a few at once).
+    # At most the messages in flight when it died, however many claims it held.
     assert statuses["uncertain"] <= live.settings.scheduler.delivery_concurrency
     assert statuses["sent"] + statuses["uncertain"] == 300
     assert len(counts) >= statuses["sent"]
