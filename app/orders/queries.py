@@ -67,9 +67,11 @@ VOICE_NOTES = select(UPLOADS.c.id, UPLOADS.c.duration_ms).where(
     UPLOADS.c.id.in_(bindparam("ids", expanding=True))
 )
 # Where a staff list's cursor order stands now: its id alone does not place it.
-POSITION_OF_ORDER = select(
-    ORDERS.c.status, ORDERS.c.priority, ORDERS.c.due_at, ORDERS.c.remaining_days
-).where(ORDERS.c.id == bindparam("id"))
+POSITION_OF_ORDER = DriverStatement(
+    select(ORDERS.c.status, ORDERS.c.priority, ORDERS.c.due_at, ORDERS.c.remaining_days).where(
+        ORDERS.c.id == bindparam("id")
+    )
+)
 CursorInvalid = errors.error("cursor_invalid", 422, "列表已变化,请从第一页重新加载")
 
 
@@ -240,7 +242,7 @@ def list_orders(
 def _position(session: Session, params: dict[str, Any], due_first: bool) -> str:
     """Where the cursor order stands now, put into `params`; an order that cannot be placed
     (none has that id) is refused rather than quietly starting again at the first page."""
-    row = session.execute(POSITION_OF_ORDER, {"id": params["cursor"]}).one_or_none()
+    row = POSITION_OF_ORDER.one_or_none(session.connection(), {"id": params["cursor"]})
     if row is not None and not due_first:
         params["priority"] = row.priority
         return "priority"

@@ -1,6 +1,7 @@
 """The hot reads that run on asyncpg's own path (app/statements.py) give, on the real schema,
-the rows SQLAlchemy's execute gives: an order, its timeline, its agent, and every shape of
-list. PostgreSQL only: elsewhere these reads are SQLAlchemy's own."""
+the rows SQLAlchemy's execute gives: an order, its timeline, its agent, where a staff list's
+cursor order stands, and every shape of list. PostgreSQL only: elsewhere these reads are
+SQLAlchemy's own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.context import Context
-from app.orders.queries import EVENTS_OF_ORDER, _list_statement
+from app.orders.queries import EVENTS_OF_ORDER, POSITION_OF_ORDER, _list_statement
 from app.orders.records import AGENT_CONTACT, ORDER_BY_ID
 from app.orders.submission import SUBMISSION_CONTEXT
 from tests.conftest import ON_POSTGRES
@@ -45,6 +46,7 @@ async def test_the_hot_reads_give_the_rows_sqlalchemy_gives(client, ctx: Context
             len(same_rows(conn, ORDER_BY_ID, {"id": ids[0]})),
             len(same_rows(conn, EVENTS_OF_ORDER, {"order_id": ids[0]})),
             len(same_rows(conn, AGENT_CONTACT, {"id": order.agent_id})),
+            len(same_rows(conn, POSITION_OF_ORDER, {"id": ids[0]})),
         ]
         for key, village in (
             ("driver-reads-0", None),
@@ -80,6 +82,6 @@ async def test_the_hot_reads_give_the_rows_sqlalchemy_gives(client, ctx: Context
         return found
 
     found = await ctx.db.run_read(compare)
-    assert found[:6] == [1, 4, 1, 1, 1, 1], found[:6]  # events: submit, pool, assign, take
-    lists = found[6:]
+    assert found[:7] == [1, 4, 1, 1, 1, 1, 1], found[:7]  # events: submit, pool, assign, take
+    lists = found[7:]
     assert sum(1 for n in lists if n) > len(lists) // 4, found  # many lists had rows
