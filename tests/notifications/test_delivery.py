@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -300,17 +301,19 @@ async def test_a_batchs_outcomes_are_committed_together(live, wechat):
     assert len(commits) - begun <= 8, len(commits) - begun
 
 
-def _sends(wechat: FakeWeChat) -> int:
-    return wechat.paths().count("/cgi-bin/message/subscribe/send")
+async def _reach(count: Callable[[], int], enough: int, seconds: float) -> int:
+    """`count()` once it is `enough` or `seconds` have passed. The fake server's thread
+    counts what arrives; polling it is the simplest honest wait."""
+    deadline = time.monotonic() + seconds
+    while count() < enough and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    return count()
 
 
 async def _sends_reach(wechat: FakeWeChat, enough: int) -> int:
-    """The sends WeChat has received, once they are `enough` or 5 s have passed."""
-    deadline = time.monotonic() + 5
-    # The fake server's thread counts what arrives; polling it is the simplest honest wait.
-    while _sends(wechat) < enough and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    return _sends(wechat)
+    """The sends WeChat has received (answered or not), once they are `enough` or 5 s have
+    passed."""
+    return await _reach(lambda: wechat.paths().count("/cgi-bin/message/subscribe/send"), enough, 5)
 
 
 async def test_two_workers_deliver_a_thousand_messages_none_twice_none_lost(
@@ -392,10 +395,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         cwd=ROOT,
         env=_worker_env(live, wechat, tmp_path),
     )
-    deadline = time.monotonic() + 60
-    # The fake server's thread counts what arrives; polling it is the simplest honest wait.
-    while len(wechat.delivered) < 60 and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    await _reach(lambda: len(wechat.delivered), 60, 60)
     worker.send_signal(signal.SIGKILL)
     await worker.wait()
     before = len(wechat.delivered)
@@ -449,9 +449,7 @@ async def test_an_ordinary_stop_leaves_nothing_uncertain_or_held(live, wechat, t
         **extra,
     )
     worker = await asyncio.create_subprocess_exec(sys.executable, *command, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 60
-    while len(wechat.delivered) < 40 and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    await _reach(lambda: len(wechat.delivered), 40, 60)
     worker.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(worker.wait(), 40) == 0
     stopped_at = utcnow()
