@@ -7,6 +7,7 @@ import base64
 import os
 import shutil
 import sqlite3
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ from app.db import Database
 from app.demo import seed_demo
 from app.models import Base
 from app.settings import LimitSettings, Settings, load_settings
+from console.progress_page import STORE as PAGE_STORE
+from mini_program_api.limits import STORE
 
 SHARED_PG_URL = os.environ.get("DAIBAN_DATABASE_URL", "")
 ON_POSTGRES = SHARED_PG_URL.startswith("postgresql")
@@ -238,8 +241,47 @@ async def demo_service(
 
 @pytest.fixture
 async def client(ctx: Context, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(create_app(settings, ctx=ctx)) as test_client:
+    async with app_of(settings, ctx) as app, serve(app) as test_client:
         yield test_client
+
+
+# Building the app costs about half a second (Litestar copies and inspects every handler),
+# which most tests would pay. A process keeps the apps it has built, one for each shape of
+# settings (settings that differ only in the test's own folder and database are one shape),
+# and serves a test from the app of its shape: the test's context in its state, nothing else
+# there, and the rate limits' counts emptied. One app serving test after test is what it
+# does in service; no two tests hold one app at once.
+_APPS: OrderedDict[bytes, Litestar] = OrderedDict()
+_APPS_KEPT = 4
+
+
+@asynccontextmanager
+async def app_of(settings: Settings, ctx: Context) -> AsyncIterator[Litestar]:
+    if settings.limits.redis_url:  # the Redis client belongs to the event loop that made it
+        yield create_app(settings, ctx=ctx)
+        return
+    replace = msgspec.structs.replace
+    shape = msgspec.json.encode(
+        replace(
+            settings,
+            core=replace(settings.core, var_dir=""),
+            database=replace(settings.database, url=""),
+        )
+    )
+    app = _APPS.pop(shape, None)
+    if app is None:
+        app = create_app(settings, ctx=ctx)
+    else:
+        app.state.clear()
+        app.state.ctx = ctx
+        for store in (STORE, PAGE_STORE):
+            await app.stores.get(store).delete_all()
+    try:
+        yield app
+    finally:
+        _APPS[shape] = app
+        while len(_APPS) > _APPS_KEPT:
+            _APPS.popitem(last=False)
 
 
 Login = Callable[[str], Any]

@@ -13,7 +13,7 @@ import redis
 
 from app.asgi import create_app
 from app.context import Context
-from tests.conftest import make_settings, serve
+from tests.conftest import app_of, make_settings, serve
 from tests.factories import submit
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -54,6 +54,30 @@ async def test_logins_past_the_limit_get_429_with_retry_after(demo, limited, clo
     assert refused.json()["code"] == "too_many_requests"
     assert refused.json()["title"] == "操作太频繁,请稍后再试"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+async def test_an_app_serving_test_after_test_gives_each_its_context_and_no_counts(
+    demo, limited, clock
+):
+    """tests/conftest.py serves a process's tests from one app per set of settings: the next
+    test finds its own context there, nothing else in the app's state, and no counts."""
+    settings = limited(login_per_address="2")
+    first, second = await _app(settings, clock), await _app(settings, clock)
+    apps, rounds = [], []
+    try:
+        for ctx in (first, second):
+            async with app_of(settings, ctx) as app, serve(app) as client:
+                assert app.state.ctx is ctx
+                assert list(app.state.keys()) == ["ctx"]
+                apps.append(app)
+                login = {"code": "dev:resident1"}
+                answers = [await client.post("/mp/v1/auth/login", json=login) for _ in range(3)]
+                rounds.append([a.status_code for a in answers])
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert apps[0] is apps[1]
+    assert rounds == [[200, 200, 429]] * 2
 
 
 async def test_logins_of_one_account_are_limited_whatever_the_address(demo, limited, clock):
