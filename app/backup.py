@@ -17,6 +17,12 @@ A restore goes only into an empty database and an empty object folder: it checks
 file against the manifest and the configured keys against the fingerprints before writing
 anything, then restores, counts every table against the manifest, and reads the keys'
 check value back (app/security/key_check.py).
+
+A province's database is tens of gigabytes: with DAIBAN_BACKUP_METHOD=base the database
+part is `pg_basebackup` of the whole cluster instead (from the read replica when there is
+one), with its write-ahead log, compressed; no rows are counted (minutes at that size).
+`daiban restore` checks such a backup's files and keys and stops there: it is restored with
+PostgreSQL's own tools into a stopped server's data directory, as docs/operations.md shows.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from app.settings import Settings
 FORMAT = 1
 MANIFEST = "manifest.json"
 SQLITE_FILE, PG_DUMP, OBJECTS = "daiban.sqlite3", "daiban.pgdump", "objects"
+BASE = "base"  # pg_basebackup's files: base.tar.zst, pg_wal.tar, backup_manifest
 FINGERPRINT_MESSAGE = b"daiban key fingerprint"
 COUNT = 'SELECT count(*) FROM "{table}"'  # our own table names, from the metadata
 REVISION = "SELECT version_num FROM alembic_version"
@@ -62,8 +69,10 @@ class BackupError(Exception):
 @dataclass(frozen=True)
 class BackupDone:
     folder: Path
-    rows: int  # in every table together
+    rows: int  # in every table together (not counted in a base backup)
     files: int  # of the object store
+    method: str  # dump or base
+    database_bytes: int  # the database's files in the backup
 
 
 def key_fingerprints(settings: Settings) -> dict[str, Any]:
@@ -89,23 +98,34 @@ async def backup(settings: Settings, dest: Path, now: datetime) -> BackupDone:
     await anyio.to_thread.run_sync(_new_folder, folder)
     url = make_url(settings.database_url)
     kind = url.get_backend_name()
+    method = settings.backup.method  # base only on PostgreSQL (settings check it)
     try:
         if kind == "sqlite":
             counts, revision = await anyio.to_thread.run_sync(
                 _sqlite_backup, Path(url.database or ""), folder / SQLITE_FILE
             )
+            database_files = [SQLITE_FILE]
+        elif method == "base":
+            source = settings.database.replica_url or settings.database_url
+            counts, revision = {}, await _pg_revision(_libpq(settings.database_url))
+            database_files = await _pg_base_backup(_libpq(source), folder, now)
         else:
             counts, revision = await _pg_backup(_libpq(settings.database_url), folder / PG_DUMP)
+            database_files = [PG_DUMP]
         files = (
             await anyio.to_thread.run_sync(_copy_objects, settings, folder)
             if settings.storage.backend == "local"
             else {}
         )
-        database_file = SQLITE_FILE if kind == "sqlite" else PG_DUMP
+        database = {
+            name: await anyio.to_thread.run_sync(_describe, folder / name)
+            for name in database_files
+        }
         manifest = {
             "format": FORMAT,
             "createdAt": now.isoformat(),
             "database": kind,
+            "method": method,
             "revision": revision,
             "counts": counts,
             "storage": settings.storage.backend,
@@ -113,17 +133,20 @@ async def backup(settings: Settings, dest: Path, now: datetime) -> BackupDone:
             if settings.storage.backend == "minio"
             else None,
             "keys": key_fingerprints(settings),
-            "files": {
-                database_file: await anyio.to_thread.run_sync(_describe, folder / database_file)
-            }
-            | files,
+            "files": database | files,
         }
         text = json.dumps(manifest, ensure_ascii=False, indent=1)
         await anyio.to_thread.run_sync((folder / MANIFEST).write_text, text)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return BackupDone(folder=folder, rows=sum(counts.values()), files=len(files))
+    return BackupDone(
+        folder=folder,
+        rows=sum(counts.values()),
+        files=len(files),
+        method=method,
+        database_bytes=sum(d["size"] for d in database.values()),
+    )
 
 
 def _new_folder(folder: Path) -> None:
@@ -167,6 +190,37 @@ async def _pg_backup(dsn: str, target: Path) -> tuple[dict[str, int], str | None
     finally:
         await conn.close()
     return counts, revision
+
+
+async def _pg_revision(dsn: str) -> str | None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        revision: str | None = await conn.fetchval(REVISION)
+    finally:
+        await conn.close()
+    return revision
+
+
+async def _pg_base_backup(dsn: str, folder: Path, now: datetime) -> list[str]:
+    """pg_basebackup of the cluster at `dsn` into folder/base (tar, zstd-compressed on this
+    machine, the write-ahead log streamed alongside so the copy is consistent on its own);
+    the names of its files, relative to `folder`. The role needs the REPLICATION attribute
+    and pg_hba.conf a replication line for this machine."""
+    target = folder / BASE
+    done = await _run(
+        "pg_basebackup",
+        f"--dbname={dsn}",
+        f"--pgdata={target}",
+        "--format=tar",
+        "--wal-method=stream",
+        "--compress=client-zstd:1",
+        "--checkpoint=fast",
+        f"--label=daiban-{now:%Y%m%d-%H%M%S}",
+        "--no-password",
+    )
+    if done.returncode != 0:
+        raise BackupError(f"pg_basebackup failed: {done.stderr.strip()[-300:]}")
+    return sorted(f"{BASE}/{path.name}" for path in target.iterdir())
 
 
 def _copy_objects(settings: Settings, folder: Path) -> dict[str, dict[str, Any]]:
@@ -226,6 +280,12 @@ async def restore(settings: Settings, source: Path) -> dict[str, Any]:
     manifest = await anyio.to_thread.run_sync(_read_manifest, source)
     await anyio.to_thread.run_sync(_check_files, source, manifest)
     _check_keys(settings, manifest)
+    if manifest.get("method") == "base":
+        raise BackupError(
+            "a base backup: its files and the keys check out, and it is restored with"
+            " PostgreSQL's own tools into a stopped server (docs/operations.md, Backups);"
+            " nothing was written"
+        )
     url = make_url(settings.database_url)
     if url.get_backend_name() != manifest["database"]:
         raise BackupError(
@@ -361,7 +421,7 @@ def _libpq(database_url: str) -> str:
 
 
 async def _run(*command: str) -> subprocess.CompletedProcess[str]:
-    """A PostgreSQL client program (pg_dump, pg_restore) in a worker thread."""
+    """A PostgreSQL client program (pg_dump, pg_restore, pg_basebackup) in a worker thread."""
     return await anyio.to_thread.run_sync(
         lambda: subprocess.run(  # noqa: S603 - fixed programs, arguments we build
             list(command), capture_output=True, text=True, env=os.environ.copy(), check=False

@@ -123,7 +123,12 @@ async def _backup(settings: Settings, args: argparse.Namespace) -> int:
             started = utcnow()
             done = await backup(settings, args.dest, started)
             await _record_backup(settings, started, done.rows)
-            print(f"backup written: {done.folder} ({done.rows} rows, {done.files} files)")
+            what = (
+                f"a base backup of {done.database_bytes / 2**20:,.0f} MiB"
+                if done.method == "base"
+                else f"{done.rows} rows"
+            )
+            print(f"backup written: {done.folder} ({what}, {done.files} files)")
         else:
             manifest = await restore(settings, args.source)
             rows = sum(manifest["counts"].values())

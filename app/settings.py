@@ -187,6 +187,10 @@ class BackupSettings(msgspec.Struct, frozen=True, kw_only=True):
     keep_daily: int = 7  # the newest backup of each of the last N days with one
     keep_monthly: int = 12  # and the newest of each of the last M months with one
     max_age_hours: int = 36  # readiness fails when the newest backup is older
+    # dump: pg_dump (PostgreSQL) or SQLite's copy, restored by `daiban restore`. base:
+    # pg_basebackup of the whole PostgreSQL cluster, from the replica when there is one,
+    # restored with PostgreSQL's own tools (a province's tens of gigabytes).
+    method: Literal["dump", "base"] = "dump"
 
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -521,6 +525,10 @@ def validate(settings: Settings) -> Settings:
         raise SettingsError(
             "DAIBAN_DATABASE_REPLICA_URL: a postgresql+asyncpg://... replica of a PostgreSQL"
             " DAIBAN_DATABASE_URL"
+        )
+    if settings.backup.method == "base" and not url.startswith("postgresql+asyncpg://"):
+        raise SettingsError(
+            "DAIBAN_BACKUP_METHOD: base backs up a PostgreSQL cluster; SQLite uses dump"
         )
     if settings.wechat.mode == "live" and not (
         settings.wechat.app_id and settings.wechat.app_secret
