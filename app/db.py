@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -99,8 +100,9 @@ class Database:
     - `run_read(work)`: a short read (a few indexed statements, one page of a list). On
       SQLite it runs right on the event loop, on one kept connection.
     - `run_long_read(work)`: a read that may take long (exports, ledgers, reports, figures
-      over a period). On SQLite it runs on aiosqlite's async engine, so each statement waits
-      in aiosqlite's thread while the event loop goes on serving others.
+      over a period). It runs on an event loop of its own, in a thread of its own
+      (`_LongReads`), so that its Python does not hold up the service's loop; on SQLite
+      on aiosqlite's async engine.
 
     On PostgreSQL all three run on asyncpg through SQLAlchemy's greenlet bridge
     (`AsyncSession.run_sync`). SQLite readers BEGIN DEFERRED and never wait (WAL); the writer
@@ -111,10 +113,10 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.url = make_url(settings.database_url)
         self._wait_seconds = settings.database.wait_seconds
-        # PostgreSQL: long reads on the primary take turns for half its read pool, so that
-        # the short reads (a list, an order) always find a connection however many long
-        # ones come at once (`run_long_read`).
-        self._long_read_turns = asyncio.Semaphore(max(1, settings.database.pool_size // 2))
+        # PostgreSQL: long reads on the primary take turns, as many at once as half the read
+        # pool, on a pool of their own (`run_long_read`).
+        turns = max(1, settings.database.pool_size // 2)
+        self._long_read_turns = asyncio.Semaphore(turns)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         engine: AsyncEngine
         self._apart_engine: AsyncEngine | None = None  # PostgreSQL only: see `apart`
@@ -145,13 +147,21 @@ class Database:
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"synchronous_commit": "off"}},
             )
-        # PostgreSQL: every write. SQLite: long reads only (aiosqlite).
+        # PostgreSQL: every write. SQLite: none of the service's (aiosqlite; tests use it).
         self.async_engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._read_engine = (
             engine if self.is_sqlite else _postgres_read_engine(settings, settings.database_url)
         )
-        self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        # Long reads: engines used only on the long reads' own loop (`_LongReads`). On the
+        # primary, a pool of as many connections as long reads may run at once (their turns).
+        self._long_reads = _LongReads()
+        self._long_engine = (
+            _sqlite_long_read_engine(settings)
+            if self.is_sqlite
+            else _postgres_read_engine(settings, settings.database_url, turns)
+        )
+        self._long_sessions = async_sessionmaker(self._long_engine, expire_on_commit=False)
         # PostgreSQL with DAIBAN_DATABASE_REPLICA_URL: the reads that may lag behind
         self._replica_engine: AsyncEngine | None = None
         if settings.database.replica_url:
@@ -197,8 +207,9 @@ class Database:
 
     async def run_long_read(self, work: Callable[[Session], T], *, may_lag: bool = False) -> T:
         """Run `work`, a read that may take long (exports, reports), in one read
-        transaction without holding up the event loop: on SQLite each statement runs in
-        aiosqlite's thread, on PostgreSQL on asyncpg (see `_postgres_read_engine`).
+        transaction without holding up the event loop: it runs on the long reads' own loop
+        and thread (`_LongReads`), on SQLite through aiosqlite, on PostgreSQL on asyncpg
+        (see `_postgres_read_engine`).
 
         `may_lag`: the read may see the data as it was a moment ago (figures over a period,
         ledger exports), so it goes to the read replica when there is one
@@ -206,15 +217,18 @@ class Database:
         must show what was just written (readiness after a fix, a ledger's draft, the
         catalogue's export after an edit), stays on the primary.
 
-        On PostgreSQL's primary, long reads take turns for half the read pool (a district's
-        figures over a year hold a connection for seconds): the other half stays for the
-        short reads. A replica's pool serves long reads alone, so they share all of it.
-        A read that waits past DAIBAN_DATABASE_WAIT_SECONDS, for its turn or for a
-        connection, raises `errors.DatabaseBusy` (503)."""
+        On PostgreSQL's primary, long reads take turns, as many at once as half the read
+        pool (a district's figures over a year hold a connection for seconds), on a pool of
+        that size of their own: the short reads' pool is theirs alone. A replica's pool
+        serves long reads alone, so they share all of it. A read that waits past
+        DAIBAN_DATABASE_WAIT_SECONDS, for its turn or for a connection, raises
+        `errors.DatabaseBusy` (503)."""
+        run = self._long_reads.run
         if self.is_sqlite:
-            return await self._run("long read", _in_session(self._read_sessions, work))
-        if may_lag and self._replica_engine is not None:
-            return await self._run("long read", _on_connection(self._replica_engine, work))
+            return await self._run("long read", run(lambda: _in_session(self._long_sessions, work)))
+        replica = self._replica_engine
+        if may_lag and replica is not None:
+            return await self._run("long read", run(lambda: _on_connection(replica, work)))
         try:
             async with asyncio.timeout(self._wait_seconds):
                 await self._long_read_turns.acquire()
@@ -222,7 +236,9 @@ class Database:
             log.warning("a long read waited too long for its turn")
             raise errors.DatabaseBusy() from None
         try:
-            return await self._run("long read", _on_connection(self._read_engine, work))
+            return await self._run(
+                "long read", run(lambda: _on_connection(self._long_engine, work))
+            )
         finally:
             self._long_read_turns.release()
 
@@ -276,11 +292,12 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        await self._long_reads.close(
+            [self._long_engine, *([self._replica_engine] if self._replica_engine else [])]
+        )
         await self.async_engine.dispose()
         if self._read_engine is not self.async_engine:
             await self._read_engine.dispose()
-        if self._replica_engine is not None:
-            await self._replica_engine.dispose()
         if self._apart_engine is not None:
             await self._apart_engine.dispose()
         if self.is_sqlite:
@@ -289,6 +306,53 @@ class Database:
                 self._read_connection.close()
             self._sync_writer.dispose()
             self._sync_reader.dispose()
+
+
+class _LongReads:
+    """An event loop in a thread of its own, started at the first long read, where long
+    reads run. A long read's rows become figures, sheets or exports in Python, seconds of
+    CPU for a district's year (ledger/figures.py); run on the service's loop, that held up
+    every other request of the worker, up to 1.2 s at a time (docs/scaling.md). Here the
+    service's loop gets the interpreter back within its switch interval (5 ms) however
+    long the read computes. Its engines are used on this loop alone: a connection belongs
+    to the loop it was opened on."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        with self._starting:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="daiban-long-reads", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    async def run(self, unit: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """`unit()` awaited on the long reads' loop; cancelling the caller cancels it."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(unit(), self._started()))
+
+    async def close(self, engines: list[AsyncEngine]) -> None:
+        """Dispose of `engines` on the loop their connections belong to, then end it."""
+
+        async def dispose() -> None:
+            for engine in engines:
+                await engine.dispose()
+
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            await dispose()  # never used: nothing opened on another loop
+            return
+        await self.run(dispose)
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join)
+        loop.close()
+        self._loop = self._thread = None
 
 
 async def _in_session(
@@ -310,10 +374,10 @@ async def _on_connection(engine: AsyncEngine, work: Callable[[Session], T]) -> T
         )
 
 
-def _postgres_read_engine(settings: Settings, url: str) -> AsyncEngine:
-    """PostgreSQL: the pool of `run_read` and `run_long_read`, up to
-    DAIBAN_DATABASE_POOL_SIZE connections beside as many for writes (and as many again to
-    the replica, when there is one, for the reads that may lag).
+def _postgres_read_engine(settings: Settings, url: str, pool_size: int = 0) -> AsyncEngine:
+    """PostgreSQL: the pool of `run_read`, up to DAIBAN_DATABASE_POOL_SIZE connections
+    (`pool_size` 0) beside as many for writes; the long reads' pool of half as many; and as
+    many again to the replica, when there is one, for the reads that may lag.
 
     In autocommit, so that a read sends its statements alone, without a BEGIN before them
     and a COMMIT after: two round trips less, and PostgreSQL's work for them (a 20-row list
@@ -325,7 +389,7 @@ def _postgres_read_engine(settings: Settings, url: str) -> AsyncEngine:
     return _postgres_engine(
         settings,
         url,
-        settings.database.pool_size,
+        pool_size or settings.database.pool_size,
         isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": {"default_transaction_read_only": "on"}},
     )

@@ -1,7 +1,7 @@
 """PostgreSQL: a unit of work that waits for a connection past DAIBAN_DATABASE_WAIT_SECONDS
-is answered 503 `database_busy` (never a 500), and long reads take turns for half the read
-pool, so that many at once (a district's figures over a year, seconds each) cannot leave
-the short reads (a list, an order) without a connection."""
+is answered 503 `database_busy` (never a 500), and long reads take turns, as many at once as
+half the read pool, on connections of their own, so that many at once (a district's figures
+over a year, seconds each) cannot leave the short reads (a list, an order) without one."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _one(session: Session) -> int:
     return int(session.scalar(text("SELECT 1")) or 0)
 
 
-async def test_long_reads_leave_half_the_read_pool_to_short_reads(
+async def test_long_reads_take_turns_and_leave_the_read_pool_to_short_reads(
     database_url: str, tmp_path: Path
 ) -> None:
     db = Database(make_settings(tmp_path / "v", database_url, **SMALL_POOLS))
@@ -41,7 +41,7 @@ async def test_long_reads_leave_half_the_read_pool_to_short_reads(
         await asyncio.sleep(0.3)
         second = asyncio.create_task(db.run_long_read(_sleep(3.0)))
         await asyncio.sleep(0.1)
-        # the read pool's other connection is free for a short read at once
+        # the short reads' pool is free for a short read at once
         started = time.monotonic()
         assert await db.run_read(_one) == 1
         assert time.monotonic() - started < 0.5
@@ -99,9 +99,9 @@ async def test_a_request_that_waits_too_long_for_a_connection_answers_503(
             accounts
         )
 
-        # the one read connection held (a long read's turn is the whole pool of one): a
-        # read waits, then gives up, and is served once the connection is back
-        held = asyncio.create_task(ctx.db.run_long_read(_sleep(3.0)))
+        # the one read connection held: a read waits, then gives up, and is served once
+        # the connection is back
+        held = asyncio.create_task(ctx.db.run_read(_sleep(3.0)))
         await asyncio.sleep(0.2)
         response = await client.get("/mp/v1/catalogue/items")
         assert response.status_code == 503, response.text
