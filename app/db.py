@@ -147,7 +147,8 @@ class Database:
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"synchronous_commit": "off"}},
             )
-        # PostgreSQL: every write. SQLite: none of the service's (aiosqlite; tests use it).
+        # PostgreSQL: every write. SQLite: unused by the service, whose long reads have an
+        # engine of their own below (one for the loop they run on).
         self.async_engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._read_engine = (
