@@ -7,10 +7,22 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, create_engine, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import StatementError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.models.base import UTCDateTime
+from tests.conftest import ON_POSTGRES
 
 METADATA = MetaData()
 STAMPS = Table(
@@ -59,3 +71,30 @@ def test_other_stored_text_reads_as_the_same_utc_moment(engine, stored, expected
 def test_a_naive_datetime_is_refused(engine) -> None:
     with engine.begin() as conn, pytest.raises(StatementError, match="naive datetime"):
         conn.execute(insert(STAMPS), {"at": datetime(2026, 10, 1, 8, 0)})
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="asyncpg's own timestamps")
+async def test_on_postgresql_asyncpgs_values_come_back_as_they_are_aware_and_in_utc(
+    database_url: str,
+) -> None:
+    """UTCDateTime leaves asyncpg's values alone (no call per value): asyncpg gives every
+    timestamptz aware and in UTC, whatever the session's time zone."""
+    table = Table(
+        "stamps_pg",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", UTCDateTime),
+        prefixes=["TEMPORARY"],
+    )
+    engine = create_async_engine(database_url)
+    beijing = datetime(2026, 10, 1, 8, 0, 0, 5, tzinfo=timezone(timedelta(hours=8)))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL TIME ZONE 'Asia/Shanghai'"))
+            await conn.run_sync(table.metadata.create_all)
+            await conn.execute(insert(table), [{"at": beijing}, {"at": None}])
+            read = (await conn.execute(select(table.c.at).order_by(table.c.id))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert read == [beijing, None] and read[0].tzinfo is UTC
+    assert UTCDateTime().result_processor(engine.dialect, None) is None
