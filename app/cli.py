@@ -337,6 +337,9 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
+WORKERS_KILL_SECONDS = 40
+
+
 def _serve(settings: Settings) -> int:
     from granian.constants import Interfaces
     from granian.log import LogLevels
@@ -366,6 +369,11 @@ def _serve(settings: Settings) -> int:
         log_access=False,
         log_level=LogLevels(settings.core.log_level.lower()),
         log_dictconfig=granian_log_config(settings.core.log_level, settings.core.log_format),
+        # A worker still running this long after SIGTERM is killed, so that the server
+        # always ends: now and then one never leaves granian's own serving loop (seen with
+        # granian 2.8.9). Past the jobs' stop grace (jobs/scheduler.py: 30 s, then 5 s for
+        # the cancelled), short of the systemd units' TimeoutStopSec=45.
+        workers_kill_timeout=WORKERS_KILL_SECONDS,
     ).serve()
     return 0
 
