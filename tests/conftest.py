@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import socket
 import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -43,6 +44,13 @@ if ON_POSTGRES and WORKER:
     )
 # Every DAIBAN_LIMITS_* count (the Redis URL aside).
 LIMITED = [f.name for f in msgspec.structs.fields(LimitSettings) if f.type is int]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def make_settings(var_dir: Path, database_url: str, **extra: str) -> Settings:

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import openpyxl
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import settings_env
+from tests.conftest import free_port, settings_env
 from tests.factories import agent_id, submit
 
 CHROMIUM = os.environ.get("DAIBAN_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -54,17 +53,11 @@ class Service:
         return {"Authorization": f"Bearer {response.json()['accessToken']}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path, database_url: str, demo: None) -> Iterator[str]:
     """`daiban serve` on the test's database (the demo district seeded), as an operator
     starts it; its URL."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")},

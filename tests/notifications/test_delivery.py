@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ from app.notifications import delivery
 from app.notifications.outbox import Message, notify
 from app.ratings import service as ratings
 from jobs import tasks
-from tests.conftest import ON_POSTGRES, Clock, make_settings, serve, truncate_all
+from tests.conftest import ON_POSTGRES, Clock, free_port, make_settings, serve, truncate_all
 from tests.wechat_server import FakeWeChat
 
 TEMPLATE = "TPL-ACCEPTED-0001"
@@ -414,12 +413,6 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert len(counts) >= statuses["sent"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # The job worker alone, and the API (granian, one worker) running the jobs in its process.
 PROCESSES = {
     "worker": (["-m", "jobs"], {}),
@@ -445,7 +438,7 @@ async def test_an_ordinary_stop_leaves_nothing_uncertain_or_held(live, wechat, t
         tmp_path,
         DAIBAN_STORAGE_LOCAL_DIR=str(live.settings.local_storage_dir),
         DAIBAN_SCHEDULER_DELIVERY_SECONDS="1",
-        DAIBAN_SERVER_PORT=str(_free_port()),
+        DAIBAN_SERVER_PORT=str(free_port()),
         **extra,
     )
     worker = await asyncio.create_subprocess_exec(sys.executable, *command, cwd=ROOT, env=env)

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from app.context import Context
 from app.demo import demo_id_number
 from app.models import Account, JobRun, Order
 from app.settings import SettingsError
-from tests.conftest import Clock, demo_service, make_settings, settings_env
+from tests.conftest import Clock, demo_service, free_port, make_settings, settings_env
 from tests.factories import submit
 
 TOOLS = ("initdb", "pg_ctl", "pg_basebackup", "tar", "zstd")
@@ -41,12 +40,6 @@ pytestmark = pytest.mark.skipif(
 )
 # Clusters may not be run by root: then they belong to the postgres user.
 AS_OWNER = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _owned(*command: str) -> None:
@@ -84,7 +77,7 @@ def folder() -> Iterator[Path]:
 
 @pytest.fixture
 def primary(folder: Path) -> Iterator[Cluster]:
-    cluster = Cluster(folder / "primary", _free_port())
+    cluster = Cluster(folder / "primary", free_port())
     _owned("initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres", "--no-sync")
     with (cluster.data / "postgresql.conf").open("a") as conf:
         conf.write(f"port = {cluster.port}\nlisten_addresses = '127.0.0.1'\n")
@@ -102,7 +95,7 @@ def primary(folder: Path) -> Iterator[Cluster]:
 @pytest.fixture
 def replica(primary: Cluster, folder: Path) -> Iterator[Cluster]:
     """A streaming replica of the primary (a hot standby)."""
-    cluster = Cluster(folder / "replica", _free_port())
+    cluster = Cluster(folder / "replica", free_port())
     _owned(
         "pg_basebackup",
         *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
@@ -193,7 +186,7 @@ async def test_a_base_backup_restores_with_postgresqls_tools_to_the_moment_it_wa
     # the restore as docs/operations.md gives it: the data directory from base.tar.zst, the
     # write-ahead log from pg_wal.tar; taken on the replica, it would start as a replica
     # (standby.signal, primary_conninfo): without them it starts as a primary of its own
-    restored = Cluster(folder / "restored", _free_port())
+    restored = Cluster(folder / "restored", free_port())
     restored.data.mkdir(mode=0o700)
     _unpack(backup / "base" / "base.tar.zst", restored.data, "--zstd")
     _unpack(backup / "base" / "pg_wal.tar", restored.data / "pg_wal")

@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 
+from tests.conftest import free_port
+
 
 def test_every_line_of_a_served_run_is_json(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DAIBAN_")},
         "DAIBAN_VAR_DIR": str(tmp_path),

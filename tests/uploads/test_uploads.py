@@ -13,7 +13,6 @@ import io
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -41,7 +40,7 @@ from app.context import Context
 from app.models import Upload
 from app.uploads.service import cleanup_unattached, clear_raw_files
 from storage.minio_store import MinioStore
-from tests.conftest import Clock, demo_service, make_settings, storage_env
+from tests.conftest import Clock, demo_service, free_port, make_settings, storage_env
 from tests.factories import guide, upload_photo
 from tests.images import bomb_png, jpeg, padded_jpeg, pdf
 from tests.uploads.test_storage_verify import PAGES, raw_pdf
@@ -53,9 +52,7 @@ _buckets = itertools.count()
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 server in a process of its own, as MinIO is: what the test process holds in
     memory is then the service's alone."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
