@@ -147,8 +147,7 @@ class Database:
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"synchronous_commit": "off"}},
             )
-        # PostgreSQL: every write. SQLite: unused by the service, whose long reads have an
-        # engine of their own below (one for the loop they run on).
+        # PostgreSQL: every write. SQLite: the long reads' (aiosqlite), used on their loop.
         self.async_engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._read_engine = (
@@ -158,7 +157,7 @@ class Database:
         # primary, a pool of as many connections as long reads may run at once (their turns).
         self._long_reads = _LongReads()
         self._long_engine = (
-            _sqlite_long_read_engine(settings)
+            engine
             if self.is_sqlite
             else _postgres_read_engine(settings, settings.database_url, turns)
         )
@@ -296,8 +295,8 @@ class Database:
         await self._long_reads.close(
             [self._long_engine, *([self._replica_engine] if self._replica_engine else [])]
         )
-        await self.async_engine.dispose()
-        if self._read_engine is not self.async_engine:
+        if not self.is_sqlite:  # on SQLite the async engine is the long reads', closed above
+            await self.async_engine.dispose()
             await self._read_engine.dispose()
         if self._apart_engine is not None:
             await self._apart_engine.dispose()
