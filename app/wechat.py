@@ -17,6 +17,7 @@ from app.clock import utcnow
 from app.settings import WeChatSettings
 
 log = logging.getLogger("daiban.wechat")
+_JSON = {"Content-Type": "application/json"}
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 TOKEN_EXPIRED_CODES = {40001, 42001}
@@ -70,49 +71,80 @@ def login_error(exc: WeChatError) -> errors.DomainError:
     return errors.WeChatFailed(errcode=exc.errcode)
 
 
-# LiveWeChat's HTTP clients (see its __init__)
-CLIENTS = 4
+# LiveWeChat's HTTP connection pools (see its __init__)
+POOLS = 4
 
 
 class LiveWeChat:
     """Talks to the WeChat API host (a setting, so tests point it at a local server)."""
 
-    def __init__(self, settings: WeChatSettings, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: WeChatSettings) -> None:
         self._settings = settings
-        # Calls are spread over a few clients, each with a pool of its own. httpcore's pool
-        # looks at every one of its connections whenever a request starts or ends (is it
-        # idle, has the server closed it: a system call each). With the delivery job's 32
-        # messages in flight on one pool of as many connections, that look took a third of
-        # the job worker's CPU; spread over 4 pools, a ninth (docs/benchmarks.md).
-        self._clients = [http] if http else [self._client(settings) for _ in range(CLIENTS)]
-        self._turn = itertools.cycle(self._clients)
+        # Calls go straight to httpx's transports (its public interface for sending one
+        # request): the client around them adds what these calls never use (cookies,
+        # auth, redirects, event hooks, merging the base address and the query string
+        # into a URL parsed anew each call), and that cost a fifth of the HTTP client's
+        # CPU a message in the delivery job (docs/benchmarks.md). They are spread over a
+        # few transports, each with a pool of its own: httpcore's pool looks at every one
+        # of its connections whenever a request starts or ends (is it idle, has the
+        # server closed it: a system call each), and with the delivery job's 32 messages
+        # in flight on one pool of as many connections that look took a third of the job
+        # worker's CPU; spread over 4 pools, a ninth.
+        self._pools = [
+            # Small JSON requests: without TCP_NODELAY the body waits behind the headers
+            # for the peer's delayed ACK (~40 ms a message on loopback).
+            httpx.AsyncHTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+            for _ in range(POOLS)
+        ]
+        self._turn = itertools.cycle(self._pools)
+        self._base = settings.base_url.rstrip("/")
+        self._timeout = httpx.Timeout(settings.timeout_seconds).as_dict()
         self._token: str | None = None
         self._token_expires_at: datetime = datetime.min.replace(tzinfo=utcnow().tzinfo)
         self._token_lock = asyncio.Lock()
-
-    @staticmethod
-    def _client(settings: WeChatSettings) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=settings.base_url,
-            timeout=settings.timeout_seconds,
-            # Small JSON requests: without TCP_NODELAY the body waits behind the headers
-            # for the peer's delayed ACK (~40 ms a message on loopback).
-            transport=httpx.AsyncHTTPTransport(
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-            ),
-        )
+        self._urls_token: str | None = None
+        self._token_urls: dict[str, httpx.URL] = {}  # by path, with _urls_token
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        for pool in self._pools:
+            await pool.aclose()
+
+    def _url(self, path: str, params: dict[str, str] | None) -> httpx.URL:
+        """The address of a call: those made with the access token alone are parsed once
+        per token (every message is one)."""
+        if params is None or params.keys() != {"access_token"}:
+            return httpx.URL(self._base + path, params=params)
+        if params["access_token"] != self._urls_token:
+            self._urls_token, self._token_urls = params["access_token"], {}
+        url = self._token_urls.get(path)
+        if url is None:
+            url = self._token_urls[path] = httpx.URL(self._base + path, params=params)
+        return url
 
     async def _call(
-        self, method: str, path: str, *, once: bool = False, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        once: bool = False,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """`once`: the call must not be repeated blindly (a message): when the request may
         have reached WeChat but no answer came, raise WeChatNoAnswer instead."""
+        request = httpx.Request(
+            method,
+            self._url(path, params),
+            headers=_JSON if json is not None else None,
+            content=msgspec.json.encode(json) if json is not None else None,
+            extensions={"timeout": self._timeout},
+        )
         try:
-            response = await next(self._turn).request(method, path, **kwargs)
+            response = await next(self._turn).handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             log.warning("wechat unreachable", extra={"path": path})
             raise errors.WeChatUnavailable() from None
@@ -127,10 +159,15 @@ class LiveWeChat:
         if response.status_code >= 500:
             raise errors.WeChatUnavailable()
         try:
-            data: dict[str, Any] = response.json()
-        except ValueError:
+            data = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
             raise errors.WeChatFailed() from None
-        errcode = int(data.get("errcode") or 0)
+        if not isinstance(data, dict):
+            raise errors.WeChatFailed()
+        try:
+            errcode = int(data.get("errcode") or 0)
+        except (TypeError, ValueError):
+            raise errors.WeChatFailed() from None
         if errcode:
             raise WeChatError(errcode, str(data.get("errmsg", "")))
         return data

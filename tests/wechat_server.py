@@ -23,6 +23,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 ERRORS = {"bad": 40029, "limit": 45011, "risky": 40226, "busy": -1}
+# Answers that are not WeChat's JSON object: a gateway's page, other JSON, a bad errcode
+ODD = {
+    "html": "<html><body>502 Bad Gateway</body></html>",
+    "list": "[1, 2]",
+    "oddcode": '{"errcode": "x"}',
+}
 
 
 class _Server(ThreadingHTTPServer):
@@ -66,7 +72,7 @@ class FakeWeChat:
 
     def _answer(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any] | str]:
         with self._lock:
             self.requests.append((path, {**query, **body}))
         if path == "/sns/jscode2session":
@@ -77,6 +83,8 @@ class FakeWeChat:
                 return 500, {}
             if code in ERRORS:
                 return 200, {"errcode": ERRORS[code], "errmsg": f"fake {code}"}
+            if code in ODD:
+                return 200, ODD[code]
             if code.startswith("ok:"):
                 _, openid, *union = code.split(":")
                 answer = {"openid": openid, "session_key": "SECRET-SESSION-KEY"}
@@ -148,7 +156,7 @@ class FakeWeChat:
                     return
                 body = json.loads(raw) if raw else {}
                 status, answer = fake._answer(method, url.path, query, body)
-                data = json.dumps(answer).encode()
+                data = (answer if isinstance(answer, str) else json.dumps(answer)).encode()
                 try:
                     self.send_response(status)
                     self.send_header("content-type", "application/json")

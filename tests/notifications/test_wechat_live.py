@@ -57,6 +57,9 @@ async def test_live_login_exchanges_the_code_and_never_returns_session_key(live_
         ("busy", 503, "wechat_busy"),
         ("slow", 503, "wechat_unavailable"),
         ("http500", 503, "wechat_unavailable"),
+        ("html", 502, "wechat_error"),
+        ("list", 502, "wechat_error"),
+        ("oddcode", 502, "wechat_error"),
     ],
 )
 async def test_live_login_errors_become_chinese_problems(live_client, code, status, error_code):
