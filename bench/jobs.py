@@ -4,7 +4,7 @@ table); then WeChat delivery throughput against the local server that answers li
 
     .venv/bin/python bench/jobs.py [--sizes 10000,1000000] [--due 1000] [--messages 2000]
         [--send-delay-ms 0] [--concurrency N] [--database-url postgresql+asyncpg://…]
-        [--delivery-only] [--processes]
+        [--delivery-only] [--processes] [--client-only]
 
 In process on a SQLite file, through the same job functions the scheduler runs. Each order
 has two handled reminders and one for later, as a live system would; the due ones are
@@ -13,7 +13,9 @@ the next day's reminder. Delivery runs on SQLite, or on the PostgreSQL given (it
 emptied first), against the fake WeChat answering each send after --send-delay-ms, with
 --concurrency messages in flight per worker (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY), with
 its workers in this process or, with --processes, each in a process of its own as job
-workers run.
+workers run. --client-only measures the WeChat client alone: --messages subscription sends
+through app/wechat.py with --concurrency (default 32) in flight against the fake WeChat,
+and the CPU each took in this process.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from app.models import Account, CatalogueItem, Notification, Region, Subscriptio
 from app.models.tables import ORDERS, REMINDERS
 from app.notifications import delivery
 from app.notifications.outbox import Message, notify
-from app.settings import load_settings
+from app.settings import WeChatSettings, load_settings
+from app.wechat import LiveWeChat
 from jobs import tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,7 +308,42 @@ async def drain_as(worker: str) -> None:
     await ctx.aclose()
 
 
+async def client_cost(messages: int, delay: float, concurrency: int) -> tuple[float, float]:
+    """Messages a second and ms of this process's CPU a send, through LiveWeChat alone."""
+    with fake_wechat(delay) as wechat_url:
+        settings = WeChatSettings(
+            mode="live",
+            app_id="wx-bench",
+            app_secret="wx-bench-secret",  # noqa: S106 (the fake WeChat's)
+            base_url=wechat_url,
+        )
+        wechat = LiveWeChat(settings)
+        gate = asyncio.Semaphore(concurrency)
+        data = {"thing1": {"value": "养老保险参保登记"}, "character_string2": {"value": "DB1"}}
+
+        async def one(n: int) -> None:
+            async with gate:
+                await wechat.send_subscription(f"bench-{n}", "TPL", "pages/x", data, "formal")
+
+        await one(0)  # the token, and a first connection
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(n) for n in range(messages)))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        await wechat.aclose()
+    return messages / elapsed, 1000 * cpu / messages
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.client_only:
+        for _ in range(args.rounds):
+            rate, cpu = await client_cost(
+                args.messages, args.send_delay_ms / 1000, args.concurrency or 32
+            )
+            print(
+                f"WeChat client alone, answering in {args.send_delay_ms:g} ms: {rate:,.0f}"
+                f" sends/s, {cpu:.3f} ms of CPU a send"
+            )
+        return
     if args.drain_as:
         await drain_as(args.drain_as)
         return
@@ -356,5 +394,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--processes", action="store_true", help="each delivery worker a process of its own"
     )
+    parser.add_argument("--client-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="with --client-only")
     parser.add_argument("--drain-as", help=argparse.SUPPRESS)  # a process of --processes
     asyncio.run(main(parser.parse_args()))

@@ -2,9 +2,10 @@
 
 Claims are a guarded UPDATE of rows no one else holds (PostgreSQL: FOR UPDATE SKIP LOCKED;
 SQLite: one writer), with a lease, so several workers never take one row. Before a message
-goes out its row says so (`send_started_at`), in its own commit: a worker killed after that
-leaves the row "uncertain" when the lease lapses, and it is never sent again. WeChat has no
-idempotency key, so "never twice" needs exactly this; the inbox copy is there either way.
+goes out its row says so (`send_started_at`), committed before the send: a worker killed
+after that leaves the row "uncertain" when the lease lapses, and it is never sent again.
+WeChat has no idempotency key, so "never twice" needs exactly this; the inbox copy is there
+either way.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ CLAIM = (
         claimed_by=bindparam("worker"),
         next_attempt_at=bindparam("lease"),
     )
-    .returning(N.c.id)
+    .returning(N.c.id, N.c.recipient_id, N.c.template_id)
 )
 # A row whose send began under a claim that lapsed: its worker died mid-send.
 LAPSED = (
@@ -124,15 +125,25 @@ class Outgoing:
     attempts: int
     fields: dict[str, Any]
 
+    @property
+    def key(self) -> Key:
+        return (self.recipient_id, self.template_id, self.id)
 
-def claim(session: Session, ctx: Context, worker: str, limit: int) -> list[int]:
+
+# A claimed message's order among the writes of a transaction that touch subscriptions:
+# (recipient, template, id). Credit rows are locked in this order by every such transaction
+# of every worker, so several messages can begin in one transaction without two workers'
+# transactions each waiting for a row the other holds.
+Key = tuple[int, str, int]
+
+
+def claim(session: Session, ctx: Context, worker: str, limit: int) -> list[Key]:
     now = ctx.now()
     session.execute(LAPSED, {"now": now})
-    return list(
-        session.execute(
-            CLAIM, {"now": now, "limit": limit, "worker": worker, "lease": now + LEASE}
-        ).scalars()
+    claimed = session.execute(
+        CLAIM, {"now": now, "limit": limit, "worker": worker, "lease": now + LEASE}
     )
+    return [(row.recipient_id, row.template_id or "", row.id) for row in claimed]
 
 
 def start(session: Session, ctx: Context, worker: str, notification_id: int) -> Outgoing | None:
@@ -210,10 +221,14 @@ async def deliver_due(
     gate = asyncio.Semaphore(ctx.settings.scheduler.delivery_concurrency)
     claimed: list[int] = []
     begun: set[int] = set()
-    write = _Together(ctx)  # the outcomes
+    # The begins, and then the outcomes, of the messages in flight that come while one
+    # transaction of them is committing go together in the next (see _Together).
+    begin_together, write = _Together(ctx), _Together(ctx)
     sending: list[asyncio.Task[None]] = []
 
-    async def one(notification_id: int, placed: Callable[[], None]) -> None:
+    async def one(key: Key, placed: Callable[[], None]) -> None:
+        notification_id = key[2]
+
         def begin(session: Session) -> Outgoing | None:
             return start(session, ctx, worker, notification_id)
 
@@ -225,9 +240,7 @@ async def deliver_due(
             if ctx.stopping:
                 return
             begun.add(notification_id)
-            # Alone: a begin spends the person's credit, and begins committed together by
-            # two workers would lock shared credit rows in either order (deadlocks).
-            outgoing = await ctx.db.run_write(begin)
+            outgoing = await begin_together(begin, key)
             if outgoing is not None:
                 await _send(ctx, worker, outgoing, write)
         finally:
@@ -235,11 +248,11 @@ async def deliver_due(
 
     try:
         for _ in range(batches):
-            ids = await ctx.db.run_write(lambda s: claim(s, ctx, worker, batch))
-            claimed += ids
-            if ids:
-                await _placed(ids, one, sending)
-            if len(ids) < batch or ctx.stopping:
+            keys = await ctx.db.run_write(lambda s: claim(s, ctx, worker, batch))
+            claimed += [key[2] for key in keys]
+            if keys:
+                await _placed(keys, one, sending)
+            if len(keys) < batch or ctx.stopping:
                 break
     finally:
         # every message sent, or failed, before the claim of those not begun is let go
@@ -257,13 +270,13 @@ async def deliver_due(
 
 
 async def _placed(
-    ids: list[int],
-    one: Callable[[int, Callable[[], None]], Coroutine[Any, Any, None]],
+    keys: list[Key],
+    one: Callable[[Key, Callable[[], None]], Coroutine[Any, Any, None]],
     sending: list[asyncio.Task[None]],
 ) -> None:
     """Start a task for each message of a claim; returns once each has its place among
     those in flight (or has ended)."""
-    left = len(ids)
+    left = len(keys)
     all_placed = asyncio.get_running_loop().create_future()
 
     def placed() -> None:
@@ -272,45 +285,54 @@ async def _placed(
         if left == 0 and not all_placed.done():
             all_placed.set_result(None)
 
-    sending += [asyncio.create_task(one(i, placed)) for i in ids]
+    sending += [asyncio.create_task(one(key, placed)) for key in keys]
     await all_placed
 
 
+Unit = tuple[Key, Callable[[Session], Any], "asyncio.Future[Any]"]
+
+
 class _Together:
-    """The outcomes of one batch's messages that arrive while one is being committed wait
-    and go together in the next transaction: under load a batch commits a few
-    transactions for its outcomes instead of one per message (on PostgreSQL each is a
-    BEGIN, a COMMIT and a trip through the async bridge). Each caller returns once its own
-    unit has committed, exactly as from `run_write`; if the transaction fails, each unit of
-    it is run again alone, so one unit's error is its own."""
+    """Units of work (a message's begin, or its outcome) that arrive while one transaction
+    of them is being committed wait and go together in the next: under load the messages
+    in flight take a few transactions instead of one each (on PostgreSQL each is a BEGIN, a
+    COMMIT and a trip through the async bridge). A transaction runs its units in the order
+    of their keys, the order every worker's transactions lock the subscription credits in.
+    Each caller returns once its own unit has committed, exactly as from `run_write`; if
+    the transaction fails, each unit of it is run again alone, so one unit's error is its
+    own."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._waiting: list[Unit] = []
         self._committing = False
         self._task: asyncio.Task[None] | None = None  # held: the loop keeps only a weak one
 
-    async def __call__(self, work: Callable[[Session], T]) -> T:
+    async def __call__(self, work: Callable[[Session], T], key: Key) -> T:
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append((work, done))
+        self._waiting.append((key, work, done))
         if not self._committing:
             self._committing = True
             self._task = asyncio.get_running_loop().create_task(self._commit())
         return await done
 
     async def _commit(self) -> None:
-        units: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        units: list[Unit] = []
 
         def all_of(session: Session) -> list[Any]:
-            return [work(session) for work, _ in units]
+            return [work(session) for _, work, _ in units]
 
         try:
             while self._waiting:
-                units, self._waiting = self._waiting, []
+                units, self._waiting = sorted(self._waiting, key=lambda unit: unit[0]), []
                 try:
                     results = await self._ctx.db.run_write(all_of)
-                except Exception:
-                    for work, done in units:  # one by one: each its own outcome
+                except Exception as exc:
+                    log.warning(
+                        "delivery's writes taken one by one",
+                        extra={"units": len(units), "error": type(exc).__name__},
+                    )
+                    for _, work, done in units:  # one by one: each its own outcome
                         try:
                             result = await self._ctx.db.run_write(work)
                         except Exception as exc:
@@ -318,12 +340,12 @@ class _Together:
                         else:
                             _resolve(done, result)
                 else:
-                    for (_, done), result in zip(units, results, strict=True):
+                    for (_, _, done), result in zip(units, results, strict=True):
                         _resolve(done, result)
         finally:
             self._committing = False
             # (cancelled midway: nothing is left waiting forever)
-            for _, done in [*units, *self._waiting]:
+            for _, _, done in [*units, *self._waiting]:
                 _resolve(done, exc=asyncio.CancelledError())
             self._waiting = []
 
@@ -339,7 +361,7 @@ def _resolve(
         done.set_result(result)
 
 
-Write = Callable[[Callable[[Session], Any]], Awaitable[Any]]
+Write = Callable[[Callable[[Session], Any], Key], Awaitable[Any]]
 
 
 async def _send(ctx: Context, worker: str, out: Outgoing, write: Write) -> None:
@@ -395,7 +417,7 @@ async def _settle(
         if zero:
             ZERO.rowcount(session.connection(), key)
 
-    await write(work)
+    await write(work, out.key)
 
 
 async def _retry(ctx: Context, worker: str, out: Outgoing, error: str, write: Write) -> None:
@@ -423,7 +445,7 @@ async def _retry(ctx: Context, worker: str, out: Outgoing, error: str, write: Wr
         REFUND.rowcount(session.connection(), key)
 
     log.info("wechat send will be retried", extra={"notification": out.id, "error": error})
-    await write(work)
+    await write(work, out.key)
 
 
 def backoff(attempts: int) -> timedelta:

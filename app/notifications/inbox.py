@@ -102,7 +102,8 @@ def add_subscriptions(
             errors=[{"field": "templateIds", "message": f"不认识的模板 {t}"} for t in unknown],
         )
     now = ctx.now()
-    for template_id in template_ids:
+    # in the order the delivery job locks credits in (app/notifications/delivery.py)
+    for template_id in sorted(template_ids):
         changed = session.execute(
             update(CREDITS)
             .where(
