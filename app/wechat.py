@@ -17,7 +17,10 @@ from app.clock import utcnow
 from app.settings import WeChatSettings
 
 log = logging.getLogger("daiban.wechat")
-_JSON = {"Content-Type": "application/json"}
+# As httpx's client said who was calling, so does each call here (gateways and egress
+# filters may turn away a request that names no agent).
+_HEADERS = {"User-Agent": "daiban"}
+_JSON = {**_HEADERS, "Content-Type": "application/json"}
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 TOKEN_EXPIRED_CODES = {40001, 42001}
@@ -135,7 +138,7 @@ class LiveWeChat:
         request = httpx.Request(
             method,
             self._url(path, params),
-            headers=_JSON if json is not None else None,
+            headers=_JSON if json is not None else _HEADERS,
             content=msgspec.json.encode(json) if json is not None else None,
             extensions={"timeout": self._timeout},
         )

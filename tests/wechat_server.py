@@ -43,6 +43,7 @@ class FakeWeChat:
     def __init__(self, *, slow_seconds: float = 2.0) -> None:
         self.slow_seconds = slow_seconds
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.user_agents: set[str | None] = set()  # every User-Agent a request named
         self.tokens_issued = 0
         self.expired_tokens: set[str] = set()
         self.delivered: list[dict[str, Any]] = []
@@ -155,6 +156,7 @@ class FakeWeChat:
                     self.close_connection = True
                     return
                 body = json.loads(raw) if raw else {}
+                fake.user_agents.add(self.headers.get("user-agent"))
                 status, answer = fake._answer(method, url.path, query, body)
                 data = (answer if isinstance(answer, str) else json.dumps(answer)).encode()
                 try:

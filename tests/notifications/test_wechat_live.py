@@ -44,6 +44,7 @@ async def test_live_login_exchanges_the_code_and_never_returns_session_key(live_
     assert path == "/sns/jscode2session"
     assert params["appid"] == "wx-test-app" and params["js_code"] == "ok:openid-123:union-9"
     assert params["grant_type"] == "authorization_code"
+    assert wechat.user_agents == {"daiban"}  # the service names itself on every call
     again = await live_client.post("/mp/v1/auth/login", json={"code": "ok:openid-123"})
     assert again.json()["account"]["id"] == response.json()["account"]["id"]
 
