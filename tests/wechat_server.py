@@ -28,6 +28,7 @@ ODD = {
     "html": "<html><body>502 Bad Gateway</body></html>",
     "list": "[1, 2]",
     "oddcode": '{"errcode": "x"}',
+    "hugecode": '{"errcode": 1e999}',
 }
 
 

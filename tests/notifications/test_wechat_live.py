@@ -61,6 +61,7 @@ async def test_live_login_exchanges_the_code_and_never_returns_session_key(live_
         ("html", 502, "wechat_error"),
         ("list", 502, "wechat_error"),
         ("oddcode", 502, "wechat_error"),
+        ("hugecode", 502, "wechat_error"),
     ],
 )
 async def test_live_login_errors_become_chinese_problems(live_client, code, status, error_code):
