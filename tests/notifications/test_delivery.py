@@ -268,7 +268,7 @@ def _numbers(wechat: FakeWeChat) -> Counter[str]:
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite's writer thread groups commits itself")
-async def test_a_batchs_outcomes_are_committed_together(live, wechat):
+async def test_a_batchs_begins_and_outcomes_are_committed_together(live, wechat):
     """The begins and the outcomes of the messages in flight are recorded in a few
     transactions, not one a message: each is a BEGIN, a COMMIT and a trip through the async
     bridge on PostgreSQL. Each message's begin is still committed before it is sent (the
