@@ -370,9 +370,10 @@ def _serve(settings: Settings) -> int:
         log_level=LogLevels(settings.core.log_level.lower()),
         log_dictconfig=granian_log_config(settings.core.log_level, settings.core.log_format),
         # A worker still running this long after SIGTERM is killed, so that the server
-        # always ends: now and then one never leaves granian's own serving loop (seen with
-        # granian 2.8.9). Past the jobs' stop grace (jobs/scheduler.py: 30 s, then 5 s for
-        # the cancelled), short of the systemd units' TimeoutStopSec=45.
+        # always ends: now and then granian's own stop handler never runs in a worker sent
+        # SIGTERM, and it goes on serving (granian 2.8.9; docs/deployment.md). Past the
+        # jobs' stop grace (jobs/scheduler.py: 30 s, then 5 s for the cancelled), short of
+        # the systemd units' TimeoutStopSec=45.
         workers_kill_timeout=WORKERS_KILL_SECONDS,
     ).serve()
     return 0
