@@ -64,6 +64,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Insert, Select, TextClause, Update
 
@@ -72,8 +73,22 @@ Params = Mapping[str, Any]
 # name and the value of a literal written in the statement.
 Binds = tuple[tuple[str | None, Callable[[Any], Any] | None, Any], ...]
 _Prepared = tuple[str, Binds]
+# Session.info's key for the connection a read's session was made on (app/db.py: `run_read`).
+READ_CONNECTION = "daiban.read_connection"
 _NONE = "No row was found when one was required"
 _MANY = "Multiple rows were found when exactly one was required"
+
+
+def connection_of(session: Session) -> Connection:
+    """The connection for a session's statements: a read's own, as `run_read` made the
+    session on it (app/db.py), else the session's transaction's, begun if need be.
+
+    A read's connection is in autocommit on PostgreSQL and already in its transaction on
+    SQLite, so `Session.connection()` there would only add the bookkeeping of a session
+    transaction and a connection transaction around nothing: 5-8 % of the service's CPU
+    in a list read (docs/benchmarks.md)."""
+    connection: Connection | None = session.info.get(READ_CONNECTION)
+    return connection if connection is not None else session.connection()
 
 
 class DriverStatement:

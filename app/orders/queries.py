@@ -44,7 +44,7 @@ from app.orders.states import (
 )
 from app.orders.submission import Submitted
 from app.security.tokens import Principal
-from app.statements import DriverStatement
+from app.statements import DriverStatement, connection_of
 from app.work_calendar import work_calendar
 from app.workdays import WorkCalendar
 
@@ -203,7 +203,7 @@ def list_orders(
         position,
     )
     # On the transaction's connection: the ORM session's execute costs more than the query.
-    rows = statement.rows(session.connection(), params)
+    rows = statement.rows(connection_of(session), params)
     items = [
         outputs.OrderSummary(
             id=order_id,
@@ -242,7 +242,7 @@ def list_orders(
 def _position(session: Session, params: dict[str, Any], due_first: bool) -> str:
     """Where the cursor order stands now, put into `params`; an order that cannot be placed
     (none has that id) is refused rather than quietly starting again at the first page."""
-    row = POSITION_OF_ORDER.one_or_none(session.connection(), {"id": params["cursor"]})
+    row = POSITION_OF_ORDER.one_or_none(connection_of(session), {"id": params["cursor"]})
     if row is not None and not due_first:
         params["priority"] = row.priority
         return "priority"
@@ -310,7 +310,7 @@ def order_detail(
     """The order as `principal` sees it. `scoped=False` only right after a move the caller
     was allowed to make: an agent of another village who declines is answered with the
     order they just handed back, though it is no longer theirs to see."""
-    conn = session.connection()  # Core statements: the ORM session's execute costs more
+    conn = connection_of(session)  # Core statements: the ORM session's execute costs more
     order = (
         order_in_scope(session, principal, order_id)
         if scoped
@@ -348,7 +348,7 @@ def _durations(session: Session, order: OrderRow) -> dict[int, int | None]:
     ids = order.voice_note_upload_ids or []
     if not ids:
         return {}
-    rows = session.connection().execute(VOICE_NOTES, {"ids": sorted(set(ids))})
+    rows = connection_of(session).execute(VOICE_NOTES, {"ids": sorted(set(ids))})
     return {row.id: row.duration_ms for row in rows}
 
 

@@ -27,7 +27,7 @@ from app.models import (
 from app.models.tables import ACCOUNTS, EVENTS, ORDERS, REGIONS, UPLOADS
 from app.orders.states import ACTION_NAMES, RUNNING, STATUS_NAMES, OrderStatus
 from app.security.tokens import Principal
-from app.statements import DriverStatement
+from app.statements import DriverStatement, connection_of
 
 MAX_ID = 2**63 - 1
 VERSION_CACHE_SIZE = 2000
@@ -510,7 +510,7 @@ def order_in_scope(session: Session, principal: Principal, order_id: int) -> Ord
     """Residents: their own; agents: assigned to them or in their village; dispatchers: their
     town; admins: their district. Anything else is 404."""
     order: OrderRow | None = (
-        ORDER_BY_ID.one_or_none(session.connection(), {"id": order_id})
+        ORDER_BY_ID.one_or_none(connection_of(session), {"id": order_id})
         if 0 < order_id <= MAX_ID
         else None
     )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     insert,
     select,
     text,
@@ -38,9 +39,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
+from app.context import Context
 from app.db import _sqlite_long_read_engine, _sqlite_sync_engine, json_text
+from app.models import Account
 from app.models.base import UTCDateTime
-from app.statements import DriverStatement, _values
+from app.statements import READ_CONNECTION, DriverStatement, _values, connection_of
 from tests.conftest import make_settings
 
 METADATA = MetaData()
@@ -537,3 +540,49 @@ async def test_sqlalchemy_internals_async_reader_begins_and_never_writes(tmp_pat
     finally:
         other.close()
         await engine.dispose()
+
+
+async def test_a_reads_statements_run_on_its_connection_without_a_session_transaction(
+    ctx: Context, demo: None
+) -> None:
+    """`connection_of` in a read (`run_read`) is the connection the read was given: a
+    driver statement there starts no session transaction and reads what a session would."""
+    count = DriverStatement(select(func.count()).select_from(Account.__table__))
+
+    def read(session: Session) -> tuple[bool, bool, int, int]:
+        conn = connection_of(session)
+        given = conn is session.info[READ_CONNECTION]
+        n = int(count.one(conn, {})[0])
+        return given, session.in_transaction(), n, int(session.scalar(count.statement) or 0)
+
+    given, in_transaction, n, by_session = await ctx.db.run_read(read)
+    assert given and not in_transaction
+    assert n == by_session > 0
+
+
+async def test_a_writes_statements_run_in_its_transaction(ctx: Context, demo: None) -> None:
+    """`connection_of` in a write is the write's transaction: what a driver statement writes
+    there is committed with it, and undone with it when the write fails."""
+    rename = DriverStatement(
+        update(Account.__table__)
+        .where(Account.__table__.c.openid == bindparam("who"))
+        .values(name=bindparam("new_name"), updated_at=bindparam("at"))
+    )
+
+    def name_of(session: Session) -> str:
+        return str(session.scalar(select(Account.name).where(Account.openid == "dev_agent1a")))
+
+    def write(session: Session, name: str, fail: bool) -> None:
+        assert READ_CONNECTION not in session.info
+        assert rename.rowcount(
+            connection_of(session), {"who": "dev_agent1a", "new_name": name, "at": ctx.now()}
+        )
+        if fail:
+            raise RuntimeError("the write fails after the statement")
+
+    before = await ctx.db.run_read(name_of)
+    with pytest.raises(RuntimeError):
+        await ctx.db.run_write(lambda s: write(s, "改名甲", True))
+    assert await ctx.db.run_read(name_of) == before
+    await ctx.db.run_write(lambda s: write(s, "改名乙", False))
+    assert await ctx.db.run_read(name_of) == "改名乙"
