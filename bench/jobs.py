@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -300,6 +301,7 @@ async def drain_as(worker: str) -> None:
     """A delivery process of `_drain_in_processes` (its settings from the environment)."""
     ctx = Context.build(load_settings(dict(os.environ)))
     await ctx.db.run_read(lambda s: s.scalar(select(func.count(Notification.id))))  # connect
+    gc.freeze()  # as a job worker does once started (jobs/__main__.py)
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     cpu_started = time.process_time()

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import time
@@ -362,6 +363,7 @@ async def in_process(args: argparse.Namespace, var: Path) -> dict[str, tuple[flo
     what each handled."""
     ctx = Context.build(load_settings(settings_env(args, var)))
     await ctx.store.ensure_ready()
+    gc.freeze()  # as a job worker does once started (jobs/__main__.py)
     out: dict[str, tuple[float, str]] = {}
     try:
         month = ledger_files.previous_month(ctx.today())

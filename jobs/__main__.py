@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -30,6 +31,7 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
     scheduler.start()
+    gc.freeze()  # what starting made lives as long as the process (app/asgi.py)
     log.info("worker started", extra={"jobs": [job.id for job in scheduler.get_jobs()]})
     try:
         await stopped.wait()
