@@ -202,7 +202,7 @@ def list_orders(
         due_first,
         position,
     )
-    # On the transaction's connection: the ORM session's execute costs more than the query.
+    # Core, on the read's own connection: the ORM session's execute costs more than the query.
     rows = statement.rows(connection_of(session), params)
     items = [
         outputs.OrderSummary(
