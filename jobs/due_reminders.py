@@ -1,9 +1,12 @@
 """Firing the reminders that have come due: remind, escalate, 催办, 督办, expire, visit.
 
-A batch is one transaction; each reminder runs in its own savepoint, so one that fails is
-recorded and skipped without undoing the others. Several workers may run this at once:
-each batch takes reminders no other worker holds, the moves are compare-and-set, and
-every message has a dedupe key, so nothing is done twice.
+A batch is one transaction. It is first run whole (`together`): when any of its reminders
+fails, the transaction is rolled back and the batch is run again with each reminder in
+its own savepoint, so the one that fails is recorded and skipped without undoing the
+others. (A savepoint each cost two round trips to PostgreSQL a reminder, on the way that
+nearly always succeeds.) Several workers may run this at once: each batch takes reminders
+no other worker holds, the moves are compare-and-set, and every message has a dedupe key,
+so nothing is done twice.
 """
 
 from __future__ import annotations
@@ -32,17 +35,32 @@ log = logging.getLogger("daiban.reminders")
 BATCH = 100
 
 
-def run_due(session: Session, ctx: Context, limit: int = BATCH) -> int:
-    """Fire up to `limit` due reminders; returns how many were handled."""
+class BatchFailed(Exception):
+    """A reminder of a batch run `together` failed: run the batch again one by one."""
+
+
+def run_due(session: Session, ctx: Context, limit: int = BATCH, *, together: bool = False) -> int:
+    """Fire up to `limit` due reminders; returns how many were handled.
+
+    `together`: without a savepoint each; the first reminder that fails raises
+    `BatchFailed`, and the caller rolls the transaction back and runs the batch again
+    without `together`, where each reminder has its savepoint and one that fails is
+    logged and closed as "error"."""
     now = ctx.now()
     handled = 0
     for reminder in reminders.due_reminders(session, now, limit):
-        try:
-            with session.begin_nested():
+        if together:
+            try:
                 outcome = _fire(session, ctx, reminder, now)
-        except Exception:  # one bad reminder must not stop the others
-            log.exception("reminder failed", extra={"reminder": reminder.id})
-            outcome = "error"
+            except Exception as exc:
+                raise BatchFailed(reminder.id) from exc
+        else:
+            try:
+                with session.begin_nested():
+                    outcome = _fire(session, ctx, reminder, now)
+            except Exception:  # one bad reminder must not stop the others
+                log.exception("reminder failed", extra={"reminder": reminder.id})
+                outcome = "error"
         if reminders.close(session, reminder.id, now, outcome):
             handled += 1
     return handled

@@ -3,6 +3,7 @@ the same ones the API uses."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from app.uploads import prereviews
 from app.uploads.service import cleanup_unattached, clear_raw_files
 from jobs import due_reminders
 
+log = logging.getLogger("daiban.reminders")
 PHOTOS_PER_RUN = 100  # 智能预审: about a minute of reading; the next run goes on
 MAX_BATCHES = 50  # one tick handles at most this many batches; the next tick goes on
 KEEP_RUNS = timedelta(days=14)
@@ -36,7 +38,16 @@ async def remind(ctx: Context) -> int:
     async def work() -> int:
         total = 0
         for _ in range(MAX_BATCHES):
-            handled = await ctx.db.run_write(lambda s: due_reminders.run_due(s, ctx))
+            try:
+                handled = await ctx.db.run_write(
+                    lambda s: due_reminders.run_due(s, ctx, together=True)
+                )
+            except due_reminders.BatchFailed as failed:
+                log.warning(
+                    "a reminder failed: its batch is run again one by one",
+                    extra={"reminder": failed.args[0]},
+                )
+                handled = await ctx.db.run_write(lambda s: due_reminders.run_due(s, ctx))
             total += handled
             if handled < due_reminders.BATCH or ctx.stopping:
                 break

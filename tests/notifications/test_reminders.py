@@ -249,6 +249,34 @@ async def test_two_workers_at_once_do_everything_once(client, demo, login, ctx, 
     assert len(await messages(ctx, "dispatcher2a", "take_escalated")) == 3
 
 
+async def test_a_reminder_that_fails_is_closed_as_an_error_and_the_rest_fire_once(
+    client, demo, login, ctx, clock, caplog
+):
+    """A batch runs whole first; when a reminder fails, the batch is rolled back and run
+    again one by one: the failing reminder is closed as "error", the others fire, once."""
+    caplog.set_level("WARNING", logger="daiban.reminders")
+    order_id = await _submitted(client, login)  # its take reminder is due at 12:00
+
+    def damaged(session: Session) -> int:
+        # due at the same time and made later, so it comes after the take reminder: a
+        # reminder whose order is missing, as a damaged row would be
+        row = Reminder(order_id=None, kind="due_soon", basis="", due_at=at(2026, 11, 23, 12, 0))
+        session.add(row)
+        session.flush()
+        return row.id
+
+    bad = await ctx.db.run_write(damaged)
+    assert await tick(ctx, clock, at(2026, 11, 23, 12, 0)) == 2
+    reminded = await messages(ctx, "agent4a", "take_reminder")
+    assert [m.order_id for m in reminded] == [order_id]
+    failed = await ctx.db.run_read(lambda s: s.get(Reminder, bad))
+    assert failed is not None and (failed.status, failed.outcome) == ("done", "error")
+    said = [r.getMessage() for r in caplog.records]
+    assert "a reminder failed: its batch is run again one by one" in said
+    assert said.count("reminder failed") == 1
+    assert await tick(ctx, clock, at(2026, 11, 23, 12, 30)) == 0  # nothing left to fire
+
+
 async def test_job_runs_are_recorded_for_admins(client, demo, login, ctx, clock):
     await _submitted(client, login)
     await tick(ctx, clock, at(2026, 11, 23, 12, 0))
