@@ -50,10 +50,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# Tokens already verified, kept with what they carry: a phone sends the same token with
+# every request until it refreshes, and its signature, base64 and claims are the same each
+# time. At most this many; all are forgotten when it fills.
+VERIFIED_MOST = 10_000
+
+
 class AccessTokens:
     def __init__(self, secret_key: str, ttl_seconds: int) -> None:
         self._key = hashlib.sha256(b"access-token:" + secret_key.encode()).digest()
         self.ttl_seconds = ttl_seconds
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def issue(self, principal: Principal, now: datetime) -> tuple[str, int]:
         exp = int(now.timestamp()) + self.ttl_seconds
@@ -64,6 +71,25 @@ class AccessTokens:
         return f"{VERSION}.{body}.{self._sign(body)}", exp
 
     def verify(self, token: str, now: datetime) -> Principal:
+        """The principal a token carries, when its signature is this key's and it has not
+        expired by `now` ("invalid" or "expired" else). A token verified before is not
+        checked again, only its expiry (`VERIFIED_MOST`); whether its login still holds is
+        the caller's to ask (app/security/revocations.py)."""
+        known = self._verified.get(token)
+        if known is not None:
+            principal, exp = known
+            if exp <= now.timestamp():
+                raise TokenError("expired")
+            return principal
+        principal, exp = self._checked(token)
+        if len(self._verified) >= VERIFIED_MOST:
+            self._verified.clear()
+        self._verified[token] = (principal, exp)
+        if exp <= now.timestamp():
+            raise TokenError("expired")
+        return principal
+
+    def _checked(self, token: str) -> tuple[Principal, int]:
         version, _, rest = token.partition(".")
         body, _, signature = rest.partition(".")
         if version != VERSION or not body or not signature:
@@ -74,9 +100,7 @@ class AccessTokens:
             claims = _decoder.decode(_unb64(body))
         except (msgspec.DecodeError, ValueError):
             raise TokenError("invalid") from None
-        if claims.exp <= now.timestamp():
-            raise TokenError("expired")
-        return Principal(claims.sub, claims.role, claims.rgn, claims.lid)
+        return Principal(claims.sub, claims.role, claims.rgn, claims.lid), claims.exp
 
     def _sign(self, body: str) -> str:
         return _b64(hmac.digest(self._key, body.encode(), "sha256"))  # one-shot, in C

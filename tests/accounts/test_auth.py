@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
+from app.security.tokens import VERIFIED_MOST, AccessTokens, Principal
 from tests.conftest import Clock
 
 
@@ -44,20 +46,33 @@ async def test_missing_token_is_401(client, demo):
 
 async def test_expired_access_token_is_401_token_expired(client, demo, login, clock: Clock):
     headers = await login("resident1")
-    clock.advance(seconds=901)
+    # used while good, so its check is remembered (AccessTokens.verify): the expiry is not
+    clock.advance(seconds=899)
+    assert (await client.get("/mp/v1/me", headers=headers)).status_code == 200
+    clock.advance(seconds=2)
     response = await client.get("/mp/v1/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["code"] == "token_expired"
+    other = await login("resident2")
+    clock.advance(seconds=901)  # never used while good
+    assert (await client.get("/mp/v1/me", headers=other)).json()["code"] == "token_expired"
 
 
 async def test_forged_token_is_401_token_invalid(client, demo, login):
     headers = await login("resident1")
+    assert (await client.get("/mp/v1/me", headers=headers)).status_code == 200  # remembered
     token = headers["Authorization"].removeprefix("Bearer ")
     version, body, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     claims["role"] = "admin"
     forged_body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    for forged in (f"{version}.{forged_body}.{signature}", "v1.garbage.sig", "not-a-token"):
+    for forged in (
+        f"{version}.{forged_body}.{signature}",
+        f"{version}.{body}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}",
+        f"{token}A",
+        "v1.garbage.sig",
+        "not-a-token",
+    ):
         response = await client.get(
             "/mp/v1/admin/staff", headers={"Authorization": f"Bearer {forged}"}
         )
@@ -132,3 +147,16 @@ async def test_logout_revokes_the_refresh_token(client, demo):
         "/mp/v1/auth/refresh", json={"refreshToken": first["refreshToken"]}
     )
     assert response.status_code == 401
+
+
+def test_tokens_remembered_are_at_most_a_bounded_number() -> None:
+    tokens = AccessTokens("secret", 900)
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    issued = [
+        tokens.issue(Principal(i, "resident", None, f"login{i}"), now)[0]
+        for i in range(VERIFIED_MOST + 5)
+    ]
+    for i, token in enumerate(issued):
+        assert tokens.verify(token, now).account_id == i
+        assert len(tokens._verified) <= VERIFIED_MOST
+    assert tokens.verify(issued[0], now).account_id == 0  # forgotten, checked again
