@@ -86,13 +86,13 @@ class LiveWeChat:
         # Calls go straight to httpx's transports (its public interface for sending one
         # request): the client around them adds what these calls never use (cookies,
         # auth, redirects, event hooks, merging the base address and the query string
-        # into a URL parsed anew each call), and that cost a fifth to a quarter of the HTTP
-        # client's CPU a message in the delivery job (docs/benchmarks.md). They are spread over a
-        # few transports, each with a pool of its own: httpcore's pool looks at every one
-        # of its connections whenever a request starts or ends (is it idle, has the
-        # server closed it: a system call each), and with the delivery job's 32 messages
-        # in flight on one pool of as many connections that look took a third of the job
-        # worker's CPU; spread over 4 pools, a ninth.
+        # into a URL parsed anew each call), and that cost a fifth to a quarter of the
+        # HTTP client's CPU a message in the delivery job (docs/benchmarks.md). They are
+        # spread over a few transports, each with a pool of its own: httpcore's pool looks
+        # at every one of its connections whenever a request starts or ends (is it idle,
+        # has the server closed it: a system call each), and with the delivery job's 32
+        # messages in flight on one pool of as many connections that look took a third of
+        # the job worker's CPU; spread over 4 pools, a ninth.
         self._pools = [
             # Small JSON requests: without TCP_NODELAY the body waits behind the headers
             # for the peer's delayed ACK (~40 ms a message on loopback).

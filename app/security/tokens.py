@@ -76,15 +76,12 @@ class AccessTokens:
         checked again, only its expiry (`VERIFIED_MOST`); whether its login still holds is
         the caller's to ask (app/security/revocations.py)."""
         known = self._verified.get(token)
-        if known is not None:
-            principal, exp = known
-            if exp <= now.timestamp():
-                raise TokenError("expired")
-            return principal
-        principal, exp = self._checked(token)
-        if len(self._verified) >= VERIFIED_MOST:
-            self._verified.clear()
-        self._verified[token] = (principal, exp)
+        if known is None:
+            known = self._checked(token)
+            if len(self._verified) >= VERIFIED_MOST:
+                self._verified.clear()
+            self._verified[token] = known
+        principal, exp = known
         if exp <= now.timestamp():
             raise TokenError("expired")
         return principal
