@@ -4,7 +4,7 @@ table); then WeChat delivery throughput against the local server that answers li
 
     .venv/bin/python bench/jobs.py [--sizes 10000,1000000] [--due 1000] [--messages 2000]
         [--send-delay-ms 0] [--concurrency N] [--database-url postgresql+asyncpg://…]
-        [--delivery-only] [--processes] [--client-only]
+        [--delivery-only] [--processes] [--client-only] [--fake lean|threads]
 
 In process on a SQLite file, through the same job functions the scheduler runs. Each order
 has two handled reminders and one for later, as a live system would; the due ones are
@@ -13,9 +13,12 @@ the next day's reminder. Delivery runs on SQLite, or on the PostgreSQL given (it
 emptied first), against the fake WeChat answering each send after --send-delay-ms, with
 --concurrency messages in flight per worker (DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY), with
 its workers in this process or, with --processes, each in a process of its own as job
-workers run. --client-only measures the WeChat client alone: --messages subscription sends
-through app/wechat.py with --concurrency (default 32) in flight against the fake WeChat,
-and the CPU each took in this process.
+workers run. The fake WeChat is bench/lean_wechat.py (which also counts messages sent twice:
+the run stops if there is one), or with --fake threads the test suite's server, which costs
+several times the CPU a message on the same cores. Each run prints the workers' CPU a
+message and the fake's. --client-only measures the WeChat client alone: --messages
+subscription sends through app/wechat.py with --concurrency (default 32) in flight against
+the fake WeChat, and the CPU each took in this process.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -146,20 +150,35 @@ async def tick_time(total: int, due: int) -> tuple[float, int]:
     return elapsed, handled
 
 
+class FakeServer:
+    def __init__(self, url: str, pid: int) -> None:
+        self.url, self.pid = url, pid
+
+    def cpu(self) -> float:
+        """The server process's CPU seconds so far (Linux's /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def fake_wechat(delay: float = 0.0) -> Iterator[str]:
+def fake_wechat(delay: float = 0.0, lean: bool = True) -> Iterator[FakeServer]:
     """The local server answering like WeChat, in its own process (in this one it would
     share the GIL with the worker and measure itself), each send answered after `delay`
-    seconds."""
+    seconds: bench/lean_wechat.py, or with `lean=False` the test suite's (several times
+    the CPU a message)."""
+    command = [str(Path(__file__).with_name("lean_wechat.py"))] if lean else ["-c", SERVE_FAKE]
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_FAKE, str(delay)],
+        [sys.executable, *command, str(delay)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
+        yield FakeServer(proc.stdout.readline().strip(), proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -183,11 +202,13 @@ async def delivery_rate(
     concurrency: int | None = None,
     database_url: str | None = None,
     processes: bool = False,
-) -> tuple[float, float, dict[str, int]]:
+    lean: bool = True,
+) -> tuple[float, float, float, dict[str, int]]:
     folder = Path(tempfile.mkdtemp(prefix="daiban-bench-delivery-"))
     if database_url:
         await asyncio.to_thread(_postgres.reset, database_url)
-    with fake_wechat(delay) as wechat_url:
+    with fake_wechat(delay, lean) as fake:
+        wechat_url = fake.url
         base = bench_settings(folder)
         env = {
             "DAIBAN_VAR_DIR": str(folder),
@@ -236,6 +257,7 @@ async def delivery_rate(
                 notify(session, ctx, [ids[n % people]], message, f"bench:{n}", now)
 
         await ctx.db.run_write(queue)
+        fake_started = fake.cpu()
         if processes:
             elapsed, cpu = await _drain_in_processes(env, workers)
         else:
@@ -243,6 +265,12 @@ async def delivery_rate(
             await asyncio.gather(*(_drain(ctx, f"w{i}") for i in range(workers)))
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
+        fake_cpu = fake.cpu() - fake_started
+        if lean:  # what WeChat was sent, by its own count
+            async with httpx.AsyncClient() as client:
+                stats = (await client.get(f"{wechat_url}/stats")).json()
+            if stats["twice"]:
+                raise SystemExit(f"the fake WeChat was sent {stats['twice']} message(s) twice")
         statuses = await ctx.db.run_read(
             lambda s: dict(
                 s.execute(
@@ -253,7 +281,7 @@ async def delivery_rate(
             )
         )
         await ctx.aclose()
-        return messages / elapsed, 1000 * cpu / messages, statuses
+        return messages / elapsed, 1000 * cpu / messages, 1000 * fake_cpu / messages, statuses
 
 
 async def _drain(ctx: Context, worker: str) -> None:
@@ -310,9 +338,12 @@ async def drain_as(worker: str) -> None:
     await ctx.aclose()
 
 
-async def client_cost(messages: int, delay: float, concurrency: int) -> tuple[float, float]:
+async def client_cost(
+    messages: int, delay: float, concurrency: int, lean: bool = True
+) -> tuple[float, float]:
     """Messages a second and ms of this process's CPU a send, through LiveWeChat alone."""
-    with fake_wechat(delay) as wechat_url:
+    with fake_wechat(delay, lean) as fake:
+        wechat_url = fake.url
         settings = WeChatSettings(
             mode="live",
             app_id="wx-bench",
@@ -338,9 +369,8 @@ async def client_cost(messages: int, delay: float, concurrency: int) -> tuple[fl
 async def main(args: argparse.Namespace) -> None:
     if args.client_only:
         for _ in range(args.rounds):
-            rate, cpu = await client_cost(
-                args.messages, args.send_delay_ms / 1000, args.concurrency or 32
-            )
+            delay, lean = args.send_delay_ms / 1000, args.fake == "lean"
+            rate, cpu = await client_cost(args.messages, delay, args.concurrency or 32, lean)
             print(
                 f"WeChat client alone, answering in {args.send_delay_ms:g} ms: {rate:,.0f}"
                 f" sends/s, {cpu:.3f} ms of CPU a send"
@@ -368,19 +398,21 @@ async def main(args: argparse.Namespace) -> None:
 async def deliveries(args: argparse.Namespace) -> None:
     where = "PostgreSQL" if args.database_url else "SQLite"
     for workers in (1, 2):
-        rate, cpu, statuses = await delivery_rate(
+        rate, cpu, fake_cpu, statuses = await delivery_rate(
             args.messages,
             workers,
             delay=args.send_delay_ms / 1000,
             concurrency=args.concurrency,
             database_url=args.database_url,
             processes=args.processes,
+            lean=args.fake == "lean",
         )
         how = "each in a process of its own" if args.processes else "in one process"
         print(
             f"\ndelivery on {where}, WeChat answering in {args.send_delay_ms:g} ms, {workers}"
             f" worker(s) {how}: {rate:,.0f} messages/s {statuses},"
-            f" {cpu:.2f} ms of the workers' CPU a message"
+            f" {cpu:.2f} ms of the workers' CPU a message, {fake_cpu:.2f} ms of the fake"
+            " WeChat's"
         )
 
 
@@ -395,6 +427,12 @@ if __name__ == "__main__":
     parser.add_argument("--delivery-only", action="store_true")
     parser.add_argument(
         "--processes", action="store_true", help="each delivery worker a process of its own"
+    )
+    parser.add_argument(
+        "--fake",
+        choices=("lean", "threads"),
+        default="lean",
+        help="WeChat's stand-in: bench/lean_wechat.py, or the test suite's threading server",
     )
     parser.add_argument("--client-only", action="store_true")
     parser.add_argument("--rounds", type=int, default=1, help="with --client-only")
