@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
+import ssl
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
 
+import httpcore
 import httpx
 import msgspec
 
 from app import errors
 from app.clock import utcnow
+from app.http_backend import AsyncioBackend
 from app.settings import WeChatSettings
 
 log = logging.getLogger("daiban.wechat")
 # As httpx's client said who was calling, so does each call here (gateways and egress
 # filters may turn away a request that names no agent).
-_HEADERS = {"User-Agent": "daiban"}
-_JSON = {**_HEADERS, "Content-Type": "application/json"}
+_AGENT = (b"User-Agent", b"daiban")
+_JSON = (b"Content-Type", b"application/json")
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 TOKEN_EXPIRED_CODES = {40001, 42001}
@@ -79,50 +82,74 @@ POOLS = 4
 
 
 class LiveWeChat:
-    """Talks to the WeChat API host (a setting, so tests point it at a local server)."""
+    """Talks to the WeChat API host (a setting, so tests point it at a local server).
+    `ssl_context`: whom an https host must be vouched for by (by default as httpx does:
+    certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR when set)."""
 
-    def __init__(self, settings: WeChatSettings) -> None:
+    def __init__(self, settings: WeChatSettings, ssl_context: ssl.SSLContext | None = None) -> None:
         self._settings = settings
-        # Calls go straight to httpx's transports (its public interface for sending one
-        # request): the client around them adds what these calls never use (cookies,
-        # auth, redirects, event hooks, merging the base address and the query string
-        # into a URL parsed anew each call), and that cost a fifth to a quarter of the
-        # HTTP client's CPU a message in the delivery job (docs/benchmarks.md). They are
-        # spread over a few transports, each with a pool of its own: httpcore's pool looks
-        # at every one of its connections whenever a request starts or ends (is it idle,
-        # has the server closed it: a system call each), and with the delivery job's 32
-        # messages in flight on one pool of as many connections that look took a third of
-        # the job worker's CPU; spread over 4 pools, a ninth.
+        # Calls go straight to httpcore's connection pools (the HTTP engine under httpx,
+        # through its public interface for one request): httpx's client and transport
+        # around them add what these calls never use (cookies, auth, redirects, event
+        # hooks, a URL merged and parsed anew each call, the request and answer copied
+        # into httpx's own types). The pools reach the network through asyncio's streams
+        # (app/http_backend.py) instead of anyio's, whose cancel scopes and look at every
+        # idle connection (two system calls each) cost about a quarter of the client's CPU
+        # a message in the delivery job. The calls are spread over a few pools: a pool
+        # looks at each of its connections whenever a request starts or ends, and the
+        # delivery job keeps 32 messages in flight (docs/benchmarks.md).
+        context = ssl_context or httpx.create_ssl_context()
         self._pools = [
-            # Small JSON requests: without TCP_NODELAY the body waits behind the headers
-            # for the peer's delayed ACK (~40 ms a message on loopback).
-            httpx.AsyncHTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+            httpcore.AsyncConnectionPool(
+                ssl_context=context,
+                # httpx's default limits
+                max_connections=100,
+                max_keepalive_connections=20,
+                keepalive_expiry=5.0,
+                network_backend=AsyncioBackend(),
+            )
             for _ in range(POOLS)
         ]
         self._turn = itertools.cycle(self._pools)
-        self._base = settings.base_url.rstrip("/")
+        base = urlsplit(settings.base_url.rstrip("/"))
+        if base.scheme not in ("http", "https") or not base.hostname:
+            raise ValueError(f"not an http(s) address: {settings.base_url!r}")
+        self._scheme = base.scheme.encode()
+        self._host = base.hostname.encode("idna")
+        self._port = base.port
+        self._prefix = base.path
+        host = self._host
+        if base.port not in (None, 443 if base.scheme == "https" else 80):
+            host += b":%d" % base.port
+        self._headers = [(b"Host", host), _AGENT]
         self._timeout = httpx.Timeout(settings.timeout_seconds).as_dict()
         self._token: str | None = None
         self._token_expires_at: datetime = datetime.min.replace(tzinfo=utcnow().tzinfo)
         self._token_lock = asyncio.Lock()
         self._urls_token: str | None = None
-        self._token_urls: dict[str, httpx.URL] = {}  # by path, with _urls_token
+        self._token_urls: dict[str, httpcore.URL] = {}  # by path, with _urls_token
 
     async def aclose(self) -> None:
         for pool in self._pools:
             await pool.aclose()
 
-    def _url(self, path: str, params: dict[str, str] | None) -> httpx.URL:
-        """The address of a call: those made with the access token alone are parsed once
+    def _url(self, path: str, params: dict[str, str] | None) -> httpcore.URL:
+        """The address of a call: those made with the access token alone are built once
         per token (every message is one)."""
         if params is None or params.keys() != {"access_token"}:
-            return httpx.URL(self._base + path, params=params)
+            return self._new_url(path, params)
         if params["access_token"] != self._urls_token:
             self._urls_token, self._token_urls = params["access_token"], {}
         url = self._token_urls.get(path)
         if url is None:
-            url = self._token_urls[path] = httpx.URL(self._base + path, params=params)
+            url = self._token_urls[path] = self._new_url(path, params)
         return url
+
+    def _new_url(self, path: str, params: dict[str, str] | None) -> httpcore.URL:
+        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        return httpcore.URL(
+            scheme=self._scheme, host=self._host, port=self._port, target=target.encode()
+        )
 
     async def _call(
         self,
@@ -135,34 +162,39 @@ class LiveWeChat:
     ) -> dict[str, Any]:
         """`once`: the call must not be repeated blindly (a message): when the request may
         have reached WeChat but no answer came, raise WeChatNoAnswer instead."""
-        request = httpx.Request(
-            method,
+        headers = self._headers
+        content = b""
+        if json is not None:
+            content = msgspec.json.encode(json)
+            headers = [*headers, _JSON, (b"Content-Length", b"%d" % len(content))]
+        request = httpcore.Request(
+            method.encode(),
             self._url(path, params),
-            headers=_JSON if json is not None else _HEADERS,
-            content=msgspec.json.encode(json) if json is not None else None,
+            headers=headers,
+            content=content,
             extensions={"timeout": self._timeout},
         )
         try:
             response = await next(self._turn).handle_async_request(request)
             try:
-                await response.aread()
+                body = await response.aread()
             finally:
                 await response.aclose()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+        except (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout):
             log.warning("wechat unreachable", extra={"path": path})
             raise errors.WeChatUnavailable() from None
-        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError):
+        except (httpcore.TimeoutException, httpcore.RemoteProtocolError, httpcore.ReadError):
             log.warning("wechat gave no answer", extra={"path": path})
             if once:
                 raise WeChatNoAnswer(path) from None
             raise errors.WeChatUnavailable() from None
-        except httpx.HTTPError as exc:
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
             log.warning("wechat transport error", extra={"path": path, "error": type(exc).__name__})
             raise errors.WeChatUnavailable() from None
-        if response.status_code >= 500:
+        if response.status >= 500:
             raise errors.WeChatUnavailable()
         try:
-            data = msgspec.json.decode(response.content)
+            data = msgspec.json.decode(body)
         except msgspec.DecodeError:
             raise errors.WeChatFailed() from None
         if not isinstance(data, dict):

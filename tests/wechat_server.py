@@ -16,6 +16,8 @@ Behaviour is chosen by the code the test sends, so each test reads as its scenar
 from __future__ import annotations
 
 import json
+import ssl
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,9 +41,18 @@ class _Server(ThreadingHTTPServer):
     # than with 8)
     request_queue_size = 256
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # a client that refused the certificate (a TLS test) or went away: not a failure
+        # of the fake, and no traceback on the test's output
+        if not isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class FakeWeChat:
-    def __init__(self, *, slow_seconds: float = 2.0) -> None:
+    """`tls`: serve https with this context (its certificate and key loaded), as WeChat's
+    host does."""
+
+    def __init__(self, *, slow_seconds: float = 2.0, tls: ssl.SSLContext | None = None) -> None:
         self.slow_seconds = slow_seconds
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.user_agents: set[str | None] = set()  # every User-Agent a request named
@@ -54,12 +65,19 @@ class FakeWeChat:
         self._busy_seen: set[str] = set()
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._scheme = "http"
+        if tls is not None:
+            # each connection's handshake in its own thread, not in the one accepting
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def __enter__(self) -> FakeWeChat:
         self._thread.start()
