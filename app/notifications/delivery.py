@@ -99,11 +99,22 @@ REFUND = DriverStatement(
     .values(credits=CREDITS.c.credits + 1, updated_at=bindparam("now"))
 )
 MINE = and_(N.c.id == bindparam("nid"), N.c.claimed_by == bindparam("worker"))
-# The message to begin, with its recipient's openid, while this worker's claim holds.
-CLAIMED = DriverStatement(
-    select(N, ACCOUNTS.c.openid)
-    .join(ACCOUNTS, ACCOUNTS.c.id == N.c.recipient_id)
-    .where(MINE, N.c.wechat_status == "sending")
+# A claimed message's send begun, while this worker's claim holds and no send of it has
+# begun, giving what the send needs (its recipient's openid among it).
+BEGIN = DriverStatement(
+    update(N)
+    .where(MINE, N.c.wechat_status == "sending", N.c.send_started_at.is_(None))
+    .values(send_started_at=bindparam("now"))
+    .returning(
+        N.c.id,
+        N.c.order_id,
+        N.c.attempts,
+        N.c.data,
+        select(ACCOUNTS.c.openid)
+        .where(ACCOUNTS.c.id == N.c.recipient_id)
+        .scalar_subquery()
+        .label("openid"),
+    )
 )
 ZERO = DriverStatement(
     update(CREDITS)
@@ -146,42 +157,48 @@ def claim(session: Session, ctx: Context, worker: str, limit: int) -> list[Key]:
     return [(row.recipient_id, row.template_id or "", row.id) for row in claimed]
 
 
-def start(session: Session, ctx: Context, worker: str, notification_id: int) -> Outgoing | None:
+def start(session: Session, ctx: Context, worker: str, key: Key) -> Outgoing | None:
     """Spend the person's subscription and mark the send as begun; None when there is
-    nothing to send (no openid, no credit left, or the claim was lost)."""
+    nothing to send (no template, no credit left, no openid, or the claim was lost)."""
     now = ctx.now()
-    # Built once and run on the driver (app/statements.py), as every statement a message
-    # takes: building a statement (its cache key) and SQLAlchemy's execute cost more than
-    # PostgreSQL takes to run it, once per message (bench/jobs.py).
-    row = CLAIMED.one_or_none(session.connection(), {"nid": notification_id, "worker": worker})
-    if row is None:
-        return None
-    template = next((t for t in ctx.templates().values() if t.id == row.template_id), None)
-    outcome = None
+    account, template_id, notification_id = key
+    template = next((t for t in ctx.templates().values() if t.id == template_id), None)
     if template is None:
-        outcome = "no_template"
-    elif not row.openid:
-        outcome = "no_openid"
-    elif not _spent(session, row.recipient_id, row.template_id, now):
-        outcome = "no_credit"
-    if outcome is not None or template is None:
-        _finish(session, notification_id, worker, wechat_status=outcome, next_attempt_at=None)
+        _finish(session, notification_id, worker, wechat_status="no_template", next_attempt_at=None)
         return None
-    _finish(session, notification_id, worker, keep=True, send_started_at=now)
+    # Two statements when all is well: the credit spent (the claim gave whose and which),
+    # then the begin, which gives back the rest. Each is built once and run on the driver
+    # (app/statements.py): building a statement and SQLAlchemy's execute cost more than
+    # PostgreSQL takes to run it, once per message (bench/jobs.py).
+    credit = {"account": account, "template": template_id, "now": now}
+    if SPEND.rowcount(session.connection(), credit) != 1:
+        # (and when the claim was lost meanwhile, this changes nothing)
+        _finish(session, notification_id, worker, wechat_status="no_credit", next_attempt_at=None)
+        return None
+    row = BEGIN.one_or_none(
+        session.connection(), {"nid": notification_id, "worker": worker, "now": now}
+    )
+    if row is None or not row.openid:
+        REFUND.rowcount(session.connection(), credit)  # nothing goes out: the credit back
+        if row is not None:
+            _finish(
+                session,
+                notification_id,
+                worker,
+                wechat_status="no_openid",
+                send_started_at=None,
+                next_attempt_at=None,
+            )
+        return None
     return Outgoing(
         id=row.id,
         openid=row.openid,
-        recipient_id=row.recipient_id,
-        template_id=row.template_id,
+        recipient_id=account,
+        template_id=template_id,
         order_id=row.order_id,
         attempts=row.attempts,
         fields=template_fields(template.fields, row.data, ctx),
     )
-
-
-def _spent(session: Session, account: int, template: str, now: datetime) -> bool:
-    params = {"account": account, "template": template, "now": now}
-    return SPEND.rowcount(session.connection(), params) == 1
 
 
 def _finish(
@@ -230,7 +247,7 @@ async def deliver_due(
         notification_id = key[2]
 
         def begin(session: Session) -> Outgoing | None:
-            return start(session, ctx, worker, notification_id)
+            return start(session, ctx, worker, key)
 
         try:
             await gate.acquire()

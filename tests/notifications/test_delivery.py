@@ -151,6 +151,47 @@ async def test_without_a_subscription_the_message_stays_in_the_inbox_only(live, 
     assert row.wechat_status == "no_credit" and row.read_at is None
 
 
+async def test_without_an_openid_nothing_is_sent_and_the_credit_stays(live, wechat):
+    who = await person(live, "ok-openid-3", credits=2)
+
+    def forget_openid(session: Session) -> None:
+        session.get(Account, who).openid = None
+
+    await live.db.run_write(forget_openid)
+    await queue(live, who)
+    assert await delivery.deliver_due(live) == 1
+    assert wechat.delivered == []
+    [row] = await rows(live)
+    assert row.wechat_status == "no_openid" and row.claimed_by is None
+    assert row.send_started_at is None and row.next_attempt_at is None
+    assert await credits_of(live, who) == 2
+
+
+async def test_a_send_begins_once_and_only_under_its_own_claim(live, wechat):
+    who = await person(live, "ok-openid-4", credits=3)
+    await queue(live, who)
+    [key] = await live.db.run_write(lambda s: delivery.claim(s, live, "w1", 10))
+
+    def begin_as(worker: str) -> Callable[[Session], delivery.Outgoing | None]:
+        return lambda s: delivery.start(s, live, worker, key)
+
+    # another worker (whose claim lapsed, say) cannot begin it, nor spend for it
+    assert await live.db.run_write(begin_as("w2")) is None
+    [row] = await rows(live)
+    assert row.claimed_by == "w1" and row.wechat_status == "sending"
+    assert row.send_started_at is None and await credits_of(live, who) == 3
+    out = await live.db.run_write(begin_as("w1"))
+    assert out is not None and out.openid == "ok-openid-4" and out.id == row.id
+    assert out.fields["character_string1"] == {"value": "DB20261123000001"}
+    assert await credits_of(live, who) == 2
+    # begun once: a second begin of the same claim is nothing, and costs nothing
+    assert await live.db.run_write(begin_as("w1")) is None
+    [row] = await rows(live)
+    assert row.send_started_at is not None and row.claimed_by == "w1"
+    assert await credits_of(live, who) == 2
+    assert wechat.delivered == []
+
+
 async def test_43101_is_final_and_clears_the_credit(live, wechat, clock: Clock):
     who = await person(live, "unsub:1", credits=3)
     await queue(live, who)
