@@ -43,8 +43,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         self._reader = reader
         self._writer = writer
         self._taken = 0  # bytes read: what came and was not read is waiting
+        self._unsent: list[bytes] = []
+        self._write_timeout: float | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._unsent:
+            await self._flush()
         try:
             async with asyncio.timeout(timeout):
                 data = await self._reader.read(max_bytes)
@@ -56,10 +60,17 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
+        """Kept until the answer is read (or the connection closed): a request's head and
+        body, which httpcore writes one after the other, leave in one packet, one system
+        call, rather than two."""
+        if buffer:
+            self._unsent.append(buffer)
+            self._write_timeout = timeout
+
+    async def _flush(self) -> None:
+        buffer, self._unsent = b"".join(self._unsent), []
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(self._write_timeout):
                 self._writer.write(buffer)
                 await self._writer.drain()
         except TimeoutError:
