@@ -4,7 +4,8 @@ table); then WeChat delivery throughput against the local server that answers li
 
     .venv/bin/python bench/jobs.py [--sizes 10000,1000000] [--due 1000] [--messages 2000]
         [--send-delay-ms 0] [--concurrency N] [--database-url postgresql+asyncpg://…]
-        [--delivery-only] [--processes] [--client-only] [--fake lean|threads]
+        [--delivery-only] [--processes] [--workers 1,2] [--client-only]
+        [--fake lean|threads]
 
 In process on a SQLite file, through the same job functions the scheduler runs. Each order
 has two handled reminders and one for later, as a live system would; the due ones are
@@ -397,7 +398,7 @@ async def main(args: argparse.Namespace) -> None:
 
 async def deliveries(args: argparse.Namespace) -> None:
     where = "PostgreSQL" if args.database_url else "SQLite"
-    for workers in (1, 2):
+    for workers in (int(n) for n in args.workers.split(",")):
         rate, cpu, fake_cpu, statuses = await delivery_rate(
             args.messages,
             workers,
@@ -428,6 +429,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--processes", action="store_true", help="each delivery worker a process of its own"
     )
+    parser.add_argument("--workers", default="1,2", help="delivery runs with these many workers")
     parser.add_argument(
         "--fake",
         choices=("lean", "threads"),
