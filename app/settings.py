@@ -154,8 +154,9 @@ class SchedulerSettings(msgspec.Struct, frozen=True, kw_only=True):
     delivery_seconds: int = 10  # how often queued WeChat messages are sent
     delivery_batch: int = 50
     # Messages one worker has in flight to WeChat at once; each waits ~50-100 ms for its
-    # answer, so this bounds a worker's rate (about 20 × this a second at 50 ms).
-    delivery_concurrency: int = 32
+    # answer, so this bounds a worker's rate (at most 20 × this a second at 50 ms), and a
+    # worker killed mid-send leaves up to this many uncertain (never sent twice).
+    delivery_concurrency: int = 64
     delivery_max_attempts: int = 6  # transient failures, with growing back-off
     # Working hours: reminders to staff are sent inside them, never on rest days.
     workday_start: str = "09:00"
