@@ -140,6 +140,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout("connect timed out") from None
         except OSError as exc:
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        # (asyncio sets TCP_NODELAY on every TCP connection: a request's small packet is
+        # not held back for the peer's delayed ACK)
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         sock = writer.get_extra_info("socket")
         for option in socket_options or ():

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -460,6 +461,9 @@ def validate(settings: Settings) -> Settings:
             raise SettingsError(
                 f"{env_name('limits', field.name)}: a number of requests, 0 for none (got {value})"
             )
+    wechat = urlsplit(settings.wechat.base_url)
+    if wechat.scheme not in ("http", "https") or not wechat.hostname:
+        raise SettingsError("DAIBAN_WECHAT_BASE_URL: an http:// or https:// address")
     if settings.limits.redis_url and not settings.limits.redis_url.startswith(
         ("redis://", "rediss://", "unix://")
     ):

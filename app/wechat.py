@@ -96,8 +96,9 @@ class LiveWeChat:
         # (app/http_backend.py) instead of anyio's, whose cancel scopes and look at every
         # idle connection (two system calls each) cost about a quarter of the client's CPU
         # a message in the delivery job. The calls are spread over a few pools: a pool
-        # looks at each of its connections whenever a request starts or ends, and the
-        # delivery job keeps 32 messages in flight (docs/benchmarks.md).
+        # looks at each of its connections whenever a request starts or ends, and a
+        # delivery worker keeps DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY messages in flight
+        # (docs/benchmarks.md).
         context = ssl_context or httpx.create_ssl_context()
         self._pools = [
             httpcore.AsyncConnectionPool(
@@ -112,7 +113,7 @@ class LiveWeChat:
         ]
         self._turn = itertools.cycle(self._pools)
         base = urlsplit(settings.base_url.rstrip("/"))
-        if base.scheme not in ("http", "https") or not base.hostname:
+        if base.scheme not in ("http", "https") or not base.hostname:  # (settings check it)
             raise ValueError(f"not an http(s) address: {settings.base_url!r}")
         self._scheme = base.scheme.encode()
         self._host = base.hostname.encode("idna")

@@ -112,6 +112,19 @@ async def test_calls_go_over_https_to_a_host_a_trusted_root_vouches_for(tmp_path
     assert fake.tokens_issued == 1
 
 
+async def test_ssl_cert_file_names_the_roots_to_trust(tmp_path, monkeypatch):
+    """A county whose way out re-signs TLS names its own root, as docs/operations.md says."""
+    root, certificate, key = certificates(tmp_path, "127.0.0.1")
+    monkeypatch.setenv("SSL_CERT_FILE", str(root))
+    with FakeWeChat(tls=serving(certificate, key)) as fake:
+        wechat = LiveWeChat(settings(fake.base_url))
+        try:
+            await wechat.send_subscription("ok-openid", "TPL", "pages/x", DATA, "formal")
+        finally:
+            await wechat.aclose()
+    assert [m["touser"] for m in fake.delivered] == ["ok-openid"]
+
+
 @pytest.mark.parametrize("names", [("127.0.0.1",), ("api.weixin.example",)])
 async def test_a_host_not_vouched_for_gets_nothing(tmp_path, names):
     """A certificate no trusted root signed (the default roots do not know ours), or one

@@ -35,6 +35,8 @@ PROD = {
         ({"DAIBAN_TIMEZONE": "Mars/Olympus"}, "DAIBAN_TIMEZONE"),
         ({"DAIBAN_DEMO_DATA": "perhaps"}, "DAIBAN_DEMO_DATA"),
         ({"DAIBAN_WECHAT_MODE": "test"}, "DAIBAN_WECHAT_MODE"),
+        ({"DAIBAN_WECHAT_BASE_URL": "api.weixin.qq.com"}, "DAIBAN_WECHAT_BASE_URL"),
+        ({"DAIBAN_WECHAT_BASE_URL": "ftp://api.weixin.qq.com"}, "DAIBAN_WECHAT_BASE_URL"),
         ({"DAIBAN_DATABASE_URL": "mysql://x"}, "DAIBAN_DATABASE_URL"),
         # a replica only beside PostgreSQL, and only a PostgreSQL one
         (
