@@ -78,7 +78,7 @@ def login_error(exc: WeChatError) -> errors.DomainError:
 
 
 # LiveWeChat's HTTP connection pools (see its __init__)
-POOLS = 4
+POOLS = 16
 
 
 class LiveWeChat:
@@ -95,10 +95,11 @@ class LiveWeChat:
         # into httpx's own types). The pools reach the network through asyncio's streams
         # (app/http_backend.py) instead of anyio's, whose cancel scopes and look at every
         # idle connection (two system calls each) cost about a quarter of the client's CPU
-        # a message in the delivery job. The calls are spread over a few pools: a pool
-        # looks at each of its connections whenever a request starts or ends, and a
-        # delivery worker keeps DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY messages in flight
-        # (docs/benchmarks.md).
+        # a message in the delivery job. The calls are spread over several pools: a pool
+        # looks over all its connections whenever a request starts or ends, and a
+        # delivery worker keeps DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY (64) messages in
+        # flight; 16 pools of about 4 connections took a quarter less of a worker's CPU a
+        # message than 4 pools of 16 (docs/benchmarks.md).
         context = ssl_context or httpx.create_ssl_context()
         self._pools = [
             httpcore.AsyncConnectionPool(
