@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import ssl
 from datetime import datetime, timedelta
@@ -99,7 +98,10 @@ class LiveWeChat:
         # looks over all its connections whenever a request starts or ends, and a
         # delivery worker keeps DAIBAN_SCHEDULER_DELIVERY_CONCURRENCY (64) messages in
         # flight; 16 pools of about 4 connections took a quarter less of a worker's CPU a
-        # message than 4 pools of 16 (docs/benchmarks.md).
+        # message than 4 pools of 16 (docs/benchmarks.md). A call goes to the pool with
+        # the fewest calls under way, the first of them when all are idle: a quiet
+        # service (a login now and then) finds its connection to WeChat still open
+        # instead of a new TLS handshake in each of 16 pools in turn.
         context = ssl_context or httpx.create_ssl_context()
         self._pools = [
             httpcore.AsyncConnectionPool(
@@ -112,7 +114,7 @@ class LiveWeChat:
             )
             for _ in range(POOLS)
         ]
-        self._turn = itertools.cycle(self._pools)
+        self._busy = [0] * POOLS  # calls under way in each pool
         base = urlsplit(settings.base_url.rstrip("/"))
         if base.scheme not in ("http", "https") or not base.hostname:  # (settings check it)
             raise ValueError(f"not an http(s) address: {settings.base_url!r}")
@@ -176,8 +178,10 @@ class LiveWeChat:
             content=content,
             extensions={"timeout": self._timeout},
         )
+        pool = min(range(POOLS), key=self._busy.__getitem__)
+        self._busy[pool] += 1
         try:
-            response = await next(self._turn).handle_async_request(request)
+            response = await self._pools[pool].handle_async_request(request)
             try:
                 body = await response.aread()
             finally:
@@ -193,6 +197,8 @@ class LiveWeChat:
         except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
             log.warning("wechat transport error", extra={"path": path, "error": type(exc).__name__})
             raise errors.WeChatUnavailable() from None
+        finally:
+            self._busy[pool] -= 1
         if response.status >= 500:
             raise errors.WeChatUnavailable()
         try:

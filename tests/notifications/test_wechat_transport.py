@@ -160,8 +160,8 @@ async def test_a_handshake_that_never_ends_times_out_as_unreachable():
 class OneAnswerServer:
     """Answers the token on a connection kept open, and a message with WeChat's JSON and
     then, after a moment, `farewell`: closes the connection ("close"), or first writes an
-    answer nobody asked for and then closes it ("stray"); or ("silent") answers the token
-    and the first message, and no request after them."""
+    answer nobody asked for and then closes it ("stray"), or keeps it open ("keep"); or
+    ("silent") answers the token and the first message, and no request after them."""
 
     def __init__(self, farewell: str) -> None:
         self.farewell = farewell
@@ -202,7 +202,7 @@ class OneAnswerServer:
                     b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(answer), answer)
                 )
                 await writer.drain()
-                if token or self.farewell == "silent":
+                if token or self.farewell in ("silent", "keep"):
                     continue
                 await asyncio.sleep(0.05)
                 if self.farewell == "stray":
@@ -225,16 +225,37 @@ async def test_a_connection_wechat_closed_while_idle_is_not_used_again(farewell)
     async with server as base_url:
         wechat = LiveWeChat(settings(base_url))
         try:
-            # enough messages that each of the client's pools is handed its closed one back
-            for n in range(3 * POOLS):
+            for n in range(6):
                 await wechat.send_subscription(f"ok-{n}", "TPL", "pages/x", DATA, "formal")
                 await asyncio.sleep(0.15)  # WeChat closes the connection meanwhile
         finally:
             await wechat.aclose()
-    assert server.requests == 1 + 3 * POOLS  # the token and each message once
-    # a new connection for each message but one: the first pool's token connection, which
-    # WeChat kept open, carried its next message
-    assert server.connections == 3 * POOLS
+    assert server.requests == 1 + 6  # the token and each message once
+    # the token's connection, which WeChat kept open, carried the first message; each
+    # message after it found its connection closed and opened a new one
+    assert server.connections == 6
+
+
+async def test_a_quiet_client_keeps_one_connection_open():
+    """Calls one after another go on the same kept-alive connection (not one per pool in
+    turn, each a new TLS handshake on WeChat's real host); calls at once are spread."""
+    server = OneAnswerServer("keep")
+    async with server as base_url:
+        wechat = LiveWeChat(settings(base_url))
+        try:
+            for n in range(5):
+                await wechat.send_subscription(f"ok-{n}", "TPL", "pages/x", DATA, "formal")
+            assert server.connections == 1 and server.requests == 6
+            await asyncio.gather(
+                *(
+                    wechat.send_subscription(f"at-once-{n}", "TPL", "pages/x", DATA, "formal")
+                    for n in range(2 * POOLS)
+                )
+            )
+        finally:
+            await wechat.aclose()
+    assert server.requests == 6 + 2 * POOLS
+    assert server.connections >= POOLS  # every pool took its share
 
 
 async def test_no_answer_to_a_message_is_no_answer_not_unreachable():
