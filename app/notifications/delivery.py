@@ -241,7 +241,7 @@ async def deliver_due(
     # The begins and the outcomes of the messages in flight that come while one
     # transaction of them is committing go together in the next (see _Together): begins
     # and outcomes in the same transactions took a third fewer than each in their own.
-    begin_together = write = _Together(ctx)
+    together = _Together(ctx)
     sending: list[asyncio.Task[None]] = []
 
     async def one(key: Key, placed: Callable[[], None]) -> None:
@@ -258,9 +258,9 @@ async def deliver_due(
             if ctx.stopping:
                 return
             begun.add(notification_id)
-            outgoing = await begin_together(begin, key)
+            outgoing = await together(begin, key)
             if outgoing is not None:
-                await _send(ctx, worker, outgoing, write)
+                await _send(ctx, worker, outgoing, together)
         finally:
             gate.release()
 
