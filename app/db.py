@@ -32,8 +32,9 @@ from app.statements import READ_CONNECTION, driver, driver_sql
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # PostgreSQL: connections of each process for statements committed apart from the caller's
-# transaction (`Database.apart`: order numbers), beside the pool of DAIBAN_DATABASE_POOL_SIZE.
-APART_POOL_SIZE = 4
+# transaction (`Database.apart`: the start of a day's order numbers, once a day), beside the
+# pool of DAIBAN_DATABASE_POOL_SIZE.
+APART_POOL_SIZE = 1
 T = TypeVar("T")
 log = logging.getLogger("daiban.db")
 _AFTER_COMMIT = "daiban.after_commit"
@@ -269,8 +270,9 @@ class Database:
     @contextmanager
     def apart(self, session: Session) -> Iterator[Connection]:
         """A connection for a short write, inside a unit of work, that must not keep its row
-        locks to the end of the unit's transaction: an order's number, taken from the day's
-        counter row that every submission updates (app/orders/submission.py).
+        locks to the end of the unit's transaction: the row where a day's order numbers
+        start, which the day's first submissions would otherwise wait on behind the one that
+        wrote it (app/orders/submission.py, `next_number`).
 
         On PostgreSQL it is a connection of a small pool of its own in autocommit: each
         statement commits as it runs, so another transaction waits for the statement alone,

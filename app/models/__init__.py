@@ -12,6 +12,7 @@ from app.models.orders import (
     Order,
     OrderEvent,
     OrderNumberCounter,
+    OrderNumberDay,
 )
 from app.models.prereviews import Prereview
 from app.models.ratings import Complaint, Rating, RatingAppeal, Rectification
@@ -39,6 +40,7 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderNumberCounter",
+    "OrderNumberDay",
     "Prereview",
     "Rating",
     "RatingAppeal",

@@ -225,12 +225,30 @@ class OrderEvent(Base):
 
 
 class OrderNumberCounter(Base):
-    """The daily sequence behind order numbers DB + yyyymmdd + 6 digits, shared by processes."""
+    """SQLite: the daily sequence behind order numbers DB + yyyymmdd + 6 digits, shared by
+    processes. PostgreSQL counts in `order_number_seq` (`OrderNumberDay`); a day counted
+    here before that (migration 0032) goes on from its `last`."""
 
     __tablename__ = "order_number_counters"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(BigInteger)
+
+
+# PostgreSQL: every order number's sequence value comes from this sequence (migration 0032);
+# a day's numbers count on from its `OrderNumberDay.base` (app/orders/submission.py).
+ORDER_NUMBER_SEQUENCE = "order_number_seq"
+
+
+class OrderNumberDay(Base):
+    """PostgreSQL: where a day's order numbers start in `order_number_seq` — the day's
+    number is the sequence's value less `base`. Written once, by the day's first
+    submission. (SQLite counts in `order_number_counters`.)"""
+
+    __tablename__ = "order_number_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    base: Mapped[int] = mapped_column(BigInteger)
 
 
 class CalendarOverride(Base):

@@ -4,20 +4,20 @@ photos, where it goes (the village's A or B agent, or the town's pool) and its f
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Date, bindparam, func, insert, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import BigInteger, Date, bindparam, exists, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app import errors
 from app.context import Context
-from app.models.tables import ACCOUNTS, ENABLED, ITEMS, ORDERS, REGIONS
+from app.models import OrderNumberDay
+from app.models.orders import ORDER_NUMBER_SEQUENCE
+from app.models.tables import ACCOUNTS, ENABLED, ITEMS, ORDERS, REGIONS, table_of
 from app.notifications import reminders
 from app.orders import moves, notices
 from app.orders.assignment import Dispatch, choose_agent
@@ -38,8 +38,8 @@ from app.security.identity import age_on, birth_date
 from app.security.tokens import Principal
 from app.statements import DriverStatement
 
-log = logging.getLogger("daiban.orders")
 TOWNS = REGIONS.alias("towns")
+NUMBER_DAYS = table_of(OrderNumberDay)
 MAX_DAILY_SEQUENCE = 999_999  # the six digits of an order number's daily part
 OrderNumbersExhausted = errors.error(
     "order_numbers_exhausted", 503, "今日办件编号已用完,请明天再提交"
@@ -60,7 +60,7 @@ SIGNED_ON_PHONE = frozenset({"entrustment"})
 # Everything a submission checks before writing, in one statement: an earlier order with
 # the same Idempotency-Key, the resident's profile and village (an agent entering an order
 # gives their own village), the item, whether the village offers it, and whether the town
-# dispatches by itself.
+# dispatches by itself; on PostgreSQL also the order's number (`next_number`).
 # The earlier order is found through the index of keys (ix_orders_idempotency). The
 # resident is compared through coalesce (never NULL there), which no index led by the
 # resident can serve: a bare comparison let PostgreSQL choose ix_orders_resident when its
@@ -71,7 +71,7 @@ _SAME_KEY = (
     ORDERS.c.idempotency_key == bindparam("key"),
     func.coalesce(ORDERS.c.resident_id, 0) == bindparam("account"),
 )
-SUBMISSION_CONTEXT = DriverStatement(
+_CONTEXT = (
     select(
         select(ORDERS.c.id).where(*_SAME_KEY).scalar_subquery().label("existing_id"),
         select(ORDERS.c.request_hash).where(*_SAME_KEY).scalar_subquery().label("existing_hash"),
@@ -105,6 +105,18 @@ SUBMISSION_CONTEXT = DriverStatement(
     )
     .where(ACCOUNTS.c.id == bindparam("account"), ACCOUNTS.c.disabled_at.is_(None))
 )
+# PostgreSQL: the day's next number, taken from the sequence — unless the day has no base
+# yet or the key found an earlier order (a retry), when it is NULL and no value is taken.
+_NUMBER = (
+    select(func.nextval(ORDER_NUMBER_SEQUENCE) - NUMBER_DAYS.c.base)
+    .where(NUMBER_DAYS.c.day == bindparam("day", type_=Date), ~exists().where(*_SAME_KEY))
+    .scalar_subquery()
+    .label("number")
+)
+SUBMISSION_CONTEXT = {
+    "sqlite": DriverStatement(_CONTEXT),
+    "postgresql": DriverStatement(_CONTEXT.add_columns(_NUMBER)),
+}
 INSERT_ORDER = DriverStatement(insert(ORDERS).returning(ORDERS.c.id))
 # The village station's A and B agents who can log in, for automatic dispatch.
 STATION_AGENTS = select(
@@ -211,16 +223,19 @@ def submit(
     again on a retry), and dispatch it."""
     digest = request_hash(data)
     resident_id = entry.resident_id if entry else principal.account_id
+    now = ctx.now()
+    day = now.astimezone(ctx.settings.zone).date()  # the business date of its number
     # Core statements straight on the transaction's connection: the ORM session's execute
     # costs more than SQLite takes to run them.
     conn = session.connection()
-    found = SUBMISSION_CONTEXT.one_or_none(
+    found = SUBMISSION_CONTEXT[conn.dialect.name].one_or_none(
         conn,
         {
             "account": resident_id,
             "village": entry.village_id if entry else data.station_id,
             "key": data.idempotency_key,
             "code": data.item_code,
+            "day": day,
         },
     )
     if found is None:
@@ -269,14 +284,11 @@ def submit(
         raise errors.InvalidInput(
             errors=[{"field": VOICE_FIELD, "message": f"语音留言最多{MAX_VOICE_NOTES}段"}]
         )
-    now = ctx.now()
     _check_appointment(data.appointment_at, now)
     green, green_source = _green_channel(ctx, data.green_channel, found.id_number_enc, now)
     dispatch = _dispatch(session, ctx, principal, entry, found.auto_dispatch, village_id, now)
     agent = dispatch.agent
-    # The number is committed apart from this transaction on PostgreSQL (`next_number`):
-    # when the submission fails from here on, it goes back if no later one was taken.
-    number = next_number(session, ctx, now)
+    number = next_number(session, ctx, day, getattr(found, "number", None))
     # Plain Core statements on the table: SQLAlchemy caches their compiled form (the dialect
     # upsert constructs are compiled afresh every time, which cost more than the SQL).
     values = {
@@ -314,36 +326,32 @@ def submit(
         "progress": {"parts": []} if version.kind in TRACKED_KINDS else None,
         "updated_at": now,
     }
-    try:
-        # An agent for it: the table's assignment by the system, applied before the insert.
-        assignment = (
-            moves.assign_on_submission(values, agent, dispatch.rule, dispatch.note, now)
-            if agent
-            else None
-        )
-        order_id = int(INSERT_ORDER.returned(conn, values))
-        claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | files
-        claim_uploads(session, principal, order_id, claim)
-        submitted = event_values(order_id, principal, now, "submit", None, "submitted", data.note)
-        if assignment is not None:
-            events = [submitted, assignment.event(order_id, now)]
-        else:  # into the pool: an event, not a move (the order stays submitted)
-            why, rule = dispatch.note, {"rule": dispatch.rule}
-            pooled = event_values(order_id, None, now, "pool", "submitted", "submitted", why, rule)
-            events = [submitted, pooled]
-        INSERT_EVENT.many(conn, events)
-        if assignment is not None:
-            assignment.announce(session, ctx, order_id, version.name, now)
-        else:
-            written = SimpleNamespace(**values, id=order_id)
-            notices.entered_pool(session, ctx, written, version.name, dispatch.note, now)
-        if values["appointment_at"] is not None:
-            reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)
-        submitter_name = agent.name if entry and agent else name
-        return Submitted(order_id, {**values, "id": order_id}, events, submitter_name, agent)
-    except Exception:
-        give_back(session, ctx, number)
-        raise
+    # An agent for it: the table's assignment by the system, applied before the insert.
+    assignment = (
+        moves.assign_on_submission(values, agent, dispatch.rule, dispatch.note, now)
+        if agent
+        else None
+    )
+    order_id = int(INSERT_ORDER.returned(conn, values))
+    claim = {f"materials.{c}": ids for c, ids in data.materials.items()} | files
+    claim_uploads(session, principal, order_id, claim)
+    submitted = event_values(order_id, principal, now, "submit", None, "submitted", data.note)
+    if assignment is not None:
+        events = [submitted, assignment.event(order_id, now)]
+    else:  # into the pool: an event, not a move (the order stays submitted)
+        why, rule = dispatch.note, {"rule": dispatch.rule}
+        pooled = event_values(order_id, None, now, "pool", "submitted", "submitted", why, rule)
+        events = [submitted, pooled]
+    INSERT_EVENT.many(conn, events)
+    if assignment is not None:
+        assignment.announce(session, ctx, order_id, version.name, now)
+    else:
+        written = SimpleNamespace(**values, id=order_id)
+        notices.entered_pool(session, ctx, written, version.name, dispatch.note, now)
+    if values["appointment_at"] is not None:
+        reminders.before_appointment(session, ctx, order_id, values["appointment_at"], now)
+    submitter_name = agent.name if entry and agent else name
+    return Submitted(order_id, {**values, "id": order_id}, events, submitter_name, agent)
 
 
 HOME_REGION = select(REGIONS.c.district_id).where(REGIONS.c.id == bindparam("id"))
@@ -396,56 +404,56 @@ def station_dispatch(
     return choose_agent(bool(auto), station, ctx.today())
 
 
+# SQLite: the day's counter, in the submission's own transaction.
 NEXT_NUMBER = DriverStatement(
     text(
         "INSERT INTO order_number_counters (day, last) VALUES (:day, 1) "
         "ON CONFLICT (day) DO UPDATE SET last = order_number_counters.last + 1 RETURNING last"
     ).bindparams(bindparam("day", type_=Date))
 )
-
-
-# A failed submission's number, back to its day's counter if no later one was taken since.
-GIVE_BACK = DriverStatement(
+# PostgreSQL: the day's base, where the sequence stands now — less the numbers a counter of
+# the day gave before migration 0032, so that the day goes on from them.
+START_DAY = DriverStatement(
     text(
-        "UPDATE order_number_counters SET last = last - 1 WHERE day = :day AND last = :last"
+        "INSERT INTO order_number_days (day, base) "
+        "SELECT :day, CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END"
+        " - coalesce((SELECT last FROM order_number_counters WHERE day = :day), 0) "
+        "FROM order_number_seq s ON CONFLICT (day) DO NOTHING"
     ).bindparams(bindparam("day", type_=Date))
+)
+TAKE_NUMBER = DriverStatement(
+    select(func.nextval(ORDER_NUMBER_SEQUENCE) - NUMBER_DAYS.c.base).where(
+        NUMBER_DAYS.c.day == bindparam("day", type_=Date)
+    )
 )
 
 
-def next_number(session: Session, ctx: Context, now: datetime) -> str:
-    """DB + business date + a 6-digit daily sequence, unique across processes: one upsert of
-    the day's counter row, the same SQL on SQLite and PostgreSQL.
+def next_number(session: Session, ctx: Context, day: date, taken: int | None = None) -> str:
+    """DB + business date + a 6-digit daily sequence, unique across processes and
+    increasing within the day: a number is greater than every number of its day whose
+    submission had committed before it was taken.
 
-    The upsert runs apart from the submission's transaction (`Database.apart`): on
-    PostgreSQL it commits at once, so the row's lock lasts for that statement alone and
-    other submissions of the day wait for it, never for the rest of this one; on SQLite,
-    with its one writer, it is the submission's own statement. A submission that fails
-    after taking its number gives it back (`give_back`). A number is greater than every
-    number of its day whose submission had committed before it was taken.
+    PostgreSQL: a value of `order_number_seq` less the day's base (`OrderNumberDay`),
+    normally `taken` already by the submission's first statement. A sequence locks no row
+    and is not rolled back: submissions never wait for each other's numbers, and a
+    submission that fails after taking one leaves a gap. The day's first submission writes
+    its base apart from its own transaction (`Database.apart`), so that the day's other
+    first submissions wait for that statement alone. SQLite: the day's counter row, updated
+    in the submission's own transaction — with one writer nothing waits behind it, and a
+    failed submission's number rolls back with it (no gaps).
 
     The millionth order of a day is refused rather than given a 7-digit number no one
-    expects, as is every later one of that day; the refused number goes back at once."""
-    day = now.astimezone(ctx.settings.zone).date()
-    with ctx.db.apart(session) as conn:
-        sequence = NEXT_NUMBER.returned(conn, {"day": day})
-        if sequence > MAX_DAILY_SEQUENCE:
-            GIVE_BACK.rowcount(conn, {"day": day, "last": sequence})
-    if sequence > MAX_DAILY_SEQUENCE:
+    expects, as is every later one of that day."""
+    if taken is None:
+        with ctx.db.apart(session) as conn:
+            if ctx.db.is_sqlite:
+                taken = int(NEXT_NUMBER.returned(conn, {"day": day}))
+            else:
+                START_DAY.rowcount(conn, {"day": day})
+        if taken is None:
+            taken = int(TAKE_NUMBER.one(session.connection(), {"day": day})[0])
+    if taken > MAX_DAILY_SEQUENCE:
         raise OrderNumbersExhausted(
             f"{day:%Y年%m月%d日}的办件编号已用完({MAX_DAILY_SEQUENCE:,} 件),请明天再提交"
         )
-    return f"DB{day:%Y%m%d}{sequence:06d}"
-
-
-def give_back(session: Session, ctx: Context, number: str) -> None:
-    """The number of a submission that failed after taking it, back to its day's counter
-    when it is still the last one taken there, so that a refused submission (a photo used
-    already, say) leaves no gap. When a later number was taken since, it stays unused: a gap
-    in the day's numbers, which nothing relies on. On SQLite the submission's rollback undoes
-    the upsert anyway. Never raises: the submission's own error is the one to report."""
-    day = datetime.strptime(number[2:10], "%Y%m%d").date()
-    try:
-        with ctx.db.apart(session) as conn:
-            GIVE_BACK.rowcount(conn, {"day": day, "last": int(number[10:])})
-    except SQLAlchemyError:
-        log.warning("order number %s not given back", number, exc_info=True)
+    return f"DB{day:%Y%m%d}{taken:06d}"

@@ -6,7 +6,7 @@ SQLAlchemy's own."""
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -53,8 +53,12 @@ async def test_the_hot_reads_give_the_rows_sqlalchemy_gives(client, ctx: Context
             ("driver-reads-new", None),
             ("driver-reads-new", order.village_id),
         ):
+            # A day without numbers: PostgreSQL's statement takes none (a number taken
+            # would differ between the two runs compared).
             context = {"account": order.resident_id, "key": key, "village": village}
-            found.append(len(same_rows(conn, SUBMISSION_CONTEXT, {**context, "code": "RS-0001"})))
+            context |= {"code": "RS-0001", "day": date(2000, 1, 1)}
+            statement = SUBMISSION_CONTEXT[conn.dialect.name]
+            found.append(len(same_rows(conn, statement, context)))
         for role, status, village, agent, overdue, due_first in itertools.product(
             scope, (False, True), (False, True), (False, True), (None, True, False), (False, True)
         ):

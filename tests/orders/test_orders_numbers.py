@@ -1,4 +1,6 @@
-"""Order numbers: DB + business date + a 6-digit daily sequence, unique across processes."""
+"""Order numbers: DB + business date + a 6-digit daily sequence, unique across processes and
+increasing within the day; on PostgreSQL taken from a sequence, on SQLite from the day's
+counter in the submission's own transaction."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.asgi import create_app
 from app.context import Context
-from app.models import Order, OrderEvent, OrderNumberCounter, Upload
-from app.orders.submission import SubmitInput, give_back, next_number, submit
+from app.models import Order, OrderEvent, OrderNumberCounter, OrderNumberDay, Upload
+from app.orders.submission import SubmitInput, next_number, submit
 from app.security.tokens import Principal
 from tests.conftest import ON_POSTGRES, serve
 from tests.factories import upload_photo
@@ -35,6 +37,8 @@ async def _submit(client, headers, photo: int):
 async def test_the_daily_sequence_stops_at_999999_with_a_clear_refusal(
     client, demo, login, ctx, clock
 ):
+    # A day counted by the counter: SQLite's way, and on PostgreSQL a day begun before its
+    # numbers came from the sequence (migration 0032), which goes on from the counter.
     await ctx.db.run_write(
         lambda s: s.execute(insert(OrderNumberCounter).values(day=date(2026, 11, 23), last=999_998))
     )
@@ -54,7 +58,7 @@ async def test_the_daily_sequence_stops_at_999999_with_a_clear_refusal(
         assert session.scalar(select(func.count()).select_from(OrderEvent)) == 2
         assert session.get(Upload, photo).order_id is None
         counter = session.get(OrderNumberCounter, date(2026, 11, 23))
-        assert counter.last == 999_999
+        assert counter.last == (999_998 if ON_POSTGRES else 999_999)  # SQLite: rolled back
 
     await ctx.db.run_read(check)
     clock.advance(days=1)  # a new business day starts a new sequence
@@ -141,25 +145,41 @@ async def test_the_day_turns_at_local_midnight(client, demo, login, clock):
     assert numbers == ["DB20261123000001", "DB20261124000001", "DB20261124000002"]
 
 
-async def test_a_failed_submission_gives_its_number_back_unless_a_later_one_was_taken(ctx, clock):
-    """The service's own functions: a number goes back to the counter only while it is
-    still the day's last; otherwise it stays unused (a gap), never given twice."""
-    now = clock()
+async def test_a_failed_submission_leaves_a_gap_on_postgresql_and_none_on_sqlite(ctx, clock):
+    """The service's own function, in a unit of work that fails after taking two numbers:
+    SQLite's counter rolls back with it, PostgreSQL's sequence does not (a gap, never a
+    number given twice)."""
+    day = clock().astimezone(ctx.settings.zone).date()
 
-    def draw(session: Session) -> list[str]:
-        first, second = next_number(session, ctx, now), next_number(session, ctx, now)
-        give_back(session, ctx, first)  # a later one was taken since: a gap
-        give_back(session, ctx, second)  # still the last: back
-        return [first, second, next_number(session, ctx, now), next_number(session, ctx, now)]
+    def draw_and_fail(session: Session) -> None:
+        assert [next_number(session, ctx, day), next_number(session, ctx, day)] == [
+            "DB20261123000001",
+            "DB20261123000002",
+        ]
+        raise LookupError("the submission failed after its numbers")
 
-    assert await ctx.db.run_write(draw) == [
+    with pytest.raises(LookupError):
+        await ctx.db.run_write(draw_and_fail)
+    after = await ctx.db.run_write(lambda s: next_number(s, ctx, day))
+    assert after == ("DB20261123000003" if ON_POSTGRES else "DB20261123000001")
+
+
+async def test_a_retry_takes_no_number(client, demo, login):
+    """The same tap sent again (the same Idempotency-Key) answers the order it made and
+    takes no number: the next submission's number follows on without a gap."""
+    resident = await login("resident1")
+    photo = await upload_photo(client, resident)
+    body = {"itemCode": ITEM, "materials": {"id_card": [photo]}}
+    tap = {**resident, "Idempotency-Key": "tap-once"}
+    first = await client.post("/mp/v1/orders", json=body, headers=tap)
+    again = await client.post("/mp/v1/orders", json=body, headers=tap)
+    assert first.status_code == 201, first.text
+    assert again.json()["id"] == first.json()["id"]
+    later = await _submit(client, resident, await upload_photo(client, resident))
+    assert [first.json()["number"], later.json()["number"]] == [
         "DB20261123000001",
         "DB20261123000002",
-        "DB20261123000002",
-        "DB20261123000003",
     ]
-    counter = await ctx.db.run_read(lambda s: s.get(OrderNumberCounter, date(2026, 11, 23)))
-    assert counter.last == 3
 
 
 # --- PostgreSQL: a submission's transaction holds no one up ---------------------------------
@@ -187,7 +207,7 @@ async def test_a_submission_held_open_keeps_no_one_from_a_number(client, demo, l
     async with ctx.db.async_engine.connect() as held:
         first = await held_open(held, photos[0])
         async with ctx.db.async_engine.connect() as probe:  # nobody keeps the row locked
-            await probe.execute(text("SELECT last FROM order_number_counters FOR UPDATE NOWAIT"))
+            await probe.execute(text("SELECT base FROM order_number_days FOR UPDATE NOWAIT"))
             await probe.rollback()
         meanwhile = await asyncio.wait_for(_submit(client, resident, photos[1]), timeout=10)
         assert meanwhile.status_code == 201, meanwhile.text
