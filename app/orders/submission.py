@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Date, bindparam, exists, func, insert, select, text
+from sqlalchemy import BigInteger, Date, Sequence, bindparam, exists, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app import errors
@@ -40,6 +40,7 @@ from app.statements import DriverStatement
 
 TOWNS = REGIONS.alias("towns")
 NUMBER_DAYS = table_of(OrderNumberDay)
+NUMBER_SEQUENCE = Sequence(ORDER_NUMBER_SEQUENCE)  # PostgreSQL: migration 0032
 MAX_DAILY_SEQUENCE = 999_999  # the six digits of an order number's daily part
 OrderNumbersExhausted = errors.error(
     "order_numbers_exhausted", 503, "今日办件编号已用完,请明天再提交"
@@ -108,7 +109,7 @@ _CONTEXT = (
 # PostgreSQL: the day's next number, taken from the sequence — unless the day has no base
 # yet or the key found an earlier order (a retry), when it is NULL and no value is taken.
 _NUMBER = (
-    select(func.nextval(ORDER_NUMBER_SEQUENCE) - NUMBER_DAYS.c.base)
+    select(NUMBER_SEQUENCE.next_value() - NUMBER_DAYS.c.base)
     .where(NUMBER_DAYS.c.day == bindparam("day", type_=Date), ~exists().where(*_SAME_KEY))
     .scalar_subquery()
     .label("number")
@@ -288,6 +289,7 @@ def submit(
     green, green_source = _green_channel(ctx, data.green_channel, found.id_number_enc, now)
     dispatch = _dispatch(session, ctx, principal, entry, found.auto_dispatch, village_id, now)
     agent = dispatch.agent
+    # PostgreSQL's first statement took it (SQLite's row has no number: taken here).
     number = next_number(session, ctx, day, getattr(found, "number", None))
     # Plain Core statements on the table: SQLAlchemy caches their compiled form (the dialect
     # upsert constructs are compiled afresh every time, which cost more than the SQL).
@@ -422,7 +424,7 @@ START_DAY = DriverStatement(
     ).bindparams(bindparam("day", type_=Date))
 )
 TAKE_NUMBER = DriverStatement(
-    select(func.nextval(ORDER_NUMBER_SEQUENCE) - NUMBER_DAYS.c.base).where(
+    select(NUMBER_SEQUENCE.next_value() - NUMBER_DAYS.c.base).where(
         NUMBER_DAYS.c.day == bindparam("day", type_=Date)
     )
 )

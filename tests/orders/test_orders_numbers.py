@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.asgi import create_app
 from app.context import Context
-from app.models import Order, OrderEvent, OrderNumberCounter, OrderNumberDay, Upload
+from app.models import Order, OrderEvent, OrderNumberCounter, Upload
 from app.orders.submission import SubmitInput, next_number, submit
 from app.security.tokens import Principal
 from tests.conftest import ON_POSTGRES, serve
