@@ -188,8 +188,9 @@ async def test_a_retry_takes_no_number(client, demo, login):
 @postgres_only
 async def test_a_submission_held_open_keeps_no_one_from_a_number(client, demo, login, ctx):
     """One submission's transaction stays open (on a connection of its own) after it took
-    its number: another submission still gets the next number at once, the counter row is
-    not locked, and the held one commits after it. Rolled back, its number stays unused."""
+    its number — the day's first, which wrote where the day's numbers start: another
+    submission still gets the next number at once, the day's row is not locked, and the
+    held one commits after it. Rolled back, its number stays unused."""
     resident = await login("resident1")
     me = (await client.get("/mp/v1/me", headers=resident)).json()
     principal = Principal(account_id=int(me["id"]), role="resident", region_id=None)
