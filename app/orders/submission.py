@@ -106,14 +106,14 @@ _CONTEXT = (
     )
     .where(ACCOUNTS.c.id == bindparam("account"), ACCOUNTS.c.disabled_at.is_(None))
 )
-# PostgreSQL: the day's next number, taken from the sequence — unless the day has no base
-# yet or the key found an earlier order (a retry), when it is NULL and no value is taken.
-_NUMBER = (
-    select(NUMBER_SEQUENCE.next_value() - NUMBER_DAYS.c.base)
-    .where(NUMBER_DAYS.c.day == bindparam("day", type_=Date), ~exists().where(*_SAME_KEY))
-    .scalar_subquery()
-    .label("number")
+# PostgreSQL: the day's next number, a value of the sequence less the day's base (no row,
+# and no value taken, while the day has no base).
+_DAYS_NEXT = select(NUMBER_SEQUENCE.next_value() - NUMBER_DAYS.c.base).where(
+    NUMBER_DAYS.c.day == bindparam("day", type_=Date)
 )
+# Taken by the check before writing, unless the key found an earlier order (a retry): NULL
+# then, and when the day has no base yet.
+_NUMBER = _DAYS_NEXT.where(~exists().where(*_SAME_KEY)).scalar_subquery().label("number")
 SUBMISSION_CONTEXT = {
     "sqlite": DriverStatement(_CONTEXT),
     "postgresql": DriverStatement(_CONTEXT.add_columns(_NUMBER)),
@@ -423,11 +423,7 @@ START_DAY = DriverStatement(
         "FROM order_number_seq s ON CONFLICT (day) DO NOTHING"
     ).bindparams(bindparam("day", type_=Date))
 )
-TAKE_NUMBER = DriverStatement(
-    select(NUMBER_SEQUENCE.next_value() - NUMBER_DAYS.c.base).where(
-        NUMBER_DAYS.c.day == bindparam("day", type_=Date)
-    )
-)
+TAKE_NUMBER = DriverStatement(_DAYS_NEXT)
 
 
 def next_number(session: Session, ctx: Context, day: date, taken: int | None = None) -> str:
