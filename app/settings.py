@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import msgspec
 
@@ -362,6 +362,13 @@ class Template(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fields: dict[str, str]
 
 
+def http_address(url: str) -> SplitResult | None:
+    """`url` split into its parts when it is an http:// or https:// address with a host
+    (DAIBAN_WECHAT_BASE_URL's rule, checked here and by the WeChat client); else None."""
+    parts = urlsplit(url)
+    return parts if parts.scheme in ("http", "https") and parts.hostname else None
+
+
 def parse_templates(spec: str) -> dict[str, Template]:
     if not spec.strip():
         return {}
@@ -461,8 +468,7 @@ def validate(settings: Settings) -> Settings:
             raise SettingsError(
                 f"{env_name('limits', field.name)}: a number of requests, 0 for none (got {value})"
             )
-    wechat = urlsplit(settings.wechat.base_url)
-    if wechat.scheme not in ("http", "https") or not wechat.hostname:
+    if http_address(settings.wechat.base_url) is None:
         raise SettingsError("DAIBAN_WECHAT_BASE_URL: an http:// or https:// address")
     if settings.limits.redis_url and not settings.limits.redis_url.startswith(
         ("redis://", "rediss://", "unix://")

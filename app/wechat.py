@@ -6,8 +6,8 @@ import asyncio
 import logging
 import ssl
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit
+from typing import Any, Protocol, cast
+from urllib.parse import urlencode
 
 import httpcore
 import httpx
@@ -16,7 +16,7 @@ import msgspec
 from app import errors
 from app.clock import utcnow
 from app.http_backend import AsyncioBackend
-from app.settings import WeChatSettings
+from app.settings import WeChatSettings, http_address
 
 log = logging.getLogger("daiban.wechat")
 # As httpx's client said who was calling, so does each call here (gateways and egress
@@ -115,11 +115,12 @@ class LiveWeChat:
             for _ in range(POOLS)
         ]
         self._busy = [0] * POOLS  # calls under way in each pool
-        base = urlsplit(settings.base_url.rstrip("/"))
-        if base.scheme not in ("http", "https") or not base.hostname:  # (settings check it)
+        # Validated settings have passed this already; tests and benchmarks make theirs.
+        base = http_address(settings.base_url.rstrip("/"))
+        if base is None:
             raise ValueError(f"not an http(s) address: {settings.base_url!r}")
         self._scheme = base.scheme.encode()
-        self._host = base.hostname.encode("idna")
+        self._host = cast(str, base.hostname).encode("idna")
         self._port = base.port
         self._prefix = base.path
         host = self._host
