@@ -269,6 +269,28 @@ class CpuDuring:
         return f"{each}; the machine was busy {busy:.2f} of its {os.cpu_count()} cores"
 
 
+def submitter(
+    base: str, headers: dict[str, str], slots: list[str], photos: list[list[int]]
+) -> Callable[[int], bytes]:
+    """The n-th timed submission: resident1 with the n-th set of ready photos, each with an
+    Idempotency-Key of its own."""
+    stamp = int(time.time())
+
+    def submission(n: int) -> bytes:
+        body = {
+            "itemCode": ITEM,
+            "materials": dict(zip(slots, ([i] for i in photos[n]), strict=True)),
+        }
+        return request_bytes(
+            "POST",
+            f"{base}/mp/v1/orders",
+            {**headers, "Idempotency-Key": f"bench-{stamp}-{n}"},
+            json.dumps(body).encode(),
+        )
+
+    return submission
+
+
 def measure(
     base: str,
     worker: int,
@@ -283,19 +305,7 @@ def measure(
     bare = request_bytes("GET", f"{base}/healthz")
     listing = request_bytes("GET", f"{base}/mp/v1/orders?limit=20", get)
     detail = request_bytes("GET", f"{base}/mp/v1/orders/{template_id}", get)
-    stamp = int(time.time())
-
-    def submission(n: int) -> bytes:
-        body = {
-            "itemCode": ITEM,
-            "materials": dict(zip(slots, ([i] for i in photos[n]), strict=True)),
-        }
-        return request_bytes(
-            "POST",
-            f"{base}/mp/v1/orders",
-            {**get, "Idempotency-Key": f"bench-{stamp}-{n}"},
-            json.dumps(body).encode(),
-        )
+    submission = submitter(base, get, slots, photos)
 
     c, s = args.connections, args.seconds
     waits: Counter[str] = Counter()  # PostgreSQL: what its sessions did during submissions

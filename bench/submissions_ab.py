@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
@@ -34,7 +31,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _postgres
 import orders
-from _load import hammer, median, request_bytes
+from _load import hammer, median
 from _service import login
 
 PHOTO_SETS = 20_000
@@ -48,27 +45,6 @@ def services_of(checkout: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def submitter(
-    base: str, headers: dict[str, str], slots: list[str], photos: list[list[int]]
-) -> Callable[[int], bytes]:
-    """The n-th submission to one service: resident1 with the n-th set of ready photos."""
-    stamp = int(time.time())
-
-    def submission(n: int) -> bytes:
-        body = {
-            "itemCode": orders.ITEM,
-            "materials": dict(zip(slots, ([i] for i in photos[n]), strict=True)),
-        }
-        return request_bytes(
-            "POST",
-            f"{base}/mp/v1/orders",
-            {**headers, "Idempotency-Key": f"ab-{stamp}-{n}"},
-            json.dumps(body).encode(),
-        )
-
-    return submission
 
 
 def main() -> None:
@@ -101,7 +77,7 @@ def main() -> None:
             base, worker = stack.enter_context(service(var, **env))
             headers = {"Authorization": login(base, "resident1")["Authorization"]}
 
-            submission = submitter(base, headers, slots, photos)
+            submission = orders.submitter(base, headers, slots, photos)
             warm = hammer(base, submission, connections=args.connections, seconds=1, limit=1000)
             database = make_url(url).database
             sides.append(
