@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from app.asgi import create_app
 from app.settings import Settings, all_env_names, load_settings
 from jobs.scheduler import STOP_GRACE
 
@@ -65,6 +66,37 @@ def test_the_nginx_site_lets_a_full_photo_through_and_keeps_metrics_inside():
     assert limit and int(limit.group(1)) * 1024 * 1024 > Settings().storage.max_upload_bytes
     assert "proxy_set_header X-Real-IP $remote_addr;" in text
     assert re.search(r"location = /metrics \{\s*return 404;", text)
+
+
+def _nginx_limits() -> tuple[int, dict[str, int]]:
+    """The site's body limit, and each exact location's own, in bytes."""
+    text = (DEPLOY / "nginx-daiban.conf").read_text()
+    site = re.search(r"^    client_max_body_size (\d+)m;", text, re.MULTILINE)
+    assert site is not None
+    exact = {
+        path: int(size) * 1024 * 1024
+        for path, size in re.findall(
+            r"location = (\S+) \{[^}]*?client_max_body_size (\d+)m;", text, re.DOTALL
+        )
+    }
+    return int(site.group(1)) * 1024 * 1024, exact
+
+
+def test_the_nginx_site_lets_through_every_body_the_service_takes(settings):
+    """A route that takes a larger body than the site's limit (a catalogue import, through
+    the API or the console) has a location of its own that lets it through; else nginx
+    answers 413 before the service sees it."""
+    site, exact = _nginx_limits()
+    app = create_app(settings)
+    larger = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            limit = handler.resolve_request_max_body_size()
+            if limit is not None and limit > site:
+                larger[route.path] = limit
+    assert "/console/admin/catalogue/import" in larger  # what the site must let through
+    for path, limit in larger.items():
+        assert exact.get(path, site) >= limit, f"nginx refuses {path} over {site} bytes"
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed here")
