@@ -74,8 +74,10 @@ STATUS_HINTS = {
 }
 # The timeline lines the page shows: what happened to the request, not the staff's own
 # hand-offs (pool, decline, re-assignment, claim) or the green channel's reasons (age,
-# illness). NOTED: the lines whose note is written for the resident (their messages say the
-# same): a reason to supplement, refuse, hold or end, the result, a delay, a progress step.
+# illness). A transfer (转户籍地办理) is shown: the request went to another station, as the
+# resident is told; its note, which may hold the agent's reason, is not. NOTED: the lines
+# whose note is written for the resident (their messages say the same): a reason to
+# supplement, refuse, hold or end, the result, a delay, a progress step.
 SHOWN = frozenset(
     {
         "submit",
@@ -100,6 +102,7 @@ SHOWN = frozenset(
         "recompute_due",
         "dispute",
         "sign_entrustment",
+        "transfer",
     }
 )
 NOTED = frozenset(
