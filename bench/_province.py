@@ -913,6 +913,21 @@ WHERE p.sub >= $1::timestamptz - interval '30 days' AND n.at <= $1::timestamptz
 ORDER BY p.id
 """
 
+# Before the load: each day's numbers go on after those already taken (the template order's,
+# taken through the service: on PostgreSQL from the sequence, with no counter row).
+TAKEN_NUMBERS = """
+INSERT INTO order_number_counters (day, last)
+SELECT to_date(substr(number, 3, 8), 'YYYYMMDD'), max(substr(number, 11)::int) FROM orders
+GROUP BY 1
+ON CONFLICT (day) DO UPDATE SET last = greatest(order_number_counters.last, excluded.last)
+"""
+# After it: a day the service had begun from the sequence (today's, the template order's)
+# loses its base, so that its next submission starts the day again after the counter's last
+# number, as after an upgrade during the day (app/orders/submission.py, START_DAY).
+RESTART_DAYS = """
+DELETE FROM order_number_days d USING order_number_counters c WHERE c.day = d.day
+"""
+
 COUNTERS = """
 INSERT INTO order_number_counters (day, last)
 SELECT day, count(*) + coalesce(max(c.last), 0) FROM plan
@@ -1063,6 +1078,7 @@ async def write_orders(
         spent[name] += time.perf_counter() - began
         return tag
 
+    await conn.execute(TAKEN_NUMBERS)
     for month in all_months:
         await conn.execute("TRUNCATE plan")
         share = sum(month.weights) / total_weight
@@ -1129,6 +1145,7 @@ async def write_orders(
             f"  (total {counts['orders']:,} in {elapsed:.0f} s, "
             f"{counts['orders'] / elapsed:,.0f} orders/s)"
         )
+    await conn.execute(RESTART_DAYS)
     say("    seconds per statement: " + ", ".join(f"{k} {v:.1f}" for k, v in spent.items()))
     return counts
 
