@@ -39,6 +39,7 @@ from app.orders import queries
 from app.orders.records import ORDER_BY_ID
 from app.security.tokens import Principal
 from app.settings import load_settings
+from app.statements import DriverStatement, connection_of
 
 AGENTS = 40
 OPEN_MIX = [  # share of the open orders in each status
@@ -180,6 +181,8 @@ def plan(session: Session, statement: Any, params: dict[str, Any]) -> list[str]:
     def catch(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
         sent.append((sql, parameters))
 
+    if isinstance(statement, DriverStatement):  # the same SQL, run through SQLAlchemy
+        statement = statement.statement
     event.listen(connection, "before_cursor_execute", catch)
     try:
         connection.execute(statement, params).all()
@@ -213,7 +216,9 @@ async def main(args: argparse.Namespace) -> None:
     first_id = await ctx.db.run_read(lambda s: s.scalar(select(ORDERS.c.id).limit(1)))
 
     cases: dict[str, Callable[[Session], Any]] = {
-        "primary-key read (baseline)": lambda s: s.execute(ORDER_BY_ID, {"id": first_id}).one(),
+        "primary-key read (baseline)": lambda s: ORDER_BY_ID.one(
+            connection_of(s), {"id": first_id}
+        ),
         "dispatcher board": lambda s: board.board(s, ctx, dispatcher),
         "agent list (20, flagged first)": lambda s: queries.list_orders(
             s, ctx, agent_principal, status=None, cursor=None, limit=20
