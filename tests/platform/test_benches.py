@@ -32,7 +32,7 @@ def _run(script: str, *args: str, timeout: float = 240) -> str:
     return done.stdout
 
 
-SQLITE_RUNS = {
+TINY = {  # each script at its smallest useful size
     "orders.py": ("--sizes", "1000", "--rounds", "1", "--seconds", "0.3", "--submissions", "100"),
     "dispatch.py": ("--open", "200", "--history", "1000", "--runs", "10"),
     "console.py": ("--open", "200", "--history", "1000", "--runs", "10"),
@@ -42,9 +42,9 @@ SQLITE_RUNS = {
 
 
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite's benchmarks: run once, in the SQLite pass")
-@pytest.mark.parametrize("script", sorted(SQLITE_RUNS))
+@pytest.mark.parametrize("script", sorted(TINY))
 def test_a_benchmark_of_make_bench_runs_to_its_end(script):
-    printed = _run(script, *SQLITE_RUNS[script])
+    printed = _run(script, *TINY[script])
     assert printed.strip()
 
 
@@ -53,7 +53,7 @@ async def test_the_submissions_benchmark_runs_on_postgresql(tmp_path):
     async with empty_database(tmp_path, "bench_orders") as url:
         printed = _run(
             "orders.py",
-            *SQLITE_RUNS["orders.py"],
+            *TINY["orders.py"],
             "--database-url",
             url,
             "--workers",
