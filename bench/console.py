@@ -14,13 +14,11 @@ import argparse
 import asyncio
 import logging
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
-from dispatch import fill, settings
+from dispatch import fill, scratch_folder, settings
 
 from app import migrate
 from app.asgi import create_app
@@ -40,7 +38,7 @@ async def timed(client: httpx.AsyncClient, path: str, runs: int, **kw: object) -
 
 async def main(args: argparse.Namespace) -> None:
     logging.disable(logging.INFO)  # an access line per request would be measured too
-    folder = Path(tempfile.mkdtemp(prefix="daiban-bench-console-"))
+    folder = scratch_folder("console")
     config = settings(folder)
     ctx = Context.build(config)
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

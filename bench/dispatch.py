@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import base64
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,6 +52,13 @@ OPEN_MIX = [  # share of the open orders in each status
     ("accepted", 0.55),
     ("on_hold", 0.10),
 ]
+
+
+def scratch_folder(kind: str) -> Path:
+    """A folder of the run's own for its database and files, removed when the run ends."""
+    folder = Path(tempfile.mkdtemp(prefix=f"daiban-bench-{kind}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def settings(folder: Path) -> Any:
@@ -203,7 +212,7 @@ async def timed(ctx: Context, work: Callable[[Session], Any], runs: int) -> list
 
 
 async def main(args: argparse.Namespace) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="daiban-bench-dispatch-"))
+    folder = scratch_folder("dispatch")
     ctx = Context.build(settings(folder))
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     ctx.now = lambda: now

@@ -32,7 +32,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +45,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _postgres
+from dispatch import scratch_folder
 from dispatch import settings as bench_settings
 
 from app import migrate
@@ -137,7 +137,7 @@ def fill(session: Session, total: int, due: int) -> None:
 
 
 async def tick_time(total: int, due: int) -> tuple[float, int]:
-    folder = Path(tempfile.mkdtemp(prefix="daiban-bench-jobs-"))
+    folder = scratch_folder("jobs")
     ctx = Context.build(bench_settings(folder))
     ctx.now = lambda: NOW
     await migrate.upgrade(ctx.db)
@@ -205,7 +205,7 @@ async def delivery_rate(
     processes: bool = False,
     lean: bool = True,
 ) -> tuple[float, float, float, dict[str, int]]:
-    folder = Path(tempfile.mkdtemp(prefix="daiban-bench-delivery-"))
+    folder = scratch_folder("delivery")
     if database_url:
         await asyncio.to_thread(_postgres.reset, database_url)
     with fake_wechat(delay, lean) as fake:

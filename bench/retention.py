@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dispatch import scratch_folder
 from dispatch import settings as bench_settings
 
 from app import migrate
@@ -133,7 +133,7 @@ def fill(session: Session, stored: int, due: int) -> list[str]:
 
 
 async def measure(stored: int, due: int) -> tuple[float, float, int]:
-    folder = Path(tempfile.mkdtemp(prefix="daiban-bench-retention-"))
+    folder = scratch_folder("retention")
     ctx = Context.build(bench_settings(folder))
     ctx.now = lambda: NOW
     await migrate.upgrade(ctx.db)
