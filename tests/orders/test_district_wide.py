@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.models import Account, Order, Region
 from tests.factories import agent_id, submit
 from tests.notifications.test_reminders import messages
-from tests.orders.test_slip import URL, pdf_text
+from tests.orders.test_progress_page import page_path
 
 
 async def _village_of(ctx, handle: str) -> int:
@@ -105,8 +105,7 @@ async def test_a_station_of_another_town_hands_a_town_item_over_home(client, dem
         done = await _move(client, agent4, order["id"], action)
         assert done.status_code == 200, (action, done.text)
     # The progress page behind the slip's QR code shows the hand-over, not the reason.
-    slip = await client.get(f"/mp/v1/agent/orders/{order['id']}/slip.pdf", headers=agent4)
-    path = URL.search(pdf_text(slip.content))[0].removeprefix("http://testserver")  # type: ignore[index]
+    path = await page_path(client, {**order, "agent": agent4})
     page = (await client.post(path, data={"digits": "5678"})).text  # resident2's phone
     assert "转户籍地办理" in page and (await _name(ctx, home)) + "便民服务站" in page
     assert "户籍地办理)" not in page
